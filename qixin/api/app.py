@@ -1,0 +1,180 @@
+"""The HTTP surface: thin routes that translate HTTP to service calls (no business rule here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qixin.api.auth import authenticate
+from qixin.errors import QxError
+from qixin.services import queries
+from qixin.services.accounts import ApiKey
+
+if TYPE_CHECKING:
+    from qixin.app import Platform
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def error_response(err: QxError) -> Response:
+    return json_response(err.to_dict(), err.status)
+
+
+SEND_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["to", "signature"],
+    "properties": {
+        "to": {
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 100000}],
+            "description": "接收号码：138…、+86…、86…、0086… 或它们的数组（最多 100,000 个）",
+        },
+        "content": {
+            "type": "string",
+            "description": "短信正文（不含签名；平台加上【签名】后计算长度与条数）",
+        },
+        "signature": {"type": "string", "description": "已审核通过的签名名称，不含【】"},
+        "type": {
+            "type": "string",
+            "enum": ["verification", "notification", "marketing"],
+            "default": "notification",
+        },
+        "template_id": {
+            "type": "string",
+            "description": "模板发送：已审核通过的模板 ID（与 content 二选一）",
+        },
+        "params": {"type": "object", "description": "模板变量"},
+        "out_id": {"type": "string", "maxLength": 64, "description": "客户自己的业务编号，回执中原样返回"},
+        "send_at": {
+            "oneOf": [{"type": "integer"}, {"type": "string"}],
+            "description": "定时发送：Unix 秒，或 ISO 8601（不带时区时按北京时间）",
+        },
+        "idempotency_key": {"type": "string", "maxLength": 128, "description": "同一键重复提交只受理一次"},
+    },
+}
+
+SIGNED_HEADERS_DOC = (
+    "签名请求：请求头 X-Qx-AppKey、X-Qx-Timestamp（Unix 秒，±300 秒）、X-Qx-Nonce（8–64 字符，窗口内不得重复）、"
+    "X-Qx-Signature = hex(HMAC-SHA256(app_secret, METHOD\\nPATH\\nQUERY\\nTIMESTAMP\\nNONCE\\nSHA256(body)))。"
+)
+
+
+def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if lifespan_platform:
+            await platform.start()
+        try:
+            yield
+        finally:
+            if lifespan_platform:
+                await platform.stop()
+
+    app = FastAPI(
+        title="qixin 企信 API",
+        version="0.1.0",
+        description="企业短信平台客户接口。" + SIGNED_HEADERS_DOC + " 错误统一返回 {code, message}。",
+        lifespan=lifespan,
+    )
+    s = platform.settings
+
+    @app.exception_handler(QxError)
+    async def _qx(_: Request, exc: QxError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        return error_response(QxError("INVALID_REQUEST"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(QxError("NOT_FOUND"))
+        if exc.status_code == 405:
+            return json_response({"code": "METHOD_NOT_ALLOWED", "message": "请求方法不被允许"}, 405)
+        return json_response({"code": "HTTP_ERROR", "message": str(exc.detail)}, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> Response:
+        platform.log.exception("unhandled error", exc_info=exc)
+        return error_response(QxError("INTERNAL_ERROR"))
+
+    async def signed(request: Request) -> tuple[ApiKey, bytes]:
+        body = await request.body()
+        key = await authenticate(request, body, platform.directory, platform.nonces, s.signature_skew)
+        return key, body
+
+    def parse_json(body: bytes) -> dict[str, Any]:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise QxError("INVALID_JSON") from e
+        if not isinstance(data, dict):
+            raise QxError("INVALID_JSON", "请求体必须是 JSON 对象")
+        return data
+
+    @app.post(
+        "/v1/sms",
+        summary="发送短信（单发、批量、模板）",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": SEND_SCHEMA}}}},
+    )
+    async def send_sms(request: Request) -> Response:
+        key, body = await signed(request)
+        result = await platform.accept.accept(key, parse_json(body), body)
+        platform.after_accept()
+        return json_response(result)
+
+    @app.get("/v1/sms/{message_id}", summary="查询单条短信状态")
+    async def get_sms(message_id: str, request: Request) -> Response:
+        key, _ = await signed(request)
+        return json_response(await platform.db.read(lambda tx: queries.message(tx, key.account_id, message_id)))
+
+    @app.get("/v1/batches/{batch_id}", summary="查询批次（按状态计数）")
+    async def get_batch(batch_id: str, request: Request) -> Response:
+        key, _ = await signed(request)
+        return json_response(await platform.db.read(lambda tx: queries.batch(tx, key.account_id, batch_id)))
+
+    @app.get("/v1/account", summary="查询账户余额")
+    async def get_account(request: Request) -> Response:
+        key, _ = await signed(request)
+        return json_response(await platform.db.read(lambda tx: queries.account(tx, key.account_id)))
+
+    @app.get("/health", summary="健康检查", include_in_schema=False)
+    async def health() -> Response:
+        return json_response(platform.health())
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def console() -> HTMLResponse:
+        return HTMLResponse(render_console(platform.health()))
+
+    return app
+
+
+def render_console(h: dict[str, Any]) -> str:
+    from html import escape
+
+    rows = "".join(
+        f"<tr><td>{escape(str(c['name']))}</td><td>{'已连接' if c['bound'] else '未连接'}</td>"
+        f"<td>{escape(str(c['endpoint']))}</td></tr>"
+        for c in h["channels"]
+    )
+    d = h["dispatch"]
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>企信 qixin 控制台</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{border:1px solid #ccc;padding:.3em .6em}}
+table{{border-collapse:collapse}}</style></head><body>
+<h1>企信 qixin 短信平台</h1>
+<p>状态：<b>{"运行中" if h["ok"] else "异常"}</b> · 数据库：{escape(h["database"])}</p>
+<h2>通道</h2><table><tr><th>名称</th><th>状态</th><th>地址</th></tr>{rows}</table>
+<h2>调度</h2><p>待发送中：{d["inflight"]} · 已提交：{d["submitted"]} · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
+<p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
+<p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \
+--balance 100 --price 0.035 --json</code></p>
+</body></html>"""

@@ -1,0 +1,66 @@
+"""The error catalogue: stable codes, HTTP statuses and Chinese messages (docs/errors.md lists them).
+
+Rules: every refusal the platform gives a customer is a ``QxError`` with a code from ``CATALOGUE``;
+the message shown to customers is Chinese first. API handlers turn a QxError into
+``{"code": ..., "message": ...}`` with the catalogue's HTTP status, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> (HTTP status, Chinese message)
+CATALOGUE: dict[str, tuple[int, str]] = {
+    # request and authentication
+    "INVALID_REQUEST": (400, "请求格式错误"),
+    "INVALID_JSON": (400, "请求体不是合法的 JSON"),
+    "AUTH_MISSING": (401, "缺少签名请求头"),
+    "APPKEY_INVALID": (401, "AppKey 不存在或已停用"),
+    "SIGNATURE_INVALID": (401, "请求签名校验失败"),
+    "TIMESTAMP_EXPIRED": (401, "请求时间戳超出允许范围（±300 秒）"),
+    "NONCE_REPLAYED": (401, "随机数已使用，疑似重放请求"),
+    "IP_FORBIDDEN": (403, "来源 IP 不在白名单内"),
+    "ACCOUNT_FROZEN": (403, "账户已冻结，无法发送"),
+    "FREE_TEXT_FORBIDDEN": (403, "账户未开通自定义内容发送，请使用模板"),
+    "NOT_FOUND": (404, "资源不存在"),
+    # content and numbers
+    "SIGNATURE_NOT_APPROVED": (400, "短信签名不存在或未审核通过"),
+    "TEMPLATE_NOT_APPROVED": (400, "模板不存在或未审核通过"),
+    "TEMPLATE_PARAM_MISSING": (400, "模板变量缺失"),
+    "TEMPLATE_PARAM_INVALID": (400, "模板变量不符合类型要求"),
+    "CONTENT_EMPTY": (400, "短信内容为空"),
+    "CONTENT_TOO_LONG": (400, "短信内容超过最大长度"),
+    "TYPE_INVALID": (400, "短信类型必须是 verification、notification 或 marketing"),
+    "NUMBERS_EMPTY": (400, "没有接收号码"),
+    "TOO_MANY_NUMBERS": (400, "单次请求号码数量超过上限"),
+    "NUMBER_INVALID": (400, "号码格式错误"),
+    "NUMBER_DUPLICATE": (400, "号码重复"),
+    "NO_VALID_NUMBERS": (400, "没有可发送的有效号码"),
+    "SEND_AT_INVALID": (400, "定时发送时间格式错误"),
+    # money
+    "INSUFFICIENT_BALANCE": (402, "余额不足，整批拒绝"),
+    "IDEMPOTENCY_CONFLICT": (409, "幂等键已用于不同的请求"),
+    # delivery (platform-side failures, recorded on messages)
+    "SUBMIT_REJECTED": (502, "通道拒绝提交"),
+    "NO_ROUTE": (503, "没有可用通道"),
+    # generic
+    "INTERNAL_ERROR": (500, "服务器内部错误"),
+}
+
+
+class QxError(Exception):
+    """A refusal with a stable code. Raised before any write in a database job (see store/db.py)."""
+
+    def __init__(self, code: str, message: str | None = None, **detail: Any) -> None:
+        status, default = CATALOGUE.get(code, (400, code))
+        self.code = code
+        self.status = status
+        self.message = message or default
+        self.detail = detail
+        super().__init__(f"{code}: {self.message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.detail:
+            out.update(self.detail)
+        return out

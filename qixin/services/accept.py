@@ -1,0 +1,247 @@
+"""Accept: validate, price, reserve the charge and persist messages and queue rows in ONE transaction.
+
+Rules:
+- Everything that can be decided without the database is decided first (numbers, signature, text,
+  parts, price); the database job then only checks idempotency, charges, and writes.
+- A batch is paid for whole or refused whole with INSUFFICIENT_BALANCE; invalid and duplicate numbers
+  are reported per number and are neither sent nor billed.
+- One content for many numbers is planned (encoding, parts) once, not per number.
+- Nothing is sent before the accept transaction has committed: the dispatcher only sees queue rows
+  that exist, and they are written in that transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from qixin.domain import text as textmod
+from qixin.domain.numbers import parse_numbers, prefix_table
+from qixin.errors import CATALOGUE, QxError
+from qixin.ids import ids
+from qixin.services import billing
+from qixin.services.accounts import ApiKey, Directory
+from qixin.store.db import Database, Tx, now_ms
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TYPES = {"verification": 0, "notification": 1, "marketing": 2}  # value = dispatch priority
+
+
+@dataclass(slots=True)
+class Prepared:
+    key: ApiKey
+    batch_id: int
+    type: str
+    signature: str
+    template_id: int | None
+    content: str  # the full text, 【签名】 included
+    parts: int
+    fee_li: int  # per message
+    rows: list[tuple[int, str, str, str]]  # (message id, number, carrier, province)
+    rejected: list[dict[str, str]]
+    out_id: str | None
+    send_at: int | None  # ms UTC, when scheduled
+    idempotency_key: str | None
+    request_hash: str
+
+    @property
+    def total_fee(self) -> int:
+        return self.fee_li * len(self.rows)
+
+
+def _reject(number: str, code: str) -> dict[str, str]:
+    return {"to": number, "code": code, "message": CATALOGUE[code][1]}
+
+
+def parse_send_at(value: Any, now: int) -> int | None:
+    """``send_at`` as unix seconds or ISO 8601 (naive means Asia/Shanghai); None when due now."""
+    if value in (None, ""):
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            at = int(value * 1000)
+        elif isinstance(value, str):
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=SHANGHAI)
+            at = int(dt.timestamp() * 1000)
+        else:
+            raise ValueError(value)
+    except (ValueError, OverflowError) as e:
+        raise QxError("SEND_AT_INVALID") from e
+    return at if at > now + 1000 else None
+
+
+class AcceptService:
+    def __init__(self, db: Database, directory: Directory, max_parts: int = 10, max_numbers: int = 100_000) -> None:
+        self.db = db
+        self.directory = directory
+        self.max_parts = max_parts
+        self.max_numbers = max_numbers
+        self._table = prefix_table()
+
+    async def prepare(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> Prepared:
+        if key.account_status != "active":
+            raise QxError("ACCOUNT_FROZEN")
+        msg_type = body.get("type", "notification")
+        if msg_type not in TYPES:
+            raise QxError("TYPE_INVALID")
+        to = body.get("to")
+        if isinstance(to, str):
+            to = [to]
+        if not isinstance(to, list) or not to:
+            raise QxError("NUMBERS_EMPTY")
+        if len(to) > self.max_numbers:
+            raise QxError("TOO_MANY_NUMBERS", f"单次请求最多 {self.max_numbers} 个号码")
+        if not all(isinstance(n, str) for n in to):
+            raise QxError("NUMBER_INVALID", "号码必须是字符串")
+
+        signature = body.get("signature")
+        if not isinstance(signature, str) or signature not in await self.directory.approved_signatures(key.account_id):
+            raise QxError("SIGNATURE_NOT_APPROVED")
+
+        template_id: int | None = None
+        if body.get("template_id") is not None:
+            template_id, content, tpl_type = await self._render_template(key, body)
+            msg_type = tpl_type
+        else:
+            if not key.allow_free_text:
+                raise QxError("FREE_TEXT_FORBIDDEN")
+            content = body.get("content")
+            if not isinstance(content, str) or not content.strip():
+                raise QxError("CONTENT_EMPTY")
+
+        full = textmod.with_signature(content, signature)
+        plan = textmod.plan_text(full)
+        if plan.parts > self.max_parts:
+            raise QxError("CONTENT_TOO_LONG", f"短信内容共 {plan.parts} 条，超过上限 {self.max_parts} 条")
+
+        out_id = body.get("out_id")
+        if out_id is not None and not isinstance(out_id, str):
+            raise QxError("INVALID_REQUEST", "out_id 必须是字符串")
+        idem = body.get("idempotency_key")
+        if idem is not None and (not isinstance(idem, str) or not 0 < len(idem) <= 128):
+            raise QxError("INVALID_REQUEST", "idempotency_key 必须是 1–128 个字符的字符串")
+        now = now_ms()
+        send_at = parse_send_at(body.get("send_at"), now)
+
+        parsed = parse_numbers(to)
+        rejected = [_reject(n, "NUMBER_INVALID") for n in parsed.invalid]
+        rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
+        lookup = self._table.lookup
+        new_ids = ids.take(len(parsed.valid) + 1)
+        rows = []
+        for mid, number in zip(new_ids[1:], parsed.valid, strict=True):
+            info = lookup(number)
+            rows.append((mid, number, info.carrier, info.province))
+        return Prepared(
+            key=key,
+            batch_id=new_ids[0],
+            type=msg_type,
+            signature=signature,
+            template_id=template_id,
+            content=full,
+            parts=plan.parts,
+            fee_li=plan.parts * key.price_li,
+            rows=rows,
+            rejected=rejected,
+            out_id=out_id,
+            send_at=send_at,
+            idempotency_key=idem,
+            request_hash=hashlib.sha256(raw).hexdigest(),
+        )
+
+    async def _render_template(self, key: ApiKey, body: dict[str, Any]) -> tuple[int, str, str]:
+        from qixin.domain.compliance.templates import TemplateError, render
+
+        try:
+            template_id = int(body["template_id"])
+        except (TypeError, ValueError) as e:
+            raise QxError("TEMPLATE_NOT_APPROVED") from e
+        tpl = await self.directory.template(key.account_id, template_id)
+        if tpl is None or tpl.status != "approved":
+            raise QxError("TEMPLATE_NOT_APPROVED")
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise QxError("TEMPLATE_PARAM_INVALID", "params 必须是对象")
+        try:
+            content = render(tpl.content, tpl.variables, {str(k): str(v) for k, v in params.items()})
+        except TemplateError as e:
+            raise QxError(e.code, e.message) from e
+        return template_id, content, tpl.category
+
+    async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+        p = await self.prepare(key, body, raw)
+        if not p.rows and p.idempotency_key is None:
+            raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
+        return await self.db.write(lambda tx: persist(tx, p))
+
+
+def response_of(p: Prepared) -> dict[str, Any]:
+    fee = p.fee_li
+    parts = p.parts
+    return {
+        "batch_id": str(p.batch_id),
+        "status": "scheduled" if p.send_at else "queued",
+        "accepted_count": len(p.rows),
+        "rejected_count": len(p.rejected),
+        "parts": parts,
+        "total_fee_li": p.total_fee,
+        "total_fee": billing.li_to_yuan(p.total_fee),
+        "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": fee} for r in p.rows],
+        "rejected": p.rejected,
+    }
+
+
+def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
+    """The accept transaction. Raises QxError before any write (store/db.py rule)."""
+    account_id = p.key.account_id
+    if p.idempotency_key is not None:
+        row = tx.one(
+            "SELECT request_hash, response FROM batches WHERE account_id = ? AND idempotency_key = ?",
+            (account_id, p.idempotency_key),
+        )
+        if row is not None:
+            if row[0] != p.request_hash:
+                raise QxError("IDEMPOTENCY_CONFLICT")
+            replay: dict[str, Any] = orjson.loads(row[1])
+            replay["replayed"] = True
+            return replay
+    if not p.rows:
+        raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
+    billing.charge(tx, account_id, p.total_fee, ref=f"batch:{p.batch_id}", note=f"{len(p.rows)} 条 × {p.parts} 计费条")
+    resp = response_of(p)
+    now = now_ms()
+    status = "scheduled" if p.send_at else "queued"
+    tx.execute(
+        "INSERT INTO batches (id, account_id, api_key_id, type, signature, template_id, content, total, accepted,"
+        " rejected, fee_li, out_id, idempotency_key, request_hash, response, created_at, send_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            p.batch_id, account_id, p.key.key_id, p.type, p.signature, p.template_id, p.content,
+            len(p.rows) + len(p.rejected), len(p.rows), len(p.rejected), p.total_fee, p.out_id,
+            p.idempotency_key, p.request_hash if p.idempotency_key else None,
+            orjson.dumps(resp).decode() if p.idempotency_key else None, now, p.send_at,
+        ),
+    )  # fmt: skip
+    fee, parts, mtype, out_id, send_at, batch_id = p.fee_li, p.parts, p.type, p.out_id, p.send_at, p.batch_id
+    tx.bulk_insert(
+        "messages",
+        ("id", "batch_id", "account_id", "number", "carrier", "province", "type", "parts", "fee_li", "status",
+         "out_id", "created_at", "send_at", "refunded", "receipts_pending"),
+        [(mid, batch_id, account_id, num, car, prov, mtype, parts, fee, status, out_id, now, send_at, False, 0)
+         for mid, num, car, prov in p.rows],
+    )  # fmt: skip
+    due = send_at or now
+    prio = TYPES[mtype]
+    tx.bulk_insert(
+        "dispatch_queue",
+        ("message_id", "priority", "due_at", "attempts"),
+        [(r[0], prio, due, 0) for r in p.rows],
+    )
+    return resp

@@ -1,0 +1,268 @@
+"""Dispatch: claim due queue rows, hand them to channels, store outcomes in batches.
+
+Rules:
+- Claiming pushes a row's ``due_at`` forward by the lease; the row is deleted only when the outcome
+  (submitted or failed) is stored. A crash between claim and store leaves the row to come back when the
+  lease runs out: at-least-once toward the carrier (invariant I1), and a message reaches a carrier twice
+  only if it was in flight at the crash (I2).
+- In flight = claimed and handed to a connector, outcome not yet durably stored. It never exceeds
+  ``inflight_cap``: this bounds the duplicates a crash can cause.
+- Verification before notification before marketing (``priority`` 0, 1, 2), then by due time.
+- Outcomes and receipts are stored by one flush job every ``flush_interval`` (or sooner when many are
+  waiting): submit results first, then failures, then receipts — so a receipt always finds the submit
+  it belongs to when both arrive within one flush.
+- PostgreSQL: several dispatchers may run; ``FOR UPDATE SKIP LOCKED`` keeps them off each other's rows.
+  SQLite: one claimer (the writer thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from qixin.services.receipts import (
+    Failed,
+    Receipt,
+    Submitted,
+    apply_receipts,
+    record_failures,
+    record_submits,
+)
+from qixin.store.db import Database, Tx, now_ms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    message_id: int
+    number: str
+    carrier: str
+    content: str
+    type: str
+    account_id: int
+
+
+class Sink(Protocol):
+    def submitted(self, item: Submitted) -> None: ...
+    def failed(self, item: Failed) -> None: ...
+    def abandoned(self, message_id: int) -> None: ...
+    def receipt(self, item: Receipt) -> None: ...
+
+
+class Connector(Protocol):
+    name: str
+
+    def carries(self, carrier: str, msg_type: str) -> bool: ...
+    def submit(self, item: Outgoing) -> None: ...
+    async def start(self, sink: Sink) -> None: ...
+    async def stop(self) -> None: ...
+
+
+CLAIM_SQLITE = (
+    "UPDATE dispatch_queue SET due_at = ?, attempts = attempts + 1 WHERE message_id IN"
+    " (SELECT message_id FROM dispatch_queue WHERE due_at <= ? ORDER BY priority, due_at LIMIT ?)"
+    " RETURNING message_id, attempts"
+)
+CLAIM_PG = (
+    "UPDATE dispatch_queue q SET due_at = ?, attempts = q.attempts + 1 FROM"
+    " (SELECT message_id FROM dispatch_queue WHERE due_at <= ? ORDER BY priority, due_at LIMIT ?"
+    " FOR UPDATE SKIP LOCKED) s WHERE q.message_id = s.message_id RETURNING q.message_id, q.attempts"
+)
+
+
+def claim(tx: Tx, now: int, lease_ms: int, limit: int, max_attempts: int) -> tuple[list[Outgoing], list[int]]:
+    """Lease up to ``limit`` due rows; returns (messages to send, message ids out of attempts)."""
+    rows = tx.all(CLAIM_PG if tx.is_pg else CLAIM_SQLITE, (now + lease_ms, now, limit))
+    if not rows:
+        return [], []
+    exhausted = [int(r[0]) for r in rows if r[1] > max_attempts]
+    wanted = [int(r[0]) for r in rows if r[1] <= max_attempts]
+    out: list[Outgoing] = []
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        for mid, number, carrier, content, mtype, account_id in tx.all(
+            "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id"
+            f" FROM messages m JOIN batches b ON b.id = m.batch_id WHERE m.id IN ({tx.in_list(chunk)})",
+            tuple(chunk),
+        ):
+            out.append(Outgoing(int(mid), number, carrier, content, mtype, int(account_id)))
+    return out, exhausted
+
+
+class Router:
+    """Picks a connector for a message (issue 3 grows this into carrier/type/account routing)."""
+
+    def __init__(self, connectors: list[Connector]) -> None:
+        self.connectors = connectors
+
+    def pick(self, item: Outgoing) -> Connector | None:
+        for c in self.connectors:
+            if c.carries(item.carrier, item.type):
+                return c
+        return None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        router: Router,
+        *,
+        lease_seconds: float = 30.0,
+        claim_batch: int = 1000,
+        inflight_cap: int = 4000,
+        flush_interval: float = 0.02,
+        max_attempts: int = 10,
+        idle_poll: float = 0.05,
+    ) -> None:
+        self.db = db
+        self.router = router
+        self.lease_ms = int(lease_seconds * 1000)
+        self.claim_batch = claim_batch
+        self.inflight_cap = inflight_cap
+        self.flush_interval = flush_interval
+        self.max_attempts = max_attempts
+        self.idle_poll = idle_poll
+        self.inflight = 0
+        self._submitted: list[Submitted] = []
+        self._failed: list[Failed] = []
+        self._receipts: list[Receipt] = []
+        self._unmatched: list[Receipt] = []  # receipts whose submit is not stored yet; retried until stale
+        self.unmatched_ttl_ms = 60_000
+        self._capacity = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self.stats = {
+            "claimed": 0, "submitted": 0, "failed": 0, "receipts": 0, "final": 0, "abandoned": 0, "orphans": 0,
+        }  # fmt: skip
+
+    # -- the sink connectors report to ------------------------------------------------------------
+    def submitted(self, item: Submitted) -> None:
+        self._submitted.append(item)
+        self._maybe_flush()
+
+    def failed(self, item: Failed) -> None:
+        self._failed.append(item)
+        self._maybe_flush()
+
+    def abandoned(self, message_id: int) -> None:
+        """A connector gave the message up without an outcome: its lease will bring it back."""
+        self.inflight -= 1
+        self.stats["abandoned"] += 1
+        self._capacity.set()
+
+    def receipt(self, item: Receipt) -> None:
+        self._receipts.append(item)
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if len(self._submitted) + len(self._receipts) + len(self._failed) >= 2000:
+            self._flush_now.set()
+
+    def wake(self) -> None:
+        """New work was accepted: look at the queue now instead of at the next poll."""
+        self._wake.set()
+
+    # -- loops -------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._running = True
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
+            asyncio.create_task(self._flush_loop(), name="dispatch-flush"),
+        ]
+
+    async def stop(self) -> None:
+        self._running = False
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        await self.flush()
+
+    async def _claim_loop(self) -> None:
+        while self._running:
+            free = self.inflight_cap - self.inflight
+            if free < min(self.claim_batch, self.inflight_cap) // 4 or free <= 0:
+                self._capacity.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._capacity.wait(), 0.2)
+                continue
+            try:
+                items, exhausted = await self.db.write(
+                    lambda tx, n=min(free, self.claim_batch): claim(tx, now_ms(), self.lease_ms, n, self.max_attempts)
+                )
+            except Exception:
+                log.exception("claim failed")
+                await asyncio.sleep(1.0)
+                continue
+            now = now_ms()
+            for mid in exhausted:
+                self.inflight += 1
+                self.failed(Failed(mid, "NO_ROUTE", "attempts", now))
+            if not items:
+                if not exhausted:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.idle_poll)
+                continue
+            self.stats["claimed"] += len(items)
+            self.inflight += len(items)
+            for item in items:
+                conn = self.router.pick(item)
+                if conn is None:
+                    self.failed(Failed(item.message_id, "NO_ROUTE", "", now))
+                else:
+                    conn.submit(item)
+
+    async def _flush_loop(self) -> None:
+        while self._running:
+            self._flush_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_now.wait(), self.flush_interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("flush failed; will retry")
+                await asyncio.sleep(0.5)
+
+    async def flush(self) -> None:
+        subs, fails, recs = self._submitted, self._failed, self._receipts
+        retry = self._unmatched if (subs or recs) else []
+        if not (subs or fails or recs):
+            return
+        self._submitted, self._failed, self._receipts = [], [], []
+        if retry:
+            self._unmatched = []
+
+        def job(tx: Tx) -> tuple[int, list[Receipt]]:
+            record_submits(tx, subs)
+            record_failures(tx, fails)
+            return apply_receipts(tx, retry + recs)
+
+        try:
+            finals, unmatched = await self.db.write(job)
+        except BaseException:
+            # put them back in front, to be stored with the next flush
+            self._submitted[:0], self._failed[:0], self._receipts[:0] = subs, fails, recs
+            self._unmatched[:0] = retry
+            raise
+        if unmatched:
+            stale = now_ms() - self.unmatched_ttl_ms
+            keep = [r for r in unmatched if r.at > stale]
+            self.stats["orphans"] += len(unmatched) - len(keep)
+            self._unmatched.extend(keep)
+        done = len(subs) + len(fails)
+        self.inflight -= done
+        self.stats["submitted"] += len(subs)
+        self.stats["failed"] += len(fails)
+        self.stats["receipts"] += len(recs)
+        self.stats["final"] += finals + len(fails)
+        if done:
+            self._capacity.set()

@@ -1,0 +1,207 @@
+"""Delivery outcomes: submit results, receipts, final statuses, refunds and webhook events.
+
+Rules:
+- Status vocabulary (one everywhere): accepted, scheduled, queued, submitted, delivered, undelivered,
+  failed, rejected, expired, cancelled. The carrier's own stat and error code are kept beside it.
+- A message is final when every part has a receipt: delivered if all parts were delivered, else the
+  status of the first failed part. A second receipt for the same part changes nothing.
+- A message the platform or channel failed (submit refused) is refunded, exactly once (billing rule).
+- Each final message produces one webhook event for the callback URL of the key that sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from qixin.services import billing
+from qixin.store.db import Tx, now_ms
+
+FINAL = frozenset({"delivered", "undelivered", "failed", "rejected", "expired", "cancelled"})
+
+# carrier receipt stat -> platform status
+STAT_STATUS = {
+    "DELIVRD": "delivered",
+    "EXPIRED": "expired",
+    "UNDELIV": "undelivered",
+    "REJECTD": "undelivered",
+    "DELETED": "undelivered",
+    "UNKNOWN": "undelivered",
+    "ACCEPTD": "delivered",
+}
+
+
+def status_of_stat(stat: str) -> str:
+    return STAT_STATUS.get(stat.upper(), "undelivered")
+
+
+@dataclass(slots=True)
+class Submitted:
+    message_id: int
+    channel: str
+    carrier_ids: list[str]  # one per part, in part order
+    at: int
+
+
+@dataclass(slots=True)
+class Failed:
+    message_id: int
+    code: str  # platform error code, e.g. SUBMIT_REJECTED
+    detail: str
+    at: int
+
+
+@dataclass(slots=True)
+class Receipt:
+    channel: str
+    carrier_id: str
+    stat: str
+    err: str
+    at: int
+
+
+def _chunks(seq: Sequence[int] | Sequence[str], n: int = 500) -> list[Sequence[int] | Sequence[str]]:
+    return [seq[i : i + n] for i in range(0, len(seq), n)]
+
+
+def record_submits(tx: Tx, items: list[Submitted]) -> None:
+    if not items:
+        return
+    tx.executemany(
+        "UPDATE messages SET status = 'submitted', channel = ?, submitted_at = ?, receipts_pending = ? WHERE id = ?",
+        [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in items],
+    )
+    tx.bulk_insert(
+        "submits",
+        ("channel", "carrier_msg_id", "message_id", "part_no", "submitted_at"),
+        [(s.channel, cid, s.message_id, i + 1, s.at) for s in items for i, cid in enumerate(s.carrier_ids)],
+    )
+    tx.executemany("DELETE FROM dispatch_queue WHERE message_id = ?", [(s.message_id,) for s in items])
+
+
+def record_failures(tx: Tx, items: list[Failed]) -> None:
+    if not items:
+        return
+    ids_ = [f.message_id for f in items]
+    tx.executemany(
+        "UPDATE messages SET status = 'failed', error_code = ?, carrier_err = ?, done_at = ? WHERE id = ?",
+        [(f.code, f.detail[:16], f.at, f.message_id) for f in items],
+    )
+    tx.executemany("DELETE FROM dispatch_queue WHERE message_id = ?", [(i,) for i in ids_])
+    rows = _message_rows(tx, ids_)
+    billing.refund_messages(tx, ((r[0], r[1], r[2]) for r in rows), note="平台提交失败退款")
+    _emit(tx, rows)
+
+
+def _message_rows(tx: Tx, ids_: Sequence[int]) -> list[tuple]:  # type: ignore[type-arg]
+    out: list[tuple] = []  # type: ignore[type-arg]
+    for chunk in _chunks(list(ids_)):
+        out += tx.all(
+            "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, m.number, m.status, m.parts,"
+            " m.carrier_stat, m.carrier_err, m.error_code, m.done_at, m.submitted_at, b.api_key_id, k.callback_url"
+            " FROM messages m JOIN batches b ON b.id = m.batch_id LEFT JOIN api_keys k ON k.id = b.api_key_id"
+            f" WHERE m.id IN ({tx.in_list(chunk)})",
+            tuple(chunk),
+        )
+    return out
+
+
+def _emit(tx: Tx, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+    """Webhook events for final messages whose key has a callback URL."""
+    now = now_ms()
+    events = []
+    for r in rows:
+        (mid, account_id, _fee, batch_id, out_id, number, status, parts, stat, err, code, done_at, sub_at, key_id,
+         url) = r  # fmt: skip
+        if not url or status not in FINAL:
+            continue
+        payload = {
+            "type": "receipt",
+            "id": str(mid),
+            "batch_id": str(batch_id),
+            "out_id": out_id,
+            "to": number,
+            "status": status,
+            "parts": parts,
+            "carrier_stat": stat,
+            "carrier_err": err,
+            "error_code": code,
+            "submitted_at": sub_at,
+            "done_at": done_at,
+        }
+        events.append((account_id, key_id, url, orjson.dumps(payload).decode(), now, now))
+    tx.executemany(
+        "INSERT INTO webhook_outbox (account_id, api_key_id, url, payload, next_at, created_at, status, attempts)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'pending', 0)",
+        events,
+    )
+
+
+def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
+    """Match receipts to submitted parts and finalise messages.
+
+    Returns (messages that became final, receipts that matched no submit). A receipt can come before
+    its submit is stored (the other parts of a long message still in flight); the caller retries those
+    for a while before it counts them as orphans.
+    """
+    if not items:
+        return 0, []
+    matched: set[tuple[str, str]] = set()
+    by_channel: dict[str, list[Receipt]] = {}
+    for r in items:
+        by_channel.setdefault(r.channel, []).append(r)
+    part_updates: list[tuple[str, str, str]] = []
+    per_message: dict[int, list[Receipt]] = {}
+    for channel, recs in by_channel.items():
+        wanted = {r.carrier_id: r for r in recs}
+        for chunk in _chunks(list(wanted)):
+            for cid, mid, stat in tx.all(
+                "SELECT carrier_msg_id, message_id, stat FROM submits"
+                f" WHERE channel = ? AND carrier_msg_id IN ({tx.in_list(chunk)})",
+                (channel, *chunk),
+            ):
+                matched.add((channel, cid))
+                if stat is not None:
+                    continue  # a repeated receipt: nothing changes
+                rec = wanted[cid]
+                part_updates.append((rec.stat, channel, cid))
+                per_message.setdefault(int(mid), []).append(rec)
+    unmatched = [r for r in items if (r.channel, r.carrier_id) not in matched]
+    if not per_message:
+        return 0, unmatched
+    tx.executemany("UPDATE submits SET stat = ? WHERE channel = ? AND carrier_msg_id = ?", part_updates)
+    ids_ = list(per_message)
+    current = {}
+    for chunk in _chunks(ids_):
+        for mid, status, pending, stat, err in tx.all(
+            "SELECT id, status, receipts_pending, carrier_stat, carrier_err FROM messages"
+            f" WHERE id IN ({tx.in_list(chunk)})",
+            tuple(chunk),
+        ):
+            current[int(mid)] = (status, int(pending), stat, err)
+    updates = []
+    finals = []
+    for mid, recs in per_message.items():
+        cur = current.get(mid)
+        if cur is None or cur[0] in FINAL:
+            continue
+        status, pending, stat, err = cur
+        for rec in recs:
+            pending -= 1
+            if stat is None or (stat == "DELIVRD" and rec.stat != "DELIVRD"):
+                stat, err = rec.stat, rec.err
+        done_at = max(r.at for r in recs)
+        if pending <= 0:
+            status = status_of_stat(stat or "UNKNOWN")
+            finals.append(mid)
+        updates.append((status, max(pending, 0), stat, err, done_at if pending <= 0 else None, mid))
+    tx.executemany(
+        "UPDATE messages SET status = ?, receipts_pending = ?, carrier_stat = ?, carrier_err = ?, done_at = ?"
+        " WHERE id = ?",
+        updates,
+    )
+    if finals:
+        _emit(tx, _message_rows(tx, finals))
+    return len(finals), unmatched

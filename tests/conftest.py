@@ -1,0 +1,175 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), a platform on real loopback HTTP, signed clients.
+
+PostgreSQL tests use a fresh database per test on 127.0.0.1:5432 (QIXIN_TEST_PG for another server).
+Without PostgreSQL they are skipped with the reason printed, except when QIXIN_REQUIRE_SERVICES=1
+(set by .ci/run): then a missing service is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+
+from qixin.api.app import create_api
+from qixin.app import Platform
+from qixin.domain.signing import signed_headers
+from qixin.services.accounts import create_account
+from qixin.settings import Settings
+
+PG_SERVER = os.environ.get("QIXIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+REQUIRE = os.environ.get("QIXIN_REQUIRE_SERVICES") == "1"
+
+
+def _pg_admin() -> Any:
+    import psycopg
+
+    return psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=3)
+
+
+def pg_available() -> str | None:
+    try:
+        _pg_admin().close()
+        return None
+    except Exception as e:  # pragma: no cover - depends on the machine
+        return f"PostgreSQL unreachable at {PG_SERVER}: {e}"
+
+
+def redis_available(url: str = "redis://127.0.0.1:6379/0") -> str | None:
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        return None
+    except Exception as e:  # pragma: no cover
+        return f"Redis unreachable at {url}: {e}"
+
+
+def need(reason: str | None) -> None:
+    if reason is None:
+        return
+    if REQUIRE:
+        pytest.fail(f"required service missing (QIXIN_REQUIRE_SERVICES=1): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    need(pg_available())
+    name = f"qixin_t_{secrets.token_hex(6)}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}"
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'qixin.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Api:
+    """A signed HTTP client for one account, over real loopback HTTP."""
+
+    def __init__(self, base: str, app_key: str, secret: str, account_id: int) -> None:
+        self.base = base
+        self.app_key = app_key
+        self.secret = secret
+        self.account_id = account_id
+        self.http = httpx.AsyncClient(base_url=base, timeout=60)
+
+    async def request(self, method: str, path: str, body: Any = None, **sign_kw: Any) -> httpx.Response:
+        raw = b"" if body is None else orjson.dumps(body)
+        headers = signed_headers(self.app_key, self.secret, method, path, raw, **sign_kw)
+        headers["Content-Type"] = "application/json"
+        return await self.http.request(method, path, content=raw, headers=headers)
+
+    async def send(self, **body: Any) -> httpx.Response:
+        body.setdefault("signature", "企信")
+        return await self.request("POST", "/v1/sms", body)
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.request("GET", path)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class Running:
+    def __init__(self, platform: Platform, base: str) -> None:
+        self.platform = platform
+        self.base = base
+        self.clients: list[Api] = []
+
+    def account(self, balance_li: int = 100_000, price_li: int = 35, signature: str = "企信", **kw: Any) -> Api:
+        out = self.platform.db.write_sync(
+            lambda tx: create_account(tx, kw.pop("name", "测试客户"), signature, balance_li, price_li, **kw)
+        )
+        api = Api(self.base, out["app_key"], out["app_secret"], out["account_id"])
+        self.clients.append(api)
+        return api
+
+    async def wait_final(self, n: int, timeout: float = 30.0) -> None:
+        """Wait until ``n`` messages are in a final state."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            done = await self.platform.db.read(
+                lambda tx: tx.one(
+                    "SELECT COUNT(*) FROM messages WHERE status IN"
+                    " ('delivered','undelivered','failed','rejected','expired','cancelled')"
+                )[0]
+            )
+            if done >= n:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"only {done} of {n} messages final after {timeout}s")
+            await asyncio.sleep(0.05)
+
+
+async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running, uvicorn.Server, asyncio.Task[None]]:
+    platform = Platform(settings, **platform_kw)
+    await platform.start()
+    port = free_port()
+    api = create_api(platform, lifespan_platform=False)
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return Running(platform, f"http://127.0.0.1:{port}"), server, task
+
+
+@pytest.fixture
+async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    """The whole platform (SMPP simulator channel, dispatcher, webhooks) behind real HTTP."""
+    settings = Settings(data_dir=tmp_path, database_url=db_url, sim_receipt_delay=(0.01, 0.05))
+    r, server, task = await start_running(settings)
+    try:
+        yield r
+    finally:
+        for c in r.clients:
+            await c.aclose()
+        server.should_exit = True
+        await task
+        await r.platform.stop()

@@ -1,0 +1,125 @@
+"""The full loop over real TCP: HTTP accept → SMPP submit to the simulator → receipt → signed webhook
+into a real local HTTP receiver. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+import uvicorn
+from conftest import Running, free_port
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
+from qixin.services.accounts import set_callback
+from qixin.services.webhooks import mark_failed
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.events: list[dict] = []  # type: ignore[type-arg]
+        self.requests = 0
+        self.fail_first = 0
+        self.bad_signatures = 0
+        self.secrets: dict[str, str] = {}
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        self.requests += 1
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return Response(status_code=503)
+        h = request.headers
+        secret = self.secrets.get(h.get(HEADER_APPKEY, ""), "")
+        ok = verify(secret, h[HEADER_SIGNATURE], "POST", "/hook", "", h[HEADER_TIMESTAMP], h[HEADER_NONCE], body)
+        if not ok:
+            self.bad_signatures += 1
+            return Response(status_code=401)
+        self.events.extend(orjson.loads(body)["events"])
+        return Response(b"ok")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    rec = Receiver()
+    port = free_port()
+    app = Starlette(routes=[Route("/hook", rec.handle, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield rec, f"http://127.0.0.1:{port}/hook"
+    server.should_exit = True
+    await task
+
+
+async def wait_for(cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_full_loop_receipts_reach_the_webhook(running: Running, receiver: tuple[Receiver, str]) -> None:
+    rec, url = receiver
+    api = running.account(balance_li=1_000_000, price_li=35, callback_url=url)
+    rec.secrets[api.app_key] = api.secret
+    numbers = [f"139{i:08d}" for i in range(300)]
+    data = (await api.send(to=numbers, content="您的快递已到驿站，取件码 8-2-1103。", out_id="order-7")).json()
+    assert data["accepted_count"] == 300
+    await running.wait_final(300)
+    await wait_for(lambda: len(rec.events) >= 300)
+    assert rec.bad_signatures == 0
+    ids = {m["id"] for m in data["accepted"]}
+    assert {e["id"] for e in rec.events} == ids  # each message exactly once
+    assert all(e["type"] == "receipt" and e["out_id"] == "order-7" for e in rec.events)
+    statuses = {e["status"] for e in rec.events}
+    assert statuses <= {"delivered", "undelivered", "expired"} and "delivered" in statuses
+    sim = running.platform.simulator
+    assert sim is not None and sim.stats.submits >= 300
+    batch = (await api.get(f"/v1/batches/{data['batch_id']}")).json()
+    assert sum(batch["status_counts"].values()) == 300
+    assert set(batch["status_counts"]) <= {"delivered", "undelivered", "expired"}
+
+
+async def test_webhook_retries_with_backoff_after_failures(running: Running, receiver: tuple[Receiver, str]) -> None:
+    rec, url = receiver
+    rec.fail_first = 1
+    api = running.account(balance_li=10_000, price_li=35)
+    running.platform.db.write_sync(lambda tx: set_callback(tx, api.app_key, url))
+    running.platform.directory.invalidate()
+    rec.secrets[api.app_key] = api.secret
+    running.platform.webhooks.backoff = (1, 1, 1)
+    await api.send(to="13800138000", content="重试测试")
+    await running.wait_final(1)
+    await wait_for(lambda: len(rec.events) == 1, timeout=20)
+    assert rec.requests >= 2  # the first push failed with 503 and was retried
+    row = await running.platform.db.read(lambda tx: tx.one("SELECT status, attempts, last_error FROM webhook_outbox"))
+    assert row[0] == "sent" and row[1] == 2 and row[2] == "HTTP 503"
+
+
+def test_backoff_schedule_then_dead(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from qixin.store.db import Database
+    from qixin.store.migrate import migrate
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    migrate(url)
+    db = Database(url)
+    db.write_sync(
+        lambda tx: tx.execute(
+            "INSERT INTO webhook_outbox (account_id, api_key_id, url, payload, next_at, created_at, status, attempts)"
+            " VALUES (1, 1, 'http://x', '{}', 0, 0, 'pending', 0)"
+        )
+    )
+    for attempt in range(3):
+        db.write_sync(lambda tx, a=attempt: mark_failed(tx, [(1, a)], "HTTP 500", (5, 30)))
+        status, attempts, next_at = db.read_sync(lambda tx: tx.one("SELECT status, attempts, next_at FROM webhook_outbox"))
+        assert attempts == attempt + 1
+        assert status == ("dead" if attempt == 2 else "pending")
+    db.close()
