@@ -1,0 +1,705 @@
+"""SGIP 1.2 (China Unicom) wire format: bytes <-> PDU dataclasses.
+
+Pure codec: no sockets, no business rules. Big-endian integers; fixed-length octet strings padded with
+NUL on encode and cut at the first NUL on decode (latin-1).
+
+Header, 20 bytes: Message Length (4), Command ID (4), Sequence Number (12). The sequence number is
+three uint32: the sender's node id, the time MMDDhhmmss read as a decimal number, and a counter. A
+response echoes the request's 12 bytes. In the PDU classes the three parts are the fields ``node_id``,
+``timestamp`` and ``sequence`` (the counter, the part the session engine allocates); ``read_header``
+returns them as one ``SgipSeq``; ``encode(pdu, sequence)`` accepts an ``SgipSeq`` (all three parts) or
+an int (the counter only).
+
+SGIP has no link test PDU: ``HEARTBEAT_ID`` is ``None``. Connections are short-lived by design; an
+idle connection is unbound / closed and reopened when there is traffic again. Note that the SMG
+connects back to the SP (login type 2) to deliver MO and reports, so an SP runs a listener too.
+
+Decoders raise only ``ProtocolError`` (a ``PduError``/``ValueError``).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+from qixin.protocols.errors import PduError
+
+__all__ = [
+    "BIND",
+    "BIND_RESP",
+    "DELIVER",
+    "DELIVER_RESP",
+    "HEADER_SIZE",
+    "HEARTBEAT_ID",
+    "MAX_FRAME_SIZE",
+    "REPORT",
+    "REPORT_RESP",
+    "RESPONSE_OF",
+    "SGIP12",
+    "SUBMIT",
+    "SUBMIT_RESP",
+    "TERMINATE_ID",
+    "UNBIND",
+    "UNBIND_RESP",
+    "USERRPT",
+    "USERRPT_RESP",
+    "Bind",
+    "BindResp",
+    "Deliver",
+    "DeliverResp",
+    "Pdu",
+    "ProtocolError",
+    "Report",
+    "ReportResp",
+    "SgipSeq",
+    "Submit",
+    "SubmitResp",
+    "Unbind",
+    "UnbindResp",
+    "Userrpt",
+    "UserrptResp",
+    "add_country_code",
+    "decode",
+    "encode",
+    "read_header",
+    "sequence_of",
+    "sgip_timestamp",
+    "strip_country_code",
+]
+
+# --------------------------------------------------------------------------------------------------
+# Constants
+
+BIND = 0x00000001
+BIND_RESP = 0x80000001
+UNBIND = 0x00000002
+UNBIND_RESP = 0x80000002
+SUBMIT = 0x00000003
+SUBMIT_RESP = 0x80000003
+DELIVER = 0x00000004
+DELIVER_RESP = 0x80000004
+REPORT = 0x00000005
+REPORT_RESP = 0x80000005
+USERRPT = 0x00000011
+USERRPT_RESP = 0x80000011
+# Not implemented (SMG <-> SMG / GNS management): ADDSP 0x6 .. CHECKUSER 0x10, TRACE 0x1000.
+
+RESPONSE_OF: dict[int, int] = {
+    BIND: BIND_RESP,
+    UNBIND: UNBIND_RESP,
+    SUBMIT: SUBMIT_RESP,
+    DELIVER: DELIVER_RESP,
+    REPORT: REPORT_RESP,
+    USERRPT: USERRPT_RESP,
+}
+HEARTBEAT_ID: int | None = None  # SGIP has no active test
+TERMINATE_ID = UNBIND
+
+HEADER_SIZE = 20
+MAX_FRAME_SIZE = 8192
+MAX_USERS = 100
+
+# Bind login types
+LOGIN_SP_TO_SMG = 1
+LOGIN_SMG_TO_SP = 2
+LOGIN_SMG_TO_SMG = 3
+
+# Result / ErrorCode (responses, Report.error_code)
+RESULT_OK = 0
+RESULT_ILLEGAL_LOGIN = 1  # wrong login name / password
+RESULT_REPEATED_LOGIN = 2
+RESULT_TOO_MANY_CONNECTIONS = 3
+RESULT_BAD_LOGIN_TYPE = 4
+RESULT_BAD_PARAMETER_FORMAT = 5
+RESULT_ILLEGAL_NUMBER = 6
+RESULT_BAD_MSG_ID = 7
+RESULT_BAD_MSG_LENGTH = 8
+RESULT_ILLEGAL_SEQUENCE = 9
+RESULT_ILLEGAL_GNS_OPERATION = 10
+RESULT_NODE_BUSY = 11  # treated as throttling
+RESULT_DEST_UNREACHABLE = 21
+RESULT_ROUTE_ERROR = 22
+RESULT_NO_ROUTE = 23
+RESULT_BAD_CHARGE_NUMBER = 24
+RESULT_USER_CANNOT_COMMUNICATE = 25
+RESULT_HANDSET_MEMORY_FULL = 26
+RESULT_HANDSET_NO_SMS = 27
+RESULT_HANDSET_RECEIVE_ERROR = 28
+RESULT_UNKNOWN_USER = 29
+RESULT_NO_SUCH_FUNCTION = 30
+RESULT_ILLEGAL_DEVICE = 31
+RESULT_SYSTEM_FAILURE = 32
+RESULT_SMSC_QUEUE_FULL = 33
+
+# Report
+REPORT_TYPE_SUBMIT = 0  # report on an earlier Submit
+REPORT_TYPE_DELIVER = 1  # report on an earlier forwarded Deliver
+STATE_DELIVERED = 0
+STATE_WAITING = 1
+STATE_FAILED = 2
+
+# Userrpt UserCondition
+USER_CANCELLED = 0
+USER_SUSPENDED = 1  # 欠费停机
+USER_RESTORED = 2
+
+# MessageCoding
+CODING_ASCII = 0
+CODING_BINARY = 4
+CODING_UCS2 = 8
+CODING_GBK = 15
+
+
+class ProtocolError(PduError):
+    """Malformed SGIP input (or a PDU that cannot be encoded). The only exception decoders raise."""
+
+
+class SgipSeq(NamedTuple):
+    """The 12-byte SGIP sequence number."""
+
+    node_id: int
+    timestamp: int  # MMDDhhmmss as a decimal number
+    counter: int
+
+
+_NO_SEQ = SgipSeq(0, 0, 0)
+
+# --------------------------------------------------------------------------------------------------
+# Layouts
+
+_HEADER = struct.Struct(">IIIII")
+_SEQ = struct.Struct(">III")
+_BIND = struct.Struct(">B16s16s8s")  # 41
+_RESP = struct.Struct(">B8s")  # 9
+_SUBMIT_HEAD = struct.Struct(">21s21sB")  # 43, then UserNumber x n
+_SUBMIT_MID = struct.Struct(">5s10sB6s6sBBB16s16sBBBBBI")  # 72, then MessageContent, Reserve 8
+_DELIVER_HEAD = struct.Struct(">21s21sBBBI")  # 49, then MessageContent, Reserve 8
+_REPORT = struct.Struct(">IIIB21sBB8s")  # 44
+_USERRPT = struct.Struct(">21s21sB8s")  # 51
+
+
+def octets(value: str, size: int, name: str) -> bytes:
+    """``value`` as latin-1 bytes for a fixed ``size`` field (``struct`` pads it with NUL)."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ProtocolError(f"{name}: {value!r} is not representable in one byte per character") from exc
+    if len(raw) > size:
+        raise ProtocolError(f"{name}: {len(raw)} bytes do not fit the {size}-byte field")
+    return raw
+
+
+def text(raw: bytes) -> str:
+    """A fixed-length octet string as text: cut at the first NUL (C-string semantics)."""
+    cut = raw.find(0)
+    return (raw if cut < 0 else raw[:cut]).decode("latin-1")
+
+
+def _check_len(name: str, body: bytes, size: int) -> None:
+    if len(body) != size:
+        raise ProtocolError(f"{name}: body is {len(body)} bytes, the layout requires {size}")
+
+
+# --------------------------------------------------------------------------------------------------
+# PDUs. Every PDU carries its header sequence as node_id / timestamp / sequence (the counter).
+
+
+@dataclass(slots=True)
+class Bind:
+    command_id: ClassVar[int] = BIND
+    login_type: int = LOGIN_SP_TO_SMG
+    login_name: str = ""  # 16
+    login_password: str = ""  # 16
+    reserve: str = ""  # 8
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class _Resp:
+    result: int = RESULT_OK
+    reserve: str = ""  # 8
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class BindResp(_Resp):
+    command_id: ClassVar[int] = BIND_RESP
+
+
+@dataclass(slots=True)
+class Unbind:
+    command_id: ClassVar[int] = UNBIND
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class UnbindResp:
+    command_id: ClassVar[int] = UNBIND_RESP
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class Submit:
+    command_id: ClassVar[int] = SUBMIT
+    sp_number: str = ""  # 21
+    charge_number: str = ""  # 21; "000000000000000000000" = charge the SP
+    user_numbers: tuple[str, ...] = ()  # UserCount (<= 100) x 21, with the "86" prefix
+    corp_id: str = ""  # 5
+    service_type: str = ""  # 10
+    fee_type: int = 0
+    fee_value: str = ""  # 6, in fen
+    given_value: str = ""  # 6
+    agent_flag: int = 0
+    morelateto_mt_flag: int = 0
+    priority: int = 0
+    expire_time: str = ""  # 16, yymmddhhmmsstnnp
+    schedule_time: str = ""  # 16
+    report_flag: int = 1
+    tp_pid: int = 0
+    tp_udhi: int = 0
+    message_coding: int = CODING_ASCII
+    message_type: int = 0
+    message_content: bytes = b""  # MessageLength 4 bytes
+    reserve: str = ""  # 8
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class SubmitResp(_Resp):
+    command_id: ClassVar[int] = SUBMIT_RESP
+
+
+@dataclass(slots=True)
+class Deliver:
+    command_id: ClassVar[int] = DELIVER
+    user_number: str = ""  # 21
+    sp_number: str = ""  # 21
+    tp_pid: int = 0
+    tp_udhi: int = 0
+    message_coding: int = CODING_ASCII
+    message_content: bytes = b""  # MessageLength 4 bytes
+    reserve: str = ""  # 8
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class DeliverResp(_Resp):
+    command_id: ClassVar[int] = DELIVER_RESP
+
+
+@dataclass(slots=True)
+class Report:
+    command_id: ClassVar[int] = REPORT
+    submit_sequence: SgipSeq = _NO_SEQ  # the reported Submit's 12-byte sequence number
+    report_type: int = REPORT_TYPE_SUBMIT
+    user_number: str = ""  # 21
+    state: int = STATE_DELIVERED
+    error_code: int = RESULT_OK
+    reserve: str = ""  # 8
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class ReportResp(_Resp):
+    command_id: ClassVar[int] = REPORT_RESP
+
+
+@dataclass(slots=True)
+class Userrpt:
+    command_id: ClassVar[int] = USERRPT
+    sp_number: str = ""  # 21
+    user_number: str = ""  # 21
+    user_condition: int = USER_CANCELLED
+    reserve: str = ""  # 8
+    node_id: int = 0
+    timestamp: int = 0
+    sequence: int = 0
+
+
+@dataclass(slots=True)
+class UserrptResp(_Resp):
+    command_id: ClassVar[int] = USERRPT_RESP
+
+
+Pdu = (
+    Bind
+    | BindResp
+    | Unbind
+    | UnbindResp
+    | Submit
+    | SubmitResp
+    | Deliver
+    | DeliverResp
+    | Report
+    | ReportResp
+    | Userrpt
+    | UserrptResp
+)
+
+
+def sequence_of(pdu: Pdu) -> SgipSeq:
+    """The PDU's full 12-byte sequence number."""
+    return SgipSeq(pdu.node_id, pdu.timestamp, pdu.sequence)
+
+
+# --------------------------------------------------------------------------------------------------
+# Header
+
+
+def read_header(buf: bytes | bytearray | memoryview) -> tuple[int, int, SgipSeq]:
+    """``(message_length, command_id, SgipSeq)`` of the frame starting at ``buf[0]``."""
+    if len(buf) < HEADER_SIZE:
+        raise ProtocolError(f"need {HEADER_SIZE} bytes for the SGIP header, got {len(buf)}")
+    total, command_id, node, ts, counter = _HEADER.unpack_from(buf)
+    if total < HEADER_SIZE or total > MAX_FRAME_SIZE:
+        raise ProtocolError(
+            f"Message Length {total} outside {HEADER_SIZE}..{MAX_FRAME_SIZE}",
+            command_id=command_id,
+            sequence=counter,
+        )
+    return total, command_id, SgipSeq(node, ts, counter)
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoders (body = frame without header)
+
+
+def _d_bind(b: bytes) -> Bind:
+    _check_len("Bind", b, _BIND.size)
+    login_type, name, password, reserve = _BIND.unpack(b)
+    return Bind(login_type, text(name), text(password), text(reserve))
+
+
+def _d_resp(cls: Any, name: str) -> Any:
+    def dec(b: bytes) -> Any:
+        _check_len(name, b, _RESP.size)
+        result, reserve = _RESP.unpack(b)
+        return cls(result, text(reserve))
+
+    return dec
+
+
+def _d_empty(cls: Any, name: str) -> Any:
+    def dec(b: bytes) -> Any:
+        _check_len(name, b, 0)
+        return cls()
+
+    return dec
+
+
+def _d_submit(b: bytes) -> Submit:
+    n = len(b)
+    if n < _SUBMIT_HEAD.size:
+        raise ProtocolError(f"Submit: body is {n} bytes, shorter than the fixed part")
+    sp_number, charge_number, count = _SUBMIT_HEAD.unpack_from(b)
+    if count > MAX_USERS:
+        raise ProtocolError(f"Submit: UserCount {count} exceeds {MAX_USERS}")
+    pos = _SUBMIT_HEAD.size
+    mid = pos + 21 * count
+    content_pos = mid + _SUBMIT_MID.size
+    if content_pos > n:
+        raise ProtocolError(f"Submit: body is {n} bytes, truncated before MessageContent")
+    users = tuple(text(b[i : i + 21]) for i in range(pos, mid, 21))
+    (
+        corp_id,
+        service_type,
+        fee_type,
+        fee_value,
+        given_value,
+        agent_flag,
+        morelateto,
+        priority,
+        expire,
+        schedule,
+        report_flag,
+        pid,
+        udhi,
+        coding,
+        msg_type,
+        length,
+    ) = _SUBMIT_MID.unpack_from(b, mid)
+    expected = content_pos + length + 8
+    if n != expected:
+        raise ProtocolError(f"Submit: body is {n} bytes but MessageLength {length} implies {expected}")
+    return Submit(
+        text(sp_number),
+        text(charge_number),
+        users,
+        text(corp_id),
+        text(service_type),
+        fee_type,
+        text(fee_value),
+        text(given_value),
+        agent_flag,
+        morelateto,
+        priority,
+        text(expire),
+        text(schedule),
+        report_flag,
+        pid,
+        udhi,
+        coding,
+        msg_type,
+        b[content_pos : content_pos + length],
+        text(b[content_pos + length :]),
+    )
+
+
+def _d_deliver(b: bytes) -> Deliver:
+    n = len(b)
+    if n < _DELIVER_HEAD.size:
+        raise ProtocolError(f"Deliver: body is {n} bytes, shorter than the {_DELIVER_HEAD.size}-byte fixed part")
+    user, sp, pid, udhi, coding, length = _DELIVER_HEAD.unpack_from(b)
+    pos = _DELIVER_HEAD.size
+    expected = pos + length + 8
+    if n != expected:
+        raise ProtocolError(f"Deliver: body is {n} bytes but MessageLength {length} implies {expected}")
+    return Deliver(text(user), text(sp), pid, udhi, coding, b[pos : pos + length], text(b[pos + length :]))
+
+
+def _d_report(b: bytes) -> Report:
+    _check_len("Report", b, _REPORT.size)
+    node, ts, counter, rtype, user, state, error, reserve = _REPORT.unpack(b)
+    return Report(SgipSeq(node, ts, counter), rtype, text(user), state, error, text(reserve))
+
+
+def _d_userrpt(b: bytes) -> Userrpt:
+    _check_len("Userrpt", b, _USERRPT.size)
+    sp, user, condition, reserve = _USERRPT.unpack(b)
+    return Userrpt(text(sp), text(user), condition, text(reserve))
+
+
+_DECODERS: dict[int, Any] = {
+    BIND: _d_bind,
+    BIND_RESP: _d_resp(BindResp, "Bind_Resp"),
+    UNBIND: _d_empty(Unbind, "Unbind"),
+    UNBIND_RESP: _d_empty(UnbindResp, "Unbind_Resp"),
+    SUBMIT: _d_submit,
+    SUBMIT_RESP: _d_resp(SubmitResp, "Submit_Resp"),
+    DELIVER: _d_deliver,
+    DELIVER_RESP: _d_resp(DeliverResp, "Deliver_Resp"),
+    REPORT: _d_report,
+    REPORT_RESP: _d_resp(ReportResp, "Report_Resp"),
+    USERRPT: _d_userrpt,
+    USERRPT_RESP: _d_resp(UserrptResp, "Userrpt_Resp"),
+}
+
+
+def decode(frame: bytes | bytearray | memoryview) -> Pdu:
+    """Decode one whole frame (header included). Raises only ``ProtocolError``."""
+    frame = bytes(frame)
+    n = len(frame)
+    if n < HEADER_SIZE:
+        raise ProtocolError(f"frame of {n} bytes is shorter than the {HEADER_SIZE}-byte SGIP header")
+    total, command_id, node, ts, counter = _HEADER.unpack_from(frame)
+    if total != n:
+        raise ProtocolError(
+            f"declared Message Length {total} does not match the frame size {n}",
+            command_id=command_id,
+            sequence=counter,
+            status=RESULT_BAD_PARAMETER_FORMAT,
+        )
+    decoder = _DECODERS.get(command_id)
+    if decoder is None:
+        raise ProtocolError(
+            f"unknown SGIP Command ID 0x{command_id:08X}",
+            command_id=command_id,
+            sequence=counter,
+            status=RESULT_NO_SUCH_FUNCTION,
+        )
+    try:
+        pdu: Pdu = decoder(frame[HEADER_SIZE:])
+    except ProtocolError as exc:
+        exc.command_id, exc.sequence = command_id, counter
+        exc.status = exc.status or RESULT_BAD_PARAMETER_FORMAT
+        raise
+    except (struct.error, ValueError, IndexError) as exc:  # defensive: never leak another exception
+        raise ProtocolError(
+            f"malformed SGIP 0x{command_id:08X}: {exc}",
+            command_id=command_id,
+            sequence=counter,
+            status=RESULT_BAD_PARAMETER_FORMAT,
+        ) from exc
+    pdu.node_id, pdu.timestamp, pdu.sequence = node, ts, counter
+    return pdu
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoders
+
+
+def _e_bind(p: Bind) -> bytes:
+    return _BIND.pack(
+        p.login_type,
+        octets(p.login_name, 16, "Login Name"),
+        octets(p.login_password, 16, "Login Password"),
+        octets(p.reserve, 8, "Reserve"),
+    )
+
+
+def _e_resp(p: _Resp) -> bytes:
+    return _RESP.pack(p.result, octets(p.reserve, 8, "Reserve"))
+
+
+def _e_empty(p: Any) -> bytes:
+    return b""
+
+
+def _e_submit(p: Submit) -> bytes:
+    if len(p.user_numbers) > MAX_USERS:
+        raise ProtocolError(f"Submit: {len(p.user_numbers)} user numbers exceed {MAX_USERS}")
+    parts = [
+        _SUBMIT_HEAD.pack(
+            octets(p.sp_number, 21, "SPNumber"),
+            octets(p.charge_number, 21, "ChargeNumber"),
+            len(p.user_numbers),
+        )
+    ]
+    parts.extend(octets(u, 21, "UserNumber").ljust(21, b"\0") for u in p.user_numbers)
+    parts.append(
+        _SUBMIT_MID.pack(
+            octets(p.corp_id, 5, "CorpId"),
+            octets(p.service_type, 10, "ServiceType"),
+            p.fee_type,
+            octets(p.fee_value, 6, "FeeValue"),
+            octets(p.given_value, 6, "GivenValue"),
+            p.agent_flag,
+            p.morelateto_mt_flag,
+            p.priority,
+            octets(p.expire_time, 16, "ExpireTime"),
+            octets(p.schedule_time, 16, "ScheduleTime"),
+            p.report_flag,
+            p.tp_pid,
+            p.tp_udhi,
+            p.message_coding,
+            p.message_type,
+            len(p.message_content),
+        )
+    )
+    parts.append(p.message_content)
+    parts.append(octets(p.reserve, 8, "Reserve").ljust(8, b"\0"))
+    return b"".join(parts)
+
+
+def _e_deliver(p: Deliver) -> bytes:
+    head = _DELIVER_HEAD.pack(
+        octets(p.user_number, 21, "UserNumber"),
+        octets(p.sp_number, 21, "SPNumber"),
+        p.tp_pid,
+        p.tp_udhi,
+        p.message_coding,
+        len(p.message_content),
+    )
+    return head + p.message_content + octets(p.reserve, 8, "Reserve").ljust(8, b"\0")
+
+
+def _e_report(p: Report) -> bytes:
+    node, ts, counter = p.submit_sequence
+    return _REPORT.pack(
+        node,
+        ts,
+        counter,
+        p.report_type,
+        octets(p.user_number, 21, "UserNumber"),
+        p.state,
+        p.error_code,
+        octets(p.reserve, 8, "Reserve"),
+    )
+
+
+def _e_userrpt(p: Userrpt) -> bytes:
+    return _USERRPT.pack(
+        octets(p.sp_number, 21, "SPNumber"),
+        octets(p.user_number, 21, "UserNumber"),
+        p.user_condition,
+        octets(p.reserve, 8, "Reserve"),
+    )
+
+
+_ENCODERS: dict[type, Any] = {
+    Bind: _e_bind,
+    BindResp: _e_resp,
+    Unbind: _e_empty,
+    UnbindResp: _e_empty,
+    Submit: _e_submit,
+    SubmitResp: _e_resp,
+    Deliver: _e_deliver,
+    DeliverResp: _e_resp,
+    Report: _e_report,
+    ReportResp: _e_resp,
+    Userrpt: _e_userrpt,
+    UserrptResp: _e_resp,
+}
+
+
+def encode(pdu: Pdu, sequence: SgipSeq | tuple[int, int, int] | int | None = None) -> bytes:
+    """One whole frame for ``pdu``.
+
+    ``sequence``: an ``SgipSeq`` / 3-tuple (node id, timestamp, counter), or an int (the counter, node id
+    and timestamp taken from the PDU), or None (all three taken from the PDU).
+    """
+    encoder = _ENCODERS.get(type(pdu))
+    if encoder is None:
+        raise ProtocolError(f"not an SGIP PDU: {type(pdu).__name__}")
+    if sequence is None:
+        node, ts, counter = pdu.node_id, pdu.timestamp, pdu.sequence
+    elif isinstance(sequence, int):
+        node, ts, counter = pdu.node_id, pdu.timestamp, sequence
+    else:
+        node, ts, counter = sequence
+    try:
+        body: bytes = encoder(pdu)
+        return _HEADER.pack(HEADER_SIZE + len(body), pdu.command_id, node, ts, counter) + body
+    except struct.error as exc:
+        raise ProtocolError(f"{type(pdu).__name__}: field out of range: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def sgip_timestamp(month: int, day: int, hour: int, minute: int, second: int) -> int:
+    """The sequence number's time part: MMDDhhmmss read as a decimal number."""
+    return int(f"{month:02d}{day:02d}{hour:02d}{minute:02d}{second:02d}")
+
+
+def add_country_code(number: str) -> str:
+    """SGIP user numbers carry the "86" country prefix: ``13012345678`` -> ``8613012345678``."""
+    return number if number.startswith("86") and len(number) > 11 else "86" + number
+
+
+def strip_country_code(number: str) -> str:
+    """The inverse of ``add_country_code`` (numbers arriving in Deliver / Report)."""
+    return number[2:] if number.startswith("86") and len(number) > 11 else number
+
+
+class _Namespace:
+    """The module's codec API as an object (same shape as ``cmpp.codec.CmppCodec``)."""
+
+    HEADER_SIZE = HEADER_SIZE
+    MAX_FRAME_SIZE = MAX_FRAME_SIZE
+    RESPONSE_OF = RESPONSE_OF
+    HEARTBEAT_ID = HEARTBEAT_ID
+    TERMINATE_ID = TERMINATE_ID
+    ProtocolError = ProtocolError
+    read_header = staticmethod(read_header)
+    decode = staticmethod(decode)
+    encode = staticmethod(encode)
+
+
+SGIP12 = _Namespace()
