@@ -14,8 +14,7 @@ from qixin.services.accounts import set_ip_allowlist
 def test_canonical_request_layout() -> None:
     text = canonical_request("post", "/v1/sms", "a=1&b=2", "1700000000", "abcdefgh", b"{}")
     assert text == (
-        "POST\n/v1/sms\na=1&b=2\n1700000000\nabcdefgh\n"
-        "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        "POST\n/v1/sms\na=1&b=2\n1700000000\nabcdefgh\n44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
     )
     assert sign("s", "GET", "/", "", "1", "n", b"") == sign("s", "GET", "/", "", "1", "n", b"")
     assert sign("s", "GET", "/", "", "1", "n", b"") != sign("t", "GET", "/", "", "1", "n", b"")

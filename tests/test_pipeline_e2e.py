@@ -119,7 +119,7 @@ def test_backoff_schedule_then_dead(tmp_path) -> None:  # type: ignore[no-untype
     )
     for attempt in range(3):
         db.write_sync(lambda tx, a=attempt: mark_failed(tx, [(1, a)], "HTTP 500", (5, 30)))
-        status, attempts, next_at = db.read_sync(lambda tx: tx.one("SELECT status, attempts, next_at FROM webhook_outbox"))
+        status, attempts = db.read_sync(lambda tx: tx.one("SELECT status, attempts FROM webhook_outbox"))
         assert attempts == attempt + 1
         assert status == ("dead" if attempt == 2 else "pending")
     db.close()

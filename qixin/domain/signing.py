@@ -54,8 +54,6 @@ def signed_headers(
     return {HEADER_APPKEY: app_key, HEADER_TIMESTAMP: ts, HEADER_NONCE: nc, HEADER_SIGNATURE: sig}
 
 
-def verify(
-    secret: str, signature: str, method: str, path: str, query: str, ts: str, nonce: str, body: bytes
-) -> bool:
+def verify(secret: str, signature: str, method: str, path: str, query: str, ts: str, nonce: str, body: bytes) -> bool:
     expected = sign(secret, method, path, query, ts, nonce, body)
     return hmac.compare_digest(expected, signature.lower())

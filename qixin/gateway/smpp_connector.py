@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -147,7 +148,7 @@ class SmppConnector:
                 self._retry(state, i, f"send: {exc!r}", loop)
                 continue
             self.stats["parts_sent"] += 1
-            fut.add_done_callback(lambda f, s=state, n=i: self._on_resp(s, n, f, loop))
+            fut.add_done_callback(functools.partial(self._on_resp, state, i, loop=loop))
 
     def _retry(self, state: _InFlight, i: int, why: str, loop: asyncio.AbstractEventLoop) -> None:
         state.tries[i] += 1
@@ -195,15 +196,16 @@ class SmppConnector:
             )
 
     # -- incoming --------------------------------------------------------------------------------
-    def _on_deliver(self, pdu: DeliverSm) -> None:
+    def _on_deliver(self, pdu: DeliverSm) -> asyncio.Future[None] | None:
+        """Receipts go to the sink, whose future says when they are stored (then we acknowledge)."""
         if pdu.esm_class & ESM_CLASS_TYPE_MASK == ESM_CLASS_RECEIPT:
-            text = (pdu.short_message or pdu.message_payload or b"").decode("latin-1", "replace")
-            fields = parse_receipt(text)
+            fields = parse_receipt(pdu.text_bytes.decode("latin-1", "replace"))
             carrier_id = pdu.receipted_message_id or fields.get("id", "")
             stat = (fields.get("stat") or "UNKNOWN").upper()
             err = fields.get("err") or ""
             self.stats["receipts"] += 1
             if self._sink is not None and carrier_id:
-                self._sink.receipt(Receipt(self.name, carrier_id, stat, err, now_ms()))
-        else:
-            self.stats["mo"] += 1  # uplink (MO) routing arrives with issue 3
+                return self._sink.receipt(Receipt(self.name, carrier_id, stat, err, now_ms()))
+            return None
+        self.stats["mo"] += 1  # uplink (MO) routing arrives with issue 3
+        return None

@@ -112,9 +112,10 @@ class AcceptService:
         else:
             if not key.allow_free_text:
                 raise QxError("FREE_TEXT_FORBIDDEN")
-            content = body.get("content")
-            if not isinstance(content, str) or not content.strip():
+            free_text = body.get("content")
+            if not isinstance(free_text, str) or not free_text.strip():
                 raise QxError("CONTENT_EMPTY")
+            content = free_text
 
         full = textmod.with_signature(content, signature)
         plan = textmod.plan_text(full)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -50,7 +51,7 @@ class Sink(Protocol):
     def submitted(self, item: Submitted) -> None: ...
     def failed(self, item: Failed) -> None: ...
     def abandoned(self, message_id: int) -> None: ...
-    def receipt(self, item: Receipt) -> None: ...
+    def receipt(self, item: Receipt) -> asyncio.Future[None] | None: ...
 
 
 class Connector(Protocol):
@@ -132,6 +133,7 @@ class Dispatcher:
         self._failed: list[Failed] = []
         self._receipts: list[Receipt] = []
         self._unmatched: list[Receipt] = []  # receipts whose submit is not stored yet; retried until stale
+        self._receipts_stored: asyncio.Future[None] | None = None  # resolves when queued receipts are stored
         self.unmatched_ttl_ms = 60_000
         self._capacity = asyncio.Event()
         self._wake = asyncio.Event()
@@ -157,9 +159,13 @@ class Dispatcher:
         self.stats["abandoned"] += 1
         self._capacity.set()
 
-    def receipt(self, item: Receipt) -> None:
+    def receipt(self, item: Receipt) -> asyncio.Future[None]:
+        """Queue a receipt; the future resolves when the flush that stores it has committed."""
         self._receipts.append(item)
         self._maybe_flush()
+        if self._receipts_stored is None or self._receipts_stored.done():
+            self._receipts_stored = asyncio.get_running_loop().create_future()
+        return self._receipts_stored
 
     def _maybe_flush(self) -> None:
         if len(self._submitted) + len(self._receipts) + len(self._failed) >= 2000:
@@ -194,9 +200,12 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._capacity.wait(), 0.2)
                 continue
+            n = min(free, self.claim_batch)
             try:
                 items, exhausted = await self.db.write(
-                    lambda tx, n=min(free, self.claim_batch): claim(tx, now_ms(), self.lease_ms, n, self.max_attempts)
+                    functools.partial(
+                        claim, now=now_ms(), lease_ms=self.lease_ms, limit=n, max_attempts=self.max_attempts
+                    )
                 )
             except Exception:
                 log.exception("claim failed")
@@ -238,6 +247,7 @@ class Dispatcher:
         if not (subs or fails or recs):
             return
         self._submitted, self._failed, self._receipts = [], [], []
+        stored, self._receipts_stored = self._receipts_stored, None
         if retry:
             self._unmatched = []
 
@@ -248,11 +258,17 @@ class Dispatcher:
 
         try:
             finals, unmatched = await self.db.write(job)
-        except BaseException:
-            # put them back in front, to be stored with the next flush
-            self._submitted[:0], self._failed[:0], self._receipts[:0] = subs, fails, recs
+        except BaseException as exc:
+            # outcomes go back in front, to be stored with the next flush; receipts are refused
+            # (their deliver_sm is answered with a temporary error) and the carrier delivers them again
+            self._submitted[:0], self._failed[:0] = subs, fails
             self._unmatched[:0] = retry
+            if stored is not None and not stored.done():
+                stored.set_exception(exc if isinstance(exc, Exception) else RuntimeError("flush cancelled"))
+                stored.exception()  # retrieved here: nobody else may look at it
             raise
+        if stored is not None and not stored.done():
+            stored.set_result(None)
         if unmatched:
             stale = now_ms() - self.unmatched_ttl_ms
             keep = [r for r in unmatched if r.at > stale]

@@ -95,8 +95,8 @@ def record_failures(tx: Tx, items: list[Failed]) -> None:
     _emit(tx, rows)
 
 
-def _message_rows(tx: Tx, ids_: Sequence[int]) -> list[tuple]:  # type: ignore[type-arg]
-    out: list[tuple] = []  # type: ignore[type-arg]
+def _message_rows(tx: Tx, ids_: Sequence[int]) -> list[tuple]:
+    out: list[tuple] = []
     for chunk in _chunks(list(ids_)):
         out += tx.all(
             "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, m.number, m.status, m.parts,"
@@ -108,7 +108,7 @@ def _message_rows(tx: Tx, ids_: Sequence[int]) -> list[tuple]:  # type: ignore[t
     return out
 
 
-def _emit(tx: Tx, rows: list[tuple]) -> None:  # type: ignore[type-arg]
+def _emit(tx: Tx, rows: list[tuple]) -> None:
     """Webhook events for final messages whose key has a callback URL."""
     now = now_ms()
     events = []

@@ -36,7 +36,7 @@ CLAIM_PG = (
 )
 
 
-def claim_events(tx: Tx, now: int, lease_ms: int, limit: int) -> tuple[list[tuple], dict[int, tuple[str, str]]]:  # type: ignore[type-arg]
+def claim_events(tx: Tx, now: int, lease_ms: int, limit: int) -> tuple[list[tuple], dict[int, tuple[str, str]]]:
     rows = tx.all(CLAIM_PG if tx.is_pg else CLAIM_SQLITE, (now + lease_ms, now, limit))
     keys: dict[int, tuple[str, str]] = {}
     key_ids = sorted({int(r[1]) for r in rows})
@@ -120,7 +120,7 @@ class WebhookWorker:
         rows, keys = await self.db.write(lambda tx: claim_events(tx, now_ms(), lease_ms, self.batch * self.concurrency))
         if not rows:
             return 0
-        groups: dict[tuple[int, str], list[tuple]] = {}  # type: ignore[type-arg]
+        groups: dict[tuple[int, str], list[tuple]] = {}
         for r in rows:
             groups.setdefault((int(r[1]), r[2]), []).append(r)
         jobs = []
@@ -130,7 +130,7 @@ class WebhookWorker:
         await asyncio.gather(*jobs)
         return len(rows)
 
-    async def _post(self, url: str, key: tuple[str, str] | None, items: list[tuple]) -> None:  # type: ignore[type-arg]
+    async def _post(self, url: str, key: tuple[str, str] | None, items: list[tuple]) -> None:
         assert self._client is not None
         body = b'{"events":[' + b",".join(r[3].encode() for r in items) + b"]}"
         error = ""

@@ -177,7 +177,7 @@ class Database:
         return await asyncio.wrap_future(self.submit(job))
 
     def write_sync(self, job: Callable[[Tx], T]) -> T:
-        return self.submit(job).result()  # type: ignore[no-any-return]
+        return self.submit(job).result()  # type: ignore[no-any-return,unused-ignore]
 
     def _writer_loop(self) -> None:
         conn = self.connect()
