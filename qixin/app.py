@@ -13,6 +13,7 @@ from qixin.services.accept import AcceptService
 from qixin.services.accounts import Directory
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
+from qixin.services.staff import StaffDirectory
 from qixin.services.webhooks import WebhookWorker
 from qixin.settings import Settings
 from qixin.store.db import Database
@@ -25,6 +26,7 @@ class Platform:
         self.log = logging.getLogger("qixin")
         self.db = Database(settings.db_url)
         self.directory = Directory(self.db)
+        self.staff = StaffDirectory(self.db)
         self.nonces: NonceStore = RedisNonceStore(settings.redis_url) if settings.redis_url else MemoryNonceStore()
         self.accept = AcceptService(self.db, self.directory, settings.max_parts, settings.max_numbers_per_request)
         self.simulator: Any = None

@@ -21,6 +21,8 @@ template_app = typer.Typer(help="短信模板", no_args_is_help=True)
 key_app = typer.Typer(help="API 密钥", no_args_is_help=True)
 billing_app = typer.Typer(help="计费", no_args_is_help=True)
 simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
+staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
+app.add_typer(staff_app, name="staff")
 app.add_typer(account_app, name="account")
 app.add_typer(signature_app, name="signature")
 app.add_typer(template_app, name="template")
@@ -244,6 +246,20 @@ def key_allow_ip(
 
     _write(data_dir, lambda tx: set_ip_allowlist(tx, app_key, ips))
     typer.echo("IP 白名单已更新")
+
+
+@staff_app.command("create")
+def staff_create(
+    name: Annotated[str, typer.Option(help="员工名称")],
+    role: Annotated[str, typer.Option(help="admin / reviewer / finance / ops")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """创建员工并发放管理接口令牌（只显示一次）。"""
+    from qixin.services.staff import create_staff
+
+    out = _write(data_dir, lambda tx: create_staff(tx, name, role))
+    _out(out, as_json, f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}")
 
 
 @billing_app.command("verify")

@@ -23,6 +23,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "ACCOUNT_FROZEN": (403, "账户已冻结，无法发送"),
     "FREE_TEXT_FORBIDDEN": (403, "账户未开通自定义内容发送，请使用模板"),
     "NOT_FOUND": (404, "资源不存在"),
+    "STAFF_AUTH_REQUIRED": (401, "需要员工令牌（Authorization: Bearer …）"),
+    "STAFF_TOKEN_INVALID": (401, "员工令牌无效或已停用"),
+    "FORBIDDEN": (403, "无权执行此操作"),
+    "CONFLICT": (409, "资源已存在"),
     # content and numbers
     "SIGNATURE_NOT_APPROVED": (400, "短信签名不存在或未审核通过"),
     "TEMPLATE_NOT_APPROVED": (400, "模板不存在或未审核通过"),
@@ -40,6 +44,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     # money
     "INSUFFICIENT_BALANCE": (402, "余额不足，整批拒绝"),
     "IDEMPOTENCY_CONFLICT": (409, "幂等键已用于不同的请求"),
+    "TOPUP_DUPLICATE": (409, "该充值单号已入账，不会重复充值"),
     # delivery (platform-side failures, recorded on messages)
     "SUBMIT_REJECTED": (502, "通道拒绝提交"),
     "NO_ROUTE": (503, "没有可用通道"),

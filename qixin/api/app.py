@@ -6,27 +6,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qixin.api.admin import admin_router
 from qixin.api.auth import authenticate
+from qixin.api.common import error_response, field, json_response, parse_json
 from qixin.errors import QxError
-from qixin.services import queries
+from qixin.services import accounts, queries
 from qixin.services.accounts import ApiKey
+from qixin.services.staff import audit
 
 if TYPE_CHECKING:
     from qixin.app import Platform
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
-
-
-def error_response(err: QxError) -> Response:
-    return json_response(err.to_dict(), err.status)
 
 
 SEND_SCHEMA: dict[str, Any] = {
@@ -112,15 +106,6 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         key = await authenticate(request, body, platform.directory, platform.nonces, s.signature_skew)
         return key, body
 
-    def parse_json(body: bytes) -> dict[str, Any]:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise QxError("INVALID_JSON") from e
-        if not isinstance(data, dict):
-            raise QxError("INVALID_JSON", "请求体必须是 JSON 对象")
-        return data
-
     @app.post(
         "/v1/sms",
         summary="发送短信（单发、批量、模板）",
@@ -146,6 +131,56 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
     async def get_account(request: Request) -> Response:
         key, _ = await signed(request)
         return json_response(await platform.db.read(lambda tx: queries.account(tx, key.account_id)))
+
+    @app.post("/v1/signatures", summary="提交签名申请（待审核）")
+    async def apply_signature(request: Request) -> Response:
+        key, body = await signed(request)
+        name = field(parse_json(body), "name", str)
+
+        def job(tx: Any) -> int:
+            sid = accounts.add_signature(tx, key.account_id, name)
+            audit(tx, "customer", key.app_key, "signature.apply", f"signature:{sid}", {"name": name})
+            return sid
+
+        sid = await platform.db.write(job)
+        return json_response({"id": sid, "name": name, "status": "pending"}, 201)
+
+    @app.get("/v1/signatures", summary="签名列表")
+    async def list_signatures(request: Request) -> Response:
+        key, _ = await signed(request)
+        rows = await platform.db.read(
+            lambda tx: tx.all(
+                "SELECT id, name, status, reason FROM signatures WHERE account_id = ? ORDER BY id", (key.account_id,)
+            )
+        )
+        return json_response(
+            {"signatures": [dict(zip(("id", "name", "status", "reason"), r, strict=True)) for r in rows]}
+        )
+
+    @app.post("/v1/templates", summary="提交模板申请（待审核）")
+    async def apply_template(request: Request) -> Response:
+        key, body = await signed(request)
+        data = parse_json(body)
+        name = field(data, "name", str)
+        category = field(data, "category", str)
+        content = field(data, "content", str)
+        variables = field(data, "variables", dict, required=False, default={})
+
+        def job(tx: Any) -> int:
+            tid = accounts.add_template(tx, key.account_id, name, category, content, variables)
+            audit(tx, "customer", key.app_key, "template.apply", f"template:{tid}", {"name": name})
+            return tid
+
+        tid = await platform.db.write(job)
+        return json_response({"id": str(tid), "status": "pending"}, 201)
+
+    @app.get("/v1/templates/{template_id}", summary="查询模板及审核状态")
+    async def get_template(template_id: int, request: Request) -> Response:
+        key, _ = await signed(request)
+        tpl = await platform.db.read(lambda tx: queries.template(tx, key.account_id, template_id))
+        return json_response(tpl)
+
+    app.include_router(admin_router(platform))
 
     @app.get("/health", summary="健康检查", include_in_schema=False)
     async def health() -> Response:

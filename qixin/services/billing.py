@@ -30,6 +30,8 @@ def topup(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None = 
     """Credit ``amount_li`` (> 0); returns the new balance."""
     if amount_li <= 0:
         raise QxError("INVALID_REQUEST", "充值金额必须大于 0")
+    if tx.one("SELECT 1 FROM ledger WHERE account_id = ? AND kind = 'topup' AND ref = ?", (account_id, ref)):
+        raise QxError("TOPUP_DUPLICATE", ref=ref)
     row = tx.one(
         "UPDATE accounts SET balance_li = balance_li + ? WHERE id = ? RETURNING balance_li",
         (amount_li, account_id),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from qixin.errors import QxError
 from qixin.services.billing import li_to_yuan
 from qixin.store.db import Tx
@@ -77,3 +79,19 @@ def account(tx: Tx, account_id: int) -> dict[str, Any]:
         "balance": li_to_yuan(int(r[3])),
         "price_li": r[4],
     }
+
+
+def template(tx: Tx, account_id: int, template_id: int) -> dict[str, Any]:
+    r = tx.one(
+        "SELECT id, name, category, content, variables, status, reason, created_at FROM templates"
+        " WHERE id = ? AND account_id = ?",
+        (template_id, account_id),
+    )
+    if r is None:
+        raise QxError("NOT_FOUND", "模板不存在")
+
+    keys = ("id", "name", "category", "content", "variables", "status", "reason", "created_at")
+    out = dict(zip(keys, r, strict=True))
+    out["id"] = str(out["id"])
+    out["variables"] = orjson.loads(out["variables"] or "{}")
+    return out

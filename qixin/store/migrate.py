@@ -25,4 +25,5 @@ def migrate(url: str) -> None:
     """Bring the database at ``url`` to the newest schema."""
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "head")
+    # "heads": independent branches (one per feature area, each starting from 0001) all apply
+    command.upgrade(alembic_config(url), "heads")

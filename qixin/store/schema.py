@@ -188,3 +188,31 @@ webhook_outbox = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 Index("ix_webhook_outbox_due", webhook_outbox.c.status, webhook_outbox.c.next_at)
+
+
+# -- staff and audit (migration 0002) -----------------------------------------------------------------
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # admin | reviewer | finance | ops
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the bearer token
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("actor_type", String(16), nullable=False),  # staff | customer | system | cli
+    Column("actor_id", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Column("ip", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_audit_log_created", audit_log.c.created_at)

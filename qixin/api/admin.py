@@ -1,0 +1,136 @@
+"""The staff API under /admin: bearer tokens (``qixin staff create``), roles, audit log.
+
+Thin routes: each checks the caller's role for an area (services/staff.py ROLE_GRANTS), calls a
+service function inside one transaction together with the audit row, and answers JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from qixin.api.common import field, json_response, parse_json
+from qixin.errors import QxError
+from qixin.services import accounts, billing
+from qixin.services.staff import Staff, audit
+from qixin.store.db import Tx
+
+if TYPE_CHECKING:
+    from qixin.app import Platform
+
+
+def admin_router(platform: Platform) -> APIRouter:
+    router = APIRouter(prefix="/admin", tags=["admin"])
+    db = platform.db
+
+    async def staff(request: Request, area: str) -> Staff:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer "):
+            raise QxError("STAFF_AUTH_REQUIRED")
+        who = await platform.staff.by_token(auth[7:].strip())
+        if who is None:
+            raise QxError("STAFF_TOKEN_INVALID")
+        who.require(area)
+        return who
+
+    def ip_of(request: Request) -> str | None:
+        return request.client.host if request.client else None
+
+    async def act(request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]) -> Any:
+        """Run ``fn`` and its audit row in one transaction."""
+        ip = ip_of(request)
+
+        def job(tx: Tx) -> Any:
+            out = fn(tx)
+            detail = out if isinstance(out, dict) else {"result": out}
+            audit(tx, "staff", str(who.id), action, target, {k: v for k, v in detail.items() if k != "app_secret"}, ip)
+            return out
+
+        result = await db.write(job)
+        platform.directory.invalidate()
+        return result
+
+    # -- accounts ----------------------------------------------------------------------------------
+    @router.get("/accounts", summary="客户账户列表")
+    async def list_accounts(request: Request) -> Response:
+        await staff(request, "accounts.read")
+        rows = await db.read(
+            lambda tx: tx.all("SELECT id, name, status, balance_li, price_li, created_at FROM accounts ORDER BY id")
+        )
+        keys = ("account_id", "name", "status", "balance_li", "price_li", "created_at")
+        return json_response({"accounts": [dict(zip(keys, r, strict=True)) for r in rows]})
+
+    @router.post("/accounts", summary="创建客户账户（签名、开户充值、API 密钥）")
+    async def create_account(request: Request) -> Response:
+        who = await staff(request, "accounts.write")
+        data = parse_json(await request.body())
+        name = field(data, "name", str)
+        signature = field(data, "signature", str)
+        balance = billing.yuan_to_li(field(data, "balance", str, required=False, default="0"))
+        price = billing.yuan_to_li(field(data, "price", str))
+        callback = field(data, "callback_url", str, required=False)
+        free_text = field(data, "allow_free_text", bool, required=False, default=True)
+        out = await act(
+            request, who, "account.create", f"account:{name}",
+            lambda tx: accounts.create_account(tx, name, signature, balance, price, callback, free_text),
+        )  # fmt: skip
+        return json_response(out, 201)
+
+    @router.post("/accounts/{account_id}/topup", summary="充值")
+    async def topup(account_id: int, request: Request) -> Response:
+        who = await staff(request, "money")
+        data = parse_json(await request.body())
+        amount = billing.yuan_to_li(field(data, "amount", str))
+        ref = field(data, "ref", str)
+        bal = await act(
+            request, who, "account.topup", f"account:{account_id}",
+            lambda tx: billing.topup(tx, account_id, amount, ref, field(data, "note", str, required=False)),
+        )  # fmt: skip
+        return json_response({"account_id": account_id, "balance_li": bal, "balance": billing.li_to_yuan(bal)})
+
+    # -- review ------------------------------------------------------------------------------------
+    def review_routes(kind: str, table: str, columns: str) -> None:
+        @router.get(f"/{kind}", summary=f"{kind} 列表（可按 status 过滤）", name=f"list_{kind}")
+        async def listing(request: Request, status: str | None = None) -> Response:
+            await staff(request, "review")
+            sql = f"SELECT {columns} FROM {table}" + (" WHERE status = ?" if status else "") + " ORDER BY id"
+            rows = await db.read(lambda tx: tx.all(sql, (status,) if status else ()))
+            keys = [c.strip() for c in columns.split(",")]
+            return json_response({kind: [dict(zip(keys, r, strict=True)) for r in rows]})
+
+        @router.post(f"/{kind}/{{item_id}}/approve", summary="审核通过", name=f"approve_{kind}")
+        async def approve(item_id: int, request: Request) -> Response:
+            who = await staff(request, "review")
+            await act(request, who, f"{kind}.approve", f"{kind}:{item_id}",
+                      lambda tx: accounts.review(tx, table, item_id, True))  # fmt: skip
+            return json_response({"id": item_id, "status": "approved"})
+
+        @router.post(f"/{kind}/{{item_id}}/reject", summary="驳回（需填写原因）", name=f"reject_{kind}")
+        async def reject(item_id: int, request: Request) -> Response:
+            who = await staff(request, "review")
+            reason = field(parse_json(await request.body()), "reason", str)
+            await act(request, who, f"{kind}.reject", f"{kind}:{item_id}",
+                      lambda tx: accounts.review(tx, table, item_id, False, reason))  # fmt: skip
+            return json_response({"id": item_id, "status": "rejected", "reason": reason})
+
+    review_routes("signatures", "signatures", "id, account_id, name, status, reason, created_at")
+    review_routes("templates", "templates", "id, account_id, name, category, content, variables, status, reason")
+
+    # -- audit -------------------------------------------------------------------------------------
+    @router.get("/audit", summary="审计日志（最新在前）")
+    async def audit_list(request: Request, limit: int = 100, before_id: int | None = None) -> Response:
+        await staff(request, "audit.read")
+        limit = max(1, min(limit, 1000))
+        sql = "SELECT id, actor_type, actor_id, action, target, detail, ip, created_at FROM audit_log"
+        params: tuple[Any, ...] = ()
+        if before_id:
+            sql += " WHERE id < ?"
+            params = (before_id,)
+        rows = await db.read(lambda tx: tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit)))
+        keys = ("id", "actor_type", "actor_id", "action", "target", "detail", "ip", "created_at")
+        return json_response({"entries": [dict(zip(keys, r, strict=True)) for r in rows]})
+
+    return router

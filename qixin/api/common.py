@@ -1,0 +1,44 @@
+"""Small helpers shared by the customer and admin routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+from qixin.errors import QxError
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def error_response(err: QxError) -> Response:
+    return json_response(err.to_dict(), err.status)
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise QxError("INVALID_JSON") from e
+    if not isinstance(data, dict):
+        raise QxError("INVALID_JSON", "请求体必须是 JSON 对象")
+    return data
+
+
+def field(data: dict[str, Any], name: str, kind: type, required: bool = True, default: Any = None) -> Any:
+    """A typed field of a JSON body, with a stable error naming it."""
+    value = data.get(name, default)
+    if value is None:
+        if required:
+            raise QxError("INVALID_REQUEST", f"缺少字段 {name}")
+        return default
+    if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise QxError("INVALID_REQUEST", f"字段 {name} 类型错误，应为 {kind.__name__}")
+    return value
