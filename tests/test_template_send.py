@@ -38,10 +38,8 @@ async def test_template_send_renders_typed_variables(running: Running) -> None:
 
 async def test_pending_template_cannot_be_used(running: Running) -> None:
     api = running.account()
-    resp = await api.request(
-        "POST", "/v1/templates",
-        {"name": "发货通知", "category": "notification", "content": "您的订单${order}已发货", "variables": {"order": "text"}},
-    )  # fmt: skip
+    body = {"name": "发货通知", "category": "notification", "content": "您的订单${order}已发货"}
+    resp = await api.request("POST", "/v1/templates", {**body, "variables": {"order": "text"}})
     assert resp.status_code == 201
     tid = resp.json()["id"]
     assert (await api.get(f"/v1/templates/{tid}")).json()["status"] == "pending"
