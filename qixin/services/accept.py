@@ -13,9 +13,9 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -33,6 +33,53 @@ TYPES = {"verification": 0, "notification": 1, "marketing": 2}  # value = dispat
 
 
 @dataclass(slots=True)
+class ScreenRequest:
+    """What compliance needs to judge one send request (before any money moves)."""
+
+    key: ApiKey
+    msg_type: str
+    content: str  # the full text, 【签名】 included
+    signature: str
+    template_id: int | None
+    numbers: list[tuple[str, str]]  # (number, carrier), valid and deduplicated
+    send_at: int | None  # ms UTC requested by the customer, None = now
+    body: dict[str, Any]  # the request, for optional fields compliance may read (e.g. audience)
+
+
+@dataclass(slots=True)
+class Screening:
+    """Compliance's answer: numbers refused (each with a code), and when the rest may be sent."""
+
+    rejected: dict[str, str] = field(default_factory=dict)  # number -> error code
+    send_at: int | None = None  # ms UTC; a deferral (e.g. outside the sending window) or the request's own
+    note: dict[str, Any] = field(default_factory=dict)  # what compliance wants stored with the batch
+
+
+class Screener(Protocol):
+    async def screen(self, req: ScreenRequest) -> Screening: ...
+
+
+class NoScreening:
+    """No compliance rules: every valid number passes, at the time asked for."""
+
+    async def screen(self, req: ScreenRequest) -> Screening:
+        return Screening(send_at=req.send_at)
+
+
+class Pricer(Protocol):
+    def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
+        """Price of one billed part, in 厘."""
+        ...
+
+
+class FlatPricer:
+    """One price per part for the account (the price on its API key's account)."""
+
+    def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
+        return key.price_li
+
+
+@dataclass(slots=True)
 class Prepared:
     key: ApiKey
     batch_id: int
@@ -41,17 +88,21 @@ class Prepared:
     template_id: int | None
     content: str  # the full text, 【签名】 included
     parts: int
-    fee_li: int  # per message
-    rows: list[tuple[int, str, str, str]]  # (message id, number, carrier, province)
+    rows: list[tuple[int, str, str, str, int]]  # (message id, number, carrier, province, fee_li)
     rejected: list[dict[str, str]]
     out_id: str | None
     send_at: int | None  # ms UTC, when scheduled
     idempotency_key: str | None
     request_hash: str
+    note: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_fee(self) -> int:
-        return self.fee_li * len(self.rows)
+        return sum(r[4] for r in self.rows)
+
+    @property
+    def total_parts(self) -> int:
+        return self.parts * len(self.rows)
 
 
 def _reject(number: str, code: str) -> dict[str, str]:
@@ -78,11 +129,21 @@ def parse_send_at(value: Any, now: int) -> int | None:
 
 
 class AcceptService:
-    def __init__(self, db: Database, directory: Directory, max_parts: int = 10, max_numbers: int = 100_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        directory: Directory,
+        max_parts: int = 10,
+        max_numbers: int = 100_000,
+        screener: Screener | None = None,
+        pricer: Pricer | None = None,
+    ) -> None:
         self.db = db
         self.directory = directory
         self.max_parts = max_parts
         self.max_numbers = max_numbers
+        self.screener: Screener = screener or NoScreening()
+        self.pricer: Pricer = pricer or FlatPricer()
         self._table = prefix_table()
 
     async def prepare(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> Prepared:
@@ -135,11 +196,23 @@ class AcceptService:
         rejected = [_reject(n, "NUMBER_INVALID") for n in parsed.invalid]
         rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
         lookup = self._table.lookup
-        new_ids = ids.take(len(parsed.valid) + 1)
-        rows = []
-        for mid, number in zip(new_ids[1:], parsed.valid, strict=True):
-            info = lookup(number)
-            rows.append((mid, number, info.carrier, info.province))
+        infos = [lookup(n) for n in parsed.valid]
+        screening = await self.screener.screen(
+            ScreenRequest(key, msg_type, full, signature, template_id,
+                          [(i.number, i.carrier) for i in infos], send_at, body)
+        )  # fmt: skip
+        if screening.rejected:
+            refused = screening.rejected
+            rejected += [_reject(i.number, refused[i.number]) for i in infos if i.number in refused]
+            infos = [i for i in infos if i.number not in refused]
+        prices: dict[str, int] = {}
+        for info in infos:
+            if info.carrier not in prices:
+                prices[info.carrier] = self.pricer.unit_price(key, info.carrier, msg_type) * plan.parts
+        new_ids = ids.take(len(infos) + 1)
+        rows = [
+            (mid, i.number, i.carrier, i.province, prices[i.carrier]) for mid, i in zip(new_ids[1:], infos, strict=True)
+        ]
         return Prepared(
             key=key,
             batch_id=new_ids[0],
@@ -148,13 +221,13 @@ class AcceptService:
             template_id=template_id,
             content=full,
             parts=plan.parts,
-            fee_li=plan.parts * key.price_li,
             rows=rows,
             rejected=rejected,
             out_id=out_id,
-            send_at=send_at,
+            send_at=screening.send_at,
             idempotency_key=idem,
             request_hash=hashlib.sha256(raw).hexdigest(),
+            note=screening.note,
         )
 
     async def _render_template(self, key: ApiKey, body: dict[str, Any]) -> tuple[int, str, str]:
@@ -184,7 +257,6 @@ class AcceptService:
 
 
 def response_of(p: Prepared) -> dict[str, Any]:
-    fee = p.fee_li
     parts = p.parts
     return {
         "batch_id": str(p.batch_id),
@@ -194,7 +266,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "parts": parts,
         "total_fee_li": p.total_fee,
         "total_fee": billing.li_to_yuan(p.total_fee),
-        "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": fee} for r in p.rows],
+        "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
     }
 
@@ -215,7 +287,7 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
             return replay
     if not p.rows:
         raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
-    billing.charge(tx, account_id, p.total_fee, ref=f"batch:{p.batch_id}", note=f"{len(p.rows)} 条 × {p.parts} 计费条")
+    billing.charge_batch(tx, p)
     resp = response_of(p)
     now = now_ms()
     status = "scheduled" if p.send_at else "queued"
@@ -230,13 +302,13 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
             orjson.dumps(resp).decode() if p.idempotency_key else None, now, p.send_at,
         ),
     )  # fmt: skip
-    fee, parts, mtype, out_id, send_at, batch_id = p.fee_li, p.parts, p.type, p.out_id, p.send_at, p.batch_id
+    parts, mtype, out_id, send_at, batch_id = p.parts, p.type, p.out_id, p.send_at, p.batch_id
     tx.bulk_insert(
         "messages",
         ("id", "batch_id", "account_id", "number", "carrier", "province", "type", "parts", "fee_li", "status",
          "out_id", "created_at", "send_at", "refunded", "receipts_pending"),
         [(mid, batch_id, account_id, num, car, prov, mtype, parts, fee, status, out_id, now, send_at, False, 0)
-         for mid, num, car, prov in p.rows],
+         for mid, num, car, prov, fee in p.rows],
     )  # fmt: skip
     due = send_at or now
     prio = TYPES[mtype]

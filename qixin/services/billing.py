@@ -13,9 +13,13 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from qixin.errors import QxError
 from qixin.store.db import Tx, now_ms
+
+if TYPE_CHECKING:
+    from qixin.services.accept import Prepared
 
 
 def _ledger(tx: Tx, account_id: int, kind: str, amount: int, after: int, ref: str, note: str | None) -> None:
@@ -57,6 +61,11 @@ def charge(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None =
         )
     _ledger(tx, account_id, "charge", -amount_li, int(row[0]), ref, note)
     return int(row[0])
+
+
+def charge_batch(tx: Tx, p: Prepared) -> None:
+    """Reserve the charge for every part of an accepted batch (the accept transaction's first write)."""
+    charge(tx, p.key.account_id, p.total_fee, ref=f"batch:{p.batch_id}", note=f"{len(p.rows)} 条 × {p.parts} 计费条")
 
 
 def refund_messages(tx: Tx, items: Iterable[tuple[int, int, int]], note: str) -> int:
