@@ -37,8 +37,8 @@ class IdGen:
                     self._last += 1
                     self._seq = 0
                     continue
-                base = (self._last << 22) | node_bits
-                out.extend(range(base | self._seq, base | (self._seq + take)))
+                start = (self._last << 22) | node_bits | self._seq  # seq + take <= 4096: stays in this node's block
+                out.extend(range(start, start + take))
                 self._seq += take
         return out
 
