@@ -22,6 +22,8 @@ key_app = typer.Typer(help="API 密钥", no_args_is_help=True)
 billing_app = typer.Typer(help="计费", no_args_is_help=True)
 simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
 staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
+channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
+app.add_typer(channels_app, name="channels")
 app.add_typer(staff_app, name="staff")
 app.add_typer(account_app, name="account")
 app.add_typer(signature_app, name="signature")
@@ -106,6 +108,7 @@ def account_create(
     price: Annotated[str, typer.Option(help="每计费条单价（元），如 0.035")] = "0.035",
     callback_url: Annotated[str | None, typer.Option(help="状态报告推送地址")] = None,
     no_free_text: Annotated[bool, typer.Option("--no-free-text", help="只允许模板发送")] = False,
+    permit_24h: Annotated[bool, typer.Option("--permit-24h", help="授予24小时发送许可（营销仍限9–20点）")] = False,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
@@ -118,10 +121,16 @@ def account_create(
     except QxError as e:
         _fail(e)
         return
-    out = _write(
-        data_dir,
-        lambda tx: create_account(tx, name, signature, bal, pr, callback_url, allow_free_text=not no_free_text),
-    )
+
+    def job(tx: Any) -> dict[str, Any]:
+        from qixin.services.compliance.store import update_policy
+
+        out = create_account(tx, name, signature, bal, pr, callback_url, allow_free_text=not no_free_text)
+        if permit_24h:
+            update_policy(tx, out["account_id"], {"permit_24h": True})
+        return out
+
+    out = _write(data_dir, job)
     _out(
         out,
         as_json,
@@ -134,10 +143,11 @@ def account_topup(
     account_id: Annotated[int, typer.Argument(help="账户 ID")],
     amount: Annotated[str, typer.Option(help="充值金额（元）")],
     ref: Annotated[str | None, typer.Option(help="充值单号（同一单号只入账一次）")] = None,
+    operator: Annotated[bool, typer.Option("--operator", help="运营充值：不受账户最低充值金额限制")] = False,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """给账户充值（写入账本）。"""
+    """给账户充值（写入账本；每次充值把余额有效期延长）。"""
     import secrets
 
     from qixin.services.billing import li_to_yuan, topup, yuan_to_li
@@ -148,7 +158,7 @@ def account_topup(
         _fail(e)
         return
     reference = ref or f"cli-{secrets.token_hex(6)}"
-    bal = _write(data_dir, lambda tx: topup(tx, account_id, li, reference, "运营充值"))
+    bal = _write(data_dir, lambda tx: topup(tx, account_id, li, reference, "运营充值", operator=operator))
     _out({"account_id": account_id, "balance_li": bal}, as_json, f"充值成功，当前余额 {li_to_yuan(bal)} 元")
 
 
@@ -262,28 +272,387 @@ def staff_create(
     _out(out, as_json, f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}")
 
 
-@billing_app.command("verify")
-def billing_verify(data_dir: DataDir = None, as_json: AsJson = False) -> None:
-    """核对每个账户的余额是否等于账本合计。"""
+def _channel_options(values: dict[str, Any], option: list[str] | None) -> dict[str, Any]:
+    if option:
+        opts: dict[str, Any] = {}
+        for item in option:
+            k, _, v = item.partition("=")
+            opts[k.strip()] = int(v) if v.strip().isdigit() else v.strip()
+        values["options"] = opts
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@channels_app.callback()
+def channels_list(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """通道列表（不带子命令时）。运行中平台的实时健康状态见 GET /admin/channels。"""
+    if ctx.invoked_subcommand is not None:
+        return
+    from qixin.gateway.manager import load_health
+    from qixin.services.channels import list_channels
     from qixin.store.db import Tx
 
-    def job(tx: Tx) -> list[dict[str, Any]]:
-        rows = tx.all(
-            "SELECT a.id, a.balance_li, COALESCE((SELECT SUM(l.amount_li) FROM ledger l WHERE l.account_id = a.id), 0)"
-            " FROM accounts a ORDER BY a.id"
-        )
-        return [{"account_id": r[0], "balance_li": int(r[1]), "ledger_li": int(r[2])} for r in rows]
+    def job(tx: Tx) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        return [c.public() for c in list_channels(tx)], load_health(tx)
 
-    rows = _write(data_dir, job)
-    bad = [r for r in rows if r["balance_li"] != r["ledger_li"]]
+    rows, live = _write(data_dir, job)
+    for c in rows:
+        c["live"] = live.get(c["name"])
     if as_json:
-        typer.echo(json.dumps({"accounts": len(rows), "mismatches": bad}, ensure_ascii=False))
+        typer.echo(json.dumps({"channels": rows}, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="通道（运行状态来自正在运行的平台，15 秒内更新）")
+    for col in ("ID", "名称", "协议", "地址", "运营商", "状态", "窗口", "TPS", "提交/错误", "回执"):
+        table.add_column(col)
+    for c in rows:
+        h = c["live"] or {}
+        state = f"{h.get('bound', 0)}/{c['connections']} 已连接" if h else "未运行"
+        state = state if c["enabled"] else "停用"
+        table.add_row(
+            str(c["id"]), c["name"], c["protocol"], f"{c['host']}:{c['port']}", ",".join(c["carriers"]) or "全部",
+            state, f"{h.get('window_used', '-')}/{c['window']}", f"{h.get('tps_now', '-')}/{c['tps'] or '不限'}",
+            f"{h.get('submitted', '-')}/{h.get('submit_errors', '-')}", str(h.get("receipts", "-")),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@channels_app.command("add")
+def channels_add(
+    name: Annotated[str, typer.Option(help="通道名称")],
+    protocol: Annotated[str, typer.Option(help="smpp / cmpp2 / cmpp3 / sgip / smgp")],
+    host: Annotated[str, typer.Option(help="网关地址")],
+    port: Annotated[int, typer.Option(help="网关端口")],
+    username: Annotated[str, typer.Option(help="登录账号（system_id / SP 企业代码 / 登录名 / ClientID）")],
+    secret: Annotated[str, typer.Option(help="登录密码（共享密钥）")],
+    service_code: Annotated[str, typer.Option(help="特服号 / src_id（扩展码接在其后）")] = "",
+    carriers: Annotated[str, typer.Option(help="承载运营商，逗号分隔：cmcc,cucc,ctcc,cbn,intl；空为全部")] = "",
+    msg_types: Annotated[str, typer.Option(help="承载类型，逗号分隔；空为全部")] = "",
+    tps: Annotated[int, typer.Option(help="TPS 上限，0 为不限")] = 0,
+    window: Annotated[int, typer.Option(help="滑动窗口")] = 16,
+    connections: Annotated[int, typer.Option(help="连接数")] = 1,
+    priority: Annotated[int, typer.Option(help="优先级（小的优先）")] = 100,
+    weight: Annotated[int, typer.Option(help="同优先级内的权重")] = 1,
+    accounts: Annotated[str, typer.Option(help="专属账户 ID，逗号分隔；空为共享")] = "",
+    option: Annotated[list[str] | None, typer.Option(help="协议参数 key=value，如 node_id=3020012345")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """新建通道。"""
+    from qixin.services.channels import create_channel
+
+    values = _channel_options(
+        {
+            "name": name, "protocol": protocol, "host": host, "port": port, "username": username, "secret": secret,
+            "service_code": service_code, "carriers": carriers, "msg_types": msg_types, "tps": tps, "window": window,
+            "connections": connections, "priority": priority, "weight": weight, "accounts": accounts,
+        },
+        option,
+    )  # fmt: skip
+    ch = _write(data_dir, lambda tx: create_channel(tx, values)).public()
+    _out(ch, as_json, f"通道 {ch['name']}（ID {ch['id']}）已创建")
+
+
+@channels_app.command("set")
+def channels_set(
+    channel: Annotated[str, typer.Argument(help="通道名称或 ID")],
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    username: Annotated[str | None, typer.Option()] = None,
+    secret: Annotated[str | None, typer.Option()] = None,
+    service_code: Annotated[str | None, typer.Option()] = None,
+    carriers: Annotated[str | None, typer.Option()] = None,
+    msg_types: Annotated[str | None, typer.Option()] = None,
+    tps: Annotated[int | None, typer.Option()] = None,
+    window: Annotated[int | None, typer.Option()] = None,
+    connections: Annotated[int | None, typer.Option()] = None,
+    priority: Annotated[int | None, typer.Option()] = None,
+    weight: Annotated[int | None, typer.Option()] = None,
+    accounts: Annotated[str | None, typer.Option()] = None,
+    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="启用 / 停用")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="协议参数 key=value（整体替换）")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """修改通道（运行中的平台数秒内按新配置重建连接）。"""
+    from qixin.services.channels import find_channel, update_channel
+    from qixin.store.db import Tx
+
+    values = _channel_options(
+        {
+            "host": host, "port": port, "username": username, "secret": secret, "service_code": service_code,
+            "carriers": carriers, "msg_types": msg_types, "tps": tps, "window": window, "connections": connections,
+            "priority": priority, "weight": weight, "accounts": accounts, "enabled": enabled,
+        },
+        option,
+    )  # fmt: skip
+
+    def job(tx: Tx) -> dict[str, Any]:
+        return update_channel(tx, find_channel(tx, channel).id, values).public()
+
+    ch = _write(data_dir, job)
+    _out(ch, as_json, f"通道 {ch['name']} 已更新（版本 {ch['version']}）")
+
+
+@billing_app.command("verify")
+def billing_verify(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """核对账本：每个账户的余额等于其账目合计，每个条数包的剩余条数等于其套餐账目合计。"""
+    from qixin.services.billing import verify
+
+    out = _write(data_dir, verify)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
     else:
-        typer.echo(f"核对 {len(rows)} 个账户：" + ("全部一致" if not bad else f"{len(bad)} 个不一致"))
-        for r in bad:
+        typer.echo(
+            f"核对 {out['accounts']} 个账户、{out['packages']} 个条数包：" + ("全部一致" if out["ok"] else "发现不一致")
+        )
+        for r in out["mismatches"]:
             typer.echo(f"  账户 {r['account_id']}：余额 {r['balance_li']} 厘，账本合计 {r['ledger_li']} 厘")
-    if bad:
+        for r in out["package_mismatches"]:
+            typer.echo(
+                f"  条数包 {r['package_id']}（账户 {r['account_id']}）：剩余 {r['remaining_parts']} 条，"
+                f"账目合计 {r['entries_parts']} 条"
+            )
+        for a in out["negative"]:
+            typer.echo(f"  账户 {a}：余额为负")
+    if not out["ok"]:
         raise typer.Exit(code=1)
+
+
+def _li(text: str | None) -> int | None:
+    from qixin.services.billing import yuan_to_li
+
+    if text is None:
+        return None
+    try:
+        return yuan_to_li(text)
+    except QxError as e:
+        _fail(e)
+        raise
+
+
+def _audited(data_dir: Path | None, action: str, target: str, fn: Any) -> Any:
+    from qixin.services.staff import audit
+
+    def job(tx: Any) -> Any:
+        out = fn(tx)
+        audit(tx, "cli", "cli", action, target, out if isinstance(out, dict) else {"result": out})
+        return out
+
+    return _write(data_dir, job)
+
+
+def _when(text: str | None) -> int | None:
+    from qixin.api.billing import parse_time
+
+    try:
+        return parse_time(text)
+    except QxError as e:
+        _fail(e)
+        raise
+
+
+@billing_app.command("settings")
+def billing_settings(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    min_first_topup: Annotated[str | None, typer.Option(help="首次充值最低金额（元），0 = 不限")] = None,
+    min_topup: Annotated[str | None, typer.Option(help="后续充值最低金额（元），0 = 不限")] = None,
+    validity_months: Annotated[int | None, typer.Option(help="每次充值延长余额有效期（月），0 = 永久")] = None,
+    low_balance: Annotated[str | None, typer.Option(help="余额提醒阈值（元），0 = 关闭")] = None,
+    alert_email: Annotated[str | None, typer.Option(help="提醒邮箱")] = None,
+    alert_webhook: Annotated[str | None, typer.Option(help="提醒 Webhook 地址")] = None,
+    alert_mobile: Annotated[str | None, typer.Option(help="提醒手机号")] = None,
+    billing_email: Annotated[str | None, typer.Option(help="对账单邮箱")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """查看或修改账户的计费设置（不带选项只显示）。"""
+    from qixin.services.billing import update_settings
+
+    changes: dict[str, Any] = {
+        "min_first_topup_li": _li(min_first_topup),
+        "min_topup_li": _li(min_topup),
+        "validity_months": validity_months,
+        "low_balance_li": _li(low_balance),
+        "alert_email": alert_email,
+        "alert_webhook": alert_webhook,
+        "alert_mobile": alert_mobile,
+        "billing_email": billing_email,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    out = _audited(data_dir, "billing.settings", f"account:{account_id}",
+                   lambda tx: update_settings(tx, account_id, changes))  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("price")
+def billing_price(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    price: Annotated[str, typer.Option(help="单价（元），如 0.038")],
+    product: Annotated[str, typer.Option(help="sms（每计费条）或 numcheck（每次查询）")] = "sms",
+    carrier: Annotated[str, typer.Option(help="cmcc / cucc / ctcc / cbn；不填 = 全部")] = "",
+    msg_type: Annotated[str, typer.Option("--type", help="verification / notification / marketing；不填 = 全部")] = "",
+    effective_at: Annotated[str | None, typer.Option(help="生效时间 ISO 8601（北京时间）；不填 = 现在")] = None,
+    note: Annotated[str | None, typer.Option(help="说明（写入调价通知）")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """新增价格计划（在生效时间起适用），并通知客户。"""
+    from qixin.services.pricing import create_plan
+
+    li, at = _li(price), _when(effective_at)
+    assert li is not None
+    notice = load_settings(data_dir).price_notice_days * 86_400_000
+    out = _audited(
+        data_dir, "billing.price_plan", f"account:{account_id}",
+        lambda tx: create_plan(tx, account_id, product, li, carrier=carrier, msg_type=msg_type, effective_at=at,
+                               note=note, created_by="cli", min_notice_ms=notice),
+    )  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("prices")
+def billing_prices(account_id: Annotated[int, typer.Argument(help="账户 ID")], data_dir: DataDir = None) -> None:
+    """列出账户的价格计划。"""
+    from qixin.services.pricing import list_plans
+
+    typer.echo(json.dumps(_write(data_dir, lambda tx: list_plans(tx, account_id)), ensure_ascii=False))
+
+
+@billing_app.command("package")
+def billing_package(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    kind: Annotated[str, typer.Option(help="year（自然年，1 月 1 日 0 点清零）或 term（期限）")],
+    parts: Annotated[int, typer.Option(help="条数")],
+    ref: Annotated[str, typer.Option(help="套餐单号（同一单号只开通一次）")],
+    year: Annotated[int | None, typer.Option(help="year：适用的年份（默认今年）")] = None,
+    months: Annotated[int | None, typer.Option(help="term：有效月数（默认 12）")] = None,
+    starts_at: Annotated[str | None, typer.Option(help="term：开始时间（默认现在）")] = None,
+    expires_at: Annotated[str | None, typer.Option(help="term：到期时间（代替 --months）")] = None,
+    price: Annotated[str, typer.Option(help="套餐价格（元）")] = "0",
+    pay_from_balance: Annotated[bool, typer.Option("--pay-from-balance", help="从账户余额扣除套餐价格")] = False,
+    name: Annotated[str, typer.Option(help="名称")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """开通条数包。"""
+    from qixin.services.billing import grant_package
+
+    li, start, end = _li(price) or 0, _when(starts_at), _when(expires_at)
+    out = _audited(
+        data_dir, "billing.package", f"account:{account_id}",
+        lambda tx: grant_package(tx, account_id, kind, parts, ref, year=year, starts_at=start, expires_at=end,
+                                 months=months, price_li=li, pay_from_balance=pay_from_balance, name=name),
+    )  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("packages")
+def billing_packages(account_id: Annotated[int, typer.Argument(help="账户 ID")], data_dir: DataDir = None) -> None:
+    """列出账户的条数包。"""
+    from qixin.services.billing import list_packages
+
+    typer.echo(json.dumps(_write(data_dir, lambda tx: list_packages(tx, account_id)), ensure_ascii=False))
+
+
+@billing_app.command("refund-rule")
+def billing_refund_rule(
+    kind: Annotated[str, typer.Argument(help="stat（状态报告 stat，如 UNDELIV）或 err（错误码）")],
+    code: Annotated[str, typer.Argument(help="代码")],
+    account: Annotated[int, typer.Option(help="账户 ID；0 = 全部账户")] = 0,
+    remove: Annotated[bool, typer.Option("--remove", help="删除这条规则")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """新增（或 --remove 删除）退款规则：哪些状态报告退款。平台原因失败总是退款。"""
+    from qixin.services.billing import add_refund_rule, remove_refund_rule
+
+    if remove:
+
+        def drop(tx: Any) -> dict[str, Any]:
+            row = tx.one(
+                "SELECT id FROM refund_rules WHERE account_id = ? AND kind = ? AND code = ?",
+                (account, kind, code.strip().upper()),
+            )
+            if row is None:
+                raise QxError("NOT_FOUND")
+            remove_refund_rule(tx, int(row[0]))
+            return {"removed": int(row[0])}
+
+        out = _audited(data_dir, "billing.refund_rule.remove", f"account:{account}", drop)
+    else:
+        out = _audited(data_dir, "billing.refund_rule.add", f"account:{account}",
+                       lambda tx: add_refund_rule(tx, kind, code, account))  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("refund-rules")
+def billing_refund_rules(data_dir: DataDir = None) -> None:
+    """列出退款规则。"""
+    rows = _write(data_dir, lambda tx: tx.all("SELECT id, account_id, kind, code FROM refund_rules ORDER BY id"))
+    typer.echo(json.dumps([dict(zip(("id", "account_id", "kind", "code"), r, strict=True)) for r in rows]))
+
+
+@billing_app.command("statement")
+def billing_statement(
+    period: Annotated[str, typer.Option(help="账期 YYYY-MM（北京时间自然月）")],
+    account: Annotated[int | None, typer.Option(help="账户 ID；不填 = 全部账户")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="把 CSV 与 XLSX 写到这个目录")] = None,
+    email: Annotated[bool, typer.Option("--email", help="发送到账户的对账邮箱（QIXIN_SMTP_*）")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """出对账单（已出的不重复出），可写出文件、发送邮件。"""
+    from qixin.services import statements
+    from qixin.services.notify import Smtp
+    from qixin.store.db import now_ms
+
+    s = load_settings(data_dir)
+
+    def job(tx: Any) -> list[dict[str, Any]]:
+        if account is not None:
+            accts = [account]
+        else:
+            _, end = statements.period_bounds(period)
+            if end > now_ms():
+                raise QxError("STATEMENT_NOT_READY")
+            accts = [int(a) for (a,) in tx.all("SELECT id FROM accounts WHERE created_at < ? ORDER BY id", (end,))]
+        return [statements.get(tx, statements.issue(tx, a, period, holidays=s.holidays)) for a in accts]
+
+    db = _db(s)
+    try:
+        issued = db.write_sync(job)
+        for st in issued:
+            line = f"账户 {st['account_id']} {st['period']}：期初 {st['opening_li']} 厘，期末 {st['closing_li']} 厘"
+            if out_dir is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                base = out_dir / f"statement-{st['account_id']}-{st['period']}"
+                base.with_suffix(".csv").write_bytes(statements.to_csv(st))
+                base.with_suffix(".xlsx").write_bytes(statements.to_xlsx(st))
+                line += f"，已写出 {base}.csv / .xlsx"
+            if email:
+                smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
+                ok = asyncio.run(statements.email_statement(db, smtp, int(st["id"])))
+                line += "，邮件已发送" if ok else "，邮件发送失败"
+            typer.echo(line)
+    except QxError as e:
+        _fail(e)
+    finally:
+        db.close()
+
+
+@billing_app.command("sweep")
+def billing_sweep(data_dir: DataDir = None) -> None:
+    """立即执行到期处理：条数包到期清零、余额过期、对账单异议期届满确认。"""
+    from qixin.services import statements
+    from qixin.services.billing import expire_due
+    from qixin.store.db import now_ms
+
+    def job(tx: Any) -> dict[str, Any]:
+        now = now_ms()
+        return {"expired": expire_due(tx, now), "statements_confirmed": statements.close_windows(tx, now)}
+
+    typer.echo(json.dumps(_write(data_dir, job), ensure_ascii=False))
 
 
 @simulator_app.command("smpp")

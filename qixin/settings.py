@@ -32,6 +32,24 @@ class ChannelSettings:
 
 
 @dataclass(frozen=True)
+class ComplianceSettings:
+    """Compliance defaults (issue 4, docs/compliance.md); per-account overrides live in account_policies."""
+
+    sending_windows: bool = True  # defer messages outside 08:00–22:00 (marketing 09:00–20:00) Beijing time
+    max_number_run: int = 20  # longest run of consecutive numbers a batch may hold; 0 turns the check off
+    rate_limits: bool = True  # per-recipient frequency limits (memory, or Redis when redis_url is set)
+    verification_limit: str = "1/minute;5/hour;10/day"  # per number per account+signature
+    any_sender_limit: str = "40/day"  # per number, whoever sends
+    template_limit: str = "50/day"  # notification/marketing per number per template (free text: per account)
+    same_content_limit: str = "1/day"  # identical marketing content per number
+    optout_words: tuple[str, ...] = ("TD", "T", "N", "R", "退订")
+    freeze_after: int = 10  # content violations within freeze_period that freeze the account; 0 = never
+    freeze_period: int = 86_400  # seconds
+    freeze_codes: tuple[str, ...] = ("CONTENT_FORBIDDEN", "LINK_FORBIDDEN")
+    limits_prefix: str = "qixin-limits"  # Redis key prefix of the frequency counters
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     database_url: str = ""
@@ -53,9 +71,23 @@ class Settings:
     webhook_batch: int = 100
     webhook_timeout: float = 5.0
     webhook_backoff: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400)
+    # billing (services/billing.py, statements.py, notify.py)
+    billing_interval: float = 30.0  # seconds between housekeeping rounds (expiry, statements, notices)
+    price_notice_days: int = 0  # a price plan must take effect at least this many days after it is made
+    holidays: tuple[str, ...] = ()  # YYYY-MM-DD public holidays (not working days for dispute windows)
+    auto_statements: bool = True  # issue last month's statements on the 1st (Asia/Shanghai)
+    smtp_host: str = ""  # empty: no email is sent (notices stay pending)
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "billing@qixin.local"
+    smtp_starttls: bool = False
     # simulator used by the embedded mode
     sim_receipt_delay: tuple[float, float] = (0.05, 0.5)
+    # which built-in carrier simulators the embedded mode starts (one channel each)
+    simulators: tuple[str, ...] = ("cmpp3", "sgip", "smgp", "smpp")
     channel: ChannelSettings = field(default_factory=ChannelSettings)
+    compliance: ComplianceSettings = field(default_factory=ComplianceSettings)
 
     @property
     def db_url(self) -> str:
@@ -88,6 +120,20 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         lease_seconds=float(_env("LEASE_SECONDS", "30")),
         inflight_cap=int(_env("INFLIGHT_CAP", "4000")),
         channel=channel,
+        price_notice_days=int(_env("PRICE_NOTICE_DAYS", "0")),
+        holidays=tuple(d.strip() for d in _env("HOLIDAYS", "").split(",") if d.strip()),
+        smtp_host=_env("SMTP_HOST", ""),
+        smtp_port=int(_env("SMTP_PORT", "25")),
+        smtp_user=_env("SMTP_USER", ""),
+        smtp_password=_env("SMTP_PASSWORD", ""),
+        smtp_from=_env("SMTP_FROM", "billing@qixin.local"),
+        smtp_starttls=_env("SMTP_STARTTLS", "0") == "1",
+        compliance=ComplianceSettings(
+            sending_windows=_env("SENDING_WINDOWS", "on").lower() not in ("0", "off", "false", "no"),
+            max_number_run=int(_env("MAX_NUMBER_RUN", "20")),
+            rate_limits=_env("RATE_LIMITS", "on").lower() not in ("0", "off", "false", "no"),
+            freeze_after=int(_env("FREEZE_AFTER", "10")),
+        ),
     )
     clean = {k: v for k, v in overrides.items() if v is not None}
     return s.with_(**clean) if clean else s

@@ -24,7 +24,12 @@ from qixin.api.app import create_api
 from qixin.app import Platform
 from qixin.domain.signing import signed_headers
 from qixin.services.accounts import create_account
-from qixin.settings import Settings
+from qixin.settings import ComplianceSettings, Settings
+
+# The platform's compliance defaults defer messages outside 08:00–22:00 Beijing time and refuse runs of
+# consecutive numbers; tests that are not about compliance must pass at any hour and may number their
+# recipients 139000000000, 139000000001, … The compliance tests switch the rules back on.
+TEST_COMPLIANCE = ComplianceSettings(sending_windows=False, max_number_run=0)
 
 PG_SERVER = os.environ.get("QIXIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REQUIRE = os.environ.get("QIXIN_REQUIRE_SERVICES") == "1"
@@ -163,7 +168,13 @@ async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running
 @pytest.fixture
 async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     """The whole platform (SMPP simulator channel, dispatcher, webhooks) behind real HTTP."""
-    settings = Settings(data_dir=tmp_path, database_url=db_url, sim_receipt_delay=(0.01, 0.05))
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        sim_receipt_delay=(0.01, 0.05),
+        compliance=TEST_COMPLIANCE,
+        simulators=("smpp",),  # one simulator channel; tests/test_four_carriers.py runs all four
+    )
     r, server, task = await start_running(settings)
     try:
         yield r

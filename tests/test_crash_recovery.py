@@ -44,6 +44,8 @@ async def _start(data: Path, http_port: int, smpp_port: int) -> asyncio.subproce
         QIXIN_SMPP_PORT=str(smpp_port),
         QIXIN_LEASE_SECONDS="2",
         QIXIN_INFLIGHT_CAP=str(INFLIGHT_CAP),
+        QIXIN_SENDING_WINDOWS="off",  # must pass at any hour
+        QIXIN_MAX_NUMBER_RUN="0",  # the batch is 20,000 consecutive numbers
     )
     env.pop("QIXIN_DATABASE_URL", None)
     proc = await asyncio.create_subprocess_exec(

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from qixin.api.common import field, json_response, parse_json
 from qixin.errors import QxError
-from qixin.services import accounts, billing
+from qixin.services import accounts, billing, channels
 from qixin.services.staff import Staff, audit
 from qixin.store.db import Tx
 
@@ -118,6 +118,45 @@ def admin_router(platform: Platform) -> APIRouter:
 
     review_routes("signatures", "signatures", "id, account_id, name, status, reason, created_at")
     review_routes("templates", "templates", "id, account_id, name, category, content, variables, status, reason")
+
+    # -- channels ----------------------------------------------------------------------------------
+    async def resync() -> None:
+        if platform.channels is not None:
+            await platform.channels.sync()
+
+    @router.get("/channels", summary="通道列表与健康状态（会话、窗口、TPS、错误、回执）")
+    async def list_channels(request: Request) -> Response:
+        await staff(request, "channels")
+        if platform.channels is not None:
+            return json_response({"channels": platform.channels.health()})
+        rows = await db.read(channels.list_channels)
+        return json_response({"channels": [c.public() for c in rows]})
+
+    @router.post("/channels", summary="新建通道（立即生效，无需重启）")
+    async def create_channel(request: Request) -> Response:
+        who = await staff(request, "channels")
+        data = parse_json(await request.body())
+        ch = await act(request, who, "channel.create", f"channel:{data.get('name')}",
+                       lambda tx: channels.create_channel(tx, data).public())  # fmt: skip
+        await resync()
+        return json_response(ch, 201)
+
+    @router.patch("/channels/{channel_id}", summary="修改通道（版本号递增，连接按新配置重建）")
+    async def update_channel(channel_id: int, request: Request) -> Response:
+        who = await staff(request, "channels")
+        data = parse_json(await request.body())
+        ch = await act(request, who, "channel.update", f"channel:{channel_id}",
+                       lambda tx: channels.update_channel(tx, channel_id, data).public())  # fmt: skip
+        await resync()
+        return json_response(ch)
+
+    @router.delete("/channels/{channel_id}", summary="删除通道")
+    async def delete_channel(channel_id: int, request: Request) -> Response:
+        who = await staff(request, "channels")
+        await act(request, who, "channel.delete", f"channel:{channel_id}",
+                  lambda tx: channels.delete_channel(tx, channel_id))  # fmt: skip
+        await resync()
+        return json_response({"id": channel_id, "deleted": True})
 
     # -- audit -------------------------------------------------------------------------------------
     @router.get("/audit", summary="审计日志（最新在前）")

@@ -13,10 +13,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qixin.api.admin import admin_router
 from qixin.api.auth import authenticate
+from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import error_response, field, json_response, parse_json
+from qixin.api.compliance import check_signature_name, check_template, compliance_routers
 from qixin.errors import QxError
 from qixin.services import accounts, queries
 from qixin.services.accounts import ApiKey
+from qixin.services.compliance import documents
 from qixin.services.staff import audit
 
 if TYPE_CHECKING:
@@ -52,6 +55,11 @@ SEND_SCHEMA: dict[str, Any] = {
             "description": "定时发送：Unix 秒，或 ISO 8601（不带时区时按北京时间）",
         },
         "idempotency_key": {"type": "string", "maxLength": 128, "description": "同一键重复提交只受理一次"},
+        "audience": {
+            "type": "string",
+            "maxLength": 500,
+            "description": "发送对象说明（如“近90天下单的会员”），营销短信必填，投诉时作为证据",
+        },
     },
 }
 
@@ -93,8 +101,8 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         if exc.status_code == 404:
             return error_response(QxError("NOT_FOUND"))
         if exc.status_code == 405:
-            return json_response({"code": "METHOD_NOT_ALLOWED", "message": "请求方法不被允许"}, 405)
-        return json_response({"code": "HTTP_ERROR", "message": str(exc.detail)}, exc.status_code)
+            return error_response(QxError("METHOD_NOT_ALLOWED"))
+        return error_response(QxError("INVALID_REQUEST", str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> Response:
@@ -135,10 +143,14 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
     @app.post("/v1/signatures", summary="提交签名申请（待审核）")
     async def apply_signature(request: Request) -> Response:
         key, body = await signed(request)
-        name = field(parse_json(body), "name", str)
+        data = parse_json(body)
+        name = field(data, "name", str)
+        purpose = field(data, "purpose", str, required=False, default="")
+        check_signature_name(name)
 
         def job(tx: Any) -> int:
             sid = accounts.add_signature(tx, key.account_id, name)
+            documents.set_purpose(tx, key.account_id, sid, purpose)
             audit(tx, "customer", key.app_key, "signature.apply", f"signature:{sid}", {"name": name})
             return sid
 
@@ -165,6 +177,7 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         category = field(data, "category", str)
         content = field(data, "content", str)
         variables = field(data, "variables", dict, required=False, default={})
+        check_template(platform, category, content, variables)
 
         def job(tx: Any) -> int:
             tid = accounts.add_template(tx, key.account_id, name, category, content, variables)
@@ -181,6 +194,45 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         return json_response(tpl)
 
     app.include_router(admin_router(platform))
+    app.include_router(admin_billing_router(platform))
+    app.include_router(customer_billing_router(platform))
+    for router in compliance_routers(platform):
+        app.include_router(router)
+
+    def openapi_with_security() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemes = {
+            "AppKey": {"type": "apiKey", "in": "header", "name": "X-Qx-AppKey"},
+            "Timestamp": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Qx-Timestamp",
+                "description": "Unix 秒，±300 秒",
+            },
+            "Nonce": {"type": "apiKey", "in": "header", "name": "X-Qx-Nonce", "description": "8–64 字符，不得重复"},
+            "Signature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Qx-Signature",
+                "description": SIGNED_HEADERS_DOC,
+            },
+            "StaffToken": {"type": "http", "scheme": "bearer", "description": "qixin staff create 发放的员工令牌"},
+        }
+        schema.setdefault("components", {})["securitySchemes"] = schemes
+        for path, ops in schema.get("paths", {}).items():
+            for op in ops.values():
+                if path.startswith("/v1/"):
+                    op["security"] = [{"AppKey": [], "Timestamp": [], "Nonce": [], "Signature": []}]
+                elif path.startswith("/admin/"):
+                    op["security"] = [{"StaffToken": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi_with_security  # type: ignore[method-assign]
 
     @app.get("/health", summary="健康检查", include_in_schema=False)
     async def health() -> Response:
@@ -197,8 +249,10 @@ def render_console(h: dict[str, Any]) -> str:
     from html import escape
 
     rows = "".join(
-        f"<tr><td>{escape(str(c['name']))}</td><td>{'已连接' if c['bound'] else '未连接'}</td>"
-        f"<td>{escape(str(c['endpoint']))}</td></tr>"
+        f"<tr><td>{escape(str(c['name']))}</td><td>{escape(str(c.get('protocol', '')))}</td>"
+        f"<td>{'已连接' if c.get('up') else '未连接'}</td>"
+        f"<td>{escape(str(c.get('host', '')))}:{escape(str(c.get('port', '')))}</td>"
+        f"<td>{escape(','.join(c.get('carriers') or []) or '全部')}</td></tr>"
         for c in h["channels"]
     )
     d = h["dispatch"]
@@ -207,7 +261,7 @@ def render_console(h: dict[str, Any]) -> str:
 table{{border-collapse:collapse}}</style></head><body>
 <h1>企信 qixin 短信平台</h1>
 <p>状态：<b>{"运行中" if h["ok"] else "异常"}</b> · 数据库：{escape(h["database"])}</p>
-<h2>通道</h2><table><tr><th>名称</th><th>状态</th><th>地址</th></tr>{rows}</table>
+<h2>通道</h2><table><tr><th>名称</th><th>协议</th><th>状态</th><th>地址</th><th>运营商</th></tr>{rows}</table>
 <h2>调度</h2><p>待发送中：{d["inflight"]} · 已提交：{d["submitted"]} · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
 <p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
 <p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \

@@ -17,10 +17,11 @@ import contextlib
 import functools
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from qixin.domain.text import encode_parts
+from qixin.domain.text import decode_payload, encode_parts
 from qixin.protocols.smpp.client import SmppClient
 from qixin.protocols.smpp.codec import (
     ESM_CLASS_RECEIPT,
@@ -72,8 +73,10 @@ class SmppConnector:
         window: int = 256,
         retries: int = 5,
         carriers: frozenset[str] | None = None,
+        on_mo: Callable[[str, str, str, str], asyncio.Future[None] | None] | None = None,
     ) -> None:
         self.name = name
+        self.on_mo = on_mo
         self.source_addr = source_addr
         self.retries = retries
         self.carriers = carriers
@@ -120,7 +123,7 @@ class SmppConnector:
             SubmitSm(
                 source_addr_ton=0,
                 source_addr_npi=0,
-                source_addr=self.source_addr,
+                source_addr=self.source_addr + item.extension,
                 dest_addr_ton=1,
                 dest_addr_npi=1,
                 destination_addr=dest,
@@ -207,5 +210,11 @@ class SmppConnector:
             if self._sink is not None and carrier_id:
                 return self._sink.receipt(Receipt(self.name, carrier_id, stat, err, now_ms()))
             return None
-        self.stats["mo"] += 1  # uplink (MO) routing arrives with issue 3
-        return None
+        self.stats["mo"] += 1
+        if self.on_mo is None:
+            return None
+        text, _ = decode_payload(pdu.data_coding, pdu.text_bytes, bool(pdu.esm_class & ESM_CLASS_UDHI))
+        source = (
+            pdu.source_addr[2:] if pdu.source_addr.startswith("86") and len(pdu.source_addr) == 13 else pdu.source_addr
+        )
+        return self.on_mo(self.name, source, pdu.destination_addr, text)

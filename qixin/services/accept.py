@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from qixin.domain import text as textmod
-from qixin.domain.numbers import parse_numbers, prefix_table
+from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
 from qixin.errors import CATALOGUE, QxError
 from qixin.ids import ids
 from qixin.services import billing
@@ -53,6 +54,8 @@ class Screening:
     rejected: dict[str, str] = field(default_factory=dict)  # number -> error code
     send_at: int | None = None  # ms UTC; a deferral (e.g. outside the sending window) or the request's own
     note: dict[str, Any] = field(default_factory=dict)  # what compliance wants stored with the batch
+    # gives back what screening reserved (frequency-limit counts) when the batch is not committed
+    release: Callable[[], Awaitable[None]] | None = None
 
 
 class Screener(Protocol):
@@ -67,6 +70,10 @@ class NoScreening:
 
 
 class Pricer(Protocol):
+    async def refresh(self, key: ApiKey) -> None:
+        """Load what ``unit_price`` needs for this key (called once per request, before pricing)."""
+        ...
+
     def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
         """Price of one billed part, in 厘."""
         ...
@@ -74,6 +81,9 @@ class Pricer(Protocol):
 
 class FlatPricer:
     """One price per part for the account (the price on its API key's account)."""
+
+    async def refresh(self, key: ApiKey) -> None:
+        return None
 
     def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
         return key.price_li
@@ -95,6 +105,8 @@ class Prepared:
     idempotency_key: str | None
     request_hash: str
     note: dict[str, Any] = field(default_factory=dict)
+    release: Callable[[], Awaitable[None]] | None = None
+    package_parts: int = 0  # parts paid by packages (set by billing.charge_batch)
 
     @property
     def total_fee(self) -> int:
@@ -184,8 +196,8 @@ class AcceptService:
             raise QxError("CONTENT_TOO_LONG", f"短信内容共 {plan.parts} 条，超过上限 {self.max_parts} 条")
 
         out_id = body.get("out_id")
-        if out_id is not None and not isinstance(out_id, str):
-            raise QxError("INVALID_REQUEST", "out_id 必须是字符串")
+        if out_id is not None and (not isinstance(out_id, str) or len(out_id) > 64):
+            raise QxError("INVALID_REQUEST", "out_id 必须是不超过 64 个字符的字符串")
         idem = body.get("idempotency_key")
         if idem is not None and (not isinstance(idem, str) or not 0 < len(idem) <= 128):
             raise QxError("INVALID_REQUEST", "idempotency_key 必须是 1–128 个字符的字符串")
@@ -193,10 +205,11 @@ class AcceptService:
         send_at = parse_send_at(body.get("send_at"), now)
 
         parsed = parse_numbers(to)
-        rejected = [_reject(n, "NUMBER_INVALID") for n in parsed.invalid]
+        intl, invalid = _international(parsed.invalid, parsed.duplicates)
+        rejected = [_reject(n, "NUMBER_INVALID") for n in invalid]
         rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
         lookup = self._table.lookup
-        infos = [lookup(n) for n in parsed.valid]
+        infos = [lookup(n) for n in parsed.valid] + intl
         screening = await self.screener.screen(
             ScreenRequest(key, msg_type, full, signature, template_id,
                           [(i.number, i.carrier) for i in infos], send_at, body)
@@ -206,6 +219,7 @@ class AcceptService:
             rejected += [_reject(i.number, refused[i.number]) for i in infos if i.number in refused]
             infos = [i for i in infos if i.number not in refused]
         prices: dict[str, int] = {}
+        await self.pricer.refresh(key)
         for info in infos:
             if info.carrier not in prices:
                 prices[info.carrier] = self.pricer.unit_price(key, info.carrier, msg_type) * plan.parts
@@ -228,6 +242,7 @@ class AcceptService:
             idempotency_key=idem,
             request_hash=hashlib.sha256(raw).hexdigest(),
             note=screening.note,
+            release=screening.release,
         )
 
     async def _render_template(self, key: ApiKey, body: dict[str, Any]) -> tuple[int, str, str]:
@@ -244,16 +259,48 @@ class AcceptService:
         if not isinstance(params, dict):
             raise QxError("TEMPLATE_PARAM_INVALID", "params 必须是对象")
         try:
-            content = render(tpl.content, tpl.variables, {str(k): str(v) for k, v in params.items()})
+            content = render(tpl.content, tpl.variables, {str(k): v for k, v in params.items()})
         except TemplateError as e:
             raise QxError(e.code, e.message) from e
         return template_id, content, tpl.category
 
     async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+        idem = body.get("idempotency_key")
+        if isinstance(idem, str) and idem:
+            # a repeat is answered from the stored answer, whatever changed since (signature, balance, …)
+            replay = await self.db.read(lambda tx: _replay(tx, key.account_id, idem, hashlib.sha256(raw).hexdigest()))
+            if replay is not None:
+                return replay
         p = await self.prepare(key, body, raw)
-        if not p.rows and p.idempotency_key is None:
-            raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
-        return await self.db.write(lambda tx: persist(tx, p))
+        try:
+            if not p.rows and p.idempotency_key is None:
+                raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
+            resp = await self.db.write(lambda tx: persist(tx, p))
+        except BaseException:
+            if p.release is not None:  # not committed: only accepted messages count toward limits
+                await p.release()
+            raise
+        if p.release is not None and resp.get("replayed"):
+            await p.release()
+        return resp
+
+
+def _international(invalid: list[str], duplicates: list[str]) -> tuple[list[NumberInfo], list[str]]:
+    """Split what the mainland parser refused into international numbers (carrier ``intl``, screened by
+    compliance: INTERNATIONAL_NOT_ALLOWED unless the account may) and the really invalid."""
+    from qixin.services.compliance.intl import international_number
+
+    intl: dict[str, NumberInfo] = {}
+    bad: list[str] = []
+    for raw in invalid:
+        number = international_number(raw)
+        if number is None:
+            bad.append(raw)
+        elif number in intl:
+            duplicates.append(raw)
+        else:
+            intl[number] = NumberInfo(number, "intl", "")
+    return list(intl.values()), bad
 
 
 def response_of(p: Prepared) -> dict[str, Any]:
@@ -266,24 +313,32 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "parts": parts,
         "total_fee_li": p.total_fee,
         "total_fee": billing.li_to_yuan(p.total_fee),
+        "package_parts": p.package_parts,
         "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
-    }
+    } | ({"deferred_to": p.note["deferred_to"]} if "deferred_to" in p.note else {})
+
+
+def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, Any] | None:
+    """The stored answer for a repeated idempotency key; IDEMPOTENCY_CONFLICT when the body differs."""
+    row = tx.one(
+        "SELECT request_hash, response FROM batches WHERE account_id = ? AND idempotency_key = ?", (account_id, key)
+    )
+    if row is None:
+        return None
+    if row[0] != request_hash:
+        raise QxError("IDEMPOTENCY_CONFLICT")
+    replay: dict[str, Any] = orjson.loads(row[1])
+    replay["replayed"] = True
+    return replay
 
 
 def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
     """The accept transaction. Raises QxError before any write (store/db.py rule)."""
     account_id = p.key.account_id
     if p.idempotency_key is not None:
-        row = tx.one(
-            "SELECT request_hash, response FROM batches WHERE account_id = ? AND idempotency_key = ?",
-            (account_id, p.idempotency_key),
-        )
-        if row is not None:
-            if row[0] != p.request_hash:
-                raise QxError("IDEMPOTENCY_CONFLICT")
-            replay: dict[str, Any] = orjson.loads(row[1])
-            replay["replayed"] = True
+        replay = _replay(tx, account_id, p.idempotency_key, p.request_hash)
+        if replay is not None:
             return replay
     if not p.rows:
         raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
@@ -302,6 +357,10 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
             orjson.dumps(resp).decode() if p.idempotency_key else None, now, p.send_at,
         ),
     )  # fmt: skip
+    if p.note:
+        from qixin.services.compliance.store import record_batch_note
+
+        record_batch_note(tx, p.batch_id, account_id, p.note)
     parts, mtype, out_id, send_at, batch_id = p.parts, p.type, p.out_id, p.send_at, p.batch_id
     tx.bulk_insert(
         "messages",

@@ -18,6 +18,7 @@ import orjson
 
 from qixin.errors import QxError
 from qixin.services import billing
+from qixin.services.channels import extension_of
 from qixin.store.db import Database, Tx, now_ms
 
 
@@ -73,6 +74,7 @@ def create_account(
             (account_id, signature, ts),
         )
     app_key, secret = issue_key(tx, account_id, callback_url)
+    extension_of(tx, account_id)
     return {"account_id": account_id, "app_key": app_key, "app_secret": secret}
 
 

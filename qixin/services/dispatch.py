@@ -7,6 +7,9 @@ Rules:
   only if it was in flight at the crash (I2).
 - In flight = claimed and handed to a connector, outcome not yet durably stored. It never exceeds
   ``inflight_cap``: this bounds the duplicates a crash can cause.
+- A live dispatcher renews the leases of what it holds (every third of the lease), so a message
+  waiting in a stalled window is never claimed a second time while its first hand-off is still alive;
+  a claim that returns a message this dispatcher already holds ignores it.
 - Verification before notification before marketing (``priority`` 0, 1, 2), then by due time.
 - Outcomes and receipts are stored by one flush job every ``flush_interval`` (or sooner when many are
   waiting): submit results first, then failures, then receipts — so a receipt always finds the submit
@@ -21,8 +24,10 @@ import asyncio
 import contextlib
 import functools
 import logging
-from dataclasses import dataclass
-from typing import Protocol
+import random
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from qixin.services.receipts import (
     Failed,
@@ -45,6 +50,8 @@ class Outgoing:
     content: str
     type: str
     account_id: int
+    extension: str = ""  # the account's 扩展码, appended to the channel's service code
+    tried: list[str] = field(default_factory=list)  # channels this message was handed to
 
 
 class Sink(Protocol):
@@ -85,26 +92,58 @@ def claim(tx: Tx, now: int, lease_ms: int, limit: int, max_attempts: int) -> tup
     out: list[Outgoing] = []
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        for mid, number, carrier, content, mtype, account_id in tx.all(
-            "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id"
-            f" FROM messages m JOIN batches b ON b.id = m.batch_id WHERE m.id IN ({tx.in_list(chunk)})",
+        for mid, number, carrier, content, mtype, account_id, ext in tx.all(
+            "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code"
+            " FROM messages m JOIN batches b ON b.id = m.batch_id"
+            " LEFT JOIN extensions e ON e.account_id = m.account_id AND e.signature IS NULL"
+            f" WHERE m.id IN ({tx.in_list(chunk)})",
             tuple(chunk),
         ):
-            out.append(Outgoing(int(mid), number, carrier, content, mtype, int(account_id)))
+            out.append(Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or ""))
     return out, exhausted
 
 
+def renew(tx: Tx, ids: list[int], due: int) -> None:
+    """Push the lease of held messages forward (rows already deleted are simply not there)."""
+    tx.executemany("UPDATE dispatch_queue SET due_at = ? WHERE message_id = ?", [(due, i) for i in ids])
+
+
 class Router:
-    """Picks a connector for a message (issue 3 grows this into carrier/type/account routing)."""
+    """Picks a connector for a message.
 
-    def __init__(self, connectors: list[Connector]) -> None:
-        self.connectors = connectors
+    Order of the rules: (1) the channel carries the number's carrier and the message type; (2) channels
+    dedicated to the message's account, when there are any, else the shared ones; (3) channels that are
+    up and not failing, else up, else any (messages then wait for the link); (4) the lowest priority
+    number; (5) weighted random among those. ``exclude`` names channels already tried (failover).
+    """
 
-    def pick(self, item: Outgoing) -> Connector | None:
-        for c in self.connectors:
-            if c.carries(item.carrier, item.type):
-                return c
-        return None
+    def __init__(self, connectors: list[Connector] | None = None) -> None:
+        self.connectors: list[Connector] = list(connectors or [])
+        self._rng = random.Random()
+
+    def set(self, connectors: list[Connector]) -> None:
+        self.connectors = list(connectors)
+
+    def pick(self, item: Outgoing, exclude: Collection[str] = ()) -> Connector | None:
+        cands = [c for c in self.connectors if c.name not in exclude and c.carries(item.carrier, item.type)]
+        if not cands:
+            return None
+        dedicated = [c for c in cands if item.account_id in _meta(c, "accounts", frozenset())]
+        cands = dedicated or [c for c in cands if not _meta(c, "accounts", frozenset())]
+        if not cands:
+            return None
+        healthy = [c for c in cands if getattr(c, "up", True) and not getattr(c, "failing", False)]
+        healthy = healthy or [c for c in cands if getattr(c, "up", True)] or cands
+        best = min(_meta(c, "priority", 100) for c in healthy)
+        group = [c for c in healthy if _meta(c, "priority", 100) == best]
+        if len(group) == 1:
+            return group[0]
+        return self._rng.choices(group, weights=[max(1, _meta(c, "weight", 1)) for c in group])[0]
+
+
+def _meta(connector: Connector, name: str, default: Any) -> Any:
+    channel = getattr(connector, "channel", None)
+    return getattr(channel, name, default) if channel is not None else default
 
 
 class Dispatcher:
@@ -119,6 +158,7 @@ class Dispatcher:
         flush_interval: float = 0.02,
         max_attempts: int = 10,
         idle_poll: float = 0.05,
+        max_channels: int = 3,
     ) -> None:
         self.db = db
         self.router = router
@@ -128,6 +168,8 @@ class Dispatcher:
         self.flush_interval = flush_interval
         self.max_attempts = max_attempts
         self.idle_poll = idle_poll
+        self.max_channels = max_channels  # a refused message is tried on at most this many channels
+        self._items: dict[int, Outgoing] = {}  # in flight, by message id (for failover)
         self.inflight = 0
         self._submitted: list[Submitted] = []
         self._failed: list[Failed] = []
@@ -142,19 +184,34 @@ class Dispatcher:
         self._running = False
         self.stats = {
             "claimed": 0, "submitted": 0, "failed": 0, "receipts": 0, "final": 0, "abandoned": 0, "orphans": 0,
+            "rerouted": 0,
         }  # fmt: skip
 
     # -- the sink connectors report to ------------------------------------------------------------
     def submitted(self, item: Submitted) -> None:
+        self._items.pop(item.message_id, None)
         self._submitted.append(item)
         self._maybe_flush()
 
     def failed(self, item: Failed) -> None:
+        out = self._items.pop(item.message_id, None)
+        if out is not None and item.code == "SUBMIT_REJECTED" and len(out.tried) < self.max_channels:
+            other = self.router.pick(out, exclude=out.tried)
+            if other is not None:  # failover: the same message on another channel
+                self.stats["rerouted"] += 1
+                self._hand(other, out)
+                return
         self._failed.append(item)
         self._maybe_flush()
 
+    def _hand(self, connector: Connector, item: Outgoing) -> None:
+        item.tried.append(connector.name)
+        self._items[item.message_id] = item
+        connector.submit(item)
+
     def abandoned(self, message_id: int) -> None:
         """A connector gave the message up without an outcome: its lease will bring it back."""
+        self._items.pop(message_id, None)
         self.inflight -= 1
         self.stats["abandoned"] += 1
         self._capacity.set()
@@ -181,6 +238,7 @@ class Dispatcher:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
             asyncio.create_task(self._flush_loop(), name="dispatch-flush"),
+            asyncio.create_task(self._renew_loop(), name="dispatch-renew"),
         ]
 
     async def stop(self) -> None:
@@ -212,9 +270,12 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
                 continue
             now = now_ms()
+            held = self._items
+            if any(i.message_id in held for i in items):
+                items = [i for i in items if i.message_id not in held]  # already ours: its lease lapsed, not its life
             for mid in exhausted:
                 self.inflight += 1
-                self.failed(Failed(mid, "NO_ROUTE", "attempts", now))
+                self.failed(Failed(mid, "NO_ROUTE", "", now))
             if not items:
                 if not exhausted:
                     self._wake.clear()
@@ -228,7 +289,20 @@ class Dispatcher:
                 if conn is None:
                     self.failed(Failed(item.message_id, "NO_ROUTE", "", now))
                 else:
-                    conn.submit(item)
+                    self._hand(conn, item)
+
+    async def _renew_loop(self) -> None:
+        """Keep the leases of held messages alive while their hand-off is."""
+        interval = max(self.lease_ms / 3000, 0.1)
+        while self._running:
+            await asyncio.sleep(interval)
+            held = list(self._items)
+            if not held:
+                continue
+            try:
+                await self.db.write(functools.partial(renew, ids=held, due=now_ms() + self.lease_ms))
+            except Exception:
+                log.exception("lease renewal failed")
 
     async def _flush_loop(self) -> None:
         while self._running:

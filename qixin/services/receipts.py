@@ -5,7 +5,8 @@ Rules:
   failed, rejected, expired, cancelled. The carrier's own stat and error code are kept beside it.
 - A message is final when every part has a receipt: delivered if all parts were delivered, else the
   status of the first failed part. A second receipt for the same part changes nothing.
-- A message the platform or channel failed (submit refused) is refunded, exactly once (billing rule).
+- A message the platform or channel failed (submit refused) is refunded, exactly once (billing rule);
+  a final receipt refunds when its stat or error code matches a refund rule (billing.refund_receipts).
 - Each final message produces one webhook event for the callback URL of the key that sent it.
 """
 
@@ -26,7 +27,7 @@ STAT_STATUS = {
     "DELIVRD": "delivered",
     "EXPIRED": "expired",
     "UNDELIV": "undelivered",
-    "REJECTD": "undelivered",
+    "REJECTD": "rejected",
     "DELETED": "undelivered",
     "UNKNOWN": "undelivered",
     "ACCEPTD": "delivered",
@@ -203,5 +204,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
         updates,
     )
     if finals:
-        _emit(tx, _message_rows(tx, finals))
+        rows = _message_rows(tx, finals)
+        billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8], r[9]) for r in rows])
+        _emit(tx, rows)
     return len(finals), unmatched

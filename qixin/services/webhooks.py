@@ -77,7 +77,7 @@ class WebhookWorker:
         *,
         batch: int = 100,
         timeout: float = 5.0,
-        backoff: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600),
+        backoff: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400),
         poll: float = 0.2,
         concurrency: int = 8,
     ) -> None:

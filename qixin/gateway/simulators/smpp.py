@@ -1,11 +1,12 @@
 """SMSC simulator speaking SMPP 3.4: the default channel of the embedded demo, the tests and the benches.
 
-Behaviour:
+Behaviour (what every simulator shares — never_answer, throttling, outcomes, the receipt heap, the
+per-account outbox — is stated in ``simulators/base.py``):
 
 * Accepts binds from the configured accounts (``None`` = any system_id/password).
 * Answers each submit_sm with a unique message id (instance prefix + hex counter), or with
   ESME_RTHROTTLED beyond ``throttle_tps`` (token bucket, one second of burst), or with
-  ESME_RSUBMITFAIL at ``submit_error_rate``.
+  ESME_RSUBMITFAIL at ``submit_error_rate``; with ``never_answer`` it swallows submit_sm (fault mode).
 * Sends a delivery receipt (deliver_sm, esm_class 0x04, receipt text, TLVs receipted_message_id,
   message_state and, for failures, network_error_code) after a uniform random delay, when the submit
   asked for one (registered_delivery bits 0-1: 1 = always, 2 = failures only) and ``receipts`` is on.
@@ -19,18 +20,13 @@ Behaviour:
 
 from __future__ import annotations
 
-import asyncio
-import bisect
-import functools
-import heapq
 import itertools
 import logging
-import random
-import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from qixin.gateway.simulators.base import SimulatorBase, SimulatorConfigBase, SimulatorStatsBase, serve_forever
 from qixin.protocols.session import Session
 from qixin.protocols.smpp.codec import (
     ESM_CLASS_RECEIPT,
@@ -62,33 +58,23 @@ RECEIPT_ERRORS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass
-class SimulatorConfig:
-    receipt_delay: tuple[float, float] = (0.05, 0.2)  # seconds, uniform
-    outcomes: dict[str, float] = field(default_factory=lambda: {"DELIVRD": 0.97, "UNDELIV": 0.02, "EXPIRED": 0.01})
-    accounts: dict[str, str] | None = None  # system_id -> password; None accepts any
-    throttle_tps: int | None = None  # answer ESME_RTHROTTLED beyond this rate
-    submit_error_rate: float = 0.0  # share of submits answered ESME_RSUBMITFAIL
-    receipts: bool = True
-    window: int = 256  # outstanding deliver_sm per session
+class SimulatorConfig(SimulatorConfigBase):
+    # accounts: system_id -> password; None accepts any
     enquire_link_interval: float = 30.0
     system_id: str = "qixin-smsc"
 
 
 @dataclass
-class SimulatorStats:
-    submits: int = 0  # submit_sm received
+class SimulatorStats(SimulatorStatsBase):
     submit_resps: Counter[int] = field(default_factory=Counter)  # by command_status
-    receipts_scheduled: int = 0
-    receipts_sent: int = 0  # acknowledged with ESME_ROK
-    receipts_pending: int = 0  # scheduled or queued, not yet acknowledged
-    receipts_by_stat: Counter[str] = field(default_factory=Counter)
-    mo_sent: int = 0
-    mo_pending: int = 0
     binds: int = 0
     bind_failures: int = 0
 
 
-class SmppSimulator:
+class SmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
+    THROTTLE_STATUS = ESME_RTHROTTLED
+    ACCOUNT_KEY = "system_id"
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -96,25 +82,9 @@ class SmppSimulator:
         config: SimulatorConfig | None = None,
         seed: int | None = None,
     ) -> None:
-        self.config = config or SimulatorConfig()
-        self.stats = SimulatorStats()
-        self._rng = random.Random(seed)
+        super().__init__(config or SimulatorConfig(), SimulatorStats(), seed)
         self._prefix = f"{self._rng.getrandbits(24):06x}"
         self._counter = itertools.count(1)
-        stats_, weights = zip(*self.config.outcomes.items(), strict=True) if self.config.outcomes else ((), ())
-        self._stats_list: tuple[str, ...] = tuple(stats_)
-        self._cum = list(itertools.accumulate(weights))
-        self._heap: list[tuple[float, int, str, DeliverSm]] = []
-        self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._outbox: dict[str, deque[DeliverSm]] = {}
-        self._by_system: dict[str, list[Session]] = {}
-        self._rr = 0
-        self._tokens = float(self.config.throttle_tps or 0)
-        self._token_ts = 0.0
-        self._date = (0, "")
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.server = SmppServer(
             host,
             port,
@@ -127,36 +97,10 @@ class SmppSimulator:
             on_unbind=self._on_unbind,
         )
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self) -> int:
-        """Start listening; returns the port."""
-        self._loop = asyncio.get_running_loop()
-        self._token_ts = self._loop.time()
-        return await self.server.start()
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        await self.server.stop()
-
-    def drop_connections(self) -> None:
-        """Fault injection: abort every connection (clients must reconnect)."""
-        self.server.abort_all()
-
     async def send_mo(self, source: str, destination: str, text: str, *, system_id: str | None = None) -> None:
         """Queue a mobile-originated message for ``system_id`` (default: any bound receiving account)."""
         if system_id is None:
-            for sid, sessions in self._by_system.items():
-                if sessions:
-                    system_id = sid
-                    break
-            else:
-                raise RuntimeError("no bound session to deliver the MO message to")
+            system_id = self._default_account("no bound session to deliver the MO message to")
         try:
             body, dcs = text.encode("ascii"), 0
         except UnicodeEncodeError:
@@ -166,9 +110,7 @@ class SmppSimulator:
             pdu.message_payload = body
         else:
             pdu.short_message = body
-        self.stats.mo_pending += 1
-        self._outbox.setdefault(system_id, deque()).append(pdu)
-        self._pump(system_id)
+        self._queue_mo(system_id, (pdu,))
 
     # -- binds ---------------------------------------------------------------------------------
     def _authenticate(self, system_id: str, password: str) -> bool | int:
@@ -188,65 +130,36 @@ class SmppSimulator:
         self.stats.binds += 1
         if session.info.get("bind") == "transmitter" or session.is_closed:
             return
-        system_id = session.info["system_id"]
-        self._by_system.setdefault(system_id, []).append(session)
-        self._pump(system_id)
-
-    def _on_unbind(self, session: Session) -> None:
-        sessions = self._by_system.get(session.info.get("system_id", ""))
-        if sessions and session in sessions:
-            sessions.remove(session)
+        self._attach(session)
 
     # -- submit --------------------------------------------------------------------------------
-    def _on_submit(self, session: Session, pdu: SubmitSm) -> SubmitSmResp:
-        st = self.stats
-        st.submits += 1
+    def _error_status(self) -> int:
+        return ESME_RSUBMITFAIL
+
+    def _refuse(self, pdu: SubmitSm, status: int) -> SubmitSmResp:
+        self.stats.submit_resps[status] += 1
+        return SubmitSmResp(sequence=pdu.sequence, command_status=status)
+
+    def _accept(self, session: Session, pdu: SubmitSm) -> SubmitSmResp:
         cfg = self.config
-        loop = self._loop or asyncio.get_running_loop()
-        if cfg.throttle_tps:
-            now = loop.time()
-            rate = float(cfg.throttle_tps)
-            self._tokens = min(rate, self._tokens + (now - self._token_ts) * rate)
-            self._token_ts = now
-            if self._tokens < 1.0:
-                st.submit_resps[ESME_RTHROTTLED] += 1
-                return SubmitSmResp(sequence=pdu.sequence, command_status=ESME_RTHROTTLED)
-            self._tokens -= 1.0
-        if cfg.submit_error_rate and self._rng.random() < cfg.submit_error_rate:
-            st.submit_resps[ESME_RSUBMITFAIL] += 1
-            return SubmitSmResp(sequence=pdu.sequence, command_status=ESME_RSUBMITFAIL)
         message_id = f"{self._prefix}{next(self._counter):010x}"
-        st.submit_resps[ESME_ROK] += 1
+        self.stats.submit_resps[ESME_ROK] += 1
         rd = pdu.registered_delivery & 0x03
         if cfg.receipts and rd and self._cum:
-            rng = self._rng
-            stat = self._stats_list[bisect.bisect_right(self._cum, rng.random() * self._cum[-1])]
+            stat = self._draw_stat()
             if rd == 1 or stat != "DELIVRD":
                 errs = RECEIPT_ERRORS.get(stat, ("000",))
-                err = errs[0] if len(errs) == 1 else rng.choice(errs)
-                lo, hi = cfg.receipt_delay
+                err = errs[0] if len(errs) == 1 else self._rng.choice(errs)
+                due = self._due()
                 self._schedule_receipt(
-                    loop.time() + lo + (hi - lo) * rng.random(),
-                    session.info.get("system_id", ""),
-                    message_id,
-                    stat,
-                    err,
-                    pdu,
+                    due, session.info.get("system_id", ""), self._receipt(message_id, stat, err, pdu), stat
                 )
         return SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
 
-    def _now_date(self) -> str:
-        sec = int(time.time())
-        if self._date[0] // 60 != sec // 60:
-            self._date = (sec, time.strftime("%y%m%d%H%M", time.localtime(sec)))
-        return self._date[1]
-
-    def _schedule_receipt(
-        self, due: float, system_id: str, message_id: str, stat: str, err: str, submit: SubmitSm
-    ) -> None:
+    def _receipt(self, message_id: str, stat: str, err: str, submit: SubmitSm) -> DeliverSm:
         text = submit.short_message[:20].decode("latin-1") if submit.data_coding in (0, 1, 3) else ""
         date = self._now_date()
-        receipt = DeliverSm(
+        return DeliverSm(
             source_addr_ton=submit.dest_addr_ton,
             source_addr_npi=submit.dest_addr_npi,
             source_addr=submit.destination_addr,
@@ -259,80 +172,15 @@ class SmppSimulator:
             message_state=STAT_TO_STATE.get(stat, 7),
             network_error_code=None if stat == "DELIVRD" else (3, int(err)),
         )
-        self.stats.receipts_scheduled += 1
-        self.stats.receipts_pending += 1
-        self.stats.receipts_by_stat[stat] += 1
-        heapq.heappush(self._heap, (due, next(self._seq), system_id, receipt))
-        timer = self._timer
-        if timer is None or due < self._timer_at - 0.005:
-            if timer is not None:
-                timer.cancel()
-            assert self._loop is not None
-            self._timer_at = due
-            self._timer = self._loop.call_at(due, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        assert self._loop is not None
-        now = self._loop.time() + 0.001
-        heap = self._heap
-        touched: set[str] = set()
-        outbox = self._outbox
-        while heap and heap[0][0] <= now:
-            _, _, system_id, receipt = heapq.heappop(heap)
-            q = outbox.get(system_id)
-            if q is None:
-                q = outbox[system_id] = deque()
-            q.append(receipt)
-            touched.add(system_id)
-        for system_id in touched:
-            self._pump(system_id)
-        if heap:
-            self._timer_at = heap[0][0]
-            self._timer = self._loop.call_at(self._timer_at, self._fire)
 
     # -- pushing deliver_sm --------------------------------------------------------------------
-    def _pump(self, system_id: str) -> None:
-        q = self._outbox.get(system_id)
-        if not q:
-            return
-        sessions = self._by_system.get(system_id)
-        if not sessions:
-            return
-        n = len(sessions)
-        while q:
-            pdu = q[0]
-            for i in range(n):
-                s = sessions[(self._rr + i) % n]
-                fut = s.try_request(pdu)
-                if fut is not None:
-                    self._rr = (self._rr + i + 1) % n
-                    fut.add_done_callback(functools.partial(self._delivered, system_id, pdu))
-                    q.popleft()
-                    break
-            else:
-                return  # every window is full: resumed from _delivered
+    def _acked(self, resp: Any) -> bool:
+        return resp.command_status == ESME_ROK
 
-    def _delivered(self, system_id: str, pdu: DeliverSm, fut: asyncio.Future[Any]) -> None:
-        ok = not fut.cancelled() and fut.exception() is None and fut.result().command_status == ESME_ROK
-        if ok:
-            if pdu.esm_class & ESM_CLASS_RECEIPT:
-                self.stats.receipts_sent += 1
-                self.stats.receipts_pending -= 1
-            else:
-                self.stats.mo_sent += 1
-                self.stats.mo_pending -= 1
-        else:
-            self._outbox.setdefault(system_id, deque()).appendleft(pdu)  # redeliver later
-        self._pump(system_id)
+    def _is_receipt(self, item: DeliverSm) -> bool:
+        return item.esm_class & ESM_CLASS_RECEIPT != 0
 
 
 async def run_simulator(host: str = "127.0.0.1", port: int = 2775, config: SimulatorConfig | None = None) -> None:
     """Run a simulator until cancelled (for the CLI)."""
-    sim = SmppSimulator(host, port, config)
-    bound = await sim.start()
-    log.info("SMPP simulator listening on %s:%d", host, bound)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    await serve_forever(SmppSimulator(host, port, config), host, "SMPP", log)

@@ -91,6 +91,7 @@ __all__ = [
     "encode_report",
     "pack_msg_id",
     "read_header",
+    "response_to",
     "unpack_msg_id",
 ]
 
@@ -155,6 +156,7 @@ RESULT_BAD_SRC_ID = 10  # 3.0
 RESULT_BAD_MSG_SRC = 11  # 3.0
 RESULT_BAD_FEE_TERMINAL_ID = 12  # 3.0
 RESULT_BAD_DEST_TERMINAL_ID = 13  # 3.0
+RESULT_OTHER_ERROR = 9  # "9~ other error" (2.0 tables, DELIVER_RESP of both versions)
 
 # Msg_Fmt
 MSG_FMT_ASCII = 0
@@ -221,8 +223,7 @@ def octets(value: str, size: int, name: str) -> bytes:
 
 def text(raw: bytes) -> str:
     """A fixed-length octet string as text: cut at the first NUL (C-string semantics)."""
-    cut = raw.find(0)
-    return (raw if cut < 0 else raw[:cut]).decode("latin-1")
+    return raw.partition(b"\0")[0].decode("latin-1")
 
 
 def _check_len(name: str, body: bytes, size: int) -> None:
@@ -662,7 +663,8 @@ def decode(frame: bytes | bytearray | memoryview, version: int = VERSION_30) -> 
     The returned PDU's ``sequence`` is the header's Sequence_Id.
     """
     v30 = _version(version)
-    frame = bytes(frame)
+    if type(frame) is not bytes:
+        frame = bytes(frame)
     n = len(frame)
     if n < HEADER_SIZE:
         raise ProtocolError(f"frame of {n} bytes is shorter than the {HEADER_SIZE}-byte CMPP header")
@@ -1002,7 +1004,23 @@ def cmpp_authenticator_ismg(status: int, auth_source: bytes, secret: str | bytes
 
 
 class CmppCodec:
-    """``decode``/``encode`` bound to one CMPP version, plus the protocol constants."""
+    """``decode``/``encode`` bound to one CMPP version, plus the protocol constants.
+
+    It is also the CMPP half of a ``qixin.protocols.session.Session`` (the engine's ``Codec``
+    protocol): ACTIVE_TEST is the heartbeat, TERMINATE the unbind, and every request has a typed
+    response (CMPP has no generic NACK):
+
+    * ``error_response`` answers SUBMIT / DELIVER with ``Result = status``, CONNECT with
+      ``Status = status`` (clamped to the CONNECT table, 5 "other error" beyond it), CANCEL with
+      Success_Id 1 and QUERY with zero counters.
+    * ``status_system_error`` is 9: "9~ other error" in the 2.0 Result table and in both versions'
+      DELIVER_RESP table. (CMPP 3.0 gives SUBMIT_RESP 9 a specific meaning, "this gateway does not
+      serve the charged number"; no 3.0 code means "system error", so 9 is kept for both.)
+    * ``error_for_frame``: a request whose body does not match its layout gets its typed response
+      with Result 1 (bad structure). A frame with an unknown Command_Id, or a malformed response, is
+      not answered (the engine logs it): there is no PDU to answer an unknown command with, and
+      closing a session over one stray frame would throw away the whole window.
+    """
 
     HEADER_SIZE = HEADER_SIZE
     MAX_FRAME_SIZE = MAX_FRAME_SIZE
@@ -1010,6 +1028,11 @@ class CmppCodec:
     HEARTBEAT_ID = HEARTBEAT_ID
     TERMINATE_ID = TERMINATE_ID
     ProtocolError = ProtocolError
+
+    # session engine Codec protocol
+    header_size = HEADER_SIZE
+    max_frame_size = MAX_FRAME_SIZE
+    status_system_error = RESULT_OTHER_ERROR
 
     def __init__(self, version: int) -> None:
         _version(version)
@@ -1033,6 +1056,80 @@ class CmppCodec:
 
     def decode_report(self, content: bytes) -> Report:
         return decode_report(content, self.version)
+
+    # -- session engine Codec protocol ---------------------------------------------------------
+    @staticmethod
+    def is_response(pdu: Any) -> bool:
+        return bool(pdu.command_id & RESPONSE_BIT)
+
+    @staticmethod
+    def is_heartbeat(pdu: Any) -> bool:
+        return pdu.command_id == ACTIVE_TEST
+
+    @staticmethod
+    def heartbeat() -> ActiveTest:
+        return ActiveTest()
+
+    @staticmethod
+    def is_unbind(pdu: Any) -> bool:
+        return pdu.command_id == TERMINATE
+
+    @staticmethod
+    def unbind() -> Terminate:
+        return Terminate()
+
+    def response_to(self, request: Any, status: int = 0) -> Any:
+        return response_to(request, status, self.version)
+
+    def error_response(self, request: Any, status: int) -> Any:
+        return response_to(request, status, self.version)
+
+    def error_for_frame(self, exc: PduError) -> Any | None:
+        cid = exc.command_id
+        if cid & RESPONSE_BIT or cid not in _EMPTY_REQUESTS:
+            return None
+        req = _EMPTY_REQUESTS[cid]()
+        req.sequence = exc.sequence
+        return response_to(req, exc.status or RESULT_BAD_STRUCTURE, self.version)
+
+
+RESPONSE_BIT = 0x80000000
+
+_EMPTY_REQUESTS: dict[int, Any] = {
+    CONNECT: Connect,
+    TERMINATE: Terminate,
+    SUBMIT: Submit,
+    DELIVER: Deliver,
+    QUERY: Query,
+    CANCEL: Cancel,
+    ACTIVE_TEST: ActiveTest,
+}
+
+
+def response_to(request: Any, status: int = 0, version: int = VERSION_30) -> Any:
+    """The typed response to a CMPP request (same sequence) telling the peer ``status``.
+
+    SUBMIT_RESP carries Msg_Id 0 (the caller sets the real one on success); DELIVER_RESP echoes the
+    DELIVER's Msg_Id, as the specification asks.
+    """
+    cid = request.command_id
+    seq = request.sequence
+    if cid == SUBMIT:
+        return SubmitResp(0, status, seq)
+    if cid == DELIVER:
+        return DeliverResp(request.msg_id, status, seq)
+    if cid == ACTIVE_TEST:
+        return ActiveTestResp(0, seq)
+    if cid == TERMINATE:
+        return TerminateResp(seq)
+    if cid == CONNECT:
+        st = status if 0 <= status <= CONNECT_OTHER_ERROR else CONNECT_OTHER_ERROR
+        return ConnectResp(st, b"\0" * 16, version, seq)
+    if cid == QUERY:
+        return QueryResp(request.time, request.query_type, request.query_code, sequence=seq)
+    if cid == CANCEL:
+        return CancelResp(1 if status else 0, seq)
+    raise ProtocolError(f"no response PDU for Command_Id 0x{cid:08X}", command_id=cid, sequence=seq)
 
 
 CMPP20 = CmppCodec(VERSION_20)

@@ -62,7 +62,10 @@ __all__ = [
     "add_country_code",
     "decode",
     "encode",
+    "format_sequence",
+    "parse_sequence",
     "read_header",
+    "response_for",
     "sequence_of",
     "sgip_timestamp",
     "strip_country_code",
@@ -174,6 +177,8 @@ _BIND = struct.Struct(">B16s16s8s")  # 41
 _RESP = struct.Struct(">B8s")  # 9
 _SUBMIT_HEAD = struct.Struct(">21s21sB")  # 43, then UserNumber x n
 _SUBMIT_MID = struct.Struct(">5s10sB6s6sBBB16s16sBBBBBI")  # 72, then MessageContent, Reserve 8
+_SUBMIT_FIXED = struct.Struct(">5s10sB6s6sBBB16s16sBBBBB")  # the same without MessageLength (68)
+_U32 = struct.Struct(">I")
 _DELIVER_HEAD = struct.Struct(">21s21sBBBI")  # 49, then MessageContent, Reserve 8
 _REPORT = struct.Struct(">IIIB21sBB8s")  # 44
 _USERRPT = struct.Struct(">21s21sB8s")  # 51
@@ -402,11 +407,45 @@ def _d_empty(cls: Any, name: str) -> Any:
     return dec
 
 
+_decode_cache: dict[bytes, tuple[Any, ...]] = {}  # the constant parts of a channel's Submits, decoded once
+
+
+def _cached_fields(raw: bytes, conv: Any) -> tuple[Any, ...]:
+    fields = _decode_cache.get(raw)
+    if fields is None:
+        fields = conv(raw)
+        if len(_decode_cache) > 1024:
+            _decode_cache.clear()
+        _decode_cache[raw] = fields
+    return fields
+
+
+def _conv_head(raw: bytes) -> tuple[Any, ...]:
+    return (text(raw[:21]), text(raw[21:42]))
+
+
+def _conv_fixed(raw: bytes) -> tuple[Any, ...]:
+    f = _SUBMIT_FIXED.unpack(raw)
+    return (
+        text(f[0]),
+        text(f[1]),
+        f[2],
+        text(f[3]),
+        text(f[4]),
+        f[5],
+        f[6],
+        f[7],
+        text(f[8]),
+        text(f[9]),
+        *f[10:],
+    )
+
+
 def _d_submit(b: bytes) -> Submit:
     n = len(b)
     if n < _SUBMIT_HEAD.size:
         raise ProtocolError(f"Submit: body is {n} bytes, shorter than the fixed part")
-    sp_number, charge_number, count = _SUBMIT_HEAD.unpack_from(b)
+    count = b[42]
     if count > MAX_USERS:
         raise ProtocolError(f"Submit: UserCount {count} exceeds {MAX_USERS}")
     pos = _SUBMIT_HEAD.size
@@ -414,8 +453,18 @@ def _d_submit(b: bytes) -> Submit:
     content_pos = mid + _SUBMIT_MID.size
     if content_pos > n:
         raise ProtocolError(f"Submit: body is {n} bytes, truncated before MessageContent")
+    length = _U32.unpack_from(b, content_pos - 4)[0]
+    expected = content_pos + length + 8
+    if n != expected:
+        raise ProtocolError(f"Submit: body is {n} bytes but MessageLength {length} implies {expected}")
+    sp_number, charge_number = _cached_fields(b[:42], _conv_head)
     users = tuple(text(b[i : i + 21]) for i in range(pos, mid, 21))
-    (
+    (corp_id, service_type, fee_type, fee_value, given_value, agent_flag, morelateto, priority, expire, schedule,
+     report_flag, pid, udhi, coding, msg_type) = _cached_fields(b[mid : content_pos - 4], _conv_fixed)  # fmt: skip
+    return Submit(
+        sp_number,
+        charge_number,
+        users,
         corp_id,
         service_type,
         fee_type,
@@ -426,30 +475,6 @@ def _d_submit(b: bytes) -> Submit:
         priority,
         expire,
         schedule,
-        report_flag,
-        pid,
-        udhi,
-        coding,
-        msg_type,
-        length,
-    ) = _SUBMIT_MID.unpack_from(b, mid)
-    expected = content_pos + length + 8
-    if n != expected:
-        raise ProtocolError(f"Submit: body is {n} bytes but MessageLength {length} implies {expected}")
-    return Submit(
-        text(sp_number),
-        text(charge_number),
-        users,
-        text(corp_id),
-        text(service_type),
-        fee_type,
-        text(fee_value),
-        text(given_value),
-        agent_flag,
-        morelateto,
-        priority,
-        text(expire),
-        text(schedule),
         report_flag,
         pid,
         udhi,
@@ -553,47 +578,89 @@ def _e_bind(p: Bind) -> bytes:
 
 
 def _e_resp(p: _Resp) -> bytes:
-    return _RESP.pack(p.result, octets(p.reserve, 8, "Reserve"))
+    return _RESP.pack(p.result, octets(p.reserve, 8, "Reserve") if p.reserve else b"")
 
 
 def _e_empty(p: Any) -> bytes:
     return b""
 
 
-def _e_submit(p: Submit) -> bytes:
-    if len(p.user_numbers) > MAX_USERS:
-        raise ProtocolError(f"Submit: {len(p.user_numbers)} user numbers exceed {MAX_USERS}")
-    parts = [
-        _SUBMIT_HEAD.pack(
-            octets(p.sp_number, 21, "SPNumber"),
-            octets(p.charge_number, 21, "ChargeNumber"),
-            len(p.user_numbers),
-        )
-    ]
-    parts.extend(octets(u, 21, "UserNumber").ljust(21, b"\0") for u in p.user_numbers)
-    parts.append(
-        _SUBMIT_MID.pack(
-            octets(p.corp_id, 5, "CorpId"),
-            octets(p.service_type, 10, "ServiceType"),
-            p.fee_type,
-            octets(p.fee_value, 6, "FeeValue"),
-            octets(p.given_value, 6, "GivenValue"),
-            p.agent_flag,
-            p.morelateto_mt_flag,
-            p.priority,
-            octets(p.expire_time, 16, "ExpireTime"),
-            octets(p.schedule_time, 16, "ScheduleTime"),
-            p.report_flag,
-            p.tp_pid,
-            p.tp_udhi,
-            p.message_coding,
-            p.message_type,
-            len(p.message_content),
-        )
+_submit_cache: dict[tuple[Any, ...], bytes] = {}  # the constant parts of a channel's Submits, encoded once
+
+
+def _submit_head(sp_number: str, charge_number: str) -> bytes:
+    return octets(sp_number, 21, "SPNumber").ljust(21, b"\0") + octets(charge_number, 21, "ChargeNumber").ljust(
+        21, b"\0"
     )
-    parts.append(p.message_content)
-    parts.append(octets(p.reserve, 8, "Reserve").ljust(8, b"\0"))
-    return b"".join(parts)
+
+
+def _submit_fixed(p: Submit) -> bytes:
+    return _SUBMIT_FIXED.pack(
+        octets(p.corp_id, 5, "CorpId"),
+        octets(p.service_type, 10, "ServiceType"),
+        p.fee_type,
+        octets(p.fee_value, 6, "FeeValue"),
+        octets(p.given_value, 6, "GivenValue"),
+        p.agent_flag,
+        p.morelateto_mt_flag,
+        p.priority,
+        octets(p.expire_time, 16, "ExpireTime"),
+        octets(p.schedule_time, 16, "ScheduleTime"),
+        p.report_flag,
+        p.tp_pid,
+        p.tp_udhi,
+        p.message_coding,
+        p.message_type,
+    )
+
+
+def _user_number(u: str) -> bytes:
+    raw = u.encode("latin-1") if u.isascii() else octets(u, 21, "UserNumber")
+    if len(raw) > 21:
+        raise ProtocolError(f"UserNumber: {len(raw)} bytes do not fit the 21-byte field")
+    return raw.ljust(21, b"\0")
+
+
+def _e_submit(p: Submit) -> bytes:
+    users = p.user_numbers
+    if len(users) > MAX_USERS:
+        raise ProtocolError(f"Submit: {len(users)} user numbers exceed {MAX_USERS}")
+    cache = _submit_cache
+    hkey = (p.sp_number, p.charge_number)
+    head = cache.get(hkey)
+    if head is None:
+        head = _submit_head(*hkey)
+        if len(cache) > 1024:
+            cache.clear()
+        cache[hkey] = head
+    fkey = (
+        p.corp_id,
+        p.service_type,
+        p.fee_type,
+        p.fee_value,
+        p.given_value,
+        p.agent_flag,
+        p.morelateto_mt_flag,
+        p.priority,
+        p.expire_time,
+        p.schedule_time,
+        p.report_flag,
+        p.tp_pid,
+        p.tp_udhi,
+        p.message_coding,
+        p.message_type,
+    )
+    fixed = cache.get(fkey)
+    if fixed is None:
+        fixed = _submit_fixed(p)
+        if len(cache) > 1024:
+            cache.clear()
+        cache[fkey] = fixed
+    reserve = octets(p.reserve, 8, "Reserve").ljust(8, b"\0") if p.reserve else b"\0" * 8
+    numbers = _user_number(users[0]) if len(users) == 1 else b"".join(_user_number(u) for u in users)
+    return b"".join(
+        (head, bytes((len(users),)), numbers, fixed, _U32.pack(len(p.message_content)), p.message_content, reserve)
+    )
 
 
 def _e_deliver(p: Deliver) -> bytes:
@@ -686,6 +753,51 @@ def add_country_code(number: str) -> str:
 def strip_country_code(number: str) -> str:
     """The inverse of ``add_country_code`` (numbers arriving in Deliver / Report)."""
     return number[2:] if number.startswith("86") and len(number) > 11 else number
+
+
+def format_sequence(seq: SgipSeq | tuple[int, int, int]) -> str:
+    """The carrier message id of an SGIP Submit: its 12-byte sequence as ``node-MMDDhhmmss-counter``.
+
+    A Report names the Submit by this sequence, so the same string is derived from both sides.
+    """
+    node, ts, counter = seq
+    return f"{node}-{ts:010d}-{counter}"
+
+
+def parse_sequence(value: str) -> SgipSeq:
+    """The inverse of ``format_sequence``; ``ValueError`` on anything else."""
+    parts = value.split("-")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not an SGIP sequence 'node-timestamp-counter': {value!r}")
+    node, ts, counter = (int(p) for p in parts)
+    if max(node, ts, counter) > 0xFFFFFFFF:
+        raise ValueError(f"SGIP sequence part out of range: {value!r}")
+    return SgipSeq(node, ts, counter)
+
+
+_RESPONSE_CLASS: dict[int, Any] = {
+    BIND: BindResp,
+    UNBIND: UnbindResp,
+    SUBMIT: SubmitResp,
+    DELIVER: DeliverResp,
+    REPORT: ReportResp,
+    USERRPT: UserrptResp,
+}
+
+
+def response_for(command_id: int, result: int = RESULT_OK, seq: SgipSeq | tuple[int, int, int] = _NO_SEQ) -> Pdu | None:
+    """The response PDU to a request of ``command_id`` echoing ``seq`` (None for an unknown command).
+
+    Unbind_Resp has no Result field: ``result`` is ignored for it.
+    """
+    cls = _RESPONSE_CLASS.get(command_id)
+    if cls is None:
+        return None
+    node, ts, counter = seq
+    if cls is UnbindResp:
+        return UnbindResp(node, ts, counter)
+    resp: Pdu = cls(result, "", node, ts, counter)
+    return resp
 
 
 class _Namespace:

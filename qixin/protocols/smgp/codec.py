@@ -18,6 +18,7 @@ Decoders raise only ``ProtocolError`` (a ``PduError``/``ValueError``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
@@ -40,6 +41,7 @@ __all__ = [
     "MAX_FRAME_SIZE",
     "RESPONSE_OF",
     "SMGP30",
+    "STATUS_NAMES",
     "SUBMIT",
     "SUBMIT_RESP",
     "TERMINATE_ID",
@@ -56,6 +58,7 @@ __all__ = [
     "Pdu",
     "ProtocolError",
     "Report",
+    "SmgpCodec",
     "Submit",
     "SubmitResp",
     "Tlv",
@@ -69,9 +72,11 @@ __all__ = [
     "msg_id_hex",
     "pack_msg_id",
     "read_header",
+    "response_for",
     "smgp_authenticator_client",
     "smgp_authenticator_server",
     "smgp_timestamp",
+    "status_name",
     "tlv_str",
     "tlv_u8",
     "unpack_msg_id",
@@ -234,6 +239,12 @@ def text(raw: bytes) -> str:
     """A fixed-length octet string as text: cut at the first NUL (C-string semantics)."""
     cut = raw.find(0)
     return (raw if cut < 0 else raw[:cut]).decode("latin-1")
+
+
+# Fields that repeat from message to message (service code, fee fields, source number, times) go
+# through small caches: the same bytes always give the same text, and hashing is cheaper than decoding.
+_text_cached = functools.lru_cache(maxsize=1024)(text)
+_octets_cached = functools.lru_cache(maxsize=1024)(octets)
 
 
 def _check_len(name: str, body: bytes, size: int) -> None:
@@ -483,15 +494,15 @@ def _d_submit(b: bytes) -> Submit:
         msg_type,
         need_report,
         priority,
-        text(service_id),
-        text(fee_type),
-        text(fee_code),
-        text(fixed_fee),
+        _text_cached(service_id),
+        _text_cached(fee_type),
+        _text_cached(fee_code),
+        _text_cached(fixed_fee),
         fmt,
-        text(valid),
-        text(at),
-        text(src),
-        text(charge),
+        _text_cached(valid),
+        _text_cached(at),
+        _text_cached(src),
+        _text_cached(charge),
         dests,
         b[content_pos : content_pos + length],
         text(b[content_pos + length : tlv_pos]),
@@ -616,15 +627,15 @@ def _e_submit(p: Submit) -> bytes:
             p.msg_type,
             p.need_report,
             p.priority,
-            octets(p.service_id, 10, "ServiceID"),
-            octets(p.fee_type, 2, "FeeType"),
-            octets(p.fee_code, 6, "FeeCode"),
-            octets(p.fixed_fee, 6, "FixedFee"),
+            _octets_cached(p.service_id, 10, "ServiceID"),
+            _octets_cached(p.fee_type, 2, "FeeType"),
+            _octets_cached(p.fee_code, 6, "FeeCode"),
+            _octets_cached(p.fixed_fee, 6, "FixedFee"),
             p.msg_format,
-            octets(p.valid_time, 17, "ValidTime"),
-            octets(p.at_time, 17, "AtTime"),
-            octets(p.src_term_id, 21, "SrcTermID"),
-            octets(p.charge_term_id, 21, "ChargeTermID"),
+            _octets_cached(p.valid_time, 17, "ValidTime"),
+            _octets_cached(p.at_time, 17, "AtTime"),
+            _octets_cached(p.src_term_id, 21, "SrcTermID"),
+            _octets_cached(p.charge_term_id, 21, "ChargeTermID"),
             len(p.dest_term_ids),
         )
     ]
@@ -752,6 +763,9 @@ _REPORT_REST = re.compile(
 )
 
 
+_REPORT_FIELD = re.compile(r"[!-~]*")  # printable ASCII, no spaces
+
+
 def encode_report(report: Report) -> bytes:
     """``id:<10 raw bytes> sub:001 dlvrd:001 Submit date:YYMMDDhhmm done date:YYMMDDhhmm Stat:DELIVRD
     err:000 Txt:...`` (one line)."""
@@ -764,7 +778,7 @@ def encode_report(report: Report) -> bytes:
         (report.err, 3, "err"),
     )
     for value, size, name in fields:
-        if len(value) > size or not value.isascii() or any(c.isspace() for c in value):
+        if len(value) > size or _REPORT_FIELD.fullmatch(value) is None:
             raise ProtocolError(f"report {name}: {value!r} must be at most {size} printable ASCII characters")
     if len(report.txt) > 20:
         raise ProtocolError(f"report Txt: {len(report.txt)} bytes exceed 20")
@@ -838,3 +852,111 @@ class _Namespace:
 
 
 SMGP30 = _Namespace()
+
+
+# --------------------------------------------------------------------------------------------------
+# Status names and the session-engine adapter
+
+STATUS_NAMES: dict[int, str] = {
+    STATUS_OK: "success",
+    STATUS_SYSTEM_BUSY: "system busy",
+    STATUS_TOO_MANY_CONNECTIONS: "too many connections",
+    STATUS_BAD_STRUCTURE: "bad message structure",
+    STATUS_BAD_COMMAND: "bad command id",
+    STATUS_DUPLICATE_SEQUENCE: "duplicate sequence id",
+    STATUS_BAD_IP: "IP address not allowed",
+    STATUS_AUTH_FAILED: "authentication failed (wrong ClientID or shared secret)",
+    STATUS_VERSION_TOO_HIGH: "version too high",
+    STATUS_BAD_MSG_TYPE: "bad MsgType",
+    STATUS_BAD_PRIORITY: "bad Priority",
+    STATUS_BAD_FEE_TYPE: "bad FeeType",
+    STATUS_BAD_FEE_CODE: "bad FeeCode",
+    STATUS_BAD_MSG_FORMAT: "bad MsgFormat",
+    STATUS_BAD_TIME_FORMAT: "bad time format",
+    STATUS_BAD_MSG_LENGTH: "bad MsgLength",
+    STATUS_EXPIRED: "validity period expired",
+    STATUS_BAD_QUERY_TYPE: "bad query type",
+    STATUS_ROUTE_ERROR: "routing error",
+}
+
+
+def status_name(status: int) -> str:
+    """``"21 (authentication failed …)"``: the number and what it means, for logs and errors."""
+    name = STATUS_NAMES.get(status)
+    return f"{status} ({name})" if name else f"{status} (unknown status)"
+
+
+def response_for(request: Any, status: int = STATUS_OK, sequence: int | None = None) -> Pdu:
+    """The response PDU answering ``request`` (a request PDU object) with ``status``.
+
+    Submit_Resp carries a zero MsgID (the caller sets the real one on success); Deliver_Resp echoes
+    the Deliver's MsgID; Login_Resp has a zero AuthenticatorServer.
+    """
+    seq = request.sequence if sequence is None else sequence
+    cid = request.command_id
+    if cid == SUBMIT:
+        return SubmitResp(status=status, sequence=seq)
+    if cid == DELIVER:
+        return DeliverResp(msg_id=request.msg_id, status=status, sequence=seq)
+    if cid == LOGIN:
+        return LoginResp(status=status, sequence=seq)
+    if cid == ACTIVE_TEST:
+        return ActiveTestResp(sequence=seq)
+    if cid == EXIT:
+        return ExitResp(sequence=seq)
+    raise ProtocolError(f"no SMGP response for RequestID 0x{cid:08X}", command_id=cid, sequence=seq)
+
+
+class _Stub:
+    """A request stand-in built from a header only (a frame whose body failed to decode)."""
+
+    __slots__ = ("command_id", "msg_id", "sequence")
+
+    def __init__(self, command_id: int, sequence: int) -> None:
+        self.command_id = command_id
+        self.sequence = sequence
+        self.msg_id = b"\0" * 10
+
+
+class SmgpCodec:
+    """The SMGP 3.0 half of a ``qixin.protocols.session.Session``.
+
+    Active_Test is the keepalive and Exit the unbind (both answered by the engine). A request whose
+    body does not decode is answered with its own response type carrying the decoder's status (10,
+    bad structure); a frame with an unknown RequestID cannot be answered in SMGP (there is no generic
+    NACK) and is only logged. SMGP 3.0 has no generic "system error" status: a request the handler
+    failed on is answered with 1 (system busy), which tells the peer to try again later.
+    """
+
+    header_size = HEADER_SIZE
+    max_frame_size = MAX_FRAME_SIZE
+    status_system_error = STATUS_SYSTEM_BUSY
+
+    decode = staticmethod(decode)
+    encode = staticmethod(encode)
+
+    def is_response(self, pdu: Any) -> bool:
+        return bool(pdu.command_id & 0x80000000)
+
+    def is_heartbeat(self, pdu: Any) -> bool:
+        return bool(pdu.command_id == ACTIVE_TEST)
+
+    def heartbeat(self) -> Any:
+        return ActiveTest()
+
+    def is_unbind(self, pdu: Any) -> bool:
+        return bool(pdu.command_id == EXIT)
+
+    def unbind(self) -> Any:
+        return Exit()
+
+    def response_to(self, request: Any, status: int = 0) -> Any:
+        return response_for(request, status)
+
+    def error_response(self, request: Any, status: int) -> Any:
+        return response_for(request, status)
+
+    def error_for_frame(self, exc: PduError) -> Any | None:
+        if exc.command_id & 0x80000000 or exc.command_id not in RESPONSE_OF:
+            return None  # never answer a response; no way to answer an unknown command
+        return response_for(_Stub(exc.command_id, exc.sequence), exc.status or STATUS_BAD_STRUCTURE)

@@ -1,0 +1,81 @@
+"""The embedded default end to end: one simulator per carrier, each over its own protocol on real TCP.
+
+China Mobile → CMPP 3.0, China Unicom → SGIP 1.2, China Telecom → SMGP 3.0, China Broadnet (and
+anything else) → SMPP 3.4. Receipts come back through each protocol; an MO reply sent by a simulator
+reaches the account that owns the extension code, on its webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from conftest import TEST_COMPLIANCE, Running, start_running
+
+from qixin.services.channels import extension_of
+from qixin.settings import Settings
+
+NUMBERS = {"13800138000": "sim-cmpp", "18612345678": "sim-sgip", "18912345678": "sim-smgp", "19212345678": "smpp-sim"}
+
+
+@pytest.fixture
+async def running4(tmp_path: Path) -> AsyncIterator[Running]:
+    settings = Settings(data_dir=tmp_path, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE)
+    r, server, task = await start_running(settings)
+    try:
+        yield r
+    finally:
+        for c in r.clients:
+            await c.aclose()
+        server.should_exit = True
+        await task
+        await r.platform.stop()
+
+
+async def _until(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not pred():
+        assert asyncio.get_running_loop().time() < deadline, "not in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_each_carrier_through_its_protocol(running4: Running) -> None:
+    r = running4
+    events: list[dict] = []  # type: ignore[type-arg]
+
+    def hook(request: httpx.Request) -> httpx.Response:
+        events.extend(orjson.loads(request.content)["events"])
+        return httpx.Response(200)
+
+    api = r.account(balance_li=100_000, callback_url="http://customer.local/hook")
+    other = r.account(name="别的客户", callback_url="http://customer.local/other")
+    await r.platform.webhooks.stop()
+    await r.platform.webhooks.start()
+    r.platform.webhooks._client = httpx.AsyncClient(transport=httpx.MockTransport(hook))
+    manager = r.platform.channels
+    await _until(lambda: all(manager.active[name].up for name in NUMBERS.values()))
+
+    data = (await api.send(to=list(NUMBERS), content="三网合一测试")).json()
+    assert data["accepted_count"] == 4, data
+    await r.wait_final(4)
+    for m in data["accepted"]:
+        got = (await api.get(f"/v1/sms/{m['id']}")).json()
+        assert got["channel"] == NUMBERS[got["to"]], got
+        assert got["status"] in ("delivered", "undelivered", "expired", "rejected"), got
+        assert got["carrier_stat"], got
+    for name in NUMBERS.values():
+        assert r.platform.simulators[name].stats.submits >= 1, name
+    await _until(lambda: len([e for e in events if e["type"] == "receipt"]) >= 4)
+
+    # an MO reply over CMPP, to the service code + the account's extension, reaches that account only
+    ext = r.platform.db.write_sync(lambda tx: extension_of(tx, api.account_id))
+    await r.platform.simulators["sim-cmpp"].send_mo("13800138000", "1065800" + ext, "收到，谢谢")
+    await _until(lambda: any(e["type"] == "mo" for e in events))
+    mo = next(e for e in events if e["type"] == "mo")
+    assert mo["from"] == "13800138000" and mo["content"] == "收到，谢谢" and mo["to"] == "1065800" + ext
+    rows = await r.platform.db.read(lambda tx: tx.all("SELECT account_id FROM mo_messages"))
+    assert rows == [(api.account_id,)] and other.account_id != api.account_id
