@@ -1,23 +1,24 @@
 """CMPP 2.0 / 3.0 server (ISMG) role on top of the shared session engine.
 
-Used by the China Mobile simulator and, later, by the customer-facing CMPP port.
+Used by the China Mobile simulator and, later, by the customer-facing CMPP port (``ProtocolServer``'s
+rules, see ``qixin.protocols.server``).
 
 * CONNECT: the SP id is looked up with ``secrets`` (SP id -> shared secret, or None when unknown:
   Status 2). ``AuthenticatorSource`` is checked against ``MD5(SP id + 9 zero bytes + secret +
   Timestamp)`` (Status 3 when it does not match). A client version above the highest one served is
   answered Status 4. On success the answer carries ``AuthenticatorISMG = MD5(Status +
   AuthenticatorSource + secret)``; on failure AuthenticatorISMG is empty (zeros), as the
-  specification asks.
+  specification asks, and ``on_bind_failure(sp_id, status)`` is told.
 * One port serves both versions: the session speaks the version the client asked for (its codec is
   switched before the CONNECT_RESP is encoded), when that version is in ``versions``.
-* Every SUBMIT goes to ``handler``; a SUBMIT before CONNECT is answered Result 2 (bad command).
+* Every SUBMIT goes to ``handler``; a SUBMIT before CONNECT is answered Result 2 (bad command). QUERY
+  and CANCEL are not supported (Result 1); anything else is answered Result 2.
 * ``deliver`` pushes a DELIVER (MO or status report) through the session's window.
 * ``session.info`` holds ``sp_id`` and ``version`` once bound.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,13 +39,13 @@ from qixin.protocols.cmpp.codec import (
     CmppCodec,
     Connect,
     ConnectResp,
-    Deliver,
     Submit,
     SubmitResp,
     cmpp_authenticator_ismg,
     cmpp_authenticator_source,
 )
-from qixin.protocols.session import Session
+from qixin.protocols.server import ProtocolServer
+from qixin.protocols.session import Codec, Session
 
 __all__ = ["CmppServer", "SecretLookup", "SubmitHandler"]
 
@@ -58,7 +59,10 @@ SubmitHandler = Callable[[Session, Submit], "SubmitResp | Awaitable[SubmitResp] 
 _CODECS = {VERSION_20: CmppCodec(VERSION_20), VERSION_30: CmppCodec(VERSION_30)}
 
 
-class CmppServer:
+class CmppServer(ProtocolServer):
+    session_prefix = "cmpp-server"
+    account_key = "sp_id"
+
     def __init__(
         self,
         host: str,
@@ -77,74 +81,24 @@ class CmppServer:
     ) -> None:
         if not versions or any(v not in _CODECS for v in versions):
             raise ValueError("versions must be a non-empty subset of (0x30, 0x20)")
-        self.host = host
-        self.port = port
+        super().__init__(
+            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_bind, on_unbind=on_unbind
+        )
         self.secrets = secrets
-        self.handler = handler
         self.versions = tuple(versions)
-        self.window = window
-        self.request_timeout = request_timeout
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_retries = heartbeat_retries
-        self.on_bind = on_bind
-        self.on_unbind = on_unbind
         self.on_bind_failure = on_bind_failure
-        self.sessions: set[Session] = set()
-        self._server: asyncio.AbstractServer | None = None
-
-    async def start(self) -> int:
-        """Start listening; returns the bound port (useful with port 0)."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_session, self.host, self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
-
-    async def stop(self, timeout: float = 2.0) -> None:
-        """Stop listening, TERMINATE every session (bounded by ``timeout``) and close."""
-        if self._server is not None:
-            self._server.close()
-        sessions = list(self.sessions)
-        if sessions:
-            await asyncio.gather(*(s.close(timeout) for s in sessions), return_exceptions=True)
-        if self._server is not None:
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), timeout)
-            except TimeoutError:
-                pass
-            self._server = None
-
-    def abort_all(self) -> None:
-        """Drop every connection at once (fault injection)."""
-        for s in list(self.sessions):
-            s.abort()
 
     def bound_sessions(self, sp_id: str | None = None) -> list[Session]:
-        return [s for s in self.sessions if s.bound and (sp_id is None or s.info.get("sp_id") == sp_id)]
+        return self._bound_sessions(sp_id)
 
-    async def deliver(self, session: Session, pdu: Deliver) -> asyncio.Future[Any]:
-        """Push a DELIVER (waits for a window slot); returns the future of its DELIVER_RESP."""
-        return await session.request(pdu)
+    @property
+    def codec(self) -> Codec:  # type: ignore[override]  # read-only here: it follows ``versions``
+        """A new session's codec, until its CONNECT says which version the client speaks."""
+        return _CODECS[self.versions[0]]
 
     # -- internals -----------------------------------------------------------------------------
-    def _make_session(self) -> Session:
-        s = Session(
-            _CODECS[self.versions[0]],
-            self._handle,
-            window=self.window,
-            request_timeout=self.request_timeout,
-            heartbeat_interval=self.heartbeat_interval,
-            heartbeat_retries=self.heartbeat_retries,
-            on_close=self._on_close,
-            name="cmpp-server",
-        )
-        self.sessions.add(s)
-        return s
-
-    def _on_close(self, session: Session) -> None:
-        self.sessions.discard(session)
-        if session.info.get("sp_id") is not None and self.on_unbind is not None:
-            self.on_unbind(session)
-
     def _handle(self, session: Session, pdu: Any) -> Any:
         cid = pdu.command_id
         if cid == SUBMIT:
@@ -187,12 +141,6 @@ class CmppServer:
         if expected != pdu.authenticator:
             return self._refuse(session, pdu, CONNECT_AUTH_FAILED, "AuthenticatorSource mismatch")
         session.codec = _CODECS[pdu.version]  # the CONNECT_RESP and all that follows in the client's version
-        session.info["sp_id"] = pdu.source_addr
-        session.info["version"] = pdu.version
-        session.name = f"cmpp-server {pdu.source_addr}@{session.peer}"
-        session.mark_bound()
-        if self.on_bind is not None:
-            # after the CONNECT_RESP is queued, so nothing we push overtakes it
-            asyncio.get_running_loop().call_soon(self.on_bind, session)
+        self._accept(session, pdu.source_addr, version=pdu.version)
         auth = cmpp_authenticator_ismg(CONNECT_OK, pdu.authenticator, secret, pdu.version)
         return ConnectResp(CONNECT_OK, auth, pdu.version, pdu.sequence)

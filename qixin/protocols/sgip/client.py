@@ -8,7 +8,7 @@ Rules (``ProtocolClient``'s, see ``qixin.protocols.client``, except where SGIP d
   with Login Type 2; those binds are checked against ``smg_login_name`` / ``smg_password`` (None
   accepts any). Deliver (MO), Report and Userrpt arriving there go to ``on_deliver``. ``listen=False``
   runs the outgoing side only (another process owns the listener). Anything but responses arriving on
-  the outgoing connection is answered Result 3 (no such function).
+  the outgoing connection is answered Result 30 (no such function).
 * There is no heartbeat. The outgoing connection is opened on demand (at ``start``, and whenever
   ``submit`` or ``wait_bound`` wants it), unbound and closed after ``idle_timeout`` seconds without
   traffic, and opened again by the next ``submit``. A connection lost while there is demand is
@@ -155,7 +155,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
             self._waiting -= 1
 
     def _submit_status(self, resp: Any) -> int | None:
-        return resp.result  # type: ignore[no-any-return]
+        return resp.result
 
     def _deliver_response(self, pdu: Any, ok: bool) -> Any:
         return c.response_for(pdu.command_id, c.RESULT_OK if ok else c.RESULT_SYSTEM_FAILURE, c.sequence_of(pdu))

@@ -1,14 +1,18 @@
 """SGIP 1.2 SMG role on top of the shared session engine.
 
-Used by the China Unicom simulator and, later, by a customer-facing SGIP port. The server
+Used by the China Unicom simulator and, later, by a customer-facing SGIP port (``ProtocolServer``'s
+rules, see ``qixin.protocols.server``, where SGIP allows). The server
 
 * listens for SPs: Bind with Login Type 1 is authenticated, then every Submit goes to ``handler``
   (which returns the Submit_Resp, an awaitable of it, or None to answer later / never);
 * connects back to an SP's own listener (``connect``: Bind with Login Type 2) to push Deliver (MO),
   Report and Userrpt (``deliver``, through that session's window).
 
-``session.info`` holds ``login_name`` and ``login_type`` once bound. Sessions carry no heartbeat; with
-``idle_timeout`` an idle session (either direction) is unbound and closed.
+A Bind is checked by ``authenticator(login_name, password)``: True accepts, False (or raising) answers
+Result 1 (illegal login), an int is the Result to answer with; a Bind with another Login Type is
+Result 4, a second one Result 2. ``session.info`` holds ``login_name`` and ``login_type`` once bound.
+Sessions carry no heartbeat; with ``idle_timeout`` an idle session (either direction) is unbound and
+closed. ``stop`` and ``abort_all`` cover both directions.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qixin.protocols.errors import BindError
+from qixin.protocols.server import ProtocolServer, password_verdict
 from qixin.protocols.session import Session
 from qixin.protocols.sgip import codec as c
-from qixin.protocols.sgip.adapter import IdleWatch, new_session
+from qixin.protocols.sgip.adapter import cancel_idle_watch, new_session, watch_idle
 
 __all__ = ["Authenticator", "SgipServer", "SubmitHandler"]
 
@@ -33,7 +38,10 @@ Authenticator = Callable[[str, str], "bool | int"]
 SubmitHandler = Callable[[Session, c.Submit], "c.SubmitResp | Awaitable[c.SubmitResp] | None"]
 
 
-class SgipServer:
+class SgipServer(ProtocolServer):
+    session_prefix = "sgip-smg"
+    account_key = "login_name"
+
     def __init__(
         self,
         host: str,
@@ -48,48 +56,16 @@ class SgipServer:
         on_bind: Callable[[Session], None] | None = None,
         on_unbind: Callable[[Session], None] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(
+            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_bind, on_unbind=on_unbind
+        )
         self.authenticator = authenticator
-        self.handler = handler
         self.node_id = node_id
-        self.window = window
-        self.request_timeout = request_timeout
         self.idle_timeout = idle_timeout
-        self.on_bind = on_bind
-        self.on_unbind = on_unbind
-        self.sessions: set[Session] = set()  # accepted (SP -> SMG)
-        self.outbound: set[Session] = set()  # connected back (SMG -> SP)
-        self._server: asyncio.AbstractServer | None = None
-
-    async def start(self) -> int:
-        """Start listening; returns the bound port (useful with port 0)."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_session, self.host, self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
-
-    async def stop(self, timeout: float = 2.0) -> None:
-        """Stop listening, unbind every session both ways (bounded by ``timeout``) and close."""
-        if self._server is not None:
-            self._server.close()
-        sessions = list(self.sessions) + list(self.outbound)
-        if sessions:
-            await asyncio.gather(*(s.close(timeout) for s in sessions), return_exceptions=True)
-        if self._server is not None:
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), timeout)
-            except TimeoutError:
-                pass
-            self._server = None
-
-    def abort_all(self) -> None:
-        """Drop every connection, accepted and connected back, at once (fault injection)."""
-        for s in list(self.sessions) + list(self.outbound):
-            s.abort()
+        self.outbound: set[Session] = set()  # connected back (SMG -> SP); ``sessions``: accepted (SP -> SMG)
 
     def bound_sessions(self, login_name: str | None = None) -> list[Session]:
-        return [s for s in self.sessions if s.bound and (login_name is None or s.info.get("login_name") == login_name)]
+        return self._bound_sessions(login_name)
 
     async def connect(
         self,
@@ -136,40 +112,30 @@ class SgipServer:
             raise
         session.info["login_name"] = login_name
         session.info["login_type"] = c.LOGIN_SMG_TO_SP
-        if self.idle_timeout:
-            session.info["idle"] = IdleWatch(session, self.idle_timeout)
+        watch_idle(session, self.idle_timeout)
         return session
 
-    async def deliver(self, session: Session, pdu: c.Deliver | c.Report | c.Userrpt) -> asyncio.Future[Any]:
-        """Push a Deliver / Report / Userrpt (waits for a window slot); returns the future of its response."""
-        return await session.request(pdu)
-
     # -- internals -----------------------------------------------------------------------------
-    def _make_session(self) -> Session:
-        s = new_session(
+    def _all_sessions(self) -> list[Session]:
+        return list(self.sessions) + list(self.outbound)
+
+    def _new_session(self) -> Session:
+        return new_session(
             self.node_id,
             self._handle,
             window=self.window,
             request_timeout=self.request_timeout,
             on_close=self._on_close,
-            name="sgip-smg",
+            name=self.session_prefix,
         )
-        self.sessions.add(s)
-        return s
 
     def _on_close(self, session: Session) -> None:
-        self.sessions.discard(session)
-        watch = session.info.get("idle")
-        if watch is not None:
-            watch.cancel()
-        if session.info.get("login_name") is not None and self.on_unbind is not None:
-            self.on_unbind(session)
+        cancel_idle_watch(session)
+        super()._on_close(session)
 
     def _on_outbound_close(self, session: Session, on_close: Callable[[Session], None] | None) -> None:
         self.outbound.discard(session)
-        watch = session.info.get("idle")
-        if watch is not None:
-            watch.cancel()
+        cancel_idle_watch(session)
         if on_close is not None:
             on_close(session)
 
@@ -194,26 +160,12 @@ class SgipServer:
         if pdu.login_type != c.LOGIN_SP_TO_SMG:
             log.info("SGIP Bind with Login Type %d refused (this SMG accepts SPs only)", pdu.login_type)
             return c.BindResp(c.RESULT_BAD_LOGIN_TYPE, "", *seq)
-        try:
-            verdict = self.authenticator(pdu.login_name, pdu.login_password)
-        except Exception:
-            log.exception("authenticator failed")
-            verdict = False
-        if verdict is True:
-            result = c.RESULT_OK
-        elif verdict is False:
-            result = c.RESULT_ILLEGAL_LOGIN
-        else:
-            result = int(verdict)
+        result = password_verdict(
+            self.authenticator, pdu.login_name, pdu.login_password, c.RESULT_OK, c.RESULT_ILLEGAL_LOGIN
+        )
         if result != c.RESULT_OK:
             log.info("SGIP Bind as %r refused: Result %d", pdu.login_name, result)
             return c.BindResp(result, "", *seq)
-        session.info["login_name"] = pdu.login_name
-        session.info["login_type"] = pdu.login_type
-        session.name = f"sgip-smg {pdu.login_name}@{session.peer}"
-        session.mark_bound()
-        if self.idle_timeout:
-            session.info["idle"] = IdleWatch(session, self.idle_timeout)
-        if self.on_bind is not None:
-            asyncio.get_running_loop().call_soon(self.on_bind, session)
+        self._accept(session, pdu.login_name, login_type=pdu.login_type)
+        watch_idle(session, self.idle_timeout)
         return c.BindResp(c.RESULT_OK, "", *seq)

@@ -2,7 +2,8 @@
 
 Used by the China Telecom simulator and, later, by a customer-facing SMGP port.
 
-Rules:
+Rules (``ProtocolServer``'s, see ``qixin.protocols.server``, in SMGP terms: Login and Exit;
+``on_login`` / ``on_logout`` are its ``on_bind`` / ``on_unbind``):
 
 * Login is checked by an ``Authenticator``: ``(login) -> (status, secret)``. On status 0 the answer
   carries ``AuthenticatorServer = MD5(Status + AuthenticatorClient + secret)``; when the secret is
@@ -18,12 +19,12 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from qixin.protocols.server import ProtocolServer
 from qixin.protocols.session import Session
 from qixin.protocols.smgp.codec import (
     LOGIN,
@@ -36,7 +37,6 @@ from qixin.protocols.smgp.codec import (
     STATUS_VERSION_TOO_HIGH,
     SUBMIT,
     VERSION_30,
-    Deliver,
     Login,
     LoginResp,
     SmgpCodec,
@@ -78,8 +78,11 @@ def accounts_authenticator(accounts: dict[str, str] | None) -> Authenticator:
     return authenticate
 
 
-class SmgpServer:
+class SmgpServer(ProtocolServer):
     """Listens for SMGP clients (SPs)."""
+
+    session_prefix = "smgp-server"
+    account_key = "client_id"
 
     def __init__(
         self,
@@ -95,82 +98,37 @@ class SmgpServer:
         on_login: Callable[[Session], None] | None = None,
         on_logout: Callable[[Session], None] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(
+            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_login, on_unbind=on_logout
+        )
         self.authenticator = authenticator
-        self.handler = handler
-        self.window = window
-        self.request_timeout = request_timeout
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_retries = heartbeat_retries
-        self.on_login = on_login
-        self.on_logout = on_logout
         self.codec = SmgpCodec()
-        self.sessions: set[Session] = set()
-        self._server: asyncio.AbstractServer | None = None
 
-    async def start(self) -> int:
-        """Start listening; returns the bound port (useful with port 0)."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_session, self.host, self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
+    @property
+    def on_login(self) -> Callable[[Session], None] | None:
+        return self.on_bind
 
-    async def stop(self, timeout: float = 2.0) -> None:
-        """Stop listening, send Exit on every session (bounded by ``timeout``) and close."""
-        if self._server is not None:
-            self._server.close()
-        sessions = list(self.sessions)
-        if sessions:
-            await asyncio.gather(*(s.close(timeout) for s in sessions), return_exceptions=True)
-        if self._server is not None:
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), timeout)
-            except TimeoutError:
-                pass
-            self._server = None
+    @on_login.setter
+    def on_login(self, value: Callable[[Session], None] | None) -> None:
+        self.on_bind = value
 
-    def abort_all(self) -> None:
-        """Drop every connection at once (fault injection)."""
-        for s in list(self.sessions):
-            s.abort()
+    @property
+    def on_logout(self) -> Callable[[Session], None] | None:
+        return self.on_unbind
+
+    @on_logout.setter
+    def on_logout(self, value: Callable[[Session], None] | None) -> None:
+        self.on_unbind = value
 
     def logged_in_sessions(self, client_id: str | None = None, *, receiving: bool = False) -> list[Session]:
         """Logged-in sessions, optionally of one client_id and/or able to receive Deliver."""
-        out = []
-        for s in self.sessions:
-            if not s.bound:
-                continue
-            if client_id is not None and s.info.get("client_id") != client_id:
-                continue
-            if receiving and s.info.get("login_mode") == LOGIN_MODE_SEND:
-                continue
-            out.append(s)
-        return out
-
-    async def deliver(self, session: Session, pdu: Deliver) -> asyncio.Future[Any]:
-        """Push a Deliver (waits for a window slot); returns the future of its Deliver_Resp."""
-        return await session.request(pdu)
+        return self._bound_sessions(client_id, receiving)
 
     # -- internals -----------------------------------------------------------------------------
-    def _make_session(self) -> Session:
-        s = Session(
-            self.codec,
-            self._handle,
-            window=self.window,
-            request_timeout=self.request_timeout,
-            heartbeat_interval=self.heartbeat_interval,
-            heartbeat_retries=self.heartbeat_retries,
-            on_close=self._on_close,
-            name="smgp-server",
-        )
-        self.sessions.add(s)
-        return s
-
-    def _on_close(self, session: Session) -> None:
-        self.sessions.discard(session)
-        if session.info.get("client_id") is not None and self.on_logout is not None:
-            self.on_logout(session)
+    def _can_receive(self, session: Session) -> bool:
+        return session.info.get("login_mode") != LOGIN_MODE_SEND
 
     def _handle(self, session: Session, pdu: Any) -> Any:
         cid = pdu.command_id
@@ -198,11 +156,5 @@ class SmgpServer:
             log.info("login as %r refused: %s", pdu.client_id, status_name(status))
             return LoginResp(status=status, sequence=pdu.sequence)
         auth = _ZERO16 if secret is None else smgp_authenticator_server(STATUS_OK, pdu.authenticator, secret)
-        session.info["client_id"] = pdu.client_id
-        session.info["login_mode"] = pdu.login_mode
-        session.name = f"smgp-server {pdu.client_id}@{session.peer}"
-        session.mark_bound()
-        if self.on_login is not None:
-            # after the Login_Resp is queued, so nothing we push overtakes it
-            asyncio.get_running_loop().call_soon(self.on_login, session)
+        self._accept(session, pdu.client_id, login_mode=pdu.login_mode)
         return LoginResp(status=STATUS_OK, authenticator=auth, server_version=VERSION_30, sequence=pdu.sequence)

@@ -1,17 +1,26 @@
 """SMPP 3.4 server (SMSC) role on top of the shared session engine.
 
-Used by the SMSC simulator and, later, by the customer-facing SMPP port. The server authenticates
-binds, hands each submit_sm to a handler and can push deliver_sm to bound sessions (through the
-session's window).
+Used by the SMSC simulator and, later, by the customer-facing SMPP port (``ProtocolServer``'s rules,
+see ``qixin.protocols.server``). The server authenticates binds, hands each submit_sm to a handler
+and can push deliver_sm to bound sessions (through the session's window).
+
+* bind_transmitter / bind_receiver / bind_transceiver are checked by ``authenticator(system_id,
+  password)``: True accepts, False (or raising) answers ESME_RINVPASWD, an int is the status to answer
+  with; a second bind is answered ESME_RALYBND. ``session.info`` holds ``system_id`` and ``bind``
+  (transmitter / receiver / transceiver) once bound.
+* submit_sm before the bind, or on a receiver bind, is answered ESME_RINVBNDSTS; data_sm goes to
+  ``data_sm_handler`` (ESME_RINVCMDID without one); any other request gets a generic_nack
+  ESME_RINVCMDID.
+* Receiver and transceiver binds are offered deliver_sm (``bound_sessions(receiving=True)``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from qixin.protocols.server import ProtocolServer, password_verdict
 from qixin.protocols.session import Session
 from qixin.protocols.smpp.codec import (
     BIND_RECEIVER,
@@ -24,7 +33,6 @@ from qixin.protocols.smpp.codec import (
     ESME_RINVPASWD,
     ESME_ROK,
     SUBMIT_SM,
-    DeliverSm,
     GenericNack,
     SmppCodec,
     SubmitSm,
@@ -44,9 +52,12 @@ Authenticator = Callable[[str, str], "bool | int"]
 SubmitHandler = Callable[[Session, SubmitSm], "SubmitSmResp | Awaitable[SubmitSmResp] | None"]
 
 
-class SmppServer:
+class SmppServer(ProtocolServer):
     """Listens for ESMEs. ``session.info`` holds ``system_id`` and ``bind`` (transmitter / receiver /
     transceiver) once bound."""
+
+    session_prefix = "smpp-server"
+    account_key = "system_id"
 
     def __init__(
         self,
@@ -63,82 +74,30 @@ class SmppServer:
         on_unbind: Callable[[Session], None] | None = None,
         data_sm_handler: Callable[[Session, Any], Any] | None = None,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(
+            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_bind, on_unbind=on_unbind
+        )
         self.authenticator = authenticator
-        self.handler = handler
         self.system_id = system_id
-        self.window = window
-        self.request_timeout = request_timeout
-        self.enquire_link_interval = enquire_link_interval
-        self.on_bind = on_bind
-        self.on_unbind = on_unbind
+        self.heartbeat_interval = enquire_link_interval
         self.data_sm_handler = data_sm_handler
         self.codec = SmppCodec()
-        self.sessions: set[Session] = set()
-        self._server: asyncio.AbstractServer | None = None
 
-    async def start(self) -> int:
-        """Start listening; returns the bound port (useful with port 0)."""
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_session, self.host, self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self.port
+    @property
+    def enquire_link_interval(self) -> float:
+        return self.heartbeat_interval
 
-    async def stop(self, timeout: float = 2.0) -> None:
-        """Stop listening, unbind every session (bounded by ``timeout``) and close."""
-        if self._server is not None:
-            self._server.close()
-        sessions = list(self.sessions)
-        if sessions:
-            await asyncio.gather(*(s.close(timeout) for s in sessions), return_exceptions=True)
-        if self._server is not None:
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), timeout)
-            except TimeoutError:
-                pass
-            self._server = None
-
-    def abort_all(self) -> None:
-        """Drop every connection at once (fault injection)."""
-        for s in list(self.sessions):
-            s.abort()
+    @enquire_link_interval.setter
+    def enquire_link_interval(self, value: float) -> None:
+        self.heartbeat_interval = value
 
     def bound_sessions(self, system_id: str | None = None, *, receiving: bool = False) -> list[Session]:
         """Bound sessions, optionally of one system_id and/or able to receive deliver_sm."""
-        out = []
-        for s in self.sessions:
-            if not s.bound:
-                continue
-            if system_id is not None and s.info.get("system_id") != system_id:
-                continue
-            if receiving and s.info.get("bind") == "transmitter":
-                continue
-            out.append(s)
-        return out
-
-    async def deliver(self, session: Session, pdu: DeliverSm) -> asyncio.Future[Any]:
-        """Push a deliver_sm (waits for a window slot); returns the future of its deliver_sm_resp."""
-        return await session.request(pdu)
+        return self._bound_sessions(system_id, receiving)
 
     # -- internals -----------------------------------------------------------------------------
-    def _make_session(self) -> Session:
-        s = Session(
-            self.codec,
-            self._handle,
-            window=self.window,
-            request_timeout=self.request_timeout,
-            heartbeat_interval=self.enquire_link_interval,
-            on_close=self._on_close,
-            name="smpp-server",
-        )
-        self.sessions.add(s)
-        return s
-
-    def _on_close(self, session: Session) -> None:
-        self.sessions.discard(session)
-        if session.info.get("system_id") is not None and self.on_unbind is not None:
-            self.on_unbind(session)
+    def _can_receive(self, session: Session) -> bool:
+        return session.info.get("bind") != "transmitter"
 
     def _handle(self, session: Session, pdu: Any) -> Any:
         cid = pdu.command_id
@@ -160,25 +119,9 @@ class SmppServer:
     def _bind(self, session: Session, pdu: Any, kind: str) -> Any:
         if session.info.get("system_id") is not None:
             return pdu.response(ESME_RALYBND)
-        try:
-            verdict = self.authenticator(pdu.system_id, pdu.password)
-        except Exception:
-            log.exception("authenticator failed")
-            verdict = False
-        if verdict is True:
-            status = ESME_ROK
-        elif verdict is False:
-            status = ESME_RINVPASWD
-        else:
-            status = int(verdict)
+        status = password_verdict(self.authenticator, pdu.system_id, pdu.password, ESME_ROK, ESME_RINVPASWD)
         if status != ESME_ROK:
             log.info("bind %s as %r refused: 0x%X", kind, pdu.system_id, status)
             return pdu.response(status)
-        session.info["system_id"] = pdu.system_id
-        session.info["bind"] = kind
-        session.name = f"smpp-server {pdu.system_id}@{session.peer}"
-        session.mark_bound()
-        if self.on_bind is not None:
-            # after the bind_resp is queued, so nothing we push overtakes it
-            asyncio.get_running_loop().call_soon(self.on_bind, session)
+        self._accept(session, pdu.system_id, bind=kind)
         return pdu.response(ESME_ROK, system_id=self.system_id)
