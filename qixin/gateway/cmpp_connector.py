@@ -1,6 +1,7 @@
 """A channel connector over one CMPP 2.0 / 3.0 client session: messages in, outcomes and receipts out.
 
-Rules (the same as ``SmppConnector``'s):
+Rules (the same as ``SmppConnector``'s; the shared ones — sink reporting, retries, the LRU — are in
+``connector_base``):
 
 - Business-free: it turns an ``Outgoing`` message into SUBMIT PDUs, one per part (Pk_total /
   Pk_number, TP_udhi and the concatenation UDH from domain/text, Msg_Fmt 0 ASCII / 8 UCS-2 / 15 GBK
@@ -27,15 +28,12 @@ Rules (the same as ``SmppConnector``'s):
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
+from qixin.gateway.connector_base import OK, REFUSED, RETRY, ProtocolConnector, single_part_cache
 from qixin.protocols.cmpp.client import CmppClient
 from qixin.protocols.cmpp.codec import (
     REPORT_SIZE_20,
@@ -51,9 +49,7 @@ from qixin.protocols.cmpp.codec import (
     decode_report,
 )
 from qixin.protocols.cmpp.text import decode_content, encode_text
-from qixin.services.dispatch import Outgoing, Sink
-from qixin.services.receipts import Failed, Receipt, Submitted
-from qixin.store.db import now_ms
+from qixin.services.dispatch import Outgoing
 
 __all__ = ["RETRYABLE", "CmppConnector", "carrier_id"]
 
@@ -70,10 +66,7 @@ def carrier_id(msg_id: int) -> str:
     return str(msg_id)
 
 
-@lru_cache(maxsize=4096)
-def _single_part(text: str) -> tuple[int, tuple[bytes, ...], bool]:
-    fmt, contents, udhi = encode_text(text, 0)
-    return fmt, tuple(contents), udhi
+_single_part = single_part_cache(encode_text)
 
 
 def _terminal_id(number: str) -> str:
@@ -83,17 +76,9 @@ def _terminal_id(number: str) -> str:
     return n
 
 
-@dataclass(slots=True)
-class _InFlight:
-    item: Outgoing
-    pdus: list[Submit]
-    ids: list[str | None]
-    tries: list[int] = field(default_factory=list)
-    remaining: int = 0
-    done: bool = False
+class CmppConnector(ProtocolConnector):
+    STATS = ("parts_sent", "retries", "receipts", "mo", "bad_reports")
 
-
-class CmppConnector:
     def __init__(
         self,
         name: str,
@@ -113,13 +98,11 @@ class CmppConnector:
     ) -> None:
         if version not in (VERSION_20, VERSION_30):
             raise ValueError(f"CMPP version must be 0x20 or 0x30, not 0x{version:02X}")
-        self.name = name
+        super().__init__(name, retries, carriers)
         self.sp_id = sp_id
         self.version = version
         self.service_id = service_id
         self.src_id = src_id
-        self.retries = retries
-        self.carriers = carriers
         self.on_mo = on_mo
         self.client = CmppClient(
             host,
@@ -131,43 +114,11 @@ class CmppConnector:
             request_timeout=request_timeout,
             on_deliver=self._on_deliver,
         )
-        self._queue: deque[tuple[_InFlight, int]] = deque()
-        self._wake = asyncio.Event()
-        self._sink: Sink | None = None
-        self._pump_task: asyncio.Task[None] | None = None
-        self._ref = 0
         self._mo_parts: OrderedDict[tuple[str, str, int, int], dict[int, str]] = OrderedDict()
-        self.stats = {"parts_sent": 0, "retries": 0, "receipts": 0, "mo": 0, "bad_reports": 0}
-
-    def carries(self, carrier: str, msg_type: str) -> bool:
-        return self.carriers is None or carrier in self.carriers
-
-    async def start(self, sink: Sink) -> None:
-        self._sink = sink
-        await self.client.start()
-        self._pump_task = asyncio.create_task(self._pump(), name=f"connector-{self.name}")
-
-    async def stop(self) -> None:
-        if self._pump_task:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
-        await self.client.stop()
 
     # -- outgoing --------------------------------------------------------------------------------
-    def submit(self, item: Outgoing) -> None:
-        pdus = self._pdus(item)
-        state = _InFlight(item, pdus, [None] * len(pdus), [0] * len(pdus), len(pdus))
-        for i in range(len(pdus)):
-            self._queue.append((state, i))
-        self._wake.set()
-
     def _pdus(self, item: Outgoing) -> list[Submit]:
-        fmt, contents, udhi = _single_part(item.content)
-        if len(contents) > 1:
-            self._ref = (self._ref + 1) & 0xFF
-            fmt, clist, udhi = encode_text(item.content, self._ref)
-            contents = tuple(clist)
+        fmt, contents, udhi = self._encode(item.content, _single_part, encode_text)
         ext = getattr(item, "extension", "") or ""
         src_id = (self.src_id + ext)[:21]
         dest = (_terminal_id(item.number),)
@@ -191,69 +142,12 @@ class CmppConnector:
             for k, c in enumerate(contents, 1)
         ]
 
-    async def _pump(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            state, i = self._queue.popleft()
-            if state.done:
-                continue
-            try:
-                fut = await self.client.submit(state.pdus[i])
-            except Exception as exc:  # session not bound / closed while waiting, encode error
-                self._retry(state, i, f"send: {exc!r}", loop)
-                continue
-            self.stats["parts_sent"] += 1
-            fut.add_done_callback(functools.partial(self._on_resp, state, i, loop=loop))
-
-    def _retry(self, state: _InFlight, i: int, why: str, loop: asyncio.AbstractEventLoop) -> None:
-        state.tries[i] += 1
-        if state.tries[i] > self.retries:
-            if not state.done:
-                state.done = True
-                log.warning(
-                    "%s: message %d abandoned after %d tries: %s", self.name, state.item.message_id, state.tries[i], why
-                )
-                assert self._sink is not None
-                self._sink.abandoned(state.item.message_id)
-            return
-        self.stats["retries"] += 1
-        delay = min(0.2 * (2 ** (state.tries[i] - 1)), 5.0)
-        loop.call_later(delay, self._requeue, state, i)
-
-    def _requeue(self, state: _InFlight, i: int) -> None:
-        if not state.done:
-            self._queue.appendleft((state, i))
-            self._wake.set()
-
-    def _on_resp(
-        self, state: _InFlight, i: int, fut: asyncio.Future[SubmitResp], loop: asyncio.AbstractEventLoop
-    ) -> None:
-        if state.done:
-            return
-        assert self._sink is not None
-        exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
-        if exc is not None:
-            self._retry(state, i, repr(exc), loop)
-            return
-        resp = fut.result()
+    def _classify(self, resp: SubmitResp, pdu: Submit) -> tuple[int, str]:
         if resp.result == RESULT_OK:
-            if state.ids[i] is None:
-                state.ids[i] = carrier_id(resp.msg_id)
-                state.remaining -= 1
-            if state.remaining == 0:
-                state.done = True
-                self._sink.submitted(
-                    Submitted(state.item.message_id, self.name, [x or "" for x in state.ids], now_ms())
-                )
-        elif resp.result in RETRYABLE:
-            self._retry(state, i, f"Result {resp.result}", loop)
-        else:
-            state.done = True
-            self._sink.failed(Failed(state.item.message_id, "SUBMIT_REJECTED", f"CMPP Result {resp.result}", now_ms()))
+            return OK, carrier_id(resp.msg_id)
+        if resp.result in RETRYABLE:
+            return RETRY, f"Result {resp.result}"
+        return REFUSED, f"CMPP Result {resp.result}"
 
     # -- incoming --------------------------------------------------------------------------------
     def _on_deliver(self, pdu: Deliver) -> asyncio.Future[Any] | None:
@@ -272,11 +166,7 @@ class CmppConnector:
             self.stats["bad_reports"] += 1
             log.warning("%s: undecodable status report acknowledged and dropped: %s", self.name, exc)
             return None
-        self.stats["receipts"] += 1
-        if self._sink is None:
-            return None
-        stat = (report.stat or "UNKNOWN").upper()
-        return self._sink.receipt(Receipt(self.name, carrier_id(report.msg_id), stat, "", now_ms()))
+        return self._receipt(carrier_id(report.msg_id), (report.stat or "UNKNOWN").upper(), "")
 
     def _on_mo(self, pdu: Deliver) -> asyncio.Future[Any] | None:
         try:

@@ -1,7 +1,7 @@
 """A channel connector over one SMGP 3.0 client session (China Telecom): messages in, outcomes and
 receipts out. Mirrors ``SmppConnector``.
 
-Rules:
+Rules (the ones every connector shares — sink reporting, retries, the LRU — are in ``connector_base``):
 - Business-free: it turns an ``Outgoing`` message into SMGP Submits (one per part, DestTermID = the
   11-digit number, SrcTermID = service code + extension, NeedReport 1) and reports to the sink:
   ``submitted`` when every part was accepted (carrier ids = each part's MsgID as 20 BCD digits,
@@ -22,15 +22,14 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from qixin.domain.text import DC_GBK, DC_LATIN1, DC_UCS2, Concat, decode_payload, encode_parts, gsm7_decode
+from qixin.gateway.connector_base import OK, REFUSED, RETRY, ProtocolConnector, single_part_cache
 from qixin.protocols.errors import PduError
 from qixin.protocols.smgp.client import THROTTLE_STATUSES, SmgpClient
 from qixin.protocols.smgp.codec import (
@@ -54,8 +53,7 @@ from qixin.protocols.smgp.codec import (
     status_name,
     tlv_u8,
 )
-from qixin.services.dispatch import Outgoing, Sink
-from qixin.services.receipts import Failed, Receipt, Submitted
+from qixin.services.dispatch import Outgoing
 from qixin.store.db import now_ms
 
 __all__ = ["MoMessage", "SmgpConnector", "smgp_parts"]
@@ -118,10 +116,7 @@ def smgp_parts(text: str, ref: int) -> tuple[int, list[bytes], bool]:
     return MSG_FORMAT_ASCII, out, udhi
 
 
-@lru_cache(maxsize=4096)
-def _single_part(text: str) -> tuple[int, tuple[bytes, ...], bool]:
-    fmt, payloads, udhi = smgp_parts(text, 0)
-    return fmt, tuple(payloads), udhi
+_single_part = single_part_cache(smgp_parts)
 
 
 @lru_cache(maxsize=1024)
@@ -139,17 +134,9 @@ def _dest(number: str) -> str:
     return n
 
 
-@dataclass(slots=True)
-class _InFlight:
-    item: Outgoing
-    pdus: list[Submit]
-    ids: list[str | None]
-    tries: list[int] = field(default_factory=list)
-    remaining: int = 0
-    done: bool = False
+class SmgpConnector(ProtocolConnector):
+    STATS = ("parts_sent", "retries", "receipts", "bad_receipts", "mo")
 
-
-class SmgpConnector:
     def __init__(
         self,
         name: str,
@@ -168,53 +155,19 @@ class SmgpConnector:
         carriers: frozenset[str] | None = None,
         on_mo: Callable[[MoMessage], asyncio.Future[None] | None] | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, retries, carriers)
         self.service_id = service_id
         self.src_term_id = src_term_id
         self.fee_type = fee_type
         self.fee_code = fee_code
-        self.retries = retries
-        self.carriers = carriers
         self.on_mo = on_mo
         self.client = SmgpClient(
             host, port, client_id, secret, window=window, request_timeout=request_timeout, on_deliver=self._on_deliver
         )
-        self._queue: deque[tuple[_InFlight, int]] = deque()
-        self._wake = asyncio.Event()
-        self._sink: Sink | None = None
-        self._pump_task: asyncio.Task[None] | None = None
-        self._ref = 0
-        self.stats = {"parts_sent": 0, "retries": 0, "receipts": 0, "bad_receipts": 0, "mo": 0}
-
-    def carries(self, carrier: str, msg_type: str) -> bool:
-        return self.carriers is None or carrier in self.carriers
-
-    async def start(self, sink: Sink) -> None:
-        self._sink = sink
-        await self.client.start()
-        self._pump_task = asyncio.create_task(self._pump(), name=f"connector-{self.name}")
-
-    async def stop(self) -> None:
-        if self._pump_task:
-            self._pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump_task
-        await self.client.stop()
 
     # -- outgoing --------------------------------------------------------------------------------
-    def submit(self, item: Outgoing) -> None:
-        pdus = self._pdus(item)
-        state = _InFlight(item, pdus, [None] * len(pdus), [0] * len(pdus), len(pdus))
-        for i in range(len(pdus)):
-            self._queue.append((state, i))
-        self._wake.set()
-
     def _pdus(self, item: Outgoing) -> list[Submit]:
-        fmt, payloads, udhi = _single_part(item.content)
-        if len(payloads) > 1:
-            self._ref = (self._ref + 1) & 0xFF
-            fmt, plist, udhi = smgp_parts(item.content, self._ref)
-            payloads = tuple(plist)
+        fmt, payloads, udhi = self._encode(item.content, _single_part, smgp_parts)
         dest = (_dest(item.number),)
         total = len(payloads)
         return [
@@ -233,75 +186,17 @@ class SmgpConnector:
             for i, p in enumerate(payloads, 1)
         ]
 
-    async def _pump(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            state, i = self._queue.popleft()
-            if state.done:
-                continue
-            try:
-                fut = await self.client.submit(state.pdus[i])
-            except Exception as exc:  # session not logged in / closed while waiting
-                self._retry(state, i, f"send: {exc!r}", loop)
-                continue
-            self.stats["parts_sent"] += 1
-            fut.add_done_callback(functools.partial(self._on_resp, state, i, loop=loop))
-
-    def _retry(self, state: _InFlight, i: int, why: str, loop: asyncio.AbstractEventLoop) -> None:
-        state.tries[i] += 1
-        if state.tries[i] > self.retries:
-            if not state.done:
-                state.done = True
-                log.warning(
-                    "%s: message %d abandoned after %d tries: %s", self.name, state.item.message_id, state.tries[i], why
-                )
-                assert self._sink is not None
-                self._sink.abandoned(state.item.message_id)
-            return
-        self.stats["retries"] += 1
-        delay = min(0.2 * (2 ** (state.tries[i] - 1)), 5.0)
-        loop.call_later(delay, self._requeue, state, i)
-
-    def _requeue(self, state: _InFlight, i: int) -> None:
-        if not state.done:
-            self._queue.appendleft((state, i))
-            self._wake.set()
-
-    def _on_resp(
-        self, state: _InFlight, i: int, fut: asyncio.Future[SubmitResp], loop: asyncio.AbstractEventLoop
-    ) -> None:
-        if state.done:
-            return
-        assert self._sink is not None
-        exc = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
-        if exc is not None:
-            self._retry(state, i, repr(exc), loop)
-            return
-        resp = fut.result()
+    def _classify(self, resp: SubmitResp, pdu: Submit) -> tuple[int, str]:
         if not isinstance(resp, SubmitResp):  # a confused gateway: treat like no answer
-            self._retry(state, i, f"answered with {type(resp).__name__}", loop)
-            return
+            return RETRY, f"answered with {type(resp).__name__}"
         if resp.status == STATUS_OK:
-            if state.ids[i] is None:
-                state.ids[i] = msg_id_hex(resp.msg_id)
-                state.remaining -= 1
-            if state.remaining == 0:
-                state.done = True
-                self._sink.submitted(
-                    Submitted(state.item.message_id, self.name, [x or "" for x in state.ids], now_ms())
-                )
-        elif resp.status in THROTTLE_STATUSES:
-            self._retry(state, i, f"status {status_name(resp.status)}", loop)
-        else:
-            state.done = True
-            self._sink.failed(Failed(state.item.message_id, "SUBMIT_REJECTED", status_name(resp.status), now_ms()))
+            return OK, msg_id_hex(resp.msg_id)
+        if resp.status in THROTTLE_STATUSES:
+            return RETRY, f"status {status_name(resp.status)}"
+        return REFUSED, status_name(resp.status)
 
     # -- incoming --------------------------------------------------------------------------------
-    def _on_deliver(self, pdu: Deliver) -> asyncio.Future[None] | None:
+    def _on_deliver(self, pdu: Deliver) -> asyncio.Future[Any] | None:
         """Reports go to the sink, whose future says when they are stored (then the client acknowledges)."""
         if pdu.is_report == 1:
             try:
@@ -310,11 +205,7 @@ class SmgpConnector:
                 self.stats["bad_receipts"] += 1
                 log.warning("%s: unreadable status report %r: %s", self.name, pdu.msg_content[:120], exc)
                 return None  # acknowledged: a redelivery would not parse either
-            self.stats["receipts"] += 1
-            if self._sink is not None:
-                stat = (report.stat or "UNKNOWN").upper()
-                return self._sink.receipt(Receipt(self.name, msg_id_hex(report.msg_id), stat, report.err, now_ms()))
-            return None
+            return self._receipt(msg_id_hex(report.msg_id), (report.stat or "UNKNOWN").upper(), report.err)
         self.stats["mo"] += 1
         if self.on_mo is None:
             return None

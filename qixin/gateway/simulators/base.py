@@ -38,7 +38,19 @@ from typing import Any, Generic, TypeVar
 
 from qixin.protocols.session import Session
 
-__all__ = ["SimulatorBase", "SimulatorConfigBase", "SimulatorStatsBase", "serve_forever"]
+__all__ = ["RECEIPT_ERRORS", "SimulatorBase", "SimulatorConfigBase", "SimulatorStatsBase", "serve_forever"]
+
+T = TypeVar("T")
+
+# typical 'err' values per final stat of an SMPP-style receipt text (SMPP, SMGP) (the first is the most common)
+RECEIPT_ERRORS: dict[str, tuple[str, ...]] = {
+    "DELIVRD": ("000",),
+    "UNDELIV": ("001", "002", "013", "069"),
+    "EXPIRED": ("003",),
+    "REJECTD": ("004", "005"),
+    "DELETED": ("006",),
+    "UNKNOWN": ("999",),
+}
 
 
 @dataclass
@@ -51,6 +63,9 @@ class SimulatorConfigBase:
     never_answer: bool = False  # fault mode: swallow every submit
     receipts: bool = True
     window: int = 256  # outstanding receipts / MO per session
+    # 携号转网: numbers (11 digits) ported to another carrier -> that carrier; their receipts report
+    # stat "PT:<CARRIER>" (7 characters, fits every protocol's stat field except SGIP's State/ErrorCode)
+    ported: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,6 +90,7 @@ class SimulatorBase(Generic[C, S]):
     THROTTLE_STATUS: int  # the submit answer beyond throttle_tps
     ACCOUNT_KEY: str  # the Session.info key naming the account a session belongs to
     UNDELIVERABLE: tuple[type[Exception], ...] = ()  # raised by _request: the item can never go out
+    CHECKS_SUBMITS = False  # whether _malformed is called (kept off the hot path when not)
 
     server: Any
 
@@ -134,7 +150,8 @@ class SimulatorBase(Generic[C, S]):
         raise NotImplementedError
 
     def _malformed(self, pdu: Any) -> int | None:
-        """A status refusing a submit that cannot be accepted (checked after throttling), or None."""
+        """A status refusing a submit that cannot be accepted (checked after throttling, when
+        ``CHECKS_SUBMITS``), or None."""
         return None
 
     def _acked(self, resp: Any) -> bool:
@@ -171,7 +188,7 @@ class SimulatorBase(Generic[C, S]):
             return None
         if cfg.throttle_tps and self._throttled():
             return self._refuse(pdu, self.THROTTLE_STATUS)
-        status = self._malformed(pdu)
+        status = self._malformed(pdu) if self.CHECKS_SUBMITS else None
         if status is None and cfg.submit_error_rate and self._rng.random() < cfg.submit_error_rate:
             status = self._error_status()
         if status is not None:
@@ -189,9 +206,19 @@ class SimulatorBase(Generic[C, S]):
         self._tokens -= 1.0
         return False
 
-    def _draw_stat(self) -> str:
-        """A receipt outcome drawn from ``outcomes`` (callers check ``_cum`` is not empty)."""
+    def _draw_stat(self, dest: str = "") -> str:
+        """A receipt outcome drawn from ``outcomes`` (callers check ``_cum`` is not empty), or the
+        portability stat when ``dest`` was ported to another carrier."""
+        ported = self.config.ported
+        if ported and dest:
+            carrier = ported.get(dest[-11:])
+            if carrier:
+                return f"PT:{carrier.upper()}"[:7]
         return self._stats_list[bisect.bisect_right(self._cum, self._rng.random() * self._cum[-1])]
+
+    def _pick(self, choices: tuple[T, ...]) -> T:
+        """One of ``choices`` (the only one without drawing)."""
+        return choices[0] if len(choices) == 1 else self._rng.choice(choices)
 
     def _due(self) -> float:
         """When a receipt drawn now goes out (loop time)."""
@@ -206,18 +233,14 @@ class SimulatorBase(Generic[C, S]):
         return self._date[1]
 
     # -- scheduling ----------------------------------------------------------------------------
-    def _schedule_receipt(self, due: float, account: str, item: Any, stat: str) -> None:
-        st = self.stats
-        st.receipts_scheduled += 1
-        st.receipts_pending += 1
-        st.receipts_by_stat[stat] += 1
-        self._push_at(due, account, item)
-
-    def _push_later(self, delay: float, account: str, item: Any) -> None:
-        assert self._loop is not None
-        self._push_at(self._loop.time() + delay, account, item)
-
-    def _push_at(self, due: float, account: str, item: Any) -> None:
+    def _schedule(self, due: float, account: str, item: Any, stat: str | None = None) -> None:
+        """Put ``item`` into ``account``'s outbox at loop time ``due``; with ``stat`` it is a new receipt
+        (counted as scheduled and pending)."""
+        if stat is not None:
+            st = self.stats
+            st.receipts_scheduled += 1
+            st.receipts_pending += 1
+            st.receipts_by_stat[stat] += 1
         heapq.heappush(self._heap, (due, next(self._seq), account, item))
         timer = self._timer
         if timer is None or due < self._timer_at - 0.005:
@@ -233,10 +256,13 @@ class SimulatorBase(Generic[C, S]):
         now = self._loop.time() + 0.001
         heap = self._heap
         touched: set[str] = set()
-        outbox_for = self._outbox_for
+        outbox = self._outbox
         while heap and heap[0][0] <= now:
             _, _, account, item = heapq.heappop(heap)
-            outbox_for(account).append(item)
+            q = outbox.get(account)
+            if q is None:
+                q = self._outbox_for(account)
+            q.append(item)
             touched.add(account)
         for account in touched:
             self._pump(account)
@@ -314,6 +340,7 @@ class SimulatorBase(Generic[C, S]):
         self._pump(account)
 
     def _settle(self, item: Any) -> None:
+        """Count an outbox item as gone out."""
         st = self.stats
         if self._is_receipt(item):
             st.receipts_sent += 1

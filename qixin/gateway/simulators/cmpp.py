@@ -21,8 +21,6 @@ per-account outbox — is stated in ``simulators/base.py``):
   ``DB:xxxx`` … codes (7 characters), and any such string may be listed.
 * Reports and MO are queued per SP id. A report whose SP has no connection waits until that SP
   connects again; one answered with a non-zero Result or lost with its connection is queued again.
-* Reports are scheduled on one heap driven by one timer and pushed through each session's window
-  without a task per message.
 * ``on_submit`` (optional attribute) sees every accepted SUBMIT with its Msg_Id (tests decode parts
   with it).
 """
@@ -205,8 +203,8 @@ class CmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
         if cfg.receipts and pdu.registered_delivery == 1 and self._cum:
             sp_id = session.info.get("sp_id", "")
             for dest in pdu.dest_terminal_ids:
-                stat = self._draw_stat()
-                self._schedule_receipt(self._due(), sp_id, self._report(msg_id, stat, dest, pdu), stat)
+                stat = self._draw_stat(dest)
+                self._schedule(self._due(), sp_id, self._report(msg_id, stat, dest, pdu), stat)
         return SubmitResp(msg_id, RESULT_OK, pdu.sequence)
 
     def _report(self, msg_id: int, stat: str, dest: str, submit: Submit) -> _Out:
@@ -250,7 +248,8 @@ class CmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
     def _refused(self, account: str, item: _Out) -> bool:
         """The SP answered an error: try again a little later, not in a hot loop."""
         self.stats.redeliveries += 1
-        self._push_later(REDELIVER_DELAY, account, item)
+        assert self._loop is not None
+        self._schedule(self._loop.time() + REDELIVER_DELAY, account, item)
         return True
 
 

@@ -1,6 +1,7 @@
 """China Unicom SMG simulator speaking SGIP 1.2: the Unicom channel of the embedded demo, tests and benches.
 
-Behaviour:
+Behaviour (what every simulator shares — never_answer, throttling, outcomes, the receipt heap — is
+stated in ``simulators/base.py``; the outbox here is per SP, pushed over the one connect-back session):
 
 * Accepts Binds (Login Type 1) from the configured accounts (``None`` = any login name / password).
 * Answers each Submit with Result 0, or Result 11 (node busy: throttling) beyond ``throttle_tps``
@@ -16,23 +17,20 @@ Behaviour:
   While an SP is unreachable or refuses the bind, its reports are kept and the connection retried with
   backoff (``reconnect_min`` … ``reconnect_max``); a report answered with an error or lost with its
   connection is queued again. Idle connect-back sessions are unbound after ``idle_timeout``.
-* Reports are scheduled on one heap driven by one timer and pushed through each connect-back
-  session's window without a task per message.
+  ``drop_connections`` aborts both directions (SPs must reconnect; we reconnect to their listeners
+  when reports are due).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import functools
-import heapq
-import itertools
 import logging
-import random
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from qixin.gateway.simulators.base import SimulatorBase, SimulatorConfigBase, SimulatorStatsBase, serve_forever
 from qixin.protocols.session import Session
 from qixin.protocols.sgip import codec as c
 from qixin.protocols.sgip.server import SgipServer
@@ -60,18 +58,13 @@ REPORT_ERRORS: dict[str, tuple[int, tuple[int, ...]]] = {
 
 
 @dataclass
-class SgipSimulatorConfig:
-    receipt_delay: tuple[float, float] = (0.05, 0.2)  # seconds, uniform
+class SgipSimulatorConfig(SimulatorConfigBase):
+    # accounts: login name -> password; None accepts any. window: outstanding Deliver/Report per
+    # connect-back session. throttle_tps: Result 11 beyond it; submit_error_rate: Result 32.
     outcomes: dict[str, float] = field(default_factory=lambda: {"DELIVRD": 0.97, "UNDELIV": 0.03})
-    accounts: dict[str, str] | None = None  # login name -> password; None accepts any
     sp_listeners: dict[str, tuple[str, int]] = field(default_factory=dict)  # login name -> SP listener
     smg_login_name: str = "smg"  # what we bind to SP listeners with (Login Type 2)
     smg_password: str = ""
-    throttle_tps: int | None = None  # answer Result 11 beyond this rate
-    submit_error_rate: float = 0.0  # share of Submits answered Result 32
-    never_answer: bool = False  # fault mode: swallow Submits
-    receipts: bool = True
-    window: int = 256  # outstanding Deliver/Report per connect-back session
     request_timeout: float = 10.0
     idle_timeout: float | None = 30.0  # unbind idle sessions (both directions)
     reconnect_min: float = 0.2  # connect-back retry backoff
@@ -81,17 +74,9 @@ class SgipSimulatorConfig:
 
 
 @dataclass
-class SgipSimulatorStats:
-    submits: int = 0  # Submit PDUs received
+class SgipSimulatorStats(SimulatorStatsBase):
     submit_users: int = 0  # UserNumbers in accepted Submits
     submit_results: Counter[int] = field(default_factory=Counter)  # by Result
-    unanswered: int = 0  # Submits swallowed in never_answer mode
-    receipts_scheduled: int = 0
-    receipts_sent: int = 0  # Reports acknowledged with Result 0
-    receipts_pending: int = 0  # scheduled or queued, not yet acknowledged
-    receipts_by_stat: Counter[str] = field(default_factory=Counter)
-    mo_sent: int = 0
-    mo_pending: int = 0
     binds: int = 0
     bind_failures: int = 0
     connect_backs: int = 0  # successful Login Type 2 binds to SP listeners
@@ -112,7 +97,10 @@ class _Sp:
     outbox: deque[Any] = field(default_factory=deque)
 
 
-class SgipSimulator:
+class SgipSimulator(SimulatorBase[SgipSimulatorConfig, SgipSimulatorStats]):
+    THROTTLE_STATUS = c.RESULT_NODE_BUSY
+    ACCOUNT_KEY = "login_name"
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -120,26 +108,15 @@ class SgipSimulator:
         config: SgipSimulatorConfig | None = None,
         seed: int | None = None,
     ) -> None:
-        self.config = cfg = config or SgipSimulatorConfig()
-        self.stats = SgipSimulatorStats()
-        self.submitted: list[c.Submit] = []
-        self._rng = random.Random(seed)
-        stats_, weights = zip(*cfg.outcomes.items(), strict=True) if cfg.outcomes else ((), ())
-        for stat in stats_:
+        cfg = config or SgipSimulatorConfig()
+        for stat in cfg.outcomes:
             if stat not in REPORT_ERRORS:
                 raise ValueError(f"unknown outcome {stat!r}; known: {sorted(REPORT_ERRORS)}")
-        self._stats_list: tuple[str, ...] = tuple(stats_)
-        self._cum = list(itertools.accumulate(weights))
-        self._heap: list[tuple[float, int, str, c.Report]] = []
-        self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        super().__init__(cfg, SgipSimulatorStats(), seed)
+        self.submitted: list[c.Submit] = []
         self._sps: dict[str, _Sp] = {}
         for login, (h, p) in cfg.sp_listeners.items():
             self._sps[login] = _Sp(login, h, p)
-        self._tokens = float(cfg.throttle_tps or 0)
-        self._token_ts = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self.server = SgipServer(
             host,
@@ -156,39 +133,23 @@ class SgipSimulator:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> int:
         """Start listening; returns the port."""
-        self._loop = asyncio.get_running_loop()
-        self._token_ts = self._loop.time()
         self._stopping = False
-        return await self.server.start()
-
-    @property
-    def port(self) -> int:
-        return self.server.port
+        return await super().start()
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         for sp in self._sps.values():
             if sp.retry is not None:
                 sp.retry.cancel()
                 sp.retry = None
-        await self.server.stop()
-
-    def drop_connections(self) -> None:
-        """Fault injection: abort every connection, both directions (SPs must reconnect; we reconnect
-        to their listeners when reports are due)."""
-        self.server.abort_all()
+        await super().stop()
 
     def register_sp(
         self, login_name: str, host: str, port: int, password: str | None = None, *, login: str | None = None
     ) -> None:
         """Where to connect back for ``login_name``'s MO and reports, and the credentials (Login Type 2)
         to bind there with (default ``smg_login_name`` / ``smg_password`` of the config)."""
-        sp = self._sps.get(login_name)
-        if sp is None:
-            sp = self._sps[login_name] = _Sp(login_name)
+        sp = self._sp(login_name)
         if (sp.host, sp.port) != (host, port) and sp.session is not None:
             sp.session.abort()
         sp.host, sp.port, sp.password, sp.login = host, port, password, login
@@ -218,9 +179,7 @@ class SgipSimulator:
             message_coding=coding,
             message_content=body,
         )
-        self.stats.mo_pending += 1
-        self._sp(login_name).outbox.append(pdu)
-        self._pump(login_name)
+        self._queue_mo(login_name, (pdu,))
 
     # -- binds ---------------------------------------------------------------------------------
     def _authenticate(self, login_name: str, password: str) -> bool | int:
@@ -245,76 +204,38 @@ class SgipSimulator:
         return sp
 
     # -- submit --------------------------------------------------------------------------------
-    def _on_submit(self, session: Session, pdu: c.Submit) -> c.SubmitResp | None:
+    def _error_status(self) -> int:
+        return c.RESULT_SYSTEM_FAILURE
+
+    def _refuse(self, pdu: c.Submit, status: int) -> c.SubmitResp:
+        self.stats.submit_results[status] += 1
+        return c.SubmitResp(status, "", *c.sequence_of(pdu))
+
+    def _accept(self, session: Session, pdu: c.Submit) -> c.SubmitResp:
         st = self.stats
-        st.submits += 1
         cfg = self.config
         seq = c.sequence_of(pdu)
-        if cfg.never_answer:
-            st.unanswered += 1
-            return None
-        loop = self._loop or asyncio.get_running_loop()
-        if cfg.throttle_tps:
-            now = loop.time()
-            rate = float(cfg.throttle_tps)
-            self._tokens = min(rate, self._tokens + (now - self._token_ts) * rate)
-            self._token_ts = now
-            if self._tokens < 1.0:
-                st.submit_results[c.RESULT_NODE_BUSY] += 1
-                return c.SubmitResp(c.RESULT_NODE_BUSY, "", *seq)
-            self._tokens -= 1.0
-        if cfg.submit_error_rate and self._rng.random() < cfg.submit_error_rate:
-            st.submit_results[c.RESULT_SYSTEM_FAILURE] += 1
-            return c.SubmitResp(c.RESULT_SYSTEM_FAILURE, "", *seq)
         st.submit_results[c.RESULT_OK] += 1
         st.submit_users += len(pdu.user_numbers)
         if cfg.record_submits:
             self.submitted.append(pdu)
         flag = pdu.report_flag
         if cfg.receipts and flag != 2 and self._cum:
-            rng = self._rng
             login = session.info.get("login_name", "")
-            lo, hi = cfg.receipt_delay
             for user in pdu.user_numbers:
-                stat = self._stats_list[bisect.bisect_right(self._cum, rng.random() * self._cum[-1])]
+                stat = self._draw_stat()
                 if flag == 0 and stat == "DELIVRD":
                     continue
                 state, errors = REPORT_ERRORS[stat]
-                err = errors[0] if len(errors) == 1 else rng.choice(errors)
+                err = self._pick(errors)
                 report = c.Report(seq, c.REPORT_TYPE_SUBMIT, user, state, err)
-                self.stats.receipts_by_stat[stat] += 1
-                self._schedule(loop.time() + lo + (hi - lo) * rng.random(), login, report)
+                self._schedule(self._due(), login, report, stat)
         return c.SubmitResp(c.RESULT_OK, "", *seq)
 
-    def _schedule(self, due: float, login: str, report: c.Report) -> None:
-        self.stats.receipts_scheduled += 1
-        self.stats.receipts_pending += 1
-        heapq.heappush(self._heap, (due, next(self._seq), login, report))
-        timer = self._timer
-        if timer is None or due < self._timer_at - 0.005:
-            if timer is not None:
-                timer.cancel()
-            assert self._loop is not None
-            self._timer_at = due
-            self._timer = self._loop.call_at(due, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        assert self._loop is not None
-        now = self._loop.time() + 0.001
-        heap = self._heap
-        touched: set[str] = set()
-        while heap and heap[0][0] <= now:
-            _, _, login, report = heapq.heappop(heap)
-            self._sp(login).outbox.append(report)
-            touched.add(login)
-        for login in touched:
-            self._pump(login)
-        if heap:
-            self._timer_at = heap[0][0]
-            self._timer = self._loop.call_at(self._timer_at, self._fire)
-
     # -- connecting back and pushing -----------------------------------------------------------
+    def _outbox_for(self, login: str) -> deque[Any]:
+        return self._sp(login).outbox
+
     def _pump(self, login: str) -> None:
         sp = self._sps.get(login)
         if sp is None or not sp.outbox or self._stopping:
@@ -331,7 +252,7 @@ class SgipSimulator:
             if fut is None:
                 return  # window full: resumed from _delivered
             q.popleft()
-            fut.add_done_callback(functools.partial(self._delivered, sp, pdu))
+            fut.add_done_callback(functools.partial(self._delivered, login, pdu))
 
     def _connect(self, sp: _Sp) -> None:
         if sp.connecting or sp.retry is not None or sp.host is None or sp.port is None or self._stopping:
@@ -392,26 +313,13 @@ class SgipSimulator:
                 sp.delay = min(max(sp.delay * 2, self.config.reconnect_min), self.config.reconnect_max)
                 sp.retry = self._loop.call_later(sp.delay, self._retry, sp)
 
-    def _delivered(self, sp: _Sp, pdu: Any, fut: asyncio.Future[Any]) -> None:
-        ok = not fut.cancelled() and fut.exception() is None and fut.result().result == c.RESULT_OK
-        if ok:
-            if isinstance(pdu, c.Report):
-                self.stats.receipts_sent += 1
-                self.stats.receipts_pending -= 1
-            else:
-                self.stats.mo_sent += 1
-                self.stats.mo_pending -= 1
-        else:
-            sp.outbox.appendleft(pdu)  # send again later
-        self._pump(sp.login_name)
+    def _acked(self, resp: Any) -> bool:
+        return resp.result == c.RESULT_OK
+
+    def _is_receipt(self, item: Any) -> bool:
+        return isinstance(item, c.Report)
 
 
 async def run_simulator(host: str = "127.0.0.1", port: int = 8801, config: SgipSimulatorConfig | None = None) -> None:
     """Run a simulator until cancelled (for the CLI)."""
-    sim = SgipSimulator(host, port, config)
-    bound = await sim.start()
-    log.info("SGIP simulator listening on %s:%d", host, bound)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    await serve_forever(SgipSimulator(host, port, config), host, "SGIP", log)

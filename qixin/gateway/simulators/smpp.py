@@ -14,8 +14,6 @@ per-account outbox — is stated in ``simulators/base.py``):
 * Receipts are queued per system_id. A receipt whose system_id has no bound receiving session waits
   until that system_id binds again, as real SMSCs do; a receipt answered with an error or lost with
   its connection is queued again.
-* Receipts are scheduled on one heap driven by one timer, and pushed through each session's window
-  without a task per message.
 """
 
 from __future__ import annotations
@@ -26,7 +24,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from qixin.gateway.simulators.base import SimulatorBase, SimulatorConfigBase, SimulatorStatsBase, serve_forever
+from qixin.gateway.simulators.base import (
+    RECEIPT_ERRORS,
+    SimulatorBase,
+    SimulatorConfigBase,
+    SimulatorStatsBase,
+    serve_forever,
+)
 from qixin.protocols.session import Session
 from qixin.protocols.smpp.codec import (
     ESM_CLASS_RECEIPT,
@@ -45,16 +49,6 @@ from qixin.protocols.smpp.server import SmppServer
 __all__ = ["RECEIPT_ERRORS", "SimulatorConfig", "SimulatorStats", "SmppSimulator", "run_simulator"]
 
 log = logging.getLogger(__name__)
-
-# typical 'err' values per final stat (the first is the most common)
-RECEIPT_ERRORS: dict[str, tuple[str, ...]] = {
-    "DELIVRD": ("000",),
-    "UNDELIV": ("001", "002", "013", "069"),
-    "EXPIRED": ("003",),
-    "REJECTD": ("004", "005"),
-    "DELETED": ("006",),
-    "UNKNOWN": ("999",),
-}
 
 
 @dataclass
@@ -146,14 +140,11 @@ class SmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
         self.stats.submit_resps[ESME_ROK] += 1
         rd = pdu.registered_delivery & 0x03
         if cfg.receipts and rd and self._cum:
-            stat = self._draw_stat()
+            stat = self._draw_stat(pdu.destination_addr)
             if rd == 1 or stat != "DELIVRD":
-                errs = RECEIPT_ERRORS.get(stat, ("000",))
-                err = errs[0] if len(errs) == 1 else self._rng.choice(errs)
+                err = self._pick(RECEIPT_ERRORS.get(stat, ("000",)))
                 due = self._due()
-                self._schedule_receipt(
-                    due, session.info.get("system_id", ""), self._receipt(message_id, stat, err, pdu), stat
-                )
+                self._schedule(due, session.info.get("system_id", ""), self._receipt(message_id, stat, err, pdu), stat)
         return SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
 
     def _receipt(self, message_id: str, stat: str, err: str, submit: SubmitSm) -> DeliverSm:
