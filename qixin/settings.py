@@ -84,6 +84,8 @@ class Settings:
     smtp_starttls: bool = False
     # simulator used by the embedded mode
     sim_receipt_delay: tuple[float, float] = (0.05, 0.5)
+    # receipt stats that report a number ported to another carrier (携号转网); see services/portability.py
+    ported_stats: tuple[str, ...] = ("PORTED", "PT:")
     # which built-in carrier simulators the embedded mode starts (one channel each)
     simulators: tuple[str, ...] = ("cmpp3", "sgip", "smgp", "smpp")
     channel: ChannelSettings = field(default_factory=ChannelSettings)
@@ -120,6 +122,7 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         lease_seconds=float(_env("LEASE_SECONDS", "30")),
         inflight_cap=int(_env("INFLIGHT_CAP", "4000")),
         channel=channel,
+        ported_stats=tuple(x.strip().upper() for x in _env("PORTED_STATS", "PORTED,PT:").split(",") if x.strip()),
         price_notice_days=int(_env("PRICE_NOTICE_DAYS", "0")),
         holidays=tuple(d.strip() for d in _env("HOLIDAYS", "").split(",") if d.strip()),
         smtp_host=_env("SMTP_HOST", ""),

@@ -180,3 +180,16 @@ async def test_mo_reply_reaches_the_right_account_by_extension(running: Running)
     await _wait(lambda: _true(len(got) >= 1))
     assert got[0]["type"] == "mo" and got[0]["from"] == "13900001111" and got[0]["content"] == "TD"
     assert a.account_id != b.account_id
+
+
+async def test_staff_import_ported_numbers(running: Running) -> None:
+    async with staff_client(running, "ops") as ops:
+        resp = await ops.post("/admin/ported-numbers", json={"numbers": [{"number": "13800138000", "carrier": "ctcc"}]})
+        assert resp.status_code == 200 and resp.json() == {"imported": 1}
+        bad = await ops.post("/admin/ported-numbers", json={"numbers": [{"number": "138", "carrier": "ctcc"}]})
+        assert bad.status_code == 400 and bad.json()["code"] == "INVALID_REQUEST"
+        listed = (await ops.get("/admin/ported-numbers")).json()["ported_numbers"]
+        assert listed[0]["number"] == "138****8000" and listed[0]["carrier"] == "ctcc"  # masked in lists
+    api = running.account()
+    data = (await api.send(to="13800138000", content="转网后")).json()
+    assert (await api.get(f"/v1/sms/{data['accepted'][0]['id']}")).json()["carrier"] == "ctcc"

@@ -79,3 +79,24 @@ async def test_each_carrier_through_its_protocol(running4: Running) -> None:
     assert mo["from"] == "13800138000" and mo["content"] == "收到，谢谢" and mo["to"] == "1065800" + ext
     rows = await r.platform.db.read(lambda tx: tx.all("SELECT account_id FROM mo_messages"))
     assert rows == [(api.account_id,)] and other.account_id != api.account_id
+
+
+async def test_ported_number_is_learned_from_a_receipt_and_routed_to_its_new_carrier(running4: Running) -> None:
+    """携号转网: 138… is a China Mobile prefix, but the number moved to China Telecom. The CMPP gateway's
+    receipt says so (stat PT:CTCC); the next message to it goes through the Telecom channel."""
+    r = running4
+    r.platform.simulators["sim-cmpp"].config.ported["13800138000"] = "ctcc"
+    api = r.account(balance_li=100_000)
+    manager = r.platform.channels
+    await _until(lambda: all(manager.active[name].up for name in NUMBERS.values()))
+    first = (await api.send(to="13800138000", content="第一条")).json()["accepted"][0]["id"]
+    await r.wait_final(1)
+    got = (await api.get(f"/v1/sms/{first}")).json()
+    assert got["channel"] == "sim-cmpp" and got["carrier_stat"] == "PT:CTCC" and got["status"] == "undelivered"
+    learned = await r.platform.db.read(lambda tx: tx.all("SELECT number, carrier FROM ported_numbers"))
+    assert learned == [("13800138000", "ctcc")]
+    r.platform.accept.ported.invalidate()
+    second = (await api.send(to="13800138000", content="第二条")).json()["accepted"][0]["id"]
+    await r.wait_final(2)
+    got = (await api.get(f"/v1/sms/{second}")).json()
+    assert got["carrier"] == "ctcc" and got["channel"] == "sim-smgp", got

@@ -13,9 +13,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from qixin.api.common import field, json_response, parse_json
-from qixin.errors import QxError
-from qixin.services import accounts, billing, channels
-from qixin.services.staff import Staff, audit
+from qixin.api.deps import staff_act, staff_for
+from qixin.domain.numbers import mask
+from qixin.services import accounts, billing, channels, portability
+from qixin.services.staff import Staff
 from qixin.store.db import Tx
 
 if TYPE_CHECKING:
@@ -27,31 +28,10 @@ def admin_router(platform: Platform) -> APIRouter:
     db = platform.db
 
     async def staff(request: Request, area: str) -> Staff:
-        auth = request.headers.get("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            raise QxError("STAFF_AUTH_REQUIRED")
-        who = await platform.staff.by_token(auth[7:].strip())
-        if who is None:
-            raise QxError("STAFF_TOKEN_INVALID")
-        who.require(area)
-        return who
-
-    def ip_of(request: Request) -> str | None:
-        return request.client.host if request.client else None
+        return await staff_for(platform, request, area)
 
     async def act(request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]) -> Any:
-        """Run ``fn`` and its audit row in one transaction."""
-        ip = ip_of(request)
-
-        def job(tx: Tx) -> Any:
-            out = fn(tx)
-            detail = out if isinstance(out, dict) else {"result": out}
-            audit(tx, "staff", str(who.id), action, target, {k: v for k, v in detail.items() if k != "app_secret"}, ip)
-            return out
-
-        result = await db.write(job)
-        platform.directory.invalidate()
-        return result
+        return await staff_act(platform, request, who, action, target, fn)
 
     # -- accounts ----------------------------------------------------------------------------------
     @router.get("/accounts", summary="客户账户列表")
@@ -157,6 +137,27 @@ def admin_router(platform: Platform) -> APIRouter:
                   lambda tx: channels.delete_channel(tx, channel_id))  # fmt: skip
         await resync()
         return json_response({"id": channel_id, "deleted": True})
+
+    @router.get("/ported-numbers", summary="携号转网号码（从回执学习或导入）")
+    async def ported_list(request: Request, limit: int = 1000) -> Response:
+        await staff(request, "channels")
+        rows = await db.read(
+            lambda tx: tx.all(
+                "SELECT number, carrier, learned_at FROM ported_numbers ORDER BY learned_at DESC LIMIT ?",
+                (max(1, min(limit, 100_000)),),
+            )
+        )
+        items = [{"number": mask(r[0]), "carrier": r[1], "learned_at": r[2]} for r in rows]
+        return json_response({"ported_numbers": items})
+
+    @router.post("/ported-numbers", summary="导入携号转网号码 [{number, carrier}]")
+    async def ported_import(request: Request) -> Response:
+        who = await staff(request, "channels")
+        items = field(parse_json(await request.body()), "numbers", list)
+        n = await act(request, who, "ported.import", "ported_numbers",
+                      lambda tx: {"imported": portability.import_numbers(tx, items)})  # fmt: skip
+        platform.accept.ported.invalidate()
+        return json_response(n)
 
     # -- audit -------------------------------------------------------------------------------------
     @router.get("/audit", summary="审计日志（最新在前）")

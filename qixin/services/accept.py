@@ -27,6 +27,7 @@ from qixin.errors import CATALOGUE, QxError
 from qixin.ids import ids
 from qixin.services import billing
 from qixin.services.accounts import ApiKey, Directory
+from qixin.services.portability import PortedNumbers
 from qixin.store.db import Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -157,6 +158,7 @@ class AcceptService:
         self.screener: Screener = screener or NoScreening()
         self.pricer: Pricer = pricer or FlatPricer()
         self._table = prefix_table()
+        self.ported = PortedNumbers(db)
 
     async def prepare(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> Prepared:
         if key.account_status != "active":
@@ -208,25 +210,25 @@ class AcceptService:
         intl, invalid = _international(parsed.invalid, parsed.duplicates)
         rejected = [_reject(n, "NUMBER_INVALID") for n in invalid]
         rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
-        lookup = self._table.lookup
-        infos = [lookup(n) for n in parsed.valid] + intl
+        lookup = self._table.lookup_tuple
+        infos = [lookup(n) for n in parsed.valid] + [(i.number, i.carrier, i.province) for i in intl]
+        await self.ported.refresh()
+        moved = self.ported.map
+        if moved:  # 携号转网: the carrier learned from receipts (or imported) beats the prefix
+            infos = [(n, moved[n], p) if n in moved else (n, c, p) for n, c, p in infos]
         screening = await self.screener.screen(
-            ScreenRequest(key, msg_type, full, signature, template_id,
-                          [(i.number, i.carrier) for i in infos], send_at, body)
-        )  # fmt: skip
+            ScreenRequest(key, msg_type, full, signature, template_id, [(n, c) for n, c, _ in infos], send_at, body)
+        )
         if screening.rejected:
             refused = screening.rejected
-            rejected += [_reject(i.number, refused[i.number]) for i in infos if i.number in refused]
-            infos = [i for i in infos if i.number not in refused]
+            rejected += [_reject(n, refused[n]) for n, _, _ in infos if n in refused]
+            infos = [t for t in infos if t[0] not in refused]
         prices: dict[str, int] = {}
         await self.pricer.refresh(key)
-        for info in infos:
-            if info.carrier not in prices:
-                prices[info.carrier] = self.pricer.unit_price(key, info.carrier, msg_type) * plan.parts
+        for carrier in {c for _, c, _ in infos}:
+            prices[carrier] = self.pricer.unit_price(key, carrier, msg_type) * plan.parts
         new_ids = ids.take(len(infos) + 1)
-        rows = [
-            (mid, i.number, i.carrier, i.province, prices[i.carrier]) for mid, i in zip(new_ids[1:], infos, strict=True)
-        ]
+        rows = [(mid, n, c, p, prices[c]) for mid, (n, c, p) in zip(new_ids[1:], infos, strict=True)]
         return Prepared(
             key=key,
             batch_id=new_ids[0],
@@ -362,18 +364,17 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
 
         record_batch_note(tx, p.batch_id, account_id, p.note)
     parts, mtype, out_id, send_at, batch_id = p.parts, p.type, p.out_id, p.send_at, p.batch_id
-    tx.bulk_insert(
+    tx.bulk_insert_const(
         "messages",
-        ("id", "batch_id", "account_id", "number", "carrier", "province", "type", "parts", "fee_li", "status",
-         "out_id", "created_at", "send_at", "refunded", "receipts_pending"),
-        [(mid, batch_id, account_id, num, car, prov, mtype, parts, fee, status, out_id, now, send_at, False, 0)
-         for mid, num, car, prov, fee in p.rows],
+        ("id", "number", "carrier", "province", "fee_li", "out_id"),
+        [(mid, num, car, prov, fee, out_id) for mid, num, car, prov, fee in p.rows],
+        {"batch_id": batch_id, "account_id": account_id, "type": mtype, "parts": parts, "status": status,
+         "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
     )  # fmt: skip
-    due = send_at or now
-    prio = TYPES[mtype]
-    tx.bulk_insert(
+    tx.bulk_insert_const(
         "dispatch_queue",
-        ("message_id", "priority", "due_at", "attempts"),
-        [(r[0], prio, due, 0) for r in p.rows],
+        ("message_id",),
+        [(r[0],) for r in p.rows],
+        {"priority": TYPES[mtype], "due_at": send_at or now, "attempts": 0},
     )
     return resp

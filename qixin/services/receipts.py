@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from qixin.services import billing
+from qixin.services import billing, portability
 from qixin.store.db import Tx, now_ms
 
 FINAL = frozenset({"delivered", "undelivered", "failed", "rejected", "expired", "cancelled"})
@@ -184,6 +184,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
             current[int(mid)] = (status, int(pending), stat, err)
     updates = []
     finals = []
+    ported: dict[int, str] = {}  # message id -> the carrier its number moved to
     for mid, recs in per_message.items():
         cur = current.get(mid)
         if cur is None or cur[0] in FINAL:
@@ -193,6 +194,8 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
             pending -= 1
             if stat is None or (stat == "DELIVRD" and rec.stat != "DELIVRD"):
                 stat, err = rec.stat, rec.err
+            if portability.is_ported(rec.stat):
+                ported[mid] = portability.carrier_named(rec.stat, rec.err)
         done_at = max(r.at for r in recs)
         if pending <= 0:
             status = status_of_stat(stat or "UNKNOWN")
@@ -203,6 +206,10 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
         " WHERE id = ?",
         updates,
     )
+    if ported:
+        ids_p = list(ported)
+        numbers = tx.all(f"SELECT id, number FROM messages WHERE id IN ({tx.in_list(ids_p)})", tuple(ids_p))
+        portability.record(tx, [(str(n), ported[int(i)]) for i, n in numbers])
     if finals:
         rows = _message_rows(tx, finals)
         billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8], r[9]) for r in rows])
