@@ -112,6 +112,8 @@ class PlatformProcess:
             self.env["QIXIN_DATABASE_URL"] = database_url
         if smpp_port:
             self.env["QIXIN_SMPP_PORT"] = str(smpp_port)
+        # the compliance sending window (08:00–22:00 Beijing) would defer the bench's messages at night
+        self.env["QIXIN_SENDING_WINDOWS"] = "off"
         self.env.update(env or {})
         self.profile = profile  # py-spy output path (flamegraph .svg or raw .txt)
         self.balance, self.price = balance, price
@@ -163,7 +165,9 @@ class PlatformProcess:
                 raise RuntimeError(f"platform exited: {(self.tmp / 'platform.log').read_text()[-2000:]}")
             try:
                 h = httpx.get(f"{self.base}/health", timeout=2).json()
-                if h.get("ok") and all(c.get("bound") for c in h.get("channels", [])) and h.get("channels"):
+                chans = h.get("channels") or []
+                # every channel connected (the key was "bound" before channels became data, now "up")
+                if h.get("ok") and chans and all(c.get("up", c.get("bound")) for c in chans):
                     break
             except httpx.HTTPError:
                 pass

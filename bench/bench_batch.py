@@ -23,21 +23,24 @@ import argparse
 import asyncio
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 from _harness import HttpConn, PlatformProcess, PostgresDb, machine, random_numbers, signed_request, use_uvloop
 
+from qixin.app import Platform
 from qixin.domain.numbers import parse_numbers, prefix_table
 from qixin.ids import ids
-from qixin.services.accept import AcceptService, persist, response_of
-from qixin.services.accounts import Directory, create_account
-from qixin.store.db import Database, Tx
-from qixin.store.migrate import migrate
+from qixin.services.accept import persist, response_of
+from qixin.services.accounts import create_account
+from qixin.settings import load_settings
+from qixin.store.db import Tx
 
 CONTENT = "尊敬的客户，您本月账单已出，请登录 App 查看。"
 
@@ -144,15 +147,20 @@ class TimedTx:
 
 
 def part_inprocess(n: int, rounds: int, database_url: str | None) -> list[dict[str, float]]:
+    return asyncio.run(_inprocess(n, rounds, database_url))
+
+
+async def _inprocess(n: int, rounds: int, database_url: str | None) -> list[dict[str, float]]:
     tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-batch-"))
-    url = database_url or f"sqlite:///{tmp / 'qixin.db'}"
-    migrate(url)
-    db = Database(url)
-    db.start()
+    settings = load_settings(tmp, database_url=database_url or None)
+    settings = settings.with_(compliance=replace(settings.compliance, sending_windows=False))
+    platform = Platform(settings)  # the composition root: the same screener and pricer as `qixin run`
+    await platform.start(dispatch=False, webhooks=False)
+    db = platform.db
     try:
-        acct = db.write_sync(lambda tx: create_account(tx, "压测客户", "企信", 10**12, 1))
-        directory = Directory(db)
-        svc = AcceptService(db, directory)
+        acct = await db.write(lambda tx: create_account(tx, "压测客户", "企信", 10**12, 1))
+        directory = platform.directory
+        svc = platform.accept
         table = prefix_table()
         out = []
 
@@ -181,8 +189,23 @@ def part_inprocess(n: int, rounds: int, database_url: str | None) -> list[dict[s
             s = time.perf_counter()
             _ = [(m, i.number, i.carrier, i.province) for m, i in zip(new_ids[1:], infos, strict=True)]
             t["  build rows (tuples)"] = time.perf_counter() - s
+            screen = svc.screener.screen
+            screen_time = [0.0]
+
+            async def timed_screen(*a: Any, **kw: Any) -> Any:
+                ss = time.perf_counter()
+                try:
+                    return await screen(*a, **kw)
+                finally:
+                    screen_time[0] = time.perf_counter() - ss
+
+            svc.screener.screen = timed_screen  # type: ignore[method-assign]
             s = time.perf_counter()
-            p = await svc.prepare(key, body, raw)
+            try:
+                p = await svc.prepare(key, body, raw)
+            finally:
+                svc.screener.screen = screen  # type: ignore[method-assign]
+            t["  compliance screening (inside prepare)"] = screen_time[0]
             t["prepare() total"] = time.perf_counter() - s
             sql: dict[str, float] = {}
             job_time = [0.0]
@@ -218,10 +241,11 @@ def part_inprocess(n: int, rounds: int, database_url: str | None) -> list[dict[s
             return t
 
         for r in range(rounds):
-            out.append(asyncio.run(one_round(r)))
+            out.append(await one_round(r))
         return out
     finally:
-        db.close()
+        await platform.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def print_inprocess(results: list[dict[str, float]], label: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from qixin.ids import IdGen
@@ -16,6 +18,6 @@ def test_ids_unique_increasing_and_tagged_with_node(node: int, sizes: list[int])
         got = gen.take(n)
         assert len(got) == n
         seen += got
-    assert all(b > a for a, b in zip(seen, seen[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(seen))
     assert all((i >> 12) & 0x3FF == node for i in seen)
     assert all(i < 2**63 for i in seen)

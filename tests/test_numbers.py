@@ -271,3 +271,11 @@ def test_parse_numbers_never_raises(raw: list[str]) -> None:
     for r in raw:
         normalize_cn_mobile(r)
         prefix_table().lookup(r)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.from_regex(MOBILE, fullmatch=True), st.text(max_size=16)))
+def test_lookup_tuple_agrees_with_lookup(number: str) -> None:
+    table = prefix_table()
+    info = table.lookup(number)
+    assert table.lookup_tuple(number) == (info.number, info.carrier, info.province)

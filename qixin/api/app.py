@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from qixin.api import deps
 from qixin.api.admin import admin_router
-from qixin.api.auth import authenticate
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import error_response, field, json_response, parse_json
 from qixin.api.compliance import check_signature_name, check_template, compliance_routers
@@ -86,7 +86,6 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         description="企业短信平台客户接口。" + SIGNED_HEADERS_DOC + " 错误统一返回 {code, message}。",
         lifespan=lifespan,
     )
-    s = platform.settings
 
     @app.exception_handler(QxError)
     async def _qx(_: Request, exc: QxError) -> Response:
@@ -110,9 +109,7 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         return error_response(QxError("INTERNAL_ERROR"))
 
     async def signed(request: Request) -> tuple[ApiKey, bytes]:
-        body = await request.body()
-        key = await authenticate(request, body, platform.directory, platform.nonces, s.signature_skew)
-        return key, body
+        return await deps.signed(platform, request)
 
     @app.post(
         "/v1/sms",
@@ -251,7 +248,6 @@ def render_console(h: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{escape(str(c['name']))}</td><td>{escape(str(c.get('protocol', '')))}</td>"
         f"<td>{'已连接' if c.get('up') else '未连接'}</td>"
-        f"<td>{escape(str(c.get('host', '')))}:{escape(str(c.get('port', '')))}</td>"
         f"<td>{escape(','.join(c.get('carriers') or []) or '全部')}</td></tr>"
         for c in h["channels"]
     )
@@ -261,7 +257,7 @@ def render_console(h: dict[str, Any]) -> str:
 table{{border-collapse:collapse}}</style></head><body>
 <h1>企信 qixin 短信平台</h1>
 <p>状态：<b>{"运行中" if h["ok"] else "异常"}</b> · 数据库：{escape(h["database"])}</p>
-<h2>通道</h2><table><tr><th>名称</th><th>协议</th><th>状态</th><th>地址</th><th>运营商</th></tr>{rows}</table>
+<h2>通道</h2><table><tr><th>名称</th><th>协议</th><th>状态</th><th>运营商</th></tr>{rows}</table>
 <h2>调度</h2><p>待发送中：{d["inflight"]} · 已提交：{d["submitted"]} · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
 <p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
 <p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from qixin.api.auth import authenticate
+from qixin.api import deps
 from qixin.api.common import field, json_response, parse_json
 from qixin.errors import QxError
 from qixin.services import billing, notify, pricing, statements
@@ -61,9 +61,7 @@ def customer_billing_router(platform: Platform) -> APIRouter:
     db = platform.db
 
     async def signed(request: Request) -> tuple[ApiKey, bytes]:
-        body = await request.body()
-        key = await authenticate(request, body, platform.directory, platform.nonces, platform.settings.signature_skew)
-        return key, body
+        return await deps.signed(platform, request)
 
     @router.get("/billing/balance", summary="余额、有效期与可用套餐条数")
     async def balance(request: Request) -> Response:
@@ -150,24 +148,10 @@ def admin_billing_router(platform: Platform) -> APIRouter:
     db = platform.db
 
     async def finance(request: Request) -> Staff:
-        auth = request.headers.get("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            raise QxError("STAFF_AUTH_REQUIRED")
-        who = await platform.staff.by_token(auth[7:].strip())
-        if who is None:
-            raise QxError("STAFF_TOKEN_INVALID")
-        who.require("money")
-        return who
+        return await deps.staff_for(platform, request, "money")
 
     async def act(request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]) -> Any:
-        ip = request.client.host if request.client else None
-
-        def job(tx: Tx) -> Any:
-            out = fn(tx)
-            audit(tx, "staff", str(who.id), action, target, out if isinstance(out, dict) else {"result": out}, ip)
-            return out
-
-        return await db.write(job)
+        return await deps.staff_act(platform, request, who, action, target, fn)
 
     @router.get("/accounts/{account_id}", summary="账户计费概况与设置")
     async def account(account_id: int, request: Request) -> Response:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from qixin.api.auth import authenticate
+from qixin.api import deps
 from qixin.api.common import field, json_response, parse_json
 from qixin.domain.compliance import CATEGORIES, review_template, validate_signature_name
 from qixin.errors import QxError
@@ -107,26 +107,10 @@ def _admin_router(platform: Platform) -> APIRouter:
     svc = platform.compliance
 
     async def staff(request: Request, area: str = "compliance") -> Staff:
-        auth = request.headers.get("authorization", "")
-        if not auth.lower().startswith("bearer "):
-            raise QxError("STAFF_AUTH_REQUIRED")
-        who = await platform.staff.by_token(auth[7:].strip())
-        if who is None:
-            raise QxError("STAFF_TOKEN_INVALID")
-        who.require(area)
-        return who
+        return await deps.staff_for(platform, request, area)
 
     async def act(request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]) -> Any:
-        ip = request.client.host if request.client else None
-
-        def job(tx: Tx) -> Any:
-            out = fn(tx)
-            detail = out if isinstance(out, dict) else {"result": out}
-            audit(tx, "staff", str(who.id), action, target, detail, ip)
-            return out
-
-        result = await db.write(job)
-        platform.directory.invalidate()
+        result = await deps.staff_act(platform, request, who, action, target, fn)
         svc.invalidate()
         return result
 
@@ -331,9 +315,7 @@ def _customer_router(platform: Platform) -> APIRouter:
     db = platform.db
 
     async def signed(request: Request) -> tuple[ApiKey, bytes]:
-        body = await request.body()
-        key = await authenticate(request, body, platform.directory, platform.nonces, platform.settings.signature_skew)
-        return key, body
+        return await deps.signed(platform, request)
 
     @router.get("/optouts", summary="退订名单导出（format=json|csv）")
     async def my_optouts(request: Request, format: str = "json") -> Response:

@@ -173,6 +173,15 @@ class PrefixTable:
         p7 = int(n[1:7]) - _FIRST * 100_000
         return NumberInfo(n, self._carrier4[p7 // 1000], PROVINCES[self._province7[p7]])
 
+    def lookup_tuple(self, number11: str) -> tuple[str, str, str]:
+        """``lookup`` as a plain (number, carrier, province) tuple: the bulk path (no object per number)."""
+        n = number11
+        if len(n) == 11 and n.isascii() and n.isdigit() and n[0] == "1" and n[1] >= "3":
+            p7 = int(n[1:7]) - _FIRST * 100_000
+            return n, self._carrier4[p7 // 1000], PROVINCES[self._province7[p7]]
+        info = self.lookup(n)
+        return info.number, info.carrier, info.province
+
     def carrier_of(self, number11: str) -> str:
         """Just the carrier code of a number (cheaper than ``lookup`` for routing)."""
         n = number11

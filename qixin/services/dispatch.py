@@ -225,7 +225,9 @@ class Dispatcher:
         return self._receipts_stored
 
     def _maybe_flush(self) -> None:
-        if len(self._submitted) + len(self._receipts) + len(self._failed) >= 2000:
+        # receipts are acknowledged only once stored, and a session has at most its window of them
+        # outstanding: store them as soon as a useful batch waits, not only on the timer
+        if len(self._receipts) >= 128 or len(self._submitted) + len(self._receipts) + len(self._failed) >= 2000:
             self._flush_now.set()
 
     def wake(self) -> None:

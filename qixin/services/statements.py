@@ -321,8 +321,12 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 async def email_statement(db: Database, smtp: notify.Smtp, statement_id: int) -> bool:
     """Email a statement with its CSV and XLSX to the account's billing address; records the outcome."""
-    s, to = await db.read(lambda tx: (get(tx, statement_id), notify.contacts(tx, get(tx, statement_id)["account_id"])))
-    address = to.get("billing_email", "")
+
+    def q(tx: Tx) -> tuple[dict[str, Any], str]:
+        st = get(tx, statement_id)
+        return st, notify.contacts(tx, st["account_id"]).get("billing_email", "")
+
+    s, address = await db.read(q)
     name = f"statement-{s['account_id']}-{s['period']}"
     subject = f"{s['period']} 对账单（账户 {s['account_id']}）"
     body = (

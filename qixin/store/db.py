@@ -82,6 +82,43 @@ class Tx:
             marks = ", ".join("?" * len(columns))
             self._cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
+    def bulk_insert_const(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        constants: dict[str, bool | int | str | None],
+    ) -> None:
+        """``bulk_insert`` where some columns hold the same value in every row.
+
+        SQLite binds only the varying columns (the constants become literals in the statement: far fewer
+        parameters per row); PostgreSQL COPYs full rows. Constants must be bools, ints, None, or short
+        identifiers (``[a-z_]``) — never customer text, which must stay a parameter.
+        """
+        if not rows:
+            return
+        if self.is_pg:
+            values = tuple(constants.values())
+            self.bulk_insert(table, (*columns, *constants), [(*r, *values) for r in rows])
+            return
+        literals = []
+        for name, v in constants.items():
+            if v is None:
+                literals.append("NULL")
+            elif isinstance(v, bool):
+                literals.append("1" if v else "0")
+            elif not isinstance(v, int | str):
+                raise TypeError(f"constant {name} must be bool, int, str or None")
+            elif isinstance(v, int):
+                literals.append(str(int(v)))
+            elif v.isascii() and v.replace("_", "").isalpha() and v.islower():
+                literals.append(f"'{v}'")
+            else:
+                raise ValueError(f"constant {name}={v!r} is not a plain identifier; bind it as a column")
+        marks = ", ".join("?" * len(columns))
+        sql = f"INSERT INTO {table} ({', '.join((*columns, *constants))}) VALUES ({marks}, {', '.join(literals)})"
+        self._cur.executemany(sql, rows)
+
     def in_list(self, values: Sequence[Any]) -> str:
         return ", ".join("?" * len(values))
 
