@@ -310,7 +310,7 @@ class HttpConn:
             pass
 
 
-MOBILE_PREFIXES = ("135", "139", "138", "186", "133", "177", "150", "189", "132", "182")
+MOBILE_PREFIXES = ("135", "139", "138", "186", "133", "177", "150", "189", "132", "182", "192")  # all four carriers
 
 
 def random_numbers(n: int, seed: int) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sqlite3
 import time
@@ -156,6 +157,12 @@ def main() -> None:
     ap.add_argument("--delay-max", type=float, default=0.2)
     ap.add_argument("--pg", nargs="?", const="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server")
     ap.add_argument("--profile", help="py-spy output of the platform during the run (.txt raw or .svg)")
+    ap.add_argument(
+        "--four",
+        action="store_true",
+        help="the embedded default instead: four carrier simulators (CMPP, SGIP, SMGP, SMPP) inside the platform,"
+        " numbers spread over the carriers, all four channels busy",
+    )
     args = ap.parse_args()
     loop_name = use_uvloop()
     print(f"bench_e2e: {machine()}; client loop {loop_name}, pid {os.getpid()}; {args.n:,} messages")
@@ -164,13 +171,17 @@ def main() -> None:
         pg.__enter__()
     args.pg_url = pg.url if pg else None
     try:
-        with (
-            SimulatorProcess(args.delay_min, args.delay_max) as sim,
-            PlatformProcess(database_url=args.pg_url, smpp_port=sim.port, profile=args.profile) as plat,
-        ):
+        with contextlib.ExitStack() as stack:
+            sim = None if args.four else stack.enter_context(SimulatorProcess(args.delay_min, args.delay_max))
+            plat = stack.enter_context(
+                PlatformProcess(database_url=args.pg_url, smpp_port=sim.port if sim else None, profile=args.profile)
+            )
             db = "PostgreSQL" if pg else "SQLite"
             pid = plat.proc.pid if plat.proc else "?"
-            print(f"simulator pid {sim.proc.pid if sim.proc else '?'} port {sim.port}; platform pid {pid} ({db})")
+            if sim is None:
+                print(f"platform pid {pid} ({db}) with its four embedded carrier simulators")
+            else:
+                print(f"simulator pid {sim.proc.pid if sim.proc else '?'} port {sim.port}; platform pid {pid} ({db})")
             t = time.perf_counter()
             requests = build(plat.account, args.n, args.batch)
             print(f"pre-built and signed {len(requests)} requests in {time.perf_counter() - t:.2f}s")

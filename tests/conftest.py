@@ -19,10 +19,14 @@ import httpx
 import orjson
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from qixin.api.app import create_api
 from qixin.app import Platform
-from qixin.domain.signing import signed_headers
+from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers, verify
 from qixin.services.accounts import create_account
 from qixin.settings import ComplianceSettings, Settings
 
@@ -184,3 +188,44 @@ async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
         server.should_exit = True
         await task
         await r.platform.stop()
+
+
+class Receiver:
+    """A real local HTTP server standing in for a customer's webhook endpoint; verifies our signatures."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []  # type: ignore[type-arg]
+        self.requests = 0
+        self.fail_first = 0
+        self.bad_signatures = 0
+        self.secrets: dict[str, str] = {}
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        self.requests += 1
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return Response(status_code=503)
+        h = request.headers
+        secret = self.secrets.get(h.get(HEADER_APPKEY, ""), "")
+        path = request.url.path
+        ok = verify(secret, h[HEADER_SIGNATURE], "POST", path, "", h[HEADER_TIMESTAMP], h[HEADER_NONCE], body)
+        if not ok:
+            self.bad_signatures += 1
+            return Response(status_code=401)
+        self.events.extend(orjson.loads(body)["events"])
+        return Response(b"ok")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    rec = Receiver()
+    port = free_port()
+    app = Starlette(routes=[Route("/{path:path}", rec.handle, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield rec, f"http://127.0.0.1:{port}/hook"
+    server.should_exit = True
+    await task

@@ -6,8 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 import httpx
-import orjson
-from conftest import Running
+from conftest import Receiver, Running
 from test_admin import staff_client
 
 from qixin.gateway.simulators.smpp import SimulatorConfig, SmppSimulator
@@ -152,21 +151,15 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def test_mo_reply_reaches_the_right_account_by_extension(running: Running) -> None:
-    got: list[dict] = []  # type: ignore[type-arg]
-
-    async def hook(request: httpx.Request) -> httpx.Response:
-        got.extend(orjson.loads(request.content)["events"])
-        return httpx.Response(200)
-
-    a = running.account(name="甲", callback_url="http://receiver.local/hook")
-    b = running.account(name="乙", callback_url="http://receiver.local/hook")
+async def test_mo_reply_reaches_the_right_account_by_extension(
+    running: Running, receiver: tuple[Receiver, str]
+) -> None:
+    rec, url = receiver
+    got = rec.events
+    a = running.account(name="甲", callback_url=url)
+    b = running.account(name="乙", callback_url=url)
+    rec.secrets.update({a.app_key: a.secret, b.app_key: b.secret})
     ext_b = running.platform.db.write_sync(lambda tx: extension_of(tx, b.account_id))
-    # the webhook worker's HTTP client talks to an in-process receiver (no network)
-    await running.platform.webhooks.stop()
-    running.platform.webhooks._client = None
-    await running.platform.webhooks.start()
-    running.platform.webhooks._client = httpx.AsyncClient(transport=httpx.MockTransport(hook))
     sim = running.platform.simulator
     await _wait(lambda: _true(running.platform.channels.active["smpp-sim"].up))
     await sim.send_mo("8613900001111", "10690000" + ext_b, "TD")
@@ -179,7 +172,7 @@ async def test_mo_reply_reaches_the_right_account_by_extension(running: Running)
     assert rows[1][0] is None  # no extension matched: kept for staff, not pushed
     await _wait(lambda: _true(len(got) >= 1))
     assert got[0]["type"] == "mo" and got[0]["from"] == "13900001111" and got[0]["content"] == "TD"
-    assert a.account_id != b.account_id
+    assert a.account_id != b.account_id and rec.bad_signatures == 0
 
 
 async def test_staff_import_ported_numbers(running: Running) -> None:

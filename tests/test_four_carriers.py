@@ -11,10 +11,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
-import orjson
 import pytest
-from conftest import TEST_COMPLIANCE, Running, start_running
+from conftest import TEST_COMPLIANCE, Receiver, Running, start_running
 
 from qixin.services.channels import extension_of
 from qixin.settings import Settings
@@ -43,19 +41,14 @@ async def _until(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untype
         await asyncio.sleep(0.05)
 
 
-async def test_each_carrier_through_its_protocol(running4: Running) -> None:
+async def test_each_carrier_through_its_protocol(running4: Running, receiver: tuple[Receiver, str]) -> None:
     r = running4
-    events: list[dict] = []  # type: ignore[type-arg]
-
-    def hook(request: httpx.Request) -> httpx.Response:
-        events.extend(orjson.loads(request.content)["events"])
-        return httpx.Response(200)
-
-    api = r.account(balance_li=100_000, callback_url="http://customer.local/hook")
-    other = r.account(name="别的客户", callback_url="http://customer.local/other")
-    await r.platform.webhooks.stop()
-    await r.platform.webhooks.start()
-    r.platform.webhooks._client = httpx.AsyncClient(transport=httpx.MockTransport(hook))
+    rec, url = receiver
+    events = rec.events
+    api = r.account(balance_li=100_000, callback_url=url)
+    other = r.account(name="别的客户", callback_url=url + "/other")
+    rec.secrets[api.app_key] = api.secret
+    rec.secrets[other.app_key] = other.secret
     manager = r.platform.channels
     await _until(lambda: all(manager.active[name].up for name in NUMBERS.values()))
 
@@ -79,6 +72,7 @@ async def test_each_carrier_through_its_protocol(running4: Running) -> None:
     assert mo["from"] == "13800138000" and mo["content"] == "收到，谢谢" and mo["to"] == "1065800" + ext
     rows = await r.platform.db.read(lambda tx: tx.all("SELECT account_id FROM mo_messages"))
     assert rows == [(api.account_id,)] and other.account_id != api.account_id
+    assert rec.bad_signatures == 0
 
 
 async def test_ported_number_is_learned_from_a_receipt_and_routed_to_its_new_carrier(running4: Running) -> None:

@@ -4,58 +4,11 @@ into a real local HTTP receiver. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import orjson
-import pytest
-import uvicorn
-from conftest import Running, free_port
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from conftest import Receiver, Running
 
-from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
 from qixin.services.accounts import set_callback
 from qixin.services.webhooks import mark_failed
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.events: list[dict] = []  # type: ignore[type-arg]
-        self.requests = 0
-        self.fail_first = 0
-        self.bad_signatures = 0
-        self.secrets: dict[str, str] = {}
-
-    async def handle(self, request: Request) -> Response:
-        body = await request.body()
-        self.requests += 1
-        if self.fail_first > 0:
-            self.fail_first -= 1
-            return Response(status_code=503)
-        h = request.headers
-        secret = self.secrets.get(h.get(HEADER_APPKEY, ""), "")
-        ok = verify(secret, h[HEADER_SIGNATURE], "POST", "/hook", "", h[HEADER_TIMESTAMP], h[HEADER_NONCE], body)
-        if not ok:
-            self.bad_signatures += 1
-            return Response(status_code=401)
-        self.events.extend(orjson.loads(body)["events"])
-        return Response(b"ok")
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    rec = Receiver()
-    port = free_port()
-    app = Starlette(routes=[Route("/hook", rec.handle, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield rec, f"http://127.0.0.1:{port}/hook"
-    server.should_exit = True
-    await task
 
 
 async def wait_for(cond, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
