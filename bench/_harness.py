@@ -102,6 +102,7 @@ class PlatformProcess:
         profile: str | None = None,
         balance: str = "100000000",
         price: str = "0.001",
+        split: bool = False,
     ) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-"))
         self.port = free_port()
@@ -117,6 +118,8 @@ class PlatformProcess:
         self.env.update(env or {})
         self.profile = profile  # py-spy output path (flamegraph .svg or raw .txt)
         self.balance, self.price = balance, price
+        self.split = split  # distributed roles: `qixin api` + `qixin dispatcher` processes on one database
+        self.dispatcher: subprocess.Popen[bytes] | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.spy: subprocess.Popen[bytes] | None = None
         self.account: dict[str, Any] = {}
@@ -152,8 +155,25 @@ class PlatformProcess:
                 "--json",
             )
         )
+        if self.split:
+            self.dispatcher = subprocess.Popen(
+                [PY, "-m", "qixin.cli", "dispatcher", "--data-dir", str(self.tmp)],
+                env=self.env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.tmp / "dispatcher.log", "wb"),  # noqa: SIM115 - closed with the process
+            )
         self.proc = subprocess.Popen(
-            [PY, "-m", "qixin.cli", "run", "--port", str(self.port), "--data-dir", str(self.tmp)],
+            [
+                PY,
+                "-m",
+                "qixin.cli",
+                "api" if self.split else "run",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.tmp),
+            ],
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -167,7 +187,7 @@ class PlatformProcess:
                 h = httpx.get(f"{self.base}/health", timeout=2).json()
                 chans = h.get("channels") or []
                 # every channel connected (the key was "bound" before channels became data, now "up")
-                if h.get("ok") and chans and all(c.get("up", c.get("bound")) for c in chans):
+                if h.get("ok") and (self.split or (chans and all(c.get("up", c.get("bound")) for c in chans))):
                     break
             except httpx.HTTPError:
                 pass
@@ -202,13 +222,14 @@ class PlatformProcess:
 
     def stop(self) -> None:
         self.stop_profile()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        for proc in (self.proc, self.dispatcher):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> PlatformProcess:

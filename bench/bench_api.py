@@ -94,11 +94,16 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1_000, help="untimed requests first")
     ap.add_argument("--max-seconds", type=float, default=120.0, help="stop the timed run after this")
     ap.add_argument("--profile", help="py-spy output of the platform during the timed run (.txt raw or .svg)")
+    ap.add_argument(
+        "--split",
+        action="store_true",
+        help="distributed roles: `qixin api` (measured) and `qixin dispatcher` as two processes on one database",
+    )
     args = ap.parse_args()
 
     loop_name = use_uvloop()
     print(f"bench_api: {machine()}; client loop {loop_name}, client pid {os.getpid()}")
-    with PlatformProcess(profile=args.profile) as plat:
+    with PlatformProcess(profile=args.profile, split=args.split) as plat:
         print(f"platform pid {plat.proc.pid if plat.proc else '?'} on port {plat.port} (SQLite, simulator channel)")
         t = time.perf_counter()
         warm = build_requests(plat.account, args.warmup, 0)

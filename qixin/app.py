@@ -96,8 +96,16 @@ async def start_simulator(protocol: str, delay: tuple[float, float]) -> tuple[An
 
 
 class Platform:
-    def __init__(self, settings: Settings, *, connectors: list[Connector] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connectors: list[Connector] | None = None,
+        dispatch: bool = True,
+        workers: bool = True,
+    ) -> None:
         self.settings = settings
+        self.roles = {"dispatch": dispatch, "workers": workers}  # `qixin api` runs neither
         self.log = logging.getLogger("qixin")
         portability.PORTED_STATS.clear()
         portability.PORTED_STATS.update(settings.ported_stats)
@@ -138,7 +146,11 @@ class Platform:
     def connectors(self) -> list[Connector]:
         return list(self.router.connectors)
 
-    async def start(self, *, dispatch: bool = True, webhooks: bool = True) -> None:
+    async def start(self, *, dispatch: bool | None = None, webhooks: bool | None = None) -> None:
+        """Start the roles this platform plays: dispatch (channels, dispatcher, uplink) and the workers
+        (webhooks, billing); the HTTP API is whoever serves ``qixin.api.app``."""
+        dispatch = self.roles["dispatch"] if dispatch is None else dispatch
+        webhooks = self.roles["workers"] if webhooks is None else webhooks
         await asyncio.to_thread(migrate, self.settings.db_url)
         self.db.start()
         await self.uplink.start()

@@ -72,12 +72,12 @@ def run(
     """启动嵌入式平台：迁移数据库、启动 SMPP 模拟器通道、HTTP 接口与控制台。"""
     import uvicorn
 
-    from qixin.api.app import create_api
+    from qixin.api.app import asgi_app
     from qixin.app import Platform
 
     settings = load_settings(data_dir, host=host, port=port)
     platform = Platform(settings)
-    api = create_api(platform)
+    api = asgi_app(platform)
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
     typer.echo(f"企信 qixin 启动中 · 数据库：{where}")
     typer.echo(f"控制台：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
@@ -88,6 +88,54 @@ def run(
     )
     config = uvicorn.Config(api, host=host, port=port, log_level="warning", access_log=False, loop="auto")
     uvicorn.Server(config).run()
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP 端口")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """只运行 HTTP 接口与控制台（分布式部署；调度与推送由 qixin dispatcher 进程负责）。"""
+    import uvicorn
+
+    from qixin.api.app import asgi_app
+    from qixin.app import Platform
+
+    settings = load_settings(data_dir, host=host, port=port)
+    typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
+    application = asgi_app(Platform(settings, dispatch=False, workers=False))
+    config = uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False, loop="auto")
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def dispatcher(data_dir: DataDir = None) -> None:
+    """只运行调度、通道、上行、回执推送与计费任务（分布式部署；接口由 qixin api 进程提供）。"""
+    import signal
+
+    from qixin.app import Platform
+
+    async def main() -> None:
+        platform = Platform(load_settings(data_dir))
+        await platform.start()
+        typer.echo(f"企信 qixin 调度进程已启动：{len(platform.connectors)} 个通道")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await platform.stop()
+            typer.echo("调度进程已停止")
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(main())
 
 
 @app.command()

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qixin.api.app import create_api
+from qixin.api.app import asgi_app
 from qixin.app import Platform
 from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers, verify
 from qixin.services.accounts import create_account
@@ -161,7 +161,7 @@ async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running
     platform = Platform(settings, **platform_kw)
     await platform.start()
     port = free_port()
-    api = create_api(platform, lifespan_platform=False)
+    api = asgi_app(platform, lifespan_platform=False)
     server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:

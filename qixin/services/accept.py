@@ -270,7 +270,8 @@ class AcceptService:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
             # a repeat is answered from the stored answer, whatever changed since (signature, balance, …)
-            replay = await self.db.read(lambda tx: _replay(tx, key.account_id, idem, hashlib.sha256(raw).hexdigest()))
+            digest = hashlib.sha256(raw).hexdigest()
+            replay = await self.db.read_small(lambda tx: _replay(tx, key.account_id, idem, digest))
             if replay is not None:
                 return replay
         p = await self.prepare(key, body, raw)

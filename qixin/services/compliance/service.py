@@ -183,7 +183,8 @@ class ComplianceService:
                             rejected[str(value)] = "NUMBER_RANGE_FORBIDDEN"
         remaining = [n for n, _ in numbers if n not in rejected]
         if remaining:
-            black, out = await self.db.read(
+            read = self.db.read_small if len(remaining) <= 100 else self.db.read
+            black, out = await read(
                 lambda tx: store.blocked_numbers(tx, account_id, req.signature, remaining, req.msg_type == MARKETING)
             )
             for n in black:
