@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import time
 
@@ -23,6 +24,7 @@ import orjson
 from _harness import (
     HttpConn,
     PlatformProcess,
+    PostgresDb,
     machine,
     percentile,
     random_numbers,
@@ -99,11 +101,16 @@ def main() -> None:
         action="store_true",
         help="distributed roles: `qixin api` (measured) and `qixin dispatcher` as two processes on one database",
     )
+    ap.add_argument("--pg", nargs="?", const="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server")
     args = ap.parse_args()
 
     loop_name = use_uvloop()
     print(f"bench_api: {machine()}; client loop {loop_name}, client pid {os.getpid()}")
-    with PlatformProcess(profile=args.profile, split=args.split) as plat:
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(PostgresDb(args.pg)) if args.pg else None
+        plat = stack.enter_context(
+            PlatformProcess(profile=args.profile, split=args.split, database_url=pg.url if pg else None)
+        )
         print(f"platform pid {plat.proc.pid if plat.proc else '?'} on port {plat.port} (SQLite, simulator channel)")
         t = time.perf_counter()
         warm = build_requests(plat.account, args.warmup, 0)

@@ -34,6 +34,9 @@ T = TypeVar("T")
 Job = Callable[["Tx"], Any]
 
 
+COPY_MIN_ROWS = 64  # PostgreSQL: below this, plain INSERTs beat COPY
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -74,10 +77,13 @@ class Tx:
         """Insert many rows: COPY on PostgreSQL, executemany on SQLite."""
         if not rows:
             return
-        if self.is_pg:
+        if self.is_pg and len(rows) >= COPY_MIN_ROWS:
             with self._cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+        elif self.is_pg:  # a few rows: COPY's set-up costs more than the INSERT
+            marks = ", ".join(["%s"] * len(columns))
+            self._cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
         else:
             marks = ", ".join("?" * len(columns))
             self._cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
