@@ -53,7 +53,15 @@ async def test_webhook_retries_with_backoff_after_failures(running: Running, rec
     await running.wait_final(1)
     await wait_for(lambda: len(rec.events) == 1, timeout=20)
     assert rec.requests >= 2  # the first push failed with 503 and was retried
-    row = await running.platform.db.read(lambda tx: tx.one("SELECT status, attempts, last_error FROM webhook_outbox"))
+    # the receiver has the event before the worker has stored that it was taken: wait for the row
+    row: tuple = ()  # type: ignore[type-arg]
+    for _ in range(200):
+        row = await running.platform.db.read(
+            lambda tx: tx.one("SELECT status, attempts, last_error FROM webhook_outbox")
+        )
+        if row[0] == "sent":
+            break
+        await asyncio.sleep(0.05)
     assert row[0] == "sent" and row[1] == 2 and row[2] == "HTTP 503"
 
 

@@ -7,9 +7,10 @@ Rules:
   only if it was in flight at the crash (I2).
 - In flight = claimed and handed to a connector, outcome not yet durably stored. It never exceeds
   ``inflight_cap``: this bounds the duplicates a crash can cause.
-- A live dispatcher renews the leases of what it holds (every third of the lease), so a message
-  waiting in a stalled window is never claimed a second time while its first hand-off is still alive;
-  a claim that returns a message this dispatcher already holds ignores it.
+- A live dispatcher renews the leases of what it holds (every third of the lease) — messages in flight
+  and outcomes not yet stored — so a message waiting in a stalled window, or whose outcome waits for a
+  database that is down, is never claimed a second time while this dispatcher lives; a claim that
+  returns a message this dispatcher already holds ignores it.
 - Verification before notification before marketing (``priority`` 0, 1, 2), then by due time.
 - Outcomes and receipts are stored by one flush job every ``flush_interval`` (or sooner when many are
   waiting): submit results first, then failures, then receipts — so a receipt always finds the submit
@@ -170,6 +171,7 @@ class Dispatcher:
         self.idle_poll = idle_poll
         self.max_channels = max_channels  # a refused message is tried on at most this many channels
         self._items: dict[int, Outgoing] = {}  # in flight, by message id (for failover)
+        self._unstored: set[int] = set()  # outcome known, not yet stored: still ours (lease renewed)
         self.inflight = 0
         self._submitted: list[Submitted] = []
         self._failed: list[Failed] = []
@@ -190,6 +192,7 @@ class Dispatcher:
     # -- the sink connectors report to ------------------------------------------------------------
     def submitted(self, item: Submitted) -> None:
         self._items.pop(item.message_id, None)
+        self._unstored.add(item.message_id)
         self._submitted.append(item)
         self._maybe_flush()
 
@@ -201,6 +204,7 @@ class Dispatcher:
                 self.stats["rerouted"] += 1
                 self._hand(other, out)
                 return
+        self._unstored.add(item.message_id)
         self._failed.append(item)
         self._maybe_flush()
 
@@ -272,9 +276,10 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
                 continue
             now = now_ms()
-            held = self._items
-            if any(i.message_id in held for i in items):
-                items = [i for i in items if i.message_id not in held]  # already ours: its lease lapsed, not its life
+            held, unstored = self._items, self._unstored
+            if any(i.message_id in held or i.message_id in unstored for i in items):
+                # already ours: its lease lapsed, not its life
+                items = [i for i in items if i.message_id not in held and i.message_id not in unstored]
             for mid in exhausted:
                 self.inflight += 1
                 self.failed(Failed(mid, "NO_ROUTE", "", now))
@@ -298,7 +303,7 @@ class Dispatcher:
         interval = max(self.lease_ms / 3000, 0.1)
         while self._running:
             await asyncio.sleep(interval)
-            held = list(self._items)
+            held = [*self._items, *self._unstored]
             if not held:
                 continue
             try:
@@ -351,6 +356,8 @@ class Dispatcher:
             self.stats["orphans"] += len(unmatched) - len(keep)
             self._unmatched.extend(keep)
         done = len(subs) + len(fails)
+        self._unstored.difference_update(x.message_id for x in subs)
+        self._unstored.difference_update(x.message_id for x in fails)
         self.inflight -= done
         self.stats["submitted"] += len(subs)
         self.stats["failed"] += len(fails)
