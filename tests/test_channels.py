@@ -186,3 +186,29 @@ async def test_staff_import_ported_numbers(running: Running) -> None:
     api = running.account()
     data = (await api.send(to="13800138000", content="转网后")).json()
     assert (await api.get(f"/v1/sms/{data['accepted'][0]['id']}")).json()["carrier"] == "ctcc"
+
+
+async def test_tps_cap_and_several_connections(running: Running) -> None:
+    sim = SmppSimulator("127.0.0.1", 0, SimulatorConfig(receipt_delay=(0.01, 0.02)))
+    port = await sim.start()
+    try:
+        running.platform.db.write_sync(
+            lambda tx: create_channel(tx, {"name": "paced", "protocol": "smpp", "host": "127.0.0.1", "port": port,
+                                           "username": "u", "secret": "s", "priority": 10, "tps": 50,
+                                           "connections": 2})
+        )  # fmt: skip
+        await running.platform.channels.sync()
+        paced = running.platform.channels.active["paced"]
+        await _wait(lambda: _true(paced.bound_count == 2))
+        assert sim.stats.binds >= 2
+        api = running.account(balance_li=1_000_000)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await api.send(to=[f"1370000{i:04d}" for i in range(150)], content="限速")
+        await running.wait_final(150)
+        elapsed = loop.time() - start
+        assert sim.stats.submits == 150
+        assert elapsed >= 1.9, elapsed  # a full bucket of 50 at once, then 100 more at 50/s: 2 s at least
+        assert paced.health()["submitted"] == 150
+    finally:
+        await sim.stop()
