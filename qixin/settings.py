@@ -21,7 +21,11 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class ChannelSettings:
-    """The SMPP channel of the pipeline slice (issue 3 turns channels into data)."""
+    """The SMPP endpoint the settings point at (``QIXIN_SMPP_*``).
+
+    Port 0 (the default) means the embedded simulators; any other port makes the platform keep one
+    SMPP channel row named ``name`` pointed at that endpoint. All other channels are data
+    (``qixin channels``, ``/admin/channels``)."""
 
     host: str = "127.0.0.1"
     port: int = 0  # 0: start the built-in simulator and use its port
