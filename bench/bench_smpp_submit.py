@@ -7,88 +7,40 @@ Prints submits/s (until every submit_sm_resp arrived) and receipts/s (until ever
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import multiprocessing as mp
-import time
+
+from _submit_bench import CONTENT, Receipts, arg_parser, simulator_process, submit_all
 
 from qixin.gateway.simulators.smpp import SimulatorConfig, SmppSimulator
 from qixin.protocols.smpp.client import SmppClient
-from qixin.protocols.smpp.codec import DeliverSm, SubmitSm
-
-
-def _use_uvloop() -> str:
-    try:
-        import uvloop
-    except ImportError:
-        return "asyncio"
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return "uvloop"
-
-
-def _serve(port_q: mp.Queue, receipts: bool) -> None:
-    _use_uvloop()
-
-    async def main() -> None:
-        sim = SmppSimulator(config=SimulatorConfig(receipt_delay=(0.05, 0.2), receipts=receipts, window=512))
-        port_q.put(await sim.start())
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
+from qixin.protocols.smpp.codec import SubmitSm
 
 
 async def _bench(port: int, n: int, window: int, receipts: bool) -> None:
-    got = 0
-    done = asyncio.Event()
-
-    def on_deliver(d: DeliverSm) -> None:
-        nonlocal got
-        got += 1
-        if got >= n:
-            done.set()
-
-    client = SmppClient("127.0.0.1", port, "bench", "pw", window=window, on_deliver=on_deliver)
+    counter = Receipts(n)
+    client = SmppClient("127.0.0.1", port, "bench", "pw", window=window, on_deliver=counter)
     await client.start()
     await client.wait_bound(10)
-    t0 = time.perf_counter()
-    futs = []
-    for i in range(n):
-        pdu = SubmitSm(
+
+    def pdu(i: int) -> SubmitSm:
+        return SubmitSm(
             source_addr="10690001",
             destination_addr=f"86138{i % 100000000:08d}",
             registered_delivery=1 if receipts else 0,
-            short_message=b"Your verification code is 123456",
+            short_message=CONTENT,
         )
-        futs.append(await client.submit(pdu))
-    resps = await asyncio.gather(*futs)
-    t1 = time.perf_counter()
-    ok = sum(1 for r in resps if r.command_status == 0)
-    print(f"submitted {n} ({ok} accepted) in {t1 - t0:.2f}s: {n / (t1 - t0):,.0f} submits/s (window {window})")
+
+    run = await submit_all(client, pdu, n, "command_status")
+    print(f"{run.summary()} (window {window})")
     if receipts:
-        await asyncio.wait_for(done.wait(), 120)
-        t2 = time.perf_counter()
-        print(f"received {got} receipts in {t2 - t0:.2f}s: {got / (t2 - t0):,.0f} receipts/s")
+        print(await counter.wait(run.t0, "receipts", "receipts"))
     await client.stop()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=100_000)
-    ap.add_argument("--window", type=int, default=256)
-    ap.add_argument("--no-receipts", action="store_true")
-    args = ap.parse_args()
-    ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_serve, args=(q, not args.no_receipts), daemon=True)
-    proc.start()
-    try:
-        port = q.get(timeout=30)
-        loop_name = _use_uvloop()
-        print(f"event loop: {loop_name}; simulator pid {proc.pid} on port {port}")
+    args = arg_parser(256).parse_args()
+    with simulator_process(SmppSimulator, SimulatorConfig, not args.no_receipts) as (port, _pid):
         asyncio.run(_bench(port, args.n, args.window, not args.no_receipts))
-    finally:
-        proc.terminate()
-        proc.join(5)
 
 
 if __name__ == "__main__":

@@ -32,12 +32,22 @@ in its own layout; ACTIVE_TEST_RESP is accepted with an empty body (the Reserved
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from qixin.protocols.errors import PduError
+from qixin.protocols.fields import RESPONSE_BIT as RESPONSE_BIT  # re-exported: it was defined here
+from qixin.protocols.fields import (
+    Framing,
+    TypedResponseCodec,
+    decimal_timestamp,
+    length_checker,
+    login_authenticator,
+    octets_encoder,
+    status_authenticator,
+    text,
+)
 
 __all__ = [
     "ACTIVE_TEST",
@@ -210,25 +220,18 @@ REPORT_SIZE_30 = _REPORT_30.size
 # Octet string helpers
 
 
-def octets(value: str, size: int, name: str) -> bytes:
-    """``value`` as latin-1 bytes for a fixed ``size`` field (``struct`` pads it with NUL)."""
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ProtocolError(f"{name}: {value!r} is not representable in one byte per character") from exc
-    if len(raw) > size:
-        raise ProtocolError(f"{name}: {len(raw)} bytes do not fit the {size}-byte field")
-    return raw
-
-
-def text(raw: bytes) -> str:
-    """A fixed-length octet string as text: cut at the first NUL (C-string semantics)."""
-    return raw.partition(b"\0")[0].decode("latin-1")
-
-
-def _check_len(name: str, body: bytes, size: int) -> None:
-    if len(body) != size:
-        raise ProtocolError(f"{name}: body is {len(body)} bytes, the layout requires {size}")
+octets = octets_encoder(ProtocolError)  # text(raw) reads one back (qixin.protocols.fields)
+_check_len = length_checker(ProtocolError)
+_FRAMING = Framing(
+    error=ProtocolError,
+    protocol="CMPP",
+    length_field="Total_Length",
+    id_field="Command_Id",
+    header_size=HEADER_SIZE,
+    max_frame_size=MAX_FRAME_SIZE,
+    bad_structure=RESULT_BAD_STRUCTURE,
+    bad_command=RESULT_BAD_COMMAND,
+)
 
 
 def _version(version: int) -> bool:
@@ -426,21 +429,9 @@ class Report:
 # Header
 
 
-def read_header(buf: bytes | bytearray | memoryview) -> tuple[int, int, int]:
-    """``(total_length, command_id, sequence)`` of the frame starting at ``buf[0]``.
-
-    Rejects a Total_Length below the header size or above ``MAX_FRAME_SIZE`` (framing cannot resync).
-    """
-    if len(buf) < HEADER_SIZE:
-        raise ProtocolError(f"need {HEADER_SIZE} bytes for the CMPP header, got {len(buf)}")
-    total, command_id, sequence = _HEADER.unpack_from(buf)
-    if total < HEADER_SIZE or total > MAX_FRAME_SIZE:
-        raise ProtocolError(
-            f"Total_Length {total} outside {HEADER_SIZE}..{MAX_FRAME_SIZE}",
-            command_id=command_id,
-            sequence=sequence,
-        )
-    return total, command_id, sequence
+# ``(total_length, command_id, sequence)`` of the frame starting at ``buf[0]``; rejects a Total_Length below
+# the header size or above ``MAX_FRAME_SIZE`` (framing cannot resync).
+read_header = _FRAMING.read_header
 
 
 # --------------------------------------------------------------------------------------------------
@@ -667,35 +658,20 @@ def decode(frame: bytes | bytearray | memoryview, version: int = VERSION_30) -> 
         frame = bytes(frame)
     n = len(frame)
     if n < HEADER_SIZE:
-        raise ProtocolError(f"frame of {n} bytes is shorter than the {HEADER_SIZE}-byte CMPP header")
+        raise _FRAMING.too_short(n)
     total, command_id, sequence = _HEADER.unpack_from(frame)
     if total != n:
-        raise ProtocolError(
-            f"declared Total_Length {total} does not match the frame size {n}",
-            command_id=command_id,
-            sequence=sequence,
-            status=RESULT_BAD_STRUCTURE,
-        )
+        raise _FRAMING.length_mismatch(total, n, command_id, sequence)
     decoder = _DECODERS.get(command_id)
     if decoder is None:
-        raise ProtocolError(
-            f"unknown CMPP Command_Id 0x{command_id:08X}",
-            command_id=command_id,
-            sequence=sequence,
-            status=RESULT_BAD_COMMAND,
-        )
+        raise _FRAMING.unknown_command(command_id, sequence)
     try:
         pdu: Pdu = decoder(frame[HEADER_SIZE:], v30)
     except ProtocolError as exc:
-        exc.command_id, exc.sequence, exc.status = command_id, sequence, exc.status or RESULT_BAD_STRUCTURE
+        _FRAMING.annotate(exc, command_id, sequence)
         raise
     except (struct.error, ValueError, IndexError) as exc:  # defensive: never leak another exception
-        raise ProtocolError(
-            f"malformed CMPP 0x{command_id:08X}: {exc}",
-            command_id=command_id,
-            sequence=sequence,
-            status=RESULT_BAD_STRUCTURE,
-        ) from exc
+        raise _FRAMING.malformed(exc, command_id, sequence) from exc
     pdu.sequence = sequence
     return pdu
 
@@ -974,20 +950,12 @@ def unpack_msg_id(msg_id: int) -> MsgIdParts:
 # Authenticators
 
 
-def _secret_bytes(secret: str | bytes) -> bytes:
-    return secret.encode("utf-8") if isinstance(secret, str) else secret
-
-
-def cmpp_timestamp(month: int, day: int, hour: int, minute: int, second: int) -> int:
-    """The CONNECT Timestamp: MMDDHHMMSS read as a decimal number (e.g. 1123102030)."""
-    return int(f"{month:02d}{day:02d}{hour:02d}{minute:02d}{second:02d}")
+cmpp_timestamp = decimal_timestamp  # the CONNECT Timestamp: MMDDHHMMSS read as a decimal number
 
 
 def cmpp_authenticator_source(source_addr: str, secret: str | bytes, timestamp: int | str) -> bytes:
     """AuthenticatorSource = MD5(Source_Addr + 9 zero bytes + shared secret + timestamp "MMDDHHMMSS")."""
-    ts = f"{timestamp:010d}" if isinstance(timestamp, int) else timestamp
-    data = source_addr.encode("latin-1") + b"\0" * 9 + _secret_bytes(secret) + ts.encode("ascii")
-    return hashlib.md5(data).digest()
+    return login_authenticator(source_addr, 9, secret, timestamp)
 
 
 def cmpp_authenticator_ismg(status: int, auth_source: bytes, secret: str | bytes, version: int = VERSION_30) -> bytes:
@@ -995,15 +963,25 @@ def cmpp_authenticator_ismg(status: int, auth_source: bytes, secret: str | bytes
 
     Status is 1 byte in CMPP 2.0 and a 4-byte big-endian integer in 3.0, as in CONNECT_RESP.
     """
-    status_bytes = (_U32 if _version(version) else _U8).pack(status)
-    return hashlib.md5(status_bytes + auth_source + _secret_bytes(secret)).digest()
+    return status_authenticator((_U32 if _version(version) else _U8).pack(status), auth_source, secret)
 
 
 # --------------------------------------------------------------------------------------------------
 # A codec object per version, for callers that want one namespace (decode/encode bound to a version)
 
 
-class CmppCodec:
+_EMPTY_REQUESTS: dict[int, Any] = {
+    CONNECT: Connect,
+    TERMINATE: Terminate,
+    SUBMIT: Submit,
+    DELIVER: Deliver,
+    QUERY: Query,
+    CANCEL: Cancel,
+    ACTIVE_TEST: ActiveTest,
+}
+
+
+class CmppCodec(TypedResponseCodec):
     """``decode``/``encode`` bound to one CMPP version, plus the protocol constants.
 
     It is also the CMPP half of a ``qixin.protocols.session.Session`` (the engine's ``Codec``
@@ -1041,9 +1019,7 @@ class CmppCodec:
     def __repr__(self) -> str:
         return f"CmppCodec(0x{self.version:02X})"
 
-    @staticmethod
-    def read_header(buf: bytes | bytearray | memoryview) -> tuple[int, int, int]:
-        return read_header(buf)
+    read_header = staticmethod(read_header)
 
     def decode(self, frame: bytes | bytearray | memoryview) -> Pdu:
         return decode(frame, self.version)
@@ -1057,53 +1033,14 @@ class CmppCodec:
     def decode_report(self, content: bytes) -> Report:
         return decode_report(content, self.version)
 
-    # -- session engine Codec protocol ---------------------------------------------------------
-    @staticmethod
-    def is_response(pdu: Any) -> bool:
-        return bool(pdu.command_id & RESPONSE_BIT)
+    # -- session engine Codec protocol (the methods themselves: qixin.protocols.fields) -----------
+    heartbeat_class = ActiveTest
+    unbind_class = Terminate
+    request_classes = _EMPTY_REQUESTS
+    status_bad_structure = RESULT_BAD_STRUCTURE
 
-    @staticmethod
-    def is_heartbeat(pdu: Any) -> bool:
-        return pdu.command_id == ACTIVE_TEST
-
-    @staticmethod
-    def heartbeat() -> ActiveTest:
-        return ActiveTest()
-
-    @staticmethod
-    def is_unbind(pdu: Any) -> bool:
-        return pdu.command_id == TERMINATE
-
-    @staticmethod
-    def unbind() -> Terminate:
-        return Terminate()
-
-    def response_to(self, request: Any, status: int = 0) -> Any:
+    def respond(self, request: Any, status: int) -> Any:
         return response_to(request, status, self.version)
-
-    def error_response(self, request: Any, status: int) -> Any:
-        return response_to(request, status, self.version)
-
-    def error_for_frame(self, exc: PduError) -> Any | None:
-        cid = exc.command_id
-        if cid & RESPONSE_BIT or cid not in _EMPTY_REQUESTS:
-            return None
-        req = _EMPTY_REQUESTS[cid]()
-        req.sequence = exc.sequence
-        return response_to(req, exc.status or RESULT_BAD_STRUCTURE, self.version)
-
-
-RESPONSE_BIT = 0x80000000
-
-_EMPTY_REQUESTS: dict[int, Any] = {
-    CONNECT: Connect,
-    TERMINATE: Terminate,
-    SUBMIT: Submit,
-    DELIVER: Deliver,
-    QUERY: Query,
-    CANCEL: Cancel,
-    ACTIVE_TEST: ActiveTest,
-}
 
 
 def response_to(request: Any, status: int = 0, version: int = VERSION_30) -> Any:

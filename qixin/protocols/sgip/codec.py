@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from qixin.protocols.errors import PduError
+from qixin.protocols.fields import CodecNamespace, Framing, decimal_timestamp, length_checker, octets_encoder, text
 
 __all__ = [
     "BIND",
@@ -184,26 +185,18 @@ _REPORT = struct.Struct(">IIIB21sBB8s")  # 44
 _USERRPT = struct.Struct(">21s21sB8s")  # 51
 
 
-def octets(value: str, size: int, name: str) -> bytes:
-    """``value`` as latin-1 bytes for a fixed ``size`` field (``struct`` pads it with NUL)."""
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ProtocolError(f"{name}: {value!r} is not representable in one byte per character") from exc
-    if len(raw) > size:
-        raise ProtocolError(f"{name}: {len(raw)} bytes do not fit the {size}-byte field")
-    return raw
-
-
-def text(raw: bytes) -> str:
-    """A fixed-length octet string as text: cut at the first NUL (C-string semantics)."""
-    cut = raw.find(0)
-    return (raw if cut < 0 else raw[:cut]).decode("latin-1")
-
-
-def _check_len(name: str, body: bytes, size: int) -> None:
-    if len(body) != size:
-        raise ProtocolError(f"{name}: body is {len(body)} bytes, the layout requires {size}")
+octets = octets_encoder(ProtocolError)  # text(raw) reads one back (qixin.protocols.fields)
+_check_len = length_checker(ProtocolError)
+_FRAMING = Framing(
+    error=ProtocolError,
+    protocol="SGIP",
+    length_field="Message Length",
+    id_field="Command ID",
+    header_size=HEADER_SIZE,
+    max_frame_size=MAX_FRAME_SIZE,
+    bad_structure=RESULT_BAD_PARAMETER_FORMAT,
+    bad_command=RESULT_NO_SUCH_FUNCTION,
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -369,14 +362,10 @@ def sequence_of(pdu: Pdu) -> SgipSeq:
 def read_header(buf: bytes | bytearray | memoryview) -> tuple[int, int, SgipSeq]:
     """``(message_length, command_id, SgipSeq)`` of the frame starting at ``buf[0]``."""
     if len(buf) < HEADER_SIZE:
-        raise ProtocolError(f"need {HEADER_SIZE} bytes for the SGIP header, got {len(buf)}")
+        raise _FRAMING.header_too_short(len(buf))
     total, command_id, node, ts, counter = _HEADER.unpack_from(buf)
     if total < HEADER_SIZE or total > MAX_FRAME_SIZE:
-        raise ProtocolError(
-            f"Message Length {total} outside {HEADER_SIZE}..{MAX_FRAME_SIZE}",
-            command_id=command_id,
-            sequence=counter,
-        )
+        raise _FRAMING.out_of_range(total, command_id, counter)
     return total, command_id, SgipSeq(node, ts, counter)
 
 
@@ -527,39 +516,24 @@ _DECODERS: dict[int, Any] = {
 
 def decode(frame: bytes | bytearray | memoryview) -> Pdu:
     """Decode one whole frame (header included). Raises only ``ProtocolError``."""
-    frame = bytes(frame)
+    if type(frame) is not bytes:
+        frame = bytes(frame)
     n = len(frame)
     if n < HEADER_SIZE:
-        raise ProtocolError(f"frame of {n} bytes is shorter than the {HEADER_SIZE}-byte SGIP header")
+        raise _FRAMING.too_short(n)
     total, command_id, node, ts, counter = _HEADER.unpack_from(frame)
     if total != n:
-        raise ProtocolError(
-            f"declared Message Length {total} does not match the frame size {n}",
-            command_id=command_id,
-            sequence=counter,
-            status=RESULT_BAD_PARAMETER_FORMAT,
-        )
+        raise _FRAMING.length_mismatch(total, n, command_id, counter)
     decoder = _DECODERS.get(command_id)
     if decoder is None:
-        raise ProtocolError(
-            f"unknown SGIP Command ID 0x{command_id:08X}",
-            command_id=command_id,
-            sequence=counter,
-            status=RESULT_NO_SUCH_FUNCTION,
-        )
+        raise _FRAMING.unknown_command(command_id, counter)
     try:
         pdu: Pdu = decoder(frame[HEADER_SIZE:])
     except ProtocolError as exc:
-        exc.command_id, exc.sequence = command_id, counter
-        exc.status = exc.status or RESULT_BAD_PARAMETER_FORMAT
+        _FRAMING.annotate(exc, command_id, counter)
         raise
     except (struct.error, ValueError, IndexError) as exc:  # defensive: never leak another exception
-        raise ProtocolError(
-            f"malformed SGIP 0x{command_id:08X}: {exc}",
-            command_id=command_id,
-            sequence=counter,
-            status=RESULT_BAD_PARAMETER_FORMAT,
-        ) from exc
+        raise _FRAMING.malformed(exc, command_id, counter) from exc
     pdu.node_id, pdu.timestamp, pdu.sequence = node, ts, counter
     return pdu
 
@@ -740,9 +714,7 @@ def encode(pdu: Pdu, sequence: SgipSeq | tuple[int, int, int] | int | None = Non
 # Helpers
 
 
-def sgip_timestamp(month: int, day: int, hour: int, minute: int, second: int) -> int:
-    """The sequence number's time part: MMDDhhmmss read as a decimal number."""
-    return int(f"{month:02d}{day:02d}{hour:02d}{minute:02d}{second:02d}")
+sgip_timestamp = decimal_timestamp  # the sequence number's time part: MMDDhhmmss read as a decimal number
 
 
 def add_country_code(number: str) -> str:
@@ -800,18 +772,14 @@ def response_for(command_id: int, result: int = RESULT_OK, seq: SgipSeq | tuple[
     return resp
 
 
-class _Namespace:
-    """The module's codec API as an object (same shape as ``cmpp.codec.CmppCodec``)."""
-
-    HEADER_SIZE = HEADER_SIZE
-    MAX_FRAME_SIZE = MAX_FRAME_SIZE
-    RESPONSE_OF = RESPONSE_OF
-    HEARTBEAT_ID = HEARTBEAT_ID
-    TERMINATE_ID = TERMINATE_ID
-    ProtocolError = ProtocolError
-    read_header = staticmethod(read_header)
-    decode = staticmethod(decode)
-    encode = staticmethod(encode)
-
-
-SGIP12 = _Namespace()
+SGIP12 = CodecNamespace(
+    HEADER_SIZE=HEADER_SIZE,
+    MAX_FRAME_SIZE=MAX_FRAME_SIZE,
+    RESPONSE_OF=RESPONSE_OF,
+    HEARTBEAT_ID=HEARTBEAT_ID,
+    TERMINATE_ID=TERMINATE_ID,
+    ProtocolError=ProtocolError,
+    read_header=read_header,
+    decode=decode,
+    encode=encode,
+)

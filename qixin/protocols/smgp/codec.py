@@ -19,13 +19,23 @@ Decoders raise only ``ProtocolError`` (a ``PduError``/``ValueError``).
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from qixin.protocols.errors import PduError
+from qixin.protocols.fields import (
+    CodecNamespace,
+    Framing,
+    TypedResponseCodec,
+    decimal_timestamp,
+    length_checker,
+    login_authenticator,
+    octets_encoder,
+    status_authenticator,
+    text,
+)
 
 __all__ = [
     "ACTIVE_TEST",
@@ -224,22 +234,7 @@ _U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")
 
 
-def octets(value: str, size: int, name: str) -> bytes:
-    """``value`` as latin-1 bytes for a fixed ``size`` field (``struct`` pads it with NUL)."""
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ProtocolError(f"{name}: {value!r} is not representable in one byte per character") from exc
-    if len(raw) > size:
-        raise ProtocolError(f"{name}: {len(raw)} bytes do not fit the {size}-byte field")
-    return raw
-
-
-def text(raw: bytes) -> str:
-    """A fixed-length octet string as text: cut at the first NUL (C-string semantics)."""
-    cut = raw.find(0)
-    return (raw if cut < 0 else raw[:cut]).decode("latin-1")
-
+octets = octets_encoder(ProtocolError)  # text(raw) reads one back (qixin.protocols.fields)
 
 # Fields that repeat from message to message (service code, fee fields, source number, times) go
 # through small caches: the same bytes always give the same text, and hashing is cheaper than decoding.
@@ -247,9 +242,17 @@ _text_cached = functools.lru_cache(maxsize=1024)(text)
 _octets_cached = functools.lru_cache(maxsize=1024)(octets)
 
 
-def _check_len(name: str, body: bytes, size: int) -> None:
-    if len(body) != size:
-        raise ProtocolError(f"{name}: body is {len(body)} bytes, the layout requires {size}")
+_check_len = length_checker(ProtocolError)
+_FRAMING = Framing(
+    error=ProtocolError,
+    protocol="SMGP",
+    length_field="PacketLength",
+    id_field="RequestID",
+    header_size=HEADER_SIZE,
+    max_frame_size=MAX_FRAME_SIZE,
+    bad_structure=STATUS_BAD_STRUCTURE,
+    bad_command=STATUS_BAD_COMMAND,
+)
 
 
 def _msg_id(value: bytes, name: str = "MsgID") -> bytes:
@@ -431,16 +434,8 @@ def _e_tlvs(tlvs: tuple[Tlv, ...]) -> bytes:
 # Header
 
 
-def read_header(buf: bytes | bytearray | memoryview) -> tuple[int, int, int]:
-    """``(packet_length, request_id, sequence)`` of the frame starting at ``buf[0]``."""
-    if len(buf) < HEADER_SIZE:
-        raise ProtocolError(f"need {HEADER_SIZE} bytes for the SMGP header, got {len(buf)}")
-    total, command_id, sequence = _HEADER.unpack_from(buf)
-    if total < HEADER_SIZE or total > MAX_FRAME_SIZE:
-        raise ProtocolError(
-            f"PacketLength {total} outside {HEADER_SIZE}..{MAX_FRAME_SIZE}", command_id=command_id, sequence=sequence
-        )
-    return total, command_id, sequence
+# ``(packet_length, request_id, sequence)`` of the frame starting at ``buf[0]``.
+read_header = _FRAMING.read_header
 
 
 # --------------------------------------------------------------------------------------------------
@@ -565,38 +560,24 @@ _DECODERS: dict[int, Any] = {
 
 def decode(frame: bytes | bytearray | memoryview) -> Pdu:
     """Decode one whole frame (header included). Raises only ``ProtocolError``."""
-    frame = bytes(frame)
+    if type(frame) is not bytes:
+        frame = bytes(frame)
     n = len(frame)
     if n < HEADER_SIZE:
-        raise ProtocolError(f"frame of {n} bytes is shorter than the {HEADER_SIZE}-byte SMGP header")
+        raise _FRAMING.too_short(n)
     total, command_id, sequence = _HEADER.unpack_from(frame)
     if total != n:
-        raise ProtocolError(
-            f"declared PacketLength {total} does not match the frame size {n}",
-            command_id=command_id,
-            sequence=sequence,
-            status=STATUS_BAD_STRUCTURE,
-        )
+        raise _FRAMING.length_mismatch(total, n, command_id, sequence)
     decoder = _DECODERS.get(command_id)
     if decoder is None:
-        raise ProtocolError(
-            f"unknown SMGP RequestID 0x{command_id:08X}",
-            command_id=command_id,
-            sequence=sequence,
-            status=STATUS_BAD_COMMAND,
-        )
+        raise _FRAMING.unknown_command(command_id, sequence)
     try:
         pdu: Pdu = decoder(frame[HEADER_SIZE:])
     except ProtocolError as exc:
-        exc.command_id, exc.sequence, exc.status = command_id, sequence, exc.status or STATUS_BAD_STRUCTURE
+        _FRAMING.annotate(exc, command_id, sequence)
         raise
     except (struct.error, ValueError, IndexError) as exc:  # defensive: never leak another exception
-        raise ProtocolError(
-            f"malformed SMGP 0x{command_id:08X}: {exc}",
-            command_id=command_id,
-            sequence=sequence,
-            status=STATUS_BAD_STRUCTURE,
-        ) from exc
+        raise _FRAMING.malformed(exc, command_id, sequence) from exc
     pdu.sequence = sequence
     return pdu
 
@@ -817,41 +798,30 @@ def decode_report(content: bytes) -> Report:
 # Authenticators
 
 
-def _secret_bytes(secret: str | bytes) -> bytes:
-    return secret.encode("utf-8") if isinstance(secret, str) else secret
-
-
-def smgp_timestamp(month: int, day: int, hour: int, minute: int, second: int) -> int:
-    """The Login TimeStamp: MMDDHHMMSS read as a decimal number."""
-    return int(f"{month:02d}{day:02d}{hour:02d}{minute:02d}{second:02d}")
+smgp_timestamp = decimal_timestamp  # the Login TimeStamp: MMDDHHMMSS read as a decimal number
 
 
 def smgp_authenticator_client(client_id: str, secret: str | bytes, timestamp: int | str) -> bytes:
     """AuthenticatorClient = MD5(ClientID + 7 zero bytes + shared secret + timestamp "MMDDHHMMSS")."""
-    ts = f"{timestamp:010d}" if isinstance(timestamp, int) else timestamp
-    return hashlib.md5(client_id.encode("latin-1") + b"\0" * 7 + _secret_bytes(secret) + ts.encode("ascii")).digest()
+    return login_authenticator(client_id, 7, secret, timestamp)
 
 
 def smgp_authenticator_server(status: int, auth_client: bytes, secret: str | bytes) -> bytes:
     """AuthenticatorServer = MD5(Status (4 bytes) + AuthenticatorClient + shared secret)."""
-    return hashlib.md5(_U32.pack(status) + auth_client + _secret_bytes(secret)).digest()
+    return status_authenticator(_U32.pack(status), auth_client, secret)
 
 
-class _Namespace:
-    """The module's codec API as an object (same shape as ``cmpp.codec.CmppCodec``)."""
-
-    HEADER_SIZE = HEADER_SIZE
-    MAX_FRAME_SIZE = MAX_FRAME_SIZE
-    RESPONSE_OF = RESPONSE_OF
-    HEARTBEAT_ID = HEARTBEAT_ID
-    TERMINATE_ID = TERMINATE_ID
-    ProtocolError = ProtocolError
-    read_header = staticmethod(read_header)
-    decode = staticmethod(decode)
-    encode = staticmethod(encode)
-
-
-SMGP30 = _Namespace()
+SMGP30 = CodecNamespace(
+    HEADER_SIZE=HEADER_SIZE,
+    MAX_FRAME_SIZE=MAX_FRAME_SIZE,
+    RESPONSE_OF=RESPONSE_OF,
+    HEARTBEAT_ID=HEARTBEAT_ID,
+    TERMINATE_ID=TERMINATE_ID,
+    ProtocolError=ProtocolError,
+    read_header=read_header,
+    decode=decode,
+    encode=encode,
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -907,18 +877,7 @@ def response_for(request: Any, status: int = STATUS_OK, sequence: int | None = N
     raise ProtocolError(f"no SMGP response for RequestID 0x{cid:08X}", command_id=cid, sequence=seq)
 
 
-class _Stub:
-    """A request stand-in built from a header only (a frame whose body failed to decode)."""
-
-    __slots__ = ("command_id", "msg_id", "sequence")
-
-    def __init__(self, command_id: int, sequence: int) -> None:
-        self.command_id = command_id
-        self.sequence = sequence
-        self.msg_id = b"\0" * 10
-
-
-class SmgpCodec:
+class SmgpCodec(TypedResponseCodec):
     """The SMGP 3.0 half of a ``qixin.protocols.session.Session``.
 
     Active_Test is the keepalive and Exit the unbind (both answered by the engine). A request whose
@@ -935,28 +894,19 @@ class SmgpCodec:
     decode = staticmethod(decode)
     encode = staticmethod(encode)
 
-    def is_response(self, pdu: Any) -> bool:
-        return bool(pdu.command_id & 0x80000000)
+    # the session-engine methods themselves: qixin.protocols.fields
+    HEARTBEAT_ID = HEARTBEAT_ID
+    TERMINATE_ID = TERMINATE_ID
+    heartbeat_class = ActiveTest
+    unbind_class = Exit
+    request_classes: ClassVar[dict[int, Any]] = {
+        LOGIN: Login,
+        SUBMIT: Submit,
+        DELIVER: Deliver,
+        ACTIVE_TEST: ActiveTest,
+        EXIT: Exit,
+    }
+    status_bad_structure = STATUS_BAD_STRUCTURE
 
-    def is_heartbeat(self, pdu: Any) -> bool:
-        return bool(pdu.command_id == ACTIVE_TEST)
-
-    def heartbeat(self) -> Any:
-        return ActiveTest()
-
-    def is_unbind(self, pdu: Any) -> bool:
-        return bool(pdu.command_id == EXIT)
-
-    def unbind(self) -> Any:
-        return Exit()
-
-    def response_to(self, request: Any, status: int = 0) -> Any:
+    def respond(self, request: Any, status: int) -> Any:
         return response_for(request, status)
-
-    def error_response(self, request: Any, status: int) -> Any:
-        return response_for(request, status)
-
-    def error_for_frame(self, exc: PduError) -> Any | None:
-        if exc.command_id & 0x80000000 or exc.command_id not in RESPONSE_OF:
-            return None  # never answer a response; no way to answer an unknown command
-        return response_for(_Stub(exc.command_id, exc.sequence), exc.status or STATUS_BAD_STRUCTURE)

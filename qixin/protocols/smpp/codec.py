@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from qixin.protocols.errors import PduError
+from qixin.protocols.fields import SessionCodecBase
 
 # --------------------------------------------------------------------------------------------------
 # Command ids
@@ -849,11 +850,20 @@ def encode_pdu(pdu: SmppPdu) -> bytes:
         raise PduError(f"{type(pdu).__name__}: cannot encode ({exc})") from exc
 
 
-class SmppCodec:
-    """The SMPP 3.4 half of a ``qixin.protocols.session.Session``."""
+class SmppCodec(SessionCodecBase):
+    """The SMPP 3.4 half of a ``qixin.protocols.session.Session``.
+
+    enquire_link is the keepalive and unbind the unbind (those methods: ``qixin.protocols.fields``); a
+    request that failed, or a frame that did not decode, is answered with generic_nack when it has no
+    response of its own.
+    """
 
     header_size = HEADER_SIZE
     status_system_error = ESME_RSYSERR
+    HEARTBEAT_ID = ENQUIRE_LINK
+    TERMINATE_ID = UNBIND
+    heartbeat_class = EnquireLink
+    unbind_class = Unbind
 
     def __init__(self, max_frame_size: int = MAX_PDU_SIZE) -> None:
         self.max_frame_size = max_frame_size
@@ -863,21 +873,6 @@ class SmppCodec:
 
     def encode(self, pdu: Any) -> bytes:
         return encode_pdu(pdu)
-
-    def is_response(self, pdu: Any) -> bool:
-        return bool(pdu.command_id & RESPONSE_BIT)
-
-    def is_heartbeat(self, pdu: Any) -> bool:
-        return pdu.command_id == ENQUIRE_LINK
-
-    def heartbeat(self) -> Any:
-        return EnquireLink()
-
-    def is_unbind(self, pdu: Any) -> bool:
-        return pdu.command_id == UNBIND
-
-    def unbind(self) -> Any:
-        return Unbind()
 
     def response_to(self, request: Any, status: int = 0) -> Any:
         return request.response(status)
