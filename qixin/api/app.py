@@ -298,7 +298,8 @@ table{{border-collapse:collapse}}</style></head><body>
 <h1>企信 qixin 短信平台</h1>
 <p>状态：<b>{"运行中" if h["ok"] else "异常"}</b> · 数据库：{escape(h["database"])}</p>
 <h2>通道</h2><table><tr><th>名称</th><th>协议</th><th>状态</th><th>运营商</th></tr>{rows}</table>
-<h2>调度</h2><p>发送中（在途）：{d["inflight"]} · 已提交：{d["submitted"]} · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
+<h2>调度</h2><p>发送中（在途）：{d["inflight"]} · 已提交：{d["submitted"]}
+ · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
 <p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
 <p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \
 --balance 100 --price 0.035 --json</code></p>
