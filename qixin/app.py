@@ -10,6 +10,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from qixin.errors import QxError
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Directory
@@ -209,14 +212,25 @@ class Platform:
         }  # fmt: skip
 
         def job(tx: Tx) -> None:
-            row = tx.one("SELECT id, embedded, host, port FROM channels WHERE name = ?", (e.name,))
+            row = tx.one("SELECT id, embedded, host, port, username, secret, options FROM channels WHERE name = ?",
+                         (e.name,))  # fmt: skip
             if row is None:
                 create_channel(tx, values, embedded=True)
-            elif row[1]:  # still ours: point it at this run's simulator
+            elif row[1]:  # still ours: point it at this run's endpoint — only if it moved (a version bump
+                # makes every running dispatcher reconnect)
                 changes = {"host": host, "port": port, "username": user, "secret": secret, "options": options or {}}
-                update_channel(tx, int(row[0]), changes)
+                current = {"host": row[2], "port": int(row[3]), "username": row[4], "secret": row[5],
+                           "options": orjson.loads(row[6] or "{}")}  # fmt: skip
+                if changes != current:
+                    update_channel(tx, int(row[0]), changes)
 
-        await self.db.write(job)
+        try:
+            await self.db.write(job)
+        except QxError:
+            raise
+        except Exception:  # another process created the row between our look and our insert: look again
+            self.log.info("channel %s created concurrently; retrying the upsert", e.name)
+            await self.db.write(job)
 
     async def stop(self) -> None:
         await self.billing.stop()

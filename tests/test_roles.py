@@ -77,3 +77,72 @@ async def test_api_and_dispatcher_processes(db_url: str, tmp_path: Path) -> None
             except subprocess.TimeoutExpired:
                 proc.kill()
     assert dispatcher.returncode == 0
+
+
+async def test_two_dispatchers_share_the_queue_without_double_sends(pg_url: str, tmp_path: Path) -> None:
+    """Several dispatchers on PostgreSQL (FOR UPDATE SKIP LOCKED): every message submitted exactly once."""
+    from qixin.gateway.simulators.smpp import SimulatorConfig, SmppSimulator
+
+    sim = SmppSimulator("127.0.0.1", 0, SimulatorConfig(receipt_delay=(0.01, 0.05)))
+    smpp_port = await sim.start()
+    env = dict(os.environ, QIXIN_SENDING_WINDOWS="off", QIXIN_MAX_NUMBER_RUN="0", QIXIN_DATABASE_URL=pg_url,
+               QIXIN_SMPP_PORT=str(smpp_port))  # fmt: skip
+    data = str(tmp_path / "data")
+    cli = [sys.executable, "-m", "qixin.cli"]
+    created = subprocess.run(  # noqa: ASYNC221 - one CLI call before any process runs
+        [*cli, "account", "create", "--name", "多调度", "--signature", "企信", "--balance", "1000", "--price",
+         "0.035", "--data-dir", data, "--json"], env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    acct = json.loads(created.stdout)
+    port = free_port()
+    quiet = subprocess.DEVNULL
+    procs = [
+        subprocess.Popen([*cli, "dispatcher", "--data-dir", data], env=env, stdout=quiet, stderr=quiet)  # noqa: ASYNC220
+        for _ in range(2)
+    ]
+    procs.append(subprocess.Popen([*cli, "api", "--port", str(port), "--data-dir", data], env=env, stdout=quiet,  # noqa: ASYNC220
+                                  stderr=quiet))  # fmt: skip
+    n = 600
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for _ in range(300):
+                try:
+                    await http.get("/health")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            for _ in range(200):  # both dispatchers bound to the gateway
+                if sim.stats.binds >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert sim.stats.binds >= 2
+            for chunk in range(3):
+                body = orjson.dumps({"to": [f"1390{chunk}{i:06d}" for i in range(n // 3)], "content": "多调度进程",
+                                     "signature": "企信"})  # fmt: skip
+                headers = signed_headers(acct["app_key"], acct["app_secret"], "POST", "/v1/sms", body)
+                resp = await http.post("/v1/sms", content=body, headers=headers)
+                assert resp.status_code == 200 and resp.json()["accepted_count"] == n // 3, resp.text
+        import psycopg
+
+        dsn = "postgresql://" + pg_url.split("://", 1)[1]
+        final = 0
+        for _ in range(600):
+            async with await psycopg.AsyncConnection.connect(dsn) as conn:
+                cur = await conn.execute(
+                    "SELECT COUNT(*) FROM messages WHERE status IN ('delivered','undelivered','expired','rejected')"
+                )
+                final = (await cur.fetchone())[0]  # type: ignore[index]
+            if final == n:
+                break
+            await asyncio.sleep(0.1)
+        assert final == n
+        assert sim.stats.submits == n  # nobody submitted a message another dispatcher held
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        await sim.stop()

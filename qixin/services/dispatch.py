@@ -13,8 +13,10 @@ Rules:
   returns a message this dispatcher already holds ignores it.
 - Verification before notification before marketing (``priority`` 0, 1, 2), then by due time.
 - Outcomes and receipts are stored by one flush job every ``flush_interval`` (or sooner when many are
-  waiting): submit results first, then failures, then receipts — so a receipt always finds the submit
-  it belongs to when both arrive within one flush.
+  waiting): submit results first, then failures, then receipts — so a receipt finds the submit it
+  belongs to when both arrive within one flush. A receipt whose submit is not stored yet (another part
+  still in flight, or the submit held by another dispatcher) is parked in ``receipt_inbox`` in the same
+  transaction and applied again every ``park_retry`` seconds by whichever dispatcher runs.
 - PostgreSQL: several dispatchers may run; ``FOR UPDATE SKIP LOCKED`` keeps them off each other's rows.
   SQLite: one claimer (the writer thread).
 """
@@ -35,8 +37,10 @@ from qixin.services.receipts import (
     Receipt,
     Submitted,
     apply_receipts,
+    park_receipts,
     record_failures,
     record_submits,
+    retry_parked,
 )
 from qixin.store.db import Database, Tx, now_ms
 
@@ -176,9 +180,10 @@ class Dispatcher:
         self._submitted: list[Submitted] = []
         self._failed: list[Failed] = []
         self._receipts: list[Receipt] = []
-        self._unmatched: list[Receipt] = []  # receipts whose submit is not stored yet; retried until stale
         self._receipts_stored: asyncio.Future[None] | None = None  # resolves when queued receipts are stored
-        self.unmatched_ttl_ms = 60_000
+        self.parked_ttl_ms = 24 * 3600 * 1000  # a parked receipt older than this is an orphan
+        self.park_retry = 0.5  # seconds between re-applications of parked receipts
+        self._next_park_retry = 0.0
         self._capacity = asyncio.Event()
         self._wake = asyncio.Event()
         self._flush_now = asyncio.Event()
@@ -186,7 +191,7 @@ class Dispatcher:
         self._running = False
         self.stats = {
             "claimed": 0, "submitted": 0, "failed": 0, "receipts": 0, "final": 0, "abandoned": 0, "orphans": 0,
-            "rerouted": 0,
+            "rerouted": 0, "parked": 0,
         }  # fmt: skip
 
     # -- the sink connectors report to ------------------------------------------------------------
@@ -324,37 +329,40 @@ class Dispatcher:
 
     async def flush(self) -> None:
         subs, fails, recs = self._submitted, self._failed, self._receipts
-        retry = self._unmatched if (subs or recs) else []
-        if not (subs or fails or recs):
+        loop_now = asyncio.get_running_loop().time()
+        retry = loop_now >= self._next_park_retry
+        if not (subs or fails or recs or retry):
             return
         self._submitted, self._failed, self._receipts = [], [], []
         stored, self._receipts_stored = self._receipts_stored, None
         if retry:
-            self._unmatched = []
+            self._next_park_retry = loop_now + self.park_retry
+        stale_before = now_ms() - self.parked_ttl_ms
 
-        def job(tx: Tx) -> tuple[int, list[Receipt]]:
+        def job(tx: Tx) -> tuple[int, int, int]:
             record_submits(tx, subs)
             record_failures(tx, fails)
-            return apply_receipts(tx, retry + recs)
+            finals, unmatched = apply_receipts(tx, recs)
+            park_receipts(tx, unmatched)  # stored before the carrier hears "received"
+            if retry:
+                more, _, stale = retry_parked(tx, 1000, stale_before)
+                return finals + more, len(unmatched), stale
+            return finals, len(unmatched), 0
 
         try:
-            finals, unmatched = await self.db.write(job)
+            finals, parked, stale = await self.db.write(job)
         except BaseException as exc:
             # outcomes go back in front, to be stored with the next flush; receipts are refused
             # (their deliver_sm is answered with a temporary error) and the carrier delivers them again
             self._submitted[:0], self._failed[:0] = subs, fails
-            self._unmatched[:0] = retry
             if stored is not None and not stored.done():
                 stored.set_exception(exc if isinstance(exc, Exception) else RuntimeError("flush cancelled"))
                 stored.exception()  # retrieved here: nobody else may look at it
             raise
         if stored is not None and not stored.done():
             stored.set_result(None)
-        if unmatched:
-            stale = now_ms() - self.unmatched_ttl_ms
-            keep = [r for r in unmatched if r.at > stale]
-            self.stats["orphans"] += len(unmatched) - len(keep)
-            self._unmatched.extend(keep)
+        self.stats["parked"] += parked
+        self.stats["orphans"] += stale
         done = len(subs) + len(fails)
         self._unstored.difference_update(x.message_id for x in subs)
         self._unstored.difference_update(x.message_id for x in fails)

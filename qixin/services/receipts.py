@@ -144,8 +144,9 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     """Match receipts to submitted parts and finalise messages.
 
     Returns (messages that became final, receipts that matched no submit). A receipt can come before
-    its submit is stored (the other parts of a long message still in flight); the caller retries those
-    for a while before it counts them as orphans.
+    its submit is stored (the other parts of a long message still in flight, or the submit's outcome
+    held by another dispatcher); the caller parks those in ``receipt_inbox`` (``park_receipts``) and
+    ``retry_parked`` applies them again until they match or grow stale (orphans).
     """
     if not items:
         return 0, []
@@ -215,3 +216,32 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
         billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8], r[9]) for r in rows])
         _emit(tx, rows)
     return len(finals), unmatched
+
+
+def park_receipts(tx: Tx, items: list[Receipt]) -> None:
+    """Store receipts that matched no submit yet, in the transaction that decides so (before the
+    carrier is answered): they survive a crash and any dispatcher may match them later."""
+    tx.executemany(
+        "INSERT INTO receipt_inbox (channel, carrier_msg_id, stat, err, received_at) VALUES (?, ?, ?, ?, ?)",
+        [(r.channel, r.carrier_id, r.stat[:16], r.err[:16], r.at) for r in items],
+    )
+
+
+def retry_parked(tx: Tx, limit: int, stale_before: int) -> tuple[int, int, int]:
+    """Apply parked receipts again; drop those that matched and those older than ``stale_before``.
+
+    Returns (messages that became final, receipts matched now, stale receipts dropped). Idempotent, so
+    dispatchers in several processes may run it at once.
+    """
+    rows = tx.all(
+        "SELECT id, channel, carrier_msg_id, stat, err, received_at FROM receipt_inbox ORDER BY id LIMIT ?", (limit,)
+    )
+    if not rows:
+        return 0, 0, 0
+    items = [Receipt(r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
+    finals, unmatched = apply_receipts(tx, items)
+    still = {(r.channel, r.carrier_id) for r in unmatched}
+    done = [int(r[0]) for r in rows if (r[1], r[2]) not in still]
+    stale = [int(r[0]) for r in rows if (r[1], r[2]) in still and int(r[5]) < stale_before]
+    tx.executemany("DELETE FROM receipt_inbox WHERE id = ?", [(i,) for i in done + stale])
+    return finals, len(done), len(stale)

@@ -238,6 +238,19 @@ ported_numbers = Table(
     Column("learned_at", BigInteger, nullable=False),
 )
 
+# receipts that matched no stored submit yet (the submit's outcome not flushed, possibly by another
+# dispatcher): stored before the carrier is answered, re-applied until they match or grow stale
+receipt_inbox = Table(
+    "receipt_inbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("carrier_msg_id", String(64), nullable=False),
+    Column("stat", String(16), nullable=False),
+    Column("err", String(16), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
 # the manager's latest view of each running channel (sessions, window, TPS, errors, receipts), for
 # `qixin channels` and for other processes; written every few seconds
 channel_health = Table(

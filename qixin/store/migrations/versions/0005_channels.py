@@ -63,6 +63,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("number"),
     )
     op.create_table(
+        "receipt_inbox",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("channel", sa.String(length=64), nullable=False),
+        sa.Column("carrier_msg_id", sa.String(length=64), nullable=False),
+        sa.Column("stat", sa.String(length=16), nullable=False),
+        sa.Column("err", sa.String(length=16), nullable=False),
+        sa.Column("received_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
         "channel_health",
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("health", sa.Text(), nullable=False),
@@ -87,6 +97,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_mo_messages_account_id"), table_name="mo_messages")
     op.drop_table("mo_messages")
     op.drop_table("channel_health")
+    op.drop_table("receipt_inbox")
     op.drop_table("ported_numbers")
     op.drop_index(op.f("ix_extensions_account_id"), table_name="extensions")
     op.drop_table("extensions")
