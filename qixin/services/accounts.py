@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -20,6 +21,8 @@ from qixin.errors import QxError
 from qixin.services import billing
 from qixin.services.channels import extension_of
 from qixin.store.db import Database, Tx, now_ms
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,20 +148,20 @@ class Directory:
     def __init__(self, db: Database, ttl: float = 3.0) -> None:
         self.db = db
         self.ttl = ttl
-        self._keys: dict[str, tuple[float, ApiKey | None]] = {}
-        self._sigs: dict[int, tuple[float, frozenset[str]]] = {}
-        self._tpls: dict[tuple[int, int], tuple[float, Template | None]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
 
     def invalidate(self) -> None:
-        self._keys.clear()
-        self._sigs.clear()
-        self._tpls.clear()
+        self._cache.clear()
 
-    async def key(self, app_key: str) -> ApiKey | None:
-        hit = self._keys.get(app_key)
+    async def _cached(self, key: tuple[Any, ...], query: Callable[[Tx], T]) -> T:
+        hit = self._cache.get(key)
         if hit and hit[0] > time.monotonic():
             return hit[1]
+        value = await self.db.read(query)
+        self._cache[key] = (time.monotonic() + self.ttl, value)
+        return value
 
+    async def key(self, app_key: str) -> ApiKey | None:
         def q(tx: Tx) -> ApiKey | None:
             r = tx.one(
                 "SELECT k.id, k.account_id, k.app_key, k.app_secret, k.callback_url, k.ip_allowlist,"
@@ -171,29 +174,16 @@ class Directory:
             ips = tuple(x.strip() for x in (r[5] or "").split(",") if x.strip())
             return ApiKey(int(r[0]), int(r[1]), r[2], r[3], r[4], ips, r[6], int(r[7]), bool(r[8]))
 
-        value = await self.db.read(q)
-        self._keys[app_key] = (time.monotonic() + self.ttl, value)
-        return value
+        return await self._cached(("key", app_key), q)
 
     async def approved_signatures(self, account_id: int) -> frozenset[str]:
-        hit = self._sigs.get(account_id)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-
         def q(tx: Tx) -> frozenset[str]:
             rows = tx.all("SELECT name FROM signatures WHERE account_id = ? AND status = 'approved'", (account_id,))
             return frozenset(r[0] for r in rows)
 
-        value = await self.db.read(q)
-        self._sigs[account_id] = (time.monotonic() + self.ttl, value)
-        return value
+        return await self._cached(("signatures", account_id), q)
 
     async def template(self, account_id: int, template_id: int) -> Template | None:
-        k = (account_id, template_id)
-        hit = self._tpls.get(k)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
-
         def q(tx: Tx) -> Template | None:
             r = tx.one(
                 "SELECT id, account_id, name, category, content, variables, status FROM templates"
@@ -204,6 +194,4 @@ class Directory:
                 return None
             return Template(int(r[0]), int(r[1]), r[2], r[3], r[4], orjson.loads(r[5] or "{}"), r[6])
 
-        value = await self.db.read(q)
-        self._tpls[k] = (time.monotonic() + self.ttl, value)
-        return value
+        return await self._cached(("template", account_id, template_id), q)
