@@ -42,7 +42,7 @@ from qixin.services.receipts import (
     record_submits,
     retry_parked,
 )
-from qixin.store.db import Database, Tx, now_ms
+from qixin.store.db import Database, Tx, chunks, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,7 @@ def claim(tx: Tx, now: int, lease_ms: int, limit: int, max_attempts: int) -> tup
     exhausted = [int(r[0]) for r in rows if r[1] > max_attempts]
     wanted = [int(r[0]) for r in rows if r[1] <= max_attempts]
     out: list[Outgoing] = []
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    for chunk in chunks(wanted):
         for mid, number, carrier, content, mtype, account_id, ext in tx.all(
             "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code"
             " FROM messages m JOIN batches b ON b.id = m.batch_id"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import orjson
 
 from qixin.services import billing, portability
-from qixin.store.db import Tx, now_ms
+from qixin.store.db import Tx, chunks, now_ms
 
 FINAL = frozenset({"delivered", "undelivered", "failed", "rejected", "expired", "cancelled"})
 
@@ -63,10 +63,6 @@ class Receipt:
     at: int
 
 
-def _chunks(seq: Sequence[int] | Sequence[str], n: int = 500) -> list[Sequence[int] | Sequence[str]]:
-    return [seq[i : i + n] for i in range(0, len(seq), n)]
-
-
 def record_submits(tx: Tx, items: list[Submitted]) -> None:
     if not items:
         return
@@ -98,7 +94,7 @@ def record_failures(tx: Tx, items: list[Failed]) -> None:
 
 def _message_rows(tx: Tx, ids_: Sequence[int]) -> list[tuple]:
     out: list[tuple] = []
-    for chunk in _chunks(list(ids_)):
+    for chunk in chunks(list(ids_)):
         out += tx.all(
             "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, m.number, m.status, m.parts,"
             " m.carrier_stat, m.carrier_err, m.error_code, m.done_at, m.submitted_at, b.api_key_id, k.callback_url"
@@ -158,7 +154,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     per_message: dict[int, list[Receipt]] = {}
     for channel, recs in by_channel.items():
         wanted = {r.carrier_id: r for r in recs}
-        for chunk in _chunks(list(wanted)):
+        for chunk in chunks(list(wanted)):
             for cid, mid, stat in tx.all(
                 "SELECT carrier_msg_id, message_id, stat FROM submits"
                 f" WHERE channel = ? AND carrier_msg_id IN ({tx.in_list(chunk)})",
@@ -176,11 +172,11 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     tx.executemany("UPDATE submits SET stat = ? WHERE channel = ? AND carrier_msg_id = ?", part_updates)
     ids_ = list(per_message)
     current = {}
-    for chunk in _chunks(ids_):
+    for id_chunk in chunks(ids_):
         for mid, status, pending, stat, err in tx.all(
             "SELECT id, status, receipts_pending, carrier_stat, carrier_err FROM messages"
-            f" WHERE id IN ({tx.in_list(chunk)})",
-            tuple(chunk),
+            f" WHERE id IN ({tx.in_list(id_chunk)})",
+            tuple(id_chunk),
         ):
             current[int(mid)] = (status, int(pending), stat, err)
     updates = []

@@ -35,6 +35,12 @@ Job = Callable[["Tx"], Any]
 
 
 COPY_MIN_ROWS = 64  # PostgreSQL: below this, plain INSERTs beat COPY
+IN_LIST_MAX = 500  # values per "IN (?, …)" list: well under SQLite's parameter limit
+
+
+def chunks(seq: Sequence[T], n: int = IN_LIST_MAX) -> list[Sequence[T]]:
+    """``seq`` cut into pieces of at most ``n`` (for IN lists)."""
+    return [seq[i : i + n] for i in range(0, len(seq), n)]
 
 
 def now_ms() -> int:
