@@ -66,13 +66,20 @@ def import_numbers(tx: Tx, items: list[dict[str, str]]) -> int:
 
 
 class PortedNumbers:
-    """number → carrier, for accept; refreshed in the background of requests, never per number."""
+    """number → carrier, for accept; refreshed at most every ``ttl`` seconds, never per number.
+
+    Rows are only ever upserted with ``learned_at`` = now, so a refresh reads just what was learned
+    since the last one (with a minute of overlap for processes whose clocks differ a little).
+    """
+
+    OVERLAP_MS = 60_000
 
     def __init__(self, db: Database, ttl: float = 5.0) -> None:
         self.db = db
         self.ttl = ttl
         self.map: dict[str, str] = {}
         self._at = 0.0
+        self._seen = 0  # the newest learned_at read so far
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
@@ -84,6 +91,13 @@ class PortedNumbers:
         async with self._lock:
             if time.monotonic() - self._at < self.ttl:
                 return
-            rows = await self.db.read(lambda tx: tx.all("SELECT number, carrier FROM ported_numbers"))
-            self.map = {str(n): str(c) for n, c in rows}
+            since = self._seen - self.OVERLAP_MS
+            rows = await self.db.read(
+                lambda tx: tx.all(
+                    "SELECT number, carrier, learned_at FROM ported_numbers WHERE learned_at >= ?", (since,)
+                )
+            )
+            for number, carrier, learned_at in rows:
+                self.map[str(number)] = str(carrier)
+                self._seen = max(self._seen, int(learned_at))
             self._at = time.monotonic()

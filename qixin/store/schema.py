@@ -237,6 +237,7 @@ ported_numbers = Table(
     Column("carrier", String(8), nullable=False),
     Column("learned_at", BigInteger, nullable=False),
 )
+Index("ix_ported_numbers_learned", ported_numbers.c.learned_at)
 
 # receipts that matched no stored submit yet (the submit's outcome not flushed, possibly by another
 # dispatcher): stored before the carrier is answered, re-applied until they match or grow stale

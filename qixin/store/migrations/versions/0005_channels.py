@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("learned_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("number"),
     )
+    op.create_index("ix_ported_numbers_learned", "ported_numbers", ["learned_at"], unique=False)
     op.create_table(
         "receipt_inbox",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -98,6 +99,7 @@ def downgrade() -> None:
     op.drop_table("mo_messages")
     op.drop_table("channel_health")
     op.drop_table("receipt_inbox")
+    op.drop_index("ix_ported_numbers_learned", table_name="ported_numbers")
     op.drop_table("ported_numbers")
     op.drop_index(op.f("ix_extensions_account_id"), table_name="extensions")
     op.drop_table("extensions")
