@@ -6,8 +6,9 @@ from typing import Any
 
 import orjson
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
-from qixin.errors import QxError
+from qixin.errors import CATALOGUE, QxError
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -42,3 +43,30 @@ def field(data: dict[str, Any], name: str, kind: type, required: bool = True, de
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise QxError("INVALID_REQUEST", f"字段 {name} 类型错误，应为 {kind.__name__}")
     return value
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: a stable code from docs/errors.md and a Chinese message (some codes add fields)."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(description="稳定错误码，见 docs/errors.md")
+    message: str = Field(description="中文错误说明")
+
+
+def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: for each HTTP status, the catalogue codes it may answer with.
+
+    Use on every route, e.g. ``@router.post(..., responses=error_responses("NOT_FOUND", "FORBIDDEN"))``;
+    INVALID_REQUEST and INTERNAL_ERROR are added to every route."""
+    by_status: dict[int, list[str]] = {}
+    for code in (*codes, "INVALID_REQUEST", "INTERNAL_ERROR"):
+        status, _ = CATALOGUE[code]  # KeyError: an undocumented code
+        if code not in by_status.setdefault(status, []):
+            by_status[status].append(code)
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": "；".join(f"`{c}` {CATALOGUE[c][1]}" for c in names),
+        }
+        for status, names in sorted(by_status.items())
+    }
