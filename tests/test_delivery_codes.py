@@ -419,6 +419,76 @@ async def test_receipts_of_each_kind_end_in_the_documented_status(protocol: str,
     assert got_groups == merged, (got_groups, merged)
 
 
+LONG_CASES = [  # (first part's stat, second part's stat, the message's status)
+    ("ACCEPTD", "UNDELIV", "undelivered"),
+    ("DELIVRD", "REJECTD", "undelivered"),
+    ("EXPIRED", "DELIVRD", "expired"),
+    ("DELIVRD", "ACCEPTD", "delivered"),
+]
+
+
+async def test_a_long_message_takes_the_status_of_its_first_failed_part(db_url: str) -> None:
+    from _billing import Bill
+
+    from qixin.store.db import now_ms
+
+    bill = Bill(db_url)
+    try:
+        key = await bill.account()
+        answer = await bill.send(key, [f"1380013800{i}" for i in range(len(LONG_CASES))], content="长短信" * 40)
+        ids_ = [int(m["id"]) for m in answer["accepted"]]
+        assert len(ids_) == len(LONG_CASES) and all(m["parts"] == 2 for m in answer["accepted"])
+        for mid, (first, second, status) in zip(ids_, LONG_CASES, strict=True):
+
+            def job(tx: Tx, mid: int = mid, first: str = first, second: str = second) -> int:
+                record_submits(tx, [Submitted(mid, "ch", [f"{mid}-1", f"{mid}-2"], now_ms())])
+                done = apply_receipts(tx, [Receipt("ch", f"{mid}-1", first, "", now_ms())])[0]
+                return done + apply_receipts(tx, [Receipt("ch", f"{mid}-2", second, "", now_ms())])[0]
+
+            assert bill.w(job) == 1
+            got = bill.r(lambda tx, mid=mid: tx.one("SELECT status, carrier_stat FROM messages WHERE id = ?", (mid,)))
+            failed = [s for s in (first, second) if status_of_stat(s) != "delivered"]
+            assert tuple(got) == (status, failed[0] if failed else first), (first, second)
+    finally:
+        bill.close()
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.submits: list[Submitted] = []
+        self.receipts: list[Receipt] = []
+
+    def submitted(self, item: Submitted) -> None:
+        self.submits.append(item)
+
+    def failed(self, item: Any) -> None:
+        raise AssertionError(item)
+
+    def abandoned(self, message_id: int) -> None:
+        raise AssertionError(message_id)
+
+    def receipt(self, item: Receipt) -> None:
+        self.receipts.append(item)
+
+
+async def test_smpp_enroute_is_acknowledged_and_dropped() -> None:
+    from qixin.services.dispatch import Outgoing
+
+    sink = RecordingSink()
+    sim, conn = await _smpp({"ENROUTE": 1.0, "DELIVRD": 1.0}, sink)
+    try:
+        for i in range(40):
+            conn.submit(Outgoing(i, f"1380000{i:04d}", "cmcc", "hi", "notification", 1))
+        await _until(lambda: sim.stats.receipts_pending == 0 and sim.stats.receipts_sent == 40)
+        enroute = sim.stats.receipts_by_stat["ENROUTE"]
+        assert 0 < enroute < 40
+        assert len(sink.receipts) == 40 - enroute and {r.stat for r in sink.receipts} == {"DELIVRD"}
+        assert {r.err for r in sink.receipts} == {""} and conn.stats["receipts"] == 40 - enroute
+    finally:
+        await conn.stop()
+        await sim.stop()
+
+
 if __name__ == "__main__":
     regenerate()
     print(f"regenerated {DOC.relative_to(ROOT)}", file=sys.stderr)

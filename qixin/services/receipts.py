@@ -175,7 +175,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
         status, pending, stat, err = cur
         for rec in recs:
             pending -= 1
-            if stat is None or (stat == "DELIVRD" and rec.stat != "DELIVRD"):
+            if stat is None or (status_of_stat(stat) == "delivered" and status_of_stat(rec.stat) != "delivered"):
                 stat, err = rec.stat, rec.err
             if portability.is_ported(rec.stat):
                 ported[mid] = portability.carrier_named(rec.stat, rec.err)
