@@ -70,8 +70,9 @@ async def test_content_refusals_name_the_rule_change_nothing_and_are_recorded(ru
         found = (await reviewer.get("/admin/violations", params={"account_id": api.account_id})).json()["violations"]
         assert {v["code"] for v in found} >= {"CONTENT_FORBIDDEN", "CONTENT_SPECIAL_CHAR", "UNSUBSCRIBE_MISSING"}
         assert any(v["content"] == "【企信】今日股　票　推　荐，速来" for v in found)
-        # links: refused by the account's policy, allow-listed domains only
-        resp = await reviewer.put(
+    # links: refused by the account's policy (changed by an admin), allow-listed domains only
+    async with staff(running, "admin") as admin:
+        resp = await admin.put(
             f"/admin/accounts/{api.account_id}/policy",
             json={"link_policy": "allowlist", "allowed_domains": ["example.cn"]},
         )
@@ -86,13 +87,13 @@ async def test_staff_freeze_and_automatic_freeze(running: Running) -> None:
     strict(running)
     running.platform.compliance.with_settings(freeze_after=3)
     api = running.account()
-    async with staff(running) as reviewer:
+    async with staff(running, "admin") as admin:
         assert (
-            await reviewer.post(f"/admin/accounts/{api.account_id}/freeze", json={"reason": "投诉"})
+            await admin.post(f"/admin/accounts/{api.account_id}/freeze", json={"reason": "投诉"})
         ).status_code == 200
         resp = await api.send(to="13800138000", content="会议通知")
         assert resp.status_code == 403 and resp.json()["code"] == "ACCOUNT_FROZEN"
-        assert (await reviewer.post(f"/admin/accounts/{api.account_id}/unfreeze", json={})).status_code == 200
+        assert (await admin.post(f"/admin/accounts/{api.account_id}/unfreeze", json={})).status_code == 200
         assert (await api.send(to="13800138000", content="会议通知")).status_code == 200
     answers = [(await api.send(to="13800138000", content=f"赌博{i}")).json() for i in range(3)]
     assert [a["code"] for a in answers] == ["CONTENT_FORBIDDEN"] * 3
@@ -117,8 +118,8 @@ async def test_sending_window_defers_and_permit(running: Running) -> None:
         )
     )
     assert due[0] == next_8
-    async with staff(running) as reviewer:
-        await reviewer.put(f"/admin/accounts/{api.account_id}/policy", json={"permit_24h": True})
+    async with staff(running, "admin") as admin:
+        await admin.put(f"/admin/accounts/{api.account_id}/policy", json={"permit_24h": True})
     data = (await api.send(to="13800138001", content="您的快递已到")).json()
     assert data["status"] == "queued" and "deferred_to" not in data
     # marketing keeps 09:00–20:00 whatever the permit

@@ -148,7 +148,7 @@ class OptoutsIn(NumbersIn):
 
 
 class RejectedRow(BaseModel):
-    row: int = Field(description="第几行（JSON：数组中的第几个，从 1 起；CSV：行号）")
+    row: int = Field(description="第几行（JSON：数组中的第几个；CSV：第几条记录，含表头；均从 1 起）")
     value: str = Field(description="提交的内容（已打码）")
     reason: str
 

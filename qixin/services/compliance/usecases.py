@@ -42,7 +42,8 @@ BLACKLIST_COLUMNS = ("number", "reason", "source", "created_at")
 
 def list_input(numbers: Sequence[str] | None, csv_text: str | None) -> store.ParsedList:
     """``numbers`` (a JSON array) or ``csv`` text whose first column holds the numbers (a header line
-    without digits is skipped), validated: rows are numbered as submitted (CSV: line numbers)."""
+    without digits is skipped), validated: rows are numbered as submitted from 1 (CSV: its records,
+    the header included)."""
     if csv_text is not None:
         rows = list(csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))))
         cells = [(i + 1, row[0]) for i, row in enumerate(rows) if row and row[0].strip()]
