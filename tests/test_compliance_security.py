@@ -179,8 +179,6 @@ async def test_every_compliance_route_for_every_role(running: Running) -> None:
         if "admin: compliance" in op.get("tags", [])
     }
     assert set(routes) == set(EXPECTED)  # a new route must be given its roles here
-    for op in routes.values():  # every route documents the refusal it can give
-        assert "FORBIDDEN" in op["responses"]["403"]["description"]
     api = running.account()
     ids = {
         "account_id": str(api.account_id),
@@ -207,6 +205,10 @@ async def test_every_compliance_route_for_every_role(running: Running) -> None:
     finally:
         for c in clients.values():
             await c.aclose()
+    for op in routes.values():  # every route documents the refusal it can give
+        assert "FORBIDDEN" in op["responses"]["403"]["description"]
+    policy_body = routes[("PUT", "/admin/accounts/{account_id}/policy")]["requestBody"]["content"]
+    assert "verification_window" in policy_body["application/json"]["schema"]["properties"]
     # a refused change changed nothing: only the admin's policy write is there
     async with staff(running, "admin") as admin:
         pol = (await admin.get(f"/admin/accounts/{api.account_id}/policy")).json()

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from qixin.app import Platform
     from qixin.services.accounts import ApiKey
 
-MAX_IMPORT = usecases.MAX_IMPORT
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -371,8 +370,8 @@ class DocumentOut(BaseModel):
 # --- parsing, answering, documenting ---------------------------------------------------------------------
 
 
-def _parse(model: type[M], body: bytes) -> M:
-    """The body as ``model``: INVALID_JSON when it is not a JSON object, INVALID_REQUEST naming the field."""
+def _parse(model: type[M], body: bytes, code: str = "INVALID_REQUEST") -> M:
+    """The body as ``model``: INVALID_JSON when it is not a JSON object, else ``code`` naming the field."""
     data = parse_json(body)
     try:
         return model.model_validate(data)
@@ -380,8 +379,8 @@ def _parse(model: type[M], body: bytes) -> M:
         err = e.errors()[0]
         name = ".".join(str(x) for x in err["loc"]) or "body"
         if err["type"] == "missing":
-            raise QxError("INVALID_REQUEST", f"缺少字段 {name}") from e
-        raise QxError("INVALID_REQUEST", f"字段 {name} 类型错误") from e
+            raise QxError(code, f"缺少字段 {name}") from e
+        raise QxError(code, f"字段 {name} 类型错误") from e
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -589,7 +588,7 @@ def _admin_router(platform: Platform) -> APIRouter:
     )  # fmt: skip
     async def change_lexicon(request: Request) -> Response:
         who = await staff(request, "compliance")
-        body = _parse(LexiconChangeIn, await request.body())
+        body = _parse(LexiconChangeIn, await request.body(), "LEXICON_INVALID")
         change, base = await usecases.prepare_lexicon_change(db, body.model_dump())
         out = await act(request, who, "lexicon.change", "lexicon",
                         lambda tx: usecases.store.apply_lexicon_change(tx, change, base, who.name))  # fmt: skip
