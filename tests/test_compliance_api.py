@@ -147,12 +147,26 @@ async def test_numbers_ranges_international_blacklist_not_billed(running: Runnin
     assert data["accepted_count"] == 20
 
 
+async def send_mo_when_bound(r: Running, source: str, destination: str, text: str, timeout: float = 15.0) -> None:
+    """Send an MO once the platform's receiving session is bound (it binds in the background)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await r.runtime.simulator.send_mo(source, destination, text)
+            return
+        except RuntimeError:  # no bound session yet
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 async def test_optout_by_mo_through_the_smpp_simulator(running: Running) -> None:
     strict(running)
     api = running.account()
     ext = running.platform.db.write_sync(lambda tx: extension_of(tx, api.account_id))
-    await running.runtime.simulator.send_mo("8613800138000", "10690000" + ext, "TD")
-    await running.runtime.simulator.send_mo("8613900139000", "10690000" + ext, "你好")
+    await send_mo_when_bound(running, "8613800138000", "10690000" + ext, "TD")
+    await send_mo_when_bound(running, "8613900139000", "10690000" + ext, "你好")
     for _ in range(200):
         out = (await api.get("/v1/optouts")).json()
         if out["count"]:

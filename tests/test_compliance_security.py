@@ -236,3 +236,17 @@ async def test_verification_codes_go_out_at_night_unless_the_policy_holds_them(r
         assert pol["verification_window"] is True
     data = (await api.send(to="13800138002", **code)).json()
     assert data["status"] == "scheduled" and data["deferred_to"] == next_8
+
+
+async def test_bodies_are_checked_after_authentication_with_clear_codes(running: Running) -> None:
+    resp = await httpx.AsyncClient(base_url=running.base).post("/admin/blacklist", content=b"{not json")
+    assert resp.status_code == 401 and resp.json()["code"] == "STAFF_AUTH_REQUIRED"  # who first, then what
+    async with staff(running, "admin") as admin:
+        bad = await admin.post("/admin/blacklist", content=b"{not json")
+        assert bad.json()["code"] == "INVALID_JSON"
+        wrong = await admin.put("/admin/accounts/1/policy", json={"permit_24h": "yes"})
+        assert wrong.json()["code"] == "INVALID_REQUEST" and "permit_24h" in wrong.json()["message"]
+        shape = await admin.post("/admin/lexicon/changes", json={"add": [{"word": "x"}]})
+        assert shape.json()["code"] == "LEXICON_INVALID" and "category" in shape.json()["message"]
+        missing = await admin.post("/admin/accounts/1/freeze", json={})
+        assert missing.json()["code"] == "INVALID_REQUEST" and "reason" in missing.json()["message"]

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from qixin.api import deps
-from qixin.api.common import error_responses, json_response, parse_json
+from qixin.api.common import error_responses, json_response, parse_model
 from qixin.domain.compliance import CATEGORIES
 from qixin.errors import QxError
 from qixin.services.compliance import usecases
@@ -34,7 +34,6 @@ from qixin.services.staff import Staff
 
 if TYPE_CHECKING:
     from qixin.app import Services as Platform
-    from qixin.services.accounts import ApiKey
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -344,16 +343,13 @@ class DocumentOut(BaseModel):
 
 
 def _parse(model: type[M], body: bytes, code: str = "INVALID_REQUEST") -> M:
-    """The body as ``model``: INVALID_JSON when it is not a JSON object, else ``code`` naming the field."""
-    data = parse_json(body)
+    """``common.parse_model``, answering ``code`` instead of INVALID_REQUEST where a route has its own."""
     try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        name = ".".join(str(x) for x in err["loc"]) or "body"
-        if err["type"] == "missing":
-            raise QxError(code, f"缺少字段 {name}") from e
-        raise QxError(code, f"字段 {name} 类型错误") from e
+        return parse_model(model, body)
+    except QxError as e:
+        if e.code != "INVALID_REQUEST" or code == e.code:
+            raise
+        raise QxError(code, e.message) from e
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -368,7 +364,8 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting the JSON request body generated from ``model``."""
+    """``openapi_extra`` documenting the JSON request body generated from ``model`` (like
+    ``common.body_of``, with nested models inlined: a ``#/$defs/…`` ref means nothing in OpenAPI)."""
     schema = model.model_json_schema()
     schema = _inline(schema, schema.get("$defs", {}))
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
@@ -663,16 +660,13 @@ def _customer_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["customer: compliance"])
     db = platform.db
 
-    async def signed(request: Request) -> tuple[ApiKey, bytes]:
-        return await deps.signed(platform, request)
-
     @router.get(
         "/optouts", summary="退订名单导出（format=json|csv）", response_model=OptoutsOut,
         responses=CSV_DOC | error_responses(*SIGNED),
     )  # fmt: skip
     async def my_optouts(request: Request, format: str = "json") -> Response:
-        key, _ = await signed(request)
-        rows = await usecases.optouts(db, key.account_id)
+        actor, _ = await deps.customer(platform, request)
+        rows = await usecases.own_optouts(db, actor)
         if format == "csv":
             return _csv(rows, usecases.OPTOUT_COLUMNS, "optouts")
         return _ok(OptoutsOut, {"optouts": rows, "count": len(rows)})
@@ -683,9 +677,9 @@ def _customer_router(platform: Platform) -> APIRouter:
         responses=error_responses(*SIGNED, "INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def import_optouts(request: Request) -> Response:
-        key, raw = await signed(request)
+        actor, raw = await deps.customer(platform, request)
         body = _parse(OptoutsIn, raw)
-        return _ok(ImportOut, await usecases.import_own_optouts(db, key, _list(body), body.signature))
+        return _ok(ImportOut, await usecases.import_own_optouts(db, actor, _list(body), body.signature))
 
     @router.post(
         "/signatures/{signature_id}/documents", summary="上传签名资质文件（JSON：filename、content_base64）",
@@ -693,11 +687,11 @@ def _customer_router(platform: Platform) -> APIRouter:
         responses=error_responses(*SIGNED, "INVALID_JSON", "NOT_FOUND", "DOCUMENT_INVALID"),
     )  # fmt: skip
     async def upload(signature_id: int, request: Request) -> Response:
-        key, raw = await signed(request)
+        actor, raw = await deps.customer(platform, request)
         body = _parse(DocumentIn, raw)
         content = usecases.decode_document(body.content_base64)
         out = await usecases.upload_document(
-            db, platform.settings.data_dir, key, signature_id, body.filename, body.content_type, content
+            db, platform.settings.data_dir, actor, signature_id, body.filename, body.content_type, content
         )
         return _ok(DocumentOut, out, 201)
 

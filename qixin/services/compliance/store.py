@@ -24,8 +24,8 @@ from qixin.domain.compliance import CATEGORIES, LINK_POLICIES, Lexicon, LexiconE
 from qixin.domain.compliance.default_lexicon import DEFAULT_ALLOW
 from qixin.domain.numbers import mask, normalize_cn_mobile
 from qixin.errors import QxError
+from qixin.services.actor import Actor, audit
 from qixin.services.compliance.intl import international_number
-from qixin.services.staff import audit
 from qixin.store import compliance as q
 from qixin.store.db import Tx, now_ms
 
@@ -225,10 +225,8 @@ def record_violations(
     count = q.count_violations(tx, account_id, ts - freeze_period_ms, codes)
     if count < freeze_after or not q.freeze_if_active(tx, account_id):
         return False
-    audit(
-        tx, "system", "compliance", "account.freeze", f"account:{account_id}",
-        {"reason": "auto", "violations": count, "period_s": freeze_period_ms // 1000},
-    )  # fmt: skip
+    detail = {"reason": "auto", "violations": count, "period_s": freeze_period_ms // 1000}
+    audit(tx, Actor.system("compliance"), "account.freeze", f"account:{account_id}", detail)
     return True
 
 

@@ -20,17 +20,14 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qixin.domain.export import safe_row
 from qixin.errors import QxError
+from qixin.services.actor import Actor, audit
 from qixin.services.compliance import documents, evidence, store
-from qixin.services.staff import audit
 from qixin.store import compliance as q
 from qixin.store.db import Database, Tx
-
-if TYPE_CHECKING:
-    from qixin.services.accounts import ApiKey
 
 MAX_IMPORT = 100_000
 OPTOUT_COLUMNS = ("number", "signature", "source", "created_at")
@@ -163,13 +160,19 @@ def suspend_signature(tx: Tx, signature_id: int, reason: str) -> dict[str, Any]:
 # --- customers ------------------------------------------------------------------------------------------------
 
 
-async def import_own_optouts(db: Database, key: ApiKey, parsed: store.ParsedList, signature: str) -> dict[str, Any]:
+async def own_optouts(db: Database, actor: Actor) -> list[dict[str, Any]]:
+    """A customer's own opt-out list."""
+    account_id = actor.account_for(None)
+    return await db.read(lambda tx: store.list_optouts(tx, account_id))
+
+
+async def import_own_optouts(db: Database, actor: Actor, parsed: store.ParsedList, signature: str) -> dict[str, Any]:
     """A customer adds numbers to their own opt-out list (audited in the same transaction)."""
+    account_id = actor.account_for(None)
 
     def job(tx: Tx) -> dict[str, Any]:
-        added = store.add_optouts(tx, key.account_id, parsed.numbers, "import", signature)
-        detail = {"added": added, "rejected": len(parsed.rejected)}
-        audit(tx, "customer", key.app_key, "optouts.import", f"account:{key.account_id}", detail)
+        added = store.add_optouts(tx, account_id, parsed.numbers, "import", signature)
+        audit(tx, actor, "optouts.import", f"account:{account_id}", {"added": added, "rejected": len(parsed.rejected)})
         return _import_answer(added, parsed)
 
     return await db.write(job)
@@ -183,16 +186,17 @@ def decode_document(content_base64: str) -> bytes:
 
 
 async def upload_document(
-    db: Database, data_dir: Path, key: ApiKey, signature_id: int, filename: str, content_type: str, content: bytes
+    db: Database, data_dir: Path, actor: Actor, signature_id: int, filename: str, content_type: str, content: bytes
 ) -> dict[str, Any]:
     """Store a qualification document of one of the customer's signatures: NOT_FOUND (nothing written,
     no file) for a signature that is not theirs; DOCUMENT_INVALID for content that is not PDF/JPEG/PNG."""
-    await db.read(lambda tx: documents.check_owner(tx, key.account_id, signature_id))
-    stored = documents.store_file(data_dir, key.account_id, filename, content_type, content)
+    account_id = actor.account_for(None)
+    await db.read(lambda tx: documents.check_owner(tx, account_id, signature_id))
+    stored = documents.store_file(data_dir, account_id, filename, content_type, content)
 
     def job(tx: Tx) -> dict[str, Any]:
-        out = documents.add_document(tx, key.account_id, signature_id, stored)
-        audit(tx, "customer", key.app_key, "signature.document", f"signatures:{signature_id}", out)
+        out = documents.add_document(tx, account_id, signature_id, stored)
+        audit(tx, actor, "signature.document", f"signatures:{signature_id}", out)
         return out
 
     return await db.write(job)
