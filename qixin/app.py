@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qixin import ids
+from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.gateway.channel import Hooks
 from qixin.gateway.manager import ChannelManager
@@ -105,13 +108,30 @@ class Services:
         }  # fmt: skip
 
 
+def secret_box(settings: Settings) -> SecretBox:
+    """The key that seals API secrets: the ``secret_key`` setting, else ``secret.key`` beside the SQLite
+    database (PostgreSQL: in ``data_dir``), created once, readable by its owner only."""
+    if settings.secret_key:
+        return SecretBox.from_text(settings.secret_key)
+    db = settings.db_url
+    folder = Path(db.split("///", 1)[1]).parent if db.startswith("sqlite") and "///" in db else settings.data_dir
+    path = folder / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(SecretBox.new_key_text() + "\n")
+    return SecretBox.from_text(path.read_text().strip())
+
+
 def build(settings: Settings) -> Services:
     """Every service of the platform, constructed with its collaborators; nothing is started."""
     s = settings
     ids.configure(s.node_id)
     portability.configure(s.ported_stats)
     db = Database(s.db_url)
-    directory = Directory(db)
+    box = secret_box(s)
+    directory = Directory(db, box=box)
     staff = StaffDirectory(db)
     nonces: NonceStore = RedisNonceStore(s.redis_url) if s.redis_url else MemoryNonceStore()
     compliance = ComplianceService(db, s.compliance, redis_url=s.redis_url, on_freeze=lambda _: directory.invalidate())
@@ -150,7 +170,9 @@ def build(settings: Settings) -> Services:
         dispatcher=dispatcher,
         uplink=uplink,
         channels=channels,
-        webhooks=WebhookWorker(db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff),
+        webhooks=WebhookWorker(
+            db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff, open_secret=box.open
+        ),
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
         signatures=Signatures(db, directory, on_apply=documents.set_purpose),
