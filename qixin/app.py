@@ -38,7 +38,7 @@ from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
-from qixin.services.queries import Queries
+from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
@@ -74,6 +74,7 @@ class Services:
     templates: Templates
     staff_users: StaffUsers
     queries: Queries
+    message_search: MessageSearch
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -179,6 +180,7 @@ def build(settings: Settings) -> Services:
         templates=Templates(db, directory, checker=lambda: compliance.checker),
         staff_users=StaffUsers(db, staff.invalidate),
         queries=Queries(db),
+        message_search=MessageSearch(db),
     )
 
 
