@@ -39,7 +39,7 @@ from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
-from qixin.services.queries import Queries
+from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
@@ -76,6 +76,7 @@ class Services:
     staff_users: StaffUsers
     queries: Queries
     metrics: Metrics
+    message_search: MessageSearch
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -190,6 +191,7 @@ def build(settings: Settings) -> Services:
         staff_users=StaffUsers(db, staff.invalidate),
         queries=Queries(db),
         metrics=metrics,
+        message_search=MessageSearch(db),
     )
 
 
