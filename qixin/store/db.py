@@ -5,10 +5,14 @@ Rules:
 - All writes go through ``Database.write(job)``: a job is a function ``job(tx) -> result`` run in a
   writer thread. The writer takes every job waiting (up to ``group``), runs them in ONE transaction and
   commits once (group commit). Each job's changes therefore commit together or not at all.
-- A job that raises ``QxError`` must do so before it has written anything (for example: the
-  conditional balance update is its first write and it raises when no row matched). Such an error is
-  handed to that job's caller and the rest of the group commits. Any other exception rolls the whole
-  group back and every job of it is run again alone, so one faulty job cannot take others with it.
+- Jobs are isolated: a job that raises ``QxError`` leaves nothing, even if it wrote before raising;
+  the error is handed to that job's caller and the rest of the group commits. Each job of a group
+  runs inside a SAVEPOINT only when needed: the group first runs without any (no extra statements on
+  the hot path); when a job of a group of several raises ``QxError``, the group is rolled back and run
+  again with one SAVEPOINT per job, and the failing job is rolled back to its own. A group of one job
+  is simply rolled back. Any other exception rolls the whole group back and every job of it is run
+  again alone, so one faulty job cannot take others with it. Jobs must therefore be safe to run again
+  (they only read and write through ``tx``).
 - SQLite: one writer (SQLite has one writer anyway), WAL, synchronous=NORMAL. PostgreSQL: several
   writers, each with its own connection; concurrency is made safe by conditional updates and
   ``FOR UPDATE SKIP LOCKED``, never by the writer being single.
@@ -134,6 +138,17 @@ class Tx:
     def in_list(self, values: Sequence[Any]) -> str:
         return ", ".join("?" * len(values))
 
+    # savepoints isolate the jobs of one group commit (Database._run_group)
+    def savepoint(self) -> None:
+        self._cur.execute("SAVEPOINT qx_job")
+
+    def release_savepoint(self) -> None:
+        self._cur.execute("RELEASE SAVEPOINT qx_job")
+
+    def rollback_to_savepoint(self) -> None:
+        self._cur.execute("ROLLBACK TO SAVEPOINT qx_job")
+        self._cur.execute("RELEASE SAVEPOINT qx_job")
+
 
 _pg_cache: dict[str, str] = {}
 
@@ -156,6 +171,10 @@ def pg_dsn(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql://" + url[len(prefix) :]
     return url
+
+
+class _Isolate(Exception):
+    """A job of a group raised QxError: run the group again with a savepoint per job."""
 
 
 class Database:
@@ -253,17 +272,38 @@ class Database:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def _run_group(self, conn: Any, group: list[tuple[Job, concurrent.futures.Future[Any]]]) -> None:
+    def _run_group(
+        self, conn: Any, group: list[tuple[Job, concurrent.futures.Future[Any]]], savepoints: bool = False
+    ) -> None:
         results: list[tuple[bool, Any]] = []
         try:
             self._begin(conn)
             tx = Tx(conn, self.is_pg)
             for job, _ in group:
+                if savepoints:
+                    tx.savepoint()
                 try:
-                    results.append((True, job(tx)))
+                    value = job(tx)
                 except QxError as e:
+                    if savepoints:
+                        tx.rollback_to_savepoint()  # only this job's writes go
+                    elif len(group) > 1:
+                        raise _Isolate from e
+                    else:  # alone in its transaction: nothing of it may stay
+                        conn.rollback()
+                        if not group[0][1].done():
+                            group[0][1].set_exception(e)
+                        return
                     results.append((False, e))
+                    continue
+                if savepoints:
+                    tx.release_savepoint()
+                results.append((True, value))
             conn.commit()
+        except _Isolate:
+            conn.rollback()
+            self._run_group(conn, group, savepoints=True)
+            return
         except Exception as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()
