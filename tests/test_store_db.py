@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from qixin.store.db import Database
+from qixin.store.db import Database, Tx
 from qixin.store.migrate import migrate
 
 
@@ -31,13 +34,13 @@ def test_bulk_insert_const_rows_and_refusals(db_url: str) -> None:
         db.close()
 
 
-def _grouped(db: Database, jobs: list) -> list:
+def _grouped(db: Database, jobs: list[Callable[[Tx], Any]]) -> list[tuple[str, Any]]:
     """Run ``jobs`` as ONE group commit: they are queued while the only writer is held by a gate job."""
     import threading
 
     gate, entered = threading.Event(), threading.Event()
 
-    def hold(tx: object) -> None:
+    def hold(tx: Tx) -> None:
         entered.set()
         assert gate.wait(10), "gate never opened"
 
@@ -50,7 +53,7 @@ def _grouped(db: Database, jobs: list) -> list:
     for f in futures:
         try:
             out.append(("ok", f.result(timeout=10)))
-        except Exception as e:  # noqa: BLE001 - the test looks at which error
+        except Exception as e:  # the test looks at which error
             out.append(("error", e))
     return out
 
@@ -61,11 +64,11 @@ def test_a_job_that_writes_then_raises_leaves_nothing_and_its_neighbours_commit(
     migrate(db_url)
     db = Database(db_url, writers=1)
 
-    def writes(mid: int, fail: bool):  # noqa: ANN202
-        def job(tx: object) -> int:
+    def writes(mid: int, fail: bool) -> Callable[[Tx], int]:
+        def job(tx: Tx) -> int:
             tx.execute(
                 "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 1, 0, 0)", (mid,)
-            )  # type: ignore[attr-defined]
+            )
             if fail:
                 raise QxError("INSUFFICIENT_BALANCE")
             return mid
