@@ -31,6 +31,28 @@ COLUMNS = (
 EDITABLE = (frozenset(COLUMNS) | {"window"}) - {"id", "version", "embedded", "window_size"}
 
 
+# an option whose name contains one of these holds a credential (e.g. SGIP's smg_password): write-only
+SECRET_OPTION_WORDS = ("password", "passwd", "pwd", "secret", "token", "credential", "auth", "key")
+
+
+def is_secret_option(name: str) -> bool:
+    n = name.lower()
+    return any(w in n for w in SECRET_OPTION_WORDS)
+
+
+def public_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without the values of secret-like keys (those are listed by name in ``secret_options``)."""
+    return {k: v for k, v in options.items() if not is_secret_option(k)}
+
+
+def redacted(values: dict[str, Any]) -> dict[str, Any]:
+    """Channel field values (a create/update request) fit for a log or the audit: no secret, no secret option."""
+    out = {k: v for k, v in values.items() if k != "secret"}
+    if isinstance(out.get("options"), dict):
+        out["options"] = public_options(out["options"])
+    return out
+
+
 def _split(text: str) -> frozenset[str]:
     return frozenset(x.strip() for x in (text or "").split(",") if x.strip())
 
@@ -72,10 +94,13 @@ class Channel:
         )  # fmt: skip
 
     def public(self) -> dict[str, Any]:
-        """The channel as staff see it (secret hidden)."""
+        """The channel as staff, exports and the audit log see it: secrets are write-only, so neither
+        ``secret`` nor the value of a secret-like option (``smg_password`` …) is in it — only the names
+        of the secret options that are set (``secret_options``)."""
         return {
             "id": self.id, "name": self.name, "protocol": self.protocol, "host": self.host, "port": self.port,
-            "username": self.username, "service_code": self.service_code, "options": self.options, "tps": self.tps,
+            "username": self.username, "service_code": self.service_code, "options": public_options(self.options),
+            "secret_options": sorted(k for k in self.options if is_secret_option(k)), "tps": self.tps,
             "window": self.window, "connections": self.connections, "carriers": sorted(self.carriers),
             "msg_types": sorted(self.msg_types), "accounts": sorted(self.accounts), "priority": self.priority,
             "weight": self.weight, "enabled": self.enabled, "embedded": self.embedded, "version": self.version,
