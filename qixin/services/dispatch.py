@@ -42,7 +42,8 @@ from qixin.services.receipts import (
     record_submits,
     retry_parked,
 )
-from qixin.store.db import Database, Tx, chunks, now_ms
+from qixin.store import messages
+from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -75,41 +76,23 @@ class Connector(Protocol):
     async def stop(self) -> None: ...
 
 
-CLAIM_SQLITE = (
-    "UPDATE dispatch_queue SET due_at = ?, attempts = attempts + 1 WHERE message_id IN"
-    " (SELECT message_id FROM dispatch_queue WHERE due_at <= ? ORDER BY priority, due_at LIMIT ?)"
-    " RETURNING message_id, attempts"
-)
-CLAIM_PG = (
-    "UPDATE dispatch_queue q SET due_at = ?, attempts = q.attempts + 1 FROM"
-    " (SELECT message_id FROM dispatch_queue WHERE due_at <= ? ORDER BY priority, due_at LIMIT ?"
-    " FOR UPDATE SKIP LOCKED) s WHERE q.message_id = s.message_id RETURNING q.message_id, q.attempts"
-)
-
-
 def claim(tx: Tx, now: int, lease_ms: int, limit: int, max_attempts: int) -> tuple[list[Outgoing], list[int]]:
     """Lease up to ``limit`` due rows; returns (messages to send, message ids out of attempts)."""
-    rows = tx.all(CLAIM_PG if tx.is_pg else CLAIM_SQLITE, (now + lease_ms, now, limit))
+    rows = messages.claim_due(tx, now, now + lease_ms, limit)
     if not rows:
         return [], []
     exhausted = [int(r[0]) for r in rows if r[1] > max_attempts]
     wanted = [int(r[0]) for r in rows if r[1] <= max_attempts]
-    out: list[Outgoing] = []
-    for chunk in chunks(wanted):
-        for mid, number, carrier, content, mtype, account_id, ext in tx.all(
-            "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code"
-            " FROM messages m JOIN batches b ON b.id = m.batch_id"
-            " LEFT JOIN extensions e ON e.account_id = m.account_id AND e.signature IS NULL"
-            f" WHERE m.id IN ({tx.in_list(chunk)})",
-            tuple(chunk),
-        ):
-            out.append(Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or ""))
+    out = [
+        Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or "")
+        for mid, number, carrier, content, mtype, account_id, ext in messages.outgoing(tx, wanted)
+    ]
     return out, exhausted
 
 
 def renew(tx: Tx, ids: list[int], due: int) -> None:
     """Push the lease of held messages forward (rows already deleted are simply not there)."""
-    tx.executemany("UPDATE dispatch_queue SET due_at = ? WHERE message_id = ?", [(due, i) for i in ids])
+    messages.renew_leases(tx, ids, due)
 
 
 class Router:
