@@ -167,6 +167,7 @@ class Platform:
                 claim_batch=s.claim_batch,
                 inflight_cap=s.inflight_cap,
                 flush_interval=s.flush_interval,
+                receipt_timeout=s.receipt_timeout,
             )
             if self._given_connectors is not None:
                 self.router.set(self._given_connectors)

@@ -71,6 +71,7 @@ class Settings:
     inflight_cap: int = 4000  # messages handed to connectors whose outcome is not yet durably stored
     flush_interval: float = 0.02
     submit_retries: int = 5
+    receipt_timeout: float = 72 * 3600.0  # seconds: a submitted message with no final receipt then expires
     # webhooks
     webhook_batch: int = 100
     webhook_timeout: float = 5.0
@@ -125,6 +126,7 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         max_parts=int(_env("MAX_PARTS", "10")),
         lease_seconds=float(_env("LEASE_SECONDS", "30")),
         inflight_cap=int(_env("INFLIGHT_CAP", "4000")),
+        receipt_timeout=float(_env("RECEIPT_TIMEOUT", str(72 * 3600))),
         channel=channel,
         ported_stats=tuple(x.strip().upper() for x in _env("PORTED_STATS", "PORTED,PT:").split(",") if x.strip()),
         price_notice_days=int(_env("PRICE_NOTICE_DAYS", "0")),

@@ -8,6 +8,9 @@ Rules:
 - A message the platform or channel failed (submit refused) is refunded, exactly once (billing rule);
   a final receipt refunds when its stat or error code matches a refund rule (billing.refund_receipts).
 - Each final message produces one webhook event for the callback URL of the key that sent it.
+- A submitted message whose final receipt has not come ``receipt_timeout`` after submission (72 h by
+  default) becomes ``expired`` with error code RECEIPT_TIMEOUT (``expire_unreceipted``): nothing stays
+  ``submitted`` for ever, even when the receipts died with the gateway that owed them.
 """
 
 from __future__ import annotations
@@ -195,3 +198,26 @@ def retry_parked(tx: Tx, limit: int, stale_before: int) -> tuple[int, int, int]:
     stale = [int(r[0]) for r in rows if (r[1], r[2]) in still and int(r[5]) < stale_before]
     receipt_store.unpark(tx, done + stale)
     return finals, len(done), len(stale)
+
+
+RECEIPT_TIMEOUT = "RECEIPT_TIMEOUT"
+
+
+def expire_unreceipted(tx: Tx, timeout_ms: int, limit: int, now: int | None = None) -> int:
+    """Messages submitted more than ``timeout_ms`` ago whose final receipt never came become ``expired``
+    (``error_code`` RECEIPT_TIMEOUT; the carrier's stat stays empty unless a part reported one), are
+    refunded when a refund rule says so (an ``err`` rule RECEIPT_TIMEOUT matches), and get their webhook
+    event — all in this transaction. At most ``limit`` (oldest first); returns how many.
+
+    Such a receipt may have died with its gateway (an in-process simulator killed with the platform) or
+    been lost by the carrier; a receipt that comes later finds the message final and changes nothing.
+    """
+    now = now_ms() if now is None else now
+    ids_ = messages.expire_awaiting_receipt(tx, now - timeout_ms, RECEIPT_TIMEOUT, now, limit)
+    if not ids_:
+        return 0
+    rows = messages.event_rows(tx, ids_)
+    # the platform's code stands in for the carrier's error so that refund rules can name it
+    billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8] or "", RECEIPT_TIMEOUT) for r in rows])
+    _emit(tx, rows)
+    return len(ids_)

@@ -119,3 +119,30 @@ def event_rows(tx: Tx, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         " WHERE m.id IN ({ids})",
         ids,
     )
+
+
+# -- receipt timeout ----------------------------------------------------------------------------------------
+
+_EXPIRE_SET = "status = 'expired', error_code = ?, receipts_pending = 0, done_at = ?"
+_EXPIRE_SQLITE = (
+    f"UPDATE messages SET {_EXPIRE_SET} WHERE id IN (SELECT id FROM messages"
+    " WHERE status = 'submitted' AND submitted_at < ? ORDER BY submitted_at LIMIT ?) RETURNING id"
+)
+# the locking sub-select runs ONCE (a materialized CTE): as the inner side of a join it could be rescanned,
+# each rescan skipping the rows this statement already changed and returning new ones — past the LIMIT
+_EXPIRE_PG = (
+    "WITH s AS MATERIALIZED (SELECT id FROM messages WHERE status = 'submitted' AND submitted_at < ?"
+    f" ORDER BY submitted_at LIMIT ? FOR UPDATE SKIP LOCKED) UPDATE messages m SET {_EXPIRE_SET}"
+    " FROM s WHERE m.id = s.id RETURNING m.id"
+)
+
+
+def expire_awaiting_receipt(tx: Tx, submitted_before: int, code: str, now: int, limit: int) -> list[int]:
+    """Messages still ``submitted`` (a receipt missing) since before ``submitted_before`` become
+    ``expired`` with ``code``; up to ``limit`` of them, oldest first, in one statement (the partial index
+    ix_messages_awaiting_receipt holds exactly the submitted ones). Returns their ids."""
+    if tx.is_pg:
+        rows = tx.all(_EXPIRE_PG, (submitted_before, limit, code, now))
+    else:
+        rows = tx.all(_EXPIRE_SQLITE, (code, now, submitted_before, limit))
+    return [int(r[0]) for r in rows]
