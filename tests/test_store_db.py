@@ -87,3 +87,37 @@ def test_a_job_that_writes_then_raises_leaves_nothing_and_its_neighbours_commit(
         assert [int(r[0]) for r in rows] == [1, 3, 5]
     finally:
         db.close()
+
+
+def test_a_job_refused_before_writing_costs_its_neighbours_nothing(db_url: str) -> None:
+    """No re-run of the group when the refused job changed nothing (a conditional update matching no row)."""
+    from qixin.errors import QxError
+
+    migrate(db_url)
+    db = Database(db_url, writers=1)
+    runs: list[int] = []
+
+    def insert(mid: int) -> Callable[[Tx], int]:
+        def job(tx: Tx) -> int:
+            runs.append(mid)
+            tx.execute(
+                "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 1, 0, 0)", (mid,)
+            )
+            return mid
+
+        return job
+
+    def refused(tx: Tx) -> None:
+        runs.append(0)
+        tx.execute("UPDATE dispatch_queue SET attempts = 1 WHERE message_id = ?", (999,))  # matches nothing
+        tx.all("SELECT message_id FROM dispatch_queue")
+        raise QxError("INSUFFICIENT_BALANCE")
+
+    try:
+        out = _grouped(db, [insert(1), refused, insert(2)])
+        assert [o[0] for o in out] == ["ok", "error", "ok"]
+        assert runs == [1, 0, 2]  # each ran once
+        rows = db.read_sync(lambda tx: tx.all("SELECT message_id FROM dispatch_queue ORDER BY message_id"))
+        assert [int(r[0]) for r in rows] == [1, 2]
+    finally:
+        db.close()
