@@ -10,14 +10,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from qixin.errors import QxError
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Directory
 from qixin.services.billing import BillingWorker
-from qixin.services.channels import create_channel, update_channel
+from qixin.services.channels import upsert_embedded
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
@@ -213,17 +211,7 @@ class Platform:
         }  # fmt: skip
 
         def job(tx: Tx) -> None:
-            row = tx.one("SELECT id, embedded, host, port, username, secret, options FROM channels WHERE name = ?",
-                         (e.name,))  # fmt: skip
-            if row is None:
-                create_channel(tx, values, embedded=True)
-            elif row[1]:  # still ours: point it at this run's endpoint — only if it moved (a version bump
-                # makes every running dispatcher reconnect)
-                changes = {"host": host, "port": port, "username": user, "secret": secret, "options": options or {}}
-                current = {"host": row[2], "port": int(row[3]), "username": row[4], "secret": row[5],
-                           "options": orjson.loads(row[6] or "{}")}  # fmt: skip
-                if changes != current:
-                    update_channel(tx, int(row[0]), changes)
+            upsert_embedded(tx, values)
 
         try:
             await self.db.write(job)
