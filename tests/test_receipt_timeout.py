@@ -10,8 +10,8 @@ import pytest
 from _billing import Bill, numbers
 
 from qixin.services import billing
-from qixin.services.accounts import set_callback
 from qixin.services.receipts import Receipt, Submitted, apply_receipts, expire_unreceipted, record_submits
+from qixin.store.accounts import update_key
 from qixin.store.db import Database, now_ms
 from qixin.store.migrate import migrate
 
@@ -31,13 +31,15 @@ def _submit(bill: Bill, mid: int, at: int) -> None:
 
 def _row(bill: Bill, mid: int) -> tuple:  # type: ignore[type-arg]
     return tuple(
-        bill.one("SELECT status, error_code, carrier_stat, receipts_pending, done_at FROM messages WHERE id = ?", (mid,))
+        bill.one(
+            "SELECT status, error_code, carrier_stat, receipts_pending, done_at FROM messages WHERE id = ?", (mid,)
+        )
     )
 
 
 async def test_overdue_submitted_messages_expire_with_event_and_refund_by_rule(bill: Bill) -> None:
     key = await bill.account(balance_li=10_000, price_li=35)
-    bill.w(lambda tx: set_callback(tx, key.app_key, "http://127.0.0.1:9/hook"))
+    bill.w(lambda tx: update_key(tx, key.app_key, "callback_url", "http://127.0.0.1:9/hook"))
     data = await bill.send(key, numbers(5))
     a, b, c, d, e = (int(m["id"]) for m in data["accepted"])
     now = now_ms()

@@ -171,26 +171,6 @@ def update_channel(tx: Tx, channel_id: int, values: dict[str, Any]) -> Channel:
     return get_channel(tx, channel_id)
 
 
-def upsert_embedded(tx: Tx, values: dict[str, Any]) -> None:
-    """The row of a channel the platform itself provides (an embedded simulator, the configured SMSC):
-    created when missing; while still marked embedded, pointed at this run's endpoint — only when the
-    endpoint moved (a version bump makes every running dispatcher reconnect). A row staff took over
-    (no longer embedded) is left alone."""
-    r = store.by_name(tx, values["name"])
-    if r is None:
-        create_channel(tx, values, embedded=True)
-        return
-    current = Channel.from_row(r)
-    if not current.embedded:
-        return
-    endpoint = ("host", "port", "username", "secret", "options")
-    changes = {k: values.get(k, {} if k == "options" else None) for k in endpoint}
-    now = {"host": current.host, "port": current.port, "username": current.username, "secret": current.secret,
-           "options": current.options}  # fmt: skip
-    if changes != now:
-        update_channel(tx, current.id, changes)
-
-
 def delete_channel(tx: Tx, channel_id: int) -> None:
     if not store.delete(tx, channel_id):
         raise QxError("NOT_FOUND", "通道不存在")
@@ -242,3 +222,20 @@ def account_of_destination(tx: Tx, destination: str, service_codes: list[str]) -
             found = store.account_of_extensions(tx, prefixes)  # one query for every prefix
             return next((found[p] for p in prefixes if p in found), None)
     return None
+
+
+def upsert_embedded_channel(tx: Tx, values: dict[str, Any]) -> None:
+    """Create the channel row of a built-in simulator (or of the QIXIN_SMPP_* endpoint), or point the
+    existing row at this run's endpoint — only if it moved: a version bump makes every running
+    dispatcher reconnect. A row staff have taken over (no longer ``embedded``) is left alone."""
+    try:
+        current = find_channel(tx, values["name"])
+    except QxError:
+        create_channel(tx, values, embedded=True)
+        return
+    if not current.embedded:
+        return
+    keys = ("host", "port", "username", "secret", "options")
+    changes = {k: values.get(k, {} if k == "options" else None) for k in keys}
+    if changes != {k: getattr(current, k) for k in keys}:
+        update_channel(tx, current.id, changes)
