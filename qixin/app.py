@@ -35,6 +35,7 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
@@ -74,6 +75,7 @@ class Services:
     templates: Templates
     staff_users: StaffUsers
     queries: Queries
+    metrics: Metrics
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -145,9 +147,19 @@ def build(settings: Settings) -> Services:
     uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])
     channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
     channels_box.append(channels)
+    webhooks = WebhookWorker(
+        db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff, open_secret=box.open
+    )
+    metrics = Metrics()
+    metrics.registry.register(
+        PipelineCollector(
+            db, lambda: dispatcher.stats, lambda: dispatcher.inflight,
+            lambda: channels.health() if channels.started else [], lambda: uplink.stats, lambda: webhooks.stats,
+        )
+    )  # fmt: skip
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake,
+        on_accepted=dispatcher.wake, metrics=metrics,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -170,15 +182,14 @@ def build(settings: Settings) -> Services:
         dispatcher=dispatcher,
         uplink=uplink,
         channels=channels,
-        webhooks=WebhookWorker(
-            db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff, open_secret=box.open
-        ),
+        webhooks=webhooks,
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
         signatures=Signatures(db, directory, on_apply=documents.set_purpose),
         templates=Templates(db, directory, checker=lambda: compliance.checker),
         staff_users=StaffUsers(db, staff.invalidate),
         queries=Queries(db),
+        metrics=metrics,
     )
 
 

@@ -159,6 +159,11 @@ def dispatcher(data_dir: DataDir = None) -> None:
         services = build(load_settings(data_dir))
         runtime = dispatcher_only(services)
         await runtime.start()
+        if services.settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(services.settings.metrics_port, services.settings.host, services.metrics.registry)
+            typer.echo(f"Prometheus 指标：http://{services.settings.host}:{services.settings.metrics_port}/metrics")
         typer.echo(f"企信 qixin 调度进程已启动：{len(services.router.connectors)} 个通道")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     node_id: int | None = Field(
         None, ge=0, le=1023, description="Id generator node (0–1023); distinct per process. Empty: random"
     )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Prometheus endpoint of a process without HTTP (qixin dispatcher); 0 = off"
+    )
     # API security
     secret_key: str = Field(
         "",
