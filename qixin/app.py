@@ -142,7 +142,7 @@ def build(settings: Settings) -> Services:
     router = Router()
     dispatcher = Dispatcher(
         db, router, lease_seconds=s.lease_seconds, claim_batch=s.claim_batch, inflight_cap=s.inflight_cap,
-        flush_interval=s.flush_interval,
+        flush_interval=s.flush_interval, receipt_timeout=s.receipt_timeout,
     )  # fmt: skip
     channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
     uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])

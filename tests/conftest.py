@@ -205,10 +205,12 @@ class Receiver:
         self.fail_first = 0
         self.bad_signatures = 0
         self.secrets: dict[str, str] = {}
+        self.paths: list[str] = []  # the path of every request, in order
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
         self.requests += 1
+        self.paths.append(request.url.path)
         if self.fail_first > 0:
             self.fail_first -= 1
             return Response(status_code=503)

@@ -131,6 +131,13 @@ messages = Table(
     Column("done_at", BigInteger, nullable=True),
 )
 Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
+# the receipt-timeout sweep: only messages waiting for a receipt (rows enter on submit, leave when final)
+Index(
+    "ix_messages_awaiting_receipt",
+    messages.c.submitted_at,
+    sqlite_where=messages.c.status == "submitted",
+    postgresql_where=messages.c.status == "submitted",
+)
 
 # The hot queue: one row per message waiting to be submitted. ``due_at`` doubles as the lease:
 # claiming a row pushes due_at forward by the lease time; success deletes the row; a crash leaves it
