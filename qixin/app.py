@@ -41,6 +41,7 @@ from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
+from qixin.services.stats import Statistics
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
 from qixin.settings import Settings
@@ -77,6 +78,7 @@ class Services:
     queries: Queries
     metrics: Metrics
     message_search: MessageSearch
+    statistics: Statistics
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -192,6 +194,7 @@ def build(settings: Settings) -> Services:
         queries=Queries(db),
         metrics=metrics,
         message_search=MessageSearch(db),
+        statistics=Statistics(db),
     )
 
 
