@@ -16,7 +16,7 @@ from qixin.errors import QxError
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Directory
-from qixin.services.billing import BillingWorker
+from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import create_channel, update_channel
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.dispatch import Connector, Dispatcher, Router

@@ -198,7 +198,8 @@ def account_topup(
     """给账户充值（写入账本；每次充值把余额有效期延长）。"""
     import secrets
 
-    from qixin.services.billing import li_to_yuan, topup, yuan_to_li
+    from qixin.domain.money import li_to_yuan, yuan_to_li
+    from qixin.services.billing import topup
 
     try:
         li = yuan_to_li(amount)
@@ -473,7 +474,7 @@ def billing_verify(data_dir: DataDir = None, as_json: AsJson = False) -> None:
 
 
 def _li(text: str | None) -> int | None:
-    from qixin.services.billing import yuan_to_li
+    from qixin.domain.money import yuan_to_li
 
     if text is None:
         return None
@@ -496,7 +497,7 @@ def _audited(data_dir: Path | None, action: str, target: str, fn: Any) -> Any:
 
 
 def _when(text: str | None) -> int | None:
-    from qixin.api.billing import parse_time
+    from qixin.domain.timeparse import parse_time
 
     try:
         return parse_time(text)
@@ -614,21 +615,11 @@ def billing_refund_rule(
     data_dir: DataDir = None,
 ) -> None:
     """新增（或 --remove 删除）退款规则：哪些状态报告退款。平台原因失败总是退款。"""
-    from qixin.services.billing import add_refund_rule, remove_refund_rule
+    from qixin.services.billing import add_refund_rule, remove_refund_rule_by_code
 
     if remove:
-
-        def drop(tx: Any) -> dict[str, Any]:
-            row = tx.one(
-                "SELECT id FROM refund_rules WHERE account_id = ? AND kind = ? AND code = ?",
-                (account, kind, code.strip().upper()),
-            )
-            if row is None:
-                raise QxError("NOT_FOUND")
-            remove_refund_rule(tx, int(row[0]))
-            return {"removed": int(row[0])}
-
-        out = _audited(data_dir, "billing.refund_rule.remove", f"account:{account}", drop)
+        out = _audited(data_dir, "billing.refund_rule.remove", f"account:{account}",
+                       lambda tx: remove_refund_rule_by_code(tx, kind, code, account))  # fmt: skip
     else:
         out = _audited(data_dir, "billing.refund_rule.add", f"account:{account}",
                        lambda tx: add_refund_rule(tx, kind, code, account))  # fmt: skip
@@ -638,8 +629,9 @@ def billing_refund_rule(
 @billing_app.command("refund-rules")
 def billing_refund_rules(data_dir: DataDir = None) -> None:
     """列出退款规则。"""
-    rows = _write(data_dir, lambda tx: tx.all("SELECT id, account_id, kind, code FROM refund_rules ORDER BY id"))
-    typer.echo(json.dumps([dict(zip(("id", "account_id", "kind", "code"), r, strict=True)) for r in rows]))
+    from qixin.services.billing import list_refund_rules
+
+    typer.echo(json.dumps(_write(data_dir, list_refund_rules)))
 
 
 @billing_app.command("statement")
@@ -653,19 +645,12 @@ def billing_statement(
     """出对账单（已出的不重复出），可写出文件、发送邮件。"""
     from qixin.services import statements
     from qixin.services.notify import Smtp
-    from qixin.store.db import now_ms
 
     s = load_settings(data_dir)
 
     def job(tx: Any) -> list[dict[str, Any]]:
-        if account is not None:
-            accts = [account]
-        else:
-            _, end = statements.period_bounds(period)
-            if end > now_ms():
-                raise QxError("STATEMENT_NOT_READY")
-            accts = [int(a) for (a,) in tx.all("SELECT id FROM accounts WHERE created_at < ? ORDER BY id", (end,))]
-        return [statements.get(tx, statements.issue(tx, a, period, holidays=s.holidays)) for a in accts]
+        done = statements.issue_period(tx, period, holidays=s.holidays, account_id=account)
+        return [statements.get(tx, i.statement_id) for i in done]
 
     db = _db(s)
     try:
