@@ -13,7 +13,15 @@ import pytest
 from _billing import Bill, new_id
 from typer.testing import CliRunner
 
-from qixin.domain.calendar import SHANGHAI, add_months, dispute_deadline, local_ms, period_bounds, previous_period
+from qixin.domain.calendar import (
+    SHANGHAI,
+    add_months,
+    dispute_deadline,
+    local_ms,
+    period_bounds,
+    period_of,
+    previous_period,
+)
 from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.domain.timeparse import parse_send_at, parse_time
 from qixin.errors import QxError
@@ -66,7 +74,7 @@ async def test_worker_and_cli_issue_statements_through_the_same_use_case(
     one = run(cli, ["billing", "statement", "--period", period, "--account", str(b), "--out", out_dir, *dd])
     assert one.exit_code == 0, one.output
     assert (tmp_path / "o" / f"statement-{b}-{period}.csv").exists()
-    not_yet = run(cli, ["billing", "statement", "--period", statements.period_of(now_ms()), *dd])
+    not_yet = run(cli, ["billing", "statement", "--period", period_of(now_ms()), *dd])
     assert not_yet.exit_code == 2 and "STATEMENT_NOT_READY" in not_yet.output
 
     # the use case itself: existing statements come back unchanged, a missing account is refused unwritten
@@ -185,3 +193,27 @@ def test_billing_routes_are_described_by_models_with_their_error_codes(tmp_path:
     for p in billing_paths:
         for method, op in paths[p].items():
             assert "INTERNAL_ERROR" in op["responses"]["500"]["description"], f"{method} {p}"
+
+
+def test_billing_request_bodies_keep_the_field_rules() -> None:
+    from qixin.api.billing import PackageIn, SettingsIn, TopupIn, _body
+
+    t = _body(TopupIn, b'{"amount": 100, "ref": "r1", "note": null, "extra": 1}')
+    assert (t.amount, t.ref, t.note, t.operator) == ("100", "r1", None, False)  # a number is taken as its text
+
+    def refused(model: type, raw: bytes) -> QxError:
+        with pytest.raises(QxError) as e:
+            _body(model, raw)
+        return e.value
+
+    assert refused(TopupIn, b'{"amount": "1"}').message == "缺少字段 ref"
+    assert refused(TopupIn, b'{"amount": "1", "ref": null}').message == "缺少字段 ref"  # null = not given
+    assert (
+        refused(TopupIn, b'{"amount": "1", "ref": "r", "operator": "yes"}').message
+        == "字段 operator 类型错误，应为 bool"
+    )
+    assert refused(PackageIn, b'{"kind": "term", "parts": true, "ref": "p"}').message == "字段 parts 类型错误，应为 int"
+    assert refused(TopupIn, b"[1]").code == "INVALID_JSON"
+    assert refused(SettingsIn, b'{"colour": "red"}').message == "未知设置项 colour"
+    s = _body(SettingsIn, b'{"alert_email": null, "min_topup": "20"}')
+    assert s.model_fields_set == {"alert_email", "min_topup"} and s.alert_email is None  # null clears a contact

@@ -21,15 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from qixin.domain.calendar import (
-    DISPUTE_WORKING_DAYS,
-    dispute_deadline,
-    is_working_day,
-    local,
-    period_bounds,
-    period_of,
-    previous_period,
-)
+from qixin.domain.calendar import dispute_deadline, local, period_bounds, previous_period
 from qixin.domain.money import li_to_yuan
 from qixin.errors import QxError
 from qixin.services import notify
@@ -38,10 +30,6 @@ from qixin.store import ledger as ledger_store
 from qixin.store import packages as package_store
 from qixin.store import statements as statement_store
 from qixin.store.db import Database, Tx, now_ms
-
-# calendar rules live in qixin.domain.calendar; re-exported for the callers that know them from here
-__all__ = ["DISPUTE_WORKING_DAYS", "dispute_deadline", "is_working_day", "period_bounds", "period_of",
-           "previous_period"]  # fmt: skip
 
 KIND_COLUMN = {"topup": "topups_li", "charge": "charges_li", "refund": "refunds_li", "expire": "expired_li"}
 TYPE_ZH = {"verification": "验证码", "notification": "通知", "marketing": "营销"}
