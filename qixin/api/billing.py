@@ -5,14 +5,14 @@ bearer token, area "money", every change audited in its own transaction).
 Thin routes: authenticate, validate the body against its pydantic model, call one use case of
 services/billing.py, pricing.py, statements.py or notify.py, answer JSON (or a file). No SQL here.
 Bodies are read only after authentication (a signed request's body is what was signed), so the request
-models are documented with ``openapi_extra`` and validated by ``_body``; response models document what
+models are documented with ``body_of`` and validated by ``parse_model``; response models document what
 the routes answer (``response_model``). Every route lists its error codes (``error_responses``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,12 +24,11 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    ValidationError,
     model_validator,
 )
 
 from qixin.api import deps
-from qixin.api.common import error_responses, json_response, parse_json
+from qixin.api.common import body_of, error_responses, json_response, parse_model
 from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
@@ -39,12 +38,9 @@ from qixin.services.staff import Staff
 from qixin.store.db import Tx
 
 if TYPE_CHECKING:
-    from qixin.app import Platform
+    from qixin.app import Services as Platform
 
 __all__ = ["admin_billing_router", "customer_billing_router", "parse_time", "statement_file"]
-
-M = TypeVar("M", bound=BaseModel)
-
 
 # -- request bodies ---------------------------------------------------------------------------------------
 
@@ -124,31 +120,6 @@ class IssueIn(Body):
     period: Text  # YYYY-MM
     account_id: StrictInt | None = None  # default: every account that existed in the period
     email: StrictBool = False
-
-
-_TYPE_NAMES = {"int": "int", "string": "str", "bool": "bool", "float": "float"}
-
-
-def _body(model: type[M], raw: bytes) -> M:
-    """The request body as ``model``; INVALID_JSON / INVALID_REQUEST naming the first bad field."""
-    data = parse_json(raw)
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else ""
-        if err["type"] == "missing":
-            raise QxError("INVALID_REQUEST", f"缺少字段 {name}") from None
-        if err["type"] == "extra_forbidden":
-            raise QxError("INVALID_REQUEST", f"未知设置项 {name}") from None
-        kind = _TYPE_NAMES.get(str(err["type"]).split("_")[0], "")
-        raise QxError("INVALID_REQUEST", f"字段 {name} 类型错误" + (f"，应为 {kind}" if kind else "")) from None
-
-
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting ``model`` as the JSON request body."""
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 # -- responses --------------------------------------------------------------------------------------------
@@ -431,11 +402,11 @@ def customer_billing_router(platform: Platform) -> APIRouter:
         return statement_file(await db.read(lambda tx: statements.get(tx, statement_id, key.account_id)), fmt)
 
     @router.post("/statements/{statement_id}/dispute", summary="对账单提出异议（异议期内，需填写原因）",
-                 response_model=StatementOut, openapi_extra=_doc(DisputeIn),
+                 response_model=StatementOut, openapi_extra=body_of(DisputeIn),
                  responses=_signed("INVALID_JSON", "NOT_FOUND", "STATEMENT_NOT_DISPUTABLE"))  # fmt: skip
     async def statement_dispute(statement_id: int, request: Request) -> Response:
         key, raw = await signed(request)
-        body = _body(DisputeIn, raw)
+        body = parse_model(DisputeIn, raw)
         return json_response(
             await statements.customer_dispute(db, key.account_id, key.app_key, statement_id, body.reason)
         )
@@ -480,11 +451,11 @@ def admin_billing_router(platform: Platform) -> APIRouter:
         return json_response(await db.read(lambda tx: billing.account_view(tx, account_id)))
 
     @router.put("/accounts/{account_id}/settings", summary="计费设置：最低充值、有效期、余额提醒、联系方式",
-                response_model=SettingsOut, openapi_extra=_doc(SettingsIn),
+                response_model=SettingsOut, openapi_extra=body_of(SettingsIn),
                 responses=_staff("INVALID_JSON", "NOT_FOUND"))  # fmt: skip
     async def settings(account_id: int, request: Request) -> Response:
         who = await finance(request)
-        body = _body(SettingsIn, await request.body())
+        body = parse_model(SettingsIn, await request.body())
         changes: dict[str, Any] = {}
         for name in body.model_fields_set:
             column, money = SETTINGS_IN[name]
@@ -495,11 +466,11 @@ def admin_billing_router(platform: Platform) -> APIRouter:
         return json_response(out)
 
     @router.post("/accounts/{account_id}/topups", summary="充值（operator=true 为运营充值，不受最低金额限制）",
-                 status_code=201, response_model=TopupOut, openapi_extra=_doc(TopupIn),
+                 status_code=201, response_model=TopupOut, openapi_extra=body_of(TopupIn),
                  responses=_staff("INVALID_JSON", "NOT_FOUND", "TOPUP_DUPLICATE", "TOPUP_BELOW_MINIMUM"))  # fmt: skip
     async def topup(account_id: int, request: Request) -> Response:
         who = await finance(request)
-        body = _body(TopupIn, await request.body())
+        body = parse_model(TopupIn, await request.body())
         amount = yuan_to_li(body.amount)
         bal = await act(request, who, "billing.topup", f"account:{account_id}",
                         lambda tx: billing.topup(tx, account_id, amount, body.ref, body.note,
@@ -519,11 +490,11 @@ def admin_billing_router(platform: Platform) -> APIRouter:
         return json_response({"plans": await db.read(lambda tx: pricing.list_plans(tx, account_id))})
 
     @router.post("/accounts/{account_id}/price-plans", summary="新增价格计划（生效时间；同时通知客户）",
-                 status_code=201, response_model=CreatedPlanOut, openapi_extra=_doc(PlanIn),
+                 status_code=201, response_model=CreatedPlanOut, openapi_extra=body_of(PlanIn),
                  responses=_staff("INVALID_JSON", "NOT_FOUND", "TYPE_INVALID", "PRICE_NOTICE_TOO_SHORT"))  # fmt: skip
     async def add_plan(account_id: int, request: Request) -> Response:
         who = await finance(request)
-        body = _body(PlanIn, await request.body())
+        body = parse_model(PlanIn, await request.body())
         price = yuan_to_li(body.price)
         at = parse_time(body.effective_at)
         notice = platform.settings.price_notice_days * 86_400_000
@@ -542,12 +513,12 @@ def admin_billing_router(platform: Platform) -> APIRouter:
         return json_response({"packages": await db.read(lambda tx: billing.list_packages(tx, account_id))})
 
     @router.post("/accounts/{account_id}/packages", summary="开通条数包（year 自然年 / term 期限）",
-                 status_code=201, response_model=PackageOut, openapi_extra=_doc(PackageIn),
+                 status_code=201, response_model=PackageOut, openapi_extra=body_of(PackageIn),
                  responses=_staff("INVALID_JSON", "NOT_FOUND", "PACKAGE_DUPLICATE", "INSUFFICIENT_BALANCE",
                                   "BALANCE_EXPIRED"))  # fmt: skip
     async def grant(account_id: int, request: Request) -> Response:
         who = await finance(request)
-        b = _body(PackageIn, await request.body())
+        b = parse_model(PackageIn, await request.body())
         price = yuan_to_li(b.price)
         starts, ends = parse_time(b.starts_at), parse_time(b.expires_at)
         out = await act(
@@ -566,11 +537,11 @@ def admin_billing_router(platform: Platform) -> APIRouter:
         return json_response({"rules": await db.read(billing.list_refund_rules)})
 
     @router.post("/refund-rules", summary="新增退款规则（account_id 0 = 全部账户）", status_code=201,
-                 response_model=RefundRuleOut, openapi_extra=_doc(RefundRuleIn),
+                 response_model=RefundRuleOut, openapi_extra=body_of(RefundRuleIn),
                  responses=_staff("INVALID_JSON", "CONFLICT"))  # fmt: skip
     async def add_rule(request: Request) -> Response:
         who = await finance(request)
-        b = _body(RefundRuleIn, await request.body())
+        b = parse_model(RefundRuleIn, await request.body())
         out = await act(request, who, "billing.refund_rule.add", f"account:{b.account_id}",
                         lambda tx: billing.add_refund_rule(tx, b.kind, b.code, b.account_id))  # fmt: skip
         return json_response(out, 201)
@@ -584,11 +555,11 @@ def admin_billing_router(platform: Platform) -> APIRouter:
         return json_response({"id": rule_id, "deleted": True})
 
     @router.post("/statements", summary="出对账单（不填 account_id 则全部账户），可选发送邮件", status_code=201,
-                 response_model=IssuedOut, openapi_extra=_doc(IssueIn),
+                 response_model=IssuedOut, openapi_extra=body_of(IssueIn),
                  responses=_staff("INVALID_JSON", "NOT_FOUND", "STATEMENT_NOT_READY"))  # fmt: skip
     async def issue(request: Request) -> Response:
         who = await finance(request)
-        b = _body(IssueIn, await request.body())
+        b = parse_model(IssueIn, await request.body())
         holidays = platform.settings.holidays
 
         def fn(tx: Tx) -> dict[str, Any]:
