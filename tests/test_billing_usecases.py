@@ -5,9 +5,11 @@ the typed OpenAPI description of the billing routes."""
 from __future__ import annotations
 
 import ast
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _billing import Bill, new_id
@@ -64,17 +66,19 @@ async def test_worker_and_cli_issue_statements_through_the_same_use_case(
     monkeypatch.setenv("QIXIN_DATABASE_URL", db_url)
     from qixin.cli import app as cli
 
-    run = CliRunner().invoke
+    def run(*args: Any) -> Any:  # the CLI runs its own event loop: call it from a thread
+        return asyncio.to_thread(CliRunner().invoke, *args)
+
     dd = ["--data-dir", str(tmp_path)]
-    r = run(cli, ["billing", "statement", "--period", period, *dd])
+    r = await run(cli, ["billing", "statement", "--period", period, *dd])
     assert r.exit_code == 0, r.output
     assert [ln.split()[1] for ln in r.output.splitlines()] == [str(a), str(b)]  # the same two, by account id
     assert count_statements(bill) == 2  # nothing issued twice
     out_dir = str(tmp_path / "o")
-    one = run(cli, ["billing", "statement", "--period", period, "--account", str(b), "--out", out_dir, *dd])
+    one = await run(cli, ["billing", "statement", "--period", period, "--account", str(b), "--out", out_dir, *dd])
     assert one.exit_code == 0, one.output
     assert (tmp_path / "o" / f"statement-{b}-{period}.csv").exists()
-    not_yet = run(cli, ["billing", "statement", "--period", period_of(now_ms()), *dd])
+    not_yet = await run(cli, ["billing", "statement", "--period", period_of(now_ms()), *dd])
     assert not_yet.exit_code == 2 and "STATEMENT_NOT_READY" in not_yet.output
 
     # the use case itself: existing statements come back unchanged, a missing account is refused unwritten
@@ -219,3 +223,55 @@ def test_billing_request_bodies_keep_the_field_rules() -> None:
     assert refused(TopupIn, b"[1]").code == "INVALID_JSON"
     s = parse_model(SettingsIn, b'{"alert_email": null, "min_topup": "20"}')
     assert s.model_fields_set == {"alert_email", "min_topup"} and s.alert_email is None  # null clears a contact
+
+
+async def test_billing_desk_checks_the_actor_and_audits_each_change_in_its_transaction(bill: Bill) -> None:
+    from qixin.services.actor import Actor
+    from qixin.services.billing_desk import BillingDesk
+
+    dropped: list[int] = []
+    desk = BillingDesk(bill.db, Smtp(), on_price_change=dropped.append)
+    key = await bill.account(balance_li=1_000)
+    acct = key.account_id
+    other = (await bill.account(balance_li=5)).account_id
+    finance, reviewer = Actor.staff(7, "finance", "127.0.0.1"), Actor.staff(8, "reviewer")
+    me = key.actor("127.0.0.1")
+
+    def audits(action: str) -> list[tuple[str, str, str]]:
+        rows = bill.r(
+            lambda tx: tx.all("SELECT actor_type, actor_id, target FROM audit_log WHERE action = ?", (action,))
+        )
+        return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+    assert await desk.topup(finance, acct, 2_000, "t1") == 3_000
+    assert audits("billing.topup") == [("staff", "7", f"account:{acct}")]
+    with pytest.raises(QxError) as e:
+        await desk.topup(reviewer, acct, 2_000, "t2")
+    assert e.value.code == "FORBIDDEN" and bill.balance(acct) == 3_000 and len(audits("billing.topup")) == 1
+    with pytest.raises(QxError) as e:
+        await desk.topup(finance, acct, 2_000, "t1")  # the same ref: refused, and no audit row either
+    assert e.value.code == "TOPUP_DUPLICATE" and len(audits("billing.topup")) == 1
+
+    assert (await desk.balance(me))["balance_li"] == 3_000
+    with pytest.raises(QxError) as e:
+        await desk.balance(me, other)  # another account's: as if it did not exist
+    assert e.value.code == "NOT_FOUND"
+    with pytest.raises(QxError) as e:
+        await desk.topup(me, acct, 1_000, "self")  # a customer is not finance
+    assert e.value.code == "FORBIDDEN"
+
+    plan = await desk.add_price_plan(Actor.cli(), acct, "sms", 40, carrier="cmcc")
+    assert plan["created_by"] == "cli" and dropped == [acct]  # the price cache is dropped after the change
+
+    period = previous_period(now_ms())
+    start, _ = period_bounds(period)
+    bill.w(lambda tx: tx.execute("UPDATE accounts SET created_at = ?", (start,)))
+    out = await desk.issue_statements(finance, period, account_id=acct)
+    sid = out["statement_ids"][0]
+    with pytest.raises(QxError) as e:
+        await desk.statement(Actor.customer(other, "someone-else"), sid)
+    assert e.value.code == "NOT_FOUND"
+    disputed = await desk.dispute(me, sid, "条数不符")
+    assert disputed["status"] == "disputed"
+    assert audits("statement.dispute") == [("customer", key.app_key, f"statement:{sid}")]
+    assert bill.verify()["ok"]

@@ -3,7 +3,8 @@ and the finance staff's top-ups, settings, price plans, packages, refund rules a
 bearer token, area "money", every change audited in its own transaction).
 
 Thin routes: authenticate, validate the body against its pydantic model, call one use case of
-services/billing.py, pricing.py, statements.py or notify.py, answer JSON (or a file). No SQL here.
+``services/billing_desk.BillingDesk`` with the actor (it checks permission and writes the change with its
+audit row in one transaction), answer JSON (or a file). No SQL and no transactions here.
 Bodies are read only after authentication (a signed request's body is what was signed), so the request
 models are documented with ``body_of`` and validated by ``parse_model``; response models document what
 the routes answer (``response_model``). Every route lists its error codes (``error_responses``).
@@ -11,7 +12,6 @@ the routes answer (``response_model``). Every route lists its error codes (``err
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -32,10 +32,8 @@ from qixin.api.common import body_of, error_responses, json_response, parse_mode
 from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
-from qixin.services import billing, notify, pricing, statements
-from qixin.services.accounts import ApiKey
-from qixin.services.staff import Staff
-from qixin.store.db import Tx
+from qixin.services import statements
+from qixin.services.actor import Actor
 
 if TYPE_CHECKING:
     from qixin.app import Services as Platform
@@ -349,73 +347,70 @@ FILE_RESPONSE: dict[str, Any] = {
 
 def customer_billing_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["billing"])
-    db = platform.db
+    desk = platform.billing
 
-    async def signed(request: Request) -> tuple[ApiKey, bytes]:
-        return await deps.signed(platform, request)
+    async def customer(request: Request) -> tuple[Actor, bytes]:
+        return await deps.customer(platform, request)
 
     @router.get("/billing/balance", summary="余额、有效期与可用套餐条数", response_model=BalanceOut,
                 responses=_signed("NOT_FOUND"))  # fmt: skip
     async def balance(request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response(await db.read(lambda tx: billing.balance_view(tx, key.account_id)))
+        who, _ = await customer(request)
+        return json_response(await desk.balance(who))
 
     @router.get("/billing/packages", summary="条数包（套餐）", response_model=PackagesOut, responses=_signed())
     async def packages(request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response({"packages": await db.read(lambda tx: billing.list_packages(tx, key.account_id))})
+        who, _ = await customer(request)
+        return json_response({"packages": await desk.packages(who)})
 
     @router.get("/billing/ledger", summary="账本明细（分页，最新在前；用 next_before_id 翻页）",
                 response_model=LedgerPageOut, responses=_signed())  # fmt: skip
     async def ledger(request: Request, limit: int = 50, before_id: int | None = None) -> Response:
-        key, _ = await signed(request)
-        return json_response(await db.read(lambda tx: billing.ledger_page(tx, key.account_id, limit, before_id)))
+        who, _ = await customer(request)
+        return json_response(await desk.ledger(who, None, limit, before_id))
 
     @router.get("/billing/prices", summary="当前价格与已通知的调价", response_model=PricesOut,
                 responses=_signed("NOT_FOUND"))  # fmt: skip
     async def prices(request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response(await db.read(lambda tx: pricing.current_prices(tx, key.account_id)))
+        who, _ = await customer(request)
+        return json_response(await desk.prices(who))
 
     @router.get("/billing/notifications", summary="通知（调价、余额提醒、对账单）", response_model=NoticesOut,
                 responses=_signed())  # fmt: skip
     async def notices(request: Request, limit: int = 50, before_id: int | None = None) -> Response:
-        key, _ = await signed(request)
-        rows = await db.read(lambda tx: notify.listing(tx, key.account_id, limit, before_id))
-        return json_response({"notifications": rows})
+        who, _ = await customer(request)
+        return json_response({"notifications": await desk.notices(who, None, limit, before_id)})
 
     @router.get("/statements", summary="对账单列表", response_model=StatementsOut, responses=_signed())
     async def statement_list(request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response({"statements": await db.read(lambda tx: statements.listing(tx, key.account_id))})
+        who, _ = await customer(request)
+        return json_response({"statements": await desk.statements(who)})
 
     @router.get("/statements/{statement_id}", summary="对账单详情", response_model=StatementOut,
                 responses=_signed("NOT_FOUND"))  # fmt: skip
     async def statement_get(statement_id: int, request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response(await db.read(lambda tx: statements.get(tx, statement_id, key.account_id)))
+        who, _ = await customer(request)
+        return json_response(await desk.statement(who, statement_id))
 
     @router.get("/statements/{statement_id}/{fmt}", summary="下载对账单（csv 或 xlsx）",
                 responses={200: FILE_RESPONSE, **_signed("NOT_FOUND")})  # fmt: skip
     async def statement_download(statement_id: int, fmt: str, request: Request) -> Response:
-        key, _ = await signed(request)
-        return statement_file(await db.read(lambda tx: statements.get(tx, statement_id, key.account_id)), fmt)
+        who, _ = await customer(request)
+        return statement_file(await desk.statement(who, statement_id), fmt)
 
     @router.post("/statements/{statement_id}/dispute", summary="对账单提出异议（异议期内，需填写原因）",
                  response_model=StatementOut, openapi_extra=body_of(DisputeIn),
                  responses=_signed("INVALID_JSON", "NOT_FOUND", "STATEMENT_NOT_DISPUTABLE"))  # fmt: skip
     async def statement_dispute(statement_id: int, request: Request) -> Response:
-        key, raw = await signed(request)
+        who, raw = await customer(request)
         body = parse_model(DisputeIn, raw)
-        return json_response(
-            await statements.customer_dispute(db, key.account_id, key.app_key, statement_id, body.reason)
-        )
+        return json_response(await desk.dispute(who, statement_id, body.reason))
 
     @router.post("/statements/{statement_id}/confirm", summary="确认对账单", response_model=StatementOut,
                  responses=_signed("NOT_FOUND", "STATEMENT_NOT_DISPUTABLE"))  # fmt: skip
     async def statement_confirm(statement_id: int, request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response(await statements.customer_confirm(db, key.account_id, key.app_key, statement_id))
+        who, _ = await customer(request)
+        return json_response(await desk.confirm(who, statement_id))
 
     return router
 
@@ -436,19 +431,16 @@ SETTINGS_IN = {  # request field -> (column, yuan amount?)
 
 def admin_billing_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/admin/billing", tags=["admin-billing"])
-    db = platform.db
+    desk = platform.billing
 
-    async def finance(request: Request) -> Staff:
-        return await deps.staff_for(platform, request, "money")
-
-    async def act(request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]) -> Any:
-        return await deps.staff_act(platform, request, who, action, target, fn)
+    async def finance(request: Request) -> Actor:
+        """The staff actor, refused (FORBIDDEN) before its body is read unless its role may handle money."""
+        return await deps.staff_actor(platform, request, "money")
 
     @router.get("/accounts/{account_id}", summary="账户计费概况与设置", response_model=AccountBillingOut,
                 responses=_staff("NOT_FOUND"))  # fmt: skip
     async def account(account_id: int, request: Request) -> Response:
-        await finance(request)
-        return json_response(await db.read(lambda tx: billing.account_view(tx, account_id)))
+        return json_response(await desk.account(await finance(request), account_id))
 
     @router.put("/accounts/{account_id}/settings", summary="计费设置：最低充值、有效期、余额提醒、联系方式",
                 response_model=SettingsOut, openapi_extra=body_of(SettingsIn),
@@ -461,56 +453,40 @@ def admin_billing_router(platform: Platform) -> APIRouter:
             column, money = SETTINGS_IN[name]
             value = getattr(body, name)
             changes[column] = yuan_to_li(value) if money else value
-        out = await act(request, who, "billing.settings", f"account:{account_id}",
-                        lambda tx: billing.update_settings(tx, account_id, changes))  # fmt: skip
-        return json_response(out)
+        return json_response(await desk.update_settings(who, account_id, changes))
 
     @router.post("/accounts/{account_id}/topups", summary="充值（operator=true 为运营充值，不受最低金额限制）",
                  status_code=201, response_model=TopupOut, openapi_extra=body_of(TopupIn),
                  responses=_staff("INVALID_JSON", "NOT_FOUND", "TOPUP_DUPLICATE", "TOPUP_BELOW_MINIMUM"))  # fmt: skip
     async def topup(account_id: int, request: Request) -> Response:
         who = await finance(request)
-        body = parse_model(TopupIn, await request.body())
-        amount = yuan_to_li(body.amount)
-        bal = await act(request, who, "billing.topup", f"account:{account_id}",
-                        lambda tx: billing.topup(tx, account_id, amount, body.ref, body.note,
-                                                 operator=body.operator))  # fmt: skip
+        b = parse_model(TopupIn, await request.body())
+        bal = await desk.topup(who, account_id, yuan_to_li(b.amount), b.ref, b.note, operator=b.operator)
         return json_response({"account_id": account_id, "balance_li": bal, "balance": li_to_yuan(bal)}, 201)
 
     @router.get("/accounts/{account_id}/ledger", summary="账本明细（分页）", response_model=LedgerPageOut,
                 responses=_staff())  # fmt: skip
     async def ledger(account_id: int, request: Request, limit: int = 50, before_id: int | None = None) -> Response:
-        await finance(request)
-        return json_response(await db.read(lambda tx: billing.ledger_page(tx, account_id, limit, before_id)))
+        return json_response(await desk.ledger(await finance(request), account_id, limit, before_id))
 
     @router.get("/accounts/{account_id}/price-plans", summary="价格计划", response_model=PlansOut,
                 responses=_staff())  # fmt: skip
     async def plans(account_id: int, request: Request) -> Response:
-        await finance(request)
-        return json_response({"plans": await db.read(lambda tx: pricing.list_plans(tx, account_id))})
+        return json_response({"plans": await desk.plans(await finance(request), account_id)})
 
     @router.post("/accounts/{account_id}/price-plans", summary="新增价格计划（生效时间；同时通知客户）",
                  status_code=201, response_model=CreatedPlanOut, openapi_extra=body_of(PlanIn),
                  responses=_staff("INVALID_JSON", "NOT_FOUND", "TYPE_INVALID", "PRICE_NOTICE_TOO_SHORT"))  # fmt: skip
     async def add_plan(account_id: int, request: Request) -> Response:
         who = await finance(request)
-        body = parse_model(PlanIn, await request.body())
-        price = yuan_to_li(body.price)
-        at = parse_time(body.effective_at)
-        notice = platform.settings.price_notice_days * 86_400_000
-        out = await act(
-            request, who, "billing.price_plan", f"account:{account_id}",
-            lambda tx: pricing.create_plan(tx, account_id, body.product, price, carrier=body.carrier,
-                                           msg_type=body.type, effective_at=at, note=body.note,
-                                           created_by=f"staff:{who.id}", min_notice_ms=notice),
-        )  # fmt: skip
-        platform.pricer.invalidate(account_id)
+        b = parse_model(PlanIn, await request.body())
+        price, at = yuan_to_li(b.price), parse_time(b.effective_at)
+        out = await desk.add_price_plan(who, account_id, b.product, price, b.carrier, b.type, at, b.note)
         return json_response(out, 201)
 
     @router.get("/accounts/{account_id}/packages", summary="条数包", response_model=PackagesOut, responses=_staff())
     async def packages(account_id: int, request: Request) -> Response:
-        await finance(request)
-        return json_response({"packages": await db.read(lambda tx: billing.list_packages(tx, account_id))})
+        return json_response({"packages": await desk.packages(await finance(request), account_id)})
 
     @router.post("/accounts/{account_id}/packages", summary="开通条数包（year 自然年 / term 期限）",
                  status_code=201, response_model=PackageOut, openapi_extra=body_of(PackageIn),
@@ -521,20 +497,16 @@ def admin_billing_router(platform: Platform) -> APIRouter:
         b = parse_model(PackageIn, await request.body())
         price = yuan_to_li(b.price)
         starts, ends = parse_time(b.starts_at), parse_time(b.expires_at)
-        out = await act(
-            request, who, "billing.package", f"account:{account_id}",
-            lambda tx: billing.grant_package(
-                tx, account_id, b.kind, b.parts, b.ref, year=b.year, starts_at=starts, expires_at=ends,
-                months=b.months, price_li=price, pay_from_balance=b.pay_from_balance, name=b.name,
-            ),
+        out = await desk.grant_package(
+            who, account_id, b.kind, b.parts, b.ref, year=b.year, starts_at=starts, expires_at=ends,
+            months=b.months, price_li=price, pay_from_balance=b.pay_from_balance, name=b.name,
         )  # fmt: skip
         return json_response(out, 201)
 
     @router.get("/refund-rules", summary="退款规则（哪些状态报告 stat / 错误码退款）", response_model=RefundRulesOut,
                 responses=_staff())  # fmt: skip
     async def rules(request: Request) -> Response:
-        await finance(request)
-        return json_response({"rules": await db.read(billing.list_refund_rules)})
+        return json_response({"rules": await desk.refund_rules(await finance(request))})
 
     @router.post("/refund-rules", summary="新增退款规则（account_id 0 = 全部账户）", status_code=201,
                  response_model=RefundRuleOut, openapi_extra=body_of(RefundRuleIn),
@@ -542,17 +514,12 @@ def admin_billing_router(platform: Platform) -> APIRouter:
     async def add_rule(request: Request) -> Response:
         who = await finance(request)
         b = parse_model(RefundRuleIn, await request.body())
-        out = await act(request, who, "billing.refund_rule.add", f"account:{b.account_id}",
-                        lambda tx: billing.add_refund_rule(tx, b.kind, b.code, b.account_id))  # fmt: skip
-        return json_response(out, 201)
+        return json_response(await desk.add_refund_rule(who, b.kind, b.code, b.account_id), 201)
 
     @router.delete("/refund-rules/{rule_id}", summary="删除退款规则", response_model=DeletedOut,
                    responses=_staff("NOT_FOUND"))  # fmt: skip
     async def remove_rule(rule_id: int, request: Request) -> Response:
-        who = await finance(request)
-        await act(request, who, "billing.refund_rule.remove", f"refund_rule:{rule_id}",
-                  lambda tx: billing.remove_refund_rule(tx, rule_id))  # fmt: skip
-        return json_response({"id": rule_id, "deleted": True})
+        return json_response(await desk.remove_refund_rule(await finance(request), rule_id))
 
     @router.post("/statements", summary="出对账单（不填 account_id 则全部账户），可选发送邮件", status_code=201,
                  response_model=IssuedOut, openapi_extra=body_of(IssueIn),
@@ -560,44 +527,30 @@ def admin_billing_router(platform: Platform) -> APIRouter:
     async def issue(request: Request) -> Response:
         who = await finance(request)
         b = parse_model(IssueIn, await request.body())
-        holidays = platform.settings.holidays
-
-        def fn(tx: Tx) -> dict[str, Any]:
-            done = statements.issue_period(tx, b.period, holidays=holidays, account_id=b.account_id)
-            return {"period": b.period, "statement_ids": [i.statement_id for i in done]}
-
-        out = await act(request, who, "billing.statement.issue", f"period:{b.period}", fn)
-        if b.email:
-            out["emailed"] = [await statements.email_statement(db, platform.smtp, sid) for sid in out["statement_ids"]]
-        return json_response(out, 201)
+        return json_response(await desk.issue_statements(who, b.period, b.account_id, b.email), 201)
 
     @router.get("/statements", summary="对账单列表", response_model=StatementsOut, responses=_staff())
     async def statement_list(request: Request, account_id: int | None = None, period: str | None = None) -> Response:
-        await finance(request)
-        return json_response({"statements": await db.read(lambda tx: statements.listing(tx, account_id, period))})
+        return json_response({"statements": await desk.statements(await finance(request), account_id, period)})
 
     @router.get("/statements/{statement_id}", summary="对账单详情", response_model=StatementOut,
                 responses=_staff("NOT_FOUND"))  # fmt: skip
     async def statement_get(statement_id: int, request: Request) -> Response:
-        await finance(request)
-        return json_response(await db.read(lambda tx: statements.get(tx, statement_id)))
+        return json_response(await desk.statement(await finance(request), statement_id))
 
     @router.get("/statements/{statement_id}/{fmt}", summary="下载对账单（csv 或 xlsx）",
                 responses={200: FILE_RESPONSE, **_staff("NOT_FOUND")})  # fmt: skip
     async def statement_download(statement_id: int, fmt: str, request: Request) -> Response:
-        await finance(request)
-        return statement_file(await db.read(lambda tx: statements.get(tx, statement_id)), fmt)
+        return statement_file(await desk.statement(await finance(request), statement_id), fmt)
 
     @router.post("/statements/{statement_id}/email", summary="发送对账单邮件", response_model=EmailedOut,
                  responses=_staff("NOT_FOUND"))  # fmt: skip
     async def statement_email(statement_id: int, request: Request) -> Response:
-        await finance(request)
-        return json_response(await statements.email_and_report(db, platform.smtp, statement_id))
+        return json_response(await desk.email_statement(await finance(request), statement_id))
 
     @router.get("/verify", summary="账本核对：余额与套餐计数等于各自账目之和", response_model=VerifyOut,
                 responses=_staff())  # fmt: skip
     async def verify(request: Request) -> Response:
-        await finance(request)
-        return json_response(await db.read(billing.verify))
+        return json_response(await desk.verify(await finance(request)))
 
     return router

@@ -25,7 +25,6 @@ from qixin.domain.calendar import dispute_deadline, local, period_bounds, previo
 from qixin.domain.money import li_to_yuan
 from qixin.errors import QxError
 from qixin.services import notify
-from qixin.services.staff import audit
 from qixin.store import ledger as ledger_store
 from qixin.store import packages as package_store
 from qixin.store import statements as statement_store
@@ -151,30 +150,6 @@ def confirm(tx: Tx, account_id: int, statement_id: int, now: int | None = None) 
     if not statement_store.mark_confirmed(tx, statement_id, account_id, now):
         raise QxError("STATEMENT_NOT_DISPUTABLE")
     return get(tx, statement_id, account_id)
-
-
-async def customer_dispute(
-    db: Database, account_id: int, app_key: str, statement_id: int, reason: str
-) -> dict[str, Any]:
-    """The customer disputes its statement (signed API): the change and its audit row in one transaction."""
-
-    def job(tx: Tx) -> dict[str, Any]:
-        out = dispute(tx, account_id, statement_id, reason)
-        audit(tx, "customer", app_key, "statement.dispute", f"statement:{statement_id}", {"reason": reason})
-        return out
-
-    return await db.write(job)
-
-
-async def customer_confirm(db: Database, account_id: int, app_key: str, statement_id: int) -> dict[str, Any]:
-    """The customer confirms its statement early: the change and its audit row in one transaction."""
-
-    def job(tx: Tx) -> dict[str, Any]:
-        out = confirm(tx, account_id, statement_id)
-        audit(tx, "customer", app_key, "statement.confirm", f"statement:{statement_id}")
-        return out
-
-    return await db.write(job)
 
 
 # -- rendering ------------------------------------------------------------------------------------------
