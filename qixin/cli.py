@@ -108,8 +108,8 @@ def _serve(application: Any, host: str, port: int) -> None:
 
 @app.command()
 def run(
-    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP 端口")] = 8000,
+    host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1 或 QIXIN_HOST）")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP 端口（默认 8000 或 QIXIN_PORT）")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """启动嵌入式平台：迁移数据库，启动四个运营商网关模拟器（CMPP、SGIP、SMGP、SMPP）及其通道、调度、
@@ -118,6 +118,7 @@ def run(
     from qixin.app import build, embedded
 
     settings = load_settings(data_dir, host=host, port=port)
+    host, port = settings.host, settings.port
     services = build(settings)
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
     typer.echo(f"企信 qixin 启动中 · 数据库：{where}")
@@ -132,15 +133,17 @@ def run(
 
 @app.command()
 def api(
-    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP 端口")] = 8000,
+    host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1 或 QIXIN_HOST）")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP 端口（默认 8000 或 QIXIN_PORT）")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """只运行 HTTP 接口与控制台（分布式部署；调度与推送由 qixin dispatcher 进程负责）。"""
     from qixin.api.app import asgi_app
     from qixin.app import api_only, build
 
-    services = build(load_settings(data_dir, host=host, port=port))
+    settings = load_settings(data_dir, host=host, port=port)
+    host, port = settings.host, settings.port
+    services = build(settings)
     typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
     _serve(asgi_app(services, api_only(services)), host, port)
 
@@ -156,6 +159,11 @@ def dispatcher(data_dir: DataDir = None) -> None:
         services = build(load_settings(data_dir))
         runtime = dispatcher_only(services)
         await runtime.start()
+        if services.settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(services.settings.metrics_port, services.settings.host, services.metrics.registry)
+            typer.echo(f"Prometheus 指标：http://{services.settings.host}:{services.settings.metrics_port}/metrics")
         typer.echo(f"企信 qixin 调度进程已启动：{len(services.router.connectors)} 个通道")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -138,7 +138,9 @@ class Running:
 
     def account(self, balance_li: int = 100_000, price_li: int = 35, signature: str = "企信", **kw: Any) -> Api:
         out = self.platform.db.write_sync(
-            lambda tx: create_account(tx, kw.pop("name", "测试客户"), signature, balance_li, price_li, **kw)
+            lambda tx: create_account(
+                tx, kw.pop("name", "测试客户"), signature, balance_li, price_li, box=self.platform.directory.box, **kw
+            )
         )
         api = Api(self.base, out["app_key"], out["app_secret"], out["account_id"])
         self.clients.append(api)

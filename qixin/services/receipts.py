@@ -17,25 +17,11 @@ from dataclasses import dataclass
 
 import orjson
 
+from qixin.domain.delivery import status_of_stat  # the one stat -> status table (docs/status-codes.md)
 from qixin.services import billing, portability
 from qixin.store.db import Tx, chunks, now_ms
 
 FINAL = frozenset({"delivered", "undelivered", "failed", "rejected", "expired", "cancelled"})
-
-# carrier receipt stat -> platform status
-STAT_STATUS = {
-    "DELIVRD": "delivered",
-    "EXPIRED": "expired",
-    "UNDELIV": "undelivered",
-    "REJECTD": "rejected",
-    "DELETED": "undelivered",
-    "UNKNOWN": "undelivered",
-    "ACCEPTD": "delivered",
-}
-
-
-def status_of_stat(stat: str) -> str:
-    return STAT_STATUS.get(stat.upper(), "undelivered")
 
 
 @dataclass(slots=True)
@@ -189,7 +175,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
         status, pending, stat, err = cur
         for rec in recs:
             pending -= 1
-            if stat is None or (stat == "DELIVRD" and rec.stat != "DELIVRD"):
+            if stat is None or (status_of_stat(stat) == "delivered" and status_of_stat(rec.stat) != "delivered"):
                 stat, err = rec.stat, rec.err
             if portability.is_ported(rec.stat):
                 ported[mid] = portability.carrier_named(rec.stat, rec.err)

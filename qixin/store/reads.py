@@ -53,3 +53,15 @@ def count_final(tx: Tx) -> int:
 def ported_recent(tx: Tx, limit: int) -> list[Any]:
     """(number, carrier, learned_at) of the most recently learned ported numbers."""
     return tx.all("SELECT number, carrier, learned_at FROM ported_numbers ORDER BY learned_at DESC LIMIT ?", (limit,))
+
+
+def queue_snapshot(tx: Tx, now: int) -> tuple[int, int, int]:
+    """(rows in the dispatch queue, of them due now, age in ms of the oldest due row)."""
+    depth = int(tx.one("SELECT COUNT(*) FROM dispatch_queue")[0])
+    due, oldest = tx.one("SELECT COUNT(*), MIN(due_at) FROM dispatch_queue WHERE due_at <= ?", (now,))
+    return depth, int(due), (now - int(oldest)) if oldest is not None else 0
+
+
+def webhook_snapshot(tx: Tx) -> dict[str, int]:
+    """Webhook outbox rows by status (pending, sent, dead)."""
+    return {str(s): int(n) for s, n in tx.all("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status")}

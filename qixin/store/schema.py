@@ -471,6 +471,8 @@ account_policies = Table(
     Column("optout_words", Text, nullable=False, server_default=""),  # comma-separated, added to the defaults
     Column("max_number_run", Integer, nullable=True),  # NULL: the platform default
     Column("updated_at", BigInteger, nullable=False),
+    # verification codes follow the sending window too (default: they go out at any hour)
+    Column("verification_window", Boolean, nullable=False, server_default="0"),
 )
 
 # The account's opt-out list; signature "" means every signature of the account.
