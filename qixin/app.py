@@ -29,7 +29,8 @@ from qixin.gateway.manager import ChannelManager
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
-from qixin.services.billing import BillingWorker
+from qixin.services.billing_desk import BillingDesk
+from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import upsert_embedded_channel
 from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
@@ -76,6 +77,7 @@ class Services:
     templates: Templates
     staff_users: StaffUsers
     queries: Queries
+    billing: BillingDesk
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
@@ -191,6 +193,9 @@ def build(settings: Settings) -> Services:
         signatures=Signatures(db, directory, on_apply=documents.set_purpose),
         templates=Templates(db, directory, checker=lambda: compliance.checker),
         staff_users=StaffUsers(db, staff.invalidate),
+        billing=BillingDesk(
+            db, smtp, tuple(s.holidays), s.price_notice_days * 86_400_000, pricer.invalidate, on_change=on_change
+        ),
         queries=Queries(db),
         metrics=metrics,
         message_search=MessageSearch(db),

@@ -245,7 +245,8 @@ def account_topup(
     """给账户充值（写入账本；每次充值把余额有效期延长）。"""
     import secrets
 
-    from qixin.services.billing import li_to_yuan, topup, yuan_to_li
+    from qixin.domain.money import li_to_yuan, yuan_to_li
+    from qixin.services.billing import topup
 
     try:
         li = yuan_to_li(amount)
@@ -532,9 +533,7 @@ def channels_set(
 @billing_app.command("verify")
 def billing_verify(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """核对账本：每个账户的余额等于其账目合计，每个条数包的剩余条数等于其套餐账目合计。"""
-    from qixin.services.billing import verify
-
-    out = _write(data_dir, verify)
+    out = _call(data_dir, lambda s: s.billing.verify(Actor.cli()))
     if as_json:
         typer.echo(json.dumps(out, ensure_ascii=False))
     else:
@@ -555,7 +554,7 @@ def billing_verify(data_dir: DataDir = None, as_json: AsJson = False) -> None:
 
 
 def _li(text: str | None) -> int | None:
-    from qixin.services.billing import yuan_to_li
+    from qixin.domain.money import yuan_to_li
 
     if text is None:
         return None
@@ -579,7 +578,7 @@ def _audited(data_dir: Path | None, action: str, target: str, fn: Any) -> Any:
 
 
 def _when(text: str | None) -> int | None:
-    from qixin.api.billing import parse_time
+    from qixin.domain.timeparse import parse_time
 
     try:
         return parse_time(text)
@@ -602,8 +601,6 @@ def billing_settings(
     data_dir: DataDir = None,
 ) -> None:
     """查看或修改账户的计费设置（不带选项只显示）。"""
-    from qixin.services.billing import update_settings
-
     changes: dict[str, Any] = {
         "min_first_topup_li": _li(min_first_topup),
         "min_topup_li": _li(min_topup),
@@ -615,8 +612,7 @@ def billing_settings(
         "billing_email": billing_email,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
-    out = _audited(data_dir, "billing.settings", f"account:{account_id}",
-                   lambda tx: update_settings(tx, account_id, changes))  # fmt: skip
+    out = _call(data_dir, lambda s: s.billing.update_settings(Actor.cli(), account_id, changes))
     typer.echo(json.dumps(out, ensure_ascii=False))
 
 
@@ -632,25 +628,17 @@ def billing_price(
     data_dir: DataDir = None,
 ) -> None:
     """新增价格计划（在生效时间起适用），并通知客户。"""
-    from qixin.services.pricing import create_plan
-
     li, at = _li(price), _when(effective_at)
     assert li is not None
-    notice = load_settings(data_dir).price_notice_days * 86_400_000
-    out = _audited(
-        data_dir, "billing.price_plan", f"account:{account_id}",
-        lambda tx: create_plan(tx, account_id, product, li, carrier=carrier, msg_type=msg_type, effective_at=at,
-                               note=note, created_by="cli", min_notice_ms=notice),
-    )  # fmt: skip
+    out = _call(data_dir, lambda s: s.billing.add_price_plan(Actor.cli(), account_id, product, li, carrier, msg_type,
+                                                              at, note))  # fmt: skip
     typer.echo(json.dumps(out, ensure_ascii=False))
 
 
 @billing_app.command("prices")
 def billing_prices(account_id: Annotated[int, typer.Argument(help="账户 ID")], data_dir: DataDir = None) -> None:
     """列出账户的价格计划。"""
-    from qixin.services.pricing import list_plans
-
-    typer.echo(json.dumps(_write(data_dir, lambda tx: list_plans(tx, account_id)), ensure_ascii=False))
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.billing.plans(Actor.cli(), account_id)), ensure_ascii=False))
 
 
 @billing_app.command("package")
@@ -669,13 +657,12 @@ def billing_package(
     data_dir: DataDir = None,
 ) -> None:
     """开通条数包。"""
-    from qixin.services.billing import grant_package
-
     li, start, end = _li(price) or 0, _when(starts_at), _when(expires_at)
-    out = _audited(
-        data_dir, "billing.package", f"account:{account_id}",
-        lambda tx: grant_package(tx, account_id, kind, parts, ref, year=year, starts_at=start, expires_at=end,
-                                 months=months, price_li=li, pay_from_balance=pay_from_balance, name=name),
+    out = _call(
+        data_dir,
+        lambda s: s.billing.grant_package(Actor.cli(), account_id, kind, parts, ref, year=year, starts_at=start,
+                                          expires_at=end, months=months, price_li=li,
+                                          pay_from_balance=pay_from_balance, name=name),
     )  # fmt: skip
     typer.echo(json.dumps(out, ensure_ascii=False))
 
@@ -683,9 +670,7 @@ def billing_package(
 @billing_app.command("packages")
 def billing_packages(account_id: Annotated[int, typer.Argument(help="账户 ID")], data_dir: DataDir = None) -> None:
     """列出账户的条数包。"""
-    from qixin.services.billing import list_packages
-
-    typer.echo(json.dumps(_write(data_dir, lambda tx: list_packages(tx, account_id)), ensure_ascii=False))
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.billing.packages(Actor.cli(), account_id)), ensure_ascii=False))
 
 
 @billing_app.command("refund-rule")
@@ -697,32 +682,17 @@ def billing_refund_rule(
     data_dir: DataDir = None,
 ) -> None:
     """新增（或 --remove 删除）退款规则：哪些状态报告退款。平台原因失败总是退款。"""
-    from qixin.services.billing import add_refund_rule, remove_refund_rule
-
     if remove:
-
-        def drop(tx: Any) -> dict[str, Any]:
-            row = tx.one(
-                "SELECT id FROM refund_rules WHERE account_id = ? AND kind = ? AND code = ?",
-                (account, kind, code.strip().upper()),
-            )
-            if row is None:
-                raise QxError("NOT_FOUND")
-            remove_refund_rule(tx, int(row[0]))
-            return {"removed": int(row[0])}
-
-        out = _audited(data_dir, "billing.refund_rule.remove", f"account:{account}", drop)
+        out = _call(data_dir, lambda s: s.billing.remove_refund_rule_by_code(Actor.cli(), kind, code, account))
     else:
-        out = _audited(data_dir, "billing.refund_rule.add", f"account:{account}",
-                       lambda tx: add_refund_rule(tx, kind, code, account))  # fmt: skip
+        out = _call(data_dir, lambda s: s.billing.add_refund_rule(Actor.cli(), kind, code, account))
     typer.echo(json.dumps(out, ensure_ascii=False))
 
 
 @billing_app.command("refund-rules")
 def billing_refund_rules(data_dir: DataDir = None) -> None:
     """列出退款规则。"""
-    rows = _write(data_dir, lambda tx: tx.all("SELECT id, account_id, kind, code FROM refund_rules ORDER BY id"))
-    typer.echo(json.dumps([dict(zip(("id", "account_id", "kind", "code"), r, strict=True)) for r in rows]))
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.billing.refund_rules(Actor.cli()))))
 
 
 @billing_app.command("statement")
@@ -735,25 +705,13 @@ def billing_statement(
 ) -> None:
     """出对账单（已出的不重复出），可写出文件、发送邮件。"""
     from qixin.services import statements
-    from qixin.services.notify import Smtp
-    from qixin.store.db import now_ms
 
-    s = load_settings(data_dir)
-
-    def job(tx: Any) -> list[dict[str, Any]]:
-        if account is not None:
-            accts = [account]
-        else:
-            _, end = statements.period_bounds(period)
-            if end > now_ms():
-                raise QxError("STATEMENT_NOT_READY")
-            accts = [int(a) for (a,) in tx.all("SELECT id FROM accounts WHERE created_at < ? ORDER BY id", (end,))]
-        return [statements.get(tx, statements.issue(tx, a, period, holidays=s.holidays)) for a in accts]
-
-    db = _db(s)
-    try:
-        issued = db.write_sync(job)
-        for st in issued:
+    async def run(s: Services) -> list[str]:
+        cli = Actor.cli()
+        done = await s.billing.issue_statements(cli, period, account)
+        lines = []
+        for sid in done["statement_ids"]:
+            st = await s.billing.statement(cli, sid)
             line = f"账户 {st['account_id']} {st['period']}：期初 {st['opening_li']} 厘，期末 {st['closing_li']} 厘"
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
@@ -762,14 +720,13 @@ def billing_statement(
                 base.with_suffix(".xlsx").write_bytes(statements.to_xlsx(st))
                 line += f"，已写出 {base}.csv / .xlsx"
             if email:
-                smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
-                ok = asyncio.run(statements.email_statement(db, smtp, int(st["id"])))
+                ok = (await s.billing.email_statement(cli, sid))["emailed"]
                 line += "，邮件已发送" if ok else "，邮件发送失败"
-            typer.echo(line)
-    except QxError as e:
-        _fail(e)
-    finally:
-        db.close()
+            lines.append(line)
+        return lines
+
+    for line in _call(data_dir, run):
+        typer.echo(line)
 
 
 @billing_app.command("sweep")

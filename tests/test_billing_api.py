@@ -12,6 +12,7 @@ import openpyxl
 from conftest import Api, Running
 from test_admin import staff_client
 
+from qixin.domain.calendar import period_bounds, period_of
 from qixin.domain.signing import signed_headers
 from qixin.services import billing, statements
 from qixin.services.accounts import issue_key
@@ -81,7 +82,7 @@ async def test_finance_api_and_customer_billing_api(running: Running) -> None:
         assert rule.status_code == 201
         assert (await fin.delete(f"/admin/billing/refund-rules/{rule.json()['id']}")).status_code == 200
         assert (await fin.get("/admin/billing/verify")).json()["ok"] is True
-        not_yet = await fin.post("/admin/billing/statements", json={"period": statements.period_of(now_ms())})
+        not_yet = await fin.post("/admin/billing/statements", json={"period": period_of(now_ms())})
         assert not_yet.json()["code"] == "STATEMENT_NOT_READY"
         audit = (await staff_client(running, "admin", "root").get("/admin/audit")).json()["entries"]
         assert {"billing.settings", "billing.topup", "billing.price_plan", "billing.package"} <= {
@@ -106,8 +107,8 @@ async def test_finance_api_and_customer_billing_api(running: Running) -> None:
     assert notes[0]["kind"] == "price_change"
 
     # statements: issue the current month as if it had ended, then read, download and dispute it
-    period = statements.period_of(now_ms())
-    _, end = statements.period_bounds(period)
+    period = period_of(now_ms())
+    _, end = period_bounds(period)
     sid = running.platform.db.write_sync(lambda tx: statements.issue(tx, acct, period, now=end))
     listed = (await api.get("/v1/statements")).json()["statements"]
     assert [s["id"] for s in listed] == [sid]

@@ -10,9 +10,10 @@ import pytest
 from _billing import Bill, numbers
 from typer.testing import CliRunner
 
+from qixin.domain.calendar import add_months
 from qixin.errors import QxError
 from qixin.services import billing, pricing
-from qixin.services.billing import add_months, expire_due, numcheck_fee, topup, update_settings
+from qixin.services.billing import expire_due, numcheck_fee, topup, update_settings
 from qixin.services.receipts import Failed, record_failures
 from qixin.store.db import now_ms
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from _billing import Bill, numbers
 
+from qixin.domain.calendar import SHANGHAI, add_months, local
 from qixin.errors import QxError
 from qixin.services.accounts import create_account
-from qixin.services.billing import SHANGHAI, add_months, expire_due, grant_package, local
+from qixin.services.billing import expire_due, grant_package
 from qixin.services.receipts import Failed, record_failures
 from qixin.store.db import now_ms
 

@@ -17,9 +17,10 @@ from _billing import Bill, numbers
 from aiosmtpd.controller import Controller
 from conftest import free_port
 
+from qixin.domain.calendar import SHANGHAI, dispute_deadline, period_bounds, period_of
 from qixin.errors import QxError
 from qixin.services import billing, statements
-from qixin.services.billing import SHANGHAI, grant_package, topup, update_settings
+from qixin.services.billing import grant_package, topup, update_settings
 from qixin.services.notify import Smtp
 from qixin.services.receipts import Failed, record_failures
 from qixin.store.db import now_ms
@@ -66,8 +67,8 @@ async def month_of_activity(bill: Bill) -> tuple[int, str, int]:
     data = await bill.send(key, ["18600186000", "13300133000"], content="长" * 70, type="marketing")  # 2 × 2 × 35
     failed = int(data["accepted"][0]["id"])
     bill.w(lambda tx: record_failures(tx, [Failed(failed, "SUBMIT_REJECTED", "", now_ms())]))
-    period = statements.period_of(now_ms())
-    _, end = statements.period_bounds(period)
+    period = period_of(now_ms())
+    _, end = period_bounds(period)
     return acct, period, end
 
 
@@ -129,9 +130,9 @@ async def test_statement_is_emailed_with_a_readable_xlsx(bill: Bill, smtp: tuple
 
 def test_dispute_window_is_three_working_days() -> None:
     friday = ms(2025, 1, 3, 10)
-    assert statements.dispute_deadline(friday) == ms(2025, 1, 9)  # Mon, Tue, Wed → ends Thursday 00:00
-    assert statements.dispute_deadline(friday, ["2025-01-06"]) == ms(2025, 1, 10)
-    assert statements.dispute_deadline(ms(2025, 1, 6, 23)) == ms(2025, 1, 10)  # Monday: Tue, Wed, Thu
+    assert dispute_deadline(friday) == ms(2025, 1, 9)  # Mon, Tue, Wed → ends Thursday 00:00
+    assert dispute_deadline(friday, ["2025-01-06"]) == ms(2025, 1, 10)
+    assert dispute_deadline(ms(2025, 1, 6, 23)) == ms(2025, 1, 10)  # Monday: Tue, Wed, Thu
 
 
 async def test_dispute_with_reason_inside_the_window_else_confirmed(bill: Bill) -> None:

@@ -21,10 +21,7 @@ SQL = re.compile(
     r"\bSELECT\b[\s\S]+\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b|\bCOPY\s+\w+[\s\S]*\bFROM\b"
 )
 # modules whose SQL is being moved into qixin/store/ by work in flight (emptied when it lands)
-PENDING: set[str] = {
-    "qixin/services/billing.py", "qixin/services/statements.py", "qixin/services/pricing.py",
-    "qixin/services/notify.py", "qixin/api/billing.py", "qixin/cli.py",
-}  # fmt: skip
+PENDING: set[str] = set()
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -23,6 +22,7 @@ import orjson
 
 from qixin.domain import text as textmod
 from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
+from qixin.domain.timeparse import parse_send_at
 from qixin.errors import CATALOGUE, QxError
 from qixin.ids import ids
 from qixin.services import billing, stats
@@ -109,7 +109,7 @@ class Prepared:
     request_hash: str
     note: dict[str, Any] = field(default_factory=dict)
     release: Callable[[], Awaitable[None]] | None = None
-    package_parts: int = 0  # parts paid by packages (set by billing.charge_batch)
+    package_parts: int = 0  # parts paid by packages (from billing.charge_batch's result)
 
     @property
     def total_fee(self) -> int:
@@ -122,25 +122,6 @@ class Prepared:
 
 def _reject(number: str, code: str) -> dict[str, str]:
     return {"to": number, "code": code, "message": CATALOGUE[code][1]}
-
-
-def parse_send_at(value: Any, now: int) -> int | None:
-    """``send_at`` as unix seconds or ISO 8601 (naive means Asia/Shanghai); None when due now."""
-    if value in (None, ""):
-        return None
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            at = int(value * 1000)
-        elif isinstance(value, str):
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=SHANGHAI)
-            at = int(dt.timestamp() * 1000)
-        else:
-            raise ValueError(value)
-    except (ValueError, OverflowError) as e:
-        raise QxError("SEND_AT_INVALID") from e
-    return at if at > now + 1000 else None
 
 
 class AcceptService:
@@ -366,7 +347,13 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
             return replay
     if not p.rows:
         raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
-    billing.charge_batch(tx, p)
+    charged = billing.charge_batch(
+        tx, billing.ChargeRequest(account_id, p.batch_id, p.type, [(r[0], r[2], r[4]) for r in p.rows], p.parts)
+    )
+    if charged.package_messages:  # package-paid messages carry fee_li = 0
+        n = charged.package_messages
+        p.rows[:n] = [(r[0], r[1], r[2], r[3], 0) for r in p.rows[:n]]
+    p.package_parts = charged.package_parts
     resp = response_of(p)
     now = now_ms()
     status = "scheduled" if p.send_at else "queued"

@@ -31,88 +31,39 @@ Rules:
 
 from __future__ import annotations
 
-import asyncio
-import calendar
-import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from typing import Any
 
+from qixin.domain.calendar import SHANGHAI, add_months, local, local_ms
+from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.errors import QxError
 from qixin.services import notify
-from qixin.store.db import Database, Tx, now_ms
+from qixin.store import ledger as ledger_store
+from qixin.store import packages as package_store
+from qixin.store import refunds as refund_store
+from qixin.store.db import Tx, now_ms
+from qixin.store.ledger import BillingState
 
-if TYPE_CHECKING:
-    from qixin.services.accept import Prepared
+# Re-exported for the modules that still import them from here (accounts, queries, api/admin, tests);
+# their home is qixin.domain.money and qixin.domain.calendar.
+__all__ = ["SHANGHAI", "add_months", "li_to_yuan", "local", "local_ms", "yuan_to_li"]
 
-log = logging.getLogger("qixin.billing")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_VALIDITY_MONTHS = 12
 PACKAGE_KINDS = ("year", "term")
-
-# -- time in Asia/Shanghai ------------------------------------------------------------------------------
-
-
-def local(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, SHANGHAI)
-
-
-def local_ms(year: int, month: int = 1, day: int = 1) -> int:
-    """00:00 of a date in Asia/Shanghai, as ms UTC."""
-    return int(datetime(year, month, day, tzinfo=SHANGHAI).timestamp() * 1000)
-
-
-def add_months(ms: int, months: int) -> int:
-    """The same local time ``months`` later in Asia/Shanghai (31 January + 1 month = 28/29 February)."""
-    d = local(ms)
-    m = d.month - 1 + months
-    year, month = d.year + m // 12, m % 12 + 1
-    day = min(d.day, calendar.monthrange(year, month)[1])
-    return int(d.replace(year=year, month=month, day=day).timestamp() * 1000)
 
 
 # -- money ledger ---------------------------------------------------------------------------------------
 
 
-def _ledger(tx: Tx, account_id: int, kind: str, amount: int, after: int, ref: str, note: str | None) -> None:
-    tx.execute(
-        "INSERT INTO ledger (account_id, kind, amount_li, balance_after_li, ref, note, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (account_id, kind, amount, after, ref, note, now_ms()),
-    )
-
-
 def _credit(tx: Tx, account_id: int, kind: str, amount: int, ref: str, note: str | None) -> int:
-    row = tx.one(
-        "UPDATE accounts SET balance_li = balance_li + ? WHERE id = ? RETURNING balance_li", (amount, account_id)
-    )
-    _ledger(tx, account_id, kind, amount, int(row[0]), ref, note)
-    return int(row[0])
-
-
-def _rearm_alert(tx: Tx, account_id: int, balance: int) -> None:
-    tx.execute(
-        "UPDATE billing_accounts SET low_alert_armed = ? WHERE account_id = ? AND low_alert_armed = ?"
-        " AND low_balance_li > 0 AND low_balance_li <= ?",
-        (True, account_id, False, balance),
-    )
-
-
-def _state(tx: Tx, account_id: int) -> Any:
-    """(balance_expires_at, low_balance_li, low_alert_armed, validity_months, topups, min_first, min_later) or None."""
-    return tx.one(
-        "SELECT balance_expires_at, low_balance_li, low_alert_armed, validity_months, topups, min_first_topup_li,"
-        " min_topup_li FROM billing_accounts WHERE account_id = ?",
-        (account_id,),
-    )
+    after = ledger_store.add_to_balance(tx, account_id, amount)
+    ledger_store.append(tx, account_id, kind, amount, after, ref, note)
+    return after
 
 
 def ensure_billing_row(tx: Tx, account_id: int) -> None:
-    tx.execute(
-        "INSERT INTO billing_accounts (account_id, updated_at) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING",
-        (account_id, now_ms()),
-    )
+    ledger_store.ensure_row(tx, account_id)
 
 
 def topup(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None = None, *, operator: bool = False) -> int:
@@ -123,80 +74,63 @@ def topup(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None = 
     """
     if amount_li <= 0:
         raise QxError("INVALID_REQUEST", "充值金额必须大于 0")
-    if tx.one("SELECT 1 FROM ledger WHERE account_id = ? AND kind = 'topup' AND ref = ?", (account_id, ref)):
+    if ledger_store.has_entry(tx, account_id, "topup", ref):
         raise QxError("TOPUP_DUPLICATE", ref=ref)
-    acct = tx.one("SELECT balance_li FROM accounts WHERE id = ?", (account_id,))
-    if acct is None:
+    bal = ledger_store.balance(tx, account_id)
+    if bal is None:
         raise QxError("NOT_FOUND", "账户不存在")
-    st = _state(tx, account_id)
+    st = ledger_store.state(tx, account_id)
     if not operator and st is not None:
-        minimum = int(st[5] if int(st[4]) == 0 else st[6])
+        minimum = st.min_first_topup_li if st.topups == 0 else st.min_topup_li
         if minimum and amount_li < minimum:
             raise QxError("TOPUP_BELOW_MINIMUM", f"单次充值不得少于 {li_to_yuan(minimum)} 元", minimum_li=minimum)
     now = now_ms()
-    expires = int(st[0]) if st is not None and st[0] is not None else None
-    if expires is not None and expires <= now and int(acct[0]) > 0:
+    expires = st.balance_expires_at if st is not None else None
+    if expires is not None and expires <= now and bal > 0:
         _expire_balance(tx, account_id, expires)
     balance = _credit(tx, account_id, "topup", amount_li, ref, note)
-    months = int(st[3]) if st is not None else DEFAULT_VALIDITY_MONTHS
+    months = st.validity_months if st is not None else DEFAULT_VALIDITY_MONTHS
     new_expiry = add_months(max(expires or now, now), months) if months > 0 else None
-    ensure_billing_row(tx, account_id)
-    tx.execute(
-        "UPDATE billing_accounts SET balance_expires_at = ?, topups = topups + ?, updated_at = ? WHERE account_id = ?",
-        (new_expiry, 0 if operator else 1, now, account_id),
-    )
-    _rearm_alert(tx, account_id, balance)
+    ledger_store.ensure_row(tx, account_id)
+    ledger_store.record_topup(tx, account_id, new_expiry, counted=not operator)
+    ledger_store.rearm_alert(tx, account_id, balance)
     return balance
 
 
 def _expire_balance(tx: Tx, account_id: int, expires_at: int) -> int:
     """Write off the whole balance of an account whose validity ended at ``expires_at``. Returns 厘 written off."""
-    row = tx.one("SELECT balance_li FROM accounts WHERE id = ?", (account_id,))
-    bal = int(row[0]) if row else 0
+    bal = ledger_store.balance(tx, account_id) or 0
     if bal <= 0:
         return 0
-    if tx.one(
-        "SELECT 1 FROM ledger WHERE account_id = ? AND kind = 'expire' AND ref = ?",
-        (account_id, f"balance:{expires_at}"),
-    ):
+    ref = f"balance:{expires_at}"
+    if ledger_store.has_entry(tx, account_id, "expire", ref):
         return 0
-    after = tx.one(
-        "UPDATE accounts SET balance_li = balance_li - ? WHERE id = ? AND balance_li = ? RETURNING balance_li",
-        (bal, account_id, bal),
-    )
+    after = ledger_store.take_exactly(tx, account_id, bal)
     if after is None:  # changed meanwhile; the next sweep sees the new balance
         return 0
-    _ledger(tx, account_id, "expire", -bal, int(after[0]), f"balance:{expires_at}", "余额有效期届满，余额清零")
+    ledger_store.append(tx, account_id, "expire", -bal, after, ref, "余额有效期届满，余额清零")
     return bal
 
 
 def charge(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None = None) -> int:
     """Debit ``amount_li`` if the balance covers it; otherwise raise INSUFFICIENT_BALANCE having written nothing."""
-    row = tx.one(
-        "UPDATE accounts SET balance_li = balance_li - ? WHERE id = ? AND balance_li >= ? RETURNING balance_li",
-        (amount_li, account_id, amount_li),
-    )
-    if row is None:
-        have = tx.one("SELECT balance_li FROM accounts WHERE id = ?", (account_id,))
+    after = ledger_store.take_if_covered(tx, account_id, amount_li)
+    if after is None:
         raise QxError(
             "INSUFFICIENT_BALANCE",
             required_li=amount_li,
-            balance_li=int(have[0]) if have else 0,
+            balance_li=ledger_store.balance(tx, account_id) or 0,
         )
-    _ledger(tx, account_id, "charge", -amount_li, int(row[0]), ref, note)
-    return int(row[0])
+    ledger_store.append(tx, account_id, "charge", -amount_li, after, ref, note)
+    return after
 
 
-def _check_alert(tx: Tx, account_id: int, st: Any, balance: int) -> None:
+def _check_alert(tx: Tx, account_id: int, st: BillingState | None, balance: int) -> None:
     """After a debit: one balance-low notice per crossing of the threshold."""
-    if st is None or not int(st[1]) or not st[2] or balance >= int(st[1]):
+    if st is None or not st.low_balance_li or not st.low_alert_armed or balance >= st.low_balance_li:
         return
-    claimed = tx.execute(
-        "UPDATE billing_accounts SET low_alert_armed = ? WHERE account_id = ? AND low_alert_armed = ?",
-        (False, account_id, True),
-    ).rowcount
-    if claimed:
-        threshold = li_to_yuan(int(st[1]))
+    if ledger_store.claim_alert(tx, account_id):
+        threshold = li_to_yuan(st.low_balance_li)
         notify.record(
             tx, account_id, "balance_low", f"余额不足提醒：当前余额 {li_to_yuan(balance)} 元",
             f"您的账户 {account_id} 余额 {li_to_yuan(balance)} 元，已低于提醒阈值 {threshold} 元，"
@@ -205,14 +139,14 @@ def _check_alert(tx: Tx, account_id: int, st: Any, balance: int) -> None:
         )  # fmt: skip
 
 
-def _money_guard(st: Any, now: int) -> None:
-    if st is not None and st[0] is not None and int(st[0]) <= now:
-        raise QxError("BALANCE_EXPIRED", expired_at=int(st[0]))
+def _money_guard(st: BillingState | None, now: int) -> None:
+    if st is not None and st.balance_expires_at is not None and st.balance_expires_at <= now:
+        raise QxError("BALANCE_EXPIRED", expired_at=st.balance_expires_at)
 
 
 def debit(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None = None) -> int:
     """A money charge with every account rule: validity, conditional update, ledger, balance-low alert."""
-    st = _state(tx, account_id)
+    st = ledger_store.state(tx, account_id)
     _money_guard(st, now_ms())
     balance = charge(tx, account_id, amount_li, ref, note)
     _check_alert(tx, account_id, st, balance)
@@ -222,25 +156,9 @@ def debit(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None = 
 # -- packages -------------------------------------------------------------------------------------------
 
 
-def _pkg_ledger(
-    tx: Tx, pid: int, account_id: int, kind: str, parts: int, after: int, ref: str, note: str | None
-) -> None:
-    tx.execute(
-        "INSERT INTO package_ledger (package_id, account_id, kind, parts, remaining_after, ref, note, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (pid, account_id, kind, parts, after, ref, note, now_ms()),
-    )
-
-
 def usable_packages(tx: Tx, account_id: int, product: str, now: int, lock: bool = False) -> list[tuple[int, int]]:
     """(package id, remaining parts) usable now, oldest expiry first."""
-    sql = (
-        "SELECT id, remaining_parts FROM packages WHERE account_id = ? AND product = ? AND status = 'active'"
-        " AND remaining_parts > 0 AND starts_at <= ? AND expires_at > ? ORDER BY expires_at, id"
-    )
-    if lock and tx.is_pg:
-        sql += " FOR UPDATE"
-    return [(int(a), int(b)) for a, b in tx.all(sql, (account_id, product, now, now))]
+    return package_store.usable(tx, account_id, product, now, lock)
 
 
 def grant_package(
@@ -277,133 +195,130 @@ def grant_package(
         end = expires_at if expires_at is not None else add_months(start, months or 12)
     if end <= start or end <= now:
         raise QxError("INVALID_REQUEST", "套餐有效期已过或起止时间无效")
-    if tx.one("SELECT 1 FROM accounts WHERE id = ?", (account_id,)) is None:
+    if not ledger_store.account_exists(tx, account_id):
         raise QxError("NOT_FOUND", "账户不存在")
-    if tx.one("SELECT 1 FROM packages WHERE account_id = ? AND ref = ?", (account_id, ref)):
+    if package_store.ref_exists(tx, account_id, ref):
         raise QxError("PACKAGE_DUPLICATE", ref=ref)
     if pay_from_balance and price_li > 0:
-        _money_guard(_state(tx, account_id), now)
-        row = tx.one(
-            "UPDATE accounts SET balance_li = balance_li - ? WHERE id = ? AND balance_li >= ? RETURNING balance_li",
-            (price_li, account_id, price_li),
-        )
-        if row is None:
+        _money_guard(ledger_store.state(tx, account_id), now)
+        after = ledger_store.take_if_covered(tx, account_id, price_li)
+        if after is None:
             raise QxError("INSUFFICIENT_BALANCE", required_li=price_li)
-        _ledger(tx, account_id, "package", -price_li, int(row[0]), f"package:{ref}", f"购买套餐 {name or ref}")
-    pid = int(
-        tx.one(
-            "INSERT INTO packages (account_id, product, kind, name, total_parts, remaining_parts, price_li, starts_at,"
-            " expires_at, status, ref, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) RETURNING id",
-            (account_id, product, kind, name, parts, parts, price_li, start, end, ref, now),
-        )[0]
-    )
-    _pkg_ledger(tx, pid, account_id, "grant", parts, parts, "grant", name or None)
+        ledger_store.append(tx, account_id, "package", -price_li, after, f"package:{ref}", f"购买套餐 {name or ref}")
+    pid = package_store.insert(tx, account_id, product, kind, name, parts, price_li, start, end, ref, now)
+    package_store.append(tx, pid, account_id, "grant", parts, parts, "grant", name or None)
     return package_dict((pid, account_id, product, kind, name, parts, parts, price_li, start, end, "active", ref, now))
 
 
-PACKAGE_COLUMNS = (
-    "id, account_id, product, kind, name, total_parts, remaining_parts, price_li, starts_at, expires_at, status,"
-    " ref, created_at"
-)
+PACKAGE_COLUMNS = ", ".join(package_store.PACKAGE_KEYS)
 
 
 def package_dict(r: Sequence[Any]) -> dict[str, Any]:
-    keys = [c.strip() for c in PACKAGE_COLUMNS.split(",")]
-    return dict(zip(keys, r, strict=True))
+    return dict(zip(package_store.PACKAGE_KEYS, r, strict=True))
 
 
 def list_packages(tx: Tx, account_id: int) -> list[dict[str, Any]]:
-    rows = tx.all(f"SELECT {PACKAGE_COLUMNS} FROM packages WHERE account_id = ? ORDER BY expires_at, id", (account_id,))
-    return [package_dict(r) for r in rows]
+    return package_store.of_account(tx, account_id)
 
 
 def expire_package(tx: Tx, package_id: int) -> int:
     """Clear an expired package: its remaining parts become an ``expire`` entry. Returns parts cleared."""
-    row = tx.one("SELECT account_id, remaining_parts FROM packages WHERE id = ? AND status = 'active'", (package_id,))
-    if row is None:
+    got = package_store.active_remaining(tx, package_id)
+    if got is None:
         return 0
-    account_id, remaining = int(row[0]), int(row[1])
-    done = tx.execute(
-        "UPDATE packages SET status = 'expired', remaining_parts = 0 WHERE id = ? AND status = 'active'"
-        " AND remaining_parts = ?",
-        (package_id, remaining),
-    ).rowcount
-    if not done:
+    account_id, remaining = got
+    if not package_store.mark_expired(tx, package_id, remaining):
         return 0
     if remaining:
-        _pkg_ledger(tx, package_id, account_id, "expire", -remaining, 0, "expire", "套餐到期清零")
+        package_store.append(tx, package_id, account_id, "expire", -remaining, 0, "expire", "套餐到期清零")
     return remaining
 
 
 def expire_due(tx: Tx, now: int | None = None) -> dict[str, int]:
-    """Expire every package and balance whose validity has ended (run by BillingWorker)."""
+    """Expire every package and balance whose validity has ended (run by the billing worker and ``sweep``)."""
     now = now if now is not None else now_ms()
     parts = 0
-    pkgs = tx.all("SELECT id FROM packages WHERE status = 'active' AND expires_at <= ?", (now,))
-    for (pid,) in pkgs:
-        parts += expire_package(tx, int(pid))
+    pkgs = package_store.due_to_expire(tx, now)
+    for pid in pkgs:
+        parts += expire_package(tx, pid)
     money = 0
-    for account_id, expires in tx.all(
-        "SELECT b.account_id, b.balance_expires_at FROM billing_accounts b JOIN accounts a ON a.id = b.account_id"
-        " WHERE b.balance_expires_at <= ? AND a.balance_li > 0",
-        (now,),
-    ):
-        money += _expire_balance(tx, int(account_id), int(expires))
+    for account_id, expires in ledger_store.balances_expired(tx, now):
+        money += _expire_balance(tx, account_id, expires)
     return {"packages": len(pkgs), "parts": parts, "balance_li": money}
 
 
 # -- the accept charge ----------------------------------------------------------------------------------
 
 
-def charge_batch(tx: Tx, p: Prepared) -> None:
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    """What one accepted batch costs: its messages in id order, each (message id, carrier, fee_li), where
+    ``fee_li`` is the money price of the whole message (all its ``parts``)."""
+
+    account_id: int
+    batch_id: int
+    msg_type: str
+    items: Sequence[tuple[int, str, int]]
+    parts: int  # billed parts per message
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """How a batch was paid: the first ``package_messages`` items by packages (their fee is 0), the rest
+    in money (``money_li`` in total)."""
+
+    money_li: int
+    package_messages: int
+    package_parts: int
+
+    def fees(self, req: ChargeRequest) -> list[int]:
+        """The fee actually charged per message, in the request's order."""
+        n = self.package_messages
+        return [0] * n + [it[2] for it in req.items[n:]]
+
+
+def charge_batch(tx: Tx, req: ChargeRequest) -> ChargeResult:
     """Pay for every part of an accepted batch: packages first (oldest expiry first), the rest in money.
 
     Called by accept's ``persist`` as its first write; refuses (INSUFFICIENT_BALANCE, BALANCE_EXPIRED)
-    before writing anything. Package-paid messages get ``fee_li = 0`` in ``p.rows``.
+    before writing anything.
     """
-    account_id = p.key.account_id
+    account_id = req.account_id
     now = now_ms()
-    per = p.parts
-    rows = p.rows
+    per = req.parts
+    items = req.items
     covered = 0
-    uses: list[tuple[int, int, int]] = []  # (package id, first row, end row)
-    packs = usable_packages(tx, account_id, "sms", now, lock=True) if per > 0 else []
+    uses: list[tuple[int, int, int]] = []  # (package id, first item, end item)
+    packs = package_store.usable(tx, account_id, "sms", now, lock=True) if per > 0 else []
     for pid, remaining in packs:
-        k = min(len(rows) - covered, remaining // per)
+        k = min(len(items) - covered, remaining // per)
         if k > 0:
             uses.append((pid, covered, covered + k))
             covered += k
-            if covered == len(rows):
+            if covered == len(items):
                 break
-    money = sum(r[4] for r in rows[covered:]) if covered else p.total_fee
-    st = _state(tx, account_id)
+    money = sum(it[2] for it in items[covered:]) if covered else sum(it[2] for it in items)
+    st = ledger_store.state(tx, account_id)
     if money > 0:
         _money_guard(st, now)
         balance = charge(
-            tx, account_id, money, ref=f"batch:{p.batch_id}",
-            note=f"{len(rows) - covered} 条 × {per} 计费条" + (f"，另 {covered * per} 条套餐" if covered else ""),
+            tx, account_id, money, ref=f"batch:{req.batch_id}",
+            note=f"{len(items) - covered} 条 × {per} 计费条" + (f"，另 {covered * per} 条套餐" if covered else ""),
         )  # fmt: skip
         _check_alert(tx, account_id, st, balance)
     if not uses:
-        return
-    ref = f"batch:{p.batch_id}"
+        return ChargeResult(money_li=money, package_messages=0, package_parts=0)
+    ref = f"batch:{req.batch_id}"
     for pid, first, end in uses:
         parts = (end - first) * per
-        row = tx.one(
-            "UPDATE packages SET remaining_parts = remaining_parts - ? WHERE id = ? AND remaining_parts >= ?"
-            " RETURNING remaining_parts",
-            (parts, pid, parts),
-        )
-        if row is None:  # cannot happen: the rows are locked (PostgreSQL) or this is the only writer (SQLite)
+        after = package_store.take_parts(tx, pid, parts)
+        if after is None:  # cannot happen: the rows are locked (PostgreSQL) or this is the only writer (SQLite)
             raise RuntimeError(f"package {pid} changed under a locked read")
-        _pkg_ledger(tx, pid, account_id, "use", -parts, int(row[0]), ref, f"{end - first} 条 × {per} 计费条")
-    tx.executemany(
-        "INSERT INTO package_uses (batch_id, package_id, first_message_id, last_message_id, parts)"
-        " VALUES (?, ?, ?, ?, ?)",
-        [(p.batch_id, pid, rows[first][0], rows[end - 1][0], (end - first) * per) for pid, first, end in uses],
+        package_store.append(tx, pid, account_id, "use", -parts, after, ref, f"{end - first} 条 × {per} 计费条")
+    package_store.record_uses(
+        tx, [(req.batch_id, pid, items[first][0], items[end - 1][0], (end - first) * per) for pid, first, end in uses]
     )
-    rows[:covered] = [(r[0], r[1], r[2], r[3], 0) for r in rows[:covered]]
-    p.package_parts = covered * per
+    return ChargeResult(money_li=money, package_messages=covered, package_parts=covered * per)
 
 
 # -- refunds --------------------------------------------------------------------------------------------
@@ -418,40 +333,33 @@ def refund_messages(tx: Tx, items: Iterable[tuple[int, int, int]], note: str) ->
     for message_id, account_id, fee in items:
         pkg = None
         if fee <= 0:
-            pkg = tx.one(
-                "SELECT u.package_id, m.parts FROM messages m JOIN package_uses u ON u.batch_id = m.batch_id"
-                " AND m.id BETWEEN u.first_message_id AND u.last_message_id"
-                " JOIN packages k ON k.id = u.package_id AND k.status = 'active' AND k.expires_at > ?"
-                " WHERE m.id = ?",
-                (now, message_id),
-            )
+            pkg = package_store.paid_by(tx, message_id, now)
             if pkg is None:
                 continue  # free, or its package has expired: nothing to give back
-        claimed = tx.execute(
-            "UPDATE messages SET refunded = ? WHERE id = ? AND refunded = ?", (True, message_id, False)
-        ).rowcount
-        if not claimed:
+        if not refund_store.claim(tx, message_id):
             continue
         if pkg is None:
             credited[account_id] = _credit(tx, account_id, "refund", fee, str(message_id), note)
         else:
-            pid, parts = int(pkg[0]), int(pkg[1])
-            row = tx.one(
-                "UPDATE packages SET remaining_parts = remaining_parts + ? WHERE id = ? RETURNING remaining_parts",
-                (parts, pid),
-            )
-            _pkg_ledger(tx, pid, account_id, "return", parts, int(row[0]), str(message_id), note)
+            pid, parts = pkg
+            after = package_store.give_back_parts(tx, pid, parts)
+            package_store.append(tx, pid, account_id, "return", parts, after, str(message_id), note)
         done += 1
     for account_id, balance in credited.items():
-        _rearm_alert(tx, account_id, balance)
+        ledger_store.rearm_alert(tx, account_id, balance)
     return done
 
 
 def refund_rules(tx: Tx) -> dict[int, set[tuple[str, str]]]:
     out: dict[int, set[tuple[str, str]]] = {}
-    for account_id, kind, code in tx.all("SELECT account_id, kind, code FROM refund_rules"):
-        out.setdefault(int(account_id), set()).add((kind, code.upper()))
+    for r in refund_store.rules(tx):
+        out.setdefault(int(r["account_id"]), set()).add((r["kind"], r["code"].upper()))
     return out
+
+
+def list_refund_rules(tx: Tx) -> list[dict[str, Any]]:
+    """Every refund rule (id, account_id, kind, code), by id."""
+    return refund_store.rules(tx)
 
 
 def refund_receipts(tx: Tx, finals: Sequence[tuple[int, int, int, str, str | None, str | None]]) -> int:
@@ -478,18 +386,24 @@ def add_refund_rule(tx: Tx, kind: str, code: str, account_id: int = 0) -> dict[s
         raise QxError("INVALID_REQUEST", "规则类型必须是 stat 或 err，代码 1–16 个字符")
     if kind == "stat" and code == "DELIVRD":
         raise QxError("INVALID_REQUEST", "成功状态 DELIVRD 不能退款")
-    if tx.one("SELECT 1 FROM refund_rules WHERE account_id = ? AND kind = ? AND code = ?", (account_id, kind, code)):
+    if refund_store.rule_id(tx, account_id, kind, code) is not None:
         raise QxError("CONFLICT", "规则已存在")
-    row = tx.one(
-        "INSERT INTO refund_rules (account_id, kind, code, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-        (account_id, kind, code, now_ms()),
-    )
-    return {"id": int(row[0]), "account_id": account_id, "kind": kind, "code": code}
+    rid = refund_store.insert_rule(tx, account_id, kind, code)
+    return {"id": rid, "account_id": account_id, "kind": kind, "code": code}
 
 
 def remove_refund_rule(tx: Tx, rule_id: int) -> None:
-    if not tx.execute("DELETE FROM refund_rules WHERE id = ?", (rule_id,)).rowcount:
+    if not refund_store.delete_rule(tx, rule_id):
         raise QxError("NOT_FOUND")
+
+
+def remove_refund_rule_by_code(tx: Tx, kind: str, code: str, account_id: int = 0) -> dict[str, Any]:
+    """Remove the rule (account, kind, code); NOT_FOUND when there is none. Returns {"removed": id}."""
+    rid = refund_store.rule_id(tx, account_id, kind, code.strip().upper())
+    if rid is None:
+        raise QxError("NOT_FOUND")
+    remove_refund_rule(tx, rid)
+    return {"removed": rid}
 
 
 # -- number check ---------------------------------------------------------------------------------------
@@ -515,7 +429,7 @@ def numcheck_settle(tx: Tx, account_id: int, query_id: str, results: Sequence[st
     if back <= 0:
         return 0
     ref = f"numcheck:{query_id}"
-    if tx.one("SELECT 1 FROM ledger WHERE account_id = ? AND kind = 'refund' AND ref = ?", (account_id, ref)):
+    if ledger_store.has_entry(tx, account_id, "refund", ref):
         return 0
     _credit(tx, account_id, "refund", back, ref, "号码检测未计费部分退回")
     return back
@@ -536,16 +450,11 @@ SETTING_FIELDS: dict[str, type] = {
 
 
 def get_settings(tx: Tx, account_id: int) -> dict[str, Any]:
-    cols = ", ".join(SETTING_FIELDS)
-    row = tx.one(
-        f"SELECT {cols}, balance_expires_at, topups, low_alert_armed FROM billing_accounts WHERE account_id = ?",
-        (account_id,),
-    )
-    if row is None:
-        out: dict[str, Any] = {k: (0 if t is int else None) for k, t in SETTING_FIELDS.items()}
+    out = ledger_store.settings_row(tx, account_id)
+    if out is None:
+        out = {k: (0 if t is int else None) for k, t in SETTING_FIELDS.items()}
         out.update(validity_months=DEFAULT_VALIDITY_MONTHS, balance_expires_at=None, topups=0, low_alert_armed=True)
         return out
-    out = dict(zip([*SETTING_FIELDS, "balance_expires_at", "topups", "low_alert_armed"], row, strict=True))
     out["low_alert_armed"] = bool(out["low_alert_armed"])
     return out
 
@@ -561,30 +470,20 @@ def update_settings(tx: Tx, account_id: int, changes: dict[str, Any]) -> dict[st
         if kind is str and v is not None and not isinstance(v, str):
             raise QxError("INVALID_REQUEST", f"{k} 必须是字符串")
         clean[k] = v or None if kind is str else v
-    if tx.one("SELECT 1 FROM accounts WHERE id = ?", (account_id,)) is None:
+    bal = ledger_store.balance(tx, account_id)
+    if bal is None:
         raise QxError("NOT_FOUND", "账户不存在")
-    ensure_billing_row(tx, account_id)
-    if clean:
-        sets = ", ".join(f"{k} = ?" for k in clean)
-        tx.execute(f"UPDATE billing_accounts SET {sets}, updated_at = ? WHERE account_id = ?",
-                   (*clean.values(), now_ms(), account_id))  # fmt: skip
+    ledger_store.ensure_row(tx, account_id)
+    ledger_store.update_settings(tx, account_id, clean)
     if "low_balance_li" in clean:  # a new threshold starts armed unless the balance is already below it
-        bal = int(tx.one("SELECT balance_li FROM accounts WHERE id = ?", (account_id,))[0])
-        tx.execute("UPDATE billing_accounts SET low_alert_armed = ? WHERE account_id = ?",
-                   (bal >= clean["low_balance_li"], account_id))  # fmt: skip
+        ledger_store.set_alert_armed(tx, account_id, bal >= clean["low_balance_li"])
     return get_settings(tx, account_id)
 
 
 def ledger_page(tx: Tx, account_id: int, limit: int = 50, before_id: int | None = None) -> dict[str, Any]:
     limit = max(1, min(limit, 500))
-    sql = "SELECT id, kind, amount_li, balance_after_li, ref, note, created_at FROM ledger WHERE account_id = ?"
-    params: tuple[Any, ...] = (account_id,)
-    if before_id:
-        sql += " AND id < ?"
-        params += (before_id,)
-    rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit + 1))
-    keys = ("id", "kind", "amount_li", "balance_after_li", "ref", "note", "created_at")
-    entries = [dict(zip(keys, r, strict=True)) for r in rows[:limit]]
+    rows = ledger_store.page(tx, account_id, limit + 1, before_id)
+    entries = rows[:limit]
     for e in entries:
         e["amount"] = li_to_yuan(int(e["amount_li"]))
     nxt = entries[-1]["id"] if len(rows) > limit else None
@@ -592,49 +491,49 @@ def ledger_page(tx: Tx, account_id: int, limit: int = 50, before_id: int | None 
 
 
 def balance_view(tx: Tx, account_id: int) -> dict[str, Any]:
-    row = tx.one("SELECT balance_li FROM accounts WHERE id = ?", (account_id,))
-    if row is None:
+    bal = ledger_store.balance(tx, account_id)
+    if bal is None:
         raise QxError("NOT_FOUND")
     st = get_settings(tx, account_id)
-    now = now_ms()
-    packs = usable_packages(tx, account_id, "sms", now)
+    packs = package_store.usable(tx, account_id, "sms", now_ms())
     return {
         "account_id": account_id,
-        "balance_li": int(row[0]),
-        "balance": li_to_yuan(int(row[0])),
+        "balance_li": bal,
+        "balance": li_to_yuan(bal),
         "balance_expires_at": st["balance_expires_at"],
         "package_parts": sum(r for _, r in packs),
         "low_balance_li": st["low_balance_li"],
     }
 
 
+def account_view(tx: Tx, account_id: int) -> dict[str, Any]:
+    """The finance staff's view of an account: its balance view plus its settings."""
+    return balance_view(tx, account_id) | {"settings": get_settings(tx, account_id)}
+
+
 def ledger_sum(tx: Tx, account_id: int) -> int:
-    row = tx.one("SELECT COALESCE(SUM(amount_li), 0) FROM ledger WHERE account_id = ?", (account_id,))
-    return int(row[0])
+    return ledger_store.total(tx, account_id)
 
 
 def package_sum(tx: Tx, package_id: int) -> int:
-    row = tx.one("SELECT COALESCE(SUM(parts), 0) FROM package_ledger WHERE package_id = ?", (package_id,))
-    return int(row[0])
+    return package_store.entries_total(tx, package_id)
 
 
 def verify(tx: Tx) -> dict[str, Any]:
     """Every balance equals the sum of its ledger entries, every package counter the sum of its entries."""
-    sums = {int(a): int(s) for a, s in tx.all("SELECT account_id, SUM(amount_li) FROM ledger GROUP BY account_id")}
-    accounts = tx.all("SELECT id, balance_li FROM accounts ORDER BY id")
+    sums = ledger_store.totals_by_account(tx)
+    accounts = ledger_store.all_balances(tx)
     bad: list[dict[str, Any]] = [
-        {"account_id": int(a), "balance_li": int(b), "ledger_li": sums.get(int(a), 0)}
-        for a, b in accounts
-        if int(b) != sums.get(int(a), 0)
+        {"account_id": a, "balance_li": b, "ledger_li": sums.get(a, 0)} for a, b in accounts if b != sums.get(a, 0)
     ]
-    psums = {int(p): int(s) for p, s in tx.all("SELECT package_id, SUM(parts) FROM package_ledger GROUP BY package_id")}
-    packs = tx.all("SELECT id, account_id, remaining_parts FROM packages ORDER BY id")
+    psums = package_store.totals_by_package(tx)
+    packs = package_store.all_remaining(tx)
     bad_packs = [
-        {"package_id": int(p), "account_id": int(a), "remaining_parts": int(r), "entries_parts": psums.get(int(p), 0)}
+        {"package_id": p, "account_id": a, "remaining_parts": r, "entries_parts": psums.get(p, 0)}
         for p, a, r in packs
-        if int(r) != psums.get(int(p), 0)
+        if r != psums.get(p, 0)
     ]
-    negative = [int(a) for a, b in accounts if int(b) < 0]
+    negative = [a for a, b in accounts if b < 0]
     return {
         "accounts": len(accounts),
         "packages": len(packs),
@@ -643,83 +542,3 @@ def verify(tx: Tx) -> dict[str, Any]:
         "negative": negative,
         "ok": not (bad or bad_packs or negative),
     }
-
-
-# -- amounts --------------------------------------------------------------------------------------------
-
-
-def yuan_to_li(text: str) -> int:
-    """Parse a yuan amount ("0.035", "100") into 厘 exactly, refusing sub-厘 precision."""
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation as e:
-        raise QxError("INVALID_REQUEST", f"金额格式错误：{text}") from e
-    if not value.is_finite():
-        raise QxError("INVALID_REQUEST", f"金额格式错误：{text}")
-    li = value * 1000
-    if li != li.to_integral_value() or li < 0:
-        raise QxError("INVALID_REQUEST", f"金额精度最多到厘（0.001 元）且不能为负：{text}")
-    return int(li)
-
-
-def li_to_yuan(li: int) -> str:
-    sign = "-" if li < 0 else ""
-    li = abs(li)
-    return f"{sign}{li // 1000}.{li % 1000:03d}"
-
-
-# -- housekeeping ---------------------------------------------------------------------------------------
-
-
-class BillingWorker:
-    """Periodic billing work: expiries (packages, balances), dispute windows, monthly statements,
-    notice delivery. Every step is idempotent, so several processes may run it."""
-
-    def __init__(
-        self,
-        db: Database,
-        smtp: notify.Smtp,
-        interval: float = 30.0,
-        holidays: frozenset[str] = frozenset(),
-        auto_statements: bool = True,
-    ) -> None:
-        self.db = db
-        self.smtp = smtp
-        self.interval = interval
-        self.holidays = holidays
-        self.auto_statements = auto_statements
-        self.notifier = notify.Notifier(db, smtp)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="qixin-billing")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        await notify.cancel_quietly(task)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("billing housekeeping failed; will retry")
-            await asyncio.sleep(self.interval)
-
-    async def run_once(self, now: int | None = None) -> dict[str, Any]:
-        from qixin.services import statements
-
-        at = now if now is not None else now_ms()
-        expired = await self.db.write(lambda tx: expire_due(tx, at))
-        closed = await self.db.write(lambda tx: statements.close_windows(tx, at))
-        issued: list[int] = []
-        if self.auto_statements:
-            issued = await self.db.write(lambda tx: statements.issue_due(tx, at, self.holidays))
-            if self.smtp.host:
-                for sid in issued:
-                    await statements.email_statement(self.db, self.smtp, sid)
-        sent = await self.notifier.deliver_once()
-        return {"expired": expired, "confirmed": closed, "statements": issued, "notices": sent}

@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from qixin.store import ledger as ledger_store
+from qixin.store import notices as notice_store
 from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger("qixin.notify")
@@ -43,10 +45,7 @@ class Smtp:
 
 
 def contacts(tx: Tx, account_id: int) -> dict[str, str]:
-    row = tx.one(
-        "SELECT billing_email, alert_email, alert_webhook, alert_mobile FROM billing_accounts WHERE account_id = ?",
-        (account_id,),
-    )
+    row = ledger_store.contacts_row(tx, account_id)
     if row is None:
         return {}
     billing_email, alert_email, webhook, mobile = row
@@ -82,25 +81,13 @@ def record(
             rows.append(
                 (account_id, kind, ch, target, subject, body, ref, "recorded" if ch == "sms" else "pending", now)
             )
-    tx.executemany(
-        "INSERT INTO notifications (account_id, kind, channel, target, subject, body, ref, status, created_at,"
-        " attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-        rows,
-    )
+    notice_store.insert_many(tx, rows)
     return len(rows)
 
 
 def listing(tx: Tx, account_id: int, limit: int = 50, before_id: int | None = None) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT id, kind, subject, body, ref, created_at FROM notifications WHERE account_id = ? AND channel = 'record'"
-    )
-    params: tuple[Any, ...] = (account_id,)
-    if before_id:
-        sql += " AND id < ?"
-        params += (before_id,)
-    rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
-    keys = ("id", "kind", "subject", "body", "ref", "created_at")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    """The customer's notices, newest first (``limit`` kept within 1–200)."""
+    return notice_store.records(tx, account_id, max(1, min(limit, 200)), before_id)
 
 
 def build_email(
@@ -147,13 +134,7 @@ class Notifier:
         self.stats = {"sent": 0, "failed": 0}
 
     async def deliver_once(self) -> int:
-        rows = await self.db.read(
-            lambda tx: tx.all(
-                "SELECT id, account_id, kind, channel, target, subject, body, attempts FROM notifications"
-                " WHERE status = 'pending' AND channel IN ('email', 'webhook') ORDER BY id LIMIT ?",
-                (self.batch,),
-            )
-        )
+        rows = await self.db.read(lambda tx: notice_store.pending(tx, self.batch))
         if not rows:
             return 0
         results: list[tuple[int, str | None]] = []
@@ -177,16 +158,9 @@ class Notifier:
             now = now_ms()
             for nid, err in results:
                 if err is None:
-                    tx.execute(
-                        "UPDATE notifications SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE id = ?",
-                        (now, nid),
-                    )
+                    notice_store.mark_sent(tx, nid, now)
                 else:
-                    tx.execute(
-                        "UPDATE notifications SET attempts = attempts + 1, last_error = ?,"
-                        " status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END WHERE id = ?",
-                        (err, MAX_ATTEMPTS, nid),
-                    )
+                    notice_store.mark_failed_attempt(tx, nid, err, MAX_ATTEMPTS)
 
         await self.db.write(job)
         ok = sum(1 for _, e in results if e is None)

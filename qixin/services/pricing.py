@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qixin.domain.calendar import local
+from qixin.domain.money import li_to_yuan
 from qixin.domain.numbers import CARRIERS
 from qixin.errors import QxError
 from qixin.services import notify
 from qixin.services.accounts import ApiKey
-from qixin.services.billing import li_to_yuan, local
+from qixin.store import pricing as pricing_store
 from qixin.store.db import Database, Tx, now_ms
 
 PRODUCTS = {"sms": "短信（每计费条）", "numcheck": "号码检测（每次）"}
@@ -56,12 +58,7 @@ def select_price(plans: Sequence[Plan], product: str, carrier: str, msg_type: st
 
 
 def load_plans(tx: Tx, account_id: int) -> list[Plan]:
-    rows = tx.all(
-        "SELECT id, product, carrier, msg_type, price_li, effective_at FROM price_plans WHERE account_id = ?"
-        " ORDER BY effective_at, id",
-        (account_id,),
-    )
-    return [Plan(int(r[0]), r[1], r[2], r[3], int(r[4]), int(r[5])) for r in rows]
+    return [Plan(*r) for r in pricing_store.plan_rows(tx, account_id)]
 
 
 class PlanPricer:
@@ -112,10 +109,10 @@ def _base(product: str, account_price_li: int) -> int:
 
 def price_at(tx: Tx, account_id: int, product: str, carrier: str, msg_type: str, at: int) -> int:
     """The unit price at ``at`` (-1: not set for a product other than SMS)."""
-    base = tx.one("SELECT price_li FROM accounts WHERE id = ?", (account_id,))
+    base = pricing_store.base_price(tx, account_id)
     if base is None:
         raise QxError("NOT_FOUND", "账户不存在")
-    return select_price(load_plans(tx, account_id), product, carrier, msg_type, at, _base(product, int(base[0])))
+    return select_price(load_plans(tx, account_id), product, carrier, msg_type, at, _base(product, base))
 
 
 def _when(ms: int) -> str:
@@ -151,12 +148,7 @@ def create_plan(
     if min_notice_ms and at - now < min_notice_ms:
         raise QxError("PRICE_NOTICE_TOO_SHORT", f"调价须至少提前 {min_notice_ms // 86_400_000} 天通知客户")
     old = price_at(tx, account_id, product, carrier, msg_type, at)
-    row = tx.one(
-        "INSERT INTO price_plans (account_id, product, carrier, msg_type, price_li, effective_at, note, created_by,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (account_id, product, carrier, msg_type, price_li, at, note, created_by, now),
-    )
-    pid = int(row[0])
+    pid = pricing_store.insert(tx, account_id, product, carrier, msg_type, price_li, at, note, created_by, now)
     scope = " ".join(x for x in (CARRIERS.get(carrier, ""), msg_type) if x) or "全部"
     notify.record(
         tx, account_id, "price_change",
@@ -171,34 +163,31 @@ def create_plan(
     }
 
 
-PLAN_COLUMNS = "id, account_id, product, carrier, msg_type, price_li, effective_at, note, created_by, created_at"
-
-
 def plan_dict(r: Sequence[Any]) -> dict[str, Any]:
-    out = dict(zip([c.strip() for c in PLAN_COLUMNS.split(",")], r, strict=True))
+    out = dict(zip(pricing_store.PLAN_KEYS, r, strict=True))
     out["price"] = li_to_yuan(int(out["price_li"]))
     return out
 
 
 def list_plans(tx: Tx, account_id: int) -> list[dict[str, Any]]:
-    rows = tx.all(
-        f"SELECT {PLAN_COLUMNS} FROM price_plans WHERE account_id = ? ORDER BY effective_at, id", (account_id,)
-    )
-    return [plan_dict(r) for r in rows]
+    out = pricing_store.plans(tx, account_id)
+    for p in out:
+        p["price"] = li_to_yuan(int(p["price_li"]))
+    return out
 
 
 def current_prices(tx: Tx, account_id: int, at: int | None = None) -> dict[str, Any]:
     """The customer's view: today's price per product, carrier and type, and the announced changes."""
     at = at if at is not None else now_ms()
-    base = tx.one("SELECT price_li FROM accounts WHERE id = ?", (account_id,))
-    if base is None:
+    base_li = pricing_store.base_price(tx, account_id)
+    if base_li is None:
         raise QxError("NOT_FOUND")
     plans = load_plans(tx, account_id)
     table = []
     for product in PRODUCTS:
         for carrier in ("cmcc", "cucc", "ctcc", "cbn"):
             for t in MSG_TYPES if product == "sms" else ("",):
-                li = select_price(plans, product, carrier, t, at, _base(product, int(base[0])))
+                li = select_price(plans, product, carrier, t, at, _base(product, base_li))
                 table.append({"product": product, "carrier": carrier, "type": t, "price_li": li if li >= 0 else None})
     upcoming = [plan_dict((p.id, account_id, p.product, p.carrier, p.msg_type, p.price_li, p.effective_at, None, "",
                            0)) for p in plans if p.effective_at > at]  # fmt: skip

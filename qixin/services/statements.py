@@ -18,90 +18,37 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import date, timedelta
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from qixin.domain.calendar import dispute_deadline, local, period_bounds, previous_period
+from qixin.domain.money import li_to_yuan
 from qixin.errors import QxError
 from qixin.services import notify
-from qixin.services.billing import li_to_yuan, local, local_ms
+from qixin.store import ledger as ledger_store
+from qixin.store import packages as package_store
+from qixin.store import statements as statement_store
 from qixin.store.db import Database, Tx, now_ms
 
-DISPUTE_WORKING_DAYS = 3
 KIND_COLUMN = {"topup": "topups_li", "charge": "charges_li", "refund": "refunds_li", "expire": "expired_li"}
 TYPE_ZH = {"verification": "验证码", "notification": "通知", "marketing": "营销"}
 CARRIER_ZH = {"cmcc": "移动", "cucc": "联通", "ctcc": "电信", "cbn": "广电", "intl": "国际", "unknown": "未知"}
 
 
-def period_bounds(period: str) -> tuple[int, int]:
-    try:
-        y, m = (int(x) for x in period.split("-"))
-        if not (2000 <= y <= 9999 and 1 <= m <= 12 and len(period) == 7):
-            raise ValueError(period)
-    except ValueError as e:
-        raise QxError("INVALID_REQUEST", "账期格式应为 YYYY-MM") from e
-    return local_ms(y, m), local_ms(y + m // 12, m % 12 + 1)
-
-
-def period_of(ms: int) -> str:
-    return local(ms).strftime("%Y-%m")
-
-
-def previous_period(ms: int) -> str:
-    d = local(ms)
-    y, m = (d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12)
-    return f"{y:04d}-{m:02d}"
-
-
-def is_working_day(d: date, holidays: Iterable[str] = ()) -> bool:
-    return d.weekday() < 5 and d.isoformat() not in set(holidays)
-
-
-def dispute_deadline(issued_at: int, holidays: Iterable[str] = (), days: int = DISPUTE_WORKING_DAYS) -> int:
-    """End (00:00 of the following day, Asia/Shanghai) of the ``days``-th working day after ``issued_at``."""
-    hol = set(holidays)
-    d = local(issued_at).date()
-    n = 0
-    while n < days:
-        d += timedelta(days=1)
-        if is_working_day(d, hol):
-            n += 1
-    d += timedelta(days=1)
-    return local_ms(d.year, d.month, d.day)
-
-
 def build(tx: Tx, account_id: int, period: str) -> dict[str, Any]:
     """The statement's numbers (a pure read)."""
     start, end = period_bounds(period)
-    opening = int(tx.one("SELECT COALESCE(SUM(amount_li), 0) FROM ledger WHERE account_id = ? AND created_at < ?",
-                         (account_id, start))[0])  # fmt: skip
+    opening = ledger_store.total(tx, account_id, before=start)
     totals = dict.fromkeys(("topups_li", "charges_li", "refunds_li", "expired_li", "other_li"), 0)
     by_kind: list[dict[str, Any]] = []
-    for kind, product, n, amount in tx.all(
-        "SELECT kind, CASE WHEN ref LIKE 'numcheck:%' THEN 'numcheck' ELSE 'sms' END, COUNT(*), SUM(amount_li)"
-        " FROM ledger WHERE account_id = ? AND created_at >= ? AND created_at < ? GROUP BY 1, 2 ORDER BY 1, 2",
-        (account_id, start, end),
-    ):
-        totals[KIND_COLUMN.get(kind, "other_li")] += int(amount)
-        by_kind.append({"kind": kind, "product": product, "entries": int(n), "amount_li": int(amount)})
+    for kind, product, n, amount in ledger_store.period_by_kind(tx, account_id, start, end):
+        totals[KIND_COLUMN.get(kind, "other_li")] += amount
+        by_kind.append({"kind": kind, "product": product, "entries": n, "amount_li": amount})
     sms = [
-        {"type": t, "carrier": c, "messages": int(n), "parts": int(p), "amount_li": int(f), "refunded": int(r)}
-        for t, c, n, p, f, r in tx.all(
-            "SELECT type, carrier, COUNT(*), SUM(parts), SUM(fee_li), SUM(CASE WHEN refunded THEN 1 ELSE 0 END)"
-            " FROM messages WHERE account_id = ? AND created_at >= ? AND created_at < ?"
-            " GROUP BY type, carrier ORDER BY type, carrier",
-            (account_id, start, end),
-        )
+        {"type": t, "carrier": c, "messages": n, "parts": p, "amount_li": f, "refunded": r}
+        for t, c, n, p, f, r in statement_store.sms_totals(tx, account_id, start, end)
     ]
-    pkg = {
-        str(k): int(v)
-        for k, v in tx.all(
-            "SELECT kind, SUM(parts) FROM package_ledger WHERE account_id = ? AND created_at >= ? AND created_at < ?"
-            " GROUP BY kind",
-            (account_id, start, end),
-        )
-    }
+    pkg = package_store.period_by_kind(tx, account_id, start, end)
     closing = opening + sum(totals.values())
     return {
         "account_id": account_id,
@@ -119,90 +66,69 @@ def build(tx: Tx, account_id: int, period: str) -> dict[str, Any]:
     }
 
 
-COLUMNS = (
-    "id, account_id, period, period_start, period_end, opening_li, topups_li, charges_li, refunds_li, expired_li,"
-    " other_li, closing_li, messages, parts, package_used, package_expired, detail, status, issued_at,"
-    " dispute_deadline_at, dispute_reason, decided_at, emailed_at, email_error"
-)
-_KEYS = [c.strip() for c in COLUMNS.split(",")]
+@dataclass(frozen=True, slots=True)
+class Issued:
+    statement_id: int
+    account_id: int
+    new: bool  # issued by this call (False: it existed already)
 
 
-def _row(r: Any) -> dict[str, Any]:
-    out = dict(zip(_KEYS, r, strict=True))
-    out["detail"] = orjson.loads(out["detail"] or "{}")
-    return out
+def _issue(tx: Tx, account_id: int, period: str, now: int, holidays: Iterable[str]) -> Issued:
+    _, end = period_bounds(period)
+    if end > now:
+        raise QxError("STATEMENT_NOT_READY")
+    if not ledger_store.account_exists(tx, account_id):
+        raise QxError("NOT_FOUND", "账户不存在")
+    got = statement_store.id_of(tx, account_id, period)
+    if got is not None:
+        return Issued(got, account_id, False)
+    s = build(tx, account_id, period)
+    return Issued(statement_store.insert(tx, s, now, dispute_deadline(now, holidays)), account_id, True)
 
 
 def issue(tx: Tx, account_id: int, period: str, now: int | None = None, holidays: Iterable[str] = ()) -> int:
     """Issue the statement of a month that has ended (once; a second call returns the same id)."""
+    return _issue(tx, account_id, period, now if now is not None else now_ms(), holidays).statement_id
+
+
+def issue_period(
+    tx: Tx, period: str, now: int | None = None, holidays: Iterable[str] = (), account_id: int | None = None
+) -> list[Issued]:
+    """Issue ``period``'s statements: of one account, or (``account_id`` None) of every account that existed
+    before the period ended, in id order. Statements issued before are returned as they are (``new`` False).
+
+    The one "issue statements" use case: the admin API, ``qixin billing statement`` and the billing worker
+    (last month, on the 1st) all call it. Refuses (STATEMENT_NOT_READY, NOT_FOUND) before writing anything."""
     now = now if now is not None else now_ms()
+    hol = tuple(holidays)
+    if account_id is not None:
+        return [_issue(tx, account_id, period, now, hol)]
     _, end = period_bounds(period)
     if end > now:
         raise QxError("STATEMENT_NOT_READY")
-    if tx.one("SELECT 1 FROM accounts WHERE id = ?", (account_id,)) is None:
-        raise QxError("NOT_FOUND", "账户不存在")
-    got = tx.one("SELECT id FROM statements WHERE account_id = ? AND period = ?", (account_id, period))
-    if got is not None:
-        return int(got[0])
-    s = build(tx, account_id, period)
-    row = tx.one(
-        "INSERT INTO statements (account_id, period, period_start, period_end, opening_li, topups_li, charges_li,"
-        " refunds_li, expired_li, other_li, closing_li, messages, parts, package_used, package_expired, detail,"
-        " status, issued_at, dispute_deadline_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'issued', ?, ?) RETURNING id",
-        (account_id, period, s["period_start"], s["period_end"], s["opening_li"], s["topups_li"], s["charges_li"],
-         s["refunds_li"], s["expired_li"], s["other_li"], s["closing_li"], s["messages"], s["parts"],
-         s["package_used"], s["package_expired"], orjson.dumps(s["detail"]).decode(), now,
-         dispute_deadline(now, holidays)),
-    )  # fmt: skip
-    return int(row[0])
+    return [_issue(tx, a, period, now, hol) for a in statement_store.accounts_created_before(tx, end)]
 
 
 def issue_due(tx: Tx, now: int, holidays: Iterable[str] = ()) -> list[int]:
-    """Issue last month's statement for every account that existed then and has none yet."""
-    period = previous_period(now)
-    _, end = period_bounds(period)
-    todo = tx.all(
-        "SELECT a.id FROM accounts a WHERE a.created_at < ? AND NOT EXISTS"
-        " (SELECT 1 FROM statements s WHERE s.account_id = a.id AND s.period = ?) ORDER BY a.id",
-        (end, period),
-    )
-    return [issue(tx, int(a), period, now, holidays) for (a,) in todo]
+    """Issue last month's statement for every account that existed then and has none yet; the new ids."""
+    return [i.statement_id for i in issue_period(tx, previous_period(now), now, holidays) if i.new]
 
 
 def close_windows(tx: Tx, now: int) -> int:
     """Confirm every statement whose dispute window has passed without a dispute."""
-    return int(
-        tx.execute(
-            "UPDATE statements SET status = 'confirmed', decided_at = ? WHERE status = 'issued'"
-            " AND dispute_deadline_at <= ?",
-            (now, now),
-        ).rowcount
-    )
+    return statement_store.close_windows(tx, now)
 
 
 def get(tx: Tx, statement_id: int, account_id: int | None = None) -> dict[str, Any]:
-    sql = f"SELECT {COLUMNS} FROM statements WHERE id = ?"
-    params: tuple[Any, ...] = (statement_id,)
-    if account_id is not None:  # the customer's view: only its own
-        sql += " AND account_id = ?"
-        params += (account_id,)
-    r = tx.one(sql, params)
-    if r is None:
+    """One statement (``account_id``: the customer's view, only its own)."""
+    s = statement_store.one(tx, statement_id, account_id)
+    if s is None:
         raise QxError("NOT_FOUND", "对账单不存在")
-    return _row(r)
+    return s
 
 
 def listing(tx: Tx, account_id: int | None = None, period: str | None = None) -> list[dict[str, Any]]:
-    sql = f"SELECT {COLUMNS} FROM statements WHERE 1 = 1"
-    params: tuple[Any, ...] = ()
-    if account_id is not None:
-        sql += " AND account_id = ?"
-        params += (account_id,)
-    if period:
-        sql += " AND period = ?"
-        params += (period,)
-    out = [_row(r) for r in tx.all(sql + " ORDER BY period DESC, account_id", params)]
+    out = statement_store.many(tx, account_id, period)
     for s in out:
         del s["detail"]
     return out
@@ -213,12 +139,7 @@ def dispute(tx: Tx, account_id: int, statement_id: int, reason: str, now: int | 
     if not reason.strip():
         raise QxError("INVALID_REQUEST", "请填写异议原因")
     get(tx, statement_id, account_id)
-    done = tx.execute(
-        "UPDATE statements SET status = 'disputed', dispute_reason = ?, decided_at = ? WHERE id = ? AND account_id = ?"
-        " AND status = 'issued' AND dispute_deadline_at > ?",
-        (reason.strip()[:2000], now, statement_id, account_id, now),
-    ).rowcount
-    if not done:
+    if not statement_store.mark_disputed(tx, statement_id, account_id, reason.strip()[:2000], now):
         raise QxError("STATEMENT_NOT_DISPUTABLE")
     return get(tx, statement_id, account_id)
 
@@ -226,12 +147,7 @@ def dispute(tx: Tx, account_id: int, statement_id: int, reason: str, now: int | 
 def confirm(tx: Tx, account_id: int, statement_id: int, now: int | None = None) -> dict[str, Any]:
     now = now if now is not None else now_ms()
     get(tx, statement_id, account_id)
-    done = tx.execute(
-        "UPDATE statements SET status = 'confirmed', decided_at = ? WHERE id = ? AND account_id = ?"
-        " AND status = 'issued'",
-        (now, statement_id, account_id),
-    ).rowcount
-    if not done:
+    if not statement_store.mark_confirmed(tx, statement_id, account_id, now):
         raise QxError("STATEMENT_NOT_DISPUTABLE")
     return get(tx, statement_id, account_id)
 
@@ -349,13 +265,16 @@ async def email_statement(db: Database, smtp: notify.Smtp, statement_id: int) ->
             error = str(e)[:500] or type(e).__name__
 
     def job(tx: Tx) -> None:
+        statement_store.record_email(tx, statement_id, now_ms() if error is None else None, error)
         if error is None:
-            tx.execute(
-                "UPDATE statements SET emailed_at = ?, email_error = NULL WHERE id = ?", (now_ms(), statement_id)
-            )
             notify.record(tx, s["account_id"], "statement", subject, body, ref=f"statement:{statement_id}", channels=())
-        else:
-            tx.execute("UPDATE statements SET email_error = ? WHERE id = ?", (error, statement_id))
 
     await db.write(job)
     return error is None
+
+
+async def email_and_report(db: Database, smtp: notify.Smtp, statement_id: int) -> dict[str, Any]:
+    """Email a statement now and report the outcome: {id, emailed, email_error}."""
+    ok = await email_statement(db, smtp, statement_id)
+    s = await db.read(lambda tx: get(tx, statement_id))
+    return {"id": statement_id, "emailed": ok, "email_error": s["email_error"]}
