@@ -39,8 +39,9 @@ from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
-from qixin.services.queries import Queries
+from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
+from qixin.services.stats import Statistics
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
 from qixin.settings import Settings
@@ -76,6 +77,8 @@ class Services:
     staff_users: StaffUsers
     queries: Queries
     metrics: Metrics
+    message_search: MessageSearch
+    statistics: Statistics
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -190,6 +193,8 @@ def build(settings: Settings) -> Services:
         staff_users=StaffUsers(db, staff.invalidate),
         queries=Queries(db),
         metrics=metrics,
+        message_search=MessageSearch(db),
+        statistics=Statistics(db),
     )
 
 
@@ -429,6 +434,8 @@ def api_only(services: Services) -> Runtime:
     return Runtime(services, [Core(services)])
 
 
-def dispatcher_only(services: Services) -> Runtime:
-    """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping."""
-    return Runtime(services, [Core(services), SettingsChannel(services), DispatchRole(services), WorkersRole(services)])
+def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
+    """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
+    ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
+    channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
+    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])

@@ -584,3 +584,27 @@ qualification_documents = Table(
     Column("path", Text, nullable=False),  # relative to data_dir
     Column("created_at", BigInteger, nullable=False),
 )
+
+
+# -- statistics (migration 0008; services/stats.py) ------------------------------------------------------
+# Rollups by hour of acceptance × account × signature × template × type × carrier × province × channel ×
+# status × failure reason, maintained in the transactions that change a message's status (never by
+# scanning messages for a query). ``qixin stats verify`` compares them with the message rows.
+stats_hourly = Table(
+    "stats_hourly",
+    metadata,
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),  # ms UTC, start of the hour
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("signature", String(32), primary_key=True),
+    Column("template_id", BigInteger, primary_key=True, autoincrement=False),  # 0: free text
+    Column("type", String(16), primary_key=True),
+    Column("carrier", String(8), primary_key=True),
+    Column("province", String(16), primary_key=True),
+    Column("channel", String(64), primary_key=True),  # "" before submission
+    Column("status", String(16), primary_key=True),
+    Column("reason", String(24), primary_key=True),  # domain.delivery.REASONS key, "" unless failed
+    Column("messages", BigInteger, nullable=False, server_default="0"),
+    Column("parts", BigInteger, nullable=False, server_default="0"),
+    Column("fee_li", BigInteger, nullable=False, server_default="0"),
+)
+Index("ix_stats_hourly_account_hour", stats_hourly.c.account_id, stats_hourly.c.hour)
