@@ -121,3 +121,38 @@ def test_a_job_refused_before_writing_costs_its_neighbours_nothing(db_url: str) 
         assert [int(r[0]) for r in rows] == [1, 2]
     finally:
         db.close()
+
+
+def test_a_job_cancelled_before_it_runs_writes_nothing(db_url: str) -> None:
+    """A caller that gave up (cancelled future) must not find its job committed behind its back."""
+    import threading
+
+    migrate(db_url)
+    db = Database(db_url, writers=1)
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> None:
+        entered.set()
+        assert gate.wait(10), "gate never opened"
+
+    def insert(mid: int) -> Callable[[Tx], int]:
+        def job(tx: Tx) -> int:
+            tx.execute(
+                "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 1, 0, 0)", (mid,)
+            )
+            return mid
+
+        return job
+
+    try:
+        first = db.submit(hold)
+        assert entered.wait(10)
+        gone, kept = db.submit(insert(1)), db.submit(insert(2))
+        assert gone.cancel()
+        gate.set()
+        first.result(timeout=10)
+        assert kept.result(timeout=10) == 2
+        rows = db.read_sync(lambda tx: tx.all("SELECT message_id FROM dispatch_queue ORDER BY message_id"))
+        assert [int(r[0]) for r in rows] == [2]
+    finally:
+        db.close()

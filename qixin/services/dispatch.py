@@ -247,8 +247,13 @@ class Dispatcher:
 
     async def stop(self) -> None:
         self._running = False
+        # the flush loop is not cancelled: a flush cancelled while its job runs would put back outcomes
+        # the job may still commit (then stored twice); it finishes its round and sees _running False
+        flusher = [t for t in self._tasks if t.get_name() == "dispatch-flush"]
         for t in self._tasks:
-            t.cancel()
+            if t not in flusher:
+                t.cancel()
+        self._flush_now.set()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t

@@ -306,7 +306,12 @@ class Database:
                         stop = True
                         break
                     group.append(nxt)
-                self._run_group(conn, group)
+                # a job whose caller gave up (its future cancelled) before it started does not run; once
+                # running, its future can no longer be cancelled, so a caller never sees "cancelled" for
+                # a job that committed
+                group = [g for g in group if g[1].set_running_or_notify_cancel()]
+                if group:
+                    self._run_group(conn, group)
                 if stop:
                     return
         finally:
