@@ -39,8 +39,9 @@ from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
-from qixin.services.queries import Queries
+from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
+from qixin.services.stats import Statistics
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
 from qixin.settings import Settings
@@ -76,6 +77,8 @@ class Services:
     staff_users: StaffUsers
     queries: Queries
     metrics: Metrics
+    message_search: MessageSearch
+    statistics: Statistics
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -141,7 +144,7 @@ def build(settings: Settings) -> Services:
     router = Router()
     dispatcher = Dispatcher(
         db, router, lease_seconds=s.lease_seconds, claim_batch=s.claim_batch, inflight_cap=s.inflight_cap,
-        flush_interval=s.flush_interval,
+        flush_interval=s.flush_interval, receipt_timeout=s.receipt_timeout,
     )  # fmt: skip
     channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
     uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])
@@ -190,6 +193,8 @@ def build(settings: Settings) -> Services:
         staff_users=StaffUsers(db, staff.invalidate),
         queries=Queries(db),
         metrics=metrics,
+        message_search=MessageSearch(db),
+        statistics=Statistics(db),
     )
 
 

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
         4000, ge=1, description="Messages handed to connectors whose outcome is not yet durably stored"
     )
     flush_interval: float = Field(0.02, gt=0, description="Seconds between flushes of submit results and receipts")
+    receipt_timeout: float = Field(
+        72 * 3600.0, gt=0, description="Seconds after submission until a message whose receipt never came expires"
+    )
     # webhooks
     webhook_batch: int = Field(100, ge=1, description="Events per webhook POST")
     webhook_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a customer's webhook endpoint")

@@ -19,6 +19,8 @@ from qixin.api.admin import admin_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import body_of, error_response, error_responses, json_response, parse_json, parse_model
 from qixin.api.compliance import compliance_routers
+from qixin.api.messages import message_routers
+from qixin.api.stats import stats_routers
 from qixin.errors import QxError
 from qixin.services.actor import Actor
 from qixin.services.queries import parse_id
@@ -142,6 +144,8 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         actor, _ = await customer(request)
         return json_response(await platform.templates.get(actor, parse_id(template_id)))
 
+    for router in (*message_routers(platform), *stats_routers(platform)):
+        app.include_router(router)
     app.include_router(admin_router(platform))
     app.include_router(admin_billing_router(platform))
     app.include_router(customer_billing_router(platform))

@@ -47,6 +47,7 @@ __all__ = [
     "family",
     "is_final",
     "normalize_err",
+    "reason_of",
     "status_of_stat",
 ]
 
@@ -292,3 +293,24 @@ def classify_platform(code: str) -> Outcome:
     """The status and reason group of a platform code (``error_code`` or a refusal code); KeyError if
     the code is not a delivery outcome."""
     return PLATFORM[code].outcome
+
+
+FAILED_STATUSES = frozenset({"undelivered", "failed", "rejected", "expired"})
+
+
+def reason_of(protocol: str | None, status: str, stat: str | None, err: str | None, error_code: str | None) -> str:
+    """The reason group of a stored message: "" unless it failed; its platform error code first, else its
+    carrier's receipt codes read with its channel's table (a channel since removed: by the stat word)."""
+    if status not in FAILED_STATUSES:
+        return ""
+    if error_code:
+        try:
+            return classify_platform(error_code).reason
+        except KeyError:
+            return "platform_error"
+    if not stat:
+        return "other"
+    if protocol and protocol.lower() in FAMILIES:
+        return classify(protocol, stat, err or "").reason
+    entry = _word(stat.strip().upper())
+    return entry.outcome.reason if entry is not None else "other"

@@ -25,7 +25,7 @@ from qixin.domain import text as textmod
 from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
 from qixin.errors import CATALOGUE, QxError
 from qixin.ids import ids
-from qixin.services import billing
+from qixin.services import billing, stats
 from qixin.services.accounts import ApiKey, Directory
 from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
@@ -391,4 +391,8 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
          "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
     )  # fmt: skip
     sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)
+    stats.record_accept(
+        tx, account_id, p.signature, p.template_id, mtype, status, now,
+        ((car, prov, parts, fee) for _, _, car, prov, fee in p.rows),
+    )  # fmt: skip
     return resp
