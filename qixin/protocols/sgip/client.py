@@ -7,7 +7,10 @@ Rules (``ProtocolClient``'s, see ``qixin.protocols.client``, except where SGIP d
   (``listen_host``/``listen_port``; ``listen_port`` after ``start`` gives the bound port) and binds
   with Login Type 2; those binds are checked against ``smg_login_name`` / ``smg_password`` (None
   accepts any). Deliver (MO), Report and Userrpt arriving there go to ``on_deliver``. ``listen=False``
-  runs the outgoing side only (another process owns the listener). Anything but responses arriving on
+  runs the outgoing side only (another process owns the listener). The listener holds the SMG's
+  connections to ``listener_limits`` (``qixin.protocols.limits``: a connection that never binds is
+  closed after the login timeout, a frame trickling in is dropped at the frame deadline, connections
+  beyond the caps are closed at once). Anything but responses arriving on
   the outgoing connection is answered Result 30 (no such function).
 * There is no heartbeat. The outgoing connection is opened on demand (at ``start``, and whenever
   ``submit`` or ``wait_bound`` wants it), unbound and closed after ``idle_timeout`` seconds without
@@ -38,6 +41,7 @@ from typing import Any
 
 from qixin.protocols.client import CONNECT_ERRORS, ProtocolClient
 from qixin.protocols.errors import BindError
+from qixin.protocols.limits import ConnectionGate, ListenerLimits
 from qixin.protocols.session import Session
 from qixin.protocols.sgip import codec as c
 from qixin.protocols.sgip.adapter import SgipSessionCodec, cancel_idle_watch, new_session, watch_idle
@@ -80,6 +84,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
         on_deliver: DeliverHandler | None = None,
         on_state: Callable[[bool], None] | None = None,
         listen: bool = True,
+        listener_limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(
             host,
@@ -104,6 +109,9 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
         self.smg_binds = 0  # Login Type 2 binds accepted on the listener
         self.smg_bind_failures = 0
         self.listener_sessions: set[Session] = set()
+        # the SP listener is a TCP server like any other: login timeout, frame deadline, caps
+        self.listener_limits = listener_limits if listener_limits is not None else ListenerLimits()
+        self.listener_gate = ConnectionGate(self.listener_limits, f"sgip-sp-listener {login_name}")
         self._want = asyncio.Event()  # somebody needs a bound session
         self._waiting = 0  # submit/wait_bound callers waiting for a session
         self._graceful = False  # the current session ended by Unbind (ours for idleness, or the SMG's)
@@ -238,6 +246,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
             request_timeout=self.request_timeout,
             on_close=self._on_listener_closed,
             name=f"sgip-sp-listener {self.login_name}",
+            gate=self.listener_gate,
         )
         self.listener_sessions.add(s)
         return s
