@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 class ListenerLimits:
     login_timeout: float = 10.0  # seconds from accept to a successful bind
     frame_timeout: float = 10.0  # seconds from a frame's first byte to its last
-    max_connections: int = 256  # open connections on the listener
-    max_per_source: int = 32  # open connections from one source address
+    max_connections: int = 128  # open connections on the listener
+    max_per_source: int = 64  # open connections from one source address (a channel has at most 64)
     max_frame: int = 0  # bytes; 0 = the protocol's own maximum
 
     def __post_init__(self) -> None:
