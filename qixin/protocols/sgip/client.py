@@ -14,7 +14,9 @@ Rules (``ProtocolClient``'s, see ``qixin.protocols.client``, except where SGIP d
   the outgoing connection is answered Result 30 (no such function).
 * There is no heartbeat. The outgoing connection is opened on demand (at ``start``, and whenever
   ``submit`` or ``wait_bound`` wants it), unbound and closed after ``idle_timeout`` seconds without
-  traffic, and opened again by the next ``submit``. A connection lost while there is demand is
+  traffic, and opened again by the next ``submit``. A connection closed for idleness (ours, or the
+  SMG's Unbind, which SMGs send after 30–60 s of silence) leaves the client ``available`` (not down)
+  until an attempt to reopen it fails. A connection lost while there is demand is
   reopened with exponential backoff (``reconnect_min`` … ``reconnect_max``, jittered); a connection
   the SMG closed with Unbind, or that we closed for idleness, is reopened at once when needed. (Unlike
   the other protocols, a successful bind does not reset the backoff: only a graceful end does.)
@@ -115,6 +117,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
         self._want = asyncio.Event()  # somebody needs a bound session
         self._waiting = 0  # submit/wait_bound callers waiting for a session
         self._graceful = False  # the current session ended by Unbind (ours for idleness, or the SMG's)
+        self._parked = False  # the last session ended gracefully and no attempt failed since
         self._server: asyncio.AbstractServer | None = None
 
     # -- public API ----------------------------------------------------------------------------
@@ -179,8 +182,19 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
             name=f"{self.session_prefix} {self.login_name}@{self.host}:{self.port}",
         )
 
+    @property
+    def available(self) -> bool:
+        """Bound, or parked: the last session was closed for idleness (by us or by the SMG's Unbind)
+        and no connect or bind failed since. A parked client is not down: the next ``submit`` reopens
+        it, so channel health must keep routing to it."""
+        return self.bound or (self._parked and not self._stopping)
+
     def _on_session_closed(self, session: Session) -> None:
         cancel_idle_watch(session)
+        if self._session is session:
+            # decided before on_state(False) runs, so nobody sees a graceful end as an outage
+            codec = session.codec
+            self._parked = self._graceful or (isinstance(codec, SgipSessionCodec) and codec.peer_unbound)
         super()._on_session_closed(session)
 
     def _on_idle(self, session: Session) -> None:
@@ -217,6 +231,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
                 raise
             except CONNECT_ERRORS as exc:
                 self.last_error = exc
+                self._parked = False  # it could not be reopened: now it is down
                 log.warning("%s: %s; retry in %.1fs", self.name, exc, delay)
                 await self._backoff(delay)
                 delay = min(delay * 2, self.reconnect_max)
