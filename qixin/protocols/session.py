@@ -24,6 +24,8 @@ Rules of this module:
 * Keepalive and unbind are answered by the engine itself, never by the handler. A keepalive request
   is sent when nothing was received for ``heartbeat_interval`` seconds; it bypasses the window's
   capacity. ``heartbeat_retries`` consecutive unanswered keepalives close the session.
+  ``keepalives_sent`` / ``keepalives_answered`` / ``keepalives_received`` count keepalive requests
+  sent, answered by the peer, and received from it.
 * Every other incoming request goes to ``handler(session, pdu)``, which returns the response PDU,
   ``None`` (it will answer later with ``send``) or an awaitable of either. A handler that raises is
   answered with ``codec.error_response(pdu, codec.status_system_error)``.
@@ -169,6 +171,9 @@ class Session(asyncio.Protocol):
         self._frame_timer: asyncio.TimerHandle | None = None
         self._partial_at = 0.0  # loop time the incomplete frame in ``_buf`` began arriving (0: none)
         self._discard = False  # closing after a framing error: ignore what still arrives
+        self.keepalives_received = 0  # keepalive requests the peer sent (answered by the engine)
+        self.keepalives_sent = 0  # keepalive requests we sent
+        self.keepalives_answered = 0  # ... and the peer answered
 
     # -- state ---------------------------------------------------------------------------------
     def _transition(self, event: str) -> None:
@@ -349,6 +354,7 @@ class Session(asyncio.Protocol):
                 log.debug("session %s: response to unknown sequence %d", self.name, pdu.sequence)
             return
         if codec.is_heartbeat(pdu):
+            self.keepalives_received += 1
             self.send(codec.response_to(pdu))
             return
         if codec.is_unbind(pdu):
@@ -481,6 +487,7 @@ class Session(asyncio.Protocol):
         except SessionClosed:
             return
         self._hb_outstanding = True
+        self.keepalives_sent += 1
         fut.add_done_callback(self._heartbeat_done)
 
     def _heartbeat_done(self, fut: asyncio.Future[Any]) -> None:
@@ -490,6 +497,7 @@ class Session(asyncio.Protocol):
         exc = fut.exception()
         if exc is None:
             self._hb_failures = 0
+            self.keepalives_answered += 1
             return
         if isinstance(exc, RequestTimeout):
             self._hb_failures += 1

@@ -135,6 +135,10 @@ class SimulatorBase(Generic[C, S]):
             self._timer = None
         await self.server.stop()
 
+    def queued(self, account: str) -> int:
+        """Receipts and MO due for ``account`` and waiting in its outbox (no bound session to take them)."""
+        return len(self._outbox_for(account))
+
     def drop_connections(self) -> None:
         """Fault injection: abort every connection (clients must reconnect)."""
         self.server.abort_all()

@@ -232,6 +232,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
             except CONNECT_ERRORS as exc:
                 self.last_error = exc
                 self._parked = False  # it could not be reopened: now it is down
+                self.failed_attempts += 1
                 log.warning("%s: %s; retry in %.1fs", self.name, exc, delay)
                 await self._backoff(delay)
                 delay = min(delay * 2, self.reconnect_max)
