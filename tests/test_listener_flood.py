@@ -47,7 +47,7 @@ async def test_flooded_sgip_ports_leave_the_api_answering(tmp_path: Path) -> Non
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     attacker = None
     try:
-        sim = r.platform.simulators["sim-sgip"]
+        sim = r.runtime.simulators["sim-sgip"]
         channel = r.platform.channels.active["sim-sgip"]
         connector = channel.connections[0]
         gates = [sim.server.gate, connector.client.listener_gate]
@@ -91,4 +91,4 @@ async def test_flooded_sgip_ports_leave_the_api_answering(tmp_path: Path) -> Non
             await c.aclose()
         server.should_exit = True
         await task
-        await r.platform.stop()
+        await r.runtime.stop()
