@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import httpx
-
 from conftest import Running
+
 from qixin.services import stats
 from qixin.services.actor import Actor
 from qixin.store import reads
