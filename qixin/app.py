@@ -434,6 +434,8 @@ def api_only(services: Services) -> Runtime:
     return Runtime(services, [Core(services)])
 
 
-def dispatcher_only(services: Services) -> Runtime:
-    """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping."""
-    return Runtime(services, [Core(services), SettingsChannel(services), DispatchRole(services), WorkersRole(services)])
+def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
+    """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
+    ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
+    channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
+    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])

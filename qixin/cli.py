@@ -151,7 +151,12 @@ def api(
 
 
 @app.command()
-def dispatcher(data_dir: DataDir = None) -> None:
+def dispatcher(
+    data_dir: DataDir = None,
+    simulators: Annotated[
+        bool, typer.Option("--simulators", help="在本进程内启动内置运营商模拟器作为通道（演示与测试用）")
+    ] = False,
+) -> None:
     """只运行调度、通道、上行、回执推送与计费任务（分布式部署；接口由 qixin api 进程提供）。"""
     import signal
 
@@ -159,7 +164,7 @@ def dispatcher(data_dir: DataDir = None) -> None:
 
     async def main() -> None:
         services = build(load_settings(data_dir))
-        runtime = dispatcher_only(services)
+        runtime = dispatcher_only(services, simulators)
         await runtime.start()
         if services.settings.metrics_port:
             from prometheus_client import start_http_server

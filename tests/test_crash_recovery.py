@@ -120,6 +120,7 @@ async def test_sigkill_mid_dispatch_loses_nothing(tmp_path: Path) -> None:
         balance = _count(db, f"SELECT balance_li FROM accounts WHERE id = {acct['account_id']}")
         ledger = _count(db, f"SELECT SUM(amount_li) FROM ledger WHERE account_id = {acct['account_id']}")
         assert balance == ledger == 10_000_000 - N * 35
+        assert _stats_verified(data)  # rollups == counts from the message rows, after the SIGKILL
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -128,6 +129,18 @@ async def test_sigkill_mid_dispatch_loses_nothing(tmp_path: Path) -> None:
             except TimeoutError:
                 proc.kill()
         await sim.stop()
+
+
+def _stats_verified(data: Path) -> bool:
+    """``qixin stats verify``: the statistics rollups equal the counts of the message rows."""
+    out = subprocess.run(
+        [sys.executable, "-m", "qixin.cli", "stats", "verify", "--data-dir", str(data), "--json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode in (0, 1), out.stderr
+    report = json.loads(out.stdout)
+    assert report["ok"], report["mismatches"][:5]
+    return bool(report["ok"])
 
 
 def _account(data: Path) -> dict:  # type: ignore[type-arg]
@@ -185,6 +198,7 @@ async def test_sigkill_with_embedded_simulators_leaves_nothing_submitted_for_eve
         balance = _count(db, f"SELECT balance_li FROM accounts WHERE id = {acct['account_id']}")
         ledger = _count(db, f"SELECT SUM(amount_li) FROM ledger WHERE account_id = {acct['account_id']}")
         assert balance == ledger == 10_000_000 - n * 35  # no refund rule: timed-out messages stay charged
+        assert _stats_verified(data)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)

@@ -37,7 +37,9 @@ async def test_api_and_dispatcher_processes(db_url: str, tmp_path: Path) -> None
     acct = json.loads(created.stdout)
     port = free_port()
     quiet = subprocess.DEVNULL
-    dispatcher = subprocess.Popen([*cli, "dispatcher", "--data-dir", data], env=env, stdout=quiet, stderr=quiet)  # noqa: ASYNC220
+    dispatcher = subprocess.Popen(  # noqa: ASYNC220
+        [*cli, "dispatcher", "--simulators", "--data-dir", data], env=env, stdout=quiet, stderr=quiet
+    )
     api = subprocess.Popen([*cli, "api", "--port", str(port), "--data-dir", data], env=env, stdout=quiet, stderr=quiet)  # noqa: ASYNC220
     try:
         base = f"http://127.0.0.1:{port}"

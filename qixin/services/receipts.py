@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from qixin.domain.delivery import status_of_stat  # the one stat -> status table (docs/status-codes.md)
-from qixin.services import billing, portability
+from qixin.services import billing, portability, stats
 from qixin.store import messages
 from qixin.store import receipts as receipt_store
 from qixin.store import webhooks as outbox
@@ -58,6 +58,7 @@ class Receipt:
 def record_submits(tx: Tx, items: list[Submitted]) -> None:
     if not items:
         return
+    stats.record_changes(tx, {s.message_id: stats.Change("submitted", channel=s.channel) for s in items})
     messages.mark_submitted(tx, [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in items])
     messages.insert_submits(
         tx, [(s.channel, cid, s.message_id, i + 1, s.at) for s in items for i, cid in enumerate(s.carrier_ids)]
@@ -69,6 +70,9 @@ def record_failures(tx: Tx, items: list[Failed]) -> None:
     if not items:
         return
     ids_ = [f.message_id for f in items]
+    stats.record_changes(
+        tx, {f.message_id: stats.Change("failed", error_code=f.code, carrier_err=f.detail[:16]) for f in items}
+    )
     messages.mark_failed(tx, [(f.code, f.detail[:16], f.at, f.message_id) for f in items])
     messages.dequeue(tx, ids_)
     rows = messages.event_rows(tx, ids_)
@@ -152,6 +156,9 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
             status = status_of_stat(stat or "UNKNOWN")
             finals.append(mid)
         updates.append((status, max(pending, 0), stat, err, done_at if pending <= 0 else None, mid))
+    stats.record_changes(
+        tx, {u[5]: stats.Change(u[0], carrier_stat=u[2], carrier_err=u[3], error_code=None) for u in updates}
+    )
     messages.set_states(tx, updates)
     if ported:
         portability.record(tx, [(n, ported[i]) for i, n in messages.numbers(tx, list(ported))])
@@ -202,6 +209,7 @@ def expire_unreceipted(tx: Tx, timeout_ms: int, limit: int, now: int | None = No
     ids_ = messages.expire_awaiting_receipt(tx, now - timeout_ms, RECEIPT_TIMEOUT, now, limit)
     if not ids_:
         return 0
+    stats.record_changed(tx, ids_, was="submitted")
     rows = messages.event_rows(tx, ids_)
     # the platform's code stands in for the carrier's error so that refund rules can name it
     billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8] or "", RECEIPT_TIMEOUT) for r in rows])

@@ -117,6 +117,36 @@ def record_changes(tx: Tx, changes: dict[int, Change]) -> None:
     d.flush(tx)
 
 
+def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
+    """Messages a statement already changed, all from status ``was`` (reason "", channel unchanged): for
+    statements that choose their rows themselves (the receipt timeout's UPDATE … RETURNING)."""
+    if not message_ids:
+        return
+    current = store.message_dims(tx, list(message_ids))
+    protocols = store.protocols(tx)
+    d = Deltas()
+    for (
+        created,
+        account,
+        sig,
+        tpl,
+        mtype,
+        carrier,
+        prov,
+        channel,
+        status,
+        parts,
+        fee,
+        stat,
+        err,
+        code,
+    ) in current.values():
+        base = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel)
+        d.add((*base, was, ""), -1, -int(parts), -int(fee))
+        d.add((*base, status, reason_of(protocols.get(channel), status, stat, err, code)), 1, int(parts), int(fee))
+    d.flush(tx)
+
+
 def verify(tx: Tx) -> dict[str, Any]:
     """Rollups against the message rows, per account and status."""
     rolled, counted = store.totals_by_status(tx), store.counts_by_status(tx)
@@ -202,7 +232,8 @@ class Statistics(UseCase):
             g["messages"] += messages
             g["parts"] += parts
             g["fee_li"] += fee
-            g["by_status"][status] = g["by_status"].get(status, 0) + messages
+            if messages:
+                g["by_status"][status] = g["by_status"].get(status, 0) + messages
         out = []
         for g in groups.values():
             if not g["messages"] and not g["parts"]:
