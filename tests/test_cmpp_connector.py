@@ -115,14 +115,14 @@ async def test_long_message_parts_udh_and_receipts(version: int) -> None:
 
 async def test_failure_stats_rejections_and_flow_control() -> None:
     sim = CmppSimulator(
-        config=SimulatorConfig(receipt_delay=(0.0, 0.02), outcomes={"MK:0005": 1.0}, throttle_tps=200), seed=5
+        config=SimulatorConfig(receipt_delay=(0.0, 0.02), outcomes={"MK:0005": 1.0}, throttle_tps=100), seed=5
     )
     port = await sim.start()
     sink = Sink()
     conn = CmppConnector("cm", "127.0.0.1", port, SP, "secret", window=32)
     await conn.start(sink)
     try:
-        for i in range(300):  # beyond the simulator's 200/s burst: flow control, retried
+        for i in range(300):  # beyond the simulator's 100/s (burst and rate): flow control, retried
             conn.submit(_out(i, f"hello {i}", f"139{i:08d}"))
         await _until(lambda: len(sink.submits) == 300, 20)
         assert sim.stats.submit_resps[8] > 0 and conn.client.throttled > 0

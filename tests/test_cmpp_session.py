@@ -136,8 +136,16 @@ async def test_wrong_secret_is_a_clear_error_and_retried_with_backoff_until_stop
     finally:
         await client.stop()
     tries = sim.stats.bind_failures
-    await asyncio.sleep(0.3)
-    assert sim.stats.bind_failures == tries  # stop() ended the retries
+    # a control client fails the same way meanwhile; after 5 attempts (its backoff alone spans more
+    # than the stopped client's longest wait) every failure counted since must be the control's
+    control = _client(port, secret="wrong", reconnect_min=0.05, reconnect_max=0.2)
+    await control.start()
+    try:
+        await _until(
+            lambda: control.failed_attempts >= 5 and sim.stats.bind_failures - tries == control.failed_attempts
+        )
+    finally:
+        await control.stop()
     unknown = _client(port, sp="999999", reconnect_min=5)
     await unknown.start()
     await _until(lambda: unknown.last_error is not None)
@@ -182,7 +190,7 @@ async def test_version_too_high_and_forged_gateway_are_refused() -> None:
 
 
 async def test_flow_control_pauses_and_resubmits_succeed() -> None:
-    sim = CmppSimulator(config=SimulatorConfig(throttle_tps=400, receipts=False), seed=2)
+    sim = CmppSimulator(config=SimulatorConfig(throttle_tps=200, receipts=False), seed=2)
     port = await sim.start()
     client = _client(port, window=64)
     await client.start()
@@ -280,15 +288,20 @@ async def test_dead_gateway_detected_by_active_test_and_reconnected() -> None:
         await sim.stop()
 
 
-async def test_active_test_keepalive_and_mo() -> None:
-    sim = CmppSimulator(config=SimulatorConfig(heartbeat_interval=0.1))
+@pytest.mark.parametrize("client_hb, server_hb", [(0.1, 30.0), (30.0, 0.1)], ids=["sp", "ismg"])
+async def test_active_test_keepalive_and_mo(client_hb: float, server_hb: float) -> None:
+    sim = CmppSimulator(config=SimulatorConfig(heartbeat_interval=server_hb))
     port = await sim.start()
     got: list[Deliver] = []
-    client = _client(port, heartbeat_interval=0.1, on_deliver=got.append)
+    client = _client(port, heartbeat_interval=client_hb, on_deliver=got.append)
     await client.start()
     try:
         await client.wait_bound(5)
-        await asyncio.sleep(0.5)  # several idle keepalive rounds both ways
+        mine, theirs = client.session, next(iter(sim.server.sessions))
+        assert mine is not None
+        sender, receiver = (mine, theirs) if client_hb < server_hb else (theirs, mine)
+        # idle: the side with the short interval sends ACTIVE_TEST, the other side sees and answers it
+        await _until(lambda: receiver.keepalives_received >= 3 and sender.keepalives_answered >= 3)
         assert client.bound and client.binds == 1
         await sim.send_mo("13800138000", "106580012", "TD")
         await sim.send_mo("13800138000", "106580012", "退订")
@@ -296,7 +309,7 @@ async def test_active_test_keepalive_and_mo() -> None:
         assert got[0].msg_content == b"TD" and got[0].msg_fmt == 0 and got[0].registered_delivery == 0
         assert got[1].msg_fmt == 8 and decode_content(8, got[1].msg_content, False)[0] == "退订"
         assert got[0].src_terminal_id == "13800138000" and got[0].dest_id == "106580012"
-        assert sim.stats.mo_sent == 2
+        await _until(lambda: sim.stats.mo_sent == 2)  # acknowledged just after the client saw it
     finally:
         await client.stop()
         await sim.stop()
@@ -321,7 +334,10 @@ async def test_deliver_acknowledged_only_when_the_receiver_future_resolves() -> 
         await client.wait_bound(5)
         r = await (await client.submit(_sm(1)))
         await _until(lambda: len(pending) == 1)
-        await asyncio.sleep(0.1)
+        # an ACTIVE_TEST round trip on the same connection: an answer sent before it has arrived by now
+        s = client.session
+        assert s is not None
+        await (await s.request(s.codec.heartbeat()))
         assert sim.stats.receipts_pending == 1  # not acknowledged yet
         pending[0].set_exception(RuntimeError("database down"))  # -> Result 9, redelivered
         await _until(lambda: len(pending) == 2)
@@ -342,8 +358,8 @@ async def test_reports_wait_for_the_same_sp_to_connect_again() -> None:
     futs = [await c1.submit(_sm(i)) for i in range(20)]
     ids = {r.msg_id for r in await asyncio.gather(*futs)}
     await c1.stop()
-    await asyncio.sleep(0.3)
-    assert sim.stats.receipts_pending == 20
+    await _until(lambda: sim.queued(SP) == 20)  # all due, none delivered: nobody to take them
+    assert sim.stats.receipts_pending == 20 and sim.stats.receipts_sent == 0
     other: list[Deliver] = []
     c_other = _client(port, sp="905555", on_deliver=other.append)
     reports: list[Deliver] = []

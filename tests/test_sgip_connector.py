@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
+import qixin.gateway.connectors  # noqa: F401  (registers the protocol factories)
 from qixin.domain.text import decode_payload
+from qixin.gateway.channel import FACTORIES, ChannelConnector
 from qixin.gateway.sgip_connector import SgipConnector, report_stat, sgip_parts
 from qixin.gateway.simulators.sgip import SgipSimulator, SgipSimulatorConfig
+from qixin.gateway.simulators.smpp import SimulatorConfig as SmppConfig
+from qixin.gateway.simulators.smpp import SmppSimulator
 from qixin.protocols.sgip import codec as c
-from qixin.services.dispatch import Outgoing
+from qixin.services.channels import Channel
+from qixin.services.dispatch import Outgoing, Router
 from qixin.services.receipts import Failed, Receipt, Submitted
 
 NODE = 3010012345
@@ -173,3 +179,80 @@ async def test_rejected_submit_fails_and_unanswered_is_retried_then_abandoned():
     finally:
         await conn.stop()
         await sim.stop()
+
+
+def _channel(
+    name: str, protocol: str, port: int, *, carriers: str = "", priority: int = 100, **options: object
+) -> Channel:
+    return Channel(
+        id=hash(name) & 0xFFFF, name=name, protocol=protocol, host="127.0.0.1", port=port, username="sp1",
+        secret="pw", service_code="1065500001", options=dict(options), tps=0, window=16, connections=1,
+        carriers=frozenset(x for x in carriers.split(",") if x), msg_types=frozenset(), accounts=frozenset(),
+        priority=priority, weight=1, enabled=True, embedded=False, version=1,
+    )  # fmt: skip
+
+
+async def test_idle_close_by_the_smg_keeps_the_channel_up_and_traffic_on_sgip():
+    """The SMG unbinds an idle SP connection (as real ones do after 30-40 s; 0.3 s here). The channel
+    must stay up, the next 联通 message must reopen the connection and go out over SGIP, not over the
+    SMPP fallback."""
+    sgip_sim = SgipSimulator(config=SgipSimulatorConfig(receipt_delay=(0.0, 0.01), idle_timeout=0.3), seed=3)
+    smpp_sim = SmppSimulator(config=SmppConfig(receipt_delay=(0.0, 0.01)), seed=3)
+    sgip_port, smpp_port = await sgip_sim.start(), await smpp_sim.start()
+    unicom = ChannelConnector(
+        _channel("unicom", "sgip", sgip_port, carriers="cucc", node_id=NODE, smg_login_name="smg"), FACTORIES["sgip"]
+    )
+    fallback = ChannelConnector(_channel("fallback", "smpp", smpp_port, priority=200), FACTORIES["smpp"])
+    router = Router([unicom, fallback])
+    sink = Sink()
+    await unicom.start(sink)
+    await fallback.start(sink)
+    client = unicom.connections[0].client  # type: ignore[attr-defined]
+    sgip_sim.register_sp("sp1", "127.0.0.1", client.listen_port)
+    try:
+
+        async def send(mid: int) -> Submitted:
+            item = Outgoing(mid, "13012345678", "cucc", f"联通 {mid}", "notification", 1)
+            picked = router.pick(item)
+            assert picked is not None
+            picked.submit(item)
+            await _until(lambda: any(s.message_id == mid for s in sink.done))
+            return next(s for s in sink.done if s.message_id == mid)
+
+        await _until(lambda: unicom.up and fallback.up)
+        assert (await send(1)).channel == "unicom"
+        await _until(lambda: len(sink.receipts) == 1)
+        # the SMG closes the idle connection with Unbind: normal for SGIP, not an outage
+        await _until(lambda: not client.bound and client.binds == 1)
+        assert client.available
+        health = unicom.health()
+        assert health["up"] and health["bound"] == 0 and health["idle"] == 1
+        # the next message reopens the connection and goes out over SGIP, twice over
+        for mid in (2, 3):
+            assert (await send(mid)).channel == "unicom"
+            await _until(lambda n=mid: not client.bound and client.binds == n)  # idle-closed again
+            assert unicom.up
+        assert sgip_sim.stats.submits == 3 and smpp_sim.stats.submits == 0
+        await _until(lambda: len(sink.receipts) == 3)
+        assert not sink.fails and not sink.dropped
+    finally:
+        await unicom.stop()
+        await fallback.stop()
+        await sgip_sim.stop()
+        await smpp_sim.stop()
+
+
+async def test_sgip_channel_that_cannot_connect_is_down():
+    """Idle is not down, and down is still down: a channel whose SMG is unreachable is not up."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]  # nothing listens there once closed
+    unicom = ChannelConnector(_channel("unicom", "sgip", dead, carriers="cucc", node_id=NODE), FACTORIES["sgip"])
+    sink = Sink()
+    await unicom.start(sink)
+    client = unicom.connections[0].client  # type: ignore[attr-defined]
+    try:
+        await _until(lambda: client.last_error is not None)
+        assert not client.available and not unicom.up and unicom.health()["idle"] == 0
+    finally:
+        await unicom.stop()

@@ -132,7 +132,8 @@ async def test_bind_both_ways_pipelined_submits_and_reports_through_the_sp_liste
         assert {r.state for r in reports} <= {c.STATE_DELIVERED, c.STATE_FAILED}
         assert all(r.error_code == 0 for r in reports if r.state == c.STATE_DELIVERED)
         assert all(r.error_code != 0 for r in reports if r.state == c.STATE_FAILED)
-        assert sim.stats.receipts_pending == 0 and sim.stats.receipts_sent == n
+        await _until(lambda: sim.stats.receipts_pending == 0)  # acknowledged just after the client saw it
+        assert sim.stats.receipts_sent == n
         assert sim.stats.submits == n and client.binds == 1
         assert sim.stats.connect_backs >= 1 and client.smg_binds == sim.stats.connect_backs
         # the SMG's Reports carry its own node id in their header
@@ -173,8 +174,16 @@ async def test_wrong_password_is_a_clear_error_with_backoff_until_stopped():
     finally:
         await client.stop()
     tries = sim.stats.bind_failures
-    await asyncio.sleep(0.3)
-    assert sim.stats.bind_failures == tries  # stop() ended the retries
+    # a control client fails the same way meanwhile; after 5 attempts (its backoff alone spans more
+    # than the stopped client's longest wait) every failure counted since must be the control's
+    control = SgipClient("127.0.0.1", port, "sp1", "wrong", node_id=NODE, reconnect_min=0.05, reconnect_max=0.2)
+    await control.start()
+    try:
+        await _until(
+            lambda: control.failed_attempts >= 5 and sim.stats.bind_failures - tries == control.failed_attempts
+        )
+    finally:
+        await control.stop()
     ok = SgipClient("127.0.0.1", port, "sp1", "secret", node_id=NODE)
     await ok.start()
     await ok.wait_bound(5)
@@ -183,7 +192,7 @@ async def test_wrong_password_is_a_clear_error_with_backoff_until_stopped():
 
 
 async def test_node_busy_is_throttling_and_resubmits_succeed():
-    sim, client, _ = await _pair(SgipSimulatorConfig(throttle_tps=400, receipts=False), window=64)
+    sim, client, _ = await _pair(SgipSimulatorConfig(throttle_tps=200, receipts=False), window=64)
     try:
         await client.wait_bound(5)
         todo = list(range(600))
@@ -265,7 +274,8 @@ async def test_mo_deliver_ascii_and_ucs2():
         assert a.user_number == "8613012345678" and a.sp_number == "106550000123"
         assert b.message_coding == 8 and b.message_content.decode("utf-16-be") == "退订"
         assert g.message_coding == 15 and g.message_content.decode("gbk") == "好的"
-        assert sim.stats.mo_sent == 3 and sim.stats.mo_pending == 0
+        await _until(lambda: sim.stats.mo_pending == 0)  # acknowledged just after the client saw it
+        assert sim.stats.mo_sent == 3
     finally:
         await client.stop()
         await sim.stop()
@@ -322,7 +332,7 @@ async def test_unreachable_sp_keeps_reports_and_retries():
     try:
         await _until(lambda: len(got) >= 20)
         assert {r.submit_sequence for r in got} == {c.sequence_of(p) for p in pdus}
-        assert sim.stats.receipts_pending == 0
+        await _until(lambda: sim.stats.receipts_pending == 0)  # acknowledged just after on_deliver
     finally:
         await c2.stop()
         await sim.stop()
@@ -354,8 +364,9 @@ async def test_idle_sessions_are_unbound_and_reopened_on_demand():
         await _until(lambda: len(got) == 1)
         await _until(lambda: not client.bound and not sim.server.outbound, 3)
         assert client.idle_closes == 1 and client.last_error is None
-        await asyncio.sleep(0.3)
-        assert client.binds == 1  # no demand: stays closed
+        # no demand: it stays closed (no connection at the SMG) and is parked, not down
+        await _until(lambda: sim.server.gate.open == 0)
+        assert client.binds == 1 and client.available and not client.bound
         assert (await (await client.submit(_submit(2)))).result == 0  # reopened by the submit
         assert client.binds == 2
         await _until(lambda: len(got) == 2)
@@ -370,9 +381,8 @@ async def test_smg_unbind_is_graceful_and_next_submit_reconnects():
     try:
         await client.wait_bound(5)
         await asyncio.gather(*(s.close() for s in list(sim.server.sessions)))
-        await _until(lambda: not client.bound)
-        await asyncio.sleep(0.1)
-        assert client.binds == 1
+        await _until(lambda: not client.bound and sim.server.gate.open == 0)
+        assert client.binds == 1 and client.available  # parked until the next submit, not down
         assert (await (await client.submit(_submit(1)))).result == 0
         assert client.binds == 2
     finally:

@@ -134,7 +134,7 @@ async def test_long_message_two_parts_receipts_matched_and_mo() -> None:
 
 
 async def test_throttled_drop_and_rejections_reach_the_sink() -> None:
-    sim = SmgpSimulator(config=SimulatorConfig(throttle_tps=200, receipt_delay=(0.0, 0.05)), seed=6)
+    sim = SmgpSimulator(config=SimulatorConfig(throttle_tps=100, receipt_delay=(0.0, 0.05)), seed=6)
     port = await sim.start()
     sink = Sink()
     conn = SmgpConnector("ct", "127.0.0.1", port, "ct000001", "pw", window=32, retries=8)
@@ -143,7 +143,7 @@ async def test_throttled_drop_and_rejections_reach_the_sink() -> None:
         await conn.client.wait_bound(5)
         for i in range(300):
             conn.submit(_out(i, f"code {i}"))
-        await asyncio.sleep(0.05)
+        await _until(lambda: sim.stats.submits >= 50)
         sim.drop_connections()  # mid-window
         await _until(lambda: len(sink.submits) + len(sink.abandons) == 300, 20)
         assert sink.abandons == [] and sink.fails == []

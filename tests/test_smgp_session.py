@@ -169,8 +169,16 @@ async def test_wrong_secret_is_a_clear_error_with_backoff_until_stopped() -> Non
     finally:
         await client.stop()
     tries = sim.stats.login_failures
-    await asyncio.sleep(0.3)
-    assert sim.stats.login_failures == tries  # stop() ended the retries
+    # a control client fails the same way meanwhile; after 5 attempts (its backoff alone spans more
+    # than the stopped client's longest wait) every failure counted since must be the control's
+    control = SmgpClient("127.0.0.1", port, "acme0001", "wrong", reconnect_min=0.05, reconnect_max=0.2)
+    await control.start()
+    try:
+        await _until(
+            lambda: control.failed_attempts >= 5 and sim.stats.login_failures - tries == control.failed_attempts
+        )
+    finally:
+        await control.stop()
     ok = SmgpClient("127.0.0.1", port, "acme0001", "s3cret")
     await ok.start()
     await ok.wait_bound(5)
@@ -197,7 +205,7 @@ async def test_gateway_with_a_wrong_authenticator_server_is_refused() -> None:
 
 
 async def test_flow_control_is_honoured_and_resubmits_succeed() -> None:
-    sim = SmgpSimulator(config=SimulatorConfig(throttle_tps=400, receipts=False), seed=2)
+    sim = SmgpSimulator(config=SimulatorConfig(throttle_tps=200, receipts=False), seed=2)
     port = await sim.start()
     client = SmgpClient("127.0.0.1", port, "acme0001", "pw", window=64)
     await client.start()
@@ -275,15 +283,20 @@ async def test_never_answer_times_out_then_recovers() -> None:
         await sim.stop()
 
 
-async def test_active_test_keepalive_and_mo() -> None:
-    sim = SmgpSimulator(config=SimulatorConfig(heartbeat_interval=0.1))
+@pytest.mark.parametrize("client_hb, server_hb", [(0.1, 30.0), (30.0, 0.1)], ids=["sp", "smgw"])
+async def test_active_test_keepalive_and_mo(client_hb: float, server_hb: float) -> None:
+    sim = SmgpSimulator(config=SimulatorConfig(heartbeat_interval=server_hb))
     port = await sim.start()
     got: list[Deliver] = []
-    client = SmgpClient("127.0.0.1", port, "acme0001", "pw", heartbeat_interval=0.1, on_deliver=got.append)
+    client = SmgpClient("127.0.0.1", port, "acme0001", "pw", heartbeat_interval=client_hb, on_deliver=got.append)
     await client.start()
     try:
         await client.wait_bound(5)
-        await asyncio.sleep(0.5)  # several idle keepalive rounds both ways
+        mine, theirs = client.session, next(iter(sim.server.sessions))
+        assert mine is not None
+        sender, receiver = (mine, theirs) if client_hb < server_hb else (theirs, mine)
+        # idle: the side with the short interval sends Active_Test, the other side sees and answers it
+        await _until(lambda: receiver.keepalives_received >= 3 and sender.keepalives_answered >= 3)
         assert client.bound and client.logins == 1
         await sim.send_mo("18900000001", "1069000188", "TD")
         await sim.send_mo("18900000001", "1069000188", "退订")
@@ -316,7 +329,10 @@ async def test_deliver_acknowledged_only_when_the_receiver_future_resolves() -> 
         await client.wait_bound(5)
         r = await (await client.submit(_sm(1)))
         await _until(lambda: len(futures) == 1)
-        await asyncio.sleep(0.1)
+        # an Active_Test round trip on the same connection: an answer sent before it has arrived by now
+        s = client.session
+        assert s is not None
+        await (await s.request(s.codec.heartbeat()))
         assert sim.stats.receipts_pending == 1  # not acknowledged yet
         futures[0].set_exception(RuntimeError("database down"))  # -> Deliver_Resp status 1: redelivered
         await _until(lambda: len(futures) == 2)
@@ -339,8 +355,8 @@ async def test_reports_wait_for_the_same_client_to_log_in_again() -> None:
     futs = [await c1.submit(_sm(i)) for i in range(20)]
     ids = {g.msg_id_hex(r.msg_id) for r in await asyncio.gather(*futs)}
     await c1.stop()  # Exit
-    await asyncio.sleep(0.3)
-    assert sim.stats.receipts_pending == 20
+    await _until(lambda: sim.queued("acme0001") == 20)  # all due, none delivered: nobody to take them
+    assert sim.stats.receipts_pending == 20 and sim.stats.receipts_sent == 0
     other: list[Deliver] = []
     c_other = SmgpClient("127.0.0.1", port, "other", "pw", on_deliver=other.append)
     got: list[Deliver] = []

@@ -94,7 +94,7 @@ async def test_pipelined_submits_and_receipts():
             got[info["id"]] = info
         assert set(got) == ids
         assert {i["stat"] for i in got.values()} <= {"DELIVRD", "UNDELIV", "EXPIRED"}
-        assert sim.stats.receipts_pending == 0
+        await _until(lambda: sim.stats.receipts_pending == 0)  # acknowledged just after the client saw it
         assert sim.stats.submits == n
     finally:
         await client.stop()
@@ -102,7 +102,7 @@ async def test_pipelined_submits_and_receipts():
 
 
 async def test_throttling_is_honoured_and_resubmits_succeed():
-    sim = SmppSimulator(config=SimulatorConfig(throttle_tps=400, receipts=False), seed=2)
+    sim = SmppSimulator(config=SimulatorConfig(throttle_tps=200, receipts=False), seed=2)
     port = await sim.start()
     client = SmppClient("127.0.0.1", port, "acme", "pw", window=64)
     await client.start()
@@ -176,8 +176,8 @@ async def test_receipts_wait_for_the_same_system_id_to_bind_again():
     futs = [await c1.submit(_sm(i)) for i in range(20)]
     ids = {r.message_id for r in await asyncio.gather(*futs)}
     await c1.stop()
-    await asyncio.sleep(0.3)
-    assert sim.stats.receipts_pending == 20
+    await _until(lambda: sim.queued("acme") == 20)  # all due, none delivered: nobody to take them
+    assert sim.stats.receipts_pending == 20 and sim.stats.receipts_sent == 0
     other: list[DeliverSm] = []
     c_other = SmppClient("127.0.0.1", port, "other", "pw", on_deliver=other.append)
     receipts: list[DeliverSm] = []
@@ -211,8 +211,16 @@ async def test_wrong_password_retries_with_backoff_until_stopped():
     finally:
         await client.stop()
     tries = sim.stats.bind_failures
-    await asyncio.sleep(0.3)
-    assert sim.stats.bind_failures == tries  # stop() ended the retries
+    # a control client fails the same way meanwhile; after 5 attempts (its backoff alone spans more
+    # than the stopped client's longest wait) every failure counted since must be the control's
+    control = SmppClient("127.0.0.1", port, "acme", "wrong", reconnect_min=0.05, reconnect_max=0.2)
+    await control.start()
+    try:
+        await _until(
+            lambda: control.failed_attempts >= 5 and sim.stats.bind_failures - tries == control.failed_attempts
+        )
+    finally:
+        await control.stop()
     ok = SmppClient("127.0.0.1", port, "acme", "secret")
     await ok.start()
     await ok.wait_bound(5)
@@ -220,22 +228,26 @@ async def test_wrong_password_retries_with_backoff_until_stopped():
     await sim.stop()
 
 
-async def test_enquire_link_keepalive_and_mo():
-    sim = SmppSimulator(config=SimulatorConfig(enquire_link_interval=0.1))
+@pytest.mark.parametrize("client_hb, server_hb", [(0.1, 30.0), (30.0, 0.1)], ids=["esme", "smsc"])
+async def test_enquire_link_keepalive_and_mo(client_hb: float, server_hb: float):
+    sim = SmppSimulator(config=SimulatorConfig(enquire_link_interval=server_hb))
     port = await sim.start()
     got: list[DeliverSm] = []
-    client = SmppClient("127.0.0.1", port, "acme", "pw", enquire_link_interval=0.1, on_deliver=got.append)
+    client = SmppClient("127.0.0.1", port, "acme", "pw", enquire_link_interval=client_hb, on_deliver=got.append)
     await client.start()
     try:
         await client.wait_bound(5)
-        await asyncio.sleep(0.5)  # several idle keepalive rounds both ways
+        mine, theirs = client.session, next(iter(sim.server.sessions))
+        sender, receiver = (mine, theirs) if client_hb < server_hb else (theirs, mine)
+        # idle: the side with the short interval sends enquire_link, the other side sees and answers it
+        await _until(lambda: receiver.keepalives_received >= 3 and sender.keepalives_answered >= 3)
         assert client.bound and client.binds == 1
         await sim.send_mo("8613800138000", "10690001", "TD")
         await sim.send_mo("8613800138000", "10690001", "退订")
         await _until(lambda: len(got) == 2)
         assert got[0].short_message == b"TD" and not got[0].is_receipt
         assert got[1].data_coding == 8 and got[1].short_message.decode("utf-16-be") == "退订"
-        assert sim.stats.mo_sent == 2
+        await _until(lambda: sim.stats.mo_sent == 2)  # acknowledged just after the client saw it
     finally:
         await client.stop()
         await sim.stop()

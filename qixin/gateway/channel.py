@@ -6,7 +6,9 @@ Rules:
 - Messages are spread round-robin over the connections that are bound (any, when none is).
 - TPS cap: a token bucket releases at most ``tps`` messages per second to the connections; 0 = no cap.
 - Health: bound connections, recent submit outcomes (an exponentially weighted failure rate). A channel
-  is "up" when at least one connection is bound, "failing" when most recent submits failed.
+  is "up" when at least one connection is available (its client's ``available``: bound, or for SGIP
+  closed for idleness and reopened by the next message), "failing" when most recent submits failed.
+  ``bound`` counts the connections bound right now, ``idle`` the available ones that are not.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def register(protocol: str) -> Callable[[ConnectorFactory], ConnectorFactory]:
         return fn
 
     return deco
+
+
+def _available(connector: Any) -> bool:
+    """Whether a connection can carry a message now (bound, or reopened on demand)."""
+    client = getattr(connector, "client", None)
+    return bool(getattr(client, "available", getattr(client, "bound", False)))
 
 
 class _HealthSink:
@@ -140,8 +148,12 @@ class ChannelConnector:
         return sum(1 for c in self.connections if getattr(getattr(c, "client", None), "bound", False))
 
     @property
+    def available_count(self) -> int:
+        return sum(1 for c in self.connections if _available(c))
+
+    @property
     def up(self) -> bool:
-        return self.bound_count > 0
+        return self.available_count > 0
 
     @property
     def failing(self) -> bool:
@@ -170,6 +182,7 @@ class ChannelConnector:
         return {
             **self.channel.public(),
             "bound": self.bound_count,
+            "idle": self.available_count - self.bound_count,
             "up": self.up,
             "failing": self.failing,
             "queued": len(self._queue),
@@ -188,7 +201,7 @@ class ChannelConnector:
         for _ in range(n):
             self._rr = (self._rr + 1) % n
             c = conns[self._rr]
-            if getattr(getattr(c, "client", None), "bound", True):
+            if getattr(c, "client", None) is None or _available(c):
                 return c
         return conns[self._rr]
 

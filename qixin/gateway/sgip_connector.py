@@ -29,6 +29,7 @@ from typing import Any
 from qixin.domain.text import DC_GSM7, DC_LATIN1, DC_UCS2, UCS2_PART, UCS2_SINGLE, decode_payload, encode_parts
 from qixin.domain.text import gsm7_decode as _gsm7_decode
 from qixin.gateway.connector_base import OK, REFUSED, RETRY, ProtocolConnector, single_part_cache
+from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.sgip import codec as c
 from qixin.protocols.sgip.adapter import carrier_id
 from qixin.protocols.sgip.client import THROTTLE_RESULTS, SgipClient
@@ -116,6 +117,7 @@ class SgipConnector(ProtocolConnector):
         idle_timeout: float | None = 60.0,
         carriers: frozenset[str] | None = None,
         on_mo: MoHandler | None = None,
+        listener_limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(name, retries, carriers)
         self.sp_number = sp_number
@@ -135,6 +137,7 @@ class SgipConnector(ProtocolConnector):
             window=window,
             idle_timeout=idle_timeout,
             on_deliver=self._on_deliver,
+            listener_limits=listener_limits,
         )
 
     @property

@@ -7,7 +7,9 @@ Rules:
   or the session is lost, try again after an exponential backoff (``reconnect_min`` …
   ``reconnect_max``, each wait jittered to 50–100 %), until ``stop``. A successful bind resets the
   backoff. ``last_error`` says why the last attempt failed (None once bound), ``binds`` counts the
-  successful binds, and ``on_state(bound)`` hears of every bind and every loss.
+  successful binds (``failed_attempts`` the failed ones), and ``on_state(bound)`` hears of every bind
+  and every loss. ``available`` says whether the client can carry traffic now (bound; SGIP: or parked
+  after an idle close).
 * ``wait_bound(timeout)`` waits for a bound session: ``TimeoutError`` (chained to ``last_error``) if
   not in time, ``SessionClosed`` once the client is stopping.
 * ``submit`` is the only way to send traffic: it waits for a bound session, for the throttle pause and
@@ -106,6 +108,7 @@ class ProtocolClient(Generic[SubmitT, RespT, DeliverT]):
         self.binds = 0  # successful binds so far
         self.throttled = 0  # throttling responses seen
         self.timeouts = 0  # submits that got no answer in time
+        self.failed_attempts = 0  # connect/bind attempts that failed
         self._session: Session | None = None
         self._bound_evt = asyncio.Event()
         self._stop_evt = asyncio.Event()
@@ -149,6 +152,12 @@ class ProtocolClient(Generic[SubmitT, RespT, DeliverT]):
     @property
     def session(self) -> Session | None:
         return self._session
+
+    @property
+    def available(self) -> bool:
+        """Whether the client can carry traffic now (what channel health reports as up): bound. SGIP
+        also counts a connection closed for idleness, which the next submit reopens."""
+        return self.bound
 
     async def start(self) -> None:
         """Start the supervisor: connect, bind, reconnect with exponential backoff until ``stop``."""
@@ -350,6 +359,7 @@ class ProtocolClient(Generic[SubmitT, RespT, DeliverT]):
                 raise
             except CONNECT_ERRORS as exc:
                 self.last_error = exc
+                self.failed_attempts += 1
                 log.warning("%s: %s; retry in %.1fs", self.name, exc, delay)
             else:
                 self._adopt(session)

@@ -18,6 +18,10 @@ Rules:
 * ``deliver(session, pdu)`` pushes a delivery (status report or MO) through the session's window
   (waiting for a slot) and returns the future of its answer.
 * Keepalive and unbind are answered by the session engine.
+* Every accepted connection is held to the server's ``limits`` (``ListenerLimits``: login timeout, frame
+  deadline, connection caps in total and per source, largest frame; the defaults when not given),
+  counted by one ``ConnectionGate`` (``gate``) and enforced by the session engine; see
+  ``qixin.protocols.limits``.
 * ``stop`` stops listening, unbinds every session (bounded by ``timeout``) and closes; ``abort_all``
   drops every connection at once (fault injection).
 
@@ -32,6 +36,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from qixin.protocols.limits import ConnectionGate, ListenerLimits
 from qixin.protocols.session import Codec, Session
 
 __all__ = ["ProtocolServer", "password_verdict"]
@@ -76,6 +81,7 @@ class ProtocolServer:
         request_timeout: float,
         on_bind: Callable[[Session], None] | None,
         on_unbind: Callable[[Session], None] | None,
+        limits: ListenerLimits | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -84,6 +90,8 @@ class ProtocolServer:
         self.request_timeout = request_timeout
         self.on_bind = on_bind
         self.on_unbind = on_unbind
+        self.limits = limits if limits is not None else ListenerLimits()
+        self.gate = ConnectionGate(self.limits, self.session_prefix)
         self.sessions: set[Session] = set()
         self._server: asyncio.AbstractServer | None = None
 
@@ -153,6 +161,7 @@ class ProtocolServer:
             heartbeat_retries=self.heartbeat_retries,
             on_close=self._on_close,
             name=self.session_prefix,
+            gate=self.gate,
         )
 
     def _make_session(self) -> Session:

@@ -9,7 +9,13 @@ Rules of this module:
   the layer above through ``request``) and in the request handler they install.
 * Framing: every supported protocol (SMPP, CMPP, SGIP, SMGP) starts a frame with a 4-byte big-endian
   total length that includes itself. A length below ``codec.header_size`` or above
-  ``codec.max_frame_size`` cannot be resynchronised: the connection is closed.
+  ``codec.max_frame_size`` (or the listener's ``max_frame``) cannot be resynchronised: the connection
+  is closed, after the answer ``codec.error_for_length(header)`` gives when the codec has that method
+  and it returns a PDU (SMPP: generic_nack); nothing received after that is looked at.
+* Listener limits (``gate``, a ``qixin.protocols.limits.ConnectionGate``; server sessions only): the
+  connection is closed at once when the gate refuses it (caps), closed when it is not bound
+  ``login_timeout`` seconds after it was accepted, and dropped when a frame that started arriving is not
+  complete ``frame_timeout`` seconds later. See ``qixin.protocols.limits``.
 * A frame whose length is sane but whose body does not decode gets an error response
   (``codec.error_response``) when the header could be read; the session stays up.
 * Sequence numbers are allocated here (1 … 0x7FFFFFFF, wrapping, skipping any still outstanding)
@@ -18,6 +24,8 @@ Rules of this module:
 * Keepalive and unbind are answered by the engine itself, never by the handler. A keepalive request
   is sent when nothing was received for ``heartbeat_interval`` seconds; it bypasses the window's
   capacity. ``heartbeat_retries`` consecutive unanswered keepalives close the session.
+  ``keepalives_sent`` / ``keepalives_answered`` / ``keepalives_received`` count keepalive requests
+  sent, answered by the peer, and received from it.
 * Every other incoming request goes to ``handler(session, pdu)``, which returns the response PDU,
   ``None`` (it will answer later with ``send``) or an awaitable of either. A handler that raises is
   answered with ``codec.error_response(pdu, codec.status_system_error)``.
@@ -41,6 +49,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from qixin.protocols.errors import PduError, RequestTimeout, SessionClosed
+from qixin.protocols.limits import ConnectionGate, source_of
 from qixin.protocols.window import Window
 
 __all__ = ["Codec", "Handler", "Pdu", "Session", "SessionState"]
@@ -128,6 +137,7 @@ class Session(asyncio.Protocol):
         heartbeat_retries: int = 3,
         on_close: Callable[[Session], None] | None = None,
         name: str = "",
+        gate: ConnectionGate | None = None,
     ) -> None:
         self.codec = codec
         self.handler = handler
@@ -153,6 +163,17 @@ class Session(asyncio.Protocol):
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.gate = gate
+        self._source: str | None = None  # set when the gate admitted us (released on close)
+        self._login_timer: asyncio.TimerHandle | None = None
+        self._frame_timeout = gate.limits.frame_timeout if gate is not None else 0.0
+        self._frame_cap = gate.limits.max_frame if gate is not None else 0
+        self._frame_timer: asyncio.TimerHandle | None = None
+        self._partial_at = 0.0  # loop time the incomplete frame in ``_buf`` began arriving (0: none)
+        self._discard = False  # closing after a framing error: ignore what still arrives
+        self.keepalives_received = 0  # keepalive requests the peer sent (answered by the engine)
+        self.keepalives_sent = 0  # keepalive requests we sent
+        self.keepalives_answered = 0  # ... and the peer answered
 
     # -- state ---------------------------------------------------------------------------------
     def _transition(self, event: str) -> None:
@@ -164,6 +185,9 @@ class Session(asyncio.Protocol):
     def mark_bound(self) -> None:
         """Called by the layer above once the bind/login exchange succeeded."""
         self._transition("bound")
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
 
     @property
     def bound(self) -> bool:
@@ -179,14 +203,28 @@ class Session(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
         self._last_rx = self._loop.time()
+        gate = self.gate
+        if gate is not None:
+            source = source_of(self.peer)
+            if gate.admit(source) is not None:
+                self._discard = True
+                transport.close()
+                return
+            self._source = source
+            if gate.limits.login_timeout > 0:
+                self._login_timer = self._loop.call_later(gate.limits.login_timeout, self._login_expired)
         if self.heartbeat_interval > 0:
             self._hb_timer = self._loop.call_later(self.heartbeat_interval, self._heartbeat_tick)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transition("lost")
-        if self._hb_timer is not None:
-            self._hb_timer.cancel()
-            self._hb_timer = None
+        for timer in (self._hb_timer, self._login_timer, self._frame_timer):
+            if timer is not None:
+                timer.cancel()
+        self._hb_timer = self._login_timer = self._frame_timer = None
+        if self._source is not None and self.gate is not None:
+            self.gate.release(self._source)
+            self._source = None
         self._out.clear()
         self.window.fail_all(SessionClosed(f"session {self.name} closed" + (f": {exc}" if exc else "")))
         for w in self._drain_waiters:
@@ -215,6 +253,8 @@ class Session(asyncio.Protocol):
         return False  # close our side too
 
     def data_received(self, data: bytes) -> None:
+        if self._discard:
+            return
         buf = self._buf
         buf += data
         n = len(buf)
@@ -222,13 +262,13 @@ class Session(asyncio.Protocol):
         codec = self.codec
         header_size = codec.header_size
         max_frame = codec.max_frame_size
-        self._last_rx = self._loop.time()
+        if self._frame_cap and self._frame_cap < max_frame:
+            max_frame = self._frame_cap
+        now = self._last_rx = self._loop.time()
         while n - pos >= 4:
             length = int.from_bytes(buf[pos : pos + 4], "big")
             if length < header_size or length > max_frame:
-                log.warning("session %s: invalid frame length %d, closing", self.name, length)
-                del buf[:]
-                self.abort()
+                self._bad_length(length, bytes(buf[pos : pos + header_size]))
                 return
             if n - pos < length:
                 break
@@ -240,6 +280,63 @@ class Session(asyncio.Protocol):
                 return
         if pos:
             del buf[:pos]
+        if self._frame_timeout:
+            if buf:
+                if pos or not self._partial_at:
+                    self._partial_at = now  # a new frame began
+                if self._frame_timer is None:
+                    self._frame_timer = self._loop.call_later(self._frame_timeout, self._frame_check)
+            else:
+                self._partial_at = 0.0
+
+    def _bad_length(self, length: int, header: bytes) -> None:
+        """A frame length that cannot be right: answer it when the protocol can, then close."""
+        log.warning("session %s: invalid frame length %d, closing", self.name, length)
+        self._buf.clear()
+        self._discard = True
+        answer = getattr(self.codec, "error_for_length", None)
+        reply = None
+        if answer is not None:
+            try:
+                reply = answer(header)
+            except Exception:
+                log.exception("session %s: error_for_length failed", self.name)
+        if reply is not None and self.transport is not None and not self.is_closed:
+            self.send(reply)
+            self._flush()
+            self.transport.close()
+        else:
+            self.abort()
+
+    def _login_expired(self) -> None:
+        self._login_timer = None
+        if self.state is SessionState.OPEN and self.transport is not None:
+            assert self.gate is not None
+            log.warning(
+                "session %s: no login within %.1fs from %s, closing",
+                self.name,
+                self.gate.limits.login_timeout,
+                self._source,
+            )
+            self._discard = True
+            self.transport.close()
+
+    def _frame_check(self) -> None:
+        self._frame_timer = None
+        if self.is_closed or not self._partial_at:
+            return
+        left = self._partial_at + self._frame_timeout - self._loop.time()
+        if left <= 0:
+            log.warning(
+                "session %s: frame incomplete after %.1fs (%d bytes so far), dropping",
+                self.name,
+                self._frame_timeout,
+                len(self._buf),
+            )
+            self._discard = True
+            self.abort()
+            return
+        self._frame_timer = self._loop.call_later(left, self._frame_check)
 
     # -- incoming ------------------------------------------------------------------------------
     def _on_frame(self, frame: bytes) -> None:
@@ -257,6 +354,7 @@ class Session(asyncio.Protocol):
                 log.debug("session %s: response to unknown sequence %d", self.name, pdu.sequence)
             return
         if codec.is_heartbeat(pdu):
+            self.keepalives_received += 1
             self.send(codec.response_to(pdu))
             return
         if codec.is_unbind(pdu):
@@ -389,6 +487,7 @@ class Session(asyncio.Protocol):
         except SessionClosed:
             return
         self._hb_outstanding = True
+        self.keepalives_sent += 1
         fut.add_done_callback(self._heartbeat_done)
 
     def _heartbeat_done(self, fut: asyncio.Future[Any]) -> None:
@@ -398,6 +497,7 @@ class Session(asyncio.Protocol):
         exc = fut.exception()
         if exc is None:
             self._hb_failures = 0
+            self.keepalives_answered += 1
             return
         if isinstance(exc, RequestTimeout):
             self._hb_failures += 1

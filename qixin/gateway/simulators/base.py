@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
 
 __all__ = ["RECEIPT_ERRORS", "SimulatorBase", "SimulatorConfigBase", "SimulatorStatsBase", "serve_forever"]
@@ -66,6 +67,8 @@ class SimulatorConfigBase:
     # 携号转网: numbers (11 digits) ported to another carrier -> that carrier; their receipts report
     # stat "PT:<CARRIER>" (7 characters, fits every protocol's stat field except SGIP's State/ErrorCode)
     ported: dict[str, str] = field(default_factory=dict)
+    # what the listening port tolerates (login timeout, frame deadline, connection caps, largest frame)
+    limits: ListenerLimits = field(default_factory=ListenerLimits)
 
 
 @dataclass
@@ -131,6 +134,10 @@ class SimulatorBase(Generic[C, S]):
             self._timer.cancel()
             self._timer = None
         await self.server.stop()
+
+    def queued(self, account: str) -> int:
+        """Receipts and MO due for ``account`` and waiting in its outbox (no bound session to take them)."""
+        return len(self._outbox_for(account))
 
     def drop_connections(self) -> None:
         """Fault injection: abort every connection (clients must reconnect)."""

@@ -128,6 +128,7 @@ class CmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
             on_bind=self._on_bind,
             on_unbind=self._on_unbind,
             on_bind_failure=self._on_bind_failure,
+            limits=self.config.limits,
         )
 
     async def send_mo(

@@ -128,6 +128,7 @@ class SgipSimulator(SimulatorBase[SgipSimulatorConfig, SgipSimulatorStats]):
             request_timeout=cfg.request_timeout,
             idle_timeout=cfg.idle_timeout,
             on_bind=self._on_bind,
+            limits=cfg.limits,
         )
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -118,6 +118,7 @@ class SmgpSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
             heartbeat_interval=self.config.heartbeat_interval,
             on_login=self._on_login,
             on_logout=self._on_unbind,
+            limits=self.config.limits,
         )
 
     async def send_mo(self, src_term: str, dest_term: str, text: str, *, client_id: str | None = None) -> None:

@@ -89,6 +89,7 @@ class SmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
             enquire_link_interval=self.config.enquire_link_interval,
             on_bind=self._on_bind,
             on_unbind=self._on_unbind,
+            limits=self.config.limits,
         )
 
     async def send_mo(self, source: str, destination: str, text: str, *, system_id: str | None = None) -> None:

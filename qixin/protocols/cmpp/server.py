@@ -44,6 +44,7 @@ from qixin.protocols.cmpp.codec import (
     cmpp_authenticator_ismg,
     cmpp_authenticator_source,
 )
+from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.server import ProtocolServer
 from qixin.protocols.session import Codec, Session
 
@@ -78,11 +79,19 @@ class CmppServer(ProtocolServer):
         on_bind: Callable[[Session], None] | None = None,
         on_unbind: Callable[[Session], None] | None = None,
         on_bind_failure: Callable[[str, int], None] | None = None,
+        limits: ListenerLimits | None = None,
     ) -> None:
         if not versions or any(v not in _CODECS for v in versions):
             raise ValueError("versions must be a non-empty subset of (0x30, 0x20)")
         super().__init__(
-            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_bind, on_unbind=on_unbind
+            host,
+            port,
+            handler,
+            window=window,
+            request_timeout=request_timeout,
+            on_bind=on_bind,
+            on_unbind=on_unbind,
+            limits=limits,
         )
         self.secrets = secrets
         self.versions = tuple(versions)

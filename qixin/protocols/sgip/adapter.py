@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from qixin.protocols.errors import PduError
+from qixin.protocols.limits import ConnectionGate
 from qixin.protocols.session import Session
 from qixin.protocols.sgip import codec as c
 from qixin.protocols.window import Window
@@ -262,8 +263,10 @@ def new_session(
     request_timeout: float,
     on_close: Callable[[Session], None] | None = None,
     name: str = "",
+    gate: ConnectionGate | None = None,
 ) -> Session:
-    """A ``Session`` speaking SGIP for ``node_id``: its own codec, no heartbeat."""
+    """A ``Session`` speaking SGIP for ``node_id``: its own codec, no heartbeat; ``gate`` holds an
+    accepted connection to its listener's limits."""
     codec = SgipSessionCodec(node_id)
     session = Session(
         codec,
@@ -273,6 +276,7 @@ def new_session(
         heartbeat_interval=0,
         on_close=on_close,
         name=name,
+        gate=gate,
     )
     codec.attach(session.window)
     return session

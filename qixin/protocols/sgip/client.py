@@ -7,11 +7,16 @@ Rules (``ProtocolClient``'s, see ``qixin.protocols.client``, except where SGIP d
   (``listen_host``/``listen_port``; ``listen_port`` after ``start`` gives the bound port) and binds
   with Login Type 2; those binds are checked against ``smg_login_name`` / ``smg_password`` (None
   accepts any). Deliver (MO), Report and Userrpt arriving there go to ``on_deliver``. ``listen=False``
-  runs the outgoing side only (another process owns the listener). Anything but responses arriving on
+  runs the outgoing side only (another process owns the listener). The listener holds the SMG's
+  connections to ``listener_limits`` (``qixin.protocols.limits``: a connection that never binds is
+  closed after the login timeout, a frame trickling in is dropped at the frame deadline, connections
+  beyond the caps are closed at once). Anything but responses arriving on
   the outgoing connection is answered Result 30 (no such function).
 * There is no heartbeat. The outgoing connection is opened on demand (at ``start``, and whenever
   ``submit`` or ``wait_bound`` wants it), unbound and closed after ``idle_timeout`` seconds without
-  traffic, and opened again by the next ``submit``. A connection lost while there is demand is
+  traffic, and opened again by the next ``submit``. A connection closed for idleness (ours, or the
+  SMG's Unbind, which SMGs send after 30–60 s of silence) leaves the client ``available`` (not down)
+  until an attempt to reopen it fails. A connection lost while there is demand is
   reopened with exponential backoff (``reconnect_min`` … ``reconnect_max``, jittered); a connection
   the SMG closed with Unbind, or that we closed for idleness, is reopened at once when needed. (Unlike
   the other protocols, a successful bind does not reset the backoff: only a graceful end does.)
@@ -38,6 +43,7 @@ from typing import Any
 
 from qixin.protocols.client import CONNECT_ERRORS, ProtocolClient
 from qixin.protocols.errors import BindError
+from qixin.protocols.limits import ConnectionGate, ListenerLimits
 from qixin.protocols.session import Session
 from qixin.protocols.sgip import codec as c
 from qixin.protocols.sgip.adapter import SgipSessionCodec, cancel_idle_watch, new_session, watch_idle
@@ -80,6 +86,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
         on_deliver: DeliverHandler | None = None,
         on_state: Callable[[bool], None] | None = None,
         listen: bool = True,
+        listener_limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(
             host,
@@ -104,9 +111,13 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
         self.smg_binds = 0  # Login Type 2 binds accepted on the listener
         self.smg_bind_failures = 0
         self.listener_sessions: set[Session] = set()
+        # the SP listener is a TCP server like any other: login timeout, frame deadline, caps
+        self.listener_limits = listener_limits if listener_limits is not None else ListenerLimits()
+        self.listener_gate = ConnectionGate(self.listener_limits, f"sgip-sp-listener {login_name}")
         self._want = asyncio.Event()  # somebody needs a bound session
         self._waiting = 0  # submit/wait_bound callers waiting for a session
         self._graceful = False  # the current session ended by Unbind (ours for idleness, or the SMG's)
+        self._parked = False  # the last session ended gracefully and no attempt failed since
         self._server: asyncio.AbstractServer | None = None
 
     # -- public API ----------------------------------------------------------------------------
@@ -171,8 +182,19 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
             name=f"{self.session_prefix} {self.login_name}@{self.host}:{self.port}",
         )
 
+    @property
+    def available(self) -> bool:
+        """Bound, or parked: the last session was closed for idleness (by us or by the SMG's Unbind)
+        and no connect or bind failed since. A parked client is not down: the next ``submit`` reopens
+        it, so channel health must keep routing to it."""
+        return self.bound or (self._parked and not self._stopping)
+
     def _on_session_closed(self, session: Session) -> None:
         cancel_idle_watch(session)
+        if self._session is session:
+            # decided before on_state(False) runs, so nobody sees a graceful end as an outage
+            codec = session.codec
+            self._parked = self._graceful or (isinstance(codec, SgipSessionCodec) and codec.peer_unbound)
         super()._on_session_closed(session)
 
     def _on_idle(self, session: Session) -> None:
@@ -209,6 +231,8 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
                 raise
             except CONNECT_ERRORS as exc:
                 self.last_error = exc
+                self._parked = False  # it could not be reopened: now it is down
+                self.failed_attempts += 1
                 log.warning("%s: %s; retry in %.1fs", self.name, exc, delay)
                 await self._backoff(delay)
                 delay = min(delay * 2, self.reconnect_max)
@@ -238,6 +262,7 @@ class SgipClient(ProtocolClient[c.Submit, c.SubmitResp, c.Deliver | c.Report | c
             request_timeout=self.request_timeout,
             on_close=self._on_listener_closed,
             name=f"sgip-sp-listener {self.login_name}",
+            gate=self.listener_gate,
         )
         self.listener_sessions.add(s)
         return s

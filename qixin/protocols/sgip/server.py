@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from qixin.protocols.errors import BindError
+from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.server import ProtocolServer, password_verdict
 from qixin.protocols.session import Session
 from qixin.protocols.sgip import codec as c
@@ -55,9 +56,17 @@ class SgipServer(ProtocolServer):
         idle_timeout: float | None = None,
         on_bind: Callable[[Session], None] | None = None,
         on_unbind: Callable[[Session], None] | None = None,
+        limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(
-            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_bind, on_unbind=on_unbind
+            host,
+            port,
+            handler,
+            window=window,
+            request_timeout=request_timeout,
+            on_bind=on_bind,
+            on_unbind=on_unbind,
+            limits=limits,
         )
         self.authenticator = authenticator
         self.node_id = node_id
@@ -127,6 +136,7 @@ class SgipServer(ProtocolServer):
             request_timeout=self.request_timeout,
             on_close=self._on_close,
             name=self.session_prefix,
+            gate=self.gate,
         )
 
     def _on_close(self, session: Session) -> None:

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.server import ProtocolServer
 from qixin.protocols.session import Session
 from qixin.protocols.smgp.codec import (
@@ -97,9 +98,17 @@ class SmgpServer(ProtocolServer):
         heartbeat_retries: int = 3,
         on_login: Callable[[Session], None] | None = None,
         on_logout: Callable[[Session], None] | None = None,
+        limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(
-            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_login, on_unbind=on_logout
+            host,
+            port,
+            handler,
+            window=window,
+            request_timeout=request_timeout,
+            on_bind=on_login,
+            on_unbind=on_logout,
+            limits=limits,
         )
         self.authenticator = authenticator
         self.heartbeat_interval = heartbeat_interval

@@ -887,6 +887,15 @@ class SmppCodec(SessionCodecBase):
             return None  # never answer a response
         return GenericNack(sequence=exc.sequence, command_status=exc.status or ESME_RSYSERR)
 
+    def error_for_length(self, header: bytes) -> Any | None:
+        """The answer to a frame whose command_length is impossible (the session closes after it):
+        generic_nack ESME_RINVCMDLEN, with the sequence of the header when it arrived (else 0)."""
+        command_id = int.from_bytes(header[4:8], "big") if len(header) >= 8 else 0
+        if command_id & RESPONSE_BIT:
+            return None  # never answer a response
+        sequence = int.from_bytes(header[12:16], "big") if len(header) >= 16 else 0
+        return GenericNack(sequence=sequence, command_status=ESME_RINVCMDLEN)
+
 
 # --------------------------------------------------------------------------------------------------
 # delivery receipt text (SMPP 3.4 Appendix B, the de-facto format)

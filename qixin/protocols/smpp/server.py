@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.server import ProtocolServer, password_verdict
 from qixin.protocols.session import Session
 from qixin.protocols.smpp.codec import (
@@ -73,9 +74,17 @@ class SmppServer(ProtocolServer):
         on_bind: Callable[[Session], None] | None = None,
         on_unbind: Callable[[Session], None] | None = None,
         data_sm_handler: Callable[[Session, Any], Any] | None = None,
+        limits: ListenerLimits | None = None,
     ) -> None:
         super().__init__(
-            host, port, handler, window=window, request_timeout=request_timeout, on_bind=on_bind, on_unbind=on_unbind
+            host,
+            port,
+            handler,
+            window=window,
+            request_timeout=request_timeout,
+            on_bind=on_bind,
+            on_unbind=on_unbind,
+            limits=limits,
         )
         self.authenticator = authenticator
         self.system_id = system_id
