@@ -16,6 +16,7 @@ from qixin.api.admin import admin_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import error_response, field, json_response, parse_json
 from qixin.api.compliance import check_signature_name, check_template, compliance_routers
+from qixin.api.docs import mount_docs
 from qixin.errors import QxError
 from qixin.services import accounts, queries
 from qixin.services.accounts import ApiKey
@@ -85,7 +86,10 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         version="0.1.0",
         description="企业短信平台客户接口。" + SIGNED_HEADERS_DOC + " 错误统一返回 {code, message}。",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_docs(app)  # /docs, /redoc and /static, served locally (qixin/api/docs.py)
 
     @app.exception_handler(QxError)
     async def _qx(_: Request, exc: QxError) -> Response:
