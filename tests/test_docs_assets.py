@@ -1,13 +1,15 @@
 """/docs and /redoc work offline: every asset they reference is served by the platform itself.
 
-Over real loopback HTTP: the pages reference only local URLs, each asset answers 200 with the right
-content type and the exact bytes the manifest records, with a year-long immutable cache. Offline: the
+Over real loopback HTTP: the pages reference only local URLs and their Content-Security-Policy names no
+other host; each asset answers 200 with the right content type and the exact bytes the manifest
+records, with a year-long immutable cache. Offline: the
 manifest's sha256 match the committed files, every vendor package ships its licence, and
 scripts/vendor.py --verify notices a changed or unlisted file.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -64,6 +66,20 @@ def manifest_sha256() -> dict[str, str]:
     return {vendor_path(p["name"], f["file"]): f["sha256"] for p in vendor_manifest().values() for f in p["files"]}
 
 
+def assert_only_this_origin(policy: str, html: str) -> None:
+    """The page's Content-Security-Policy names no host, and allows exactly the page's inline scripts."""
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    allowed = {"'self'", "'none'", "data:", "blob:"}
+    for name, sources in directives.items():
+        extra = [s for s in sources if s not in allowed and not s.startswith("'sha256-")]
+        assert extra == (["'unsafe-inline'"] if name == "style-src" else []), (name, sources)
+    assert directives["default-src"] == ["'self'"]
+    assert directives["img-src"] == ["'self'", "data:"]  # stops ReDoc's footer logo from its CDN
+    inline = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    hashes = {"'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'" for s in inline}
+    assert set(directives["script-src"]) == {"'self'"} | hashes
+
+
 @pytest.mark.parametrize(
     ("page", "must_load"),
     [
@@ -81,6 +97,7 @@ async def test_doc_pages_load_only_local_assets(running: Running, page: str, mus
         # Nothing from another host: no absolute or protocol-relative URL anywhere in the page (this also
         # rules out Google Fonts and the Swagger validator badge).
         assert "://" not in html
+        assert_only_this_origin(r.headers["content-security-policy"], html)
         refs = page_refs(html)
         assert all(u.startswith("/") and not u.startswith("//") for u in refs), refs
         assert {u.rsplit("/", 1)[-1] for u in refs} >= must_load | {"openapi.json"}
