@@ -156,3 +156,36 @@ async def test_a_revoked_staff_token_is_refused_at_once(running: Running) -> Non
 
 def _bearer(staff: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {staff['token']}"}
+
+
+def test_the_example_webhook_receiver_listens_on_loopback_by_default() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from conftest import free_port
+
+    port = free_port()
+    script = Path(__file__).resolve().parent.parent / "examples" / "webhook_receiver.py"
+    env = {**os.environ, "QIXIN_APP_KEY": "qx0123456789abcdef", "QIXIN_APP_SECRET": "hook-secret"}
+    proc = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert time.monotonic() < deadline and proc.poll() is None, "the receiver did not start"
+            time.sleep(0.05)
+        listening = [
+            line.split()[1]
+            for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+            if line.split()[3] == "0A" and line.split()[1].endswith(f":{port:04X}")
+        ]
+        assert listening == [f"0100007F:{port:04X}"], listening  # 127.0.0.1, not 0.0.0.0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
