@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from qixin import ids
+from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.gateway.channel import Hooks
 from qixin.gateway.manager import ChannelManager
@@ -32,11 +35,13 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
-from qixin.services.queries import Queries
+from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
+from qixin.services.stats import Statistics
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
 from qixin.settings import Settings
@@ -71,6 +76,9 @@ class Services:
     templates: Templates
     staff_users: StaffUsers
     queries: Queries
+    metrics: Metrics
+    message_search: MessageSearch
+    statistics: Statistics
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -105,13 +113,30 @@ class Services:
         }  # fmt: skip
 
 
+def secret_box(settings: Settings) -> SecretBox:
+    """The key that seals API secrets: the ``secret_key`` setting, else ``secret.key`` beside the SQLite
+    database (PostgreSQL: in ``data_dir``), created once, readable by its owner only."""
+    if settings.secret_key:
+        return SecretBox.from_text(settings.secret_key)
+    db = settings.db_url
+    folder = Path(db.split("///", 1)[1]).parent if db.startswith("sqlite") and "///" in db else settings.data_dir
+    path = folder / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(SecretBox.new_key_text() + "\n")
+    return SecretBox.from_text(path.read_text().strip())
+
+
 def build(settings: Settings) -> Services:
     """Every service of the platform, constructed with its collaborators; nothing is started."""
     s = settings
     ids.configure(s.node_id)
     portability.configure(s.ported_stats)
     db = Database(s.db_url)
-    directory = Directory(db)
+    box = secret_box(s)
+    directory = Directory(db, box=box)
     staff = StaffDirectory(db)
     nonces: NonceStore = RedisNonceStore(s.redis_url) if s.redis_url else MemoryNonceStore()
     compliance = ComplianceService(db, s.compliance, redis_url=s.redis_url, on_freeze=lambda _: directory.invalidate())
@@ -119,15 +144,25 @@ def build(settings: Settings) -> Services:
     router = Router()
     dispatcher = Dispatcher(
         db, router, lease_seconds=s.lease_seconds, claim_batch=s.claim_batch, inflight_cap=s.inflight_cap,
-        flush_interval=s.flush_interval,
+        flush_interval=s.flush_interval, receipt_timeout=s.receipt_timeout,
     )  # fmt: skip
     channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
     uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])
     channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
     channels_box.append(channels)
+    webhooks = WebhookWorker(
+        db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff, open_secret=box.open
+    )
+    metrics = Metrics()
+    metrics.registry.register(
+        PipelineCollector(
+            db, lambda: dispatcher.stats, lambda: dispatcher.inflight,
+            lambda: channels.health() if channels.started else [], lambda: uplink.stats, lambda: webhooks.stats,
+        )
+    )  # fmt: skip
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake,
+        on_accepted=dispatcher.wake, metrics=metrics,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -150,13 +185,16 @@ def build(settings: Settings) -> Services:
         dispatcher=dispatcher,
         uplink=uplink,
         channels=channels,
-        webhooks=WebhookWorker(db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff),
+        webhooks=webhooks,
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
         signatures=Signatures(db, directory, on_apply=documents.set_purpose),
         templates=Templates(db, directory, checker=lambda: compliance.checker),
         staff_users=StaffUsers(db, staff.invalidate),
         queries=Queries(db),
+        metrics=metrics,
+        message_search=MessageSearch(db),
+        statistics=Statistics(db),
     )
 
 

@@ -28,6 +28,7 @@ template_app = typer.Typer(help="短信模板", no_args_is_help=True)
 key_app = typer.Typer(help="API 密钥", no_args_is_help=True)
 billing_app = typer.Typer(help="计费", no_args_is_help=True)
 simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
+stats_app = typer.Typer(help="统计：核对与重建", no_args_is_help=True)
 staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
 channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
 app.add_typer(channels_app, name="channels")
@@ -38,6 +39,7 @@ app.add_typer(template_app, name="template")
 app.add_typer(key_app, name="key")
 app.add_typer(billing_app, name="billing")
 app.add_typer(simulator_app, name="simulator")
+app.add_typer(stats_app, name="stats")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
@@ -159,6 +161,11 @@ def dispatcher(data_dir: DataDir = None) -> None:
         services = build(load_settings(data_dir))
         runtime = dispatcher_only(services)
         await runtime.start()
+        if services.settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(services.settings.metrics_port, services.settings.host, services.metrics.registry)
+            typer.echo(f"Prometheus 指标：http://{services.settings.host}:{services.settings.metrics_port}/metrics")
         typer.echo(f"企信 qixin 调度进程已启动：{len(services.router.connectors)} 个通道")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -772,6 +779,31 @@ def billing_sweep(data_dir: DataDir = None) -> None:
         return {"expired": expire_due(tx, now), "statements_confirmed": statements.close_windows(tx, now)}
 
     typer.echo(json.dumps(_write(data_dir, job), ensure_ascii=False))
+
+
+@stats_app.command("verify")
+def stats_verify(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """核对统计：每个账户每种状态的汇总条数、计费条数、金额等于短信记录的合计。"""
+    from qixin.services.stats import verify
+
+    out = _write(data_dir, verify)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        typer.echo(f"核对 {out['groups']} 组：" + ("全部一致" if out["ok"] else "发现不一致"))
+        for m in out["mismatches"]:
+            typer.echo(f"  账户 {m['account_id']} {m['status']}：汇总 {m['rollup']}，记录 {m['messages']}")
+    if not out["ok"]:
+        raise typer.Exit(code=1)
+
+
+@stats_app.command("rebuild")
+def stats_rebuild(data_dir: DataDir = None) -> None:
+    """从短信记录重建统计汇总（含失败原因分组）。"""
+    from qixin.services.stats import rebuild
+
+    n = _audited(data_dir, "stats.rebuild", "stats_hourly", lambda tx: {"messages": rebuild(tx)})
+    typer.echo(f"已按 {n['messages']} 条短信重建统计")
 
 
 @simulator_app.command("smpp")

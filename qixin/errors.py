@@ -76,6 +76,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     # delivery (platform-side failures, recorded on messages)
     "SUBMIT_REJECTED": (502, "通道拒绝提交"),
     "NO_ROUTE": (503, "没有可用通道"),
+    "RECEIPT_TIMEOUT": (504, "状态报告超时未返回"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

@@ -91,7 +91,15 @@ class Settings(BaseSettings):
     node_id: int | None = Field(
         None, ge=0, le=1023, description="Id generator node (0–1023); distinct per process. Empty: random"
     )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Prometheus endpoint of a process without HTTP (qixin dispatcher); 0 = off"
+    )
     # API security
+    secret_key: str = Field(
+        "",
+        description="Base64 key (32 bytes) sealing API secrets at rest; empty: secret.key beside the SQLite file"
+        " (PostgreSQL: in data_dir), made once. Every process of one platform needs the same key (write-only)",
+    )
     signature_skew: int = Field(300, ge=1, description="Seconds a signed request's timestamp may differ")
     # text
     max_parts: int = Field(10, ge=1, le=255, description="Maximum length of one message, in billed parts")
@@ -103,6 +111,9 @@ class Settings(BaseSettings):
         4000, ge=1, description="Messages handed to connectors whose outcome is not yet durably stored"
     )
     flush_interval: float = Field(0.02, gt=0, description="Seconds between flushes of submit results and receipts")
+    receipt_timeout: float = Field(
+        72 * 3600.0, gt=0, description="Seconds after submission until a message whose receipt never came expires"
+    )
     # webhooks
     webhook_batch: int = Field(100, ge=1, description="Events per webhook POST")
     webhook_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a customer's webhook endpoint")

@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import orjson
@@ -112,7 +113,9 @@ class Api:
 
     async def request(self, method: str, path: str, body: Any = None, **sign_kw: Any) -> httpx.Response:
         raw = b"" if body is None else orjson.dumps(body)
-        headers = signed_headers(self.app_key, self.secret, method, path, raw, **sign_kw)
+        bare, _, query = path.partition("?")
+        sign_kw.setdefault("query", parse_qsl(query, keep_blank_values=True))
+        headers = signed_headers(self.app_key, self.secret, method, bare, raw, **sign_kw)
         headers["Content-Type"] = "application/json"
         return await self.http.request(method, path, content=raw, headers=headers)
 
@@ -138,7 +141,9 @@ class Running:
 
     def account(self, balance_li: int = 100_000, price_li: int = 35, signature: str = "企信", **kw: Any) -> Api:
         out = self.platform.db.write_sync(
-            lambda tx: create_account(tx, kw.pop("name", "测试客户"), signature, balance_li, price_li, **kw)
+            lambda tx: create_account(
+                tx, kw.pop("name", "测试客户"), signature, balance_li, price_li, box=self.platform.directory.box, **kw
+            )
         )
         api = Api(self.base, out["app_key"], out["app_secret"], out["account_id"])
         self.clients.append(api)
@@ -200,10 +205,12 @@ class Receiver:
         self.fail_first = 0
         self.bad_signatures = 0
         self.secrets: dict[str, str] = {}
+        self.paths: list[str] = []  # the path of every request, in order
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
         self.requests += 1
+        self.paths.append(request.url.path)
         if self.fail_first > 0:
             self.fail_first -= 1
             return Response(status_code=503)

@@ -212,3 +212,33 @@ async def test_tps_cap_and_several_connections(running: Running) -> None:
         assert paced.health()["submitted"] == 150
     finally:
         await sim.stop()
+
+
+async def test_channel_secrets_are_write_only_in_api_and_audit(running: Running) -> None:
+    """Neither the secret nor secret-like options (SGIP's smg_password …) come back or reach the audit."""
+    async with staff_client(running, "ops") as ops, staff_client(running, "admin") as admin:
+        resp = await ops.post("/admin/channels", json={
+            "name": "sgip-line", "protocol": "sgip", "host": "127.0.0.1", "port": 1, "username": "sp",
+            "secret": "bind-pw-1", "enabled": False,
+            "options": {"node_id": 3020012345, "smg_login_name": "smg", "smg_password": "smg-pw-1", "api_token": "t-1"},
+        })  # fmt: skip
+        assert resp.status_code == 201, resp.text
+        created = resp.json()
+        assert created["options"] == {"node_id": 3020012345, "smg_login_name": "smg"}
+        assert created["secret_options"] == ["api_token", "smg_password"]
+        resp = await ops.patch(
+            f"/admin/channels/{created['id']}", json={"options": {"node_id": 1, "smg_password": "smg-pw-2"}}
+        )
+        assert resp.status_code == 200 and resp.json()["options"] == {"node_id": 1}
+        listed = (await ops.get("/admin/channels")).text
+        audit = (await admin.get("/admin/audit")).text
+        for text in (resp.text, listed, audit):
+            for secret in ("bind-pw-1", "smg-pw-1", "smg-pw-2", "t-1"):
+                assert secret not in text
+        assert "channel.update" in audit and "sgip-line" in listed
+        rows = running.platform.db.read_sync(lambda tx: tx.all("SELECT detail FROM audit_log"))
+        assert rows and not any(s in str(r[0]) for r in rows for s in ("bind-pw", "smg-pw", "t-1"))
+    # the connector still gets them
+    stored = running.platform.db.read_sync(lambda tx: tx.one("SELECT secret, options FROM channels WHERE name = ?",
+                                                             ("sgip-line",)))  # fmt: skip
+    assert stored[0] == "bind-pw-1" and "smg-pw-2" in stored[1]

@@ -70,8 +70,9 @@ async def test_content_refusals_name_the_rule_change_nothing_and_are_recorded(ru
         found = (await reviewer.get("/admin/violations", params={"account_id": api.account_id})).json()["violations"]
         assert {v["code"] for v in found} >= {"CONTENT_FORBIDDEN", "CONTENT_SPECIAL_CHAR", "UNSUBSCRIBE_MISSING"}
         assert any(v["content"] == "【企信】今日股　票　推　荐，速来" for v in found)
-        # links: refused by the account's policy, allow-listed domains only
-        resp = await reviewer.put(
+    # links: refused by the account's policy (changed by an admin), allow-listed domains only
+    async with staff(running, "admin") as admin:
+        resp = await admin.put(
             f"/admin/accounts/{api.account_id}/policy",
             json={"link_policy": "allowlist", "allowed_domains": ["example.cn"]},
         )
@@ -86,13 +87,13 @@ async def test_staff_freeze_and_automatic_freeze(running: Running) -> None:
     strict(running)
     running.platform.compliance.with_settings(freeze_after=3)
     api = running.account()
-    async with staff(running) as reviewer:
+    async with staff(running, "admin") as admin:
         assert (
-            await reviewer.post(f"/admin/accounts/{api.account_id}/freeze", json={"reason": "投诉"})
+            await admin.post(f"/admin/accounts/{api.account_id}/freeze", json={"reason": "投诉"})
         ).status_code == 200
         resp = await api.send(to="13800138000", content="会议通知")
         assert resp.status_code == 403 and resp.json()["code"] == "ACCOUNT_FROZEN"
-        assert (await reviewer.post(f"/admin/accounts/{api.account_id}/unfreeze", json={})).status_code == 200
+        assert (await admin.post(f"/admin/accounts/{api.account_id}/unfreeze", json={})).status_code == 200
         assert (await api.send(to="13800138000", content="会议通知")).status_code == 200
     answers = [(await api.send(to="13800138000", content=f"赌博{i}")).json() for i in range(3)]
     assert [a["code"] for a in answers] == ["CONTENT_FORBIDDEN"] * 3
@@ -117,8 +118,8 @@ async def test_sending_window_defers_and_permit(running: Running) -> None:
         )
     )
     assert due[0] == next_8
-    async with staff(running) as reviewer:
-        await reviewer.put(f"/admin/accounts/{api.account_id}/policy", json={"permit_24h": True})
+    async with staff(running, "admin") as admin:
+        await admin.put(f"/admin/accounts/{api.account_id}/policy", json={"permit_24h": True})
     data = (await api.send(to="13800138001", content="您的快递已到")).json()
     assert data["status"] == "queued" and "deferred_to" not in data
     # marketing keeps 09:00–20:00 whatever the permit
@@ -146,12 +147,26 @@ async def test_numbers_ranges_international_blacklist_not_billed(running: Runnin
     assert data["accepted_count"] == 20
 
 
+async def send_mo_when_bound(r: Running, source: str, destination: str, text: str, timeout: float = 15.0) -> None:
+    """Send an MO once the platform's receiving session is bound (it binds in the background)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await r.runtime.simulator.send_mo(source, destination, text)
+            return
+        except RuntimeError:  # no bound session yet
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
 async def test_optout_by_mo_through_the_smpp_simulator(running: Running) -> None:
     strict(running)
     api = running.account()
     ext = running.platform.db.write_sync(lambda tx: extension_of(tx, api.account_id))
-    await running.runtime.simulator.send_mo("8613800138000", "10690000" + ext, "TD")
-    await running.runtime.simulator.send_mo("8613900139000", "10690000" + ext, "你好")
+    await send_mo_when_bound(running, "8613800138000", "10690000" + ext, "TD")
+    await send_mo_when_bound(running, "8613900139000", "10690000" + ext, "你好")
     for _ in range(200):
         out = (await api.get("/v1/optouts")).json()
         if out["count"]:

@@ -36,10 +36,21 @@ def bj(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
     ],
 )
 def test_general_window_boundaries(now: datetime, expected: datetime | None) -> None:
-    for msg_type in ("notification", "verification"):
-        result = next_allowed_send(now, msg_type, permit_24h=False)
+    for msg_type, kw in (("notification", {}), ("verification", {"verification_window": True})):
+        result = next_allowed_send(now, msg_type, permit_24h=False, **kw)
         assert result == expected
         assert result is None or (result.tzinfo is not None and result.utcoffset() == UTC.utcoffset(None))
+
+
+@pytest.mark.parametrize("now", [bj(10, 3), bj(10, 7, 59, 59), bj(10, 22), bj(10, 23, 59, 59), bj(11, 0, 10)])
+def test_verification_codes_go_out_at_any_hour_by_default(now: datetime) -> None:
+    # a login code held until 08:00 is useless: the window is the policy's choice, not the default
+    assert next_allowed_send(now, "verification", permit_24h=False) is None
+    assert is_send_allowed(now, "verification", permit_24h=False)
+    assert next_allowed_send(now, "notification", permit_24h=False) is not None
+    held = next_allowed_send(now, "verification", permit_24h=False, verification_window=True)
+    assert held is not None and held.astimezone(BJ).hour == 8
+    assert next_allowed_send(now, "verification", permit_24h=True, verification_window=True) is None
 
 
 def test_midnight_deferral_crosses_utc_date() -> None:
@@ -67,7 +78,8 @@ def test_permit_24h_lifts_general_window() -> None:
     for now in (bj(10, 3), bj(10, 22), bj(10, 23, 59, 59)):
         assert next_allowed_send(now, "verification", permit_24h=True) is None
         assert next_allowed_send(now, "notification", permit_24h=True) is None
-        assert not is_send_allowed(now, "verification", permit_24h=False)
+        assert not is_send_allowed(now, "notification", permit_24h=False)
+        assert not is_send_allowed(now, "verification", permit_24h=False, verification_window=True)
 
 
 def test_naive_datetime_is_utc_and_unknown_type_raises() -> None:

@@ -13,11 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Running
+from conftest import Api, Running
 from typer.testing import CliRunner
 
 from qixin.cli import app as cli_app
 from qixin.services.actor import Actor
+from qixin.store import accounts as accounts_store
 from qixin.store import staff as staff_store
 
 runner = CliRunner()
@@ -25,9 +26,7 @@ runner = CliRunner()
 
 def _env(running: Running) -> tuple[list[str], dict[str, str]]:
     s = running.platform.settings
-    if s.database_url:
-        return [], {"QIXIN_DATABASE_URL": s.database_url}
-    return ["--data-dir", str(s.data_dir)], {}
+    return ["--data-dir", str(s.data_dir)], {"QIXIN_DATABASE_URL": s.database_url}
 
 
 async def cli(running: Running, *args: str) -> tuple[int, str]:
@@ -189,3 +188,28 @@ def test_the_example_webhook_receiver_listens_on_loopback_by_default() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_app_secrets_are_sealed_at_rest(running: Running) -> None:
+    status, out = await cli(running, "account", "create", "--name", "密钥客户", "--signature", "企信", "--json")
+    assert status == 0, out
+    created = json.loads(out.strip().splitlines()[-1])
+    stored = await running.platform.db.read(
+        lambda tx: accounts_store.key_row(tx, created["app_key"])[3]  # the app_secret column as stored
+    )
+    assert stored.startswith("enc1:") and created["app_secret"] not in stored
+    api = Api(running.base, created["app_key"], created["app_secret"], created["account_id"])
+    try:
+        assert (await api.get("/v1/account")).status_code == 200  # the platform opens it to verify
+    finally:
+        await api.aclose()
+
+
+async def test_a_secret_sealed_with_another_key_is_refused_not_a_crash(running: Running) -> None:
+    from qixin.domain.secretbox import SecretBox
+    from qixin.services.accounts import Directory
+
+    api = running.account()
+    other = Directory(running.platform.db, box=SecretBox.from_text(SecretBox.new_key_text()))
+    assert await other.key(api.app_key) is None  # logged; the request is answered APPKEY_INVALID
+    assert (await running.platform.directory.key(api.app_key)) is not None

@@ -24,11 +24,6 @@ SQL = re.compile(
 PENDING: set[str] = {
     "qixin/services/billing.py", "qixin/services/statements.py", "qixin/services/pricing.py",
     "qixin/services/notify.py", "qixin/api/billing.py", "qixin/cli.py",
-    "qixin/services/compliance/store.py", "qixin/services/compliance/documents.py",
-    "qixin/services/compliance/evidence.py", "qixin/api/compliance.py",
-    "qixin/services/dispatch.py", "qixin/services/receipts.py", "qixin/services/webhooks.py",
-    "qixin/services/uplink.py", "qixin/services/channels.py", "qixin/services/portability.py",
-    "qixin/gateway/manager.py", "qixin/services/nonces.py",
 }  # fmt: skip
 
 

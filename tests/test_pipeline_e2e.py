@@ -65,6 +65,24 @@ async def test_webhook_retries_with_backoff_after_failures(running: Running, rec
     assert row[0] == "sent" and row[1] == 2 and row[2] == "HTTP 503"
 
 
+async def test_a_pending_retry_goes_to_the_current_callback_url(
+    running: Running, receiver: tuple[Receiver, str]
+) -> None:
+    rec, url = receiver
+    old, new = url.replace("/hook", "/old"), url.replace("/hook", "/new")
+    rec.fail_first = 1  # the first push (to the old URL) fails: a retry is pending
+    api = running.account(balance_li=10_000, price_li=35, callback_url=old)
+    rec.secrets[api.app_key] = api.secret
+    running.platform.webhooks.backoff = (1, 1, 1)
+    await api.send(to="13800138000", content="地址变更测试")
+    await running.wait_final(1)
+    await wait_for(lambda: rec.requests >= 1, timeout=20)
+    await running.platform.accounts.set_callback(Actor.cli(), api.app_key, new)
+    await wait_for(lambda: len(rec.events) == 1, timeout=20)
+    assert rec.paths[0] == "/old" and rec.paths[-1] == "/new", rec.paths
+    assert rec.bad_signatures == 0
+
+
 def test_backoff_schedule_then_dead(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from qixin.store.db import Database
     from qixin.store.migrate import migrate

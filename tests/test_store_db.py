@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
-from qixin.store.db import Database
+from qixin.store.db import Database, Tx
 from qixin.store.migrate import migrate
 
 
@@ -27,5 +30,94 @@ def test_bulk_insert_const_rows_and_refusals(db_url: str) -> None:
                     )
             with pytest.raises(TypeError):
                 db.write_sync(lambda tx: tx.bulk_insert_const("dispatch_queue", ("message_id",), [(9,)], {"x": 1.5}))
+    finally:
+        db.close()
+
+
+def _grouped(db: Database, jobs: list[Callable[[Tx], Any]]) -> list[tuple[str, Any]]:
+    """Run ``jobs`` as ONE group commit: they are queued while the only writer is held by a gate job."""
+    import threading
+
+    gate, entered = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> None:
+        entered.set()
+        assert gate.wait(10), "gate never opened"
+
+    first = db.submit(hold)
+    assert entered.wait(10), "the writer never started the gate job"
+    futures = [db.submit(j) for j in jobs]
+    gate.set()
+    first.result(timeout=10)
+    out = []
+    for f in futures:
+        try:
+            out.append(("ok", f.result(timeout=10)))
+        except Exception as e:  # the test looks at which error
+            out.append(("error", e))
+    return out
+
+
+def test_a_job_that_writes_then_raises_leaves_nothing_and_its_neighbours_commit(db_url: str) -> None:
+    from qixin.errors import QxError
+
+    migrate(db_url)
+    db = Database(db_url, writers=1)
+
+    def writes(mid: int, fail: bool) -> Callable[[Tx], int]:
+        def job(tx: Tx) -> int:
+            tx.execute(
+                "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 1, 0, 0)", (mid,)
+            )
+            if fail:
+                raise QxError("INSUFFICIENT_BALANCE")
+            return mid
+
+        return job
+
+    try:
+        out = _grouped(db, [writes(1, False), writes(2, True), writes(3, False), writes(4, True), writes(5, False)])
+        assert [o[0] for o in out] == ["ok", "error", "ok", "error", "ok"]
+        assert [o[1] for o in out if o[0] == "ok"] == [1, 3, 5]
+        assert all(isinstance(o[1], QxError) and o[1].code == "INSUFFICIENT_BALANCE" for o in out if o[0] == "error")
+        # alone in its group, too
+        with pytest.raises(QxError):
+            db.write_sync(writes(6, True))
+        rows = db.read_sync(lambda tx: tx.all("SELECT message_id FROM dispatch_queue ORDER BY message_id"))
+        assert [int(r[0]) for r in rows] == [1, 3, 5]
+    finally:
+        db.close()
+
+
+def test_a_job_refused_before_writing_costs_its_neighbours_nothing(db_url: str) -> None:
+    """No re-run of the group when the refused job changed nothing (a conditional update matching no row)."""
+    from qixin.errors import QxError
+
+    migrate(db_url)
+    db = Database(db_url, writers=1)
+    runs: list[int] = []
+
+    def insert(mid: int) -> Callable[[Tx], int]:
+        def job(tx: Tx) -> int:
+            runs.append(mid)
+            tx.execute(
+                "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 1, 0, 0)", (mid,)
+            )
+            return mid
+
+        return job
+
+    def refused(tx: Tx) -> None:
+        runs.append(0)
+        tx.execute("UPDATE dispatch_queue SET attempts = 1 WHERE message_id = ?", (999,))  # matches nothing
+        tx.all("SELECT message_id FROM dispatch_queue")
+        raise QxError("INSUFFICIENT_BALANCE")
+
+    try:
+        out = _grouped(db, [insert(1), refused, insert(2)])
+        assert [o[0] for o in out] == ["ok", "error", "ok"]
+        assert runs == [1, 0, 2]  # each ran once
+        rows = db.read_sync(lambda tx: tx.all("SELECT message_id FROM dispatch_queue ORDER BY message_id"))
+        assert [int(r[0]) for r in rows] == [1, 2]
     finally:
         db.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,8 @@ from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import body_of, error_response, error_responses, json_response, parse_json, parse_model
 from qixin.api.compliance import compliance_routers
 from qixin.api.docs import mount_docs
+from qixin.api.messages import message_routers
+from qixin.api.stats import stats_routers
 from qixin.errors import QxError
 from qixin.services.actor import Actor
 from qixin.services.queries import parse_id
@@ -144,6 +148,8 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         actor, _ = await customer(request)
         return json_response(await platform.templates.get(actor, parse_id(template_id)))
 
+    for router in (*message_routers(platform), *stats_routers(platform)):
+        app.include_router(router)
     app.include_router(admin_router(platform))
     app.include_router(admin_billing_router(platform))
     app.include_router(customer_billing_router(platform))
@@ -185,6 +191,12 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
 
     app.openapi = openapi_with_security  # type: ignore[method-assign]
 
+    @app.get("/metrics", summary="Prometheus 指标（员工令牌：ops 或 admin）", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        await deps.staff_actor(platform, request, "channels")
+        body = await asyncio.to_thread(platform.metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
     @app.get("/health", summary="健康检查", include_in_schema=False)
     async def health() -> Response:
         return json_response(platform.health())
@@ -218,7 +230,19 @@ class FastSend:
         self.platform = platform
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/sms":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500
+
+        async def send_status(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        if scope["method"] == "POST" and scope["path"] == "/v1/sms":
             request = Request(scope, receive)
             try:
                 response = await handle_send(self.platform, request)
@@ -227,9 +251,15 @@ class FastSend:
             except Exception as exc:
                 self.platform.log.exception("unhandled error", exc_info=exc)
                 response = error_response(QxError("INTERNAL_ERROR"))
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            await response(scope, receive, send_status)
+            route = "/v1/sms"
+        else:
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                matched = scope.get("route")
+                route = getattr(matched, "path", None) or "unmatched"
+        self.platform.metrics.observe_http(scope["method"], route, status, time.perf_counter() - t0)
 
 
 def asgi_app(platform: Services, runtime: Runtime | None = None) -> FastSend:

@@ -1,73 +1,405 @@
-"""Compliance routes: staff (/admin, area ``compliance``) and customer (/v1, signed) — thin, like admin.py.
+"""Compliance routes: staff (/admin) and customer (/v1, signed) — thin: HTTP ⇄ use cases.
 
 Staff: account policies, freeze / unfreeze, violations, blacklist and opt-out lists (import / export as
 JSON or CSV), the versioned lexicon, complaints and their evidence report, signature suspension and
 qualification documents. Customer: their opt-out list, qualification documents for their signatures.
-Every staff change is written with its audit row in one transaction.
+
+Rules:
+- Routes hold no SQL and open no transaction: they call ``services/compliance/usecases`` (staff changes
+  run through ``deps.staff_act``: the change and its audit row in one transaction).
+- Who may call what (``ROLE_GRANTS`` areas): account policy changes and freeze / unfreeze are
+  ``accounts.write`` (admin); lists, violations, complaints, the lexicon and reading a policy are
+  ``compliance`` (reviewer, admin); signatures and their documents are ``review`` (reviewer, admin).
+- Bodies are pydantic models, parsed after the caller is authenticated (a signed request's body is
+  checked against its signature first); the OpenAPI request and response schemas are generated from
+  the same models, and every route lists its error codes (``error_responses``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
-import io
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from qixin.api import deps
-from qixin.api.common import field, json_response, parse_json
+from qixin.api.common import error_responses, json_response, parse_model
 from qixin.domain.compliance import CATEGORIES
 from qixin.errors import QxError
-from qixin.services.compliance import documents, evidence, store
-from qixin.services.compliance.evidence import clean_number
-from qixin.services.staff import Staff, audit
-from qixin.store.db import Tx
+from qixin.services.compliance import usecases
+from qixin.services.compliance.evidence import complainant_number
+from qixin.services.compliance.store import ParsedList
+from qixin.services.staff import Staff
 
 if TYPE_CHECKING:
     from qixin.app import Services as Platform
-    from qixin.services.accounts import ApiKey
 
-MAX_IMPORT = 100_000
-
-
-# --- list import / export ---------------------------------------------------------------------------------
+M = TypeVar("M", bound=BaseModel)
 
 
-def _numbers(data: dict[str, Any]) -> list[str]:
+# --- request and response models -------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+
+class PolicyChanges(_In):
+    """Only the fields given change; ``max_number_run: null`` returns to the platform default."""
+
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+    permit_24h: StrictBool | None = Field(None, description="24 小时发送许可（营销仍限 9–20 点）")
+    international: StrictBool | None = Field(None, description="允许国际号码")
+    verification_window: StrictBool | None = Field(
+        None, description="验证码也受发送时段限制（默认否：验证码任何时间都可发送）"
+    )
+    link_policy: str | None = Field(None, description="allowed | allowlist | refused")
+    allowed_domains: list[str] | None = Field(None, description="link_policy=allowlist 时允许的域名")
+    limits: dict[str, str] | None = Field(
+        None, description="频率限制覆盖：verification、any_sender、template、same_content"
+    )
+    optout_words: list[str] | None = Field(None, description="另加的退订词")
+    max_number_run: int | None = Field(None, description="连续号段上限（0 = 关闭，null = 平台默认）")
+
+
+class PolicyOut(BaseModel):
+    account_id: int
+    permit_24h: bool
+    international: bool
+    verification_window: bool
+    link_policy: str
+    allowed_domains: list[str]
+    limits: dict[str, str]
+    optout_words: list[str]
+    max_number_run: int | None
+
+
+class FreezeIn(_In):
+    reason: str = Field(description="冻结原因（必填）")
+
+
+class UnfreezeIn(_In):
+    reason: str = ""
+
+
+class StatusOut(BaseModel):
+    account_id: int
+    status: str
+    previous: str
+    reason: str
+
+
+class Violation(BaseModel):
+    id: int
+    account_id: int
+    code: str
+    detail: dict[str, Any]
+    content: str
+    created_at: int
+
+
+class ViolationsOut(BaseModel):
+    violations: list[Violation]
+
+
+class NumbersIn(_In):
     """``numbers`` as a JSON array, or ``csv`` text whose first column holds the numbers."""
-    raw: list[str]
-    if isinstance(data.get("csv"), str):
-        raw = [row[0] for row in csv.reader(io.StringIO(data["csv"].lstrip("\ufeff"))) if row and row[0].strip()]
-        if raw and not any(ch.isdigit() for ch in raw[0]):
-            raw = raw[1:]  # a header line
-    else:
-        value = data.get("numbers")
-        if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
-            raise QxError("INVALID_REQUEST", "numbers 应为号码字符串数组（或用 csv 提交）")
-        raw = value
-    if len(raw) > MAX_IMPORT:
-        raise QxError("TOO_MANY_NUMBERS", f"单次最多导入 {MAX_IMPORT} 个号码")
-    numbers = [clean_number(n) for n in raw]
-    return [n for n in numbers if n]
+
+    numbers: list[str] | None = None
+    csv: str | None = Field(None, description="CSV 文本，第一列为号码（可有表头）")
 
 
-def _export(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str, name: str) -> Response:
-    if fmt == "csv":
-        out = io.StringIO()
-        out.write("\ufeff")
-        w = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
-        w.writeheader()
-        w.writerows(rows)
-        return Response(
-            out.getvalue().encode(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    return json_response({name: rows, "count": len(rows)})
+class BlacklistIn(NumbersIn):
+    reason: str = ""
+
+
+class OptoutsIn(NumbersIn):
+    signature: str = Field("", description="只对这个签名退订；空 = 账户的全部签名")
+
+
+class RejectedRow(BaseModel):
+    row: int = Field(description="第几行（JSON：数组中的第几个；CSV：第几条记录，含表头；均从 1 起）")
+    value: str = Field(description="提交的内容（已打码）")
+    reason: str
+
+
+class ImportOut(BaseModel):
+    added: int = Field(description="新加入名单的号码数")
+    submitted: int
+    rejected: list[RejectedRow] = Field(description="未导入的行及原因；无效内容一概不入库")
+
+
+class RemoveOut(BaseModel):
+    removed: int
+    rejected: list[RejectedRow]
+
+
+class BlacklistEntry(BaseModel):
+    number: str
+    reason: str
+    source: str
+    created_at: int
+
+
+class BlacklistOut(BaseModel):
+    blacklist: list[BlacklistEntry]
+    count: int
+
+
+class Optout(BaseModel):
+    number: str
+    signature: str
+    source: str
+    created_at: int
+
+
+class OptoutsOut(BaseModel):
+    optouts: list[Optout]
+    count: int
+
+
+class LexiconWord(BaseModel):
+    word: str
+    category: str
+
+
+class LexiconOut(BaseModel):
+    version: int
+    words: list[LexiconWord]
+    allow: list[str]
+    active_version: int = Field(description="本进程正在使用的版本")
+
+
+class Category(BaseModel):
+    code: str
+    label: str
+
+
+class CategoriesOut(BaseModel):
+    categories: list[Category]
+
+
+class LexiconVersion(BaseModel):
+    version: int
+    actor: str
+    note: str
+    added: int
+    removed: int
+    created_at: int
+
+
+class VersionsOut(BaseModel):
+    versions: list[LexiconVersion]
+
+
+class LexiconChangeIn(_In):
+    add: list[LexiconWord] = Field(default_factory=list, description="新增违禁词（类别见 /admin/lexicon/categories）")
+    remove: list[str] = Field(default_factory=list)
+    allow_add: list[str] = Field(default_factory=list, description="新增白名单短语")
+    allow_remove: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class LexiconChangeOut(BaseModel):
+    version: int
+    added: int
+    removed: int
+    note: str
+
+
+class CheckIn(_In):
+    content: str
+    type: str = Field("notification", description="verification | notification | marketing")
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+
+
+class CheckOut(BaseModel):
+    version: int
+    ok: bool
+    violations: list[Finding]
+
+
+class ComplaintIn(_In):
+    number: str
+    message_id: str | None = None
+    note: str = ""
+
+
+class EvidenceMessage(BaseModel):
+    message_id: str
+    account_id: int
+    account_name: str | None
+    number: str
+    signature: str
+    type: str
+    content: str | None
+    batch_id: str
+    batch_size: int
+    audience: str | None
+    created_at: int
+    submitted_at: int | None
+    done_at: int | None
+    status: str
+    carrier: str | None
+    carrier_stat: str | None
+    carrier_err: str | None
+    channel: str | None
+    created_at_local: str | None
+    submitted_at_local: str | None
+    done_at_local: str | None
+
+
+class ComplaintRecord(BaseModel):
+    id: int
+    number: str
+    message_id: str | None
+    account_id: int | None
+    note: str
+    recorded_by: str
+    created_at: int
+    created_at_local: str | None
+    blacklisted: bool
+
+
+class EvidenceOut(BaseModel):
+    complaint: ComplaintRecord
+    generated_at: int
+    messages: list[EvidenceMessage]
+
+
+class ComplaintOut(BaseModel):
+    complaint_id: int
+    number: str
+    message_id: int | None
+    account_id: int | None
+    evidence: EvidenceOut
+
+
+class ComplaintItem(BaseModel):
+    id: int
+    number: str
+    message_id: int | None
+    account_id: int | None
+    note: str
+    actor: str
+    created_at: int
+
+
+class ComplaintsOut(BaseModel):
+    complaints: list[ComplaintItem]
+
+
+class ReasonIn(_In):
+    reason: str
+
+
+class SuspendOut(BaseModel):
+    id: int
+    status: str
+    reason: str
+
+
+class DocumentMeta(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: int
+
+
+class SignatureApplicationOut(BaseModel):
+    id: int
+    account_id: int
+    name: str
+    status: str
+    reason: str | None
+    purpose: str
+    documents: list[DocumentMeta]
+
+
+class DocumentIn(_In):
+    filename: str
+    content_type: str = "application/octet-stream"
+    content_base64: str = Field(description="PDF、JPEG 或 PNG 文件内容（Base64），不超过 5 MB")
+
+
+class DocumentOut(BaseModel):
+    id: int
+    signature_id: int
+    filename: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+# --- parsing, answering, documenting ---------------------------------------------------------------------
+
+
+def _parse(model: type[M], body: bytes, code: str = "INVALID_REQUEST") -> M:
+    """``common.parse_model``, answering ``code`` instead of INVALID_REQUEST where a route has its own."""
+    try:
+        return parse_model(model, body)
+    except QxError as e:
+        if e.code != "INVALID_REQUEST" or code == e.code:
+            raise
+        raise QxError(code, e.message) from e
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(x, defs) for x in node]
+    return node
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting the JSON request body generated from ``model`` (like
+    ``common.body_of``, with nested models inlined: a ``#/$defs/…`` ref means nothing in OpenAPI)."""
+    schema = model.model_json_schema()
+    schema = _inline(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _ok(model: type[BaseModel], data: Any, status: int = 200) -> Response:
+    """Answer ``data`` checked against its response model (the documented schema cannot drift)."""
+    return json_response(model.model_validate(data).model_dump(mode="json"), status)
+
+
+def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...], name: str) -> Response:
+    return Response(
+        usecases.to_csv(rows, columns),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+CSV_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON，或 format=csv 时为 CSV"}
+}
+FILE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}, "description": "文件内容"}
+}
+STAFF = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN")
+SIGNED = ("AUTH_MISSING", "APPKEY_INVALID", "SIGNATURE_INVALID", "TIMESTAMP_EXPIRED", "NONCE_REPLAYED", "IP_FORBIDDEN")
+
+
+def _staff_errors(*codes: str) -> dict[int | str, dict[str, Any]]:
+    return error_responses(*STAFF, *codes)
+
+
+def _list(body: NumbersIn) -> ParsedList:
+    return usecases.list_input(body.numbers, body.csv)
 
 
 def compliance_routers(platform: Platform) -> list[APIRouter]:
@@ -79,206 +411,247 @@ def _admin_router(platform: Platform) -> APIRouter:
     db = platform.db
     svc = platform.compliance
 
-    async def staff(request: Request, area: str = "compliance") -> Staff:
+    async def staff(request: Request, area: str) -> Staff:
         return await deps.staff_for(platform, request, area)
 
-    async def act(request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]) -> Any:
+    async def act(request: Request, who: Staff, action: str, target: str, fn: Any) -> Any:
         result = await deps.staff_act(platform, request, who, action, target, fn)
         svc.invalidate()
         return result
 
-    # -- policies and freezing -----------------------------------------------------------------------
-    @router.get("/accounts/{account_id}/policy", summary="账户合规策略")
+    # -- policies and freezing (accounts.write: admin) -------------------------------------------------
+    @router.get(
+        "/accounts/{account_id}/policy", summary="账户合规策略", response_model=PolicyOut,
+        responses=_staff_errors(),
+    )  # fmt: skip
     async def get_policy(account_id: int, request: Request) -> Response:
-        await staff(request)
-        return json_response((await db.read(lambda tx: store.load_policy(tx, account_id))).to_dict())
+        await staff(request, "compliance")
+        return _ok(PolicyOut, await usecases.policy(db, account_id))
 
-    @router.put("/accounts/{account_id}/policy", summary="修改账户合规策略（24小时许可、国际、链接、频率…）")
+    @router.put(
+        "/accounts/{account_id}/policy", summary="修改账户合规策略（24小时许可、验证码时段、国际、链接、频率…）",
+        response_model=PolicyOut, openapi_extra=_body_doc(PolicyChanges),
+        responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
+    )  # fmt: skip
     async def put_policy(account_id: int, request: Request) -> Response:
-        who = await staff(request)
-        changes = store.validate_policy_changes(parse_json(await request.body()))
+        who = await staff(request, "accounts.write")
+        body = _parse(PolicyChanges, await request.body())
+        changes = usecases.store.validate_policy_changes(body.model_dump(exclude_unset=True))
         pol = await act(
             request, who, "account.policy", f"account:{account_id}",
-            lambda tx: store.update_policy(tx, account_id, changes).to_dict(),
+            lambda tx: usecases.store.update_policy(tx, account_id, changes).to_dict(),
         )  # fmt: skip
-        return json_response(pol)
+        return _ok(PolicyOut, pol)
 
-    async def _status(request: Request, account_id: int, frozen: bool) -> Response:
-        who = await staff(request)
-        reason = field(parse_json(await request.body()), "reason", str, required=frozen, default="")
-        out = await act(
-            request, who, "account.freeze" if frozen else "account.unfreeze", f"account:{account_id}",
-            lambda tx: store.set_account_status(tx, account_id, frozen, reason),
-        )  # fmt: skip
-        return json_response(out)
-
-    @router.post("/accounts/{account_id}/freeze", summary="冻结账户（需填写原因）")
+    @router.post(
+        "/accounts/{account_id}/freeze", summary="冻结账户（需填写原因）", response_model=StatusOut,
+        openapi_extra=_body_doc(FreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
+    )  # fmt: skip
     async def freeze(account_id: int, request: Request) -> Response:
-        return await _status(request, account_id, True)
+        who = await staff(request, "accounts.write")
+        reason = _parse(FreezeIn, await request.body()).reason
+        out = await act(request, who, "account.freeze", f"account:{account_id}",
+                        lambda tx: usecases.store.set_account_status(tx, account_id, True, reason))  # fmt: skip
+        return _ok(StatusOut, out)
 
-    @router.post("/accounts/{account_id}/unfreeze", summary="解冻账户")
+    @router.post(
+        "/accounts/{account_id}/unfreeze", summary="解冻账户", response_model=StatusOut,
+        openapi_extra=_body_doc(UnfreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
+    )  # fmt: skip
     async def unfreeze(account_id: int, request: Request) -> Response:
-        return await _status(request, account_id, False)
+        who = await staff(request, "accounts.write")
+        reason = _parse(UnfreezeIn, await request.body()).reason
+        out = await act(request, who, "account.unfreeze", f"account:{account_id}",
+                        lambda tx: usecases.store.set_account_status(tx, account_id, False, reason))  # fmt: skip
+        return _ok(StatusOut, out)
 
-    @router.get("/violations", summary="违规记录（最新在前，可按账户过滤）")
+    @router.get(
+        "/violations", summary="违规记录（最新在前，可按账户过滤）", response_model=ViolationsOut,
+        responses=_staff_errors(),
+    )  # fmt: skip
     async def violations(request: Request, account_id: int | None = None, limit: int = 100) -> Response:
-        await staff(request)
-        limit = max(1, min(limit, 1000))
-        rows = await db.read(lambda tx: store.list_violations(tx, account_id, limit))
-        return json_response({"violations": rows})
+        await staff(request, "compliance")
+        return _ok(ViolationsOut, {"violations": await usecases.violations(db, account_id, limit)})
 
     # -- blacklist and opt-outs --------------------------------------------------------------------
-    @router.get("/blacklist", summary="黑名单导出（format=json|csv）")
+    @router.get(
+        "/blacklist", summary="黑名单导出（format=json|csv）", response_model=BlacklistOut,
+        responses=CSV_DOC | _staff_errors(),
+    )  # fmt: skip
     async def blacklist_export(request: Request, format: str = "json") -> Response:
-        await staff(request)
-        rows = await db.read(store.list_blacklist)
-        return _export(rows, ("number", "reason", "source", "created_at"), format, "blacklist")
+        await staff(request, "compliance")
+        rows = await usecases.blacklist(db)
+        if format == "csv":
+            return _csv(rows, usecases.BLACKLIST_COLUMNS, "blacklist")
+        return _ok(BlacklistOut, {"blacklist": rows, "count": len(rows)})
 
-    @router.post("/blacklist", summary="黑名单导入（numbers 数组或 csv 文本）")
+    @router.post(
+        "/blacklist", summary="黑名单导入（numbers 数组或 csv 文本；无效行逐行说明，不入库）",
+        response_model=ImportOut, openapi_extra=_body_doc(BlacklistIn),
+        responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
+    )  # fmt: skip
     async def blacklist_import(request: Request) -> Response:
-        who = await staff(request)
-        data = parse_json(await request.body())
-        numbers = _numbers(data)
-        reason = field(data, "reason", str, required=False, default="")
-        added = await act(
-            request, who, "blacklist.import", "blacklist",
-            lambda tx: {"added": store.add_blacklist(tx, numbers, "staff", reason), "submitted": len(numbers)},
-        )  # fmt: skip
-        return json_response(added)
+        who = await staff(request, "compliance")
+        body = _parse(BlacklistIn, await request.body())
+        parsed = _list(body)
+        out = await act(request, who, "blacklist.import", "blacklist",
+                        lambda tx: usecases.import_blacklist(tx, parsed, body.reason))  # fmt: skip
+        return _ok(ImportOut, out)
 
-    @router.post("/blacklist/remove", summary="移出黑名单")
+    @router.post(
+        "/blacklist/remove", summary="移出黑名单", response_model=RemoveOut, openapi_extra=_body_doc(NumbersIn),
+        responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
+    )  # fmt: skip
     async def blacklist_remove(request: Request) -> Response:
-        who = await staff(request)
-        numbers = _numbers(parse_json(await request.body()))
+        who = await staff(request, "compliance")
+        parsed = _list(_parse(NumbersIn, await request.body()))
         out = await act(request, who, "blacklist.remove", "blacklist",
-                        lambda tx: {"removed": store.remove_blacklist(tx, numbers)})  # fmt: skip
-        return json_response(out)
+                        lambda tx: usecases.remove_blacklist(tx, parsed))  # fmt: skip
+        return _ok(RemoveOut, out)
 
-    @router.get("/accounts/{account_id}/optouts", summary="账户退订名单导出（format=json|csv）")
+    @router.get(
+        "/accounts/{account_id}/optouts", summary="账户退订名单导出（format=json|csv）", response_model=OptoutsOut,
+        responses=CSV_DOC | _staff_errors(),
+    )  # fmt: skip
     async def optouts_export(account_id: int, request: Request, format: str = "json") -> Response:
-        await staff(request)
-        rows = await db.read(lambda tx: store.list_optouts(tx, account_id))
-        return _export(rows, ("number", "signature", "source", "created_at"), format, "optouts")
+        await staff(request, "compliance")
+        rows = await usecases.optouts(db, account_id)
+        if format == "csv":
+            return _csv(rows, usecases.OPTOUT_COLUMNS, "optouts")
+        return _ok(OptoutsOut, {"optouts": rows, "count": len(rows)})
 
-    @router.post("/accounts/{account_id}/optouts", summary="账户退订名单导入")
+    @router.post(
+        "/accounts/{account_id}/optouts", summary="账户退订名单导入（无效行逐行说明，不入库）",
+        response_model=ImportOut, openapi_extra=_body_doc(OptoutsIn),
+        responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
+    )  # fmt: skip
     async def optouts_import(account_id: int, request: Request) -> Response:
-        who = await staff(request)
-        data = parse_json(await request.body())
-        numbers = _numbers(data)
-        signature = field(data, "signature", str, required=False, default="")
-        out = await act(
-            request, who, "optouts.import", f"account:{account_id}",
-            lambda tx: {"added": store.add_optouts(tx, account_id, numbers, "staff", signature)},
-        )  # fmt: skip
-        return json_response(out)
+        who = await staff(request, "compliance")
+        body = _parse(OptoutsIn, await request.body())
+        parsed = _list(body)
+        out = await act(request, who, "optouts.import", f"account:{account_id}",
+                        lambda tx: usecases.import_optouts(tx, account_id, parsed, body.signature))  # fmt: skip
+        return _ok(ImportOut, out)
 
     # -- lexicon -------------------------------------------------------------------------------------
-    @router.get("/lexicon", summary="当前词库（违禁词与白名单）")
+    @router.get("/lexicon", summary="当前词库（违禁词与白名单）", response_model=LexiconOut, responses=_staff_errors())
     async def lexicon(request: Request, category: str | None = None) -> Response:
-        await staff(request)
-        v, words, allow = await db.read(lambda tx: store.load_lexicon_rows(tx))
-        items = [{"word": e.word, "category": e.category} for e in words if category in (None, e.category)]
+        await staff(request, "compliance")
+        v, words, allow = await usecases.lexicon(db, category)
         active = svc.checker.lexicon.version
-        return json_response({"version": v, "words": items, "allow": allow, "active_version": active})
+        return _ok(LexiconOut, {"version": v, "words": words, "allow": allow, "active_version": active})
 
-    @router.get("/lexicon/categories", summary="违禁类别")
+    @router.get("/lexicon/categories", summary="违禁类别", response_model=CategoriesOut, responses=_staff_errors())
     async def categories(request: Request) -> Response:
-        await staff(request)
-        return json_response({"categories": [{"code": k, "label": v} for k, v in CATEGORIES.items()]})
+        await staff(request, "compliance")
+        return _ok(CategoriesOut, {"categories": [{"code": k, "label": v} for k, v in CATEGORIES.items()]})
 
-    @router.get("/lexicon/versions", summary="词库版本历史")
+    @router.get("/lexicon/versions", summary="词库版本历史", response_model=VersionsOut, responses=_staff_errors())
     async def versions(request: Request) -> Response:
-        await staff(request)
-        return json_response({"versions": await db.read(store.list_lexicon_versions)})
+        await staff(request, "compliance")
+        return _ok(VersionsOut, {"versions": await usecases.lexicon_versions(db)})
 
-    @router.post("/lexicon/changes", summary="修改词库（生成新版本，立即生效，无需重启）")
+    @router.post(
+        "/lexicon/changes", summary="修改词库（生成新版本，立即生效，无需重启）", status_code=201,
+        response_model=LexiconChangeOut, openapi_extra=_body_doc(LexiconChangeIn),
+        responses=_staff_errors("INVALID_JSON", "LEXICON_INVALID", "CONFLICT"),
+    )  # fmt: skip
     async def change_lexicon(request: Request) -> Response:
-        who = await staff(request)
-        change = store.LexiconChange.from_body(parse_json(await request.body()))
-        base, words, allow = await db.read(lambda tx: store.load_lexicon_rows(tx))
-        new_words, new_allow = change.apply_to(words, allow)
-        store.validate_lexicon(new_words, new_allow, base + 1)  # refuses before anything is written
+        who = await staff(request, "compliance")
+        body = _parse(LexiconChangeIn, await request.body(), "LEXICON_INVALID")
+        change, base = await usecases.prepare_lexicon_change(db, body.model_dump())
         out = await act(request, who, "lexicon.change", "lexicon",
-                        lambda tx: store.apply_lexicon_change(tx, change, base, who.name))  # fmt: skip
+                        lambda tx: usecases.store.apply_lexicon_change(tx, change, base, who.name))  # fmt: skip
         await svc.reload_lexicon()
-        return json_response(out, 201)
+        return _ok(LexiconChangeOut, out, 201)
 
-    @router.post("/lexicon/check", summary="试检内容（不发送，不记违规）")
+    @router.post(
+        "/lexicon/check", summary="试检内容（不发送，不记违规）", response_model=CheckOut,
+        openapi_extra=_body_doc(CheckIn), responses=_staff_errors("INVALID_JSON", "TYPE_INVALID"),
+    )  # fmt: skip
     async def check(request: Request) -> Response:
-        await staff(request)
-        data = parse_json(await request.body())
-        content = field(data, "content", str)
-        msg_type = field(data, "type", str, required=False, default="notification")
-        if msg_type not in ("verification", "notification", "marketing"):
+        await staff(request, "compliance")
+        body = _parse(CheckIn, await request.body())
+        if body.type not in ("verification", "notification", "marketing"):
             raise QxError("TYPE_INVALID")
-        found = svc.checker.check_content(content, msg_type)
-        return json_response(
+        found = svc.checker.check_content(body.content, body.type)
+        return _ok(
+            CheckOut,
             {
                 "version": svc.checker.lexicon.version,
                 "ok": not found,
                 "violations": [{"code": v.code, "message": v.message_zh, **v.detail} for v in found],
-            }
+            },
         )
 
     # -- complaints ----------------------------------------------------------------------------------
-    @router.post("/complaints", summary="登记投诉（号码拉黑，生成证据报告）")
+    @router.post(
+        "/complaints", summary="登记投诉（号码拉黑，生成证据报告）", status_code=201, response_model=ComplaintOut,
+        openapi_extra=_body_doc(ComplaintIn), responses=_staff_errors("INVALID_JSON", "NUMBER_INVALID", "NOT_FOUND"),
+    )  # fmt: skip
     async def complaint(request: Request) -> Response:
-        who = await staff(request)
-        data = parse_json(await request.body())
-        number = field(data, "number", str)
-        mid = field(data, "message_id", str, required=False)
+        who = await staff(request, "compliance")
+        body = _parse(ComplaintIn, await request.body())
         try:
-            message_id = int(mid) if mid is not None else None
+            message_id = int(body.message_id) if body.message_id is not None else None
         except ValueError as e:
             raise QxError("INVALID_REQUEST", "message_id 格式错误") from e
-        note = field(data, "note", str, required=False, default="")
-        out = await act(request, who, "complaint.record", f"number:{clean_number(number)}",
-                        lambda tx: evidence.record_complaint(tx, number, message_id, note, who.name))  # fmt: skip
-        report = await db.read(lambda tx: evidence.evidence(tx, out["complaint_id"]))
-        return json_response({**out, "evidence": report}, 201)
+        number = complainant_number(body.number)
+        out = await act(
+            request, who, "complaint.record", f"number:{number}",
+            lambda tx: usecases.evidence.record_complaint(tx, number, message_id, body.note, who.name),
+        )  # fmt: skip
+        report = await usecases.evidence_report(db, out["complaint_id"])
+        return _ok(ComplaintOut, {**out, "evidence": report}, 201)
 
-    @router.get("/complaints", summary="投诉列表")
+    @router.get("/complaints", summary="投诉列表", response_model=ComplaintsOut, responses=_staff_errors())
     async def complaints(request: Request) -> Response:
-        await staff(request)
-        return json_response({"complaints": await db.read(evidence.list_complaints)})
+        await staff(request, "compliance")
+        return _ok(ComplaintsOut, {"complaints": await usecases.complaints(db)})
 
-    @router.get("/complaints/{complaint_id}/evidence", summary="投诉证据报告（format=json|csv）")
+    @router.get(
+        "/complaints/{complaint_id}/evidence", summary="投诉证据报告（format=json|csv）", response_model=EvidenceOut,
+        responses=CSV_DOC | _staff_errors("NOT_FOUND"),
+    )  # fmt: skip
     async def complaint_evidence(complaint_id: int, request: Request, format: str = "json") -> Response:
-        await staff(request)
-        report = await db.read(lambda tx: evidence.evidence(tx, complaint_id))
+        await staff(request, "compliance")
+        report = await usecases.evidence_report(db, complaint_id)
         if format == "csv":
             return Response(
-                evidence.evidence_csv(report).encode(),
+                usecases.evidence.evidence_csv(report).encode(),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="complaint-{complaint_id}.csv"'},
             )
-        return json_response(report)
+        return _ok(EvidenceOut, report)
 
-    # -- signatures: suspension and qualification documents ------------------------------------------
-    @router.post("/signatures/{signature_id}/suspend", summary="暂停签名（需填写原因）")
+    # -- signatures: suspension and qualification documents (review) ----------------------------------
+    @router.post(
+        "/signatures/{signature_id}/suspend", summary="暂停签名（需填写原因）", response_model=SuspendOut,
+        openapi_extra=_body_doc(ReasonIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
+    )  # fmt: skip
     async def suspend(signature_id: int, request: Request) -> Response:
         who = await staff(request, "review")
-        reason = field(parse_json(await request.body()), "reason", str)
+        reason = _parse(ReasonIn, await request.body()).reason
+        out = await act(request, who, "signatures.suspend", f"signatures:{signature_id}",
+                        lambda tx: usecases.suspend_signature(tx, signature_id, reason))  # fmt: skip
+        return _ok(SuspendOut, out)
 
-        def job(tx: Tx) -> dict[str, Any]:
-            tx.execute("UPDATE signatures SET status = 'suspended', reason = ? WHERE id = ?", (reason, signature_id))
-            if tx.rowcount == 0:
-                raise QxError("NOT_FOUND", "签名不存在")
-            return {"id": signature_id, "status": "suspended", "reason": reason}
-
-        return json_response(await act(request, who, "signatures.suspend", f"signatures:{signature_id}", job))
-
-    @router.get("/signatures/{signature_id}/documents", summary="签名的资质文件与用途")
+    @router.get(
+        "/signatures/{signature_id}/documents", summary="签名的资质文件与用途",
+        response_model=SignatureApplicationOut, responses=_staff_errors("NOT_FOUND"),
+    )  # fmt: skip
     async def signature_documents(signature_id: int, request: Request) -> Response:
         await staff(request, "review")
-        return json_response(await db.read(lambda tx: documents.signature_application(tx, signature_id)))
+        return _ok(SignatureApplicationOut, await usecases.signature_application(db, signature_id))
 
-    @router.get("/documents/{document_id}", summary="下载资质文件")
+    @router.get(
+        "/documents/{document_id}", summary="下载资质文件",
+        responses=FILE_DOC | _staff_errors("NOT_FOUND"),
+    )  # fmt: skip
     async def download(document_id: int, request: Request) -> Response:
         await staff(request, "review")
-        meta = await db.read(lambda tx: documents.document(tx, document_id))
-        content = documents.read_file(platform.settings.data_dir, meta["path"])
-        return Response(content, media_type=meta["content_type"])
+        content, content_type = await usecases.document_file(db, platform.settings.data_dir, document_id)
+        return Response(content, media_type=content_type)
 
     return router
 
@@ -287,46 +660,39 @@ def _customer_router(platform: Platform) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["customer: compliance"])
     db = platform.db
 
-    async def signed(request: Request) -> tuple[ApiKey, bytes]:
-        return await deps.signed(platform, request)
-
-    @router.get("/optouts", summary="退订名单导出（format=json|csv）")
+    @router.get(
+        "/optouts", summary="退订名单导出（format=json|csv）", response_model=OptoutsOut,
+        responses=CSV_DOC | error_responses(*SIGNED),
+    )  # fmt: skip
     async def my_optouts(request: Request, format: str = "json") -> Response:
-        key, _ = await signed(request)
-        rows = await db.read(lambda tx: store.list_optouts(tx, key.account_id))
-        return _export(rows, ("number", "signature", "source", "created_at"), format, "optouts")
+        actor, _ = await deps.customer(platform, request)
+        rows = await usecases.own_optouts(db, actor)
+        if format == "csv":
+            return _csv(rows, usecases.OPTOUT_COLUMNS, "optouts")
+        return _ok(OptoutsOut, {"optouts": rows, "count": len(rows)})
 
-    @router.post("/optouts", summary="退订名单导入（numbers 数组或 csv 文本，可选 signature）")
+    @router.post(
+        "/optouts", summary="退订名单导入（numbers 数组或 csv 文本，可选 signature；无效行逐行说明，不入库）",
+        response_model=ImportOut, openapi_extra=_body_doc(OptoutsIn),
+        responses=error_responses(*SIGNED, "INVALID_JSON", "TOO_MANY_NUMBERS"),
+    )  # fmt: skip
     async def import_optouts(request: Request) -> Response:
-        key, body = await signed(request)
-        data = parse_json(body)
-        numbers = _numbers(data)
-        signature = field(data, "signature", str, required=False, default="")
+        actor, raw = await deps.customer(platform, request)
+        body = _parse(OptoutsIn, raw)
+        return _ok(ImportOut, await usecases.import_own_optouts(db, actor, _list(body), body.signature))
 
-        def job(tx: Tx) -> dict[str, Any]:
-            added = store.add_optouts(tx, key.account_id, numbers, "import", signature)
-            audit(tx, "customer", key.app_key, "optouts.import", f"account:{key.account_id}", {"added": added})
-            return {"added": added, "submitted": len(numbers)}
-
-        return json_response(await db.write(job))
-
-    @router.post("/signatures/{signature_id}/documents", summary="上传签名资质文件（JSON：filename、content_base64）")
+    @router.post(
+        "/signatures/{signature_id}/documents", summary="上传签名资质文件（JSON：filename、content_base64）",
+        status_code=201, response_model=DocumentOut, openapi_extra=_body_doc(DocumentIn),
+        responses=error_responses(*SIGNED, "INVALID_JSON", "NOT_FOUND", "DOCUMENT_INVALID"),
+    )  # fmt: skip
     async def upload(signature_id: int, request: Request) -> Response:
-        key, body = await signed(request)
-        data = parse_json(body)
-        filename = field(data, "filename", str)
-        content_type = field(data, "content_type", str, required=False, default="application/octet-stream")
-        try:
-            content = base64.b64decode(field(data, "content_base64", str), validate=True)
-        except (binascii.Error, ValueError) as e:
-            raise QxError("DOCUMENT_INVALID", "content_base64 不是合法的 Base64") from e
-        stored = documents.store_file(platform.settings.data_dir, key.account_id, filename, content_type, content)
-
-        def job(tx: Tx) -> dict[str, Any]:
-            out = documents.add_document(tx, key.account_id, signature_id, stored)
-            audit(tx, "customer", key.app_key, "signature.document", f"signatures:{signature_id}", out)
-            return out
-
-        return json_response(await db.write(job), 201)
+        actor, raw = await deps.customer(platform, request)
+        body = _parse(DocumentIn, raw)
+        content = usecases.decode_document(body.content_base64)
+        out = await usecases.upload_document(
+            db, platform.settings.data_dir, actor, signature_id, body.filename, body.content_type, content
+        )
+        return _ok(DocumentOut, out, 201)
 
     return router

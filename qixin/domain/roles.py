@@ -19,4 +19,5 @@ ROLE_GRANTS: dict[str, frozenset[str]] = {
     "channels": frozenset({"ops"}),
     "audit.read": frozenset(),
     "staff.write": frozenset(),
+    "numbers.read": frozenset(),  # full phone numbers in staff lists and exports (others see 138****8000)
 }

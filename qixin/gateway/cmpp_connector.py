@@ -78,6 +78,7 @@ def _terminal_id(number: str) -> str:
 
 class CmppConnector(ProtocolConnector):
     STATS = ("parts_sent", "retries", "receipts", "mo", "bad_reports")
+    PROTOCOL = "cmpp"
 
     def __init__(
         self,
@@ -166,7 +167,7 @@ class CmppConnector(ProtocolConnector):
             self.stats["bad_reports"] += 1
             log.warning("%s: undecodable status report acknowledged and dropped: %s", self.name, exc)
             return None
-        return self._receipt(carrier_id(report.msg_id), (report.stat or "UNKNOWN").upper(), "")
+        return self._receipt(carrier_id(report.msg_id), report.stat or "UNKNOWN", "")
 
     def _on_mo(self, pdu: Deliver) -> asyncio.Future[Any] | None:
         try:

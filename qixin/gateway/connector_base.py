@@ -12,7 +12,8 @@ Rules:
   (0.2 s doubling, at most 5 s), first in line, up to ``retries`` times; the client itself slows down
   on throttling.
 - Receipts go to the sink, whose future says when they are stored: the deliver is acknowledged only
-  when it resolves.
+  when it resolves. Their err has one form on every channel (``domain.delivery.normalize_err``: ""
+  for no error).
 - One encode per distinct single-part text (an LRU), since batches repeat one content; a long text
   gets a new 8-bit concatenation reference.
 """
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from qixin.domain import delivery
 from qixin.services.dispatch import Outgoing, Sink
 from qixin.services.receipts import Failed, Receipt, Submitted
 from qixin.store.db import now_ms
@@ -73,6 +75,7 @@ class ProtocolConnector:
     implements ``_pdus``, ``_classify`` and ``_on_deliver``."""
 
     STATS: tuple[str, ...] = ("parts_sent", "retries", "receipts", "mo")  # the keys of ``stats``, in order
+    PROTOCOL: str  # the family of its receipt codes in ``domain.delivery`` (smpp, cmpp, sgip, smgp)
 
     client: Any
 
@@ -199,9 +202,15 @@ class ProtocolConnector:
             self._sink.failed(Failed(state.item.message_id, "SUBMIT_REJECTED", value, now_ms()))
 
     # -- incoming --------------------------------------------------------------------------------
-    def _receipt(self, carrier_id: str | None, stat: str, err: str) -> asyncio.Future[Any] | None:
-        """Count a final status report and hand it to the sink (whose future says when it is stored)."""
+    def _receipt(self, carrier_id: str | None, stat: str, err: str | int) -> asyncio.Future[Any] | None:
+        """Count a final status report and hand it to the sink (whose future says when it is stored), stat
+        in upper case and err in the one form of ``domain.delivery.normalize_err``; a stat that is not
+        final (SMPP ``ENROUTE``) is acknowledged and dropped."""
+        stat = (stat or "UNKNOWN").strip().upper()
+        if not delivery.is_final(stat):
+            return None
         self.stats["receipts"] += 1
         if self._sink is not None and carrier_id:
-            return self._sink.receipt(Receipt(self.name, carrier_id, stat, err, now_ms()))
+            err_s = delivery.normalize_err(self.PROTOCOL, err)
+            return self._sink.receipt(Receipt(self.name, carrier_id, stat, err_s, now_ms()))
         return None

@@ -20,6 +20,7 @@ import orjson
 from qixin.gateway.channel import FACTORIES, ChannelConnector, ConnectorFactory, Hooks
 from qixin.services.channels import Channel, list_channels
 from qixin.services.dispatch import Router, Sink
+from qixin.store import channels as store
 from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger(__name__)
@@ -27,16 +28,12 @@ log = logging.getLogger(__name__)
 
 def save_health(tx: Tx, snapshot: list[dict[str, Any]]) -> None:
     now = now_ms()
-    tx.executemany(
-        "INSERT INTO channel_health (name, health, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (name) DO UPDATE SET health = excluded.health, updated_at = excluded.updated_at",
-        [(h["name"], orjson.dumps(h).decode(), now) for h in snapshot],
-    )
+    store.save_health(tx, [(h["name"], orjson.dumps(h).decode(), now) for h in snapshot])
 
 
 def load_health(tx: Tx, max_age_ms: int = 15_000) -> dict[str, dict[str, Any]]:
     """The latest snapshots no older than ``max_age_ms`` (older ones mean no platform is running them)."""
-    rows = tx.all("SELECT name, health FROM channel_health WHERE updated_at >= ?", (now_ms() - max_age_ms,))
+    rows = store.health_since(tx, now_ms() - max_age_ms)
     return {r[0]: orjson.loads(r[1]) for r in rows}
 
 

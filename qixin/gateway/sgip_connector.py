@@ -12,7 +12,7 @@ Rules (the ones every connector shares — sink reporting, retries, the LRU — 
 - The carrier message id is the Submit's 12-byte sequence, ``node-MMDDhhmmss-counter``
   (``qixin.protocols.sgip.codec.format_sequence``): ``Submitted.carrier_ids`` lists the accepted
   Submits' sequences in part order, and a Report's SubmitSequenceNumber formats to the same string.
-- Report State 0 is DELIVRD; State 2 is UNDELIV, with the ErrorCode as ``err`` (3 digits); State 1
+- Report State 0 is DELIVRD; State 2 is UNDELIV, with the ErrorCode as ``err`` ("025"; 0 is ""); State 1
   (waiting) is not final and only acknowledged, as is a Report on a Deliver (ReportType 1). Receipts
   are acknowledged to the SMG only when the sink's future resolves.
 - Deliver (MO) goes to ``on_mo(user_number, sp_number, text)`` (number without "86"); Userrpt is
@@ -93,6 +93,7 @@ _single = single_part_cache(sgip_parts)
 
 class SgipConnector(ProtocolConnector):
     STATS = ("parts_sent", "retries", "receipts", "mo", "userrpt", "reports_ignored")
+    PROTOCOL = "sgip"
 
     def __init__(
         self,
@@ -181,7 +182,7 @@ class SgipConnector(ProtocolConnector):
             if stat is None or pdu.report_type != c.REPORT_TYPE_SUBMIT:
                 self.stats["reports_ignored"] += 1
                 return None
-            return self._receipt(c.format_sequence(pdu.submit_sequence), stat, f"{pdu.error_code:03d}")
+            return self._receipt(c.format_sequence(pdu.submit_sequence), stat, pdu.error_code)
         if isinstance(pdu, c.Deliver):
             self.stats["mo"] += 1
             if self.on_mo is not None:

@@ -136,6 +136,7 @@ def _dest(number: str) -> str:
 
 class SmgpConnector(ProtocolConnector):
     STATS = ("parts_sent", "retries", "receipts", "bad_receipts", "mo")
+    PROTOCOL = "smgp"
 
     def __init__(
         self,
@@ -205,7 +206,7 @@ class SmgpConnector(ProtocolConnector):
                 self.stats["bad_receipts"] += 1
                 log.warning("%s: unreadable status report %r: %s", self.name, pdu.msg_content[:120], exc)
                 return None  # acknowledged: a redelivery would not parse either
-            return self._receipt(msg_id_hex(report.msg_id), (report.stat or "UNKNOWN").upper(), report.err)
+            return self._receipt(msg_id_hex(report.msg_id), report.stat or "UNKNOWN", report.err)
         self.stats["mo"] += 1
         if self.on_mo is None:
             return None

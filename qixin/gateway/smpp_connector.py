@@ -42,6 +42,8 @@ _single_part = single_part_cache(encode_parts)
 
 
 class SmppConnector(ProtocolConnector):
+    PROTOCOL = "smpp"
+
     def __init__(
         self,
         name: str,
@@ -96,9 +98,7 @@ class SmppConnector(ProtocolConnector):
         if pdu.esm_class & ESM_CLASS_TYPE_MASK == ESM_CLASS_RECEIPT:
             fields = parse_receipt(pdu.text_bytes.decode("latin-1", "replace"))
             carrier_id = pdu.receipted_message_id or fields.get("id", "")
-            stat = (fields.get("stat") or "UNKNOWN").upper()
-            err = fields.get("err") or ""
-            return self._receipt(carrier_id, stat, err)
+            return self._receipt(carrier_id, fields.get("stat") or "UNKNOWN", fields.get("err") or "")
         self.stats["mo"] += 1
         if self.on_mo is None:
             return None

@@ -25,8 +25,9 @@ from qixin.domain import text as textmod
 from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
 from qixin.errors import CATALOGUE, QxError
 from qixin.ids import ids
-from qixin.services import billing
+from qixin.services import billing, stats
 from qixin.services.accounts import ApiKey, Directory
+from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
 from qixin.store import sends
 from qixin.store.db import Database, Tx, now_ms
@@ -152,6 +153,7 @@ class AcceptService:
         screener: Screener | None = None,
         pricer: Pricer | None = None,
         on_accepted: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -160,6 +162,7 @@ class AcceptService:
         self.screener: Screener = screener or NoScreening()
         self.pricer: Pricer = pricer or FlatPricer()
         self._on_accepted = on_accepted  # wakes the dispatcher of this process, if it has one
+        self.metrics = metrics
         self._table = prefix_table()
         self.ported = PortedNumbers(db)
 
@@ -270,6 +273,19 @@ class AcceptService:
         return template_id, content, tpl.category
 
     async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+        """Accept one send request (the use case behind POST /v1/sms and every other way in)."""
+        try:
+            resp = await self._accept(key, body, raw)
+        except QxError as e:
+            if self.metrics is not None:
+                self.metrics.refused.labels(e.code).inc()
+            raise
+        if self.metrics is not None and not resp.get("replayed"):
+            for r in resp["rejected"]:
+                self.metrics.refused.labels(r["code"]).inc()
+        return resp
+
+    async def _accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
             # a repeat is answered from the stored answer, whatever changed since (signature, balance, …)
@@ -288,6 +304,8 @@ class AcceptService:
             raise
         if p.release is not None and resp.get("replayed"):
             await p.release()
+        if self.metrics is not None and not resp.get("replayed"):
+            self.metrics.accepted.labels(p.type).inc(len(p.rows))
         if self._on_accepted is not None:
             self._on_accepted()
         return resp
@@ -373,4 +391,8 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
          "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
     )  # fmt: skip
     sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)
+    stats.record_accept(
+        tx, account_id, p.signature, p.template_id, mtype, status, now,
+        ((car, prov, parts, fee) for _, _, car, prov, fee in p.rows),
+    )  # fmt: skip
     return resp

@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ import orjson
 
 from qixin.domain.compliance import ContentChecker, review_template, validate_signature_name
 from qixin.domain.compliance.templates import Violation
+from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.services import billing
 from qixin.services.actor import Actor, UseCase
@@ -31,6 +33,7 @@ from qixin.store import accounts as store
 from qixin.store.db import Database, Tx
 
 T = TypeVar("T")
+log = logging.getLogger("qixin.accounts")
 
 MESSAGE_TYPES = ("verification", "notification", "marketing")
 
@@ -73,7 +76,9 @@ def create_account(
     price_li: int,
     callback_url: str | None = None,
     allow_free_text: bool = True,
+    box: SecretBox | None = None,
 ) -> dict[str, Any]:
+    """Account, approved signature, opening top-up and an API key (sealed with ``box`` when given)."""
     if not name.strip():
         raise QxError("INVALID_REQUEST", "账户名称不能为空")
     if price_li < 0:
@@ -85,15 +90,18 @@ def create_account(
         billing.topup(tx, account_id, balance_li, ref=f"init-{account_id}", note="开户充值", operator=True)
     if signature:
         store.insert_signature(tx, account_id, signature, "approved")
-    app_key, secret = issue_key(tx, account_id, callback_url)
+    app_key, secret = issue_key(tx, account_id, callback_url, box)
     extension_of(tx, account_id)
     return {"account_id": account_id, "app_key": app_key, "app_secret": secret}
 
 
-def issue_key(tx: Tx, account_id: int, callback_url: str | None = None) -> tuple[str, str]:
+def issue_key(
+    tx: Tx, account_id: int, callback_url: str | None = None, box: SecretBox | None = None
+) -> tuple[str, str]:
+    """A new key pair; the secret is stored sealed with ``box`` (returned in clear, to be shown once)."""
     app_key = "qx" + secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    store.insert_key(tx, account_id, app_key, secret, callback_url)
+    store.insert_key(tx, account_id, app_key, box.seal(secret) if box else secret, callback_url)
     return app_key, secret
 
 
@@ -182,9 +190,10 @@ def template_dict(r: Any) -> dict[str, Any]:
 class Directory:
     """Read-mostly lookups with a short TTL, shared by all requests of one process."""
 
-    def __init__(self, db: Database, ttl: float = 3.0) -> None:
+    def __init__(self, db: Database, ttl: float = 3.0, box: SecretBox | None = None) -> None:
         self.db = db
         self._cache = TtlCache(ttl)
+        self.box = box  # opens the sealed app secrets
 
     @property
     def ttl(self) -> float:
@@ -202,7 +211,13 @@ class Directory:
             if r is None:
                 return None
             ips = tuple(x.strip() for x in (r[5] or "").split(",") if x.strip())
-            return ApiKey(int(r[0]), int(r[1]), r[2], r[3], r[4], ips, r[6], int(r[7]), bool(r[8]))
+            try:
+                secret = self.box.open(r[3]) if self.box else r[3]
+            except Exception:  # sealed with another key: refuse the key, loudly, never with a stack trace
+                log.error("app secret of %s cannot be opened: QIXIN_SECRET_KEY differs from the key that sealed it",
+                          app_key)  # fmt: skip
+                return None
+            return ApiKey(int(r[0]), int(r[1]), r[2], secret, r[4], ips, r[6], int(r[7]), bool(r[8]))
 
         return await self._cached(("key", app_key), q)
 
@@ -234,6 +249,7 @@ class Accounts(UseCase):
     ) -> None:
         super().__init__(db, on_change or directory.invalidate)
         self.directory = directory
+        self.box = directory.box
         self._on_policy = on_policy  # compliance: write account policy changes (e.g. the 24-hour permit)
 
     async def create(
@@ -251,7 +267,7 @@ class Accounts(UseCase):
         actor.require("accounts.write")
 
         def job(tx: Tx) -> dict[str, Any]:
-            out = create_account(tx, name, signature, balance_li, price_li, callback_url, allow_free_text)
+            out = create_account(tx, name, signature, balance_li, price_li, callback_url, allow_free_text, self.box)
             if permit_24h and self._on_policy is not None:
                 self._on_policy(tx, out["account_id"], {"permit_24h": True})
             return out
@@ -327,7 +343,7 @@ class Accounts(UseCase):
         def job(tx: Tx) -> dict[str, Any]:
             if not store.account_exists(tx, account_id):
                 raise QxError("NOT_FOUND", "账户不存在")
-            app_key, secret = issue_key(tx, account_id)
+            app_key, secret = issue_key(tx, account_id, box=self.box)
             return {"account_id": account_id, "app_key": app_key, "app_secret": secret}
 
         return await self.change(actor, "key.create", lambda out: f"key:{out['app_key']}", job)
@@ -340,7 +356,7 @@ class Accounts(UseCase):
         def job(tx: Tx) -> dict[str, Any]:
             self._own_key(tx, actor, app_key)
             secret = secrets.token_urlsafe(32)
-            store.update_key(tx, app_key, "app_secret", secret)
+            store.update_key(tx, app_key, "app_secret", self.box.seal(secret) if self.box else secret)
             return {"app_key": app_key, "app_secret": secret}
 
         return await self.change(actor, "key.rotate", f"key:{app_key}", job)

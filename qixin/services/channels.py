@@ -19,16 +19,36 @@ from typing import Any
 import orjson
 
 from qixin.errors import QxError
+from qixin.store import channels as store
 from qixin.store.db import Tx, now_ms
 
 PROTOCOLS = ("smpp", "cmpp2", "cmpp3", "sgip", "smgp")
 CARRIER_CODES = ("cmcc", "cucc", "ctcc", "cbn", "intl", "unknown")
 MSG_TYPES = ("verification", "notification", "marketing")
-COLUMNS = (
-    "id", "name", "protocol", "host", "port", "username", "secret", "service_code", "options", "tps", "window_size",
-    "connections", "carriers", "msg_types", "accounts", "priority", "weight", "enabled", "embedded", "version",
-)  # fmt: skip
+COLUMNS = store.COLUMNS
 EDITABLE = (frozenset(COLUMNS) | {"window"}) - {"id", "version", "embedded", "window_size"}
+
+
+# an option whose name contains one of these holds a credential (e.g. SGIP's smg_password): write-only
+SECRET_OPTION_WORDS = ("password", "passwd", "pwd", "secret", "token", "credential", "auth", "key")
+
+
+def is_secret_option(name: str) -> bool:
+    n = name.lower()
+    return any(w in n for w in SECRET_OPTION_WORDS)
+
+
+def public_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without the values of secret-like keys (those are listed by name in ``secret_options``)."""
+    return {k: v for k, v in options.items() if not is_secret_option(k)}
+
+
+def redacted(values: dict[str, Any]) -> dict[str, Any]:
+    """Channel field values (a create/update request) fit for a log or the audit: no secret, no secret option."""
+    out = {k: v for k, v in values.items() if k != "secret"}
+    if isinstance(out.get("options"), dict):
+        out["options"] = public_options(out["options"])
+    return out
 
 
 def _split(text: str) -> frozenset[str]:
@@ -72,10 +92,13 @@ class Channel:
         )  # fmt: skip
 
     def public(self) -> dict[str, Any]:
-        """The channel as staff see it (secret hidden)."""
+        """The channel as staff, exports and the audit log see it: secrets are write-only, so neither
+        ``secret`` nor the value of a secret-like option (``smg_password`` …) is in it — only the names
+        of the secret options that are set (``secret_options``)."""
         return {
             "id": self.id, "name": self.name, "protocol": self.protocol, "host": self.host, "port": self.port,
-            "username": self.username, "service_code": self.service_code, "options": self.options, "tps": self.tps,
+            "username": self.username, "service_code": self.service_code, "options": public_options(self.options),
+            "secret_options": sorted(k for k in self.options if is_secret_option(k)), "tps": self.tps,
             "window": self.window, "connections": self.connections, "carriers": sorted(self.carriers),
             "msg_types": sorted(self.msg_types), "accounts": sorted(self.accounts), "priority": self.priority,
             "weight": self.weight, "enabled": self.enabled, "embedded": self.embedded, "version": self.version,
@@ -132,37 +155,29 @@ def _clean(values: dict[str, Any], creating: bool) -> dict[str, Any]:
 
 def create_channel(tx: Tx, values: dict[str, Any], embedded: bool = False) -> Channel:
     v = _clean(values, creating=True)
-    if tx.one("SELECT id FROM channels WHERE name = ?", (v["name"],)):
+    if store.name_taken(tx, v["name"]):
         raise QxError("CONFLICT", f"通道 {v['name']} 已存在")
     now = now_ms()
     v.update(embedded=embedded, created_at=now, updated_at=now)
-    cols = ", ".join(v)
-    row = tx.one(f"INSERT INTO channels ({cols}) VALUES ({tx.in_list(list(v))}) RETURNING id", tuple(v.values()))
-    return get_channel(tx, int(row[0]))
+    return get_channel(tx, store.insert(tx, v))
 
 
 def update_channel(tx: Tx, channel_id: int, values: dict[str, Any]) -> Channel:
     v = _clean(values, creating=False)
     if not v:
         return get_channel(tx, channel_id)
-    sets = ", ".join(f"{k} = ?" for k in v)
-    tx.execute(
-        f"UPDATE channels SET {sets}, version = version + 1, updated_at = ? WHERE id = ?",
-        (*v.values(), now_ms(), channel_id),
-    )
-    if tx.rowcount == 0:
+    if not store.update(tx, channel_id, v, now_ms()):
         raise QxError("NOT_FOUND", "通道不存在")
     return get_channel(tx, channel_id)
 
 
 def delete_channel(tx: Tx, channel_id: int) -> None:
-    tx.execute("DELETE FROM channels WHERE id = ?", (channel_id,))
-    if tx.rowcount == 0:
+    if not store.delete(tx, channel_id):
         raise QxError("NOT_FOUND", "通道不存在")
 
 
 def get_channel(tx: Tx, channel_id: int) -> Channel:
-    r = tx.one(f"SELECT {', '.join(COLUMNS)} FROM channels WHERE id = ?", (channel_id,))
+    r = store.by_id(tx, channel_id)
     if r is None:
         raise QxError("NOT_FOUND", "通道不存在")
     return Channel.from_row(r)
@@ -170,7 +185,7 @@ def get_channel(tx: Tx, channel_id: int) -> Channel:
 
 def find_channel(tx: Tx, ref: str) -> Channel:
     """By id or by name."""
-    r = tx.one(f"SELECT {', '.join(COLUMNS)} FROM channels WHERE name = ?", (ref,))
+    r = store.by_name(tx, ref)
     if r is None and ref.isdigit():
         return get_channel(tx, int(ref))
     if r is None:
@@ -179,7 +194,7 @@ def find_channel(tx: Tx, ref: str) -> Channel:
 
 
 def list_channels(tx: Tx) -> list[Channel]:
-    return [Channel.from_row(r) for r in tx.all(f"SELECT {', '.join(COLUMNS)} FROM channels ORDER BY priority, id")]
+    return [Channel.from_row(r) for r in store.all_rows(tx)]
 
 
 # -- extension codes ----------------------------------------------------------------------------------
@@ -187,16 +202,13 @@ def list_channels(tx: Tx) -> list[Channel]:
 
 def extension_of(tx: Tx, account_id: int) -> str:
     """The account's extension code, allocated on first use (4 digits, then 5, …)."""
-    r = tx.one("SELECT code FROM extensions WHERE account_id = ? AND signature IS NULL", (account_id,))
-    if r:
-        return str(r[0])
+    existing = store.account_extension(tx, account_id)
+    if existing:
+        return existing
     code = f"{account_id:04d}"
-    while tx.one("SELECT 1 FROM extensions WHERE code = ?", (code,)):
+    while store.extension_taken(tx, code):
         code = "9" + code  # collision with a hand-assigned code: lengthen
-    tx.execute(
-        "INSERT INTO extensions (code, account_id, signature, created_at) VALUES (?, ?, NULL, ?)",
-        (code, account_id, now_ms()),
-    )
+    store.insert_extension(tx, code, account_id, now_ms())
     return code
 
 
@@ -206,11 +218,9 @@ def account_of_destination(tx: Tx, destination: str, service_codes: list[str]) -
         if destination.startswith(sc):
             rest = destination[len(sc) :]
             # the longest registered extension that prefixes the rest (customers may append sub-codes)
-            for n in range(len(rest), 0, -1):
-                r = tx.one("SELECT account_id FROM extensions WHERE code = ?", (rest[:n],))
-                if r:
-                    return int(r[0])
-            return None
+            prefixes = [rest[:n] for n in range(len(rest), 0, -1)]
+            found = store.account_of_extensions(tx, prefixes)  # one query for every prefix
+            return next((found[p] for p in prefixes if p in found), None)
     return None
 
 

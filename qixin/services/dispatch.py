@@ -17,6 +17,8 @@ Rules:
   belongs to when both arrive within one flush. A receipt whose submit is not stored yet (another part
   still in flight, or the submit held by another dispatcher) is parked in ``receipt_inbox`` in the same
   transaction and applied again every ``park_retry`` seconds by whichever dispatcher runs.
+- A submitted message whose final receipt is overdue by ``receipt_timeout`` (72 h by default) is expired
+  by a sweep every ``sweep_interval`` (services/receipts.expire_unreceipted), in bounded batches.
 - PostgreSQL: several dispatchers may run; ``FOR UPDATE SKIP LOCKED`` keeps them off each other's rows.
   SQLite: one claimer (the writer thread).
 """
@@ -37,12 +39,14 @@ from qixin.services.receipts import (
     Receipt,
     Submitted,
     apply_receipts,
+    expire_unreceipted,
     park_receipts,
     record_failures,
     record_submits,
     retry_parked,
 )
-from qixin.store.db import Database, Tx, chunks, now_ms
+from qixin.store import messages
+from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -75,41 +79,23 @@ class Connector(Protocol):
     async def stop(self) -> None: ...
 
 
-CLAIM_SQLITE = (
-    "UPDATE dispatch_queue SET due_at = ?, attempts = attempts + 1 WHERE message_id IN"
-    " (SELECT message_id FROM dispatch_queue WHERE due_at <= ? ORDER BY priority, due_at LIMIT ?)"
-    " RETURNING message_id, attempts"
-)
-CLAIM_PG = (
-    "UPDATE dispatch_queue q SET due_at = ?, attempts = q.attempts + 1 FROM"
-    " (SELECT message_id FROM dispatch_queue WHERE due_at <= ? ORDER BY priority, due_at LIMIT ?"
-    " FOR UPDATE SKIP LOCKED) s WHERE q.message_id = s.message_id RETURNING q.message_id, q.attempts"
-)
-
-
 def claim(tx: Tx, now: int, lease_ms: int, limit: int, max_attempts: int) -> tuple[list[Outgoing], list[int]]:
     """Lease up to ``limit`` due rows; returns (messages to send, message ids out of attempts)."""
-    rows = tx.all(CLAIM_PG if tx.is_pg else CLAIM_SQLITE, (now + lease_ms, now, limit))
+    rows = messages.claim_due(tx, now, now + lease_ms, limit)
     if not rows:
         return [], []
     exhausted = [int(r[0]) for r in rows if r[1] > max_attempts]
     wanted = [int(r[0]) for r in rows if r[1] <= max_attempts]
-    out: list[Outgoing] = []
-    for chunk in chunks(wanted):
-        for mid, number, carrier, content, mtype, account_id, ext in tx.all(
-            "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code"
-            " FROM messages m JOIN batches b ON b.id = m.batch_id"
-            " LEFT JOIN extensions e ON e.account_id = m.account_id AND e.signature IS NULL"
-            f" WHERE m.id IN ({tx.in_list(chunk)})",
-            tuple(chunk),
-        ):
-            out.append(Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or ""))
+    out = [
+        Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or "")
+        for mid, number, carrier, content, mtype, account_id, ext in messages.outgoing(tx, wanted)
+    ]
     return out, exhausted
 
 
 def renew(tx: Tx, ids: list[int], due: int) -> None:
     """Push the lease of held messages forward (rows already deleted are simply not there)."""
-    tx.executemany("UPDATE dispatch_queue SET due_at = ? WHERE message_id = ?", [(due, i) for i in ids])
+    messages.renew_leases(tx, ids, due)
 
 
 class Router:
@@ -163,6 +149,9 @@ class Dispatcher:
         max_attempts: int = 10,
         idle_poll: float = 0.05,
         max_channels: int = 3,
+        receipt_timeout: float = 72 * 3600.0,
+        sweep_interval: float | None = None,
+        sweep_batch: int = 1000,
     ) -> None:
         self.db = db
         self.router = router
@@ -173,6 +162,10 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.idle_poll = idle_poll
         self.max_channels = max_channels  # a refused message is tried on at most this many channels
+        self.receipt_timeout_ms = int(receipt_timeout * 1000)  # submitted, no final receipt: expired after
+        # how often to look for those (default: a quarter of the timeout, between 0.1 s and a minute)
+        self.sweep_interval = sweep_interval if sweep_interval is not None else min(60.0, max(receipt_timeout / 4, 0.1))
+        self.sweep_batch = sweep_batch  # messages expired per transaction
         self._items: dict[int, Outgoing] = {}  # in flight, by message id (for failover)
         self._unstored: set[int] = set()  # outcome known, not yet stored: still ours (lease renewed)
         self.inflight = 0
@@ -190,7 +183,7 @@ class Dispatcher:
         self._running = False
         self.stats = {
             "claimed": 0, "submitted": 0, "failed": 0, "receipts": 0, "final": 0, "abandoned": 0, "orphans": 0,
-            "rerouted": 0, "parked": 0,
+            "rerouted": 0, "parked": 0, "receipt_timeouts": 0,
         }  # fmt: skip
 
     # -- the sink connectors report to ------------------------------------------------------------
@@ -249,6 +242,7 @@ class Dispatcher:
             asyncio.create_task(self._claim_loop(), name="dispatch-claim"),
             asyncio.create_task(self._flush_loop(), name="dispatch-flush"),
             asyncio.create_task(self._renew_loop(), name="dispatch-renew"),
+            asyncio.create_task(self._sweep_loop(), name="dispatch-receipt-timeout"),
         ]
 
     async def stop(self) -> None:
@@ -314,6 +308,29 @@ class Dispatcher:
                 await self.db.write(functools.partial(renew, ids=held, due=now_ms() + self.lease_ms))
             except Exception:
                 log.exception("lease renewal failed")
+
+    async def _sweep_loop(self) -> None:
+        while self._running:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.expire_unreceipted()
+            except Exception:
+                log.exception("receipt-timeout sweep failed; will retry")
+
+    async def expire_unreceipted(self, max_batches: int = 100) -> int:
+        """Expire messages whose receipt is overdue, in transactions of ``sweep_batch`` (bounded: at most
+        ``max_batches`` per call, the rest waits for the next sweep)."""
+        total = 0
+        for _ in range(max_batches):
+            n = await self.db.write(
+                functools.partial(expire_unreceipted, timeout_ms=self.receipt_timeout_ms, limit=self.sweep_batch)
+            )
+            total += n
+            if n < self.sweep_batch:
+                break
+        self.stats["receipt_timeouts"] += total
+        self.stats["final"] += total
+        return total
 
     async def _flush_loop(self) -> None:
         while self._running:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 
 from qixin.errors import QxError
+from qixin.store import portability as store
 from qixin.store.db import Database, Tx, now_ms
 
 PORTED_STATS: set[str] = {"PORTED", "PT:"}
@@ -54,11 +55,7 @@ def record(tx: Tx, items: Iterable[tuple[str, str]]) -> int:
     """Record (number, carrier) pairs; returns how many."""
     now = now_ms()
     rows = [(n, c, now) for n, c in items]
-    tx.executemany(
-        "INSERT INTO ported_numbers (number, carrier, learned_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (number) DO UPDATE SET carrier = excluded.carrier, learned_at = excluded.learned_at",
-        rows,
-    )
+    store.upsert(tx, rows)
     return len(rows)
 
 
@@ -100,11 +97,7 @@ class PortedNumbers:
             if time.monotonic() - self._at < self.ttl:
                 return
             since = self._seen - self.OVERLAP_MS
-            rows = await self.db.read(
-                lambda tx: tx.all(
-                    "SELECT number, carrier, learned_at FROM ported_numbers WHERE learned_at >= ?", (since,)
-                )
-            )
+            rows = await self.db.read(lambda tx: store.learned_since(tx, since))
             for number, carrier, learned_at in rows:
                 self.map[str(number)] = str(carrier)
                 self._seen = max(self._seen, int(learned_at))

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from qixin.domain.delivery import reason_of
+from qixin.domain.export import safe_cell
+from qixin.domain.numbers import mask, parse_numbers
+from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase
 from qixin.store import reads
@@ -52,3 +62,153 @@ class Queries(UseCase):
     async def batch(self, actor: Actor, batch_id: str | int, account_id: int | None = None) -> dict[str, Any]:
         acct = actor.account_for(account_id)
         return await self.read(lambda tx: batch(tx, acct, batch_id))
+
+
+STATUSES = ("accepted", "scheduled", "queued", "submitted", "delivered", "undelivered", "failed", "rejected",
+            "expired", "cancelled")  # fmt: skip
+MESSAGE_TYPES = ("verification", "notification", "marketing")
+EXPORT_PAGE = 5000
+EXPORT_COLUMNS = (
+    "id", "batch_id", "account_id", "to", "carrier", "province", "type", "parts", "fee_li", "status", "carrier_stat",
+    "carrier_err", "error_code", "reason", "out_id", "channel", "signature", "template_id", "created_at",
+    "submitted_at", "done_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFilter:
+    """What a message search may filter on (every field optional)."""
+
+    number: str | None = None
+    batch_id: str | None = None
+    out_id: str | None = None
+    status: str | None = None
+    type: str | None = None
+    template_id: str | None = None
+    signature: str | None = None
+    channel: str | None = None
+    carrier: str | None = None
+    province: str | None = None
+    since: str | int | None = None  # ISO 8601 (naive = Beijing time) or Unix seconds
+    until: str | int | None = None
+    account_id: int | None = None  # staff only
+
+
+def _conditions(f: MessageFilter, account_id: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"account_id": account_id}
+    if f.number:
+        parsed = parse_numbers([f.number])
+        if not parsed.valid:
+            raise QxError("NUMBER_INVALID", "查询号码格式错误")
+        out["number"] = parsed.valid[0]
+    if f.status is not None and f.status not in STATUSES:
+        raise QxError("INVALID_REQUEST", "status 必须是 " + "、".join(STATUSES) + " 之一")
+    if f.type is not None and f.type not in MESSAGE_TYPES:
+        raise QxError("TYPE_INVALID")
+    for name in ("batch_id", "template_id"):
+        value = getattr(f, name)
+        if value is not None:
+            out[name] = parse_id(value)
+    for name in ("out_id", "status", "type", "signature", "channel", "carrier", "province"):
+        out[name] = getattr(f, name)
+    out["since"] = parse_time(f.since)
+    out["until"] = parse_time(f.until)
+    return out
+
+
+class MessageSearch(UseCase):
+    """Search and export of messages: customers their own, staff any account (numbers masked unless the
+    staff role may read numbers)."""
+
+    def _scope(self, actor: Actor, f: MessageFilter) -> tuple[int | None, bool]:
+        if actor.is_customer:
+            return actor.account_id, True
+        actor.require("accounts.read")
+        return f.account_id, actor.may("numbers.read")
+
+    def _item(self, r: Any, reveal: bool) -> dict[str, Any]:
+        out = dict(zip(reads.SEARCH_COLUMNS, r, strict=True))
+        out["id"], out["batch_id"] = str(out["id"]), str(out["batch_id"])
+        if out["template_id"] is not None:
+            out["template_id"] = str(out["template_id"])
+        if not reveal:
+            out["to"] = mask(out["to"])
+        out["reason"] = reason_of(
+            out.pop("protocol"), out["status"], out["carrier_stat"], out["carrier_err"], out["error_code"]
+        )
+        return out
+
+    async def search(
+        self, actor: Actor, f: MessageFilter, cursor: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        """One page, newest first; ``next_cursor`` continues after its last row (stable under inserts:
+        new messages have larger ids and never shift a page)."""
+        account_id, reveal = self._scope(actor, f)
+        where = _conditions(f, account_id)
+        if cursor:
+            where["before_id"] = parse_id(cursor)
+        limit = max(1, min(int(limit), 1000))
+        rows = await self.read(lambda tx: reads.search_messages(tx, where, limit + 1))
+        items = [self._item(r, reveal) for r in rows[:limit]]
+        if actor.is_customer:
+            for it in items:
+                it.pop("account_id")
+        return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+    async def rows(self, actor: Actor, f: MessageFilter) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every matching message, page by page (constant memory), for exports."""
+        account_id, reveal = self._scope(actor, f)
+        where = _conditions(f, account_id)
+        while True:
+            page = await self.read(lambda tx: reads.search_messages(tx, dict(where), EXPORT_PAGE))
+            if not page:
+                return
+            yield [self._item(r, reveal) for r in page]
+            if len(page) < EXPORT_PAGE:
+                return
+            where["before_id"] = int(page[-1][0])
+
+    async def export_csv(self, actor: Actor, f: MessageFilter) -> AsyncIterator[bytes]:
+        """The search as CSV (UTF-8 with BOM, for Excel), streamed; cells escaped against formulas."""
+        head = io.StringIO()
+        csv.writer(head, lineterminator="\r\n").writerow(EXPORT_COLUMNS)
+        yield ("\ufeff" + head.getvalue()).encode()
+        async for page in self.rows(actor, f):
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\r\n")
+            for it in page:
+                w.writerow([safe_cell(it.get(c)) for c in EXPORT_COLUMNS])
+            yield buf.getvalue().encode()
+
+    async def export_xlsx(self, actor: Actor, f: MessageFilter, path: Path) -> int:
+        """The search as an XLSX file at ``path`` (openpyxl write-only mode: constant memory); returns rows."""
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet("短信记录")
+        ws.append(list(EXPORT_COLUMNS))
+        n = 0
+        async for page in self.rows(actor, f):
+            for it in page:
+                ws.append([safe_cell(it.get(c)) for c in EXPORT_COLUMNS])
+            n += len(page)
+        await asyncio.to_thread(wb.save, path)
+        return n
+
+    async def batch_report(self, actor: Actor, batch_id: str, account_id: int | None = None) -> dict[str, Any]:
+        """Every number of a batch with its state and the carrier's codes, and the failures grouped by reason."""
+        acct = actor.account_for(account_id)
+        summary = await self.read(lambda tx: batch(tx, acct, batch_id))
+        f = MessageFilter(batch_id=batch_id, account_id=acct)
+        items: list[dict[str, Any]] = []
+        async for page in self.rows(actor, f):
+            items.extend(page)
+        reasons: dict[str, int] = {}
+        for it in items:
+            if it["reason"]:
+                reasons[it["reason"]] = reasons.get(it["reason"], 0) + 1
+        keys = ("id", "to", "status", "carrier_stat", "carrier_err", "error_code", "reason", "done_at")
+        return summary | {
+            "failures_by_reason": reasons,
+            "messages": [{k: it[k] for k in keys} for it in reversed(items)],
+        }

@@ -8,6 +8,9 @@ Rules:
 - A message the platform or channel failed (submit refused) is refunded, exactly once (billing rule);
   a final receipt refunds when its stat or error code matches a refund rule (billing.refund_receipts).
 - Each final message produces one webhook event for the callback URL of the key that sent it.
+- A submitted message whose final receipt has not come ``receipt_timeout`` after submission (72 h by
+  default) becomes ``expired`` with error code RECEIPT_TIMEOUT (``expire_unreceipted``): nothing stays
+  ``submitted`` for ever, even when the receipts died with the gateway that owed them.
 """
 
 from __future__ import annotations
@@ -17,25 +20,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from qixin.services import billing, portability
-from qixin.store.db import Tx, chunks, now_ms
+from qixin.domain.delivery import status_of_stat  # the one stat -> status table (docs/status-codes.md)
+from qixin.services import billing, portability, stats
+from qixin.store import messages
+from qixin.store import receipts as receipt_store
+from qixin.store import webhooks as outbox
+from qixin.store.db import Tx, now_ms
 
 FINAL = frozenset({"delivered", "undelivered", "failed", "rejected", "expired", "cancelled"})
-
-# carrier receipt stat -> platform status
-STAT_STATUS = {
-    "DELIVRD": "delivered",
-    "EXPIRED": "expired",
-    "UNDELIV": "undelivered",
-    "REJECTD": "rejected",
-    "DELETED": "undelivered",
-    "UNKNOWN": "undelivered",
-    "ACCEPTD": "delivered",
-}
-
-
-def status_of_stat(stat: str) -> str:
-    return STAT_STATUS.get(stat.upper(), "undelivered")
 
 
 @dataclass(slots=True)
@@ -66,46 +58,29 @@ class Receipt:
 def record_submits(tx: Tx, items: list[Submitted]) -> None:
     if not items:
         return
-    tx.executemany(
-        "UPDATE messages SET status = 'submitted', channel = ?, submitted_at = ?, receipts_pending = ? WHERE id = ?",
-        [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in items],
+    stats.record_changes(tx, {s.message_id: stats.Change("submitted", channel=s.channel) for s in items})
+    messages.mark_submitted(tx, [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in items])
+    messages.insert_submits(
+        tx, [(s.channel, cid, s.message_id, i + 1, s.at) for s in items for i, cid in enumerate(s.carrier_ids)]
     )
-    tx.bulk_insert(
-        "submits",
-        ("channel", "carrier_msg_id", "message_id", "part_no", "submitted_at"),
-        [(s.channel, cid, s.message_id, i + 1, s.at) for s in items for i, cid in enumerate(s.carrier_ids)],
-    )
-    tx.executemany("DELETE FROM dispatch_queue WHERE message_id = ?", [(s.message_id,) for s in items])
+    messages.dequeue(tx, [s.message_id for s in items])
 
 
 def record_failures(tx: Tx, items: list[Failed]) -> None:
     if not items:
         return
     ids_ = [f.message_id for f in items]
-    tx.executemany(
-        "UPDATE messages SET status = 'failed', error_code = ?, carrier_err = ?, done_at = ? WHERE id = ?",
-        [(f.code, f.detail[:16], f.at, f.message_id) for f in items],
+    stats.record_changes(
+        tx, {f.message_id: stats.Change("failed", error_code=f.code, carrier_err=f.detail[:16]) for f in items}
     )
-    tx.executemany("DELETE FROM dispatch_queue WHERE message_id = ?", [(i,) for i in ids_])
-    rows = _message_rows(tx, ids_)
+    messages.mark_failed(tx, [(f.code, f.detail[:16], f.at, f.message_id) for f in items])
+    messages.dequeue(tx, ids_)
+    rows = messages.event_rows(tx, ids_)
     billing.refund_messages(tx, ((r[0], r[1], r[2]) for r in rows), note="平台提交失败退款")
     _emit(tx, rows)
 
 
-def _message_rows(tx: Tx, ids_: Sequence[int]) -> list[tuple]:
-    out: list[tuple] = []
-    for chunk in chunks(list(ids_)):
-        out += tx.all(
-            "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, m.number, m.status, m.parts,"
-            " m.carrier_stat, m.carrier_err, m.error_code, m.done_at, m.submitted_at, b.api_key_id, k.callback_url"
-            " FROM messages m JOIN batches b ON b.id = m.batch_id LEFT JOIN api_keys k ON k.id = b.api_key_id"
-            f" WHERE m.id IN ({tx.in_list(chunk)})",
-            tuple(chunk),
-        )
-    return out
-
-
-def _emit(tx: Tx, rows: list[tuple]) -> None:
+def _emit(tx: Tx, rows: Sequence[tuple]) -> None:
     """Webhook events for final messages whose key has a callback URL."""
     now = now_ms()
     events = []
@@ -129,11 +104,7 @@ def _emit(tx: Tx, rows: list[tuple]) -> None:
             "done_at": done_at,
         }
         events.append((account_id, key_id, url, orjson.dumps(payload).decode(), now, now))
-    tx.executemany(
-        "INSERT INTO webhook_outbox (account_id, api_key_id, url, payload, next_at, created_at, status, attempts)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'pending', 0)",
-        events,
-    )
+    outbox.insert_events(tx, events)
 
 
 def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
@@ -154,32 +125,19 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     per_message: dict[int, list[Receipt]] = {}
     for channel, recs in by_channel.items():
         wanted = {r.carrier_id: r for r in recs}
-        for chunk in chunks(list(wanted)):
-            for cid, mid, stat in tx.all(
-                "SELECT carrier_msg_id, message_id, stat FROM submits"
-                f" WHERE channel = ? AND carrier_msg_id IN ({tx.in_list(chunk)})",
-                (channel, *chunk),
-            ):
-                matched.add((channel, cid))
-                if stat is not None:
-                    continue  # a repeated receipt: nothing changes
-                rec = wanted[cid]
-                part_updates.append((rec.stat, channel, cid))
-                per_message.setdefault(int(mid), []).append(rec)
+        for cid, mid, stat in receipt_store.submits_matching(tx, channel, list(wanted)):
+            matched.add((channel, cid))
+            if stat is not None:
+                continue  # a repeated receipt: nothing changes
+            rec = wanted[cid]
+            part_updates.append((rec.stat, channel, cid))
+            per_message.setdefault(int(mid), []).append(rec)
     unmatched = [r for r in items if (r.channel, r.carrier_id) not in matched]
     if not per_message:
         return 0, unmatched
-    tx.executemany("UPDATE submits SET stat = ? WHERE channel = ? AND carrier_msg_id = ?", part_updates)
-    ids_ = list(per_message)
-    current = {}
-    for id_chunk in chunks(ids_):
-        for mid, status, pending, stat, err in tx.all(
-            "SELECT id, status, receipts_pending, carrier_stat, carrier_err FROM messages"
-            f" WHERE id IN ({tx.in_list(id_chunk)})",
-            tuple(id_chunk),
-        ):
-            current[int(mid)] = (status, int(pending), stat, err)
-    updates = []
+    receipt_store.set_part_stats(tx, part_updates)
+    current = messages.states(tx, list(per_message))
+    updates: list[tuple[str, int, str | None, str | None, int | None, int]] = []
     finals = []
     ported: dict[int, str] = {}  # message id -> the carrier its number moved to
     for mid, recs in per_message.items():
@@ -189,7 +147,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
         status, pending, stat, err = cur
         for rec in recs:
             pending -= 1
-            if stat is None or (stat == "DELIVRD" and rec.stat != "DELIVRD"):
+            if stat is None or (status_of_stat(stat) == "delivered" and status_of_stat(rec.stat) != "delivered"):
                 stat, err = rec.stat, rec.err
             if portability.is_ported(rec.stat):
                 ported[mid] = portability.carrier_named(rec.stat, rec.err)
@@ -198,17 +156,14 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
             status = status_of_stat(stat or "UNKNOWN")
             finals.append(mid)
         updates.append((status, max(pending, 0), stat, err, done_at if pending <= 0 else None, mid))
-    tx.executemany(
-        "UPDATE messages SET status = ?, receipts_pending = ?, carrier_stat = ?, carrier_err = ?, done_at = ?"
-        " WHERE id = ?",
-        updates,
+    stats.record_changes(
+        tx, {u[5]: stats.Change(u[0], carrier_stat=u[2], carrier_err=u[3], error_code=None) for u in updates}
     )
+    messages.set_states(tx, updates)
     if ported:
-        ids_p = list(ported)
-        numbers = tx.all(f"SELECT id, number FROM messages WHERE id IN ({tx.in_list(ids_p)})", tuple(ids_p))
-        portability.record(tx, [(str(n), ported[int(i)]) for i, n in numbers])
+        portability.record(tx, [(n, ported[i]) for i, n in messages.numbers(tx, list(ported))])
     if finals:
-        rows = _message_rows(tx, finals)
+        rows = messages.event_rows(tx, finals)
         billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8], r[9]) for r in rows])
         _emit(tx, rows)
     return len(finals), unmatched
@@ -217,10 +172,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
 def park_receipts(tx: Tx, items: list[Receipt]) -> None:
     """Store receipts that matched no submit yet, in the transaction that decides so (before the
     carrier is answered): they survive a crash and any dispatcher may match them later."""
-    tx.executemany(
-        "INSERT INTO receipt_inbox (channel, carrier_msg_id, stat, err, received_at) VALUES (?, ?, ?, ?, ?)",
-        [(r.channel, r.carrier_id, r.stat[:16], r.err[:16], r.at) for r in items],
-    )
+    receipt_store.park(tx, [(r.channel, r.carrier_id, r.stat[:16], r.err[:16], r.at) for r in items])
 
 
 def retry_parked(tx: Tx, limit: int, stale_before: int) -> tuple[int, int, int]:
@@ -229,9 +181,7 @@ def retry_parked(tx: Tx, limit: int, stale_before: int) -> tuple[int, int, int]:
     Returns (messages that became final, receipts matched now, stale receipts dropped). Idempotent, so
     dispatchers in several processes may run it at once.
     """
-    rows = tx.all(
-        "SELECT id, channel, carrier_msg_id, stat, err, received_at FROM receipt_inbox ORDER BY id LIMIT ?", (limit,)
-    )
+    rows = receipt_store.parked(tx, limit)
     if not rows:
         return 0, 0, 0
     items = [Receipt(r[1], r[2], r[3], r[4], int(r[5])) for r in rows]
@@ -239,5 +189,29 @@ def retry_parked(tx: Tx, limit: int, stale_before: int) -> tuple[int, int, int]:
     still = {(r.channel, r.carrier_id) for r in unmatched}
     done = [int(r[0]) for r in rows if (r[1], r[2]) not in still]
     stale = [int(r[0]) for r in rows if (r[1], r[2]) in still and int(r[5]) < stale_before]
-    tx.executemany("DELETE FROM receipt_inbox WHERE id = ?", [(i,) for i in done + stale])
+    receipt_store.unpark(tx, done + stale)
     return finals, len(done), len(stale)
+
+
+RECEIPT_TIMEOUT = "RECEIPT_TIMEOUT"
+
+
+def expire_unreceipted(tx: Tx, timeout_ms: int, limit: int, now: int | None = None) -> int:
+    """Messages submitted more than ``timeout_ms`` ago whose final receipt never came become ``expired``
+    (``error_code`` RECEIPT_TIMEOUT; the carrier's stat stays empty unless a part reported one), are
+    refunded when a refund rule says so (an ``err`` rule RECEIPT_TIMEOUT matches), and get their webhook
+    event — all in this transaction. At most ``limit`` (oldest first); returns how many.
+
+    Such a receipt may have died with its gateway (an in-process simulator killed with the platform) or
+    been lost by the carrier; a receipt that comes later finds the message final and changes nothing.
+    """
+    now = now_ms() if now is None else now
+    ids_ = messages.expire_awaiting_receipt(tx, now - timeout_ms, RECEIPT_TIMEOUT, now, limit)
+    if not ids_:
+        return 0
+    stats.record_changed(tx, ids_, was="submitted")
+    rows = messages.event_rows(tx, ids_)
+    # the platform's code stands in for the carrier's error so that refund rules can name it
+    billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8] or "", RECEIPT_TIMEOUT) for r in rows])
+    _emit(tx, rows)
+    return len(ids_)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import orjson
 
 from qixin.services.channels import account_of_destination
+from qixin.store import uplink as store
+from qixin.store import webhooks as outbox
 from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger(__name__)
@@ -108,29 +110,17 @@ class UplinkService:
         now = now_ms()
         for mo in items:
             account_id = account_of_destination(tx, mo.destination, codes)
-            row = tx.one(
-                "INSERT INTO mo_messages (account_id, channel, source, destination, content, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (account_id, mo.channel, mo.source, mo.destination, mo.text, mo.at),
-            )
+            mo_id = store.insert_mo(tx, account_id, mo.channel, mo.source, mo.destination, mo.text, mo.at)
             if account_id is None:
                 continue
             matched += 1
-            key = tx.one(
-                "SELECT id, callback_url FROM api_keys WHERE account_id = ? AND status = 'active'"
-                " AND callback_url IS NOT NULL ORDER BY id DESC LIMIT 1",
-                (account_id,),
-            )
+            key = store.callback_key(tx, account_id)
             if key is not None:
                 payload = {
-                    "type": "mo", "id": str(row[0]), "from": mo.source, "to": mo.destination,
+                    "type": "mo", "id": str(mo_id), "from": mo.source, "to": mo.destination,
                     "content": mo.text, "received_at": mo.at,
                 }  # fmt: skip
-                tx.execute(
-                    "INSERT INTO webhook_outbox (account_id, api_key_id, url, payload, next_at, created_at, status,"
-                    " attempts) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0)",
-                    (account_id, key[0], key[1], orjson.dumps(payload).decode(), now, now),
-                )
+                outbox.insert_events(tx, [(account_id, key[0], key[1], orjson.dumps(payload).decode(), now, now)])
             for listener in self.listeners:
                 listener(tx, account_id, mo.source, mo.text)
         return matched

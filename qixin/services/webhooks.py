@@ -6,6 +6,9 @@ Rules:
 - The worker claims due rows (pushing ``next_at`` forward as a lease), POSTs ``{"events": [...]}`` to
   each callback URL (up to ``batch`` events per request), signed like our API with the key's secret
   (headers X-Qx-AppKey, X-Qx-Timestamp, X-Qx-Nonce, X-Qx-Signature; path = the URL's path).
+- Each event goes to the callback URL its key has when it is sent (``url`` on the row is the one
+  when it was written): a retry after a URL change goes to the new URL; with the URL removed, the
+  retry fails and is rescheduled like any failure.
 - 2xx marks the rows sent. Anything else schedules a retry after ``backoff[attempts]`` seconds; when
   the schedule is used up the rows are marked dead (kept, visible to operators).
 """
@@ -15,44 +18,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
 
 from qixin.domain.signing import signed_headers
+from qixin.store import webhooks as outbox
 from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger(__name__)
 
-CLAIM_SQLITE = (
-    "UPDATE webhook_outbox SET next_at = ? WHERE id IN (SELECT id FROM webhook_outbox"
-    " WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?)"
-    " RETURNING id, api_key_id, url, payload, attempts"
-)
-CLAIM_PG = (
-    "UPDATE webhook_outbox o SET next_at = ? FROM (SELECT id FROM webhook_outbox"
-    " WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ? FOR UPDATE SKIP LOCKED) s"
-    " WHERE o.id = s.id RETURNING o.id, o.api_key_id, o.url, o.payload, o.attempts"
-)
 
-
-def claim_events(tx: Tx, now: int, lease_ms: int, limit: int) -> tuple[list[tuple], dict[int, tuple[str, str]]]:
-    rows = tx.all(CLAIM_PG if tx.is_pg else CLAIM_SQLITE, (now + lease_ms, now, limit))
-    keys: dict[int, tuple[str, str]] = {}
-    key_ids = sorted({int(r[1]) for r in rows})
-    if key_ids:
-        for kid, app_key, secret in tx.all(
-            f"SELECT id, app_key, app_secret FROM api_keys WHERE id IN ({tx.in_list(key_ids)})",
-            tuple(key_ids),
-        ):
-            keys[int(kid)] = (app_key, secret)
+def claim_events(
+    tx: Tx, now: int, lease_ms: int, limit: int
+) -> tuple[list[tuple], dict[int, tuple[str, str, str | None]]]:
+    """Due events and, for each of their keys, (app_key, secret, the key's CURRENT callback URL)."""
+    rows = outbox.claim_due(tx, now, now + lease_ms, limit)
+    keys = outbox.key_targets(tx, sorted({int(r[1]) for r in rows})) if rows else {}
     return rows, keys
 
 
 def mark_sent(tx: Tx, ids: list[int]) -> None:
-    tx.executemany(
-        "UPDATE webhook_outbox SET status = 'sent', attempts = attempts + 1 WHERE id = ?", [(i,) for i in ids]
-    )
+    outbox.mark_sent(tx, ids)
 
 
 def mark_failed(tx: Tx, rows: list[tuple[int, int]], error: str, backoff: tuple[int, ...]) -> None:
@@ -64,10 +52,7 @@ def mark_failed(tx: Tx, rows: list[tuple[int, int]], error: str, backoff: tuple[
             updates.append(("dead", n, now, error[:500], row_id))
         else:
             updates.append(("pending", n, now + backoff[n - 1] * 1000, error[:500], row_id))
-    tx.executemany(
-        "UPDATE webhook_outbox SET status = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
-        updates,
-    )
+    outbox.set_attempts(tx, updates)
 
 
 class WebhookWorker:
@@ -80,8 +65,10 @@ class WebhookWorker:
         backoff: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400),
         poll: float = 0.2,
         concurrency: int = 8,
+        open_secret: Callable[[str], str] = str,
     ) -> None:
         self.db = db
+        self.open_secret = open_secret  # app secrets are stored sealed (domain/secretbox.py)
         self.batch = batch
         self.timeout = timeout
         self.backoff = backoff
@@ -120,13 +107,17 @@ class WebhookWorker:
         rows, keys = await self.db.write(lambda tx: claim_events(tx, now_ms(), lease_ms, self.batch * self.concurrency))
         if not rows:
             return 0
+        # each event goes to its key's callback URL as it is NOW (a retry follows a changed URL)
         groups: dict[tuple[int, str], list[tuple]] = {}
         for r in rows:
-            groups.setdefault((int(r[1]), r[2]), []).append(r)
+            key = keys.get(int(r[1]))
+            groups.setdefault((int(r[1]), (key[2] or "") if key else r[2]), []).append(r)
         jobs = []
         for (key_id, url), items in groups.items():
+            key = keys.get(key_id)
+            cred = (key[0], key[1]) if key else None
             for i in range(0, len(items), self.batch):
-                jobs.append(self._post(url, keys.get(key_id), items[i : i + self.batch]))
+                jobs.append(self._post(url, cred, items[i : i + self.batch]))
         await asyncio.gather(*jobs)
         return len(rows)
 
@@ -136,9 +127,11 @@ class WebhookWorker:
         error = ""
         if key is None:
             error = "api key missing"
+        elif not url:
+            error = "callback url removed"  # retried on schedule: a URL set again in time gets it
         else:
             path = urlsplit(url).path or "/"
-            headers = signed_headers(key[0], key[1], "POST", path, body)
+            headers = signed_headers(key[0], self.open_secret(key[1]), "POST", path, body)
             headers["Content-Type"] = "application/json"
             try:
                 resp = await self._client.post(url, content=body, headers=headers)

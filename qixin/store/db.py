@@ -5,10 +5,15 @@ Rules:
 - All writes go through ``Database.write(job)``: a job is a function ``job(tx) -> result`` run in a
   writer thread. The writer takes every job waiting (up to ``group``), runs them in ONE transaction and
   commits once (group commit). Each job's changes therefore commit together or not at all.
-- A job that raises ``QxError`` must do so before it has written anything (for example: the
-  conditional balance update is its first write and it raises when no row matched). Such an error is
-  handed to that job's caller and the rest of the group commits. Any other exception rolls the whole
-  group back and every job of it is run again alone, so one faulty job cannot take others with it.
+- Jobs are isolated: a job that raises ``QxError`` leaves nothing, even if it wrote before raising;
+  the error is handed to that job's caller and the rest of the group commits. Each job of a group
+  runs inside a SAVEPOINT only when needed: the group first runs without any (no extra statements on
+  the hot path). A job refused before it changed anything (the writer's Tx notes whether a statement
+  may have changed rows) needs nothing undone. When a job that did change rows raises ``QxError``, the
+  group is rolled back and run again with one SAVEPOINT per job, and the failing job is rolled back to
+  its own; a group of that one job is simply rolled back. Any other exception rolls the whole group
+  back and every job of it is run again alone, so one faulty job cannot take others with it. Jobs must
+  therefore be safe to run again (they only read and write through ``tx``).
 - SQLite: one writer (SQLite has one writer anyway), WAL, synchronous=NORMAL. PostgreSQL: several
   writers, each with its own connection; concurrency is made safe by conditional updates and
   ``FOR UPDATE SKIP LOCKED``, never by the writer being single.
@@ -134,6 +139,17 @@ class Tx:
     def in_list(self, values: Sequence[Any]) -> str:
         return ", ".join("?" * len(values))
 
+    # savepoints isolate the jobs of one group commit (Database._run_group)
+    def savepoint(self) -> None:
+        self._cur.execute("SAVEPOINT qx_job")
+
+    def release_savepoint(self) -> None:
+        self._cur.execute("RELEASE SAVEPOINT qx_job")
+
+    def rollback_to_savepoint(self) -> None:
+        self._cur.execute("ROLLBACK TO SAVEPOINT qx_job")
+        self._cur.execute("RELEASE SAVEPOINT qx_job")
+
 
 _pg_cache: dict[str, str] = {}
 
@@ -156,6 +172,50 @@ def pg_dsn(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql://" + url[len(prefix) :]
     return url
+
+
+class _Isolate(Exception):
+    """A job of a group raised QxError after writing: run the group again with a savepoint per job."""
+
+
+class _JobTx(Tx):
+    """The writer's Tx: notes whether the current job may have changed anything (``wrote``), so that a
+    job refused before its first change (the usual case: a conditional update that matched nothing)
+    needs no savepoint and no re-run. Errs on the side of "wrote"."""
+
+    __slots__ = ("wrote",)
+
+    def __init__(self, conn: Any, is_pg: bool) -> None:
+        super().__init__(conn, is_pg)
+        self.wrote = False
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur = super().execute(sql, params)
+        if not self.wrote and cur.rowcount != 0 and sql.lstrip()[:6].upper() != "SELECT":
+            self.wrote = True
+        return cur
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self.wrote = True
+        super().executemany(sql, rows)
+
+    def bulk_insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.wrote = True
+        super().bulk_insert(table, columns, rows)
+
+    def bulk_insert_const(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        constants: dict[str, bool | int | str | None],
+    ) -> None:
+        if rows:
+            self.wrote = True
+        super().bulk_insert_const(table, columns, rows, constants)
 
 
 class Database:
@@ -253,17 +313,40 @@ class Database:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def _run_group(self, conn: Any, group: list[tuple[Job, concurrent.futures.Future[Any]]]) -> None:
+    def _run_group(
+        self, conn: Any, group: list[tuple[Job, concurrent.futures.Future[Any]]], savepoints: bool = False
+    ) -> None:
         results: list[tuple[bool, Any]] = []
         try:
             self._begin(conn)
-            tx = Tx(conn, self.is_pg)
+            tx = _JobTx(conn, self.is_pg)
             for job, _ in group:
+                tx.wrote = False
+                if savepoints:
+                    tx.savepoint()
                 try:
-                    results.append((True, job(tx)))
+                    value = job(tx)
                 except QxError as e:
+                    if savepoints:
+                        tx.rollback_to_savepoint()  # only this job's writes go
+                    elif tx.wrote and len(group) > 1:
+                        raise _Isolate from e
+                    elif tx.wrote:  # alone in its transaction: nothing of it may stay
+                        conn.rollback()
+                        if not group[0][1].done():
+                            group[0][1].set_exception(e)
+                        return
+                    # else: refused before changing anything, nothing to undo
                     results.append((False, e))
+                    continue
+                if savepoints:
+                    tx.release_savepoint()
+                results.append((True, value))
             conn.commit()
+        except _Isolate:
+            conn.rollback()
+            self._run_group(conn, group, savepoints=True)
+            return
         except Exception as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()

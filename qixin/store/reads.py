@@ -53,3 +53,55 @@ def count_final(tx: Tx) -> int:
 def ported_recent(tx: Tx, limit: int) -> list[Any]:
     """(number, carrier, learned_at) of the most recently learned ported numbers."""
     return tx.all("SELECT number, carrier, learned_at FROM ported_numbers ORDER BY learned_at DESC LIMIT ?", (limit,))
+
+
+def queue_snapshot(tx: Tx, now: int) -> tuple[int, int, int]:
+    """(rows in the dispatch queue, of them due now, age in ms of the oldest due row)."""
+    depth = int(tx.one("SELECT COUNT(*) FROM dispatch_queue")[0])
+    due, oldest = tx.one("SELECT COUNT(*), MIN(due_at) FROM dispatch_queue WHERE due_at <= ?", (now,))
+    return depth, int(due), (now - int(oldest)) if oldest is not None else 0
+
+
+def webhook_snapshot(tx: Tx) -> dict[str, int]:
+    """Webhook outbox rows by status (pending, sent, dead)."""
+    return {str(s): int(n) for s, n in tx.all("SELECT status, COUNT(*) FROM webhook_outbox GROUP BY status")}
+
+
+SEARCH_COLUMNS = (
+    "id", "batch_id", "account_id", "to", "carrier", "province", "type", "parts", "fee_li", "status", "out_id",
+    "channel", "carrier_stat", "carrier_err", "error_code", "created_at", "submitted_at", "done_at", "signature",
+    "template_id", "protocol",
+)  # fmt: skip
+# filter name -> SQL condition (each takes one parameter)
+SEARCH_FILTERS = {
+    "account_id": "m.account_id = ?",
+    "number": "m.number = ?",
+    "batch_id": "m.batch_id = ?",
+    "out_id": "m.out_id = ?",
+    "status": "m.status = ?",
+    "type": "m.type = ?",
+    "template_id": "b.template_id = ?",
+    "signature": "b.signature = ?",
+    "channel": "m.channel = ?",
+    "carrier": "m.carrier = ?",
+    "province": "m.province = ?",
+    "since": "m.created_at >= ?",
+    "until": "m.created_at < ?",
+    "before_id": "m.id < ?",
+}
+
+
+def search_messages(tx: Tx, filters: dict[str, Any], limit: int) -> list[Any]:
+    """Messages matching every given filter (SEARCH_FILTERS), newest first (ids are time-ordered), at most
+    ``limit`` rows of SEARCH_COLUMNS. ``before_id`` is the cursor: rows strictly older than it."""
+    clauses = [SEARCH_FILTERS[k] for k in SEARCH_FILTERS if filters.get(k) is not None]
+    params = [filters[k] for k in SEARCH_FILTERS if filters.get(k) is not None]
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    return tx.all(
+        "SELECT m.id, m.batch_id, m.account_id, m.number, m.carrier, m.province, m.type, m.parts, m.fee_li, m.status,"
+        " m.out_id, m.channel, m.carrier_stat, m.carrier_err, m.error_code, m.created_at, m.submitted_at, m.done_at,"
+        " b.signature, b.template_id, c.protocol FROM messages m JOIN batches b ON b.id = m.batch_id"
+        f" LEFT JOIN channels c ON c.name = m.channel{where}"
+        " ORDER BY m.id DESC LIMIT ?",
+        (*params, limit),
+    )

@@ -131,6 +131,13 @@ messages = Table(
     Column("done_at", BigInteger, nullable=True),
 )
 Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
+# the receipt-timeout sweep: only messages waiting for a receipt (rows enter on submit, leave when final)
+Index(
+    "ix_messages_awaiting_receipt",
+    messages.c.submitted_at,
+    sqlite_where=messages.c.status == "submitted",
+    postgresql_where=messages.c.status == "submitted",
+)
 
 # The hot queue: one row per message waiting to be submitted. ``due_at`` doubles as the lease:
 # claiming a row pushes due_at forward by the lease time; success deletes the row; a crash leaves it
@@ -471,6 +478,8 @@ account_policies = Table(
     Column("optout_words", Text, nullable=False, server_default=""),  # comma-separated, added to the defaults
     Column("max_number_run", Integer, nullable=True),  # NULL: the platform default
     Column("updated_at", BigInteger, nullable=False),
+    # verification codes follow the sending window too (default: they go out at any hour)
+    Column("verification_window", Boolean, nullable=False, server_default="0"),
 )
 
 # The account's opt-out list; signature "" means every signature of the account.
@@ -575,3 +584,27 @@ qualification_documents = Table(
     Column("path", Text, nullable=False),  # relative to data_dir
     Column("created_at", BigInteger, nullable=False),
 )
+
+
+# -- statistics (migration 0008; services/stats.py) ------------------------------------------------------
+# Rollups by hour of acceptance × account × signature × template × type × carrier × province × channel ×
+# status × failure reason, maintained in the transactions that change a message's status (never by
+# scanning messages for a query). ``qixin stats verify`` compares them with the message rows.
+stats_hourly = Table(
+    "stats_hourly",
+    metadata,
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),  # ms UTC, start of the hour
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("signature", String(32), primary_key=True),
+    Column("template_id", BigInteger, primary_key=True, autoincrement=False),  # 0: free text
+    Column("type", String(16), primary_key=True),
+    Column("carrier", String(8), primary_key=True),
+    Column("province", String(16), primary_key=True),
+    Column("channel", String(64), primary_key=True),  # "" before submission
+    Column("status", String(16), primary_key=True),
+    Column("reason", String(24), primary_key=True),  # domain.delivery.REASONS key, "" unless failed
+    Column("messages", BigInteger, nullable=False, server_default="0"),
+    Column("parts", BigInteger, nullable=False, server_default="0"),
+    Column("fee_li", BigInteger, nullable=False, server_default="0"),
+)
+Index("ix_stats_hourly_account_hour", stats_hourly.c.account_id, stats_hourly.c.hour)

@@ -1,14 +1,17 @@
 """Sending windows (c003 5.2 and 8.4), evaluated in Beijing time; UTC in and out (invariant I6).
 
-Rule SENDING_WINDOW — ``next_allowed_send(now_utc, msg_type, permit_24h)`` returns ``None`` when a
-message of ``msg_type`` may be sent at ``now_utc``, otherwise the UTC instant the window next opens
-(the message is then deferred, not refused):
+Rule SENDING_WINDOW — ``next_allowed_send(now_utc, msg_type, permit_24h, verification_window=False)``
+returns ``None`` when a message of ``msg_type`` may be sent at ``now_utc``, otherwise the UTC instant
+the window next opens (the message is then deferred, not refused):
 
 - general window 08:00–22:00 Asia/Shanghai, start inclusive, end exclusive: 08:00:00 is inside,
   21:59:59.999 is inside, 22:00:00 is outside;
 - marketing 09:00–20:00 Asia/Shanghai, always — the 24-hour permit does not extend it;
-- verification and notification messages follow the account's permit: with ``permit_24h`` they may
-  be sent at any time, without it they keep the general window;
+- verification codes go out at any hour: a login code held until 08:00 is useless. Only an account
+  whose policy sets ``verification_window`` has its verification messages follow the general window
+  (and then its permit, like notifications);
+- notification messages follow the account's permit: with ``permit_24h`` they may be sent at any
+  time, without it they keep the general window;
 - outside the window the next opening is today's start when it is still ahead (02:00 → 08:00), else
   tomorrow's start (22:30 → 08:00 next day; marketing 20:00 → 09:00 next day).
 
@@ -24,7 +27,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from qixin.domain.compliance.model import MARKETING, check_message_type
+from qixin.domain.compliance.model import MARKETING, VERIFICATION, check_message_type
 
 __all__ = [
     "BEIJING",
@@ -64,9 +67,14 @@ GENERAL_WINDOW: Final = SendWindow(time(8, 0), time(22, 0))
 MARKETING_WINDOW: Final = SendWindow(time(9, 0), time(20, 0))
 
 
-def _window_for(msg_type: str, permit_24h: bool, general: SendWindow, marketing: SendWindow) -> SendWindow | None:
-    if check_message_type(msg_type) == MARKETING:
+def _window_for(
+    msg_type: str, permit_24h: bool, verification_window: bool, general: SendWindow, marketing: SendWindow
+) -> SendWindow | None:
+    kind = check_message_type(msg_type)
+    if kind == MARKETING:
         return marketing
+    if kind == VERIFICATION and not verification_window:
+        return None
     return None if permit_24h else general
 
 
@@ -75,11 +83,12 @@ def next_allowed_send(
     msg_type: str,
     permit_24h: bool,
     *,
+    verification_window: bool = False,
     general: SendWindow = GENERAL_WINDOW,
     marketing: SendWindow = MARKETING_WINDOW,
 ) -> datetime | None:
     """``None`` if sending now is allowed, else the UTC datetime at which the window opens next."""
-    window = _window_for(msg_type, permit_24h, general, marketing)
+    window = _window_for(msg_type, permit_24h, verification_window, general, marketing)
     if window is None:
         return None
     if now_utc.tzinfo is None:
@@ -90,6 +99,6 @@ def next_allowed_send(
     return window.next_opening(local_now).astimezone(UTC)
 
 
-def is_send_allowed(now_utc: datetime, msg_type: str, permit_24h: bool) -> bool:
+def is_send_allowed(now_utc: datetime, msg_type: str, permit_24h: bool, verification_window: bool = False) -> bool:
     """True when a message of ``msg_type`` may be sent at ``now_utc`` (default windows)."""
-    return next_allowed_send(now_utc, msg_type, permit_24h) is None
+    return next_allowed_send(now_utc, msg_type, permit_24h, verification_window=verification_window) is None

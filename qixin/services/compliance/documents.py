@@ -6,7 +6,8 @@ Rules:
   and a file is never overwritten with different bytes. The database row keeps the path relative to
   ``data_dir``, the original name, type, size and SHA-256.
 - Accepted: PDF, JPEG, PNG, at most 5 MB each, checked by their leading bytes, not by the name.
-- A document belongs to a signature of the uploading account (NOT_FOUND otherwise, before writing).
+- A document belongs to a signature of the uploading account: ownership is checked before the file is
+  written (NOT_FOUND, nothing under ``documents/``) and again in the transaction that stores the row.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qixin.errors import QxError
+from qixin.store import compliance as q
 from qixin.store.db import Tx, now_ms
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -53,45 +55,41 @@ def store_file(data_dir: Path, account_id: int, filename: str, content_type: str
     return Stored(name, kind[1], len(content), digest, rel)
 
 
-def add_document(tx: Tx, account_id: int, signature_id: int, stored: Stored) -> dict[str, Any]:
-    if tx.one("SELECT 1 FROM signatures WHERE id = ? AND account_id = ?", (signature_id, account_id)) is None:
+def check_owner(tx: Tx, account_id: int, signature_id: int) -> None:
+    """NOT_FOUND unless ``signature_id`` is a signature of ``account_id`` (another account's looks absent)."""
+    if not q.signature_of_account(tx, signature_id, account_id):
         raise QxError("NOT_FOUND", "签名不存在")
-    row = tx.one(
-        "INSERT INTO qualification_documents (account_id, signature_id, filename, content_type, size, sha256, path,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (account_id, signature_id, stored.filename, stored.content_type, stored.size, stored.sha256, stored.path,
-         now_ms()),
+
+
+def add_document(tx: Tx, account_id: int, signature_id: int, stored: Stored) -> dict[str, Any]:
+    check_owner(tx, account_id, signature_id)
+    doc_id = q.insert_document(
+        tx, account_id, signature_id, stored.filename, stored.content_type, stored.size, stored.sha256, stored.path,
+        now_ms(),
     )  # fmt: skip
-    return {"id": int(row[0]), "signature_id": signature_id, "filename": stored.filename, "size": stored.size,
+    return {"id": doc_id, "signature_id": signature_id, "filename": stored.filename, "size": stored.size,
             "sha256": stored.sha256, "content_type": stored.content_type}  # fmt: skip
 
 
 def set_purpose(tx: Tx, account_id: int, signature_id: int, purpose: str) -> None:
-    tx.execute(
-        "INSERT INTO signature_info (signature_id, account_id, purpose, updated_at) VALUES (?, ?, ?, ?)",
-        (signature_id, account_id, purpose, now_ms()),
-    )
+    q.insert_signature_info(tx, signature_id, account_id, purpose, now_ms())
 
 
 def signature_application(tx: Tx, signature_id: int) -> dict[str, Any]:
-    sig = tx.one("SELECT id, account_id, name, status, reason FROM signatures WHERE id = ?", (signature_id,))
+    sig = q.signature_row(tx, signature_id)
     if sig is None:
         raise QxError("NOT_FOUND", "签名不存在")
-    info = tx.one("SELECT purpose FROM signature_info WHERE signature_id = ?", (signature_id,))
-    docs = tx.all(
-        "SELECT id, filename, content_type, size, sha256, created_at FROM qualification_documents"
-        " WHERE signature_id = ? ORDER BY id",
-        (signature_id,),
-    )
+    purpose = q.signature_purpose(tx, signature_id)
     keys = ("id", "filename", "content_type", "size", "sha256", "created_at")
+    docs = [dict(zip(keys, d, strict=True)) for d in q.documents_of_signature(tx, signature_id)]
     return {
         "id": int(sig[0]), "account_id": int(sig[1]), "name": sig[2], "status": sig[3], "reason": sig[4],
-        "purpose": info[0] if info else "", "documents": [dict(zip(keys, d, strict=True)) for d in docs],
+        "purpose": purpose or "", "documents": docs,
     }  # fmt: skip
 
 
 def document(tx: Tx, document_id: int) -> dict[str, Any]:
-    r = tx.one("SELECT id, filename, content_type, path FROM qualification_documents WHERE id = ?", (document_id,))
+    r = q.document_row(tx, document_id)
     if r is None:
         raise QxError("NOT_FOUND", "文件不存在")
     return {"id": int(r[0]), "filename": r[1], "content_type": r[2], "path": r[3]}

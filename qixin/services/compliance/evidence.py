@@ -2,12 +2,12 @@
 
 Rules:
 - Recording a complaint blacklists the number (source ``complaint``) in the same transaction: nothing
-  more is sent to it by any account.
+  more is sent to it by any account. The number must be a phone number (NUMBER_INVALID otherwise).
 - The evidence report lists the messages sent to the number (the one message when a message id is
   given): message id, account, signature, type, content, batch id and batch size, the audience the
   customer declared for the batch, accept / send / final times (UTC ms and Beijing time), delivery
   result with the carrier's stat and error code. JSON, or CSV with the same columns (UTF-8 with BOM so
-  that spreadsheet programs show the Chinese text).
+  that spreadsheet programs show the Chinese text), every cell through ``domain.export.safe_cell``.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from qixin.domain.numbers import normalize_cn_mobile
+from qixin.domain.export import safe_row
 from qixin.errors import QxError
-from qixin.services.compliance.store import add_blacklist
+from qixin.services.compliance.store import add_blacklist, list_number
+from qixin.store import compliance as q
 from qixin.store.db import Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -30,34 +31,33 @@ COLUMNS = (
     "batch_size", "audience", "created_at", "submitted_at", "done_at", "status", "carrier", "carrier_stat",
     "carrier_err", "channel",
 )  # fmt: skip
+COMPLAINT_KEYS = ("id", "number", "message_id", "account_id", "note", "actor", "created_at")
 
 
-def clean_number(raw: str) -> str:
-    raw = raw.strip()
-    return normalize_cn_mobile(raw) or raw
+def complainant_number(raw: str) -> str:
+    """The complained-about number in its stored form; INVALID_REQUEST when missing, NUMBER_INVALID when
+    it is not a phone number (nothing that is not a number reaches the complaints or the blacklist)."""
+    if not raw.strip():
+        raise QxError("INVALID_REQUEST", "缺少被投诉号码")
+    number = list_number(raw) if "\n" not in raw and "\r" not in raw else None
+    if number is None:
+        raise QxError("NUMBER_INVALID", "被投诉号码不是有效的手机号码")
+    return number
 
 
 def record_complaint(tx: Tx, number: str, message_id: int | None, note: str, actor: str) -> dict[str, Any]:
-    """Store the complaint and blacklist the number; QxError before writing when the message is unknown."""
-    number = clean_number(number)
-    if not number:
-        raise QxError("INVALID_REQUEST", "缺少被投诉号码")
-    account_id: int | None = None
+    """Store the complaint and blacklist the number; QxError before writing when the number is not one
+    or the message is unknown."""
+    number = complainant_number(number)
     if message_id is not None:
-        r = tx.one("SELECT account_id, number FROM messages WHERE id = ?", (message_id,))
-        if r is None:
+        account_id = q.message_account(tx, message_id)
+        if account_id is None:
             raise QxError("NOT_FOUND", "短信不存在")
-        account_id = int(r[0])
     else:
-        r = tx.one("SELECT account_id FROM messages WHERE number = ? ORDER BY created_at DESC LIMIT 1", (number,))
-        account_id = int(r[0]) if r else None
-    row = tx.one(
-        "INSERT INTO complaints (number, message_id, account_id, note, actor, created_at) VALUES (?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
-        (number, message_id, account_id, note, actor, now_ms()),
-    )
-    add_blacklist(tx, [number], "complaint", f"complaint:{row[0]}")
-    return {"complaint_id": int(row[0]), "number": number, "message_id": message_id, "account_id": account_id}
+        account_id = q.last_sender_to(tx, number)
+    complaint_id = q.insert_complaint(tx, number, message_id, account_id, note, actor, now_ms())
+    add_blacklist(tx, [number], "complaint", f"complaint:{complaint_id}")
+    return {"complaint_id": complaint_id, "number": number, "message_id": message_id, "account_id": account_id}
 
 
 def _iso(ms: int | None) -> str | None:
@@ -67,23 +67,11 @@ def _iso(ms: int | None) -> str | None:
 
 
 def evidence(tx: Tx, complaint_id: int) -> dict[str, Any]:
-    c = tx.one(
-        "SELECT id, number, message_id, account_id, note, actor, created_at FROM complaints WHERE id = ?",
-        (complaint_id,),
-    )
+    c = q.complaint_row(tx, complaint_id)
     if c is None:
         raise QxError("NOT_FOUND", "投诉记录不存在")
-    sql = (
-        "SELECT m.id, m.account_id, a.name, m.number, b.signature, m.type, COALESCE(m.content, b.content),"
-        " m.batch_id, b.total, au.audience, m.created_at, m.submitted_at, m.done_at, m.status, m.carrier,"
-        " m.carrier_stat, m.carrier_err, m.channel"
-        " FROM messages m JOIN batches b ON b.id = m.batch_id LEFT JOIN accounts a ON a.id = m.account_id"
-        " LEFT JOIN batch_audience au ON au.batch_id = m.batch_id"
-    )
-    if c[2] is not None:
-        rows = tx.all(sql + " WHERE m.id = ?", (c[2],))
-    else:
-        rows = tx.all(sql + " WHERE m.number = ? ORDER BY m.created_at DESC LIMIT ?", (c[1], MAX_MESSAGES))
+    one = c[2] is not None  # the one message complained about, else every message to the number
+    rows = q.evidence_by_message(tx, int(c[2])) if one else q.evidence_by_number(tx, c[1], MAX_MESSAGES)
     messages = []
     for r in rows:
         item = dict(zip(COLUMNS, r, strict=True))
@@ -110,14 +98,9 @@ def evidence_csv(report: dict[str, Any]) -> str:
     w = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     w.writeheader()
     for m in report["messages"]:
-        w.writerow(m)
+        w.writerow(safe_row(m))  # content and audience are the customer's text
     return out.getvalue()
 
 
 def list_complaints(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:
-    rows = tx.all(
-        "SELECT id, number, message_id, account_id, note, actor, created_at FROM complaints ORDER BY id DESC LIMIT ?",
-        (limit,),
-    )
-    keys = ("id", "number", "message_id", "account_id", "note", "actor", "created_at")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return [dict(zip(COMPLAINT_KEYS, r, strict=True)) for r in q.complaint_rows(tx, limit)]

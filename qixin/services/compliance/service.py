@@ -9,6 +9,7 @@ Order of the checks for one request (docs/compliance.md):
    the account automatically;
 2. the audience description (required for marketing);
 3. the sending window: outside it the batch is deferred (``Screening.send_at``), never refused;
+   verification codes are not held unless the account's policy sets ``verification_window``;
 4. per number, each refused number reported with its code and neither sent nor billed:
    INTERNATIONAL_NOT_ALLOWED, NUMBER_RANGE_FORBIDDEN (members of a run of consecutive numbers longer
    than the limit), BLACKLISTED (everything), OPTED_OUT (marketing), RATE_LIMITED (frequency limits,
@@ -157,7 +158,10 @@ class ComplianceService:
         send_at = req.send_at
         if self.cfg.sending_windows:
             at = send_at if send_at is not None else self.clock()
-            opening = next_allowed_send(datetime.fromtimestamp(at / 1000, UTC), req.msg_type, pol.permit_24h)
+            opening = next_allowed_send(
+                datetime.fromtimestamp(at / 1000, UTC), req.msg_type, pol.permit_24h,
+                verification_window=pol.verification_window,
+            )  # fmt: skip
             if opening is not None:
                 send_at = int(opening.timestamp() * 1000)
                 note["deferred_to"] = send_at

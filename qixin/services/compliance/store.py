@@ -1,12 +1,15 @@
-"""Compliance data in the database: policies, opt-outs, blacklist, violations, freezing, lexicon versions.
+"""Compliance rules over the stored data: policies, opt-outs, blacklist, violations and freezing, lexicon
+versions, batch audience. The SQL is in ``qixin/store/compliance.py``; this module keeps the rules.
 
 Rules:
 - Functions take a ``Tx`` and are run as one write job (or a read); a function that raises ``QxError``
   does so before writing (store/db.py rule).
-- Batch lookups are ONE query whatever the batch size: the numbers travel as one JSON array parameter
-  (SQLite ``json_each``) or one array (PostgreSQL ``= ANY``), never a query per number.
+- Lists hold only numbers: mainland mobiles as their 11 digits, international numbers as
+  ``+<digits>`` (see :func:`parse_list_numbers`, which reports every refused row with its reason).
 - Every list change and every freeze writes an audit row in the same transaction (by the caller for
   staff actions, here for the system's own actions such as an automatic freeze).
+- Policy: the 24-hour permit lifts the general window for verification and notification; the sending
+  window never holds verification codes unless the account's ``verification_window`` is set.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ import orjson
 
 from qixin.domain.compliance import CATEGORIES, LINK_POLICIES, Lexicon, LexiconEntry, default_entries
 from qixin.domain.compliance.default_lexicon import DEFAULT_ALLOW
+from qixin.domain.numbers import mask, normalize_cn_mobile
 from qixin.errors import QxError
-from qixin.services.staff import audit
+from qixin.services.actor import Actor, audit
+from qixin.services.compliance.intl import international_number
+from qixin.store import compliance as q
 from qixin.store.db import Tx, now_ms
 
 LIMIT_KEYS = ("verification", "any_sender", "template", "same_content")
+BOOL_FIELDS = ("permit_24h", "international", "verification_window")
 
 
 # --- policies ----------------------------------------------------------------------------------------
@@ -41,6 +48,7 @@ class Policy:
     limits: dict[str, str] = field(default_factory=dict)  # overrides, keys of LIMIT_KEYS
     optout_words: tuple[str, ...] = ()
     max_number_run: int | None = None
+    verification_window: bool = False  # True: verification codes wait for the window like notifications
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +60,7 @@ class Policy:
             "limits": dict(self.limits),
             "optout_words": list(self.optout_words),
             "max_number_run": self.max_number_run,
+            "verification_window": self.verification_window,
         }
 
 
@@ -60,16 +69,12 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def load_policy(tx: Tx, account_id: int) -> Policy:
-    r = tx.one(
-        "SELECT permit_24h, international, link_policy, allowed_domains, limits, optout_words, max_number_run"
-        " FROM account_policies WHERE account_id = ?",
-        (account_id,),
-    )
+    r = q.policy_row(tx, account_id)
     if r is None:
         return Policy(account_id)
     return Policy(
-        account_id, bool(r[0]), bool(r[1]), r[2], _split(r[3]), orjson.loads(r[4] or "{}"), _split(r[5]),
-        None if r[6] is None else int(r[6]),
+        account_id, r.permit_24h, r.international, r.link_policy, _split(r.allowed_domains),
+        orjson.loads(r.limits or "{}"), _split(r.optout_words), r.max_number_run, r.verification_window,
     )  # fmt: skip
 
 
@@ -79,7 +84,7 @@ def validate_policy_changes(changes: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for name, value in changes.items():
-        if name in ("permit_24h", "international"):
+        if name in BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise QxError("INVALID_REQUEST", f"字段 {name} 应为 true 或 false")
             out[name] = value
@@ -114,112 +119,87 @@ def validate_policy_changes(changes: dict[str, Any]) -> dict[str, Any]:
 
 def update_policy(tx: Tx, account_id: int, changes: dict[str, Any]) -> Policy:
     """Apply validated ``changes`` (see :func:`validate_policy_changes`); creates the row when missing."""
-    if tx.one("SELECT 1 FROM accounts WHERE id = ?", (account_id,)) is None:
+    if not q.account_exists(tx, account_id):
         raise QxError("NOT_FOUND", "账户不存在")
-    current = load_policy(tx, account_id)
-    merged = current.to_dict() | changes
-    row = (
+    merged = load_policy(tx, account_id).to_dict() | changes
+    row = q.PolicyRow(
         bool(merged["permit_24h"]), bool(merged["international"]), merged["link_policy"],
         ",".join(merged["allowed_domains"]), orjson.dumps(merged["limits"]).decode(),
-        ",".join(merged["optout_words"]), merged["max_number_run"], now_ms(), account_id,
+        ",".join(merged["optout_words"]), merged["max_number_run"], bool(merged["verification_window"]),
     )  # fmt: skip
-    tx.execute(
-        "UPDATE account_policies SET permit_24h = ?, international = ?, link_policy = ?, allowed_domains = ?,"
-        " limits = ?, optout_words = ?, max_number_run = ?, updated_at = ? WHERE account_id = ?",
-        row,
-    )
-    if tx.rowcount == 0:
-        tx.execute(
-            "INSERT INTO account_policies (permit_24h, international, link_policy, allowed_domains, limits,"
-            " optout_words, max_number_run, updated_at, account_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            row,
-        )
+    q.save_policy(tx, account_id, row, now_ms())
     return load_policy(tx, account_id)
 
 
+# --- list numbers ----------------------------------------------------------------------------------------
+
+
+def list_number(raw: str) -> str | None:
+    """The stored form of a number for the lists (11 digits, or ``+<digits>`` abroad); None if not one."""
+    return normalize_cn_mobile(raw) or international_number(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedList:
+    numbers: list[str]  # stored forms, unique, first-seen order
+    rejected: list[dict[str, Any]]  # {"row": 1-based position, "value": masked, "reason": 中文}
+
+
+def parse_list_numbers(raw: Sequence[str], first_row: int = 1) -> ParsedList:
+    """Validate submitted list entries: only phone numbers are kept; every other entry is reported with
+    its row (``first_row`` = the row number of ``raw[0]``) and why, so nothing invalid is ever stored."""
+    numbers: dict[str, None] = {}
+    rejected: list[dict[str, Any]] = []
+    for i, value in enumerate(raw):
+        if not value.strip():
+            continue
+        number = list_number(value) if "\n" not in value and "\r" not in value else None
+        if number is None:
+            reason = "含有换行" if ("\n" in value or "\r" in value) else "不是有效的手机号码"
+            rejected.append({"row": first_row + i, "value": mask(value.strip()[:32]), "reason": reason})
+        else:
+            numbers.setdefault(number)
+    return ParsedList(list(numbers), rejected)
+
+
 # --- one-query batch lookups -------------------------------------------------------------------------
-
-
-def _in_numbers(tx: Tx, column: str, numbers: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-    """A ``column IN (...)`` condition for a whole batch, with ONE parameter."""
-    if tx.is_pg:
-        return f"{column} = ANY(?)", (list(numbers),)
-    return f"{column} IN (SELECT value FROM json_each(?))", (orjson.dumps(list(numbers)).decode(),)
 
 
 def blocked_numbers(
     tx: Tx, account_id: int, signature: str, numbers: Sequence[str], with_optouts: bool
 ) -> tuple[set[str], set[str]]:
     """(blacklisted, opted out) members of ``numbers``: one query for both lists."""
-    if not numbers:
-        return set(), set()
-    cond_b, params_b = _in_numbers(tx, "number", numbers)
-    sql = f"SELECT 'b', number FROM blacklist WHERE {cond_b}"
-    params: tuple[Any, ...] = params_b
-    if with_optouts:
-        cond_o, params_o = _in_numbers(tx, "number", numbers)
-        sql += f" UNION ALL SELECT 'o', number FROM optouts WHERE account_id = ? AND signature IN ('', ?) AND {cond_o}"
-        params += (account_id, signature, *params_o)
-    black: set[str] = set()
-    out: set[str] = set()
-    for kind, number in tx.all(sql, params):
-        (black if kind == "b" else out).add(number)
-    return black, out
+    return q.blocked_numbers(tx, account_id, signature, numbers, with_optouts)
 
 
 # --- opt-outs and blacklist ----------------------------------------------------------------------------
 
 
-def _insert_ignore(tx: Tx, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> int:
-    if not rows:
-        return 0
-    marks = ", ".join("?" * len(columns))
-    verb = "INSERT" if tx.is_pg else "INSERT OR IGNORE"
-    tail = " ON CONFLICT DO NOTHING" if tx.is_pg else ""
-    tx.executemany(f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}", rows)
-    return max(tx.rowcount, 0)  # executemany sums the rows changed, on both drivers
-
-
 def add_optouts(tx: Tx, account_id: int, numbers: Iterable[str], source: str, signature: str = "") -> int:
     """Put ``numbers`` on the account's opt-out list (for ``signature``, "" = all); returns how many were new."""
-    ts = now_ms()
-    rows = [(account_id, n, signature, source, ts) for n in dict.fromkeys(numbers)]
-    return _insert_ignore(tx, "optouts", ("account_id", "number", "signature", "source", "created_at"), rows)
+    return q.insert_optouts(tx, account_id, list(dict.fromkeys(numbers)), signature, source, now_ms())
 
 
 def remove_optouts(tx: Tx, account_id: int, numbers: Iterable[str]) -> int:
-    rows = [(account_id, n) for n in dict.fromkeys(numbers)]
-    if not rows:
-        return 0
-    tx.executemany("DELETE FROM optouts WHERE account_id = ? AND number = ?", rows)
-    return max(tx.rowcount, 0)
+    return q.delete_optouts(tx, account_id, list(dict.fromkeys(numbers)))
 
 
 def list_optouts(tx: Tx, account_id: int) -> list[dict[str, Any]]:
-    rows = tx.all(
-        "SELECT number, signature, source, created_at FROM optouts WHERE account_id = ? ORDER BY created_at, number",
-        (account_id,),
-    )
-    return [dict(zip(("number", "signature", "source", "created_at"), r, strict=True)) for r in rows]
+    keys = ("number", "signature", "source", "created_at")
+    return [dict(zip(keys, r, strict=True)) for r in q.optouts_of(tx, account_id)]
 
 
 def add_blacklist(tx: Tx, numbers: Iterable[str], source: str, reason: str = "") -> int:
-    ts = now_ms()
-    rows = [(n, reason, source, ts) for n in dict.fromkeys(numbers)]
-    return _insert_ignore(tx, "blacklist", ("number", "reason", "source", "created_at"), rows)
+    return q.insert_blacklist(tx, list(dict.fromkeys(numbers)), source, reason, now_ms())
 
 
 def remove_blacklist(tx: Tx, numbers: Iterable[str]) -> int:
-    rows = [(n,) for n in dict.fromkeys(numbers)]
-    if not rows:
-        return 0
-    tx.executemany("DELETE FROM blacklist WHERE number = ?", rows)
-    return max(tx.rowcount, 0)
+    return q.delete_blacklist(tx, list(dict.fromkeys(numbers)))
 
 
 def list_blacklist(tx: Tx) -> list[dict[str, Any]]:
-    rows = tx.all("SELECT number, reason, source, created_at FROM blacklist ORDER BY created_at, number")
-    return [dict(zip(("number", "reason", "source", "created_at"), r, strict=True)) for r in rows]
+    keys = ("number", "reason", "source", "created_at")
+    return [dict(zip(keys, r, strict=True)) for r in q.blacklist_rows(tx)]
 
 
 # --- violations and freezing -----------------------------------------------------------------------
@@ -238,47 +218,30 @@ def record_violations(
     """Store one violation row per (code, detail) with the message text; freeze the account when it has
     reached ``freeze_after`` violations of ``freeze_codes`` within the period. True if it froze now."""
     ts = now_ms()
-    tx.executemany(
-        "INSERT INTO violations (account_id, code, detail, content, created_at) VALUES (?, ?, ?, ?, ?)",
-        [(account_id, code, orjson.dumps(detail).decode(), content, ts) for code, detail in items],
-    )
+    q.insert_violations(tx, account_id, [(code, orjson.dumps(detail).decode()) for code, detail in items], content, ts)
     codes = list(dict.fromkeys(freeze_codes))
     if freeze_after <= 0 or not codes or not any(code in codes for code, _ in items):
         return False
-    count = tx.one(
-        f"SELECT COUNT(*) FROM violations WHERE account_id = ? AND created_at > ? AND code IN ({tx.in_list(codes)})",
-        (account_id, ts - freeze_period_ms, *codes),
-    )[0]
-    if int(count) < freeze_after:
+    count = q.count_violations(tx, account_id, ts - freeze_period_ms, codes)
+    if count < freeze_after or not q.freeze_if_active(tx, account_id):
         return False
-    tx.execute("UPDATE accounts SET status = 'frozen' WHERE id = ? AND status = 'active'", (account_id,))
-    if tx.rowcount <= 0:
-        return False
-    audit(
-        tx, "system", "compliance", "account.freeze", f"account:{account_id}",
-        {"reason": "auto", "violations": int(count), "period_s": freeze_period_ms // 1000},
-    )  # fmt: skip
+    detail = {"reason": "auto", "violations": count, "period_s": freeze_period_ms // 1000}
+    audit(tx, Actor.system("compliance"), "account.freeze", f"account:{account_id}", detail)
     return True
 
 
 def set_account_status(tx: Tx, account_id: int, frozen: bool, reason: str) -> dict[str, Any]:
-    row = tx.one("SELECT status FROM accounts WHERE id = ?", (account_id,))
-    if row is None:
+    previous = q.account_status(tx, account_id)
+    if previous is None:
         raise QxError("NOT_FOUND", "账户不存在")
     status = "frozen" if frozen else "active"
-    tx.execute("UPDATE accounts SET status = ? WHERE id = ?", (status, account_id))
-    return {"account_id": account_id, "status": status, "previous": row[0], "reason": reason}
+    q.set_account_status(tx, account_id, status)
+    return {"account_id": account_id, "status": status, "previous": previous, "reason": reason}
 
 
 def list_violations(tx: Tx, account_id: int | None, limit: int = 100) -> list[dict[str, Any]]:
-    sql = "SELECT id, account_id, code, detail, content, created_at FROM violations"
-    params: tuple[Any, ...] = ()
-    if account_id is not None:
-        sql += " WHERE account_id = ?"
-        params = (account_id,)
-    rows = tx.all(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
     keys = ("id", "account_id", "code", "detail", "content", "created_at")
-    out = [dict(zip(keys, r, strict=True)) for r in rows]
+    out = [dict(zip(keys, r, strict=True)) for r in q.violation_rows(tx, account_id, limit)]
     for item in out:
         item["detail"] = orjson.loads(item["detail"])
     return out
@@ -288,33 +251,25 @@ def list_violations(tx: Tx, account_id: int | None, limit: int = 100) -> list[di
 
 
 def lexicon_version(tx: Tx) -> int:
-    return int(tx.one("SELECT COALESCE(MAX(version), 0) FROM lexicon_versions")[0])
+    return q.lexicon_version(tx)
 
 
 def seed_lexicon(tx: Tx) -> int:
     """Version 1 = the shipped default lexicon, written once on a fresh database. Returns the version."""
-    current = lexicon_version(tx)
+    current = q.lexicon_version(tx)
     if current:
         return current
-    entries = default_entries()
-    rows: list[tuple[Any, ...]] = [("word", e.word, e.category, 1) for e in entries]
+    rows = [("word", e.word, e.category, 1) for e in default_entries()]
     rows += [("allow", phrase, "", 1) for phrase in DEFAULT_ALLOW]
-    tx.executemany("INSERT INTO lexicon_entries (kind, word, category, added_in) VALUES (?, ?, ?, ?)", rows)
-    tx.execute(
-        "INSERT INTO lexicon_versions (version, actor, note, added, removed, created_at) VALUES (1, ?, ?, ?, 0, ?)",
-        ("system", "默认词库", len(rows), now_ms()),
-    )
+    q.insert_lexicon_entries(tx, rows)
+    q.insert_lexicon_version(tx, 1, "system", "默认词库", len(rows), 0, now_ms())
     return 1
 
 
 def load_lexicon_rows(tx: Tx, version: int | None = None) -> tuple[int, list[LexiconEntry], list[str]]:
     """(version, words, allow-listed phrases) of ``version`` (default: the newest)."""
-    v = lexicon_version(tx) if version is None else version
-    rows = tx.all(
-        "SELECT kind, word, category FROM lexicon_entries"
-        " WHERE added_in <= ? AND (removed_in IS NULL OR removed_in > ?) ORDER BY id",
-        (v, v),
-    )
+    v = q.lexicon_version(tx) if version is None else version
+    rows = q.lexicon_entries(tx, v)
     words = [LexiconEntry(r[1], r[2]) for r in rows if r[0] == "word"]
     allow = [r[1] for r in rows if r[0] == "allow"]
     return v, words, allow
@@ -370,39 +325,25 @@ def validate_lexicon(words: list[LexiconEntry], allow: list[str], version: int) 
 def apply_lexicon_change(tx: Tx, change: LexiconChange, base_version: int, actor: str) -> dict[str, Any]:
     """Write ``change`` as version ``base_version + 1``. QxError CONFLICT (before writing) when another
     version was published since ``base_version`` (the caller validated the change against that one)."""
-    current = lexicon_version(tx)
+    current = q.lexicon_version(tx)
     if current != base_version:
         raise QxError("CONFLICT", f"词库已被修改为版本 {current}，请重试", version=current)
     v = current + 1
     removed = 0
     for word in dict.fromkeys([*change.remove, *(e.word for e in change.add)]):
-        tx.execute(
-            "UPDATE lexicon_entries SET removed_in = ? WHERE kind = 'word' AND word = ? AND removed_in IS NULL",
-            (v, word),
-        )
-        removed += max(tx.rowcount, 0)
+        removed += q.retire_lexicon_entry(tx, "word", word, v)
     for phrase in dict.fromkeys(change.allow_remove + change.allow_add):
-        tx.execute(
-            "UPDATE lexicon_entries SET removed_in = ? WHERE kind = 'allow' AND word = ? AND removed_in IS NULL",
-            (v, phrase),
-        )
-        removed += max(tx.rowcount, 0)
-    rows: list[tuple[Any, ...]] = [("word", e.word, e.category, v) for e in dict.fromkeys(change.add)]
+        removed += q.retire_lexicon_entry(tx, "allow", phrase, v)
+    rows = [("word", e.word, e.category, v) for e in dict.fromkeys(change.add)]
     rows += [("allow", phrase, "", v) for phrase in dict.fromkeys(change.allow_add)]
-    tx.executemany("INSERT INTO lexicon_entries (kind, word, category, added_in) VALUES (?, ?, ?, ?)", rows)
-    tx.execute(
-        "INSERT INTO lexicon_versions (version, actor, note, added, removed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (v, actor, change.note, len(rows), removed, now_ms()),
-    )
+    q.insert_lexicon_entries(tx, rows)
+    q.insert_lexicon_version(tx, v, actor, change.note, len(rows), removed, now_ms())
     return {"version": v, "added": len(rows), "removed": removed, "note": change.note}
 
 
 def list_lexicon_versions(tx: Tx, limit: int = 100) -> list[dict[str, Any]]:
-    rows = tx.all(
-        "SELECT version, actor, note, added, removed, created_at FROM lexicon_versions ORDER BY version DESC LIMIT ?",
-        (limit,),
-    )
-    return [dict(zip(("version", "actor", "note", "added", "removed", "created_at"), r, strict=True)) for r in rows]
+    keys = ("version", "actor", "note", "added", "removed", "created_at")
+    return [dict(zip(keys, r, strict=True)) for r in q.lexicon_version_rows(tx, limit)]
 
 
 # --- batch audience --------------------------------------------------------------------------------------
@@ -412,7 +353,4 @@ def record_batch_note(tx: Tx, batch_id: int, account_id: int, note: dict[str, An
     """What compliance keeps with an accepted batch (called by accept's transaction)."""
     audience = note.get("audience")
     if audience:
-        tx.execute(
-            "INSERT INTO batch_audience (batch_id, account_id, audience, created_at) VALUES (?, ?, ?, ?)",
-            (batch_id, account_id, audience, now_ms()),
-        )
+        q.insert_batch_audience(tx, batch_id, account_id, audience, now_ms())

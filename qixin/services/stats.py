@@ -1,0 +1,245 @@
+"""Statistics: rollups kept with every status change, and the queries over them.
+
+Rules:
+- A message counts in exactly one bucket of ``stats_hourly`` at any time: the hour it was accepted ×
+  account × signature × template × type × carrier × province × channel × status × failure reason. Accept
+  adds it; every status change moves it (minus one in the old bucket, plus one in the new) in the SAME
+  transaction as the change, so rollups equal the message rows after any crash (``verify`` checks it;
+  ``rebuild`` recomputes them from the rows).
+- A transaction's moves are summed per bucket before they are written: one upsert per bucket, not per
+  message (accepting 100,000 numbers writes a few dozen rows).
+- Success rate = delivered / (delivered + undelivered + failed + expired); the failure reasons are
+  domain.delivery's groups (空号, 关机/停机, …), computed from the carrier's codes when a message fails.
+- Days are Asia/Shanghai days (UTC+8, no daylight saving: 24 whole hours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from qixin.domain.calendar import SHANGHAI
+from qixin.domain.delivery import REASONS, reason_of
+from qixin.domain.timeparse import parse_time
+from qixin.errors import QxError
+from qixin.services.actor import Actor, UseCase
+from qixin.store import stats as store
+from qixin.store.db import Tx, now_ms
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+SHANGHAI_OFFSET_MS = 8 * HOUR_MS
+MAX_RANGE_MS = 400 * DAY_MS
+RATE_STATUSES = ("delivered", "undelivered", "failed", "expired")
+
+
+def hour_of(ms: int) -> int:
+    return ms // HOUR_MS * HOUR_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A message's new state: what a status transition writes."""
+
+    status: str
+    channel: str | None = None  # None: unchanged
+    carrier_stat: str | None = None
+    carrier_err: str | None = None
+    error_code: str | None = None
+
+
+class Deltas:
+    """The bucket moves of one transaction, summed, written by ``flush``."""
+
+    def __init__(self) -> None:
+        self.items: dict[store.Key, list[int]] = {}
+
+    def add(self, key: store.Key, messages: int, parts: int, fee_li: int) -> None:
+        v = self.items.get(key)
+        if v is None:
+            self.items[key] = [messages, parts, fee_li]
+        else:
+            v[0] += messages
+            v[1] += parts
+            v[2] += fee_li
+
+    def flush(self, tx: Tx) -> None:
+        store.add(tx, self.items)
+        self.items = {}
+
+
+def record_accept(
+    tx: Tx,
+    account_id: int,
+    signature: str,
+    template_id: int | None,
+    msg_type: str,
+    status: str,
+    created_at: int,
+    rows: Iterable[tuple[str, str, int, int]],
+) -> None:
+    """Newly accepted messages: ``rows`` of (carrier, province, parts, fee_li)."""
+    d = Deltas()
+    hour = hour_of(created_at)
+    for carrier, province, parts, fee in rows:
+        d.add(
+            (hour, account_id, signature, template_id or 0, msg_type, carrier, province, "", status, ""), 1, parts, fee
+        )
+    d.flush(tx)
+
+
+def record_changes(tx: Tx, changes: dict[int, Change]) -> None:
+    """Move the changed messages between buckets. Call BEFORE the statement that writes ``changes``
+    (it reads each message's current bucket), in the same transaction."""
+    if not changes:
+        return
+    current = store.message_dims(tx, list(changes))
+    protocols: dict[str, str] | None = None
+    d = Deltas()
+    for mid, ch in changes.items():
+        row = current.get(mid)
+        if row is None:
+            continue
+        created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code = row
+        new_channel = channel if ch.channel is None else ch.channel
+        if ch.status == status and new_channel == channel:
+            continue
+        if protocols is None:
+            protocols = store.protocols(tx)
+        hour = hour_of(int(created))
+        old_reason = reason_of(protocols.get(channel), status, stat, err, code)
+        new_reason = reason_of(protocols.get(new_channel), ch.status, ch.carrier_stat, ch.carrier_err, ch.error_code)
+        base = (hour, int(account), sig, int(tpl), mtype, carrier, prov)
+        d.add((*base, channel, status, old_reason), -1, -int(parts), -int(fee))
+        d.add((*base, new_channel, ch.status, new_reason), 1, int(parts), int(fee))
+    d.flush(tx)
+
+
+def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
+    """Messages a statement already changed, all from status ``was`` (reason "", channel unchanged): for
+    statements that choose their rows themselves (the receipt timeout's UPDATE … RETURNING)."""
+    if not message_ids:
+        return
+    current = store.message_dims(tx, list(message_ids))
+    protocols = store.protocols(tx)
+    d = Deltas()
+    for (
+        created,
+        account,
+        sig,
+        tpl,
+        mtype,
+        carrier,
+        prov,
+        channel,
+        status,
+        parts,
+        fee,
+        stat,
+        err,
+        code,
+    ) in current.values():
+        base = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel)
+        d.add((*base, was, ""), -1, -int(parts), -int(fee))
+        d.add((*base, status, reason_of(protocols.get(channel), status, stat, err, code)), 1, int(parts), int(fee))
+    d.flush(tx)
+
+
+def verify(tx: Tx) -> dict[str, Any]:
+    """Rollups against the message rows, per account and status."""
+    rolled, counted = store.totals_by_status(tx), store.counts_by_status(tx)
+    diffs = [
+        {
+            "account_id": k[0],
+            "status": k[1],
+            "rollup": list(rolled.get(k, (0, 0, 0))),
+            "messages": list(counted.get(k, (0, 0, 0))),
+        }
+        for k in sorted(set(rolled) | set(counted))
+        if rolled.get(k, (0, 0, 0)) != counted.get(k, (0, 0, 0))
+    ]
+    return {"ok": not diffs, "groups": len(set(rolled) | set(counted)), "mismatches": diffs}
+
+
+def rebuild(tx: Tx) -> int:
+    """Recompute every rollup from the message rows; returns the messages counted."""
+    store.clear(tx)
+    protocols = store.protocols(tx)
+    n = 0
+    for page in store.all_message_dims(tx):
+        d = Deltas()
+        for created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code in page:
+            reason = reason_of(protocols.get(channel), status, stat, err, code)
+            d.add((hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel, status, reason),
+                  1, int(parts), int(fee))  # fmt: skip
+        d.flush(tx)
+        n += len(page)
+    return n
+
+
+def _day(index: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=index)).date().isoformat()
+
+
+def _hour(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, SHANGHAI).strftime("%Y-%m-%d %H:00")
+
+
+class Statistics(UseCase):
+    """Statistics by any of the dimensions, by hour or day, over any range (customers: their account)."""
+
+    async def query(
+        self,
+        actor: Actor,
+        group_by: Sequence[str] = (),
+        bucket: str | None = "day",
+        since: str | int | None = None,
+        until: str | int | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        filters = dict(filters or {})
+        if actor.is_customer:
+            filters["account_id"] = actor.account_id
+        else:
+            actor.require("accounts.read")
+        unknown = [g for g in group_by if g not in store.GROUPABLE]
+        if unknown or bucket not in (None, "hour", "day"):
+            raise QxError("INVALID_REQUEST", "group_by 可选 " + "、".join(store.GROUPABLE) + "；bucket 为 hour 或 day")
+        end = parse_time(until) or now_ms()
+        start = parse_time(since) or end - 30 * DAY_MS
+        if not 0 < end - start <= MAX_RANGE_MS:
+            raise QxError("INVALID_REQUEST", "统计区间须大于 0 且不超过 400 天")
+        cols = [g for g in group_by if g != "status"]
+        offset = None if bucket is None else -1 if bucket == "hour" else -SHANGHAI_OFFSET_MS
+        rows = await self.read(lambda tx: store.query(tx, filters, hour_of(start), end, [*cols, "status"], offset))
+        groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for r in rows:
+            values = list(r[: len(cols)])
+            status = r[len(cols)]
+            key_parts = values + ([r[len(cols) + 1]] if offset is not None else [])
+            g = groups.get(tuple(key_parts))
+            if g is None:
+                g = dict(zip(cols, values, strict=True))
+                if offset == -1:
+                    g["hour"] = _hour(int(r[len(cols) + 1]))
+                elif offset is not None:
+                    g["day"] = _day(int(r[len(cols) + 1]))
+                g |= {"messages": 0, "parts": 0, "fee_li": 0, "by_status": {}}
+                groups[tuple(key_parts)] = g
+            messages, parts, fee = (int(x or 0) for x in r[-3:])
+            g["messages"] += messages
+            g["parts"] += parts
+            g["fee_li"] += fee
+            if messages:
+                g["by_status"][status] = g["by_status"].get(status, 0) + messages
+        out = []
+        for g in groups.values():
+            if not g["messages"] and not g["parts"]:
+                continue
+            done = sum(g["by_status"].get(s, 0) for s in RATE_STATUSES)
+            g["success_rate"] = round(g["by_status"].get("delivered", 0) / done, 4) if done else None
+            out.append(g)
+        return {"since": start, "until": end, "bucket": bucket, "group_by": list(group_by), "groups": out,
+                "reasons": REASONS}  # fmt: skip

@@ -1,0 +1,111 @@
+"""Statistics rollups (stats_hourly): the queries (SQL only here; the rules are in services/stats.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from qixin.store.db import Tx, chunks
+
+DIMS = ("hour", "account_id", "signature", "template_id", "type", "carrier", "province", "channel", "status", "reason")
+GROUPABLE = ("account_id", "signature", "template_id", "type", "carrier", "province", "channel", "status", "reason")
+Key = tuple[int, int, str, int, str, str, str, str, str, str]  # in DIMS order
+
+_UPSERT = (
+    f"INSERT INTO stats_hourly ({', '.join(DIMS)}, messages, parts, fee_li)"
+    f" VALUES ({', '.join('?' * (len(DIMS) + 3))})"
+    f" ON CONFLICT ({', '.join(DIMS)}) DO UPDATE SET messages = stats_hourly.messages + excluded.messages,"
+    " parts = stats_hourly.parts + excluded.parts, fee_li = stats_hourly.fee_li + excluded.fee_li"
+)
+
+
+def add(tx: Tx, deltas: dict[Key, list[int]]) -> None:
+    """Add ``[messages, parts, fee_li]`` to each bucket (negative to move messages out of one)."""
+    rows = [(*k, v[0], v[1], v[2]) for k, v in deltas.items() if v[0] or v[1] or v[2]]
+    if rows:
+        tx.executemany(_UPSERT, rows)
+
+
+def message_dims(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """id -> (created_at, account_id, signature, template_id, type, carrier, province, channel, status, parts,
+    fee_li, carrier_stat, carrier_err, error_code) as stored now."""
+    out: dict[int, tuple[Any, ...]] = {}
+    for part in chunks(list(message_ids)):
+        for r in tx.all(
+            "SELECT m.id, m.created_at, m.account_id, b.signature, COALESCE(b.template_id, 0), m.type, m.carrier,"
+            " m.province, COALESCE(m.channel, ''), m.status, m.parts, m.fee_li, m.carrier_stat, m.carrier_err,"
+            " m.error_code FROM messages m JOIN batches b ON b.id = m.batch_id"
+            f" WHERE m.id IN ({tx.in_list(part)})",
+            tuple(part),
+        ):
+            out[int(r[0])] = tuple(r[1:])
+    return out
+
+
+def query(
+    tx: Tx, where: dict[str, Any], since: int, until: int, group_by: Sequence[str], day_offset_ms: int | None
+) -> list[Any]:
+    """Sums of messages, parts and fee_li per group: the ``group_by`` columns (GROUPABLE), then the time
+    bucket when ``day_offset_ms`` is given (None: no time bucket; else days starting at that offset from
+    UTC midnight, e.g. -8 h for Asia/Shanghai, or 0 with hours when it is -1)."""
+    cols = [c for c in group_by if c in GROUPABLE]
+    select = list(cols)
+    if day_offset_ms == -1:
+        select.append("hour")
+    elif day_offset_ms is not None:
+        select.append(f"((hour + {int(-day_offset_ms)}) / 86400000)")
+    clauses = ["hour >= ?", "hour < ?"]
+    params: list[Any] = [since, until]
+    for k, v in where.items():
+        if k in GROUPABLE and v is not None:
+            clauses.append(f"{k} = ?")
+            params.append(v)
+    sql = (
+        f"SELECT {', '.join([*select, 'SUM(messages)', 'SUM(parts)', 'SUM(fee_li)'])} FROM stats_hourly"
+        f" WHERE {' AND '.join(clauses)}"
+    )
+    if select:
+        sql += f" GROUP BY {', '.join(select)} ORDER BY {', '.join(select)}"
+    return tx.all(sql, tuple(params))
+
+
+def totals_by_status(tx: Tx) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """(account_id, status) -> (messages, parts, fee_li) from the rollups."""
+    rows = tx.all(
+        "SELECT account_id, status, SUM(messages), SUM(parts), SUM(fee_li) FROM stats_hourly"
+        " GROUP BY account_id, status"
+    )
+    return {(int(r[0]), str(r[1])): (int(r[2]), int(r[3]), int(r[4])) for r in rows if int(r[2]) or int(r[3])}
+
+
+def counts_by_status(tx: Tx) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """(account_id, status) -> (messages, parts, fee_li) counted from the message rows (for verify)."""
+    rows = tx.all(
+        "SELECT account_id, status, COUNT(*), SUM(parts), SUM(fee_li) FROM messages GROUP BY account_id, status"
+    )
+    return {(int(r[0]), str(r[1])): (int(r[2]), int(r[3]), int(r[4])) for r in rows}
+
+
+def clear(tx: Tx) -> None:
+    tx.execute("DELETE FROM stats_hourly")
+
+
+def all_message_dims(tx: Tx, batch: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+    """Every message's dims (as ``message_dims``), in pages, for a rebuild."""
+    last = -1
+    while True:
+        rows = tx.all(
+            "SELECT m.id, m.created_at, m.account_id, b.signature, COALESCE(b.template_id, 0), m.type, m.carrier,"
+            " m.province, COALESCE(m.channel, ''), m.status, m.parts, m.fee_li, m.carrier_stat, m.carrier_err,"
+            " m.error_code FROM messages m JOIN batches b ON b.id = m.batch_id WHERE m.id > ? ORDER BY m.id LIMIT ?",
+            (last, batch),
+        )
+        if not rows:
+            return
+        yield [tuple(r[1:]) for r in rows]
+        last = int(rows[-1][0])
+
+
+def protocols(tx: Tx) -> dict[str, str]:
+    """channel name -> protocol (to read a receipt's codes with the right table)."""
+    return {str(r[0]): str(r[1]) for r in tx.all("SELECT name, protocol FROM channels")}
