@@ -19,6 +19,7 @@ from qixin.api.admin import admin_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import body_of, error_response, error_responses, json_response, parse_json, parse_model
 from qixin.api.compliance import compliance_routers
+from qixin.api.docs import mount_docs
 from qixin.api.messages import message_routers
 from qixin.api.stats import stats_routers
 from qixin.errors import QxError
@@ -51,7 +52,10 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         version="0.1.0",
         description="企业短信平台客户接口。" + SIGNED_HEADERS_DOC + " 错误统一返回 {code, message}。",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_docs(app)  # /docs, /redoc and /static, served locally (qixin/api/docs.py)
 
     @app.exception_handler(QxError)
     async def _qx(_: Request, exc: QxError) -> Response:
