@@ -73,6 +73,7 @@ def run(
     import uvicorn
 
     from qixin.api.app import asgi_app
+    from qixin.api.server import server_config
     from qixin.app import Platform
 
     settings = load_settings(data_dir, host=host, port=port)
@@ -86,7 +87,7 @@ def run(
         "  qixin account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
         + (f" --data-dir {data_dir}" if data_dir else "")
     )
-    config = uvicorn.Config(api, host=host, port=port, log_level="warning", access_log=False, loop="auto")
+    config = server_config(api, host, port, settings.trusted_proxies, loop="auto")
     uvicorn.Server(config).run()
 
 
@@ -100,12 +101,13 @@ def api(
     import uvicorn
 
     from qixin.api.app import asgi_app
+    from qixin.api.server import server_config
     from qixin.app import Platform
 
     settings = load_settings(data_dir, host=host, port=port)
     typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
     application = asgi_app(Platform(settings, dispatch=False, workers=False))
-    config = uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False, loop="auto")
+    config = server_config(application, host, port, settings.trusted_proxies, loop="auto")
     uvicorn.Server(config).run()
 
 

@@ -62,6 +62,7 @@ class Settings:
     port: int = 8000
     # API security
     signature_skew: int = 300  # seconds either side of the server clock
+    trusted_proxies: tuple[str, ...] = ()  # proxies whose X-Forwarded-For is believed (api/server.py); none: the peer
     # text
     max_parts: int = 10  # configurable maximum length of one message, in parts
     max_numbers_per_request: int = 100_000
@@ -122,6 +123,7 @@ def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Se
         data_dir=Path(data_dir) if data_dir else Path(_env("DATA_DIR", "data")),
         database_url=_env("DATABASE_URL", ""),
         redis_url=_env("REDIS_URL", ""),
+        trusted_proxies=tuple(x.strip() for x in _env("TRUSTED_PROXIES", "").split(",") if x.strip()),
         max_parts=int(_env("MAX_PARTS", "10")),
         lease_seconds=float(_env("LEASE_SECONDS", "30")),
         inflight_cap=int(_env("INFLIGHT_CAP", "4000")),

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from qixin.api.app import asgi_app
+from qixin.api.server import server_config
 from qixin.app import Platform
 from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers, verify
 from qixin.services.accounts import create_account
@@ -162,7 +163,7 @@ async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running
     await platform.start()
     port = free_port()
     api = asgi_app(platform, lifespan_platform=False)
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(server_config(api, "127.0.0.1", port, settings.trusted_proxies, lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
