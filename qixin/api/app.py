@@ -16,6 +16,7 @@ from qixin.api.admin import admin_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import error_response, field, json_response, parse_json
 from qixin.api.compliance import check_signature_name, check_template, compliance_routers
+from qixin.api.limits import BodyLimit
 from qixin.errors import QxError
 from qixin.services import accounts, queries
 from qixin.services.accounts import ApiKey
@@ -239,14 +240,8 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
     return app
 
 
-MAX_SEND_BODY = 16 * 1024 * 1024  # 100,000 numbers take about 1.4 MB
-
-
 async def handle_send(platform: Platform, request: Request) -> Response:
     """POST /v1/sms: authenticate, accept, answer. Shared by the FastAPI route and the fast path."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_SEND_BODY:
-        raise QxError("INVALID_REQUEST", f"请求体超过 {MAX_SEND_BODY // (1024 * 1024)} MB")
     key, body = await deps.signed(platform, request)
     result = await platform.accept.accept(key, parse_json(body), body)
     platform.after_accept()
@@ -277,9 +272,9 @@ class FastSend:
         await self.app(scope, receive, send)
 
 
-def asgi_app(platform: Platform, lifespan_platform: bool = True) -> FastSend:
-    """The application servers run: the FastAPI app behind the send fast path."""
-    return FastSend(create_api(platform, lifespan_platform), platform)
+def asgi_app(platform: Platform, lifespan_platform: bool = True) -> BodyLimit:
+    """The application servers run: the FastAPI app behind the send fast path, behind the body limits."""
+    return BodyLimit(FastSend(create_api(platform, lifespan_platform), platform))
 
 
 def render_console(h: dict[str, Any]) -> str:
