@@ -20,7 +20,7 @@ from qixin.services.billing import BillingWorker
 from qixin.services.channels import create_channel, update_channel
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.dispatch import Connector, Dispatcher, Router
-from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
+from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
 from qixin.services.staff import StaffDirectory
@@ -115,7 +115,9 @@ class Platform:
         self.db = Database(settings.db_url)
         self.directory = Directory(self.db)
         self.staff = StaffDirectory(self.db)
-        self.nonces: NonceStore = RedisNonceStore(settings.redis_url) if settings.redis_url else MemoryNonceStore()
+        self.nonces: NonceStore = (
+            RedisNonceStore(settings.redis_url) if settings.redis_url else DatabaseNonceStore(self.db)
+        )
         self.compliance = ComplianceService(
             self.db, settings.compliance, redis_url=settings.redis_url, on_freeze=lambda _: self.directory.invalidate()
         )

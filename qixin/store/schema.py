@@ -575,3 +575,13 @@ qualification_documents = Table(
     Column("path", Text, nullable=False),  # relative to data_dir
     Column("created_at", BigInteger, nullable=False),
 )
+
+# Nonces of signed requests, kept for the whole timestamp window so a replay is refused even after a
+# restart (embedded mode; the distributed mode keeps them in Redis). Expired rows are purged in batches.
+api_nonces = Table(
+    "api_nonces",
+    metadata,
+    Column("app_key", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)

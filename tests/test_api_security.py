@@ -1,0 +1,242 @@
+"""Security findings of the API probe, each over real loopback HTTP: forwarded headers and the IP allow-list,
+body limits while streaming, replay after a restart, unvalidated input, and what health pages reveal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+import pytest
+from conftest import TEST_COMPLIANCE, Running, start_running
+
+from qixin.domain.signing import signed_headers
+from qixin.services.accounts import set_ip_allowlist
+from qixin.services.nonces import DatabaseNonceStore
+from qixin.services.staff import create_staff
+from qixin.settings import Settings
+from qixin.store import nonces as nonce_sql
+from qixin.store.db import Database, now_ms
+from qixin.store.migrate import migrate
+
+MiB = 1024 * 1024
+
+
+def _settings(db_url: str, tmp_path: Path, **kw: object) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=db_url,
+        sim_receipt_delay=(0.01, 0.05),
+        compliance=TEST_COMPLIANCE,
+        simulators=("smpp",),
+    ).with_(**kw)
+
+
+async def _stop(r: Running, server: object, task: asyncio.Task[None]) -> None:
+    for c in r.clients:
+        await c.aclose()
+    server.should_exit = True  # type: ignore[attr-defined]
+    await task
+    await r.platform.stop()
+
+
+@pytest.fixture
+async def behind_proxy(tmp_path: Path) -> AsyncIterator[Running]:
+    """The platform told that 127.0.0.1 is its reverse proxy (QIXIN_TRUSTED_PROXIES=127.0.0.1)."""
+    r, server, task = await start_running(
+        _settings(f"sqlite:///{tmp_path / 'proxy.db'}", tmp_path, trusted_proxies=("127.0.0.1",))
+    )
+    try:
+        yield r
+    finally:
+        await _stop(r, server, task)
+
+
+# --- forwarded headers and the IP allow-list -------------------------------------------------------
+
+
+async def test_forwarded_for_is_ignored_without_trusted_proxies(running: Running) -> None:
+    api = running.account()
+    running.platform.db.write_sync(lambda tx: set_ip_allowlist(tx, api.app_key, ["203.0.113.7"]))
+    running.platform.directory.invalidate()
+    headers = signed_headers(api.app_key, api.secret, "GET", "/v1/account")
+    headers["X-Forwarded-For"] = "203.0.113.7"
+    resp = await api.http.get("/v1/account", headers=headers)
+    assert resp.status_code == 403, resp.text
+    assert resp.json()["code"] == "IP_FORBIDDEN" and "127.0.0.1" in resp.json()["message"]
+
+
+async def test_forwarded_for_is_believed_from_a_trusted_proxy(behind_proxy: Running) -> None:
+    api = behind_proxy.account()
+    behind_proxy.platform.db.write_sync(lambda tx: set_ip_allowlist(tx, api.app_key, ["203.0.113.7"]))
+    behind_proxy.platform.directory.invalidate()
+    headers = signed_headers(api.app_key, api.secret, "GET", "/v1/account")
+    headers["X-Forwarded-For"] = "203.0.113.7"
+    assert (await api.http.get("/v1/account", headers=headers)).status_code == 200
+    headers = signed_headers(api.app_key, api.secret, "GET", "/v1/account")
+    headers["X-Forwarded-For"] = "198.51.100.1"
+    assert (await api.http.get("/v1/account", headers=headers)).json()["code"] == "IP_FORBIDDEN"
+
+
+# --- body limits ---------------------------------------------------------------------------------
+
+
+async def _raw_post(
+    base: str, path: str, total: int, *, chunked: bool = True, declared: int | None = None, extra: str = ""
+) -> tuple[int, dict[str, str], bytes, int]:
+    """POST ``total`` bytes to ``path`` over a raw socket (chunked, or with a declared Content-Length and
+    no body at all), stopping as soon as the server answers. Returns status, headers, body, bytes sent."""
+    url = urlsplit(base)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+
+    async def read_answer() -> bytes:
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    return data
+                data += chunk
+            head = data.partition(b"\r\n\r\n")[0].lower()
+            length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+            while len(data.partition(b"\r\n\r\n")[2]) < length:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionError:
+            pass
+        return data
+
+    reply = asyncio.create_task(read_answer())
+    sent = 0
+    try:
+        head = f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n{extra}"
+        head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {declared}\r\n"
+        writer.write((head + "\r\n").encode())
+        piece = b"[" + b"1" * (256 * 1024 - 2) + b"]"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while chunked and sent < total and not reply.done():
+            writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            sent += len(piece)
+            drain = asyncio.ensure_future(writer.drain())
+            done, _ = await asyncio.wait({drain, reply}, timeout=deadline - loop.time(), return_when="FIRST_COMPLETED")
+            if not done:
+                raise AssertionError("the server neither read nor answered")
+            if drain not in done:
+                drain.cancel()
+            elif drain.exception() is not None:
+                break
+        if chunked and sent >= total and not reply.done():
+            writer.write(b"0\r\n\r\n")
+        data = await asyncio.wait_for(reply, timeout=max(1.0, deadline - loop.time()))
+    finally:
+        reply.cancel()
+        writer.close()
+    head_raw, _, body = data.partition(b"\r\n\r\n")
+    lines = head_raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+    return status, headers, body, sent
+
+
+async def test_chunked_body_over_the_send_limit_is_refused_while_streaming(running: Running) -> None:
+    # no authentication headers at all: the limit applies before anything else
+    status, headers, body, sent = await _raw_post(running.base, "/v1/sms", 96 * MiB)
+    assert status == 413, body
+    assert orjson.loads(body)["code"] == "BODY_TOO_LARGE"
+    assert headers.get("connection") == "close"
+    # refused around the 16 MB limit, not after reading everything (socket buffers take a few MB)
+    assert 16 * MiB < sent < 48 * MiB, sent
+
+
+async def test_chunked_body_over_the_default_limit_is_refused_on_other_routes(running: Running) -> None:
+    token = running.platform.db.write_sync(lambda tx: create_staff(tx, "admin-user", "admin"))["token"]
+    for path in ("/v1/signatures", "/admin/accounts", "/v1/templates"):
+        auth = f"Authorization: Bearer {token}\r\n" if path.startswith("/admin") else ""
+        status, _, body, sent = await _raw_post(running.base, path, 64 * MiB, extra=auth)
+        assert status == 413 and orjson.loads(body)["code"] == "BODY_TOO_LARGE", (path, body)
+        assert sent < 24 * MiB, (path, sent)
+    assert running.platform.db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM signatures")[0]) == 0
+
+
+async def test_declared_length_over_the_limit_is_refused_without_reading(running: Running) -> None:
+    # (replaces test_api_send's check of the 16 MB Content-Length limit, which the middleware now owns)
+    status, _, body, _ = await _raw_post(running.base, "/v1/sms", 0, chunked=False, declared=16 * MiB + 1)
+    assert status == 413 and orjson.loads(body)["code"] == "BODY_TOO_LARGE"
+    assert "16 MB" in orjson.loads(body)["message"]
+    status, _, body, _ = await _raw_post(running.base, "/v1/account", 0, chunked=False, declared=2 * MiB)
+    assert status == 413 and orjson.loads(body)["limit_bytes"] == MiB
+
+
+async def test_bodies_under_the_limits_still_work(running: Running) -> None:
+    api = running.account()
+    resp = await api.send(to="13800138000", content="单发", out_id="x" * 60)
+    assert resp.status_code == 200, resp.text
+    # 500 KB: several reads of the body, under the 1 MB default
+    resp = await api.request("POST", "/v1/signatures", {"name": "企信测试", "purpose": "x" * 500_000})
+    assert resp.status_code == 201, resp.text
+
+
+# --- replay after a restart ----------------------------------------------------------------------
+
+
+async def test_replay_after_restart_is_refused(db_url: str, tmp_path: Path) -> None:
+    settings = _settings(db_url, tmp_path)
+    r, server, task = await start_running(settings)
+    try:
+        api = r.account()
+        body = orjson.dumps({"to": "13800138000", "content": "只发一次", "signature": "企信"})
+        headers = signed_headers(api.app_key, api.secret, "POST", "/v1/sms", body)
+        headers["Content-Type"] = "application/json"
+        first = await api.http.post("/v1/sms", content=body, headers=headers)
+        assert first.status_code == 200, first.text
+        balance = r.platform.db.read_sync(
+            lambda tx: tx.one("SELECT balance_li FROM accounts WHERE id = ?", (api.account_id,))[0]
+        )
+    finally:
+        await _stop(r, server, task)
+    r, server, task = await start_running(settings)  # the same database, a new process state
+    try:
+        async with httpx.AsyncClient(base_url=r.base) as http:
+            resp = await http.post("/v1/sms", content=body, headers=headers)
+        assert resp.status_code == 401 and resp.json()["code"] == "NONCE_REPLAYED", resp.text
+        count, now_balance = r.platform.db.read_sync(
+            lambda tx: (
+                tx.one("SELECT COUNT(*) FROM messages")[0],
+                tx.one("SELECT balance_li FROM accounts WHERE id = ?", (api.account_id,))[0],
+            )
+        )
+        assert (count, now_balance) == (1, balance)  # sent and billed once
+    finally:
+        await _stop(r, server, task)
+
+
+async def test_nonce_store_expiry_and_bounded_purge(db_url: str) -> None:
+    db = Database(db_url)
+    await asyncio.to_thread(migrate, db_url)
+    db.start()
+    try:
+        store = DatabaseNonceStore(db, purge_every=3600, purge_batch=10)
+        store._next_purge = float("inf")  # no purge while filling
+        now = now_ms()
+        for i in range(25):  # expired a minute ago
+            await db.write(lambda tx, i=i: nonce_sql.claim(tx, "k", f"old-nonce-{i:03d}", now, now - 60_000))
+        assert await store.first_use("k", "fresh-nonce-1", 600)
+        assert not await store.first_use("k", "fresh-nonce-1", 600)  # a replay
+        assert await store.first_use("k", "old-nonce-000", 600)  # expired: may be used again
+        assert not await store.first_use("k", "old-nonce-000", 600)
+        counts = []
+        for i in range(4):  # each request purges at most one batch of 10 while a backlog remains
+            store._next_purge = 0.0 if i == 0 else store._next_purge
+            assert await store.first_use("k", f"later-nonce-{i}", 600)
+            counts.append(db.read_sync(nonce_sql.count))
+        # 24 expired + 2 live rows; each request adds one live row: 27-10, 18-10, 9-4 (the last expired), 5+1
+        assert counts == [17, 8, 5, 6], counts
+        assert store._next_purge > 0.0  # the backlog is gone: back to purging every purge_every seconds
+    finally:
+        db.close()
