@@ -4,6 +4,8 @@ body limits while streaming, replay after a restart, unvalidated input, and what
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,6 +16,7 @@ import pytest
 from conftest import TEST_COMPLIANCE, Running, start_running
 
 from qixin.domain.signing import signed_headers
+from qixin.errors import CATALOGUE
 from qixin.services.accounts import set_ip_allowlist
 from qixin.services.nonces import DatabaseNonceStore
 from qixin.services.staff import create_staff
@@ -240,3 +243,111 @@ async def test_nonce_store_expiry_and_bounded_purge(db_url: str) -> None:
         assert store._next_purge > 0.0  # the backlog is gone: back to purging every purge_every seconds
     finally:
         db.close()
+
+
+# --- unvalidated input: 4xx with a catalogue code, never a 5xx, nothing stored --------------------
+
+BIG = 2**70  # beyond signed 64-bit: SQLite raised OverflowError (a 500)
+
+
+def _stored(r: Running) -> tuple[int, int, int, int]:
+    return r.platform.db.read_sync(
+        lambda tx: (
+            tx.one("SELECT COUNT(*) FROM batches")[0],
+            tx.one("SELECT COUNT(*) FROM messages")[0],
+            tx.one("SELECT COUNT(*) FROM ledger")[0],
+            tx.one("SELECT COALESCE(SUM(balance_li), 0) FROM accounts")[0],
+        )
+    )
+
+
+def _no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    errors = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR]
+    assert errors == [], errors
+
+
+async def test_oversized_integers_in_paths_and_queries(running: Running, caplog: pytest.LogCaptureFixture) -> None:
+    api = running.account()
+    token = running.platform.db.write_sync(lambda tx: create_staff(tx, "admin-user", "admin"))["token"]
+    before = _stored(running)
+    for path in (f"/v1/sms/{BIG}", f"/v1/batches/{BIG}", f"/v1/templates/{BIG}", f"/v1/sms/{2**63}"):
+        resp = await api.get(path)
+        assert resp.status_code in (400, 404) and resp.json()["code"] in ("INVALID_REQUEST", "NOT_FOUND"), (path, resp)
+    async with httpx.AsyncClient(base_url=running.base, headers={"Authorization": f"Bearer {token}"}) as admin:
+        for method, path, body in (
+            ("GET", f"/admin/audit?limit=10&before_id={BIG}", None),
+            ("GET", f"/admin/audit?limit={BIG}", None),
+            ("GET", f"/admin/ported-numbers?limit={BIG}", None),
+            ("GET", f"/admin/billing/accounts/{BIG}/ledger", None),
+            ("POST", f"/admin/accounts/{BIG}/topup", {"amount": "10", "ref": "t-1"}),
+            ("POST", f"/admin/billing/accounts/{BIG}/topups", {"amount": "10", "ref": "t-2"}),
+            ("POST", f"/admin/signatures/{BIG}/approve", {}),
+            ("DELETE", f"/admin/channels/{BIG}", None),
+        ):
+            resp = await admin.request(method, path, json=body)
+            assert resp.status_code < 500, (method, path, resp.status_code, resp.text)
+            if resp.status_code >= 400:  # (a huge limit may also be clamped and answered)
+                assert resp.json()["code"] in CATALOGUE, resp.text
+    assert _stored(running) == before
+    _no_tracebacks(caplog)
+
+
+async def test_bad_send_fields_are_refused(running: Running, caplog: pytest.LogCaptureFixture) -> None:
+    api = running.account()
+    before = _stored(running)
+    cases = (
+        ({"type": {}}, "TYPE_INVALID"),
+        ({"type": ["marketing"]}, "TYPE_INVALID"),
+        ({"template_id": 2**63}, "TEMPLATE_NOT_APPROVED"),
+        ({"template_id": str(BIG)}, "TEMPLATE_NOT_APPROVED"),
+        ({"send_at": 1e16}, "SEND_AT_TOO_FAR"),
+        ({"send_at": 2**63}, "SEND_AT_TOO_FAR"),
+        ({"send_at": 1e300}, "SEND_AT_TOO_FAR"),
+        ({"send_at": "9999-12-31T23:59:59"}, "SEND_AT_TOO_FAR"),
+        ({"send_at": int(time.time()) + 91 * 86_400}, "SEND_AT_TOO_FAR"),
+    )
+    for extra, code in cases:
+        resp = await api.send(to="13800138000", content="内容", **extra)
+        assert resp.status_code == 400 and resp.json()["code"] == code, (extra, resp.text)
+    # beyond 64 bits the JSON parser reads a float: still no template
+    raw = b'{"to": "13800138000", "content": "x", "signature": "\xe4\xbc\x81\xe4\xbf\xa1", "template_id": %d}' % BIG
+    headers = signed_headers(api.app_key, api.secret, "POST", "/v1/sms", raw)
+    resp = await api.http.post("/v1/sms", content=raw, headers=headers)
+    assert resp.status_code == 400 and resp.json()["code"] == "TEMPLATE_NOT_APPROVED", resp.text
+    assert _stored(running) == before
+    # 89 days ahead is still a scheduled send
+    ok = await api.send(to="13800138000", content="内容", send_at=int(time.time()) + 89 * 86_400)
+    assert ok.status_code == 200 and ok.json()["status"] == "scheduled", ok.text
+    _no_tracebacks(caplog)
+
+
+async def test_non_ascii_signature_and_timestamp(running: Running, caplog: pytest.LogCaptureFixture) -> None:
+    api = running.account()
+    headers: dict[str, str | bytes] = dict(signed_headers(api.app_key, api.secret, "GET", "/v1/account"))
+    headers["X-Qx-Signature"] = "签名".encode()
+    resp = await api.http.get("/v1/account", headers=headers)
+    assert resp.status_code == 401 and resp.json()["code"] == "SIGNATURE_INVALID", resp.text
+    headers = dict(signed_headers(api.app_key, api.secret, "GET", "/v1/account"))
+    headers["X-Qx-Timestamp"] = "١٧٠٠٠٠٠٠٠٠".encode()  # Arabic-Indic digits: int() takes them
+    resp = await api.http.get("/v1/account", headers=headers)
+    assert resp.status_code == 401 and resp.json()["code"] == "TIMESTAMP_EXPIRED", resp.text
+    headers = dict(signed_headers(api.app_key, api.secret, "GET", "/v1/account"))
+    headers["X-Qx-Timestamp"] = "9" * 5000
+    resp = await api.http.get("/v1/account", headers=headers)
+    assert resp.status_code == 401 and resp.json()["code"] == "TIMESTAMP_EXPIRED", resp.text
+    _no_tracebacks(caplog)
+
+
+async def test_huge_top_up_amounts_are_refused(running: Running, caplog: pytest.LogCaptureFixture) -> None:
+    api = running.account()
+    token = running.platform.db.write_sync(lambda tx: create_staff(tx, "finance-user", "finance"))["token"]
+    before = _stored(running)
+    async with httpx.AsyncClient(base_url=running.base, headers={"Authorization": f"Bearer {token}"}) as fin:
+        for amount in ("1e20", "100000000000", str(BIG), "9" * 30):
+            for path in (f"/admin/accounts/{api.account_id}/topup", f"/admin/billing/accounts/{api.account_id}/topups"):
+                resp = await fin.post(path, json={"amount": amount, "ref": f"big-{amount[:8]}", "operator": True})
+                assert resp.status_code == 400 and resp.json()["code"] == "INVALID_REQUEST", (amount, resp.text)
+        ok = await fin.post(f"/admin/accounts/{api.account_id}/topup", json={"amount": "100", "ref": "normal"})
+        assert ok.status_code == 200, ok.text
+    assert _stored(running)[2:] == (before[2] + 1, before[3] + 100_000)
+    _no_tracebacks(caplog)

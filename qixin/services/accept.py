@@ -32,6 +32,7 @@ from qixin.store.db import Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TYPES = {"verification": 0, "notification": 1, "marketing": 2}  # value = dispatch priority
+MAX_SCHEDULE_MS = 90 * 86_400_000  # send_at at most 90 days ahead
 
 
 @dataclass(slots=True)
@@ -138,6 +139,8 @@ def parse_send_at(value: Any, now: int) -> int | None:
             raise ValueError(value)
     except (ValueError, OverflowError) as e:
         raise QxError("SEND_AT_INVALID") from e
+    if at > now + MAX_SCHEDULE_MS:  # charged at accept: no sends booked for years ahead (or year 9999)
+        raise QxError("SEND_AT_TOO_FAR")
     return at if at > now + 1000 else None
 
 
@@ -164,7 +167,7 @@ class AcceptService:
         if key.account_status != "active":
             raise QxError("ACCOUNT_FROZEN")
         msg_type = body.get("type", "notification")
-        if msg_type not in TYPES:
+        if not isinstance(msg_type, str) or msg_type not in TYPES:
             raise QxError("TYPE_INVALID")
         to = body.get("to")
         if isinstance(to, str):
@@ -254,6 +257,8 @@ class AcceptService:
             template_id = int(body["template_id"])
         except (TypeError, ValueError) as e:
             raise QxError("TEMPLATE_NOT_APPROVED") from e
+        if not 0 < template_id < 2**63:
+            raise QxError("TEMPLATE_NOT_APPROVED")
         tpl = await self.directory.template(key.account_id, template_id)
         if tpl is None or tpl.status != "approved":
             raise QxError("TEMPLATE_NOT_APPROVED")
