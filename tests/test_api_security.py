@@ -351,3 +351,59 @@ async def test_huge_top_up_amounts_are_refused(running: Running, caplog: pytest.
         assert ok.status_code == 200, ok.text
     assert _stored(running)[2:] == (before[2] + 1, before[3] + 100_000)
     _no_tracebacks(caplog)
+
+
+# --- health pages --------------------------------------------------------------------------------
+
+
+async def test_public_health_reveals_nothing_and_details_need_staff(running: Running) -> None:
+    api = running.account()
+    assert (await api.send(to="13800138000", content="计数")).status_code == 200
+    async with httpx.AsyncClient(base_url=running.base) as anon:
+        for path in ("/healthz", "/health"):
+            resp = await anon.get(path)
+            assert resp.status_code == 200 and resp.json() == {"ok": True}, (path, resp.text)
+        page = (await anon.get("/")).text
+        assert "/docs" in page and "smpp-sim" not in page and "已提交" not in page
+        resp = await anon.get("/admin/health")
+        assert resp.status_code == 401 and resp.json()["code"] == "STAFF_AUTH_REQUIRED"
+    for role, status in (("reviewer", 403), ("ops", 200)):
+        token = running.platform.db.write_sync(lambda tx, role=role: create_staff(tx, f"{role}-h", role))["token"]
+        async with httpx.AsyncClient(base_url=running.base, headers={"Authorization": f"Bearer {token}"}) as staff:
+            resp = await staff.get("/admin/health")
+            assert resp.status_code == status, resp.text
+    details = resp.json()
+    assert [c["name"] for c in details["channels"]] == ["smpp-sim"] and "submitted" in details["dispatch"]
+
+
+async def test_readyz_database_migrations_and_channels(running: Running) -> None:
+    from qixin.api import health
+
+    async with httpx.AsyncClient(base_url=running.base) as anon:
+        resp = await anon.get("/readyz")
+        assert resp.status_code == 200 and resp.json() == {"ok": True, "failed": []}, resp.text
+    platform = running.platform
+    assert await health.readiness(platform) == []
+    # traffic for a carrier no channel is up for: not ready
+    api = running.account()
+    await platform.channels.stop()  # every channel down: the send is accepted, then fails NO_ROUTE
+    assert (await api.send(to="13800138000", content="无通道")).status_code == 200
+    assert await health.readiness(platform) == ["channel:cmcc"]
+    async with httpx.AsyncClient(base_url=running.base) as anon:
+        deadline = asyncio.get_running_loop().time() + 10
+        while (resp := await anon.get("/readyz")).status_code != 503:  # past the one-second cache
+            assert asyncio.get_running_loop().time() < deadline, resp.text
+            await asyncio.sleep(0.1)
+        assert resp.json() == {"ok": False, "failed": ["channel:cmcc"]}
+    # a database whose migrations are behind the code
+    platform.db.write_sync(lambda tx: tx.execute("DELETE FROM alembic_version WHERE version_num = '0006_nonces'"))
+    assert "migrations" in await health.readiness(platform)
+
+
+async def test_405_answers_carry_allow(running: Running) -> None:
+    async with httpx.AsyncClient(base_url=running.base) as anon:
+        resp = await anon.delete("/v1/account")
+        assert resp.status_code == 405 and resp.json()["code"] == "METHOD_NOT_ALLOWED"
+        assert resp.headers["allow"] == "GET"
+        resp = await anon.get("/v1/sms")
+        assert resp.status_code == 405 and resp.headers["allow"] == "POST"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qixin.api import deps
@@ -16,6 +16,7 @@ from qixin.api.admin import admin_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import error_response, field, json_response, parse_json
 from qixin.api.compliance import check_signature_name, check_template, compliance_routers
+from qixin.api.health import health_router
 from qixin.api.limits import BodyLimit
 from qixin.errors import QxError
 from qixin.services import accounts, queries
@@ -101,7 +102,9 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         if exc.status_code == 404:
             return error_response(QxError("NOT_FOUND"))
         if exc.status_code == 405:
-            return error_response(QxError("METHOD_NOT_ALLOWED"))
+            response = error_response(QxError("METHOD_NOT_ALLOWED"))
+            response.headers.update(exc.headers or {})  # Allow: the methods the path has
+            return response
         return error_response(QxError("INVALID_REQUEST", str(exc.detail)))
 
     @app.exception_handler(Exception)
@@ -229,13 +232,7 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
 
     app.openapi = openapi_with_security  # type: ignore[method-assign]
 
-    @app.get("/health", summary="健康检查", include_in_schema=False)
-    async def health() -> Response:
-        return json_response(platform.health())
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def console() -> HTMLResponse:
-        return HTMLResponse(render_console(platform.health()))
+    app.include_router(health_router(platform))  # /healthz, /readyz, /admin/health, / (api/health.py)
 
     return app
 
@@ -275,27 +272,3 @@ class FastSend:
 def asgi_app(platform: Platform, lifespan_platform: bool = True) -> BodyLimit:
     """The application servers run: the FastAPI app behind the send fast path, behind the body limits."""
     return BodyLimit(FastSend(create_api(platform, lifespan_platform), platform))
-
-
-def render_console(h: dict[str, Any]) -> str:
-    from html import escape
-
-    rows = "".join(
-        f"<tr><td>{escape(str(c['name']))}</td><td>{escape(str(c.get('protocol', '')))}</td>"
-        f"<td>{'已连接' if c.get('up') else '未连接'}</td>"
-        f"<td>{escape(','.join(c.get('carriers') or []) or '全部')}</td></tr>"
-        for c in h["channels"]
-    )
-    d = h["dispatch"]
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>企信 qixin 控制台</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{border:1px solid #ccc;padding:.3em .6em}}
-table{{border-collapse:collapse}}</style></head><body>
-<h1>企信 qixin 短信平台</h1>
-<p>状态：<b>{"运行中" if h["ok"] else "异常"}</b> · 数据库：{escape(h["database"])}</p>
-<h2>通道</h2><table><tr><th>名称</th><th>协议</th><th>状态</th><th>运营商</th></tr>{rows}</table>
-<h2>调度</h2><p>发送中（在途）：{d["inflight"]} · 已提交：{d["submitted"]}
- · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
-<p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
-<p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \
---balance 100 --price 0.035 --json</code></p>
-</body></html>"""
