@@ -25,13 +25,13 @@ from qixin.ids import EPOCH_MS
 from qixin.store import health as facts
 
 if TYPE_CHECKING:
-    from qixin.app import Platform
+    from qixin.app import Services
 
 TRAFFIC_WINDOW_MS = 300_000  # a carrier has traffic when it had messages in the last 5 minutes
 READY_CACHE_SECONDS = 1.0  # /readyz may be polled hard: its database checks run at most once a second
 
 
-def health_router(platform: Platform) -> APIRouter:
+def health_router(platform: Services) -> APIRouter:
     router = APIRouter()
     cached: dict[str, Any] = {"at": -1e9, "answer": None}
 
@@ -67,17 +67,15 @@ def health_router(platform: Platform) -> APIRouter:
     return router
 
 
-async def readiness(platform: Platform) -> list[str]:
+async def readiness(platform: Services) -> list[str]:
     """The names of the readiness checks that fail (empty: ready)."""
-    if not platform.started:
-        return ["starting"]
     since_id = max(0, time.time_ns() // 1_000_000 - TRAFFIC_WINDOW_MS - EPOCH_MS) << 22  # ids are time-ordered
     try:
         applied, waiting, snapshots = await platform.db.read(
             lambda tx: (
                 facts.applied_heads(tx),
                 facts.carriers_with_traffic(tx, since_id),
-                None if platform.channels is not None else _snapshots(tx),
+                None if platform.channels.started else _snapshots(tx),
             )
         )
     except Exception as exc:
@@ -86,7 +84,7 @@ async def readiness(platform: Platform) -> list[str]:
     failed = []
     if applied != facts.schema_heads():
         failed.append("migrations")
-    channels = platform.channels.health() if platform.channels is not None else snapshots or []
+    channels = platform.channels.health() if platform.channels.started else snapshots or []
     up = [c for c in channels if c.get("up")]
     for carrier in waiting:
         if not any(not c.get("carriers") or carrier in c["carriers"] for c in up):
