@@ -196,6 +196,8 @@ async def test_replay_after_restart_is_refused(db_url: str, tmp_path: Path) -> N
         headers["Content-Type"] = "application/json"
         first = await api.http.post("/v1/sms", content=body, headers=headers)
         assert first.status_code == 200, first.text
+        # delivered before the stop (a stop with a submit in flight can hit a dispatcher flush race)
+        await r.wait_final(1)
         balance = r.platform.db.read_sync(
             lambda tx: tx.one("SELECT balance_li FROM accounts WHERE id = ?", (api.account_id,))[0]
         )
