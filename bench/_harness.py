@@ -123,6 +123,7 @@ class PlatformProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.spy: subprocess.Popen[bytes] | None = None
         self.account: dict[str, Any] = {}
+        self.staff_headers: dict[str, str] = {}
 
     @property
     def sqlite_path(self) -> Path:
@@ -140,6 +141,9 @@ class PlatformProcess:
         return out.stdout.decode()
 
     def start(self, timeout: float = 60.0) -> PlatformProcess:
+        # the detailed health (dispatch counters) is staff-only: /admin/health with an ops token
+        staff = json.loads(self._cli("staff", "create", "--name", "bench-ops", "--role", "ops", "--json"))
+        self.staff_headers = {"Authorization": f"Bearer {staff['token']}"}
         self.account = json.loads(
             self._cli(
                 "account",
@@ -184,7 +188,7 @@ class PlatformProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"platform exited: {(self.tmp / 'platform.log').read_text()[-2000:]}")
             try:
-                h = httpx.get(f"{self.base}/health", timeout=2).json()
+                h = httpx.get(f"{self.base}/admin/health", headers=self.staff_headers, timeout=2).json()
                 chans = h.get("channels") or []
                 # every channel connected (the key was "bound" before channels became data, now "up")
                 if h.get("ok") and (self.split or (chans and all(c.get("up", c.get("bound")) for c in chans))):
@@ -218,7 +222,7 @@ class PlatformProcess:
             self.spy = None
 
     def health(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.base}/health", timeout=10).json())
+        return dict(httpx.get(f"{self.base}/admin/health", headers=self.staff_headers, timeout=10).json())
 
     def stop(self) -> None:
         self.stop_profile()

@@ -3,7 +3,7 @@
 Three processes on loopback: the SMSC simulator (``qixin simulator smpp``, receipts after 0.05–0.2 s),
 the platform (``qixin run`` with QIXIN_SMPP_PORT pointing at it; SQLite, or PostgreSQL with ``--pg``),
 and this load client, which accepts the messages as batches (default 200 × 1,000, pre-built and
-pre-signed, ``--concurrency`` requests in flight) and polls the platform's /health counters until every
+pre-signed, ``--concurrency`` requests in flight) and polls the platform's /admin/health counters until every
 message has its receipt, then confirms the count of final messages in the database (the SQLite file
 opened read-only; on PostgreSQL a plain SELECT).
 
@@ -77,12 +77,12 @@ async def accept_all(port: int, requests: list[bytes], concurrency: int) -> tupl
 async def watch(
     plat: PlatformProcess, n: int, t0: float, deadline: float, samples: list[tuple[float, int, int]]
 ) -> None:
-    """Poll /health until submitted + failed and receipts + failed reach n (or the deadline)."""
+    """Poll /admin/health until submitted + failed and receipts + failed reach n (or the deadline)."""
     import httpx
 
     async with httpx.AsyncClient(base_url=plat.base, timeout=10) as http:
         while time.perf_counter() < deadline:
-            d = (await http.get("/health")).json()["dispatch"]
+            d = (await http.get("/admin/health", headers=plat.staff_headers)).json()["dispatch"]
             now = time.perf_counter() - t0
             samples.append((now, d["submitted"] + d["failed"], d["receipts"] + d["failed"]))
             if samples[-1][2] >= n:

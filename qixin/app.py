@@ -37,7 +37,7 @@ from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.metrics import Metrics, PipelineCollector
-from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
+from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
@@ -140,7 +140,7 @@ def build(settings: Settings) -> Services:
     box = secret_box(s)
     directory = Directory(db, box=box)
     staff = StaffDirectory(db)
-    nonces: NonceStore = RedisNonceStore(s.redis_url) if s.redis_url else MemoryNonceStore()
+    nonces: NonceStore = RedisNonceStore(s.redis_url) if s.redis_url else DatabaseNonceStore(db)
     compliance = ComplianceService(db, s.compliance, redis_url=s.redis_url, on_freeze=lambda _: directory.invalidate())
     pricer = PlanPricer(db)
     router = Router()

@@ -101,11 +101,12 @@ def _qixin() -> str:
     return str(exe) if exe.name == "qixin" and exe.parent != Path() else "qixin"
 
 
-def _serve(application: Any, host: str, port: int) -> None:
+def _serve(application: Any, host: str, port: int, trusted_proxies: tuple[str, ...]) -> None:
     import uvicorn
 
-    config = uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False, loop="auto")
-    uvicorn.Server(config).run()
+    from qixin.api.server import server_config
+
+    uvicorn.Server(server_config(application, host, port, trusted_proxies, loop="auto")).run()
 
 
 @app.command()
@@ -130,7 +131,7 @@ def run(
         f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
         + (f" --data-dir {data_dir}" if data_dir else "")
     )
-    _serve(asgi_app(services, embedded(services)), host, port)
+    _serve(asgi_app(services, embedded(services)), host, port, settings.trusted_proxies)
 
 
 @app.command()
@@ -147,7 +148,7 @@ def api(
     host, port = settings.host, settings.port
     services = build(settings)
     typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
-    _serve(asgi_app(services, api_only(services)), host, port)
+    _serve(asgi_app(services, api_only(services)), host, port, settings.trusted_proxies)
 
 
 @app.command()

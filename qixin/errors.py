@@ -14,6 +14,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     # request and authentication
     "INVALID_REQUEST": (400, "请求格式错误"),
     "INVALID_JSON": (400, "请求体不是合法的 JSON"),
+    "BODY_TOO_LARGE": (413, "请求体过大"),
     "AUTH_MISSING": (401, "缺少签名请求头"),
     "APPKEY_INVALID": (401, "AppKey 不存在或已停用"),
     "SIGNATURE_INVALID": (401, "请求签名校验失败"),
@@ -46,6 +47,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "NUMBER_DUPLICATE": (400, "号码重复"),
     "NO_VALID_NUMBERS": (400, "没有可发送的有效号码"),
     "SEND_AT_INVALID": (400, "定时发送时间格式错误"),
+    "SEND_AT_TOO_FAR": (400, "定时发送时间超出允许范围（最多 90 天后）"),
     # compliance (issue 4, docs/compliance.md)
     "CONTENT_FORBIDDEN": (400, "内容含有违禁词，不允许发送"),
     "CONTENT_SPECIAL_CHAR": (400, "内容含有不支持的特殊字符"),

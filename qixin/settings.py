@@ -101,6 +101,9 @@ class Settings(BaseSettings):
         " (PostgreSQL: in data_dir), made once. Every process of one platform needs the same key (write-only)",
     )
     signature_skew: int = Field(300, ge=1, description="Seconds a signed request's timestamp may differ")
+    trusted_proxies: CommaList = Field(
+        (), description="Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: the TCP peer"
+    )
     # text
     max_parts: int = Field(10, ge=1, le=255, description="Maximum length of one message, in billed parts")
     max_numbers_per_request: int = Field(100_000, ge=1, description="Numbers accepted in one send request")
@@ -147,7 +150,7 @@ class Settings(BaseSettings):
     channel: ChannelSettings = Field(default_factory=lambda: ChannelSettings(), description="QIXIN_SMPP_*: see below")
     compliance: ComplianceSettings = Field(default_factory=lambda: ComplianceSettings(), description="see below")
 
-    _split_lists = field_validator("holidays", "simulators", mode="before")(_split)
+    _split_lists = field_validator("holidays", "simulators", "trusted_proxies", mode="before")(_split)
 
     @field_validator("ported_stats", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from qixin.api.app import asgi_app
+from qixin.api.server import server_config
 from qixin.app import Runtime, Services, build, embedded
 from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers, verify
 from qixin.services.accounts import create_account
@@ -168,7 +169,7 @@ async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running
     await runtime.start()
     port = free_port()
     api = asgi_app(platform)
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(server_config(api, "127.0.0.1", port, settings.trusted_proxies, lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

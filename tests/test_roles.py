@@ -35,6 +35,11 @@ async def test_api_and_dispatcher_processes(db_url: str, tmp_path: Path) -> None
          "--data-dir", data, "--json"], env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     acct = json.loads(created.stdout)
+    staff = subprocess.run(  # noqa: ASYNC221 - the detailed health is for staff (/admin/health)
+        [*cli, "staff", "create", "--name", "ops", "--role", "ops", "--data-dir", data, "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    ops = {"Authorization": f"Bearer {json.loads(staff.stdout)['token']}"}
     port = free_port()
     quiet = subprocess.DEVNULL
     dispatcher = subprocess.Popen(  # noqa: ASYNC220
@@ -46,7 +51,7 @@ async def test_api_and_dispatcher_processes(db_url: str, tmp_path: Path) -> None
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             for _ in range(300):
                 try:
-                    health = (await http.get("/health")).json()
+                    health = (await http.get("/admin/health", headers=ops)).json()
                     break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qixin.api import deps
@@ -20,6 +20,8 @@ from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import body_of, error_response, error_responses, json_response, parse_json, parse_model
 from qixin.api.compliance import compliance_routers
 from qixin.api.docs import mount_docs
+from qixin.api.health import health_router
+from qixin.api.limits import BodyLimit
 from qixin.api.messages import message_routers
 from qixin.api.stats import stats_routers
 from qixin.errors import QxError
@@ -36,7 +38,7 @@ SEND_ERRORS = (
     "TEMPLATE_PARAM_MISSING", "TEMPLATE_PARAM_INVALID", "CONTENT_EMPTY", "CONTENT_TOO_LONG", "TYPE_INVALID",
     "NUMBERS_EMPTY", "TOO_MANY_NUMBERS", "NO_VALID_NUMBERS", "SEND_AT_INVALID", "CONTENT_FORBIDDEN",
     "CONTENT_SPECIAL_CHAR", "UNSUBSCRIBE_MISSING", "LINK_FORBIDDEN", "AUDIENCE_REQUIRED", "INSUFFICIENT_BALANCE",
-    "BALANCE_EXPIRED", "IDEMPOTENCY_CONFLICT",
+    "BALANCE_EXPIRED", "IDEMPOTENCY_CONFLICT", "SEND_AT_TOO_FAR", "BODY_TOO_LARGE",
 )  # fmt: skip
 
 
@@ -70,7 +72,9 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         if exc.status_code == 404:
             return error_response(QxError("NOT_FOUND"))
         if exc.status_code == 405:
-            return error_response(QxError("METHOD_NOT_ALLOWED"))
+            response = error_response(QxError("METHOD_NOT_ALLOWED"))
+            response.headers.update(exc.headers or {})  # Allow: the methods the path has
+            return response
         return error_response(QxError("INVALID_REQUEST", str(exc.detail)))
 
     @app.exception_handler(Exception)
@@ -197,25 +201,13 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         body = await asyncio.to_thread(platform.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/health", summary="健康检查", include_in_schema=False)
-    async def health() -> Response:
-        return json_response(platform.health())
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def console() -> HTMLResponse:
-        return HTMLResponse(render_console(platform.health()))
+    app.include_router(health_router(platform))  # /healthz, /readyz, /admin/health, / (api/health.py)
 
     return app
 
 
-MAX_SEND_BODY = 16 * 1024 * 1024  # 100,000 numbers take about 1.4 MB
-
-
 async def handle_send(platform: Services, request: Request) -> Response:
     """POST /v1/sms: authenticate, accept, answer. Shared by the FastAPI route and the fast path."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_SEND_BODY:
-        raise QxError("INVALID_REQUEST", f"请求体超过 {MAX_SEND_BODY // (1024 * 1024)} MB")
     key, body = await deps.signed(platform, request)
     return json_response(await platform.accept.accept(key, parse_json(body), body))
 
@@ -262,7 +254,7 @@ class FastSend:
         self.platform.metrics.observe_http(scope["method"], route, status, time.perf_counter() - t0)
 
 
-def asgi_app(platform: Services, runtime: Runtime | None = None) -> FastSend:
+def asgi_app(platform: Services, runtime: Runtime | None = None) -> BodyLimit:
     """The application servers run: the FastAPI app behind the send fast path. With ``runtime``, the
     server's lifespan starts and stops its roles."""
 
@@ -277,28 +269,4 @@ def asgi_app(platform: Services, runtime: Runtime | None = None) -> FastSend:
             finally:
                 await runtime.stop()
 
-    return FastSend(create_api(platform, lifespan), platform)
-
-
-def render_console(h: dict[str, Any]) -> str:
-    from html import escape
-
-    rows = "".join(
-        f"<tr><td>{escape(str(c['name']))}</td><td>{escape(str(c.get('protocol', '')))}</td>"
-        f"<td>{'已连接' if c.get('up') else '未连接'}</td>"
-        f"<td>{escape(','.join(c.get('carriers') or []) or '全部')}</td></tr>"
-        for c in h["channels"]
-    )
-    d = h["dispatch"]
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>企信 qixin 控制台</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{border:1px solid #ccc;padding:.3em .6em}}
-table{{border-collapse:collapse}}</style></head><body>
-<h1>企信 qixin 短信平台</h1>
-<p>状态：<b>{"运行中" if h["ok"] else "异常"}</b> · 数据库：{escape(h["database"])}</p>
-<h2>通道</h2><table><tr><th>名称</th><th>协议</th><th>状态</th><th>运营商</th></tr>{rows}</table>
-<h2>调度</h2><p>发送中（在途）：{d["inflight"]} · 已提交：{d["submitted"]}
- · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
-<p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
-<p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \
---balance 100 --price 0.035 --json</code></p>
-</body></html>"""
+    return BodyLimit(FastSend(create_api(platform, lifespan), platform))  # body limits first (api/limits.py)

@@ -18,6 +18,8 @@ def yuan_to_li(text: str) -> int:
     li = value * 1000
     if li != li.to_integral_value() or li < 0:
         raise QxError("INVALID_REQUEST", f"金额精度最多到厘（0.001 元）且不能为负：{text}")
+    if li > 10**13:  # 100 亿元: far above any real amount, far below 64-bit overflow of balances
+        raise QxError("INVALID_REQUEST", f"金额过大：{text}")
     return int(li)
 
 

@@ -55,5 +55,9 @@ def signed_headers(
 
 
 def verify(secret: str, signature: str, method: str, path: str, query: str, ts: str, nonce: str, body: bytes) -> bool:
+    """Whether ``signature`` is the request's; any text is merely wrong, never an error (compare_digest
+    refuses non-ASCII str)."""
+    if not signature.isascii():
+        return False
     expected = sign(secret, method, path, query, ts, nonce, body)
     return hmac.compare_digest(expected, signature.lower())

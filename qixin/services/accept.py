@@ -34,6 +34,7 @@ from qixin.store.db import Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TYPES = {"verification": 0, "notification": 1, "marketing": 2}  # value = dispatch priority
+MAX_SCHEDULE_MS = 90 * 86_400_000  # send_at at most 90 days ahead
 
 
 @dataclass(slots=True)
@@ -151,7 +152,7 @@ class AcceptService:
         if key.account_status != "active":
             raise QxError("ACCOUNT_FROZEN")
         msg_type = body.get("type", "notification")
-        if msg_type not in TYPES:
+        if not isinstance(msg_type, str) or msg_type not in TYPES:
             raise QxError("TYPE_INVALID")
         to = body.get("to")
         if isinstance(to, str):
@@ -192,6 +193,8 @@ class AcceptService:
             raise QxError("INVALID_REQUEST", "idempotency_key 必须是 1–128 个字符的字符串")
         now = now_ms()
         send_at = parse_send_at(body.get("send_at"), now)
+        if send_at is not None and send_at > now + MAX_SCHEDULE_MS:  # charged at accept: no sends years ahead
+            raise QxError("SEND_AT_TOO_FAR")
 
         parsed = parse_numbers(to)
         intl, invalid = _international(parsed.invalid, parsed.duplicates)
@@ -241,6 +244,8 @@ class AcceptService:
             template_id = int(body["template_id"])
         except (TypeError, ValueError) as e:
             raise QxError("TEMPLATE_NOT_APPROVED") from e
+        if not 0 < template_id < 2**63:
+            raise QxError("TEMPLATE_NOT_APPROVED")
         tpl = await self.directory.template(key.account_id, template_id)
         if tpl is None or tpl.status != "approved":
             raise QxError("TEMPLATE_NOT_APPROVED")

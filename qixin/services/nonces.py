@@ -1,12 +1,17 @@
 """Nonce stores for replay protection: a nonce is accepted once per key within the time window.
 
-In memory for the embedded single process; Redis (``SET NX EX``) when several API processes run.
+The database for the embedded mode (``api_nonces``: durable, so a request replayed after a restart
+within its window is still refused); Redis (``SET NX EX``) when several API processes run. The memory
+store is for tests and tools that need no durability.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Protocol
+
+from qixin.store import nonces as sql
+from qixin.store.db import Database, Tx, now_ms
 
 
 class NonceStore(Protocol):
@@ -40,3 +45,29 @@ class RedisNonceStore:
 
     async def first_use(self, app_key: str, nonce: str, ttl: int) -> bool:
         return bool(await self._r.set(f"qx:nonce:{app_key}:{nonce}", b"1", nx=True, ex=ttl))
+
+
+class DatabaseNonceStore:
+    """Nonces in the platform database. Each check is one conditional insert through the writer (group
+    commit batches concurrent requests); every ``purge_every`` seconds the same job also deletes one
+    bounded batch of expired rows (more batches follow on the next requests while a backlog remains)."""
+
+    def __init__(self, db: Database, purge_every: float = 5.0, purge_batch: int = sql.PURGE_BATCH) -> None:
+        self.db = db
+        self.purge_every = purge_every
+        self.purge_batch = purge_batch
+        self._next_purge = 0.0
+
+    async def first_use(self, app_key: str, nonce: str, ttl: int) -> bool:
+        now = now_ms()
+        purge = time.monotonic() >= self._next_purge
+        if purge:
+            self._next_purge = time.monotonic() + self.purge_every
+
+        def job(tx: Tx) -> bool:
+            fresh = sql.claim(tx, app_key, nonce, now, now + ttl * 1000)
+            if purge and sql.purge(tx, now, self.purge_batch) >= self.purge_batch:
+                self._next_purge = 0.0  # a backlog: purge again on the next request
+            return fresh
+
+        return await self.db.write(job)

@@ -41,6 +41,7 @@ Job = Callable[["Tx"], Any]
 
 COPY_MIN_ROWS = 64  # PostgreSQL: below this, plain INSERTs beat COPY
 IN_LIST_MAX = 500  # values per "IN (?, …)" list: well under SQLite's parameter limit
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # BIGINT on both databases
 
 
 def chunks(seq: Sequence[T], n: int = IN_LIST_MAX) -> list[Sequence[T]]:
@@ -66,6 +67,9 @@ class Tx:
         return _pg_sql(sql) if self.is_pg else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        for p in params:  # both databases store signed 64-bit integers: a larger one is bad input, not a crash
+            if type(p) is int and not INT64_MIN <= p <= INT64_MAX:
+                raise QxError("INVALID_REQUEST", "数值超出范围（须为 64 位有符号整数）")
         self._cur.execute(self._sql(sql), params)
         return self._cur
 

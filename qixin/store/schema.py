@@ -608,3 +608,13 @@ stats_hourly = Table(
     Column("fee_li", BigInteger, nullable=False, server_default="0"),
 )
 Index("ix_stats_hourly_account_hour", stats_hourly.c.account_id, stats_hourly.c.hour)
+
+# Nonces of signed requests, kept for the whole timestamp window so a replay is refused even after a
+# restart (embedded mode; the distributed mode keeps them in Redis). Expired rows are purged in batches.
+api_nonces = Table(
+    "api_nonces",
+    metadata,
+    Column("app_key", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False, index=True),
+)
