@@ -511,6 +511,8 @@ LEGIT_TEMPLATES: dict[str, tuple[int, tuple[str, ...]]] = {
             "【{bank}】您尾号{n4}账户{m}月{d}日转入{amount}元，余额{amount}元。",
             "【{bank}】您的信用卡于{m}月{d}日还款{amount}元已入账，当前欠款{small}元。",
             "【{bank}】根据反洗钱相关规定，请于{m}月{d}日前通过手机银行更新您的身份证件有效期。",
+            "【{bank}】您的信用卡年费{small}元将于{m}月{d}日收取，当年刷卡满六次可减免。",
+            "【{bank}】您尾号{n4}的借记卡将于{m}月到期，新卡已寄往您预留的地址。",
         ),
     ),
     "insurance_notice": (
@@ -523,6 +525,8 @@ LEGIT_TEMPLATES: dict[str, tuple[int, tuple[str, ...]]] = {
             "【{ins}】尊敬的客户，您的保单{order}已进入宽限期，请在{m}月{d}日前缴费以免保单失效。",
             "【{ins}】您的理赔材料已收到，案件号{order}，我们将在五个工作日内完成审核。",
             "【{ins}】您好，您的保单{order}受益人信息变更已完成。",
+            "【{ins}】您的保单{order}本年度红利{small}元已计入保单账户。",
+            "【{ins}】尊敬的{name}，您补充的健康告知材料已收到，核保结果将另行通知。",
         ),
     ),
     "delivery": (
@@ -550,6 +554,8 @@ LEGIT_TEMPLATES: dict[str, tuple[int, tuple[str, ...]]] = {
             "【{gov}】{m}月{d}日起开展全民健康体检，六十五岁以上老人可携身份证到社区卫生中心免费体检。",
             "【{gov}】远离赌博，珍爱家庭，发现赌博违法线索请拨打110举报。",
             "【{gov}】您的个人所得税年度汇算已完成，退税{small}元将退至您的银行账户。",
+            "【{gov}】您的住房公积金本月缴存{small}元，账户余额{amount}元。",
+            "【{gov}】您的城乡居民医保{m}月{d}日已缴费{small}元，保障期至明年底。",
         ),
     ),
     "school_notice": (
@@ -562,6 +568,8 @@ LEGIT_TEMPLATES: dict[str, tuple[int, tuple[str, ...]]] = {
             "【{school}】您好，您报名的{m}月{d}日英语四级考试准考证已可打印，请登录考试院网站。",
             "【{school}】提醒：学生放学时间调整为下午{h}点，请家长按时接送。",
             "【{school}】{name}同学，您的录取通知书已寄出，快递单号{order}。",
+            "【{school}】{name}家长：本学期学杂费{amount}元请于{m}月{d}日前通过缴费平台缴纳。",
+            "【{school}】本周五下午举行秋季运动会，请学生穿运动服到校。",
         ),
     ),
     "order": (
@@ -609,6 +617,8 @@ LEGIT_TEMPLATES: dict[str, tuple[int, tuple[str, ...]]] = {
             "【{shop}】您的电费余额不足{small}元，请及时缴费以免停电。",
             "【{shop}】您提交的发票申请已开具，电子发票已发送至您的邮箱。",
             "【{shop}】您好，您投诉的问题已处理完毕，感谢您的反馈。",
+            "【{shop}】{name}您好，您投递的岗位已通过初筛，请于{m}月{d}日{h}点到公司参加面试。",
+            "【{shop}】尊敬的业主，您本季度物业费{amount}元请于{m}月{d}日前缴纳。",
         ),
     ),
     "marketing": (
@@ -626,6 +636,10 @@ LEGIT_TEMPLATES: dict[str, tuple[int, tuple[str, ...]]] = {
             "【{shop}】健身房周年庆，年卡会员续费赠送两个月。回T退订",
             "【{shop}】春装上新，连衣裙满两件打九折，包邮。回T退订",
             "【{shop}】超市每周三会员日，生鲜蔬菜九折。回T退订",
+            "【{shop}】{m}月{d}日店庆，全场服装八折，会员积分翻倍。回T退订",
+            "【{shop}】新品蛋糕上市，{small}元起，可提前一天预订。回T退订",
+            "【{shop}】您常买的洗衣液本周特价{small}元，到店即可购买。退订回TD",
+            "【{shop}】周年庆，到店消费满{k}0元送环保袋一个。拒收请回复R",
         ),
     ),
 }
@@ -747,7 +761,7 @@ def build() -> list[dict[str, object]]:
             add(_evade(_violation(category, hook, promo, rng), rng), category, promo, "evasion")
 
     for kind, (promo, templates) in LEGIT_TEMPLATES.items():
-        for i in range(280):
+        for i in range(320):
             text = _fill(templates[i % len(templates)], rng)
             if rng.random() < 0.08:
                 text = _evade(text, rng)
