@@ -192,11 +192,12 @@ def main() -> None:
         model = ClassifierModel.loads(MODEL_FILE.read_text(encoding="utf-8"))
     else:
         rows = load_corpus()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         model = train(rows, TrainParams())
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         print(
-            f"trained {model.version} on {model.meta['training_rows']} texts in {seconds:.1f} s: "
+            f"trained {model.version} on {model.meta['training_rows']} texts in {seconds:.1f} s "
+            f"({cpu_seconds:.1f} s of CPU): "
             f"{len(model.features)} n-grams kept of {model.meta['vocabulary']}"
         )
         if args.write:
