@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check qixin tests bench
 	$(BIN)/ruff format --check qixin tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format qixin tests bench

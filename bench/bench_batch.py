@@ -27,14 +27,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 from _harness import HttpConn, PlatformProcess, PostgresDb, machine, random_numbers, signed_request, use_uvloop
 
-from qixin.app import Platform
+from qixin.app import api_only, build
 from qixin.domain.numbers import parse_numbers, prefix_table
 from qixin.ids import ids
 from qixin.services.accept import persist, response_of
@@ -153,9 +152,10 @@ def part_inprocess(n: int, rounds: int, database_url: str | None) -> list[dict[s
 async def _inprocess(n: int, rounds: int, database_url: str | None) -> list[dict[str, float]]:
     tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-batch-"))
     settings = load_settings(tmp, database_url=database_url or None)
-    settings = settings.with_(compliance=replace(settings.compliance, sending_windows=False))
-    platform = Platform(settings)  # the composition root: the same screener and pricer as `qixin run`
-    await platform.start(dispatch=False, webhooks=False)
+    settings = settings.with_(compliance=settings.compliance.model_copy(update={"sending_windows": False}))
+    platform = build(settings)  # the composition root: the same screener and pricer as `qixin run`
+    runtime = api_only(platform)  # no dispatcher: accept alone is measured
+    await runtime.start()
     db = platform.db
     try:
         acct = await db.write(lambda tx: create_account(tx, "压测客户", "企信", 10**12, 1))
@@ -244,7 +244,7 @@ async def _inprocess(n: int, rounds: int, database_url: str | None) -> list[dict
             out.append(await one_round(r))
         return out
     finally:
-        await platform.stop()
+        await runtime.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -1,7 +1,9 @@
 """Receive qixin (企信) delivery receipts (回执推送) and verify their signature. Standard library only.
 
     export QIXIN_APP_KEY=qx... QIXIN_APP_SECRET=...
-    python webhook_receiver.py 8080      # callback URL: http://<this host>:8080/qixin/receipts
+    python webhook_receiver.py 8080                  # listens on 127.0.0.1:8080 (loopback only)
+    python webhook_receiver.py 8080 --host 0.0.0.0   # reachable from other hosts
+    # callback URL: http://<this host>:8080/qixin/receipts
 
 qixin POSTs {"events": [...]}, signed like an API request with the key's secret: the path signed is
 the callback URL's path and the query is signed as empty. Answer 2xx only once the events are stored;
@@ -52,5 +54,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"ok")
 
 
+def main(argv: list[str]) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="qixin webhook receiver")
+    parser.add_argument("port", nargs="?", type=int, default=8080)
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
+    args = parser.parse_args(argv)
+    HTTPServer((args.host, args.port), Handler).serve_forever()
+
+
 if __name__ == "__main__":
-    HTTPServer(("0.0.0.0", int(sys.argv[1]) if len(sys.argv) > 1 else 8080), Handler).serve_forever()
+    main(sys.argv[1:])

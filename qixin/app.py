@@ -1,34 +1,208 @@
-"""The composition root: builds every part of the platform from one Settings object.
+"""The composition root: ``build(settings)`` constructs every service; roles start and stop them.
 
-Nothing else constructs services, connectors or workers; tests and the CLI go through ``Platform``.
+Rules:
+- Nothing else constructs services, connectors or workers: the CLI, the HTTP API and the tests all get
+  them from ``build``. Collaborators are passed in at construction (no wiring by mutation afterwards).
+- ``build`` starts nothing. A process runs some roles (``Runtime``): ``Core`` (migrations, the writer,
+  the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
+  them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
+  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink) and ``WorkersRole`` (webhooks, billing
+  housekeeping). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
+- ``qixin run`` = every role in one process; ``qixin api`` = Core only; ``qixin dispatcher`` = Core +
+  SettingsChannel + DispatchRole + WorkersRole.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import orjson
-
+from qixin import ids
+from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
+from qixin.gateway.channel import Hooks
+from qixin.gateway.manager import ChannelManager
 from qixin.services import portability
 from qixin.services.accept import AcceptService
-from qixin.services.accounts import Directory
+from qixin.services.accounts import Accounts, Directory, Signatures, Templates
 from qixin.services.billing import BillingWorker
-from qixin.services.channels import create_channel, update_channel
+from qixin.services.channels import upsert_embedded_channel
+from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
+from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
-from qixin.services.staff import StaffDirectory
+from qixin.services.queries import Queries
+from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
 from qixin.settings import Settings
-from qixin.store.db import Database, Tx
+from qixin.store.db import Database
 from qixin.store.migrate import migrate
+
+log = logging.getLogger("qixin")
+
+
+@dataclass
+class Services:
+    """Everything ``build`` made, by name. The API and CLI read the use cases; roles run the workers."""
+
+    settings: Settings
+    db: Database
+    smtp: Smtp
+    directory: Directory
+    staff: StaffDirectory
+    nonces: NonceStore
+    compliance: ComplianceService
+    pricer: PlanPricer
+    accept: AcceptService
+    router: Router
+    dispatcher: Dispatcher
+    uplink: UplinkService
+    channels: ChannelManager
+    webhooks: WebhookWorker
+    billing_worker: BillingWorker
+    # use cases
+    accounts: Accounts
+    signatures: Signatures
+    templates: Templates
+    staff_users: StaffUsers
+    queries: Queries
+    log: logging.Logger = log
+
+    def invalidate(self) -> None:
+        """Drop every short-lived cache of this process (after a staff change)."""
+        self.directory.invalidate()
+        self.staff.invalidate()
+        self.compliance.invalidate()
+
+    def health(self) -> dict[str, Any]:
+        """What this process knows about the channels and the pipeline (staff see it at /admin)."""
+        d = self.dispatcher.stats
+        return {
+            "ok": True,
+            "database": "postgresql" if self.db.is_pg else "sqlite",
+            "channels": [
+                {"name": h["name"], "protocol": h.get("protocol", ""), "carriers": h.get("carriers", []),
+                 "up": bool(h.get("up"))}
+                for h in self.channels.health()
+            ] if self.channels.started else [
+                {"name": getattr(c, "name", "?"), "up": bool(getattr(getattr(c, "client", None), "bound", False))}
+                for c in self.router.connectors
+            ],
+            "dispatch": {
+                "inflight": self.dispatcher.inflight,
+                "submitted": d.get("submitted", 0),
+                "receipts": d.get("receipts", 0),
+                "failed": d.get("failed", 0),
+                "rerouted": d.get("rerouted", 0),
+            },
+            "uplink": dict(self.uplink.stats),
+            "webhooks": dict(self.webhooks.stats),
+        }  # fmt: skip
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """The key that seals API secrets: the ``secret_key`` setting, else ``secret.key`` beside the SQLite
+    database (PostgreSQL: in ``data_dir``), created once, readable by its owner only."""
+    if settings.secret_key:
+        return SecretBox.from_text(settings.secret_key)
+    db = settings.db_url
+    folder = Path(db.split("///", 1)[1]).parent if db.startswith("sqlite") and "///" in db else settings.data_dir
+    path = folder / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(SecretBox.new_key_text() + "\n")
+    return SecretBox.from_text(path.read_text().strip())
+
+
+def build(settings: Settings) -> Services:
+    """Every service of the platform, constructed with its collaborators; nothing is started."""
+    s = settings
+    ids.configure(s.node_id)
+    portability.configure(s.ported_stats)
+    db = Database(s.db_url)
+    box = secret_box(s)
+    directory = Directory(db, box=box)
+    staff = StaffDirectory(db)
+    nonces: NonceStore = RedisNonceStore(s.redis_url) if s.redis_url else MemoryNonceStore()
+    compliance = ComplianceService(db, s.compliance, redis_url=s.redis_url, on_freeze=lambda _: directory.invalidate())
+    pricer = PlanPricer(db)
+    router = Router()
+    dispatcher = Dispatcher(
+        db, router, lease_seconds=s.lease_seconds, claim_batch=s.claim_batch, inflight_cap=s.inflight_cap,
+        flush_interval=s.flush_interval,
+    )  # fmt: skip
+    channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
+    uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])
+    channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
+    channels_box.append(channels)
+    accept = AcceptService(
+        db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
+        on_accepted=dispatcher.wake,
+    )  # fmt: skip
+    smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
+
+    def on_change() -> None:
+        directory.invalidate()
+        compliance.invalidate()
+
+    accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+    return Services(
+        settings=s,
+        db=db,
+        smtp=smtp,
+        directory=directory,
+        staff=staff,
+        nonces=nonces,
+        compliance=compliance,
+        pricer=pricer,
+        accept=accept,
+        router=router,
+        dispatcher=dispatcher,
+        uplink=uplink,
+        channels=channels,
+        webhooks=WebhookWorker(
+            db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff, open_secret=box.open
+        ),
+        billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
+        accounts=accounts,
+        signatures=Signatures(db, directory, on_apply=documents.set_purpose),
+        templates=Templates(db, directory, checker=lambda: compliance.checker),
+        staff_users=StaffUsers(db, staff.invalidate),
+        queries=Queries(db),
+    )
+
+
+# -- roles ----------------------------------------------------------------------------------------------
+
+
+class Role(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Core:
+    """Migrations, the database writer and the compliance lexicon: every process runs it first."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await asyncio.to_thread(migrate, self.s.settings.db_url)
+        self.s.db.start()
+        await self.s.compliance.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.s.db.close)
 
 
 @dataclass(frozen=True)
@@ -98,184 +272,152 @@ async def start_simulator(protocol: str, delay: tuple[float, float]) -> tuple[An
     raise ValueError(f"no built-in simulator for {protocol}")
 
 
-class Platform:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        connectors: list[Connector] | None = None,
-        dispatch: bool = True,
-        workers: bool = True,
-    ) -> None:
-        self.settings = settings
-        self.roles = {"dispatch": dispatch, "workers": workers}  # `qixin api` runs neither
-        self.log = logging.getLogger("qixin")
-        portability.PORTED_STATS.clear()
-        portability.PORTED_STATS.update(settings.ported_stats)
-        self.db = Database(settings.db_url)
-        self.directory = Directory(self.db)
-        self.staff = StaffDirectory(self.db)
-        self.nonces: NonceStore = RedisNonceStore(settings.redis_url) if settings.redis_url else MemoryNonceStore()
-        self.compliance = ComplianceService(
-            self.db, settings.compliance, redis_url=settings.redis_url, on_freeze=lambda _: self.directory.invalidate()
-        )
-        self.accept = AcceptService(
-            self.db, self.directory, settings.max_parts, settings.max_numbers_per_request, screener=self.compliance
-        )
-        self.router = Router()
-        self.channels: Any = None  # the ChannelManager, once started
-        self.uplink = UplinkService(self.db, lambda: self.channels.service_codes() if self.channels else [])
-        self.uplink.listeners.append(self.compliance.on_mo)  # 退订 replies → the account's opt-out list
+async def _upsert(services: Services, e: EmbeddedChannel, host: str, port: int, user: str, secret: str,
+                  options: dict[str, Any] | None = None) -> None:  # fmt: skip
+    values = {
+        "name": e.name, "protocol": e.protocol, "host": host, "port": port, "username": user, "secret": secret,
+        "service_code": e.service_code, "carriers": e.carriers, "priority": e.priority,
+        "window": services.settings.channel.window, "options": options or {},
+    }  # fmt: skip
+    try:
+        await services.db.write(lambda tx: upsert_embedded_channel(tx, values))
+    except QxError:
+        raise
+    except Exception:  # another process created the row between our look and our insert: look again
+        log.info("channel %s created concurrently; retrying the upsert", e.name)
+        await services.db.write(lambda tx: upsert_embedded_channel(tx, values))
+
+
+class EmbeddedSimulators:
+    """The built-in carrier simulators on loopback, one channel row each (embedded mode and tests only)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
         self.simulators: dict[str, Any] = {}
-        self._given_connectors = connectors
-        self.dispatcher: Dispatcher | None = None
-        self.webhooks = WebhookWorker(
-            self.db, batch=settings.webhook_batch, timeout=settings.webhook_timeout, backoff=settings.webhook_backoff
-        )
-        self.pricer = PlanPricer(self.db)
-        self.accept.pricer = self.pricer  # price plans per account, carrier and type (services/pricing.py)
-        self.smtp = Smtp(settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password,
-                         settings.smtp_from, settings.smtp_starttls)  # fmt: skip
-        self.billing = BillingWorker(self.db, self.smtp, settings.billing_interval, frozenset(settings.holidays),
-                                     settings.auto_statements)  # fmt: skip
-        self.started = False
+
+    async def start(self) -> None:
+        st = self.s.settings
+        for e in EMBEDDED:
+            if e.protocol not in st.simulators:
+                continue
+            sim, port, options = await start_simulator(e.protocol, st.sim_receipt_delay)
+            self.simulators[e.name] = sim
+            user, secret = (st.channel.system_id, st.channel.password) if e.protocol == "smpp" else SIM_ACCOUNT
+            await _upsert(self.s, e, "127.0.0.1", port, user, secret, options)
+
+    async def stop(self) -> None:
+        for sim in self.simulators.values():
+            await sim.stop()
+        self.simulators.clear()
+
+
+class SettingsChannel:
+    """The SMPP endpoint named by QIXIN_SMPP_* (port ≠ 0), kept as one channel row."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        ch = self.s.settings.channel
+        if ch.port:
+            e = EmbeddedChannel(ch.name, "smpp", "", 200, "10690000")
+            await _upsert(self.s, e, ch.host, ch.port, ch.system_id, ch.password)
+
+    async def stop(self) -> None:
+        return None
+
+
+class DispatchRole:
+    """Channels (from the channel rows, or connectors given by a test), the dispatcher and the uplink."""
+
+    def __init__(self, services: Services, connectors: list[Connector] | None = None) -> None:
+        self.s = services
+        self.connectors = connectors
+
+    async def start(self) -> None:
+        s = self.s
+        await s.uplink.start()
+        if self.connectors is not None:
+            s.router.set(self.connectors)
+            for c in self.connectors:
+                await c.start(s.dispatcher)
+        else:
+            import qixin.gateway.connectors  # noqa: F401 - registers the protocol factories
+
+            await s.channels.start(s.dispatcher)
+        await s.dispatcher.start()
+
+    async def stop(self) -> None:
+        s = self.s
+        await s.dispatcher.stop()
+        if self.connectors is not None:
+            for c in self.connectors:
+                await c.stop()
+        else:
+            await s.channels.stop()
+        await s.uplink.stop()
+
+
+class WorkersRole:
+    """Background workers: webhook pushes and billing housekeeping."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.webhooks.start()
+        await self.s.billing_worker.start()
+
+    async def stop(self) -> None:
+        await self.s.billing_worker.stop()
+        await self.s.webhooks.stop()
+
+
+class Runtime:
+    """Starts roles in order and stops them in reverse."""
+
+    def __init__(self, services: Services, roles: list[Role]) -> None:
+        self.services = services
+        self.roles = roles
+        self._started: list[Role] = []
+
+    @property
+    def simulators(self) -> dict[str, Any]:
+        for r in self.roles:
+            if isinstance(r, EmbeddedSimulators):
+                return r.simulators
+        return {}
 
     @property
     def simulator(self) -> Any:
         """The embedded SMPP simulator (the default channel), when running."""
         return self.simulators.get("smpp-sim")
 
-    @property
-    def connectors(self) -> list[Connector]:
-        return list(self.router.connectors)
-
-    async def start(self, *, dispatch: bool | None = None, webhooks: bool | None = None) -> None:
-        """Start the roles this platform plays: dispatch (channels, dispatcher, uplink) and the workers
-        (webhooks, billing); the HTTP API is whoever serves ``qixin.api.app``."""
-        dispatch = self.roles["dispatch"] if dispatch is None else dispatch
-        webhooks = self.roles["workers"] if webhooks is None else webhooks
-        await asyncio.to_thread(migrate, self.settings.db_url)
-        self.db.start()
-        await self.uplink.start()
-        await self.compliance.start()
-        if dispatch:
-            s = self.settings
-            self.dispatcher = Dispatcher(
-                self.db,
-                self.router,
-                lease_seconds=s.lease_seconds,
-                claim_batch=s.claim_batch,
-                inflight_cap=s.inflight_cap,
-                flush_interval=s.flush_interval,
-            )
-            if self._given_connectors is not None:
-                self.router.set(self._given_connectors)
-                for c in self._given_connectors:
-                    await c.start(self.dispatcher)
-            else:
-                import qixin.gateway.connectors  # noqa: F401 - registers the protocol factories
-                from qixin.gateway.channel import Hooks
-                from qixin.gateway.manager import ChannelManager
-
-                await self._settings_channels()
-                self.channels = ChannelManager(self.db, self.router, hooks=Hooks(on_mo=self.uplink.receive))
-                await self.channels.start(self.dispatcher)
-            await self.dispatcher.start()
-        if webhooks:
-            await self.webhooks.start()
-            await self.billing.start()
-        self.started = True
-
-    async def _settings_channels(self) -> None:
-        """Channels the settings imply: the embedded simulators, or the one SMPP endpoint configured."""
-        ch = self.settings.channel
-        if ch.port == 0:
-            for e in EMBEDDED:
-                if e.protocol not in self.settings.simulators:
-                    continue
-                sim, port, options = await start_simulator(e.protocol, self.settings.sim_receipt_delay)
-                self.simulators[e.name] = sim
-                user, secret = (ch.system_id, ch.password) if e.protocol == "smpp" else SIM_ACCOUNT
-                await self._upsert_embedded(e, "127.0.0.1", port, user, secret, options)
-        else:
-            await self._upsert_embedded(
-                EmbeddedChannel(ch.name, "smpp", "", 200, "10690000"), ch.host, ch.port, ch.system_id, ch.password
-            )
-
-    async def _upsert_embedded(
-        self, e: EmbeddedChannel, host: str, port: int, user: str, secret: str, options: dict[str, Any] | None = None
-    ) -> None:
-        values = {
-            "name": e.name, "protocol": e.protocol, "host": host, "port": port, "username": user, "secret": secret,
-            "service_code": e.service_code, "carriers": e.carriers, "priority": e.priority,
-            "window": self.settings.channel.window, "options": options or {},
-        }  # fmt: skip
-
-        def job(tx: Tx) -> None:
-            row = tx.one("SELECT id, embedded, host, port, username, secret, options FROM channels WHERE name = ?",
-                         (e.name,))  # fmt: skip
-            if row is None:
-                create_channel(tx, values, embedded=True)
-            elif row[1]:  # still ours: point it at this run's endpoint — only if it moved (a version bump
-                # makes every running dispatcher reconnect)
-                changes = {"host": host, "port": port, "username": user, "secret": secret, "options": options or {}}
-                current = {"host": row[2], "port": int(row[3]), "username": row[4], "secret": row[5],
-                           "options": orjson.loads(row[6] or "{}")}  # fmt: skip
-                if changes != current:
-                    update_channel(tx, int(row[0]), changes)
-
-        try:
-            await self.db.write(job)
-        except QxError:
-            raise
-        except Exception:  # another process created the row between our look and our insert: look again
-            self.log.info("channel %s created concurrently; retrying the upsert", e.name)
-            await self.db.write(job)
+    async def start(self) -> None:
+        for role in self.roles:
+            await role.start()
+            self._started.append(role)
 
     async def stop(self) -> None:
-        await self.billing.stop()
-        await self.webhooks.stop()
-        if self.dispatcher:
-            await self.dispatcher.stop()
-        if self.channels is not None:
-            await self.channels.stop()
-        elif self._given_connectors:
-            for c in self._given_connectors:
-                await c.stop()
-        await self.uplink.stop()
-        for sim in self.simulators.values():
-            await sim.stop()
-        await asyncio.to_thread(self.db.close)
-        self.started = False
+        while self._started:
+            await self._started.pop().stop()
 
-    def after_accept(self) -> None:
-        if self.dispatcher:
-            self.dispatcher.wake()
 
-    def health(self) -> dict[str, Any]:
-        """Public liveness: no configuration, no credentials (staff see everything in /admin/channels)."""
-        if self.channels is not None:
-            channels = [
-                {"name": h["name"], "protocol": h["protocol"], "carriers": h["carriers"], "up": bool(h.get("up"))}
-                for h in self.channels.health()
-            ]
-        else:
-            channels = [
-                {"name": c.name, "up": bool(getattr(getattr(c, "client", None), "bound", False))}
-                for c in self.router.connectors
-            ]
-        d = self.dispatcher.stats if self.dispatcher else {}
-        return {
-            "ok": self.started,
-            "database": "postgresql" if self.db.is_pg else "sqlite",
-            "channels": channels,
-            "dispatch": {
-                "inflight": self.dispatcher.inflight if self.dispatcher else 0,
-                "submitted": d.get("submitted", 0),
-                "receipts": d.get("receipts", 0),
-                "failed": d.get("failed", 0),
-                "rerouted": d.get("rerouted", 0),
-            },
-            "uplink": dict(self.uplink.stats),
-            "webhooks": dict(self.webhooks.stats),
-        }
+def embedded(services: Services, connectors: list[Connector] | None = None) -> Runtime:
+    """``qixin run``: everything in one process, with the built-in simulators unless QIXIN_SMPP_PORT is set
+    (or ``connectors`` are given)."""
+    roles: list[Role] = [Core(services)]
+    if connectors is None:
+        roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
+    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    return Runtime(services, roles)
+
+
+def api_only(services: Services) -> Runtime:
+    """``qixin api``: HTTP only; dispatch and workers run in ``qixin dispatcher`` processes."""
+    return Runtime(services, [Core(services)])
+
+
+def dispatcher_only(services: Services) -> Runtime:
+    """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping."""
+    return Runtime(services, [Core(services), SettingsChannel(services), DispatchRole(services), WorkersRole(services)])

@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from qixin.errors import QxError
+from qixin.services.actor import Actor
 from qixin.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from qixin.app import Services
+
+T = TypeVar("T")
 
 app = typer.Typer(help="企信 qixin 企业短信平台", no_args_is_help=True, add_completion=False)
 account_app = typer.Typer(help="客户账户", no_args_is_help=True)
@@ -41,6 +48,28 @@ def _fail(err: QxError) -> None:
     raise typer.Exit(code=2)
 
 
+def _services(data_dir: Path | None, **overrides: Any) -> Services:
+    """The platform's services (``app.build``) on a migrated database; nothing started."""
+    from qixin.app import build
+    from qixin.store.migrate import migrate as do_migrate
+
+    settings = load_settings(data_dir, **overrides)
+    do_migrate(settings.db_url)
+    return build(settings)
+
+
+def _call(data_dir: Path | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    """Run one use case as the operator at the command line; a refusal prints its code and exits 2."""
+    services = _services(data_dir)
+    try:
+        return asyncio.run(fn(services))
+    except QxError as e:
+        _fail(e)
+        raise
+    finally:
+        services.db.close()
+
+
 def _db(settings: Settings) -> Any:
     from qixin.store.db import Database
     from qixin.store.migrate import migrate
@@ -50,6 +79,7 @@ def _db(settings: Settings) -> Any:
 
 
 def _write(data_dir: Path | None, job: Any) -> Any:
+    """A read or a transaction that changes nothing worth auditing (listings, checks)."""
     db = _db(load_settings(data_dir))
     try:
         return db.write_sync(job)
@@ -63,50 +93,59 @@ def _out(data: dict[str, Any], as_json: bool, human: str) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False) if as_json else human)
 
 
-@app.command()
-def run(
-    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP 端口")] = 8000,
-    data_dir: DataDir = None,
-) -> None:
-    """启动嵌入式平台：迁移数据库、启动 SMPP 模拟器通道、HTTP 接口与控制台。"""
+def _qixin() -> str:
+    """How to call this command again (the venv's qixin is not on the PATH after ``make run``)."""
+    exe = Path(sys.argv[0])
+    return str(exe) if exe.name == "qixin" and exe.parent != Path() else "qixin"
+
+
+def _serve(application: Any, host: str, port: int) -> None:
     import uvicorn
 
+    config = uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False, loop="auto")
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1 或 QIXIN_HOST）")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP 端口（默认 8000 或 QIXIN_PORT）")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """启动嵌入式平台：迁移数据库，启动四个运营商网关模拟器（CMPP、SGIP、SMGP、SMPP）及其通道、调度、
+    HTTP 接口与控制台。"""
     from qixin.api.app import asgi_app
-    from qixin.app import Platform
+    from qixin.app import build, embedded
 
     settings = load_settings(data_dir, host=host, port=port)
-    platform = Platform(settings)
-    api = asgi_app(platform)
+    host, port = settings.host, settings.port
+    services = build(settings)
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
     typer.echo(f"企信 qixin 启动中 · 数据库：{where}")
     typer.echo(f"控制台：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
     typer.echo(
-        "创建客户账户（获取 app_key / app_secret）：\n"
-        "  qixin account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
+        "创建客户账户（获取 app_key / app_secret），在另一个终端运行：\n"
+        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
         + (f" --data-dir {data_dir}" if data_dir else "")
     )
-    config = uvicorn.Config(api, host=host, port=port, log_level="warning", access_log=False, loop="auto")
-    uvicorn.Server(config).run()
+    _serve(asgi_app(services, embedded(services)), host, port)
 
 
 @app.command()
 def api(
-    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP 端口")] = 8000,
+    host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1 或 QIXIN_HOST）")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP 端口（默认 8000 或 QIXIN_PORT）")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """只运行 HTTP 接口与控制台（分布式部署；调度与推送由 qixin dispatcher 进程负责）。"""
-    import uvicorn
-
     from qixin.api.app import asgi_app
-    from qixin.app import Platform
+    from qixin.app import api_only, build
 
     settings = load_settings(data_dir, host=host, port=port)
+    host, port = settings.host, settings.port
+    services = build(settings)
     typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
-    application = asgi_app(Platform(settings, dispatch=False, workers=False))
-    config = uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False, loop="auto")
-    uvicorn.Server(config).run()
+    _serve(asgi_app(services, api_only(services)), host, port)
 
 
 @app.command()
@@ -114,12 +153,13 @@ def dispatcher(data_dir: DataDir = None) -> None:
     """只运行调度、通道、上行、回执推送与计费任务（分布式部署；接口由 qixin api 进程提供）。"""
     import signal
 
-    from qixin.app import Platform
+    from qixin.app import build, dispatcher_only
 
     async def main() -> None:
-        platform = Platform(load_settings(data_dir))
-        await platform.start()
-        typer.echo(f"企信 qixin 调度进程已启动：{len(platform.connectors)} 个通道")
+        services = build(load_settings(data_dir))
+        runtime = dispatcher_only(services)
+        await runtime.start()
+        typer.echo(f"企信 qixin 调度进程已启动：{len(services.router.connectors)} 个通道")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -127,7 +167,7 @@ def dispatcher(data_dir: DataDir = None) -> None:
         try:
             await stop.wait()
         finally:
-            await platform.stop()
+            await runtime.stop()
             typer.echo("调度进程已停止")
 
     try:
@@ -161,7 +201,6 @@ def account_create(
     as_json: AsJson = False,
 ) -> None:
     """创建客户账户：签名（已审核）、开户充值、一对 API 密钥。"""
-    from qixin.services.accounts import create_account
     from qixin.services.billing import yuan_to_li
 
     try:
@@ -169,16 +208,12 @@ def account_create(
     except QxError as e:
         _fail(e)
         return
-
-    def job(tx: Any) -> dict[str, Any]:
-        from qixin.services.compliance.store import update_policy
-
-        out = create_account(tx, name, signature, bal, pr, callback_url, allow_free_text=not no_free_text)
-        if permit_24h:
-            update_policy(tx, out["account_id"], {"permit_24h": True})
-        return out
-
-    out = _write(data_dir, job)
+    out = _call(
+        data_dir,
+        lambda s: s.accounts.create(
+            Actor.cli(), name, signature, bal, pr, callback_url, allow_free_text=not no_free_text, permit_24h=permit_24h
+        ),
+    )
     _out(
         out,
         as_json,
@@ -206,7 +241,8 @@ def account_topup(
         _fail(e)
         return
     reference = ref or f"cli-{secrets.token_hex(6)}"
-    bal = _write(data_dir, lambda tx: topup(tx, account_id, li, reference, "运营充值", operator=operator))
+    bal = _audited(data_dir, "account.topup", f"account:{account_id}",
+                   lambda tx: topup(tx, account_id, li, reference, "运营充值", operator=operator))  # fmt: skip
     _out({"account_id": account_id, "balance_li": bal}, as_json, f"充值成功，当前余额 {li_to_yuan(bal)} 元")
 
 
@@ -214,20 +250,17 @@ def account_topup(
 def signature_add(
     account: Annotated[int, typer.Option(help="账户 ID")],
     name: Annotated[str, typer.Option(help="签名名称（不含【】）")],
+    purpose: Annotated[str, typer.Option(help="用途说明")] = "",
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
     """提交签名申请（待审核）。"""
-    from qixin.services.accounts import add_signature
-
-    sid = _write(data_dir, lambda tx: add_signature(tx, account, name))
-    _out({"signature_id": sid, "status": "pending"}, as_json, f"签名申请 {sid} 已提交，等待审核")
+    out = _call(data_dir, lambda s: s.signatures.apply(Actor.cli(), name, purpose, account_id=account))
+    _out({"signature_id": out["id"], "status": out["status"]}, as_json, f"签名申请 {out['id']} 已提交，等待审核")
 
 
-def _review(table: str, item_id: int, approve: bool, reason: str | None, data_dir: Path | None) -> None:
-    from qixin.services.accounts import review
-
-    _write(data_dir, lambda tx: review(tx, table, item_id, approve, reason))
+def _review(kind: str, item_id: int, approve: bool, reason: str | None, data_dir: Path | None) -> None:
+    _call(data_dir, lambda s: getattr(s, kind).review(Actor.cli(), item_id, approve, reason))
     typer.echo(("已通过" if approve else "已驳回") + f"：{item_id}")
 
 
@@ -256,14 +289,14 @@ def template_add(
     as_json: AsJson = False,
 ) -> None:
     """提交模板申请（待审核）。"""
-    from qixin.services.accounts import add_template
-
     variables: dict[str, Any] = {}
     for item in var or []:
         k, _, v = item.partition("=")
         variables[k.strip()] = v.strip() or "text"
-    tid = _write(data_dir, lambda tx: add_template(tx, account, name, category, content, variables))
-    _out({"template_id": tid, "status": "pending"}, as_json, f"模板申请 {tid} 已提交，等待审核")
+    out = _call(
+        data_dir, lambda s: s.templates.apply(Actor.cli(), name, category, content, variables, account_id=account)
+    )
+    _out({"template_id": int(out["id"]), "status": out["status"]}, as_json, f"模板申请 {out['id']} 已提交，等待审核")
 
 
 @template_app.command("approve")
@@ -287,23 +320,49 @@ def key_callback(
     data_dir: DataDir = None,
 ) -> None:
     """设置密钥的状态报告推送地址。"""
-    from qixin.services.accounts import set_callback
-
-    _write(data_dir, lambda tx: set_callback(tx, app_key, url or None))
+    _call(data_dir, lambda s: s.accounts.set_callback(Actor.cli(), app_key, url or None))
     typer.echo("推送地址已更新")
 
 
 @key_app.command("allow-ip")
 def key_allow_ip(
     app_key: str,
-    ips: Annotated[list[str], typer.Argument(help="允许的 IP 或网段；不填表示不限")],
+    ips: Annotated[list[str] | None, typer.Argument(help="允许的 IP 或网段；不填表示不限")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """设置密钥的 IP 白名单。"""
-    from qixin.services.accounts import set_ip_allowlist
-
-    _write(data_dir, lambda tx: set_ip_allowlist(tx, app_key, ips))
+    _call(data_dir, lambda s: s.accounts.set_ip_allowlist(Actor.cli(), app_key, list(ips or [])))
     typer.echo("IP 白名单已更新")
+
+
+@key_app.command("create")
+def key_create(
+    account: Annotated[int, typer.Option(help="账户 ID")], data_dir: DataDir = None, as_json: AsJson = False
+) -> None:
+    """为账户新建一对 API 密钥（AppSecret 只显示一次）。"""
+    out = _call(data_dir, lambda s: s.accounts.create_key(Actor.cli(), account))
+    _out(out, as_json, f"AppKey: {out['app_key']}\nAppSecret: {out['app_secret']}")
+
+
+@key_app.command("rotate")
+def key_rotate(app_key: str, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """更换密钥的 AppSecret（旧的立即失效；新的只显示一次）。"""
+    out = _call(data_dir, lambda s: s.accounts.rotate_key(Actor.cli(), app_key))
+    _out(out, as_json, f"AppKey: {out['app_key']}\n新 AppSecret: {out['app_secret']}")
+
+
+@key_app.command("disable")
+def key_disable(app_key: str, data_dir: DataDir = None) -> None:
+    """停用密钥（用它签名的请求立即被拒绝）。"""
+    _call(data_dir, lambda s: s.accounts.set_key_status(Actor.cli(), app_key, False))
+    typer.echo("密钥已停用")
+
+
+@key_app.command("enable")
+def key_enable(app_key: str, data_dir: DataDir = None) -> None:
+    """重新启用密钥。"""
+    _call(data_dir, lambda s: s.accounts.set_key_status(Actor.cli(), app_key, True))
+    typer.echo("密钥已启用")
 
 
 @staff_app.command("create")
@@ -314,10 +373,21 @@ def staff_create(
     as_json: AsJson = False,
 ) -> None:
     """创建员工并发放管理接口令牌（只显示一次）。"""
-    from qixin.services.staff import create_staff
-
-    out = _write(data_dir, lambda tx: create_staff(tx, name, role))
+    out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
     _out(out, as_json, f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}")
+
+
+@staff_app.command("revoke")
+def staff_revoke(staff_id: Annotated[int, typer.Argument(help="员工 ID")], data_dir: DataDir = None) -> None:
+    """吊销员工令牌（立即失效）。"""
+    _call(data_dir, lambda s: s.staff_users.revoke(Actor.cli(), staff_id))
+    typer.echo(f"员工 {staff_id} 的令牌已吊销")
+
+
+@staff_app.command("list")
+def staff_list(data_dir: DataDir = None) -> None:
+    """员工列表。"""
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.staff_users.listing(Actor.cli())), ensure_ascii=False))
 
 
 def _channel_options(values: dict[str, Any], option: list[str] | None) -> dict[str, Any]:
@@ -402,7 +472,7 @@ def channels_add(
         },
         option,
     )  # fmt: skip
-    ch = _write(data_dir, lambda tx: create_channel(tx, values)).public()
+    ch = _audited(data_dir, "channel.create", f"channel:{name}", lambda tx: create_channel(tx, values).public())
     _out(ch, as_json, f"通道 {ch['name']}（ID {ch['id']}）已创建")
 
 
@@ -443,7 +513,7 @@ def channels_set(
     def job(tx: Tx) -> dict[str, Any]:
         return update_channel(tx, find_channel(tx, channel).id, values).public()
 
-    ch = _write(data_dir, job)
+    ch = _audited(data_dir, "channel.update", f"channel:{channel}", job)
     _out(ch, as_json, f"通道 {ch['name']} 已更新（版本 {ch['version']}）")
 
 
@@ -485,11 +555,12 @@ def _li(text: str | None) -> int | None:
 
 
 def _audited(data_dir: Path | None, action: str, target: str, fn: Any) -> Any:
-    from qixin.services.staff import audit
+    """A change made by the operator at the command line, with its audit row in the same transaction."""
+    from qixin.services.actor import audit
 
     def job(tx: Any) -> Any:
         out = fn(tx)
-        audit(tx, "cli", "cli", action, target, out if isinstance(out, dict) else {"result": out})
+        audit(tx, Actor.cli(), action, target, out if isinstance(out, dict) else {"result": out})
         return out
 
     return _write(data_dir, job)

@@ -1,13 +1,13 @@
 """64-bit time-ordered ids for batches and messages, generated in-process (no database round trip).
 
 Layout: milliseconds since 2024-01-01 UTC (41 bits) | node (10 bits) | sequence (12 bits).
-The node is ``QIXIN_NODE_ID`` or random per process; the clock never goes backwards within a process
+The node is the ``node_id`` setting (``QIXIN_NODE_ID``, applied by the composition root) or random per
+process; the clock never goes backwards within a process
 (a burst that exhausts a millisecond borrows the next one).
 """
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -17,8 +17,7 @@ EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
 class IdGen:
     def __init__(self, node: int | None = None) -> None:
-        env = os.environ.get("QIXIN_NODE_ID")
-        self.node = (node if node is not None else int(env) if env else random.randrange(1024)) & 0x3FF
+        self.node = (node if node is not None else random.randrange(1024)) & 0x3FF
         self._last = 0
         self._seq = 0
         self._lock = threading.Lock()
@@ -47,3 +46,10 @@ class IdGen:
 
 
 ids = IdGen()
+
+
+def configure(node: int | None) -> None:
+    """Set this process's node (the ``node_id`` setting); None keeps the random one."""
+    if node is not None:
+        with ids._lock:
+            ids.node = node & 0x3FF

@@ -25,10 +25,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from qixin.api.app import asgi_app
-from qixin.app import Platform
+from qixin.app import Runtime, Services, build, embedded
 from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers, verify
 from qixin.services.accounts import create_account
 from qixin.settings import ComplianceSettings, Settings
+from qixin.store import reads
 
 # The platform's compliance defaults defer messages outside 08:00–22:00 Beijing time and refuse runs of
 # consecutive numbers; tests that are not about compliance must pass at any hour and may number their
@@ -127,14 +128,19 @@ class Api:
 
 
 class Running:
-    def __init__(self, platform: Platform, base: str) -> None:
+    """A running platform: ``platform`` is what ``app.build`` made, ``runtime`` the roles started."""
+
+    def __init__(self, platform: Services, runtime: Runtime, base: str) -> None:
         self.platform = platform
+        self.runtime = runtime
         self.base = base
         self.clients: list[Api] = []
 
     def account(self, balance_li: int = 100_000, price_li: int = 35, signature: str = "企信", **kw: Any) -> Api:
         out = self.platform.db.write_sync(
-            lambda tx: create_account(tx, kw.pop("name", "测试客户"), signature, balance_li, price_li, **kw)
+            lambda tx: create_account(
+                tx, kw.pop("name", "测试客户"), signature, balance_li, price_li, box=self.platform.directory.box, **kw
+            )
         )
         api = Api(self.base, out["app_key"], out["app_secret"], out["account_id"])
         self.clients.append(api)
@@ -144,12 +150,7 @@ class Running:
         """Wait until ``n`` messages are in a final state."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            done = await self.platform.db.read(
-                lambda tx: tx.one(
-                    "SELECT COUNT(*) FROM messages WHERE status IN"
-                    " ('delivered','undelivered','failed','rejected','expired','cancelled')"
-                )[0]
-            )
+            done = await self.platform.db.read(reads.count_final)
             if done >= n:
                 return
             if asyncio.get_running_loop().time() > deadline:
@@ -158,15 +159,17 @@ class Running:
 
 
 async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running, uvicorn.Server, asyncio.Task[None]]:
-    platform = Platform(settings, **platform_kw)
-    await platform.start()
+    """The embedded platform (``app.embedded``: simulators, dispatch, workers) behind real loopback HTTP."""
+    platform = build(settings)
+    runtime = embedded(platform, **platform_kw)
+    await runtime.start()
     port = free_port()
-    api = asgi_app(platform, lifespan_platform=False)
+    api = asgi_app(platform)
     server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
-    return Running(platform, f"http://127.0.0.1:{port}"), server, task
+    return Running(platform, runtime, f"http://127.0.0.1:{port}"), server, task
 
 
 @pytest.fixture
@@ -187,7 +190,7 @@ async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
             await c.aclose()
         server.should_exit = True
         await task
-        await r.platform.stop()
+        await r.runtime.stop()
 
 
 class Receiver:

@@ -8,7 +8,7 @@ import orjson
 from conftest import Api, Running
 
 from qixin.domain.signing import HEADER_SIGNATURE, canonical_request, sign, signed_headers
-from qixin.services.accounts import set_ip_allowlist
+from qixin.services.actor import Actor
 
 
 def test_canonical_request_layout() -> None:
@@ -65,10 +65,10 @@ async def test_replayed_nonce_and_stale_timestamp_refused(running: Running) -> N
 
 async def test_ip_allowlist(running: Running) -> None:
     api = running.account()
-    running.platform.db.write_sync(lambda tx: set_ip_allowlist(tx, api.app_key, ["10.0.0.0/8"]))
+    await running.platform.accounts.set_ip_allowlist(Actor.cli(), api.app_key, ["10.0.0.0/8"])
     running.platform.directory.invalidate()
     resp = await api.get("/v1/account")
     assert resp.status_code == 403 and resp.json()["code"] == "IP_FORBIDDEN"
-    running.platform.db.write_sync(lambda tx: set_ip_allowlist(tx, api.app_key, ["127.0.0.1"]))
+    await running.platform.accounts.set_ip_allowlist(Actor.cli(), api.app_key, ["127.0.0.1"])
     running.platform.directory.invalidate()
     assert (await api.get("/v1/account")).status_code == 200

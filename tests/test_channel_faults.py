@@ -31,7 +31,7 @@ async def cmpp_platform(tmp_path: Path) -> AsyncIterator[Running]:
             await c.aclose()
         server.should_exit = True
         await task
-        await r.platform.stop()
+        await r.runtime.stop()
 
 
 async def _until(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +53,7 @@ async def _not_failed(r: Running) -> int:
 
 async def test_connection_dropped_mid_window(cmpp_platform: Running) -> None:
     r = cmpp_platform
-    sim = r.platform.simulators["sim-cmpp"]
+    sim = r.runtime.simulators["sim-cmpp"]
     window = r.platform.channels.active["sim-cmpp"].channel.window
     await _send(r)
     drops = 0
@@ -68,7 +68,7 @@ async def test_connection_dropped_mid_window(cmpp_platform: Running) -> None:
 
 async def test_flow_control_answers_are_retried(cmpp_platform: Running) -> None:
     r = cmpp_platform
-    sim = r.platform.simulators["sim-cmpp"]
+    sim = r.runtime.simulators["sim-cmpp"]
     sim.config.throttle_tps = 1000
     await _send(r)
     await r.wait_final(N, timeout=60)
@@ -79,7 +79,7 @@ async def test_flow_control_answers_are_retried(cmpp_platform: Running) -> None:
 
 async def test_gateway_that_stops_answering(cmpp_platform: Running) -> None:
     r = cmpp_platform
-    sim = r.platform.simulators["sim-cmpp"]
+    sim = r.runtime.simulators["sim-cmpp"]
     window = r.platform.channels.active["sim-cmpp"].channel.window
     await _send(r)
     await _until(lambda: sim.stats.submits >= N // 3)

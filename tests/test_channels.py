@@ -160,7 +160,7 @@ async def test_mo_reply_reaches_the_right_account_by_extension(
     b = running.account(name="乙", callback_url=url)
     rec.secrets.update({a.app_key: a.secret, b.app_key: b.secret})
     ext_b = running.platform.db.write_sync(lambda tx: extension_of(tx, b.account_id))
-    sim = running.platform.simulator
+    sim = running.runtime.simulator
     await _wait(lambda: _true(running.platform.channels.active["smpp-sim"].up))
     await sim.send_mo("8613900001111", "10690000" + ext_b, "TD")
     await sim.send_mo("8613900002222", "10690000" + "99999999", "谁的？")

@@ -150,8 +150,8 @@ async def test_optout_by_mo_through_the_smpp_simulator(running: Running) -> None
     strict(running)
     api = running.account()
     ext = running.platform.db.write_sync(lambda tx: extension_of(tx, api.account_id))
-    await running.platform.simulator.send_mo("8613800138000", "10690000" + ext, "TD")
-    await running.platform.simulator.send_mo("8613900139000", "10690000" + ext, "你好")
+    await running.runtime.simulator.send_mo("8613800138000", "10690000" + ext, "TD")
+    await running.runtime.simulator.send_mo("8613900139000", "10690000" + ext, "你好")
     for _ in range(200):
         out = (await api.get("/v1/optouts")).json()
         if out["count"]:

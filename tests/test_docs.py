@@ -158,10 +158,10 @@ def test_signing_example_matches_qixin_signing(name: str) -> None:
 
 def test_openapi_lists_the_customer_endpoints(tmp_path: Path) -> None:
     from qixin.api.app import create_api
-    from qixin.app import Platform
+    from qixin.app import build
     from qixin.settings import Settings
 
-    platform = Platform(Settings(data_dir=tmp_path))
+    platform = build(Settings(data_dir=tmp_path))
     try:
         spec = create_api(platform).openapi()
     finally:

@@ -31,7 +31,7 @@ async def running4(tmp_path: Path) -> AsyncIterator[Running]:
             await c.aclose()
         server.should_exit = True
         await task
-        await r.platform.stop()
+        await r.runtime.stop()
 
 
 async def _until(pred, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -61,12 +61,12 @@ async def test_each_carrier_through_its_protocol(running4: Running, receiver: tu
         assert got["status"] in ("delivered", "undelivered", "expired", "rejected"), got
         assert got["carrier_stat"], got
     for name in NUMBERS.values():
-        assert r.platform.simulators[name].stats.submits >= 1, name
+        assert r.runtime.simulators[name].stats.submits >= 1, name
     await _until(lambda: len([e for e in events if e["type"] == "receipt"]) >= 4)
 
     # an MO reply over CMPP, to the service code + the account's extension, reaches that account only
     ext = r.platform.db.write_sync(lambda tx: extension_of(tx, api.account_id))
-    await r.platform.simulators["sim-cmpp"].send_mo("13800138000", "1065800" + ext, "收到，谢谢")
+    await r.runtime.simulators["sim-cmpp"].send_mo("13800138000", "1065800" + ext, "收到，谢谢")
     await _until(lambda: any(e["type"] == "mo" for e in events))
     mo = next(e for e in events if e["type"] == "mo")
     assert mo["from"] == "13800138000" and mo["content"] == "收到，谢谢" and mo["to"] == "1065800" + ext
@@ -79,7 +79,7 @@ async def test_ported_number_is_learned_from_a_receipt_and_routed_to_its_new_car
     """携号转网: 138… is a China Mobile prefix, but the number moved to China Telecom. The CMPP gateway's
     receipt says so (stat PT:CTCC); the next message to it goes through the Telecom channel."""
     r = running4
-    r.platform.simulators["sim-cmpp"].config.ported["13800138000"] = "ctcc"
+    r.runtime.simulators["sim-cmpp"].config.ported["13800138000"] = "ctcc"
     api = r.account(balance_li=100_000)
     manager = r.platform.channels
     await _until(lambda: all(manager.active[name].up for name in NUMBERS.values()))

@@ -7,7 +7,7 @@ import asyncio
 
 from conftest import Receiver, Running
 
-from qixin.services.accounts import set_callback
+from qixin.services.actor import Actor
 from qixin.services.webhooks import mark_failed
 
 
@@ -34,7 +34,7 @@ async def test_full_loop_receipts_reach_the_webhook(running: Running, receiver: 
     assert all(e["type"] == "receipt" and e["out_id"] == "order-7" for e in rec.events)
     statuses = {e["status"] for e in rec.events}
     assert statuses <= {"delivered", "undelivered", "expired"} and "delivered" in statuses
-    sim = running.platform.simulator
+    sim = running.runtime.simulator
     assert sim is not None and sim.stats.submits >= 300
     batch = (await api.get(f"/v1/batches/{data['batch_id']}")).json()
     assert sum(batch["status_counts"].values()) == 300
@@ -45,7 +45,7 @@ async def test_webhook_retries_with_backoff_after_failures(running: Running, rec
     rec, url = receiver
     rec.fail_first = 1
     api = running.account(balance_li=10_000, price_li=35)
-    running.platform.db.write_sync(lambda tx: set_callback(tx, api.app_key, url))
+    await running.platform.accounts.set_callback(Actor.cli(), api.app_key, url)
     running.platform.directory.invalidate()
     rec.secrets[api.app_key] = api.secret
     running.platform.webhooks.backoff = (1, 1, 1)

@@ -12,56 +12,28 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qixin.api import deps
+from qixin.api import models as m
 from qixin.api.admin import admin_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
-from qixin.api.common import error_response, field, json_response, parse_json
-from qixin.api.compliance import check_signature_name, check_template, compliance_routers
+from qixin.api.common import body_of, error_response, error_responses, json_response, parse_json, parse_model
+from qixin.api.compliance import compliance_routers
 from qixin.errors import QxError
-from qixin.services import accounts, queries
-from qixin.services.accounts import ApiKey
-from qixin.services.compliance import documents
-from qixin.services.staff import audit
+from qixin.services.actor import Actor
+from qixin.services.queries import parse_id
 
 if TYPE_CHECKING:
-    from qixin.app import Platform
+    from qixin.app import Runtime, Services
 
+AUTH_ERRORS = ("AUTH_MISSING", "APPKEY_INVALID", "SIGNATURE_INVALID", "TIMESTAMP_EXPIRED", "NONCE_REPLAYED",
+               "IP_FORBIDDEN", "INVALID_JSON")  # fmt: skip
+SEND_ERRORS = (
+    *AUTH_ERRORS, "ACCOUNT_FROZEN", "FREE_TEXT_FORBIDDEN", "SIGNATURE_NOT_APPROVED", "TEMPLATE_NOT_APPROVED",
+    "TEMPLATE_PARAM_MISSING", "TEMPLATE_PARAM_INVALID", "CONTENT_EMPTY", "CONTENT_TOO_LONG", "TYPE_INVALID",
+    "NUMBERS_EMPTY", "TOO_MANY_NUMBERS", "NO_VALID_NUMBERS", "SEND_AT_INVALID", "CONTENT_FORBIDDEN",
+    "CONTENT_SPECIAL_CHAR", "UNSUBSCRIBE_MISSING", "LINK_FORBIDDEN", "AUDIENCE_REQUIRED", "INSUFFICIENT_BALANCE",
+    "BALANCE_EXPIRED", "IDEMPOTENCY_CONFLICT",
+)  # fmt: skip
 
-SEND_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["to", "signature"],
-    "properties": {
-        "to": {
-            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "maxItems": 100000}],
-            "description": "接收号码：138…、+86…、86…、0086… 或它们的数组（最多 100,000 个）",
-        },
-        "content": {
-            "type": "string",
-            "description": "短信正文（不含签名；平台加上【签名】后计算长度与条数）",
-        },
-        "signature": {"type": "string", "description": "已审核通过的签名名称，不含【】"},
-        "type": {
-            "type": "string",
-            "enum": ["verification", "notification", "marketing"],
-            "default": "notification",
-        },
-        "template_id": {
-            "type": "string",
-            "description": "模板发送：已审核通过的模板 ID（与 content 二选一）",
-        },
-        "params": {"type": "object", "description": "模板变量"},
-        "out_id": {"type": "string", "maxLength": 64, "description": "客户自己的业务编号，回执中原样返回"},
-        "send_at": {
-            "oneOf": [{"type": "integer"}, {"type": "string"}],
-            "description": "定时发送：Unix 秒，或 ISO 8601（不带时区时按北京时间）",
-        },
-        "idempotency_key": {"type": "string", "maxLength": 128, "description": "同一键重复提交只受理一次"},
-        "audience": {
-            "type": "string",
-            "maxLength": 500,
-            "description": "发送对象说明（如“近90天下单的会员”），营销短信必填，投诉时作为证据",
-        },
-    },
-}
 
 SIGNED_HEADERS_DOC = (
     "签名请求：请求头 X-Qx-AppKey、X-Qx-Timestamp（Unix 秒，±300 秒）、X-Qx-Nonce（8–64 字符，窗口内不得重复）、"
@@ -69,17 +41,7 @@ SIGNED_HEADERS_DOC = (
 )
 
 
-def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if lifespan_platform:
-            await platform.start()
-        try:
-            yield
-        finally:
-            if lifespan_platform:
-                await platform.stop()
-
+def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
     app = FastAPI(
         title="qixin 企信 API",
         version="0.1.0",
@@ -108,84 +70,75 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
         platform.log.exception("unhandled error", exc_info=exc)
         return error_response(QxError("INTERNAL_ERROR"))
 
-    async def signed(request: Request) -> tuple[ApiKey, bytes]:
-        return await deps.signed(platform, request)
+    async def customer(request: Request) -> tuple[Actor, bytes]:
+        return await deps.customer(platform, request)
 
     @app.post(
         "/v1/sms",
         summary="发送短信（单发、批量、模板）",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": SEND_SCHEMA}}}},
+        openapi_extra=body_of(m.SendRequest),
+        responses=error_responses(*SEND_ERRORS, ok=m.SendAnswer, ok_status=200),
     )
     async def send_sms(request: Request) -> Response:
         return await handle_send(platform, request)
 
-    @app.get("/v1/sms/{message_id}", summary="查询单条短信状态")
+    @app.get(
+        "/v1/sms/{message_id}", summary="查询单条短信状态", response_model=m.Message,
+        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
     async def get_sms(message_id: str, request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response(await platform.db.read(lambda tx: queries.message(tx, key.account_id, message_id)))
+        actor, _ = await customer(request)
+        return json_response(await platform.queries.message(actor, message_id))
 
-    @app.get("/v1/batches/{batch_id}", summary="查询批次（按状态计数）")
+    @app.get(
+        "/v1/batches/{batch_id}", summary="查询批次（按状态计数）", response_model=m.Batch,
+        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
     async def get_batch(batch_id: str, request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response(await platform.db.read(lambda tx: queries.batch(tx, key.account_id, batch_id)))
+        actor, _ = await customer(request)
+        return json_response(await platform.queries.batch(actor, batch_id))
 
-    @app.get("/v1/account", summary="查询账户余额")
+    @app.get("/v1/account", summary="查询账户余额", response_model=m.Account, responses=error_responses(*AUTH_ERRORS))
     async def get_account(request: Request) -> Response:
-        key, _ = await signed(request)
-        return json_response(await platform.db.read(lambda tx: queries.account(tx, key.account_id)))
+        actor, _ = await customer(request)
+        return json_response(await platform.accounts.get(actor))
 
-    @app.post("/v1/signatures", summary="提交签名申请（待审核）")
+    @app.post(
+        "/v1/signatures", summary="提交签名申请（待审核）", status_code=201, openapi_extra=body_of(m.SignatureApply),
+        responses=error_responses(*AUTH_ERRORS, "SIGNATURE_NAME_INVALID", "CONFLICT", ok=m.SignatureOut, ok_status=201),
+    )  # fmt: skip
     async def apply_signature(request: Request) -> Response:
-        key, body = await signed(request)
-        data = parse_json(body)
-        name = field(data, "name", str)
-        purpose = field(data, "purpose", str, required=False, default="")
-        check_signature_name(name)
+        actor, body = await customer(request)
+        req = parse_model(m.SignatureApply, body)
+        out = await platform.signatures.apply(actor, req.name, req.purpose)
+        return json_response({"id": out["id"], "name": out["name"], "status": out["status"]}, 201)
 
-        def job(tx: Any) -> int:
-            sid = accounts.add_signature(tx, key.account_id, name)
-            documents.set_purpose(tx, key.account_id, sid, purpose)
-            audit(tx, "customer", key.app_key, "signature.apply", f"signature:{sid}", {"name": name})
-            return sid
-
-        sid = await platform.db.write(job)
-        return json_response({"id": sid, "name": name, "status": "pending"}, 201)
-
-    @app.get("/v1/signatures", summary="签名列表")
+    @app.get(
+        "/v1/signatures", summary="签名列表", response_model=m.SignatureList, responses=error_responses(*AUTH_ERRORS)
+    )
     async def list_signatures(request: Request) -> Response:
-        key, _ = await signed(request)
-        rows = await platform.db.read(
-            lambda tx: tx.all(
-                "SELECT id, name, status, reason FROM signatures WHERE account_id = ? ORDER BY id", (key.account_id,)
-            )
-        )
-        return json_response(
-            {"signatures": [dict(zip(("id", "name", "status", "reason"), r, strict=True)) for r in rows]}
-        )
+        actor, _ = await customer(request)
+        rows = await platform.signatures.listing(actor)
+        keys = ("id", "name", "status", "reason")
+        return json_response({"signatures": [{k: r[k] for k in keys} for r in rows]})
 
-    @app.post("/v1/templates", summary="提交模板申请（待审核）")
+    @app.post(
+        "/v1/templates", summary="提交模板申请（待审核）", status_code=201, openapi_extra=body_of(m.TemplateApply),
+        responses=error_responses(*AUTH_ERRORS, "TEMPLATE_REVIEW_FAILED", "TYPE_INVALID", ok=m.Applied, ok_status=201),
+    )  # fmt: skip
     async def apply_template(request: Request) -> Response:
-        key, body = await signed(request)
-        data = parse_json(body)
-        name = field(data, "name", str)
-        category = field(data, "category", str)
-        content = field(data, "content", str)
-        variables = field(data, "variables", dict, required=False, default={})
-        check_template(platform, category, content, variables)
+        actor, body = await customer(request)
+        req = parse_model(m.TemplateApply, body)
+        out = await platform.templates.apply(actor, req.name, req.category, req.content, req.variables)
+        return json_response({"id": out["id"], "status": out["status"]}, 201)
 
-        def job(tx: Any) -> int:
-            tid = accounts.add_template(tx, key.account_id, name, category, content, variables)
-            audit(tx, "customer", key.app_key, "template.apply", f"template:{tid}", {"name": name})
-            return tid
-
-        tid = await platform.db.write(job)
-        return json_response({"id": str(tid), "status": "pending"}, 201)
-
-    @app.get("/v1/templates/{template_id}", summary="查询模板及审核状态")
-    async def get_template(template_id: int, request: Request) -> Response:
-        key, _ = await signed(request)
-        tpl = await platform.db.read(lambda tx: queries.template(tx, key.account_id, template_id))
-        return json_response(tpl)
+    @app.get(
+        "/v1/templates/{template_id}", summary="查询模板及审核状态", response_model=m.TemplateOut,
+        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
+    async def get_template(template_id: str, request: Request) -> Response:
+        actor, _ = await customer(request)
+        return json_response(await platform.templates.get(actor, parse_id(template_id)))
 
     app.include_router(admin_router(platform))
     app.include_router(admin_billing_router(platform))
@@ -242,15 +195,13 @@ def create_api(platform: Platform, lifespan_platform: bool = True) -> FastAPI:
 MAX_SEND_BODY = 16 * 1024 * 1024  # 100,000 numbers take about 1.4 MB
 
 
-async def handle_send(platform: Platform, request: Request) -> Response:
+async def handle_send(platform: Services, request: Request) -> Response:
     """POST /v1/sms: authenticate, accept, answer. Shared by the FastAPI route and the fast path."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > MAX_SEND_BODY:
         raise QxError("INVALID_REQUEST", f"请求体超过 {MAX_SEND_BODY // (1024 * 1024)} MB")
     key, body = await deps.signed(platform, request)
-    result = await platform.accept.accept(key, parse_json(body), body)
-    platform.after_accept()
-    return json_response(result)
+    return json_response(await platform.accept.accept(key, parse_json(body), body))
 
 
 class FastSend:
@@ -258,7 +209,7 @@ class FastSend:
     framework's middleware stack (it answers errors itself, the same way the exception handlers do);
     every other request — and the route's OpenAPI description — is the FastAPI app's."""
 
-    def __init__(self, app: FastAPI, platform: Platform) -> None:
+    def __init__(self, app: FastAPI, platform: Services) -> None:
         self.app = app
         self.platform = platform
 
@@ -277,9 +228,22 @@ class FastSend:
         await self.app(scope, receive, send)
 
 
-def asgi_app(platform: Platform, lifespan_platform: bool = True) -> FastSend:
-    """The application servers run: the FastAPI app behind the send fast path."""
-    return FastSend(create_api(platform, lifespan_platform), platform)
+def asgi_app(platform: Services, runtime: Runtime | None = None) -> FastSend:
+    """The application servers run: the FastAPI app behind the send fast path. With ``runtime``, the
+    server's lifespan starts and stops its roles."""
+
+    lifespan = None
+    if runtime is not None:
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+    return FastSend(create_api(platform, lifespan), platform)
 
 
 def render_console(h: dict[str, Any]) -> str:

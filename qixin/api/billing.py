@@ -23,7 +23,7 @@ from qixin.services.staff import Staff, audit
 from qixin.store.db import Tx, now_ms
 
 if TYPE_CHECKING:
-    from qixin.app import Platform
+    from qixin.app import Services as Platform
 
 
 def parse_time(value: Any) -> int | None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qixin.errors import CATALOGUE, QxError
 
@@ -53,8 +53,11 @@ class ErrorBody(BaseModel):
     message: str = Field(description="中文错误说明")
 
 
-def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route: for each HTTP status, the catalogue codes it may answer with.
+def error_responses(
+    *codes: str, ok: type[BaseModel] | None = None, ok_status: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: for each HTTP status, the catalogue codes it may answer with (and,
+    with ``ok``, the model of the success answer for routes that build their response themselves).
 
     Use on every route, e.g. ``@router.post(..., responses=error_responses("NOT_FOUND", "FORBIDDEN"))``;
     INVALID_REQUEST and INTERNAL_ERROR are added to every route."""
@@ -63,10 +66,31 @@ def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
         status, _ = CATALOGUE[code]  # KeyError: an undocumented code
         if code not in by_status.setdefault(status, []):
             by_status[status].append(code)
-    return {
+    out: dict[int | str, dict[str, Any]] = {ok_status: {"model": ok}} if ok is not None else {}
+    return out | {
         status: {
             "model": ErrorBody,
             "description": "；".join(f"`{c}` {CATALOGUE[c][1]}" for c in names),
         }
         for status, names in sorted(by_status.items())
     }
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_model(model: type[M], body: bytes) -> M:
+    """The JSON body as ``model``; INVALID_JSON / INVALID_REQUEST (naming the field) otherwise."""
+    data = parse_json(body)
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "请求体"
+        raise QxError("INVALID_REQUEST", f"字段 {where} 不符合要求：{first.get('msg', '')}") from e
+
+
+def body_of(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` declaring ``model`` as the JSON request body (for routes that read the raw body,
+    e.g. because it is signed)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}

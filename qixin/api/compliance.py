@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from qixin.api import deps
 from qixin.api.common import field, json_response, parse_json
-from qixin.domain.compliance import CATEGORIES, review_template, validate_signature_name
+from qixin.domain.compliance import CATEGORIES
 from qixin.errors import QxError
 from qixin.services.compliance import documents, evidence, store
 from qixin.services.compliance.evidence import clean_number
@@ -28,37 +28,10 @@ from qixin.services.staff import Staff, audit
 from qixin.store.db import Tx
 
 if TYPE_CHECKING:
-    from qixin.app import Platform
+    from qixin.app import Services as Platform
     from qixin.services.accounts import ApiKey
 
 MAX_IMPORT = 100_000
-
-
-# --- checks the customer routes of api/app.py call --------------------------------------------------
-
-
-def check_signature_name(name: str) -> None:
-    """SIGNATURE_NAME_INVALID (every problem listed) unless ``name`` follows the signature-name rule."""
-    problems = validate_signature_name(name)
-    if problems:
-        raise QxError(
-            "SIGNATURE_NAME_INVALID",
-            problems[0].message_zh,
-            violations=[{"code": v.code, "message": v.message_zh, **v.detail} for v in problems],
-        )
-
-
-def check_template(platform: Platform, category: str, content: str, variables: dict[str, Any]) -> None:
-    """TEMPLATE_REVIEW_FAILED (every problem listed) when the review rules already refuse the template."""
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in variables.items()):
-        raise QxError("INVALID_REQUEST", "variables 应为 {变量名: 类型} 对象，类型如 code、text:20")
-    problems = review_template(category, content, variables, checker=platform.compliance.checker)
-    if problems:
-        raise QxError(
-            "TEMPLATE_REVIEW_FAILED",
-            problems[0].message_zh,
-            violations=[{"code": v.code, "message": v.message_zh, **v.detail} for v in problems],
-        )
 
 
 # --- list import / export ---------------------------------------------------------------------------------

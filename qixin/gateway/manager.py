@@ -106,6 +106,10 @@ class ChannelManager:
                     log.info("channel %s (%s %s:%s) started", name, ch.protocol, ch.host, ch.port)
             self.router.set(list(self.active.values()))
 
+    @property
+    def started(self) -> bool:
+        return self._sink is not None
+
     def service_codes(self) -> list[str]:
         return [c.service_code for c in self.known if c.service_code]
 

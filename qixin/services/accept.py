@@ -28,6 +28,7 @@ from qixin.ids import ids
 from qixin.services import billing
 from qixin.services.accounts import ApiKey, Directory
 from qixin.services.portability import PortedNumbers
+from qixin.store import sends
 from qixin.store.db import Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -150,6 +151,7 @@ class AcceptService:
         max_numbers: int = 100_000,
         screener: Screener | None = None,
         pricer: Pricer | None = None,
+        on_accepted: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -157,6 +159,7 @@ class AcceptService:
         self.max_numbers = max_numbers
         self.screener: Screener = screener or NoScreening()
         self.pricer: Pricer = pricer or FlatPricer()
+        self._on_accepted = on_accepted  # wakes the dispatcher of this process, if it has one
         self._table = prefix_table()
         self.ported = PortedNumbers(db)
 
@@ -285,6 +288,8 @@ class AcceptService:
             raise
         if p.release is not None and resp.get("replayed"):
             await p.release()
+        if self._on_accepted is not None:
+            self._on_accepted()
         return resp
 
 
@@ -324,9 +329,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
 
 def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, Any] | None:
     """The stored answer for a repeated idempotency key; IDEMPOTENCY_CONFLICT when the body differs."""
-    row = tx.one(
-        "SELECT request_hash, response FROM batches WHERE account_id = ? AND idempotency_key = ?", (account_id, key)
-    )
+    row = sends.stored_answer(tx, account_id, key)
     if row is None:
         return None
     if row[0] != request_hash:
@@ -349,10 +352,8 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
     resp = response_of(p)
     now = now_ms()
     status = "scheduled" if p.send_at else "queued"
-    tx.execute(
-        "INSERT INTO batches (id, account_id, api_key_id, type, signature, template_id, content, total, accepted,"
-        " rejected, fee_li, out_id, idempotency_key, request_hash, response, created_at, send_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    sends.insert_batch(
+        tx,
         (
             p.batch_id, account_id, p.key.key_id, p.type, p.signature, p.template_id, p.content,
             len(p.rows) + len(p.rejected), len(p.rows), len(p.rejected), p.total_fee, p.out_id,
@@ -365,17 +366,11 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
 
         record_batch_note(tx, p.batch_id, account_id, p.note)
     parts, mtype, out_id, send_at, batch_id = p.parts, p.type, p.out_id, p.send_at, p.batch_id
-    tx.bulk_insert_const(
-        "messages",
-        ("id", "number", "carrier", "province", "fee_li", "out_id"),
+    sends.insert_messages(
+        tx,
         [(mid, num, car, prov, fee, out_id) for mid, num, car, prov, fee in p.rows],
         {"batch_id": batch_id, "account_id": account_id, "type": mtype, "parts": parts, "status": status,
          "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
     )  # fmt: skip
-    tx.bulk_insert_const(
-        "dispatch_queue",
-        ("message_id",),
-        [(r[0],) for r in p.rows],
-        {"priority": TYPES[mtype], "due_at": send_at or now, "attempts": 0},
-    )
+    sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)
     return resp

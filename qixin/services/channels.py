@@ -212,3 +212,20 @@ def account_of_destination(tx: Tx, destination: str, service_codes: list[str]) -
                     return int(r[0])
             return None
     return None
+
+
+def upsert_embedded_channel(tx: Tx, values: dict[str, Any]) -> None:
+    """Create the channel row of a built-in simulator (or of the QIXIN_SMPP_* endpoint), or point the
+    existing row at this run's endpoint — only if it moved: a version bump makes every running
+    dispatcher reconnect. A row staff have taken over (no longer ``embedded``) is left alone."""
+    try:
+        current = find_channel(tx, values["name"])
+    except QxError:
+        create_channel(tx, values, embedded=True)
+        return
+    if not current.embedded:
+        return
+    keys = ("host", "port", "username", "secret", "options")
+    changes = {k: values.get(k, {} if k == "options" else None) for k in keys}
+    if changes != {k: getattr(current, k) for k in keys}:
+        update_channel(tx, current.id, changes)

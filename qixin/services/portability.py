@@ -24,6 +24,14 @@ from qixin.errors import QxError
 from qixin.store.db import Database, Tx, now_ms
 
 PORTED_STATS: set[str] = {"PORTED", "PT:"}
+
+
+def configure(stats: tuple[str, ...]) -> None:
+    """The receipt stats that mean "ported" (the ``ported_stats`` setting), set once by the composition root."""
+    PORTED_STATS.clear()
+    PORTED_STATS.update(stats)
+
+
 KNOWN_CARRIERS = frozenset({"cmcc", "cucc", "ctcc", "cbn"})
 
 

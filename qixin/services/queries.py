@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from qixin.errors import QxError
-from qixin.services.billing import li_to_yuan
+from qixin.services.actor import Actor, UseCase
+from qixin.store import reads
 from qixin.store.db import Tx
 
 
-def _id(value: str) -> int:
+def parse_id(value: str | int) -> int:
+    """A message or batch id from a path: anything that is not a positive 64-bit integer is NOT_FOUND."""
     try:
         out = int(value)
     except (TypeError, ValueError) as e:
@@ -21,77 +21,34 @@ def _id(value: str) -> int:
     return out
 
 
-def message(tx: Tx, account_id: int, message_id: str) -> dict[str, Any]:
-    r = tx.one(
-        "SELECT m.id, m.batch_id, m.number, m.carrier, m.province, m.type, m.parts, m.fee_li, m.status, m.out_id,"
-        " m.channel, m.carrier_stat, m.carrier_err, m.error_code, m.refunded, m.created_at, m.send_at,"
-        " m.submitted_at, m.done_at, COALESCE(m.content, b.content)"
-        " FROM messages m JOIN batches b ON b.id = m.batch_id WHERE m.id = ? AND m.account_id = ?",
-        (_id(message_id), account_id),
-    )
+def message(tx: Tx, account_id: int, message_id: str | int) -> dict[str, Any]:
+    r = reads.message_row(tx, account_id, parse_id(message_id))
     if r is None:
         raise QxError("NOT_FOUND", "短信不存在")
-    keys = ("id", "batch_id", "to", "carrier", "province", "type", "parts", "fee_li", "status", "out_id",
-            "channel", "carrier_stat", "carrier_err", "error_code", "refunded", "created_at", "send_at",
-            "submitted_at", "done_at", "content")  # fmt: skip
-    out = dict(zip(keys, r, strict=True))
+    out = dict(zip(reads.MESSAGE_COLUMNS, r, strict=True))
     out["id"], out["batch_id"], out["refunded"] = str(out["id"]), str(out["batch_id"]), bool(out["refunded"])
     return out
 
 
-def batch(tx: Tx, account_id: int, batch_id: str) -> dict[str, Any]:
-    bid = _id(batch_id)
-    r = tx.one(
-        "SELECT id, type, signature, total, accepted, rejected, fee_li, out_id, created_at, send_at"
-        " FROM batches WHERE id = ? AND account_id = ?",
-        (bid, account_id),
-    )
+def batch(tx: Tx, account_id: int, batch_id: str | int) -> dict[str, Any]:
+    bid = parse_id(batch_id)
+    r = reads.batch_row(tx, account_id, bid)
     if r is None:
         raise QxError("NOT_FOUND", "批次不存在")
-    counts = {
-        str(s): int(n)
-        for s, n in tx.all("SELECT status, COUNT(*) FROM messages WHERE batch_id = ? GROUP BY status", (bid,))
-    }
-    return {
-        "id": str(r[0]),
-        "type": r[1],
-        "signature": r[2],
-        "total": r[3],
-        "accepted": r[4],
-        "rejected": r[5],
-        "fee_li": r[6],
-        "out_id": r[7],
-        "created_at": r[8],
-        "send_at": r[9],
-        "status_counts": counts,
-    }
-
-
-def account(tx: Tx, account_id: int) -> dict[str, Any]:
-    r = tx.one("SELECT id, name, status, balance_li, price_li FROM accounts WHERE id = ?", (account_id,))
-    if r is None:
-        raise QxError("NOT_FOUND")
-    return {
-        "account_id": r[0],
-        "name": r[1],
-        "status": r[2],
-        "balance_li": r[3],
-        "balance": li_to_yuan(int(r[3])),
-        "price_li": r[4],
-    }
-
-
-def template(tx: Tx, account_id: int, template_id: int) -> dict[str, Any]:
-    r = tx.one(
-        "SELECT id, name, category, content, variables, status, reason, created_at FROM templates"
-        " WHERE id = ? AND account_id = ?",
-        (template_id, account_id),
-    )
-    if r is None:
-        raise QxError("NOT_FOUND", "模板不存在")
-
-    keys = ("id", "name", "category", "content", "variables", "status", "reason", "created_at")
+    keys = ("id", "type", "signature", "total", "accepted", "rejected", "fee_li", "out_id", "created_at", "send_at")
     out = dict(zip(keys, r, strict=True))
     out["id"] = str(out["id"])
-    out["variables"] = orjson.loads(out["variables"] or "{}")
+    out["status_counts"] = reads.batch_status_counts(tx, bid)
     return out
+
+
+class Queries(UseCase):
+    """What a customer (or staff for an account) reads about its messages and batches."""
+
+    async def message(self, actor: Actor, message_id: str | int, account_id: int | None = None) -> dict[str, Any]:
+        acct = actor.account_for(account_id)
+        return await self.db.read_small(lambda tx: message(tx, acct, message_id))
+
+    async def batch(self, actor: Actor, batch_id: str | int, account_id: int | None = None) -> dict[str, Any]:
+        acct = actor.account_for(account_id)
+        return await self.read(lambda tx: batch(tx, acct, batch_id))

@@ -39,11 +39,17 @@ class Mo:
 
 
 class UplinkService:
-    def __init__(self, db: Database, service_codes: Callable[[], list[str]], flush_interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        db: Database,
+        service_codes: Callable[[], list[str]],
+        flush_interval: float = 0.05,
+        listeners: list[MoListener] | None = None,
+    ) -> None:
         self.db = db
         self.service_codes = service_codes
         self.flush_interval = flush_interval
-        self.listeners: list[MoListener] = []
+        self.listeners: list[MoListener] = list(listeners or [])
         self._pending: list[tuple[Mo, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -80,8 +81,10 @@ class WebhookWorker:
         backoff: tuple[int, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400),
         poll: float = 0.2,
         concurrency: int = 8,
+        open_secret: Callable[[str], str] = str,
     ) -> None:
         self.db = db
+        self.open_secret = open_secret  # app secrets are stored sealed (domain/secretbox.py)
         self.batch = batch
         self.timeout = timeout
         self.backoff = backoff
@@ -138,7 +141,7 @@ class WebhookWorker:
             error = "api key missing"
         else:
             path = urlsplit(url).path or "/"
-            headers = signed_headers(key[0], key[1], "POST", path, body)
+            headers = signed_headers(key[0], self.open_secret(key[1]), "POST", path, body)
             headers["Content-Type"] = "application/json"
             try:
                 resp = await self._client.post(url, content=body, headers=headers)

@@ -25,7 +25,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -264,7 +263,7 @@ class ComplianceService:
 
     def with_settings(self, **changes: Any) -> None:
         """Change settings at run time (operators via config reload; tests)."""
-        self.cfg = replace(self.cfg, **changes)
+        self.cfg = self.cfg.model_copy(update=changes)
 
 
 def record_mo_optout(tx: Tx, service: ComplianceService, account_id: int | None, source: str, text: str) -> bool:

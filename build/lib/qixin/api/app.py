@@ -1,0 +1,270 @@
+"""The HTTP surface: thin routes that translate HTTP to service calls (no business rule here)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qixin.api import deps
+from qixin.api import models as m
+from qixin.api.admin import admin_router
+from qixin.api.billing import admin_billing_router, customer_billing_router
+from qixin.api.common import body_of, error_response, error_responses, json_response, parse_json, parse_model
+from qixin.api.compliance import compliance_routers
+from qixin.errors import QxError
+from qixin.services.actor import Actor
+from qixin.services.queries import parse_id
+
+if TYPE_CHECKING:
+    from qixin.app import Runtime, Services
+
+AUTH_ERRORS = ("AUTH_MISSING", "APPKEY_INVALID", "SIGNATURE_INVALID", "TIMESTAMP_EXPIRED", "NONCE_REPLAYED",
+               "IP_FORBIDDEN", "INVALID_JSON")  # fmt: skip
+SEND_ERRORS = (
+    *AUTH_ERRORS, "ACCOUNT_FROZEN", "FREE_TEXT_FORBIDDEN", "SIGNATURE_NOT_APPROVED", "TEMPLATE_NOT_APPROVED",
+    "TEMPLATE_PARAM_MISSING", "TEMPLATE_PARAM_INVALID", "CONTENT_EMPTY", "CONTENT_TOO_LONG", "TYPE_INVALID",
+    "NUMBERS_EMPTY", "TOO_MANY_NUMBERS", "NO_VALID_NUMBERS", "SEND_AT_INVALID", "CONTENT_FORBIDDEN",
+    "CONTENT_SPECIAL_CHAR", "UNSUBSCRIBE_MISSING", "LINK_FORBIDDEN", "AUDIENCE_REQUIRED", "INSUFFICIENT_BALANCE",
+    "BALANCE_EXPIRED", "IDEMPOTENCY_CONFLICT",
+)  # fmt: skip
+
+
+SIGNED_HEADERS_DOC = (
+    "签名请求：请求头 X-Qx-AppKey、X-Qx-Timestamp（Unix 秒，±300 秒）、X-Qx-Nonce（8–64 字符，窗口内不得重复）、"
+    "X-Qx-Signature = hex(HMAC-SHA256(app_secret, METHOD\\nPATH\\nQUERY\\nTIMESTAMP\\nNONCE\\nSHA256(body)))。"
+)
+
+
+def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
+    app = FastAPI(
+        title="qixin 企信 API",
+        version="0.1.0",
+        description="企业短信平台客户接口。" + SIGNED_HEADERS_DOC + " 错误统一返回 {code, message}。",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(QxError)
+    async def _qx(_: Request, exc: QxError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        return error_response(QxError("INVALID_REQUEST"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(QxError("NOT_FOUND"))
+        if exc.status_code == 405:
+            return error_response(QxError("METHOD_NOT_ALLOWED"))
+        return error_response(QxError("INVALID_REQUEST", str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> Response:
+        platform.log.exception("unhandled error", exc_info=exc)
+        return error_response(QxError("INTERNAL_ERROR"))
+
+    async def customer(request: Request) -> tuple[Actor, bytes]:
+        return await deps.customer(platform, request)
+
+    @app.post(
+        "/v1/sms",
+        summary="发送短信（单发、批量、模板）",
+        openapi_extra=body_of(m.SendRequest),
+        responses=error_responses(*SEND_ERRORS, ok=m.SendAnswer, ok_status=200),
+    )
+    async def send_sms(request: Request) -> Response:
+        return await handle_send(platform, request)
+
+    @app.get(
+        "/v1/sms/{message_id}", summary="查询单条短信状态", response_model=m.Message,
+        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
+    async def get_sms(message_id: str, request: Request) -> Response:
+        actor, _ = await customer(request)
+        return json_response(await platform.queries.message(actor, message_id))
+
+    @app.get(
+        "/v1/batches/{batch_id}", summary="查询批次（按状态计数）", response_model=m.Batch,
+        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
+    async def get_batch(batch_id: str, request: Request) -> Response:
+        actor, _ = await customer(request)
+        return json_response(await platform.queries.batch(actor, batch_id))
+
+    @app.get("/v1/account", summary="查询账户余额", response_model=m.Account, responses=error_responses(*AUTH_ERRORS))
+    async def get_account(request: Request) -> Response:
+        actor, _ = await customer(request)
+        return json_response(await platform.accounts.get(actor))
+
+    @app.post(
+        "/v1/signatures", summary="提交签名申请（待审核）", status_code=201, openapi_extra=body_of(m.SignatureApply),
+        responses=error_responses(*AUTH_ERRORS, "SIGNATURE_NAME_INVALID", "CONFLICT", ok=m.SignatureOut, ok_status=201),
+    )  # fmt: skip
+    async def apply_signature(request: Request) -> Response:
+        actor, body = await customer(request)
+        req = parse_model(m.SignatureApply, body)
+        out = await platform.signatures.apply(actor, req.name, req.purpose)
+        return json_response({"id": out["id"], "name": out["name"], "status": out["status"]}, 201)
+
+    @app.get(
+        "/v1/signatures", summary="签名列表", response_model=m.SignatureList, responses=error_responses(*AUTH_ERRORS)
+    )
+    async def list_signatures(request: Request) -> Response:
+        actor, _ = await customer(request)
+        rows = await platform.signatures.listing(actor)
+        keys = ("id", "name", "status", "reason")
+        return json_response({"signatures": [{k: r[k] for k in keys} for r in rows]})
+
+    @app.post(
+        "/v1/templates", summary="提交模板申请（待审核）", status_code=201, openapi_extra=body_of(m.TemplateApply),
+        responses=error_responses(*AUTH_ERRORS, "TEMPLATE_REVIEW_FAILED", "TYPE_INVALID", ok=m.Applied, ok_status=201),
+    )  # fmt: skip
+    async def apply_template(request: Request) -> Response:
+        actor, body = await customer(request)
+        req = parse_model(m.TemplateApply, body)
+        out = await platform.templates.apply(actor, req.name, req.category, req.content, req.variables)
+        return json_response({"id": out["id"], "status": out["status"]}, 201)
+
+    @app.get(
+        "/v1/templates/{template_id}", summary="查询模板及审核状态", response_model=m.TemplateOut,
+        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
+    async def get_template(template_id: str, request: Request) -> Response:
+        actor, _ = await customer(request)
+        return json_response(await platform.templates.get(actor, parse_id(template_id)))
+
+    app.include_router(admin_router(platform))
+    app.include_router(admin_billing_router(platform))
+    app.include_router(customer_billing_router(platform))
+    for router in compliance_routers(platform):
+        app.include_router(router)
+
+    def openapi_with_security() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemes = {
+            "AppKey": {"type": "apiKey", "in": "header", "name": "X-Qx-AppKey"},
+            "Timestamp": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Qx-Timestamp",
+                "description": "Unix 秒，±300 秒",
+            },
+            "Nonce": {"type": "apiKey", "in": "header", "name": "X-Qx-Nonce", "description": "8–64 字符，不得重复"},
+            "Signature": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Qx-Signature",
+                "description": SIGNED_HEADERS_DOC,
+            },
+            "StaffToken": {"type": "http", "scheme": "bearer", "description": "qixin staff create 发放的员工令牌"},
+        }
+        schema.setdefault("components", {})["securitySchemes"] = schemes
+        for path, ops in schema.get("paths", {}).items():
+            for op in ops.values():
+                if path.startswith("/v1/"):
+                    op["security"] = [{"AppKey": [], "Timestamp": [], "Nonce": [], "Signature": []}]
+                elif path.startswith("/admin/"):
+                    op["security"] = [{"StaffToken": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi_with_security  # type: ignore[method-assign]
+
+    @app.get("/health", summary="健康检查", include_in_schema=False)
+    async def health() -> Response:
+        return json_response(platform.health())
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def console() -> HTMLResponse:
+        return HTMLResponse(render_console(platform.health()))
+
+    return app
+
+
+MAX_SEND_BODY = 16 * 1024 * 1024  # 100,000 numbers take about 1.4 MB
+
+
+async def handle_send(platform: Services, request: Request) -> Response:
+    """POST /v1/sms: authenticate, accept, answer. Shared by the FastAPI route and the fast path."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_SEND_BODY:
+        raise QxError("INVALID_REQUEST", f"请求体超过 {MAX_SEND_BODY // (1024 * 1024)} MB")
+    key, body = await deps.signed(platform, request)
+    return json_response(await platform.accept.accept(key, parse_json(body), body))
+
+
+class FastSend:
+    """An ASGI shell: ``POST /v1/sms``, the busiest route, goes straight to ``handle_send`` without the
+    framework's middleware stack (it answers errors itself, the same way the exception handlers do);
+    every other request — and the route's OpenAPI description — is the FastAPI app's."""
+
+    def __init__(self, app: FastAPI, platform: Services) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/v1/sms":
+            request = Request(scope, receive)
+            try:
+                response = await handle_send(self.platform, request)
+            except QxError as exc:
+                response = error_response(exc)
+            except Exception as exc:
+                self.platform.log.exception("unhandled error", exc_info=exc)
+                response = error_response(QxError("INTERNAL_ERROR"))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def asgi_app(platform: Services, runtime: Runtime | None = None) -> FastSend:
+    """The application servers run: the FastAPI app behind the send fast path. With ``runtime``, the
+    server's lifespan starts and stops its roles."""
+
+    lifespan = None
+    if runtime is not None:
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+    return FastSend(create_api(platform, lifespan), platform)
+
+
+def render_console(h: dict[str, Any]) -> str:
+    from html import escape
+
+    rows = "".join(
+        f"<tr><td>{escape(str(c['name']))}</td><td>{escape(str(c.get('protocol', '')))}</td>"
+        f"<td>{'已连接' if c.get('up') else '未连接'}</td>"
+        f"<td>{escape(','.join(c.get('carriers') or []) or '全部')}</td></tr>"
+        for c in h["channels"]
+    )
+    d = h["dispatch"]
+    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>企信 qixin 控制台</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}td,th{{border:1px solid #ccc;padding:.3em .6em}}
+table{{border-collapse:collapse}}</style></head><body>
+<h1>企信 qixin 短信平台</h1>
+<p>状态：<b>{"运行中" if h["ok"] else "异常"}</b> · 数据库：{escape(h["database"])}</p>
+<h2>通道</h2><table><tr><th>名称</th><th>协议</th><th>状态</th><th>运营商</th></tr>{rows}</table>
+<h2>调度</h2><p>发送中（在途）：{d["inflight"]} · 已提交：{d["submitted"]}
+ · 回执：{d["receipts"]} · 失败：{d["failed"]}</p>
+<p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
+<p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \
+--balance 100 --price 0.035 --json</code></p>
+</body></html>"""

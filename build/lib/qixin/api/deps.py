@@ -1,0 +1,80 @@
+"""Who is calling: signed customer requests and staff bearer tokens, and the audited staff action.
+
+Every router uses these; none re-implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+
+from qixin.api.auth import authenticate
+from qixin.errors import QxError
+from qixin.services.accounts import ApiKey
+from qixin.services.actor import Actor, audit
+from qixin.services.staff import Staff
+from qixin.store.db import Tx
+
+if TYPE_CHECKING:
+    from qixin.app import Services
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def signed(platform: Services, request: Request) -> tuple[ApiKey, bytes]:
+    """The API key of a correctly signed customer request, and the body it signed."""
+    body = await request.body()
+    key = await authenticate(request, body, platform.directory, platform.nonces, platform.settings.signature_skew)
+    return key, body
+
+
+async def customer(platform: Services, request: Request) -> tuple[Actor, bytes]:
+    """The customer actor of a signed request, and its body."""
+    key, body = await signed(platform, request)
+    return key.actor(client_ip(request)), body
+
+
+async def staff_for(platform: Services, request: Request, area: str) -> Staff:
+    """The staff member behind ``Authorization: Bearer …``, if their role may act in ``area``."""
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise QxError("STAFF_AUTH_REQUIRED")
+    who = await platform.staff.by_token(auth[7:].strip())
+    if who is None:
+        raise QxError("STAFF_TOKEN_INVALID")
+    who.require(area)
+    return who
+
+
+async def staff_actor(platform: Services, request: Request, area: str | None = None) -> Actor:
+    """The staff actor of a request (``area`` checked here when given; use cases check their own)."""
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise QxError("STAFF_AUTH_REQUIRED")
+    who = await platform.staff.by_token(auth[7:].strip())
+    if who is None:
+        raise QxError("STAFF_TOKEN_INVALID")
+    actor = who.actor(client_ip(request))
+    if area is not None:
+        actor.require(area)
+    return actor
+
+
+async def staff_act(
+    platform: Services, request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]
+) -> Any:
+    """Run ``fn`` and its audit row in one transaction (secrets never reach the audit log)."""
+    actor = who.actor(client_ip(request))
+
+    def job(tx: Tx) -> Any:
+        out = fn(tx)
+        audit(tx, actor, action, target, out if isinstance(out, dict) else {"result": out})
+        return out
+
+    result = await platform.db.write(job)
+    platform.invalidate()
+    return result

@@ -1,0 +1,401 @@
+"""The composition root: ``build(settings)`` constructs every service; roles start and stop them.
+
+Rules:
+- Nothing else constructs services, connectors or workers: the CLI, the HTTP API and the tests all get
+  them from ``build``. Collaborators are passed in at construction (no wiring by mutation afterwards).
+- ``build`` starts nothing. A process runs some roles (``Runtime``): ``Core`` (migrations, the writer,
+  the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
+  them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
+  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink) and ``WorkersRole`` (webhooks, billing
+  housekeeping). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
+- ``qixin run`` = every role in one process; ``qixin api`` = Core only; ``qixin dispatcher`` = Core +
+  SettingsChannel + DispatchRole + WorkersRole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from qixin import ids
+from qixin.errors import QxError
+from qixin.gateway.channel import Hooks
+from qixin.gateway.manager import ChannelManager
+from qixin.services import portability
+from qixin.services.accept import AcceptService
+from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.billing import BillingWorker
+from qixin.services.channels import upsert_embedded_channel
+from qixin.services.compliance import documents
+from qixin.services.compliance.service import ComplianceService
+from qixin.services.compliance.store import update_policy
+from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.nonces import MemoryNonceStore, NonceStore, RedisNonceStore
+from qixin.services.notify import Smtp
+from qixin.services.pricing import PlanPricer
+from qixin.services.queries import Queries
+from qixin.services.staff import StaffDirectory, StaffUsers
+from qixin.services.uplink import UplinkService
+from qixin.services.webhooks import WebhookWorker
+from qixin.settings import Settings
+from qixin.store.db import Database
+from qixin.store.migrate import migrate
+
+log = logging.getLogger("qixin")
+
+
+@dataclass
+class Services:
+    """Everything ``build`` made, by name. The API and CLI read the use cases; roles run the workers."""
+
+    settings: Settings
+    db: Database
+    smtp: Smtp
+    directory: Directory
+    staff: StaffDirectory
+    nonces: NonceStore
+    compliance: ComplianceService
+    pricer: PlanPricer
+    accept: AcceptService
+    router: Router
+    dispatcher: Dispatcher
+    uplink: UplinkService
+    channels: ChannelManager
+    webhooks: WebhookWorker
+    billing_worker: BillingWorker
+    # use cases
+    accounts: Accounts
+    signatures: Signatures
+    templates: Templates
+    staff_users: StaffUsers
+    queries: Queries
+    log: logging.Logger = log
+
+    def invalidate(self) -> None:
+        """Drop every short-lived cache of this process (after a staff change)."""
+        self.directory.invalidate()
+        self.staff.invalidate()
+        self.compliance.invalidate()
+
+    def health(self) -> dict[str, Any]:
+        """What this process knows about the channels and the pipeline (staff see it at /admin)."""
+        d = self.dispatcher.stats
+        return {
+            "ok": True,
+            "database": "postgresql" if self.db.is_pg else "sqlite",
+            "channels": [
+                {"name": h["name"], "protocol": h.get("protocol", ""), "carriers": h.get("carriers", []),
+                 "up": bool(h.get("up"))}
+                for h in self.channels.health()
+            ] if self.channels.started else [
+                {"name": getattr(c, "name", "?"), "up": bool(getattr(getattr(c, "client", None), "bound", False))}
+                for c in self.router.connectors
+            ],
+            "dispatch": {
+                "inflight": self.dispatcher.inflight,
+                "submitted": d.get("submitted", 0),
+                "receipts": d.get("receipts", 0),
+                "failed": d.get("failed", 0),
+                "rerouted": d.get("rerouted", 0),
+            },
+            "uplink": dict(self.uplink.stats),
+            "webhooks": dict(self.webhooks.stats),
+        }  # fmt: skip
+
+
+def build(settings: Settings) -> Services:
+    """Every service of the platform, constructed with its collaborators; nothing is started."""
+    s = settings
+    ids.configure(s.node_id)
+    portability.configure(s.ported_stats)
+    db = Database(s.db_url)
+    directory = Directory(db)
+    staff = StaffDirectory(db)
+    nonces: NonceStore = RedisNonceStore(s.redis_url) if s.redis_url else MemoryNonceStore()
+    compliance = ComplianceService(db, s.compliance, redis_url=s.redis_url, on_freeze=lambda _: directory.invalidate())
+    pricer = PlanPricer(db)
+    router = Router()
+    dispatcher = Dispatcher(
+        db, router, lease_seconds=s.lease_seconds, claim_batch=s.claim_batch, inflight_cap=s.inflight_cap,
+        flush_interval=s.flush_interval,
+    )  # fmt: skip
+    channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
+    uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])
+    channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
+    channels_box.append(channels)
+    accept = AcceptService(
+        db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
+        on_accepted=dispatcher.wake,
+    )  # fmt: skip
+    smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
+
+    def on_change() -> None:
+        directory.invalidate()
+        compliance.invalidate()
+
+    accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+    return Services(
+        settings=s,
+        db=db,
+        smtp=smtp,
+        directory=directory,
+        staff=staff,
+        nonces=nonces,
+        compliance=compliance,
+        pricer=pricer,
+        accept=accept,
+        router=router,
+        dispatcher=dispatcher,
+        uplink=uplink,
+        channels=channels,
+        webhooks=WebhookWorker(db, batch=s.webhook_batch, timeout=s.webhook_timeout, backoff=s.webhook_backoff),
+        billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
+        accounts=accounts,
+        signatures=Signatures(db, directory, on_apply=documents.set_purpose),
+        templates=Templates(db, directory, checker=lambda: compliance.checker),
+        staff_users=StaffUsers(db, staff.invalidate),
+        queries=Queries(db),
+    )
+
+
+# -- roles ----------------------------------------------------------------------------------------------
+
+
+class Role(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Core:
+    """Migrations, the database writer and the compliance lexicon: every process runs it first."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await asyncio.to_thread(migrate, self.s.settings.db_url)
+        self.s.db.start()
+        await self.s.compliance.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.s.db.close)
+
+
+@dataclass(frozen=True)
+class EmbeddedChannel:
+    """A built-in carrier simulator and the channel row that points at it."""
+
+    name: str
+    protocol: str
+    carriers: str  # empty: every carrier (the fallback)
+    priority: int
+    service_code: str
+
+
+# The embedded default: one simulator per carrier, each behind a channel of its protocol; the SMPP
+# simulator takes international numbers and is the fallback for everything (lower priority).
+EMBEDDED = (
+    EmbeddedChannel("sim-cmpp", "cmpp3", "cmcc", 100, "1065800"),
+    EmbeddedChannel("sim-sgip", "sgip", "cucc", 100, "1065500"),
+    EmbeddedChannel("sim-smgp", "smgp", "ctcc", 100, "1065900"),
+    EmbeddedChannel("smpp-sim", "smpp", "", 200, "10690000"),
+)
+SIM_ACCOUNT = ("901234", "qixin-sim")  # the account every embedded simulator accepts
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def start_simulator(protocol: str, delay: tuple[float, float]) -> tuple[Any, int, dict[str, Any]]:
+    """Start the built-in simulator for ``protocol`` on a free loopback port.
+
+    Returns the simulator, its port, and the channel options the connector needs to talk to it.
+    """
+    user, secret = SIM_ACCOUNT
+    if protocol == "smpp":
+        from qixin.gateway.simulators.smpp import SimulatorConfig, SmppSimulator
+
+        smpp = SmppSimulator("127.0.0.1", 0, SimulatorConfig(receipt_delay=delay))
+        return smpp, await smpp.start(), {}
+    if protocol in ("cmpp3", "cmpp2"):
+        from qixin.gateway.simulators import cmpp
+
+        cm = cmpp.CmppSimulator("127.0.0.1", 0, cmpp.SimulatorConfig(receipt_delay=delay, accounts={user: secret}))
+        return cm, await cm.start(), {}
+    if protocol == "sgip":
+        from qixin.gateway.simulators import sgip
+
+        listen = _free_port()  # our SP listener, where the SMG connects back to
+        options = {"node_id": 3010012345, "corp_id": "12345", "listen_port": listen,
+                   "smg_login_name": "smg", "smg_password": "smg-secret"}  # fmt: skip
+        sg = sgip.SgipSimulator(
+            "127.0.0.1", 0,
+            sgip.SgipSimulatorConfig(receipt_delay=delay, accounts={user: secret}, smg_password="smg-secret"),
+        )  # fmt: skip
+        port = await sg.start()
+        sg.register_sp(user, "127.0.0.1", listen, "smg-secret")
+        return sg, port, options
+    if protocol == "smgp":
+        from qixin.gateway.simulators import smgp
+
+        tel = smgp.SmgpSimulator("127.0.0.1", 0, smgp.SimulatorConfig(receipt_delay=delay, accounts={user: secret}))
+        return tel, await tel.start(), {}
+    raise ValueError(f"no built-in simulator for {protocol}")
+
+
+async def _upsert(services: Services, e: EmbeddedChannel, host: str, port: int, user: str, secret: str,
+                  options: dict[str, Any] | None = None) -> None:  # fmt: skip
+    values = {
+        "name": e.name, "protocol": e.protocol, "host": host, "port": port, "username": user, "secret": secret,
+        "service_code": e.service_code, "carriers": e.carriers, "priority": e.priority,
+        "window": services.settings.channel.window, "options": options or {},
+    }  # fmt: skip
+    try:
+        await services.db.write(lambda tx: upsert_embedded_channel(tx, values))
+    except QxError:
+        raise
+    except Exception:  # another process created the row between our look and our insert: look again
+        log.info("channel %s created concurrently; retrying the upsert", e.name)
+        await services.db.write(lambda tx: upsert_embedded_channel(tx, values))
+
+
+class EmbeddedSimulators:
+    """The built-in carrier simulators on loopback, one channel row each (embedded mode and tests only)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.simulators: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        st = self.s.settings
+        for e in EMBEDDED:
+            if e.protocol not in st.simulators:
+                continue
+            sim, port, options = await start_simulator(e.protocol, st.sim_receipt_delay)
+            self.simulators[e.name] = sim
+            user, secret = (st.channel.system_id, st.channel.password) if e.protocol == "smpp" else SIM_ACCOUNT
+            await _upsert(self.s, e, "127.0.0.1", port, user, secret, options)
+
+    async def stop(self) -> None:
+        for sim in self.simulators.values():
+            await sim.stop()
+        self.simulators.clear()
+
+
+class SettingsChannel:
+    """The SMPP endpoint named by QIXIN_SMPP_* (port ≠ 0), kept as one channel row."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        ch = self.s.settings.channel
+        if ch.port:
+            e = EmbeddedChannel(ch.name, "smpp", "", 200, "10690000")
+            await _upsert(self.s, e, ch.host, ch.port, ch.system_id, ch.password)
+
+    async def stop(self) -> None:
+        return None
+
+
+class DispatchRole:
+    """Channels (from the channel rows, or connectors given by a test), the dispatcher and the uplink."""
+
+    def __init__(self, services: Services, connectors: list[Connector] | None = None) -> None:
+        self.s = services
+        self.connectors = connectors
+
+    async def start(self) -> None:
+        s = self.s
+        await s.uplink.start()
+        if self.connectors is not None:
+            s.router.set(self.connectors)
+            for c in self.connectors:
+                await c.start(s.dispatcher)
+        else:
+            import qixin.gateway.connectors  # noqa: F401 - registers the protocol factories
+
+            await s.channels.start(s.dispatcher)
+        await s.dispatcher.start()
+
+    async def stop(self) -> None:
+        s = self.s
+        await s.dispatcher.stop()
+        if self.connectors is not None:
+            for c in self.connectors:
+                await c.stop()
+        else:
+            await s.channels.stop()
+        await s.uplink.stop()
+
+
+class WorkersRole:
+    """Background workers: webhook pushes and billing housekeeping."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.webhooks.start()
+        await self.s.billing_worker.start()
+
+    async def stop(self) -> None:
+        await self.s.billing_worker.stop()
+        await self.s.webhooks.stop()
+
+
+class Runtime:
+    """Starts roles in order and stops them in reverse."""
+
+    def __init__(self, services: Services, roles: list[Role]) -> None:
+        self.services = services
+        self.roles = roles
+        self._started: list[Role] = []
+
+    @property
+    def simulators(self) -> dict[str, Any]:
+        for r in self.roles:
+            if isinstance(r, EmbeddedSimulators):
+                return r.simulators
+        return {}
+
+    @property
+    def simulator(self) -> Any:
+        """The embedded SMPP simulator (the default channel), when running."""
+        return self.simulators.get("smpp-sim")
+
+    async def start(self) -> None:
+        for role in self.roles:
+            await role.start()
+            self._started.append(role)
+
+    async def stop(self) -> None:
+        while self._started:
+            await self._started.pop().stop()
+
+
+def embedded(services: Services, connectors: list[Connector] | None = None) -> Runtime:
+    """``qixin run``: everything in one process, with the built-in simulators unless QIXIN_SMPP_PORT is set
+    (or ``connectors`` are given)."""
+    roles: list[Role] = [Core(services)]
+    if connectors is None:
+        roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
+    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    return Runtime(services, roles)
+
+
+def api_only(services: Services) -> Runtime:
+    """``qixin api``: HTTP only; dispatch and workers run in ``qixin dispatcher`` processes."""
+    return Runtime(services, [Core(services)])
+
+
+def dispatcher_only(services: Services) -> Runtime:
+    """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping."""
+    return Runtime(services, [Core(services), SettingsChannel(services), DispatchRole(services), WorkersRole(services)])

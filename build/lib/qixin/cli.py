@@ -1,0 +1,808 @@
+"""The ``qixin`` command line (typer). Every command takes ``--data-dir``; QIXIN_DATABASE_URL switches
+to PostgreSQL. Operator-facing text is Chinese first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from qixin.errors import QxError
+from qixin.services.actor import Actor
+from qixin.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from qixin.app import Services
+
+T = TypeVar("T")
+
+app = typer.Typer(help="企信 qixin 企业短信平台", no_args_is_help=True, add_completion=False)
+account_app = typer.Typer(help="客户账户", no_args_is_help=True)
+signature_app = typer.Typer(help="短信签名", no_args_is_help=True)
+template_app = typer.Typer(help="短信模板", no_args_is_help=True)
+key_app = typer.Typer(help="API 密钥", no_args_is_help=True)
+billing_app = typer.Typer(help="计费", no_args_is_help=True)
+simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
+staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
+channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
+app.add_typer(channels_app, name="channels")
+app.add_typer(staff_app, name="staff")
+app.add_typer(account_app, name="account")
+app.add_typer(signature_app, name="signature")
+app.add_typer(template_app, name="template")
+app.add_typer(key_app, name="key")
+app.add_typer(billing_app, name="billing")
+app.add_typer(simulator_app, name="simulator")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
+AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
+
+
+def _fail(err: QxError) -> None:
+    typer.echo(json.dumps(err.to_dict(), ensure_ascii=False), err=True)
+    raise typer.Exit(code=2)
+
+
+def _services(data_dir: Path | None, **overrides: Any) -> Services:
+    """The platform's services (``app.build``) on a migrated database; nothing started."""
+    from qixin.app import build
+    from qixin.store.migrate import migrate as do_migrate
+
+    settings = load_settings(data_dir, **overrides)
+    do_migrate(settings.db_url)
+    return build(settings)
+
+
+def _call(data_dir: Path | None, fn: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    """Run one use case as the operator at the command line; a refusal prints its code and exits 2."""
+    services = _services(data_dir)
+    try:
+        return asyncio.run(fn(services))
+    except QxError as e:
+        _fail(e)
+        raise
+    finally:
+        services.db.close()
+
+
+def _db(settings: Settings) -> Any:
+    from qixin.store.db import Database
+    from qixin.store.migrate import migrate
+
+    migrate(settings.db_url)
+    return Database(settings.db_url)
+
+
+def _write(data_dir: Path | None, job: Any) -> Any:
+    """A read or a transaction that changes nothing worth auditing (listings, checks)."""
+    db = _db(load_settings(data_dir))
+    try:
+        return db.write_sync(job)
+    except QxError as e:
+        _fail(e)
+    finally:
+        db.close()
+
+
+def _out(data: dict[str, Any], as_json: bool, human: str) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False) if as_json else human)
+
+
+def _qixin() -> str:
+    """How to call this command again (the venv's qixin is not on the PATH after ``make run``)."""
+    exe = Path(sys.argv[0])
+    return str(exe) if exe.name == "qixin" and exe.parent != Path() else "qixin"
+
+
+def _serve(application: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(application, host=host, port=port, log_level="warning", access_log=False, loop="auto")
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def run(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP 端口")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """启动嵌入式平台：迁移数据库，启动四个运营商网关模拟器（CMPP、SGIP、SMGP、SMPP）及其通道、调度、
+    HTTP 接口与控制台。"""
+    from qixin.api.app import asgi_app
+    from qixin.app import build, embedded
+
+    settings = load_settings(data_dir, host=host, port=port)
+    services = build(settings)
+    where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
+    typer.echo(f"企信 qixin 启动中 · 数据库：{where}")
+    typer.echo(f"控制台：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
+    typer.echo(
+        "创建客户账户（获取 app_key / app_secret），在另一个终端运行：\n"
+        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
+        + (f" --data-dir {data_dir}" if data_dir else "")
+    )
+    _serve(asgi_app(services, embedded(services)), host, port)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP 端口")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """只运行 HTTP 接口与控制台（分布式部署；调度与推送由 qixin dispatcher 进程负责）。"""
+    from qixin.api.app import asgi_app
+    from qixin.app import api_only, build
+
+    services = build(load_settings(data_dir, host=host, port=port))
+    typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
+    _serve(asgi_app(services, api_only(services)), host, port)
+
+
+@app.command()
+def dispatcher(data_dir: DataDir = None) -> None:
+    """只运行调度、通道、上行、回执推送与计费任务（分布式部署；接口由 qixin api 进程提供）。"""
+    import signal
+
+    from qixin.app import build, dispatcher_only
+
+    async def main() -> None:
+        services = build(load_settings(data_dir))
+        runtime = dispatcher_only(services)
+        await runtime.start()
+        typer.echo(f"企信 qixin 调度进程已启动：{len(services.router.connectors)} 个通道")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runtime.stop()
+            typer.echo("调度进程已停止")
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(main())
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """把数据库升级到最新结构。"""
+    from qixin.store.migrate import migrate as do_migrate
+
+    s = load_settings(data_dir)
+    do_migrate(s.db_url)
+    typer.echo("数据库已是最新结构")
+
+
+@account_app.command("create")
+def account_create(
+    name: Annotated[str, typer.Option(help="客户名称")],
+    signature: Annotated[str, typer.Option(help="已审核通过的签名（不含【】）")],
+    balance: Annotated[str, typer.Option(help="开户充值金额（元）")] = "0",
+    price: Annotated[str, typer.Option(help="每计费条单价（元），如 0.035")] = "0.035",
+    callback_url: Annotated[str | None, typer.Option(help="状态报告推送地址")] = None,
+    no_free_text: Annotated[bool, typer.Option("--no-free-text", help="只允许模板发送")] = False,
+    permit_24h: Annotated[bool, typer.Option("--permit-24h", help="授予24小时发送许可（营销仍限9–20点）")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """创建客户账户：签名（已审核）、开户充值、一对 API 密钥。"""
+    from qixin.services.billing import yuan_to_li
+
+    try:
+        bal, pr = yuan_to_li(balance), yuan_to_li(price)
+    except QxError as e:
+        _fail(e)
+        return
+    out = _call(
+        data_dir,
+        lambda s: s.accounts.create(
+            Actor.cli(), name, signature, bal, pr, callback_url, allow_free_text=not no_free_text, permit_24h=permit_24h
+        ),
+    )
+    _out(
+        out,
+        as_json,
+        f"账户 {out['account_id']} 已创建\nAppKey: {out['app_key']}\nAppSecret: {out['app_secret']}",
+    )
+
+
+@account_app.command("topup")
+def account_topup(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    amount: Annotated[str, typer.Option(help="充值金额（元）")],
+    ref: Annotated[str | None, typer.Option(help="充值单号（同一单号只入账一次）")] = None,
+    operator: Annotated[bool, typer.Option("--operator", help="运营充值：不受账户最低充值金额限制")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """给账户充值（写入账本；每次充值把余额有效期延长）。"""
+    import secrets
+
+    from qixin.services.billing import li_to_yuan, topup, yuan_to_li
+
+    try:
+        li = yuan_to_li(amount)
+    except QxError as e:
+        _fail(e)
+        return
+    reference = ref or f"cli-{secrets.token_hex(6)}"
+    bal = _audited(data_dir, "account.topup", f"account:{account_id}",
+                   lambda tx: topup(tx, account_id, li, reference, "运营充值", operator=operator))  # fmt: skip
+    _out({"account_id": account_id, "balance_li": bal}, as_json, f"充值成功，当前余额 {li_to_yuan(bal)} 元")
+
+
+@signature_app.command("add")
+def signature_add(
+    account: Annotated[int, typer.Option(help="账户 ID")],
+    name: Annotated[str, typer.Option(help="签名名称（不含【】）")],
+    purpose: Annotated[str, typer.Option(help="用途说明")] = "",
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """提交签名申请（待审核）。"""
+    out = _call(data_dir, lambda s: s.signatures.apply(Actor.cli(), name, purpose, account_id=account))
+    _out({"signature_id": out["id"], "status": out["status"]}, as_json, f"签名申请 {out['id']} 已提交，等待审核")
+
+
+def _review(kind: str, item_id: int, approve: bool, reason: str | None, data_dir: Path | None) -> None:
+    _call(data_dir, lambda s: getattr(s, kind).review(Actor.cli(), item_id, approve, reason))
+    typer.echo(("已通过" if approve else "已驳回") + f"：{item_id}")
+
+
+@signature_app.command("approve")
+def signature_approve(signature_id: int, data_dir: DataDir = None) -> None:
+    """审核通过签名。"""
+    _review("signatures", signature_id, True, None, data_dir)
+
+
+@signature_app.command("reject")
+def signature_reject(
+    signature_id: int, reason: Annotated[str, typer.Option(help="驳回原因")], data_dir: DataDir = None
+) -> None:
+    """驳回签名。"""
+    _review("signatures", signature_id, False, reason, data_dir)
+
+
+@template_app.command("add")
+def template_add(
+    account: Annotated[int, typer.Option(help="账户 ID")],
+    name: Annotated[str, typer.Option(help="模板名称")],
+    category: Annotated[str, typer.Option(help="verification / notification / marketing")],
+    content: Annotated[str, typer.Option(help="模板内容，变量写作 ${name}")],
+    var: Annotated[list[str] | None, typer.Option(help="变量类型 name=type，如 code=code")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """提交模板申请（待审核）。"""
+    variables: dict[str, Any] = {}
+    for item in var or []:
+        k, _, v = item.partition("=")
+        variables[k.strip()] = v.strip() or "text"
+    out = _call(
+        data_dir, lambda s: s.templates.apply(Actor.cli(), name, category, content, variables, account_id=account)
+    )
+    _out({"template_id": int(out["id"]), "status": out["status"]}, as_json, f"模板申请 {out['id']} 已提交，等待审核")
+
+
+@template_app.command("approve")
+def template_approve(template_id: int, data_dir: DataDir = None) -> None:
+    """审核通过模板。"""
+    _review("templates", template_id, True, None, data_dir)
+
+
+@template_app.command("reject")
+def template_reject(
+    template_id: int, reason: Annotated[str, typer.Option(help="驳回原因")], data_dir: DataDir = None
+) -> None:
+    """驳回模板。"""
+    _review("templates", template_id, False, reason, data_dir)
+
+
+@key_app.command("callback")
+def key_callback(
+    app_key: str,
+    url: Annotated[str, typer.Argument(help="推送地址；空字符串表示关闭")],
+    data_dir: DataDir = None,
+) -> None:
+    """设置密钥的状态报告推送地址。"""
+    _call(data_dir, lambda s: s.accounts.set_callback(Actor.cli(), app_key, url or None))
+    typer.echo("推送地址已更新")
+
+
+@key_app.command("allow-ip")
+def key_allow_ip(
+    app_key: str,
+    ips: Annotated[list[str] | None, typer.Argument(help="允许的 IP 或网段；不填表示不限")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """设置密钥的 IP 白名单。"""
+    _call(data_dir, lambda s: s.accounts.set_ip_allowlist(Actor.cli(), app_key, list(ips or [])))
+    typer.echo("IP 白名单已更新")
+
+
+@key_app.command("create")
+def key_create(
+    account: Annotated[int, typer.Option(help="账户 ID")], data_dir: DataDir = None, as_json: AsJson = False
+) -> None:
+    """为账户新建一对 API 密钥（AppSecret 只显示一次）。"""
+    out = _call(data_dir, lambda s: s.accounts.create_key(Actor.cli(), account))
+    _out(out, as_json, f"AppKey: {out['app_key']}\nAppSecret: {out['app_secret']}")
+
+
+@key_app.command("rotate")
+def key_rotate(app_key: str, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """更换密钥的 AppSecret（旧的立即失效；新的只显示一次）。"""
+    out = _call(data_dir, lambda s: s.accounts.rotate_key(Actor.cli(), app_key))
+    _out(out, as_json, f"AppKey: {out['app_key']}\n新 AppSecret: {out['app_secret']}")
+
+
+@key_app.command("disable")
+def key_disable(app_key: str, data_dir: DataDir = None) -> None:
+    """停用密钥（用它签名的请求立即被拒绝）。"""
+    _call(data_dir, lambda s: s.accounts.set_key_status(Actor.cli(), app_key, False))
+    typer.echo("密钥已停用")
+
+
+@key_app.command("enable")
+def key_enable(app_key: str, data_dir: DataDir = None) -> None:
+    """重新启用密钥。"""
+    _call(data_dir, lambda s: s.accounts.set_key_status(Actor.cli(), app_key, True))
+    typer.echo("密钥已启用")
+
+
+@staff_app.command("create")
+def staff_create(
+    name: Annotated[str, typer.Option(help="员工名称")],
+    role: Annotated[str, typer.Option(help="admin / reviewer / finance / ops")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """创建员工并发放管理接口令牌（只显示一次）。"""
+    out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
+    _out(out, as_json, f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}")
+
+
+@staff_app.command("revoke")
+def staff_revoke(staff_id: Annotated[int, typer.Argument(help="员工 ID")], data_dir: DataDir = None) -> None:
+    """吊销员工令牌（立即失效）。"""
+    _call(data_dir, lambda s: s.staff_users.revoke(Actor.cli(), staff_id))
+    typer.echo(f"员工 {staff_id} 的令牌已吊销")
+
+
+@staff_app.command("list")
+def staff_list(data_dir: DataDir = None) -> None:
+    """员工列表。"""
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.staff_users.listing(Actor.cli())), ensure_ascii=False))
+
+
+def _channel_options(values: dict[str, Any], option: list[str] | None) -> dict[str, Any]:
+    if option:
+        opts: dict[str, Any] = {}
+        for item in option:
+            k, _, v = item.partition("=")
+            opts[k.strip()] = int(v) if v.strip().isdigit() else v.strip()
+        values["options"] = opts
+    return {k: v for k, v in values.items() if v is not None}
+
+
+@channels_app.callback()
+def channels_list(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """通道列表（不带子命令时）。运行中平台的实时健康状态见 GET /admin/channels。"""
+    if ctx.invoked_subcommand is not None:
+        return
+    from qixin.gateway.manager import load_health
+    from qixin.services.channels import list_channels
+    from qixin.store.db import Tx
+
+    def job(tx: Tx) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        return [c.public() for c in list_channels(tx)], load_health(tx)
+
+    rows, live = _write(data_dir, job)
+    for c in rows:
+        c["live"] = live.get(c["name"])
+    if as_json:
+        typer.echo(json.dumps({"channels": rows}, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="通道（运行状态来自正在运行的平台，15 秒内更新）")
+    for col in ("ID", "名称", "协议", "地址", "运营商", "状态", "窗口", "TPS", "提交/错误", "回执"):
+        table.add_column(col)
+    for c in rows:
+        h = c["live"] or {}
+        state = f"{h.get('bound', 0)}/{c['connections']} 已连接" if h else "未运行"
+        state = state if c["enabled"] else "停用"
+        table.add_row(
+            str(c["id"]), c["name"], c["protocol"], f"{c['host']}:{c['port']}", ",".join(c["carriers"]) or "全部",
+            state, f"{h.get('window_used', '-')}/{c['window']}", f"{h.get('tps_now', '-')}/{c['tps'] or '不限'}",
+            f"{h.get('submitted', '-')}/{h.get('submit_errors', '-')}", str(h.get("receipts", "-")),
+        )  # fmt: skip
+    Console().print(table)
+
+
+@channels_app.command("add")
+def channels_add(
+    name: Annotated[str, typer.Option(help="通道名称")],
+    protocol: Annotated[str, typer.Option(help="smpp / cmpp2 / cmpp3 / sgip / smgp")],
+    host: Annotated[str, typer.Option(help="网关地址")],
+    port: Annotated[int, typer.Option(help="网关端口")],
+    username: Annotated[str, typer.Option(help="登录账号（system_id / SP 企业代码 / 登录名 / ClientID）")],
+    secret: Annotated[str, typer.Option(help="登录密码（共享密钥）")],
+    service_code: Annotated[str, typer.Option(help="特服号 / src_id（扩展码接在其后）")] = "",
+    carriers: Annotated[str, typer.Option(help="承载运营商，逗号分隔：cmcc,cucc,ctcc,cbn,intl；空为全部")] = "",
+    msg_types: Annotated[str, typer.Option(help="承载类型，逗号分隔；空为全部")] = "",
+    tps: Annotated[int, typer.Option(help="TPS 上限，0 为不限")] = 0,
+    window: Annotated[int, typer.Option(help="滑动窗口")] = 16,
+    connections: Annotated[int, typer.Option(help="连接数")] = 1,
+    priority: Annotated[int, typer.Option(help="优先级（小的优先）")] = 100,
+    weight: Annotated[int, typer.Option(help="同优先级内的权重")] = 1,
+    accounts: Annotated[str, typer.Option(help="专属账户 ID，逗号分隔；空为共享")] = "",
+    option: Annotated[list[str] | None, typer.Option(help="协议参数 key=value，如 node_id=3020012345")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """新建通道。"""
+    from qixin.services.channels import create_channel
+
+    values = _channel_options(
+        {
+            "name": name, "protocol": protocol, "host": host, "port": port, "username": username, "secret": secret,
+            "service_code": service_code, "carriers": carriers, "msg_types": msg_types, "tps": tps, "window": window,
+            "connections": connections, "priority": priority, "weight": weight, "accounts": accounts,
+        },
+        option,
+    )  # fmt: skip
+    ch = _audited(data_dir, "channel.create", f"channel:{name}", lambda tx: create_channel(tx, values).public())
+    _out(ch, as_json, f"通道 {ch['name']}（ID {ch['id']}）已创建")
+
+
+@channels_app.command("set")
+def channels_set(
+    channel: Annotated[str, typer.Argument(help="通道名称或 ID")],
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    username: Annotated[str | None, typer.Option()] = None,
+    secret: Annotated[str | None, typer.Option()] = None,
+    service_code: Annotated[str | None, typer.Option()] = None,
+    carriers: Annotated[str | None, typer.Option()] = None,
+    msg_types: Annotated[str | None, typer.Option()] = None,
+    tps: Annotated[int | None, typer.Option()] = None,
+    window: Annotated[int | None, typer.Option()] = None,
+    connections: Annotated[int | None, typer.Option()] = None,
+    priority: Annotated[int | None, typer.Option()] = None,
+    weight: Annotated[int | None, typer.Option()] = None,
+    accounts: Annotated[str | None, typer.Option()] = None,
+    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="启用 / 停用")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="协议参数 key=value（整体替换）")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """修改通道（运行中的平台数秒内按新配置重建连接）。"""
+    from qixin.services.channels import find_channel, update_channel
+    from qixin.store.db import Tx
+
+    values = _channel_options(
+        {
+            "host": host, "port": port, "username": username, "secret": secret, "service_code": service_code,
+            "carriers": carriers, "msg_types": msg_types, "tps": tps, "window": window, "connections": connections,
+            "priority": priority, "weight": weight, "accounts": accounts, "enabled": enabled,
+        },
+        option,
+    )  # fmt: skip
+
+    def job(tx: Tx) -> dict[str, Any]:
+        return update_channel(tx, find_channel(tx, channel).id, values).public()
+
+    ch = _audited(data_dir, "channel.update", f"channel:{channel}", job)
+    _out(ch, as_json, f"通道 {ch['name']} 已更新（版本 {ch['version']}）")
+
+
+@billing_app.command("verify")
+def billing_verify(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """核对账本：每个账户的余额等于其账目合计，每个条数包的剩余条数等于其套餐账目合计。"""
+    from qixin.services.billing import verify
+
+    out = _write(data_dir, verify)
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        typer.echo(
+            f"核对 {out['accounts']} 个账户、{out['packages']} 个条数包：" + ("全部一致" if out["ok"] else "发现不一致")
+        )
+        for r in out["mismatches"]:
+            typer.echo(f"  账户 {r['account_id']}：余额 {r['balance_li']} 厘，账本合计 {r['ledger_li']} 厘")
+        for r in out["package_mismatches"]:
+            typer.echo(
+                f"  条数包 {r['package_id']}（账户 {r['account_id']}）：剩余 {r['remaining_parts']} 条，"
+                f"账目合计 {r['entries_parts']} 条"
+            )
+        for a in out["negative"]:
+            typer.echo(f"  账户 {a}：余额为负")
+    if not out["ok"]:
+        raise typer.Exit(code=1)
+
+
+def _li(text: str | None) -> int | None:
+    from qixin.services.billing import yuan_to_li
+
+    if text is None:
+        return None
+    try:
+        return yuan_to_li(text)
+    except QxError as e:
+        _fail(e)
+        raise
+
+
+def _audited(data_dir: Path | None, action: str, target: str, fn: Any) -> Any:
+    """A change made by the operator at the command line, with its audit row in the same transaction."""
+    from qixin.services.actor import audit
+
+    def job(tx: Any) -> Any:
+        out = fn(tx)
+        audit(tx, Actor.cli(), action, target, out if isinstance(out, dict) else {"result": out})
+        return out
+
+    return _write(data_dir, job)
+
+
+def _when(text: str | None) -> int | None:
+    from qixin.api.billing import parse_time
+
+    try:
+        return parse_time(text)
+    except QxError as e:
+        _fail(e)
+        raise
+
+
+@billing_app.command("settings")
+def billing_settings(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    min_first_topup: Annotated[str | None, typer.Option(help="首次充值最低金额（元），0 = 不限")] = None,
+    min_topup: Annotated[str | None, typer.Option(help="后续充值最低金额（元），0 = 不限")] = None,
+    validity_months: Annotated[int | None, typer.Option(help="每次充值延长余额有效期（月），0 = 永久")] = None,
+    low_balance: Annotated[str | None, typer.Option(help="余额提醒阈值（元），0 = 关闭")] = None,
+    alert_email: Annotated[str | None, typer.Option(help="提醒邮箱")] = None,
+    alert_webhook: Annotated[str | None, typer.Option(help="提醒 Webhook 地址")] = None,
+    alert_mobile: Annotated[str | None, typer.Option(help="提醒手机号")] = None,
+    billing_email: Annotated[str | None, typer.Option(help="对账单邮箱")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """查看或修改账户的计费设置（不带选项只显示）。"""
+    from qixin.services.billing import update_settings
+
+    changes: dict[str, Any] = {
+        "min_first_topup_li": _li(min_first_topup),
+        "min_topup_li": _li(min_topup),
+        "validity_months": validity_months,
+        "low_balance_li": _li(low_balance),
+        "alert_email": alert_email,
+        "alert_webhook": alert_webhook,
+        "alert_mobile": alert_mobile,
+        "billing_email": billing_email,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    out = _audited(data_dir, "billing.settings", f"account:{account_id}",
+                   lambda tx: update_settings(tx, account_id, changes))  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("price")
+def billing_price(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    price: Annotated[str, typer.Option(help="单价（元），如 0.038")],
+    product: Annotated[str, typer.Option(help="sms（每计费条）或 numcheck（每次查询）")] = "sms",
+    carrier: Annotated[str, typer.Option(help="cmcc / cucc / ctcc / cbn；不填 = 全部")] = "",
+    msg_type: Annotated[str, typer.Option("--type", help="verification / notification / marketing；不填 = 全部")] = "",
+    effective_at: Annotated[str | None, typer.Option(help="生效时间 ISO 8601（北京时间）；不填 = 现在")] = None,
+    note: Annotated[str | None, typer.Option(help="说明（写入调价通知）")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """新增价格计划（在生效时间起适用），并通知客户。"""
+    from qixin.services.pricing import create_plan
+
+    li, at = _li(price), _when(effective_at)
+    assert li is not None
+    notice = load_settings(data_dir).price_notice_days * 86_400_000
+    out = _audited(
+        data_dir, "billing.price_plan", f"account:{account_id}",
+        lambda tx: create_plan(tx, account_id, product, li, carrier=carrier, msg_type=msg_type, effective_at=at,
+                               note=note, created_by="cli", min_notice_ms=notice),
+    )  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("prices")
+def billing_prices(account_id: Annotated[int, typer.Argument(help="账户 ID")], data_dir: DataDir = None) -> None:
+    """列出账户的价格计划。"""
+    from qixin.services.pricing import list_plans
+
+    typer.echo(json.dumps(_write(data_dir, lambda tx: list_plans(tx, account_id)), ensure_ascii=False))
+
+
+@billing_app.command("package")
+def billing_package(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    kind: Annotated[str, typer.Option(help="year（自然年，1 月 1 日 0 点清零）或 term（期限）")],
+    parts: Annotated[int, typer.Option(help="条数")],
+    ref: Annotated[str, typer.Option(help="套餐单号（同一单号只开通一次）")],
+    year: Annotated[int | None, typer.Option(help="year：适用的年份（默认今年）")] = None,
+    months: Annotated[int | None, typer.Option(help="term：有效月数（默认 12）")] = None,
+    starts_at: Annotated[str | None, typer.Option(help="term：开始时间（默认现在）")] = None,
+    expires_at: Annotated[str | None, typer.Option(help="term：到期时间（代替 --months）")] = None,
+    price: Annotated[str, typer.Option(help="套餐价格（元）")] = "0",
+    pay_from_balance: Annotated[bool, typer.Option("--pay-from-balance", help="从账户余额扣除套餐价格")] = False,
+    name: Annotated[str, typer.Option(help="名称")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """开通条数包。"""
+    from qixin.services.billing import grant_package
+
+    li, start, end = _li(price) or 0, _when(starts_at), _when(expires_at)
+    out = _audited(
+        data_dir, "billing.package", f"account:{account_id}",
+        lambda tx: grant_package(tx, account_id, kind, parts, ref, year=year, starts_at=start, expires_at=end,
+                                 months=months, price_li=li, pay_from_balance=pay_from_balance, name=name),
+    )  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("packages")
+def billing_packages(account_id: Annotated[int, typer.Argument(help="账户 ID")], data_dir: DataDir = None) -> None:
+    """列出账户的条数包。"""
+    from qixin.services.billing import list_packages
+
+    typer.echo(json.dumps(_write(data_dir, lambda tx: list_packages(tx, account_id)), ensure_ascii=False))
+
+
+@billing_app.command("refund-rule")
+def billing_refund_rule(
+    kind: Annotated[str, typer.Argument(help="stat（状态报告 stat，如 UNDELIV）或 err（错误码）")],
+    code: Annotated[str, typer.Argument(help="代码")],
+    account: Annotated[int, typer.Option(help="账户 ID；0 = 全部账户")] = 0,
+    remove: Annotated[bool, typer.Option("--remove", help="删除这条规则")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """新增（或 --remove 删除）退款规则：哪些状态报告退款。平台原因失败总是退款。"""
+    from qixin.services.billing import add_refund_rule, remove_refund_rule
+
+    if remove:
+
+        def drop(tx: Any) -> dict[str, Any]:
+            row = tx.one(
+                "SELECT id FROM refund_rules WHERE account_id = ? AND kind = ? AND code = ?",
+                (account, kind, code.strip().upper()),
+            )
+            if row is None:
+                raise QxError("NOT_FOUND")
+            remove_refund_rule(tx, int(row[0]))
+            return {"removed": int(row[0])}
+
+        out = _audited(data_dir, "billing.refund_rule.remove", f"account:{account}", drop)
+    else:
+        out = _audited(data_dir, "billing.refund_rule.add", f"account:{account}",
+                       lambda tx: add_refund_rule(tx, kind, code, account))  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@billing_app.command("refund-rules")
+def billing_refund_rules(data_dir: DataDir = None) -> None:
+    """列出退款规则。"""
+    rows = _write(data_dir, lambda tx: tx.all("SELECT id, account_id, kind, code FROM refund_rules ORDER BY id"))
+    typer.echo(json.dumps([dict(zip(("id", "account_id", "kind", "code"), r, strict=True)) for r in rows]))
+
+
+@billing_app.command("statement")
+def billing_statement(
+    period: Annotated[str, typer.Option(help="账期 YYYY-MM（北京时间自然月）")],
+    account: Annotated[int | None, typer.Option(help="账户 ID；不填 = 全部账户")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="把 CSV 与 XLSX 写到这个目录")] = None,
+    email: Annotated[bool, typer.Option("--email", help="发送到账户的对账邮箱（QIXIN_SMTP_*）")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """出对账单（已出的不重复出），可写出文件、发送邮件。"""
+    from qixin.services import statements
+    from qixin.services.notify import Smtp
+    from qixin.store.db import now_ms
+
+    s = load_settings(data_dir)
+
+    def job(tx: Any) -> list[dict[str, Any]]:
+        if account is not None:
+            accts = [account]
+        else:
+            _, end = statements.period_bounds(period)
+            if end > now_ms():
+                raise QxError("STATEMENT_NOT_READY")
+            accts = [int(a) for (a,) in tx.all("SELECT id FROM accounts WHERE created_at < ? ORDER BY id", (end,))]
+        return [statements.get(tx, statements.issue(tx, a, period, holidays=s.holidays)) for a in accts]
+
+    db = _db(s)
+    try:
+        issued = db.write_sync(job)
+        for st in issued:
+            line = f"账户 {st['account_id']} {st['period']}：期初 {st['opening_li']} 厘，期末 {st['closing_li']} 厘"
+            if out_dir is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                base = out_dir / f"statement-{st['account_id']}-{st['period']}"
+                base.with_suffix(".csv").write_bytes(statements.to_csv(st))
+                base.with_suffix(".xlsx").write_bytes(statements.to_xlsx(st))
+                line += f"，已写出 {base}.csv / .xlsx"
+            if email:
+                smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
+                ok = asyncio.run(statements.email_statement(db, smtp, int(st["id"])))
+                line += "，邮件已发送" if ok else "，邮件发送失败"
+            typer.echo(line)
+    except QxError as e:
+        _fail(e)
+    finally:
+        db.close()
+
+
+@billing_app.command("sweep")
+def billing_sweep(data_dir: DataDir = None) -> None:
+    """立即执行到期处理：条数包到期清零、余额过期、对账单异议期届满确认。"""
+    from qixin.services import statements
+    from qixin.services.billing import expire_due
+    from qixin.store.db import now_ms
+
+    def job(tx: Any) -> dict[str, Any]:
+        now = now_ms()
+        return {"expired": expire_due(tx, now), "statements_confirmed": statements.close_windows(tx, now)}
+
+    typer.echo(json.dumps(_write(data_dir, job), ensure_ascii=False))
+
+
+@simulator_app.command("smpp")
+def simulator_smpp(
+    host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="监听端口")] = 2775,
+    delay_min: Annotated[float, typer.Option(help="状态报告最短延迟（秒）")] = 0.05,
+    delay_max: Annotated[float, typer.Option(help="状态报告最长延迟（秒）")] = 0.5,
+) -> None:
+    """单独运行 SMPP 短信中心模拟器。"""
+    from qixin.gateway.simulators.smpp import SimulatorConfig, SmppSimulator
+
+    async def main() -> None:
+        sim = SmppSimulator(host, port, SimulatorConfig(receipt_delay=(delay_min, delay_max)))
+        bound = await sim.start()
+        typer.echo(f"SMPP 模拟器已启动：{host}:{bound}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sim.stop()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    try:
+        app()
+    except QxError as e:  # pragma: no cover - safety net
+        typer.echo(json.dumps(e.to_dict(), ensure_ascii=False), err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The error catalogue: stable codes, HTTP statuses and Chinese messages (docs/errors.md lists them).
+
+Rules: every refusal the platform gives a customer is a ``QxError`` with a code from ``CATALOGUE``;
+the message shown to customers is Chinese first. API handlers turn a QxError into
+``{"code": ..., "message": ...}`` with the catalogue's HTTP status, never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> (HTTP status, Chinese message)
+CATALOGUE: dict[str, tuple[int, str]] = {
+    # request and authentication
+    "INVALID_REQUEST": (400, "请求格式错误"),
+    "INVALID_JSON": (400, "请求体不是合法的 JSON"),
+    "AUTH_MISSING": (401, "缺少签名请求头"),
+    "APPKEY_INVALID": (401, "AppKey 不存在或已停用"),
+    "SIGNATURE_INVALID": (401, "请求签名校验失败"),
+    "TIMESTAMP_EXPIRED": (401, "请求时间戳超出允许范围（±300 秒）"),
+    "NONCE_REPLAYED": (401, "随机数已使用，疑似重放请求"),
+    "IP_FORBIDDEN": (403, "来源 IP 不在白名单内"),
+    "ACCOUNT_FROZEN": (403, "账户已冻结，无法发送"),
+    "FREE_TEXT_FORBIDDEN": (403, "账户未开通自定义内容发送，请使用模板"),
+    "NOT_FOUND": (404, "资源不存在"),
+    "METHOD_NOT_ALLOWED": (405, "请求方法不被允许"),
+    "STAFF_AUTH_REQUIRED": (401, "需要员工令牌（Authorization: Bearer …）"),
+    "STAFF_TOKEN_INVALID": (401, "员工令牌无效或已停用"),
+    "FORBIDDEN": (403, "无权执行此操作"),
+    "CONFLICT": (409, "资源已存在"),
+    # content and numbers
+    "SIGNATURE_NOT_APPROVED": (400, "短信签名不存在或未审核通过"),
+    "TEMPLATE_NOT_APPROVED": (400, "模板不存在或未审核通过"),
+    "TEMPLATE_PARAM_MISSING": (400, "模板变量缺失"),
+    "TEMPLATE_PARAM_INVALID": (400, "模板变量不符合类型要求"),
+    "TEMPLATE_PARAM_UNKNOWN": (400, "模板中没有这个变量"),
+    "TEMPLATE_SYNTAX": (400, "模板变量写法错误，应为 ${name}"),
+    "TEMPLATE_VAR_UNDECLARED": (400, "模板变量未声明类型"),
+    "TEMPLATE_VAR_TYPE_INVALID": (400, "模板变量类型不受支持"),
+    "CONTENT_EMPTY": (400, "短信内容为空"),
+    "CONTENT_TOO_LONG": (400, "短信内容超过最大长度"),
+    "TYPE_INVALID": (400, "短信类型必须是 verification、notification 或 marketing"),
+    "NUMBERS_EMPTY": (400, "没有接收号码"),
+    "TOO_MANY_NUMBERS": (400, "单次请求号码数量超过上限"),
+    "NUMBER_INVALID": (400, "号码格式错误"),
+    "NUMBER_DUPLICATE": (400, "号码重复"),
+    "NO_VALID_NUMBERS": (400, "没有可发送的有效号码"),
+    "SEND_AT_INVALID": (400, "定时发送时间格式错误"),
+    # compliance (issue 4, docs/compliance.md)
+    "CONTENT_FORBIDDEN": (400, "内容含有违禁词，不允许发送"),
+    "CONTENT_SPECIAL_CHAR": (400, "内容含有不支持的特殊字符"),
+    "UNSUBSCRIBE_MISSING": (400, "营销短信须在末尾注明退订方式"),
+    "LINK_FORBIDDEN": (400, "内容中的链接不被允许"),
+    "VERIFICATION_KEYWORD_MISSING": (400, "验证码短信须包含“验证码”“校验码”“动态码”或“注册码”"),
+    "AUDIENCE_REQUIRED": (400, "营销短信须填写发送对象说明（audience）"),
+    "OPTED_OUT": (400, "该号码已退订"),
+    "BLACKLISTED": (400, "该号码在黑名单中"),
+    "RATE_LIMITED": (400, "该号码发送过于频繁，已超过频率限制"),
+    "NUMBER_RANGE_FORBIDDEN": (400, "禁止号段群发：号码属于连续号段"),
+    "INTERNATIONAL_NOT_ALLOWED": (400, "账户未开通国际短信"),
+    "SIGNATURE_NAME_INVALID": (400, "签名名称不符合规范"),
+    "TEMPLATE_REVIEW_FAILED": (400, "模板不符合审核规则"),
+    "LEXICON_INVALID": (400, "词库修改无效"),
+    "DOCUMENT_INVALID": (400, "资质文件无效"),
+    # money
+    "INSUFFICIENT_BALANCE": (402, "余额不足，整批拒绝"),
+    "IDEMPOTENCY_CONFLICT": (409, "幂等键已用于不同的请求"),
+    "TOPUP_DUPLICATE": (409, "该充值单号已入账，不会重复充值"),
+    "TOPUP_BELOW_MINIMUM": (400, "充值金额低于账户约定的最低充值金额"),
+    "BALANCE_EXPIRED": (402, "账户余额已过有效期，请充值后再发送"),
+    "PACKAGE_DUPLICATE": (409, "该套餐单号已存在"),
+    "PRICE_NOTICE_TOO_SHORT": (400, "调价生效时间距今短于约定的通知期"),
+    "PRICE_NOT_SET": (400, "该产品尚未定价"),
+    "STATEMENT_NOT_READY": (400, "账期尚未结束，不能出对账单"),
+    "STATEMENT_NOT_DISPUTABLE": (409, "对账单已确认或已过异议期"),
+    # delivery (platform-side failures, recorded on messages)
+    "SUBMIT_REJECTED": (502, "通道拒绝提交"),
+    "NO_ROUTE": (503, "没有可用通道"),
+    # generic
+    "INTERNAL_ERROR": (500, "服务器内部错误"),
+}
+
+
+class QxError(Exception):
+    """A refusal with a stable code. Raised before any write in a database job (see store/db.py)."""
+
+    def __init__(self, code: str, message: str | None = None, **detail: Any) -> None:
+        status, default = CATALOGUE.get(code, (400, code))
+        self.code = code
+        self.status = status
+        self.message = message or default
+        self.detail = detail
+        super().__init__(f"{code}: {self.message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.detail:
+            out.update(self.detail)
+        return out

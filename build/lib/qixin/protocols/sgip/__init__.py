@@ -1,0 +1,1 @@
+"""SGIP 1.2 (China Unicom). The wire format lives in ``codec``."""

@@ -1,0 +1,376 @@
+"""Accept: validate, price, reserve the charge and persist messages and queue rows in ONE transaction.
+
+Rules:
+- Everything that can be decided without the database is decided first (numbers, signature, text,
+  parts, price); the database job then only checks idempotency, charges, and writes.
+- A batch is paid for whole or refused whole with INSUFFICIENT_BALANCE; invalid and duplicate numbers
+  are reported per number and are neither sent nor billed.
+- One content for many numbers is planned (encoding, parts) once, not per number.
+- Nothing is sent before the accept transaction has committed: the dispatcher only sees queue rows
+  that exist, and they are written in that transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from qixin.domain import text as textmod
+from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
+from qixin.errors import CATALOGUE, QxError
+from qixin.ids import ids
+from qixin.services import billing
+from qixin.services.accounts import ApiKey, Directory
+from qixin.services.portability import PortedNumbers
+from qixin.store import sends
+from qixin.store.db import Database, Tx, now_ms
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TYPES = {"verification": 0, "notification": 1, "marketing": 2}  # value = dispatch priority
+
+
+@dataclass(slots=True)
+class ScreenRequest:
+    """What compliance needs to judge one send request (before any money moves)."""
+
+    key: ApiKey
+    msg_type: str
+    content: str  # the full text, 【签名】 included
+    signature: str
+    template_id: int | None
+    numbers: list[tuple[str, str]]  # (number, carrier), valid and deduplicated
+    send_at: int | None  # ms UTC requested by the customer, None = now
+    body: dict[str, Any]  # the request, for optional fields compliance may read (e.g. audience)
+
+
+@dataclass(slots=True)
+class Screening:
+    """Compliance's answer: numbers refused (each with a code), and when the rest may be sent."""
+
+    rejected: dict[str, str] = field(default_factory=dict)  # number -> error code
+    send_at: int | None = None  # ms UTC; a deferral (e.g. outside the sending window) or the request's own
+    note: dict[str, Any] = field(default_factory=dict)  # what compliance wants stored with the batch
+    # gives back what screening reserved (frequency-limit counts) when the batch is not committed
+    release: Callable[[], Awaitable[None]] | None = None
+
+
+class Screener(Protocol):
+    async def screen(self, req: ScreenRequest) -> Screening: ...
+
+
+class NoScreening:
+    """No compliance rules: every valid number passes, at the time asked for."""
+
+    async def screen(self, req: ScreenRequest) -> Screening:
+        return Screening(send_at=req.send_at)
+
+
+class Pricer(Protocol):
+    async def refresh(self, key: ApiKey) -> None:
+        """Load what ``unit_price`` needs for this key (called once per request, before pricing)."""
+        ...
+
+    def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
+        """Price of one billed part, in 厘."""
+        ...
+
+
+class FlatPricer:
+    """One price per part for the account (the price on its API key's account)."""
+
+    async def refresh(self, key: ApiKey) -> None:
+        return None
+
+    def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
+        return key.price_li
+
+
+@dataclass(slots=True)
+class Prepared:
+    key: ApiKey
+    batch_id: int
+    type: str
+    signature: str
+    template_id: int | None
+    content: str  # the full text, 【签名】 included
+    parts: int
+    rows: list[tuple[int, str, str, str, int]]  # (message id, number, carrier, province, fee_li)
+    rejected: list[dict[str, str]]
+    out_id: str | None
+    send_at: int | None  # ms UTC, when scheduled
+    idempotency_key: str | None
+    request_hash: str
+    note: dict[str, Any] = field(default_factory=dict)
+    release: Callable[[], Awaitable[None]] | None = None
+    package_parts: int = 0  # parts paid by packages (set by billing.charge_batch)
+
+    @property
+    def total_fee(self) -> int:
+        return sum(r[4] for r in self.rows)
+
+    @property
+    def total_parts(self) -> int:
+        return self.parts * len(self.rows)
+
+
+def _reject(number: str, code: str) -> dict[str, str]:
+    return {"to": number, "code": code, "message": CATALOGUE[code][1]}
+
+
+def parse_send_at(value: Any, now: int) -> int | None:
+    """``send_at`` as unix seconds or ISO 8601 (naive means Asia/Shanghai); None when due now."""
+    if value in (None, ""):
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            at = int(value * 1000)
+        elif isinstance(value, str):
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=SHANGHAI)
+            at = int(dt.timestamp() * 1000)
+        else:
+            raise ValueError(value)
+    except (ValueError, OverflowError) as e:
+        raise QxError("SEND_AT_INVALID") from e
+    return at if at > now + 1000 else None
+
+
+class AcceptService:
+    def __init__(
+        self,
+        db: Database,
+        directory: Directory,
+        max_parts: int = 10,
+        max_numbers: int = 100_000,
+        screener: Screener | None = None,
+        pricer: Pricer | None = None,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.directory = directory
+        self.max_parts = max_parts
+        self.max_numbers = max_numbers
+        self.screener: Screener = screener or NoScreening()
+        self.pricer: Pricer = pricer or FlatPricer()
+        self._on_accepted = on_accepted  # wakes the dispatcher of this process, if it has one
+        self._table = prefix_table()
+        self.ported = PortedNumbers(db)
+
+    async def prepare(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> Prepared:
+        if key.account_status != "active":
+            raise QxError("ACCOUNT_FROZEN")
+        msg_type = body.get("type", "notification")
+        if msg_type not in TYPES:
+            raise QxError("TYPE_INVALID")
+        to = body.get("to")
+        if isinstance(to, str):
+            to = [to]
+        if not isinstance(to, list) or not to:
+            raise QxError("NUMBERS_EMPTY")
+        if len(to) > self.max_numbers:
+            raise QxError("TOO_MANY_NUMBERS", f"单次请求最多 {self.max_numbers} 个号码")
+        if not all(isinstance(n, str) for n in to):
+            raise QxError("NUMBER_INVALID", "号码必须是字符串")
+
+        signature = body.get("signature")
+        if not isinstance(signature, str) or signature not in await self.directory.approved_signatures(key.account_id):
+            raise QxError("SIGNATURE_NOT_APPROVED")
+
+        template_id: int | None = None
+        if body.get("template_id") is not None:
+            template_id, content, tpl_type = await self._render_template(key, body)
+            msg_type = tpl_type
+        else:
+            if not key.allow_free_text:
+                raise QxError("FREE_TEXT_FORBIDDEN")
+            free_text = body.get("content")
+            if not isinstance(free_text, str) or not free_text.strip():
+                raise QxError("CONTENT_EMPTY")
+            content = free_text
+
+        full = textmod.with_signature(content, signature)
+        plan = textmod.plan_text(full)
+        if plan.parts > self.max_parts:
+            raise QxError("CONTENT_TOO_LONG", f"短信内容共 {plan.parts} 条，超过上限 {self.max_parts} 条")
+
+        out_id = body.get("out_id")
+        if out_id is not None and (not isinstance(out_id, str) or len(out_id) > 64):
+            raise QxError("INVALID_REQUEST", "out_id 必须是不超过 64 个字符的字符串")
+        idem = body.get("idempotency_key")
+        if idem is not None and (not isinstance(idem, str) or not 0 < len(idem) <= 128):
+            raise QxError("INVALID_REQUEST", "idempotency_key 必须是 1–128 个字符的字符串")
+        now = now_ms()
+        send_at = parse_send_at(body.get("send_at"), now)
+
+        parsed = parse_numbers(to)
+        intl, invalid = _international(parsed.invalid, parsed.duplicates)
+        rejected = [_reject(n, "NUMBER_INVALID") for n in invalid]
+        rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
+        lookup = self._table.lookup_tuple
+        infos = [lookup(n) for n in parsed.valid] + [(i.number, i.carrier, i.province) for i in intl]
+        await self.ported.refresh()
+        moved = self.ported.map
+        if moved:  # 携号转网: the carrier learned from receipts (or imported) beats the prefix
+            infos = [(n, moved[n], p) if n in moved else (n, c, p) for n, c, p in infos]
+        screening = await self.screener.screen(
+            ScreenRequest(key, msg_type, full, signature, template_id, [(n, c) for n, c, _ in infos], send_at, body)
+        )
+        if screening.rejected:
+            refused = screening.rejected
+            rejected += [_reject(n, refused[n]) for n, _, _ in infos if n in refused]
+            infos = [t for t in infos if t[0] not in refused]
+        prices: dict[str, int] = {}
+        await self.pricer.refresh(key)
+        for carrier in {c for _, c, _ in infos}:
+            prices[carrier] = self.pricer.unit_price(key, carrier, msg_type) * plan.parts
+        new_ids = ids.take(len(infos) + 1)
+        rows = [(mid, n, c, p, prices[c]) for mid, (n, c, p) in zip(new_ids[1:], infos, strict=True)]
+        return Prepared(
+            key=key,
+            batch_id=new_ids[0],
+            type=msg_type,
+            signature=signature,
+            template_id=template_id,
+            content=full,
+            parts=plan.parts,
+            rows=rows,
+            rejected=rejected,
+            out_id=out_id,
+            send_at=screening.send_at,
+            idempotency_key=idem,
+            request_hash=hashlib.sha256(raw).hexdigest(),
+            note=screening.note,
+            release=screening.release,
+        )
+
+    async def _render_template(self, key: ApiKey, body: dict[str, Any]) -> tuple[int, str, str]:
+        from qixin.domain.compliance.templates import TemplateError, render
+
+        try:
+            template_id = int(body["template_id"])
+        except (TypeError, ValueError) as e:
+            raise QxError("TEMPLATE_NOT_APPROVED") from e
+        tpl = await self.directory.template(key.account_id, template_id)
+        if tpl is None or tpl.status != "approved":
+            raise QxError("TEMPLATE_NOT_APPROVED")
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise QxError("TEMPLATE_PARAM_INVALID", "params 必须是对象")
+        try:
+            content = render(tpl.content, tpl.variables, {str(k): v for k, v in params.items()})
+        except TemplateError as e:
+            raise QxError(e.code, e.message) from e
+        return template_id, content, tpl.category
+
+    async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+        idem = body.get("idempotency_key")
+        if isinstance(idem, str) and idem:
+            # a repeat is answered from the stored answer, whatever changed since (signature, balance, …)
+            digest = hashlib.sha256(raw).hexdigest()
+            replay = await self.db.read_small(lambda tx: _replay(tx, key.account_id, idem, digest))
+            if replay is not None:
+                return replay
+        p = await self.prepare(key, body, raw)
+        try:
+            if not p.rows and p.idempotency_key is None:
+                raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
+            resp = await self.db.write(lambda tx: persist(tx, p))
+        except BaseException:
+            if p.release is not None:  # not committed: only accepted messages count toward limits
+                await p.release()
+            raise
+        if p.release is not None and resp.get("replayed"):
+            await p.release()
+        if self._on_accepted is not None:
+            self._on_accepted()
+        return resp
+
+
+def _international(invalid: list[str], duplicates: list[str]) -> tuple[list[NumberInfo], list[str]]:
+    """Split what the mainland parser refused into international numbers (carrier ``intl``, screened by
+    compliance: INTERNATIONAL_NOT_ALLOWED unless the account may) and the really invalid."""
+    from qixin.services.compliance.intl import international_number
+
+    intl: dict[str, NumberInfo] = {}
+    bad: list[str] = []
+    for raw in invalid:
+        number = international_number(raw)
+        if number is None:
+            bad.append(raw)
+        elif number in intl:
+            duplicates.append(raw)
+        else:
+            intl[number] = NumberInfo(number, "intl", "")
+    return list(intl.values()), bad
+
+
+def response_of(p: Prepared) -> dict[str, Any]:
+    parts = p.parts
+    return {
+        "batch_id": str(p.batch_id),
+        "status": "scheduled" if p.send_at else "queued",
+        "accepted_count": len(p.rows),
+        "rejected_count": len(p.rejected),
+        "parts": parts,
+        "total_fee_li": p.total_fee,
+        "total_fee": billing.li_to_yuan(p.total_fee),
+        "package_parts": p.package_parts,
+        "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": r[4]} for r in p.rows],
+        "rejected": p.rejected,
+    } | ({"deferred_to": p.note["deferred_to"]} if "deferred_to" in p.note else {})
+
+
+def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, Any] | None:
+    """The stored answer for a repeated idempotency key; IDEMPOTENCY_CONFLICT when the body differs."""
+    row = sends.stored_answer(tx, account_id, key)
+    if row is None:
+        return None
+    if row[0] != request_hash:
+        raise QxError("IDEMPOTENCY_CONFLICT")
+    replay: dict[str, Any] = orjson.loads(row[1])
+    replay["replayed"] = True
+    return replay
+
+
+def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
+    """The accept transaction. Raises QxError before any write (store/db.py rule)."""
+    account_id = p.key.account_id
+    if p.idempotency_key is not None:
+        replay = _replay(tx, account_id, p.idempotency_key, p.request_hash)
+        if replay is not None:
+            return replay
+    if not p.rows:
+        raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
+    billing.charge_batch(tx, p)
+    resp = response_of(p)
+    now = now_ms()
+    status = "scheduled" if p.send_at else "queued"
+    sends.insert_batch(
+        tx,
+        (
+            p.batch_id, account_id, p.key.key_id, p.type, p.signature, p.template_id, p.content,
+            len(p.rows) + len(p.rejected), len(p.rows), len(p.rejected), p.total_fee, p.out_id,
+            p.idempotency_key, p.request_hash if p.idempotency_key else None,
+            orjson.dumps(resp).decode() if p.idempotency_key else None, now, p.send_at,
+        ),
+    )  # fmt: skip
+    if p.note:
+        from qixin.services.compliance.store import record_batch_note
+
+        record_batch_note(tx, p.batch_id, account_id, p.note)
+    parts, mtype, out_id, send_at, batch_id = p.parts, p.type, p.out_id, p.send_at, p.batch_id
+    sends.insert_messages(
+        tx,
+        [(mid, num, car, prov, fee, out_id) for mid, num, car, prov, fee in p.rows],
+        {"batch_id": batch_id, "account_id": account_id, "type": mtype, "parts": parts, "status": status,
+         "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
+    )  # fmt: skip
+    sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)
+    return resp

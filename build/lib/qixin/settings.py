@@ -1,0 +1,175 @@
+"""One Settings object for the whole platform, declared once (pydantic-settings).
+
+Rules:
+- Each setting is declared exactly once below: its type, its default, its meaning (the ``description``)
+  and its environment variable (``QIXIN_`` + the field name in capitals; the SMPP endpoint's fields are
+  ``QIXIN_SMPP_*``). docs/settings.md is generated from these declarations and a test keeps it true.
+- Every value has a sensible default for the embedded mode (SQLite under ``data_dir``, the built-in
+  carrier simulators as the channels, in-memory rate storage).
+- ``QIXIN_DATABASE_URL`` switches to PostgreSQL (``postgresql+psycopg://…``); ``QIXIN_REDIS_URL`` turns on
+  Redis for state shared between processes (nonces, frequency limits).
+- Lists come from the environment comma-separated (``QIXIN_HOLIDAYS=2027-01-01,2027-02-17``); booleans
+  accept on/off, true/false, 1/0.
+- Money is in integer 厘 (0.001 yuan); durations in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(x.strip() for x in value.split(",") if x.strip())
+    return value
+
+
+class ChannelSettings(BaseSettings):
+    """The SMPP endpoint the settings point at (``QIXIN_SMPP_*``).
+
+    Port 0 (the default) means the embedded simulators; any other port makes the platform keep one
+    SMPP channel row named ``name`` pointed at that endpoint. All other channels are data
+    (``qixin channels``, ``/admin/channels``)."""
+
+    model_config = SettingsConfigDict(env_prefix="QIXIN_SMPP_", frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="External SMSC host (used only when the port is not 0)")
+    port: int = Field(0, description="External SMSC port; 0 starts the built-in carrier simulators instead")
+    system_id: str = Field("qixin", description="system_id to bind with (also the embedded SMPP simulator's login)")
+    password: str = Field("qixin", description="SMPP password (write-only: never shown by the platform)")
+    window: int = Field(256, ge=1, le=65535, description="Outstanding submit_sm per session (sliding window)")
+    name: str = Field("smpp-sim", description="Name of the channel row kept for this endpoint")
+
+
+class ComplianceSettings(BaseSettings):
+    """Compliance defaults (docs/compliance.md); per-account overrides live in account_policies."""
+
+    model_config = SettingsConfigDict(env_prefix="QIXIN_", frozen=True, extra="forbid")
+
+    sending_windows: bool = Field(
+        True, description="Defer notification/marketing outside 08:00–22:00 (marketing 09:00–20:00) Beijing time"
+    )
+    max_number_run: int = Field(
+        20, ge=0, description="Longest run of consecutive numbers a batch may hold; 0 turns the check off"
+    )
+    rate_limits: bool = Field(True, description="Per-recipient frequency limits (memory, or Redis with redis_url)")
+    verification_limit: str = Field(
+        "1/minute;5/hour;10/day", description="Verification codes per number per account+signature"
+    )
+    any_sender_limit: str = Field("40/day", description="Messages per number, whoever sends")
+    template_limit: str = Field(
+        "50/day", description="Notification/marketing per number per template (free text: per account)"
+    )
+    same_content_limit: str = Field("1/day", description="Identical marketing content per number")
+    optout_words: CommaList = Field(("TD", "T", "N", "R", "退订"), description="MO replies that opt a number out")
+    freeze_after: int = Field(
+        10, ge=0, description="Content violations within freeze_period that freeze the account; 0 = never"
+    )
+    freeze_period: int = Field(86_400, ge=1, description="Window (seconds) in which violations are counted")
+    freeze_codes: CommaList = Field(
+        ("CONTENT_FORBIDDEN", "LINK_FORBIDDEN"), description="Violation codes that count toward the auto-freeze"
+    )
+    limits_prefix: str = Field("qixin-limits", description="Redis key prefix of the frequency counters")
+
+    _split_lists = field_validator("optout_words", "freeze_codes", mode="before")(_split)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QIXIN_", frozen=True, extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Directory for the SQLite database and uploaded documents")
+    database_url: str = Field("", description="postgresql+psycopg://… for PostgreSQL; empty: SQLite in data_dir")
+    redis_url: str = Field("", description="redis://… to share nonces and frequency limits between processes")
+    host: str = Field("127.0.0.1", description="HTTP listen address (qixin run / qixin api)")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP listen port")
+    node_id: int | None = Field(
+        None, ge=0, le=1023, description="Id generator node (0–1023); distinct per process. Empty: random"
+    )
+    # API security
+    signature_skew: int = Field(300, ge=1, description="Seconds a signed request's timestamp may differ")
+    # text
+    max_parts: int = Field(10, ge=1, le=255, description="Maximum length of one message, in billed parts")
+    max_numbers_per_request: int = Field(100_000, ge=1, description="Numbers accepted in one send request")
+    # dispatch
+    lease_seconds: float = Field(30.0, gt=0, description="A claimed queue row returns to the queue after this")
+    claim_batch: int = Field(1000, ge=1, description="Queue rows claimed per round")
+    inflight_cap: int = Field(
+        4000, ge=1, description="Messages handed to connectors whose outcome is not yet durably stored"
+    )
+    flush_interval: float = Field(0.02, gt=0, description="Seconds between flushes of submit results and receipts")
+    # webhooks
+    webhook_batch: int = Field(100, ge=1, description="Events per webhook POST")
+    webhook_timeout: float = Field(5.0, gt=0, description="Seconds to wait for a customer's webhook endpoint")
+    webhook_backoff: Annotated[tuple[int, ...], NoDecode] = Field(
+        (5, 30, 120, 600, 1800, 3600, 7200, 14400), description="Retry delays (seconds) of a failed webhook"
+    )
+    # billing (services/billing.py, statements.py, notify.py)
+    billing_interval: float = Field(
+        30.0, gt=0, description="Seconds between housekeeping rounds (expiry, statements, notices)"
+    )
+    price_notice_days: int = Field(
+        0, ge=0, description="A price plan must take effect at least this many days after it is made"
+    )
+    holidays: CommaList = Field((), description="YYYY-MM-DD public holidays (not working days for disputes)")
+    auto_statements: bool = Field(True, description="Issue last month's statements on the 1st (Asia/Shanghai)")
+    smtp_host: str = Field("", description="SMTP server for notices and statements; empty: no email is sent")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    smtp_user: str = Field("", description="SMTP login")
+    smtp_password: str = Field("", description="SMTP password (write-only)")
+    smtp_from: str = Field("billing@qixin.local", description="Sender address of notices and statements")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS with the SMTP server")
+    # the embedded mode's simulators
+    sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
+        (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"
+    )
+    simulators: CommaList = Field(
+        ("cmpp3", "sgip", "smgp", "smpp"), description="Built-in carrier simulators the embedded mode starts"
+    )
+    # receipt stats that report a number ported to another carrier (携号转网); see services/portability.py
+    ported_stats: CommaList = Field(("PORTED", "PT:"), description="Receipt stats meaning the number was ported")
+    channel: ChannelSettings = Field(default_factory=lambda: ChannelSettings(), description="QIXIN_SMPP_*: see below")
+    compliance: ComplianceSettings = Field(default_factory=lambda: ComplianceSettings(), description="see below")
+
+    _split_lists = field_validator("holidays", "simulators", mode="before")(_split)
+
+    @field_validator("ported_stats", mode="before")
+    @classmethod
+    def _ported(cls, value: Any) -> Any:
+        return tuple(x.upper() for x in _split(value))
+
+    @field_validator("webhook_backoff", mode="before")
+    @classmethod
+    def _backoff(cls, value: Any) -> Any:
+        return tuple(int(x) for x in _split(value)) if isinstance(value, str) else value
+
+    @field_validator("sim_receipt_delay", mode="before")
+    @classmethod
+    def _delay(cls, value: Any) -> Any:
+        return tuple(float(x) for x in _split(value)) if isinstance(value, str) else value
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'qixin.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def with_(self, **changes: object) -> Settings:
+        return self.model_copy(update=changes)
+
+
+def load_settings(data_dir: str | Path | None = None, **overrides: object) -> Settings:
+    """Settings from the environment (QIXIN_*), then explicit overrides (CLI flags); None means not given."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        clean["data_dir"] = Path(data_dir)
+    return Settings(**clean)  # type: ignore[arg-type]

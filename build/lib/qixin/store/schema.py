@@ -1,0 +1,577 @@
+"""The relational schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Rules:
+- Money columns end in ``_li`` and hold integer 厘 (0.001 yuan). Never floats.
+- Time columns end in ``_at`` and hold integer milliseconds since the Unix epoch, UTC.
+- ``dispatch_queue`` is the hot work queue (small: rows waiting to be submitted); ``messages`` is the
+  archive (large, append-mostly). The dispatcher never scans ``messages``.
+- ``ledger`` rows are never updated or deleted; ``accounts.balance_li`` always equals the sum of the
+  account's ledger amounts (checked by tests and by ``qixin billing verify`` later).
+- A batch that sends one content to many numbers stores the content once, on the batch; messages with
+  their own content (templates with per-number variables) carry it in ``messages.content``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | frozen
+    Column("balance_li", BigInteger, nullable=False, server_default="0"),
+    Column("price_li", BigInteger, nullable=False),  # per billed part
+    Column("allow_free_text", Boolean, nullable=False, server_default="1"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("app_key", String(64), nullable=False, unique=True),
+    Column("app_secret", String(128), nullable=False),
+    Column("callback_url", Text, nullable=True),
+    Column("ip_allowlist", Text, nullable=True),  # comma-separated IPs / CIDRs; empty = any
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending|approved|rejected
+    Column("reason", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_signatures_account_name"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("category", String(16), nullable=False),  # verification|notification|marketing
+    Column("content", Text, nullable=False),
+    Column("variables", Text, nullable=False, server_default="{}"),  # JSON: name -> type spec
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("reason", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
+    Column("api_key_id", BigInteger, nullable=True),  # whose callback URL receives the receipts
+    Column("type", String(16), nullable=False),
+    Column("signature", String(32), nullable=False),
+    Column("template_id", BigInteger, nullable=True),
+    Column("content", Text, nullable=True),  # shared content, when every message has the same text
+    Column("total", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("fee_li", BigInteger, nullable=False),
+    Column("out_id", String(64), nullable=True),
+    Column("idempotency_key", String(128), nullable=True),
+    Column("request_hash", String(64), nullable=True),  # sha256 of the request body, for idempotency
+    Column("response", Text, nullable=True),  # the answer given, replayed for a repeated idempotency key
+    Column("created_at", BigInteger, nullable=False),
+    Column("send_at", BigInteger, nullable=True),
+    UniqueConstraint("account_id", "idempotency_key", name="uq_batches_idempotency"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("batch_id", BigInteger, nullable=False, index=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("number", String(32), nullable=False),
+    Column("carrier", String(8), nullable=False),
+    Column("province", String(16), nullable=False, server_default=""),
+    Column("content", Text, nullable=True),  # NULL: the batch's content
+    Column("type", String(16), nullable=False),
+    Column("parts", SmallInteger, nullable=False),
+    Column("fee_li", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("out_id", String(64), nullable=True),
+    Column("channel", String(64), nullable=True),
+    Column("receipts_pending", SmallInteger, nullable=False, server_default="0"),
+    Column("carrier_stat", String(16), nullable=True),
+    Column("carrier_err", String(16), nullable=True),
+    Column("error_code", String(32), nullable=True),  # platform error code for failed messages
+    Column("refunded", Boolean, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("send_at", BigInteger, nullable=True),
+    Column("submitted_at", BigInteger, nullable=True),
+    Column("done_at", BigInteger, nullable=True),
+)
+Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
+
+# The hot queue: one row per message waiting to be submitted. ``due_at`` doubles as the lease:
+# claiming a row pushes due_at forward by the lease time; success deletes the row; a crash leaves it
+# to become due again when the lease runs out.
+dispatch_queue = Table(
+    "dispatch_queue",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("priority", SmallInteger, nullable=False),  # 0 verification, 1 notification, 2 marketing
+    Column("due_at", BigInteger, nullable=False),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+)
+Index("ix_dispatch_queue_due", dispatch_queue.c.priority, dispatch_queue.c.due_at)
+
+# One row per submitted part: how receipts find their message.
+submits = Table(
+    "submits",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("carrier_msg_id", String(64), primary_key=True),
+    Column("message_id", BigInteger, nullable=False, index=True),
+    Column("part_no", SmallInteger, nullable=False),
+    Column("stat", String(16), nullable=True),  # receipt stat once received
+    Column("submitted_at", BigInteger, nullable=False),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),  # topup | charge | refund | adjust
+    Column("amount_li", BigInteger, nullable=False),  # signed: charges negative
+    Column("balance_after_li", BigInteger, nullable=False),
+    Column("ref", String(64), nullable=False),  # batch id for charges, message id for refunds, …
+    Column("note", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    # a refund (or charge) happens at most once per reference
+    UniqueConstraint("account_id", "kind", "ref", name="uq_ledger_once"),
+)
+Index("ix_ledger_account", ledger.c.account_id, ledger.c.id)
+
+webhook_outbox = Table(
+    "webhook_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("api_key_id", BigInteger, nullable=False),  # its secret signs the push
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # one JSON event
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending|sent|dead
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_webhook_outbox_due", webhook_outbox.c.status, webhook_outbox.c.next_at)
+
+
+# -- channels, extension codes, ported numbers, uplink (migration 0005) ------------------------------------
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("protocol", String(16), nullable=False),  # smpp | cmpp2 | cmpp3 | sgip | smgp
+    Column("host", String(128), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("username", String(64), nullable=False),  # system_id / SP id / login name / client id
+    Column("secret", String(128), nullable=False),
+    Column("service_code", String(21), nullable=False, server_default=""),  # 特服号 / src_id, extension appended
+    Column("options", Text, nullable=False, server_default="{}"),  # protocol extras (node id, corp id, …) JSON
+    Column("tps", Integer, nullable=False, server_default="0"),  # 0 = no cap
+    Column("window_size", Integer, nullable=False, server_default="16"),
+    Column("connections", Integer, nullable=False, server_default="1"),
+    Column("carriers", String(64), nullable=False, server_default=""),  # comma list; empty = all
+    Column("msg_types", String(64), nullable=False, server_default=""),  # comma list; empty = all
+    Column("accounts", Text, nullable=False, server_default=""),  # dedicated to these account ids; empty = shared
+    Column("priority", Integer, nullable=False, server_default="100"),  # lower first
+    Column("weight", Integer, nullable=False, server_default="1"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("embedded", Boolean, nullable=False, server_default="0"),  # points at a built-in simulator
+    Column("version", Integer, nullable=False, server_default="1"),  # bumped on every change
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# 扩展码: appended to a channel's service code; MO to service_code + code belongs to the account
+extensions = Table(
+    "extensions",
+    metadata,
+    Column("code", String(12), primary_key=True),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("signature", String(32), nullable=True),  # per-signature extension when set
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# numbers learned (from receipts) to belong to another carrier than their prefix says (携号转网)
+ported_numbers = Table(
+    "ported_numbers",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("carrier", String(8), nullable=False),
+    Column("learned_at", BigInteger, nullable=False),
+)
+Index("ix_ported_numbers_learned", ported_numbers.c.learned_at)
+
+# receipts that matched no stored submit yet (the submit's outcome not flushed, possibly by another
+# dispatcher): stored before the carrier is answered, re-applied until they match or grow stale
+receipt_inbox = Table(
+    "receipt_inbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("carrier_msg_id", String(64), nullable=False),
+    Column("stat", String(16), nullable=False),
+    Column("err", String(16), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# the manager's latest view of each running channel (sessions, window, TPS, errors, receipts), for
+# `qixin channels` and for other processes; written every few seconds
+channel_health = Table(
+    "channel_health",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("health", Text, nullable=False),  # JSON
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+mo_messages = Table(
+    "mo_messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=True, index=True),  # NULL: no extension matched
+    Column("channel", String(64), nullable=False),
+    Column("source", String(32), nullable=False),  # the subscriber
+    Column("destination", String(32), nullable=False),  # service code + extension
+    Column("content", Text, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+
+# -- staff and audit (migration 0002) -----------------------------------------------------------------
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # admin | reviewer | finance | ops
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 of the bearer token
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("actor_type", String(16), nullable=False),  # staff | customer | system | cli
+    Column("actor_id", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(128), nullable=False, server_default=""),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Column("ip", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_audit_log_created", audit_log.c.created_at)
+
+
+# -- billing: account billing settings, price plans, packages, refund rules, notifications, statements ---
+# (migration 0004; services/billing.py, pricing.py, statements.py, notify.py)
+
+# One row per account that has billing rules beyond the defaults (created on first use).
+billing_accounts = Table(
+    "billing_accounts",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("min_first_topup_li", BigInteger, nullable=False, server_default="0"),  # 0 = no minimum
+    Column("min_topup_li", BigInteger, nullable=False, server_default="0"),
+    Column("validity_months", Integer, nullable=False, server_default="12"),  # per top-up; 0 = never expires
+    Column("balance_expires_at", BigInteger, nullable=True),  # NULL = no expiry yet
+    Column("topups", Integer, nullable=False, server_default="0"),  # customer top-ups so far (first vs later)
+    Column("low_balance_li", BigInteger, nullable=False, server_default="0"),  # alert threshold; 0 = off
+    Column("low_alert_armed", Boolean, nullable=False, server_default="1"),  # re-armed when back above
+    Column("alert_email", Text, nullable=True),
+    Column("alert_webhook", Text, nullable=True),
+    Column("alert_mobile", String(32), nullable=True),
+    Column("billing_email", Text, nullable=True),  # statements go here
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Prices per account × product × carrier ('' = any) × message type ('' = any), from an effective time.
+price_plans = Table(
+    "price_plans",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("product", String(16), nullable=False),  # sms (per billed part) | numcheck (per query)
+    Column("carrier", String(8), nullable=False, server_default=""),
+    Column("msg_type", String(16), nullable=False, server_default=""),
+    Column("price_li", BigInteger, nullable=False),
+    Column("effective_at", BigInteger, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_by", String(64), nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_price_plans_account", price_plans.c.account_id, price_plans.c.product, price_plans.c.effective_at)
+
+# 条数包: parts valid from starts_at until expires_at; remaining_parts == sum of its package_ledger parts.
+packages = Table(
+    "packages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("product", String(16), nullable=False, server_default="sms"),
+    Column("kind", String(16), nullable=False),  # year (calendar year, cleared 1 January) | term
+    Column("name", String(64), nullable=False, server_default=""),
+    Column("total_parts", BigInteger, nullable=False),
+    Column("remaining_parts", BigInteger, nullable=False),
+    Column("price_li", BigInteger, nullable=False, server_default="0"),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | expired
+    Column("ref", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "ref", name="uq_packages_ref"),
+)
+Index("ix_packages_account", packages.c.account_id, packages.c.status, packages.c.expires_at)
+
+# Every change of packages.remaining_parts: grant | use | return | expire (never updated or deleted).
+package_ledger = Table(
+    "package_ledger",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("package_id", BigInteger, nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("parts", BigInteger, nullable=False),  # signed: use and expiry negative
+    Column("remaining_after", BigInteger, nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("package_id", "kind", "ref", name="uq_package_ledger_once"),
+)
+Index("ix_package_ledger_account", package_ledger.c.account_id, package_ledger.c.id)
+
+# Which messages of a batch a package paid for (a contiguous range of message ids), for refunds.
+package_uses = Table(
+    "package_uses",
+    metadata,
+    Column("batch_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("package_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_message_id", BigInteger, nullable=False),
+    Column("last_message_id", BigInteger, nullable=False),
+    Column("parts", BigInteger, nullable=False),
+)
+
+# Which receipt stats / carrier error codes are refunded (account_id 0 = every account).
+refund_rules = Table(
+    "refund_rules",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False, server_default="0"),
+    Column("kind", String(8), nullable=False),  # stat | err
+    Column("code", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "kind", "code", name="uq_refund_rules"),
+)
+
+# Notices to customers: price changes, balance-low alerts, statements (email | webhook | sms | record).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),  # price_change | balance_low | statement
+    Column("channel", String(16), nullable=False),
+    Column("target", Text, nullable=False, server_default=""),  # address, URL or mobile number
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("ref", String(64), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending | sent | failed | recorded
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+)
+Index("ix_notifications_account", notifications.c.account_id, notifications.c.id)
+Index("ix_notifications_status", notifications.c.status, notifications.c.id)
+
+# 对账单: one per account and month (Asia/Shanghai), totals equal to the ledger of the period.
+statements = Table(
+    "statements",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("period", String(7), nullable=False),  # YYYY-MM
+    Column("period_start", BigInteger, nullable=False),
+    Column("period_end", BigInteger, nullable=False),
+    Column("opening_li", BigInteger, nullable=False),
+    Column("topups_li", BigInteger, nullable=False),
+    Column("charges_li", BigInteger, nullable=False),  # negative
+    Column("refunds_li", BigInteger, nullable=False),
+    Column("expired_li", BigInteger, nullable=False),  # negative
+    Column("other_li", BigInteger, nullable=False),
+    Column("closing_li", BigInteger, nullable=False),
+    Column("messages", BigInteger, nullable=False),
+    Column("parts", BigInteger, nullable=False),
+    Column("package_used", BigInteger, nullable=False),
+    Column("package_expired", BigInteger, nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON: breakdown by product/type/carrier
+    Column("status", String(16), nullable=False, server_default="issued"),  # issued | confirmed | disputed
+    Column("issued_at", BigInteger, nullable=False),
+    Column("dispute_deadline_at", BigInteger, nullable=False),
+    Column("dispute_reason", Text, nullable=True),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("emailed_at", BigInteger, nullable=True),
+    Column("email_error", Text, nullable=True),
+    UniqueConstraint("account_id", "period", name="uq_statements_period"),
+)
+
+
+# -- compliance (migration 0003, issue 4; docs/compliance.md) ------------------------------------------
+
+# Per-account compliance policy; an account without a row has the defaults of ComplianceSettings.
+account_policies = Table(
+    "account_policies",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("permit_24h", Boolean, nullable=False, server_default="0"),
+    Column("international", Boolean, nullable=False, server_default="0"),
+    Column("link_policy", String(16), nullable=False, server_default="allowed"),  # allowed|allowlist|refused
+    Column("allowed_domains", Text, nullable=False, server_default=""),  # comma-separated
+    Column("limits", Text, nullable=False, server_default="{}"),  # JSON: frequency limit overrides
+    Column("optout_words", Text, nullable=False, server_default=""),  # comma-separated, added to the defaults
+    Column("max_number_run", Integer, nullable=True),  # NULL: the platform default
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The account's opt-out list; signature "" means every signature of the account.
+optouts = Table(
+    "optouts",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("number", String(32), primary_key=True),
+    Column("signature", String(32), primary_key=True, server_default=""),
+    Column("source", String(16), nullable=False),  # mo | import | staff
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# The global blacklist (complainants, staff-maintained): refuses every message to the number.
+blacklist = Table(
+    "blacklist",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("source", String(16), nullable=False),  # complaint | staff | import
+    Column("created_at", BigInteger, nullable=False),
+)
+
+violations = Table(
+    "violations",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),  # JSON: word, category, character, link …
+    Column("content", Text, nullable=False),  # the refused message text
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_violations_account_created", violations.c.account_id, violations.c.created_at)
+
+# Versioned lexicon: version v holds the entries with added_in <= v and (removed_in IS NULL or > v).
+lexicon_versions = Table(
+    "lexicon_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("actor", String(64), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("added", Integer, nullable=False),
+    Column("removed", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+lexicon_entries = Table(
+    "lexicon_entries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # word | allow
+    Column("word", String(64), nullable=False),
+    Column("category", String(32), nullable=False, server_default=""),  # "" for allow-listed phrases
+    Column("added_in", Integer, nullable=False),
+    Column("removed_in", Integer, nullable=True),
+)
+Index("ix_lexicon_entries_word", lexicon_entries.c.kind, lexicon_entries.c.word)
+
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("number", String(32), nullable=False, index=True),
+    Column("message_id", BigInteger, nullable=True),
+    Column("account_id", BigInteger, nullable=True),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("actor", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# The audience description a customer declared for a batch (required for marketing): complaint evidence.
+batch_audience = Table(
+    "batch_audience",
+    metadata,
+    Column("batch_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("audience", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Signature applications: purpose, and the qualification documents stored under data_dir.
+signature_info = Table(
+    "signature_info",
+    metadata,
+    Column("signature_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("purpose", Text, nullable=False, server_default=""),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+qualification_documents = Table(
+    "qualification_documents",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("signature_id", BigInteger, nullable=False, index=True),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", Text, nullable=False),  # relative to data_dir
+    Column("created_at", BigInteger, nullable=False),
+)
