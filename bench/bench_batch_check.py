@@ -29,10 +29,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from qixin.services.accept import NoScreening, ScreenRequest
 from qixin.services.accounts import ApiKey, create_account
 from qixin.services.compliance import store
 from qixin.services.compliance.service import ComplianceService
+from qixin.services.screening import NoScreening, ScreenRequest
 from qixin.settings import ComplianceSettings
 from qixin.store.db import Database
 from qixin.store.migrate import migrate

@@ -17,11 +17,11 @@ import pytest
 from conftest import need, redis_available
 
 from qixin.errors import QxError
-from qixin.services.accept import ScreenRequest
 from qixin.services.accounts import ApiKey, create_account
 from qixin.services.compliance import store
 from qixin.services.compliance.ratelimit import RateGate, parse_limit
 from qixin.services.compliance.service import ComplianceService
+from qixin.services.screening import ScreenRequest
 from qixin.settings import ComplianceSettings
 from qixin.store.db import Database
 from qixin.store.migrate import migrate

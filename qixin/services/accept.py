@@ -29,48 +29,13 @@ from qixin.services import billing, stats
 from qixin.services.accounts import ApiKey, Directory
 from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
+from qixin.services.screening import NoScreening, Screener, ScreenRequest
 from qixin.store import sends
 from qixin.store.db import Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TYPES = {"verification": 0, "notification": 1, "marketing": 2}  # value = dispatch priority
 MAX_SCHEDULE_MS = 90 * 86_400_000  # send_at at most 90 days ahead
-
-
-@dataclass(slots=True)
-class ScreenRequest:
-    """What compliance needs to judge one send request (before any money moves)."""
-
-    key: ApiKey
-    msg_type: str
-    content: str  # the full text, 【签名】 included
-    signature: str
-    template_id: int | None
-    numbers: list[tuple[str, str]]  # (number, carrier), valid and deduplicated
-    send_at: int | None  # ms UTC requested by the customer, None = now
-    body: dict[str, Any]  # the request, for optional fields compliance may read (e.g. audience)
-
-
-@dataclass(slots=True)
-class Screening:
-    """Compliance's answer: numbers refused (each with a code), and when the rest may be sent."""
-
-    rejected: dict[str, str] = field(default_factory=dict)  # number -> error code
-    send_at: int | None = None  # ms UTC; a deferral (e.g. outside the sending window) or the request's own
-    note: dict[str, Any] = field(default_factory=dict)  # what compliance wants stored with the batch
-    # gives back what screening reserved (frequency-limit counts) when the batch is not committed
-    release: Callable[[], Awaitable[None]] | None = None
-
-
-class Screener(Protocol):
-    async def screen(self, req: ScreenRequest) -> Screening: ...
-
-
-class NoScreening:
-    """No compliance rules: every valid number passes, at the time asked for."""
-
-    async def screen(self, req: ScreenRequest) -> Screening:
-        return Screening(send_at=req.send_at)
 
 
 class Pricer(Protocol):

@@ -40,9 +40,9 @@ from qixin.domain.compliance import (
 )
 from qixin.domain.compliance.templates import CODE_KEYWORDS
 from qixin.errors import QxError
-from qixin.services.accept import Screening, ScreenRequest
 from qixin.services.compliance import store
 from qixin.services.compliance.ratelimit import Group, RateGate, parse_limit
+from qixin.services.screening import Screening, ScreenRequest
 from qixin.settings import ComplianceSettings
 from qixin.store.db import Database, Tx, now_ms
 
@@ -53,7 +53,7 @@ MAX_AUDIENCE = 500
 
 
 class ComplianceService:
-    """Implements ``accept.Screener``; also the MO listener that turns 退订 replies into opt-outs."""
+    """Implements ``screening.Screener``; also the MO listener that turns 退订 replies into opt-outs."""
 
     def __init__(
         self,
