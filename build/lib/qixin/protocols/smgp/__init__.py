@@ -1,1 +1,0 @@
-"""SMGP 3.0 (China Telecom). The wire format lives in ``codec``."""
