@@ -161,3 +161,10 @@ async def test_monthly_statements_are_issued_on_the_first_for_every_account(bill
     assert len(issued) == 1
     assert bill.w(lambda tx: statements.issue_due(tx, end + 7_200_000)) == []
     assert bill.r(lambda tx: statements.get(tx, issued[0]))["account_id"] == acct
+
+
+def test_statement_cells_are_escaped_but_amounts_stay_numbers() -> None:
+    from qixin.services.statements import _cells
+
+    rows = _cells([("=cmd|' /C calc'!A0", "-1.500", "0.035", 3, "@SUM(A1)", "退款")])
+    assert rows == [["'=cmd|' /C calc'!A0", "-1.500", "0.035", 3, "'@SUM(A1)", "退款"]]

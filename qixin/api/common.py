@@ -90,7 +90,20 @@ def parse_model(model: type[M], body: bytes) -> M:
         raise QxError("INVALID_REQUEST", f"字段 {where} 不符合要求：{first.get('msg', '')}") from e
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(x, defs) for x in node]
+    return node
+
+
 def body_of(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` declaring ``model`` as the JSON request body (for routes that read the raw body,
-    e.g. because it is signed)."""
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    e.g. because it is signed); nested models are inlined (a ``#/$defs/…`` ref means nothing there)."""
+    schema = model.model_json_schema()
+    schema = _inline(schema, schema.get("$defs", {}))
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

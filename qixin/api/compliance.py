@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from qixin.api import deps
-from qixin.api.common import error_responses, json_response, parse_model
+from qixin.api.common import body_of, error_responses, json_response, parse_model
 from qixin.domain.compliance import CATEGORIES
 from qixin.errors import QxError
 from qixin.services.compliance import usecases
@@ -352,25 +352,6 @@ def _parse(model: type[M], body: bytes, code: str = "INVALID_REQUEST") -> M:
         raise QxError(code, e.message) from e
 
 
-def _inline(node: Any, defs: dict[str, Any]) -> Any:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
-    if isinstance(node, list):
-        return [_inline(x, defs) for x in node]
-    return node
-
-
-def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting the JSON request body generated from ``model`` (like
-    ``common.body_of``, with nested models inlined: a ``#/$defs/…`` ref means nothing in OpenAPI)."""
-    schema = model.model_json_schema()
-    schema = _inline(schema, schema.get("$defs", {}))
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
 def _ok(model: type[BaseModel], data: Any, status: int = 200) -> Response:
     """Answer ``data`` checked against its response model (the documented schema cannot drift)."""
     return json_response(model.model_validate(data).model_dump(mode="json"), status)
@@ -430,7 +411,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.put(
         "/accounts/{account_id}/policy", summary="修改账户合规策略（24小时许可、验证码时段、国际、链接、频率…）",
-        response_model=PolicyOut, openapi_extra=_body_doc(PolicyChanges),
+        response_model=PolicyOut, openapi_extra=body_of(PolicyChanges),
         responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def put_policy(account_id: int, request: Request) -> Response:
@@ -445,7 +426,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/accounts/{account_id}/freeze", summary="冻结账户（需填写原因）", response_model=StatusOut,
-        openapi_extra=_body_doc(FreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
+        openapi_extra=body_of(FreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def freeze(account_id: int, request: Request) -> Response:
         who = await staff(request, "accounts.write")
@@ -456,7 +437,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/accounts/{account_id}/unfreeze", summary="解冻账户", response_model=StatusOut,
-        openapi_extra=_body_doc(UnfreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
+        openapi_extra=body_of(UnfreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def unfreeze(account_id: int, request: Request) -> Response:
         who = await staff(request, "accounts.write")
@@ -487,7 +468,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/blacklist", summary="黑名单导入（numbers 数组或 csv 文本；无效行逐行说明，不入库）",
-        response_model=ImportOut, openapi_extra=_body_doc(BlacklistIn),
+        response_model=ImportOut, openapi_extra=body_of(BlacklistIn),
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def blacklist_import(request: Request) -> Response:
@@ -499,7 +480,7 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(ImportOut, out)
 
     @router.post(
-        "/blacklist/remove", summary="移出黑名单", response_model=RemoveOut, openapi_extra=_body_doc(NumbersIn),
+        "/blacklist/remove", summary="移出黑名单", response_model=RemoveOut, openapi_extra=body_of(NumbersIn),
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def blacklist_remove(request: Request) -> Response:
@@ -522,7 +503,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/accounts/{account_id}/optouts", summary="账户退订名单导入（无效行逐行说明，不入库）",
-        response_model=ImportOut, openapi_extra=_body_doc(OptoutsIn),
+        response_model=ImportOut, openapi_extra=body_of(OptoutsIn),
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def optouts_import(account_id: int, request: Request) -> Response:
@@ -553,7 +534,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/lexicon/changes", summary="修改词库（生成新版本，立即生效，无需重启）", status_code=201,
-        response_model=LexiconChangeOut, openapi_extra=_body_doc(LexiconChangeIn),
+        response_model=LexiconChangeOut, openapi_extra=body_of(LexiconChangeIn),
         responses=_staff_errors("INVALID_JSON", "LEXICON_INVALID", "CONFLICT"),
     )  # fmt: skip
     async def change_lexicon(request: Request) -> Response:
@@ -567,7 +548,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/lexicon/check", summary="试检内容（不发送，不记违规）", response_model=CheckOut,
-        openapi_extra=_body_doc(CheckIn), responses=_staff_errors("INVALID_JSON", "TYPE_INVALID"),
+        openapi_extra=body_of(CheckIn), responses=_staff_errors("INVALID_JSON", "TYPE_INVALID"),
     )  # fmt: skip
     async def check(request: Request) -> Response:
         await staff(request, "compliance")
@@ -587,7 +568,7 @@ def _admin_router(platform: Platform) -> APIRouter:
     # -- complaints ----------------------------------------------------------------------------------
     @router.post(
         "/complaints", summary="登记投诉（号码拉黑，生成证据报告）", status_code=201, response_model=ComplaintOut,
-        openapi_extra=_body_doc(ComplaintIn), responses=_staff_errors("INVALID_JSON", "NUMBER_INVALID", "NOT_FOUND"),
+        openapi_extra=body_of(ComplaintIn), responses=_staff_errors("INVALID_JSON", "NUMBER_INVALID", "NOT_FOUND"),
     )  # fmt: skip
     async def complaint(request: Request) -> Response:
         who = await staff(request, "compliance")
@@ -627,7 +608,7 @@ def _admin_router(platform: Platform) -> APIRouter:
     # -- signatures: suspension and qualification documents (review) ----------------------------------
     @router.post(
         "/signatures/{signature_id}/suspend", summary="暂停签名（需填写原因）", response_model=SuspendOut,
-        openapi_extra=_body_doc(ReasonIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
+        openapi_extra=body_of(ReasonIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def suspend(signature_id: int, request: Request) -> Response:
         who = await staff(request, "review")
@@ -673,7 +654,7 @@ def _customer_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/optouts", summary="退订名单导入（numbers 数组或 csv 文本，可选 signature；无效行逐行说明，不入库）",
-        response_model=ImportOut, openapi_extra=_body_doc(OptoutsIn),
+        response_model=ImportOut, openapi_extra=body_of(OptoutsIn),
         responses=error_responses(*SIGNED, "INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def import_optouts(request: Request) -> Response:
@@ -683,7 +664,7 @@ def _customer_router(platform: Platform) -> APIRouter:
 
     @router.post(
         "/signatures/{signature_id}/documents", summary="上传签名资质文件（JSON：filename、content_base64）",
-        status_code=201, response_model=DocumentOut, openapi_extra=_body_doc(DocumentIn),
+        status_code=201, response_model=DocumentOut, openapi_extra=body_of(DocumentIn),
         responses=error_responses(*SIGNED, "INVALID_JSON", "NOT_FOUND", "DOCUMENT_INVALID"),
     )  # fmt: skip
     async def upload(signature_id: int, request: Request) -> Response:

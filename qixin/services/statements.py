@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qixin.domain.calendar import dispute_deadline, local, period_bounds, previous_period
+from qixin.domain.export import safe_cell
 from qixin.domain.money import li_to_yuan
 from qixin.errors import QxError
 from qixin.services import notify
@@ -195,17 +197,26 @@ def _ledger_rows(s: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(r["kind"], r["product"], r["entries"], li_to_yuan(r["amount_li"])) for r in s["detail"].get("ledger", [])]
 
 
+_AMOUNT = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _cells(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as written to a spreadsheet: text escaped against formulas (SAFE_CELL), amounts kept as
+    written (a refund's "-1.500" is a number, not a formula)."""
+    return [[v if isinstance(v, str) and _AMOUNT.fullmatch(v) else safe_cell(v) for v in row] for row in rows]
+
+
 def to_csv(s: dict[str, Any]) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(("对账单",))
-    w.writerows(_summary(s))
+    w.writerows(_cells(_summary(s)))
     w.writerow(())
     w.writerow(SMS_HEADER)
-    w.writerows(_sms_rows(s))
+    w.writerows(_cells(_sms_rows(s)))
     w.writerow(())
     w.writerow(LEDGER_HEADER)
-    w.writerows(_ledger_rows(s))
+    w.writerows(_cells(_ledger_rows(s)))
     return buf.getvalue().encode("utf-8-sig")  # BOM: Excel opens it as UTF-8
 
 
@@ -215,18 +226,18 @@ def to_xlsx(s: dict[str, Any]) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "对账单"
-    for row in _summary(s):
-        ws.append(list(row))
+    for row in _cells(_summary(s)):
+        ws.append(row)
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["B"].width = 20
     detail = wb.create_sheet("短信明细")
     detail.append(list(SMS_HEADER))
-    for row in _sms_rows(s):
-        detail.append(list(row))
+    for row in _cells(_sms_rows(s)):
+        detail.append(row)
     ledger = wb.create_sheet("账目")
     ledger.append(list(LEDGER_HEADER))
-    for row in _ledger_rows(s):
-        ledger.append(list(row))
+    for row in _cells(_ledger_rows(s)):
+        ledger.append(row)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
