@@ -100,7 +100,7 @@ class Services:
                  "up": bool(h.get("up"))}
                 for h in self.channels.health()
             ] if self.channels.started else [
-                {"name": getattr(c, "name", "?"), "up": bool(getattr(getattr(c, "client", None), "bound", False))}
+                {"name": getattr(c, "name", "?"), "up": bool(getattr(getattr(c, "client", None), "available", False))}
                 for c in self.router.connectors
             ],
             "dispatch": {
