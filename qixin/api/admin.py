@@ -21,7 +21,7 @@ from qixin.services.actor import Actor
 from qixin.store import reads
 
 if TYPE_CHECKING:
-    from qixin.app import Services
+    from qixin.api.services import ApiServices as Services
 
 STAFF_ERRORS = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN", "INVALID_JSON")
 

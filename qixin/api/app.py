@@ -29,7 +29,8 @@ from qixin.services.actor import Actor
 from qixin.services.queries import parse_id
 
 if TYPE_CHECKING:
-    from qixin.app import Runtime, Services
+    from qixin.api.services import ApiServices as Services
+    from qixin.app import Runtime
 
 AUTH_ERRORS = ("AUTH_MISSING", "APPKEY_INVALID", "SIGNATURE_INVALID", "TIMESTAMP_EXPIRED", "NONCE_REPLAYED",
                "IP_FORBIDDEN", "INVALID_JSON")  # fmt: skip

@@ -36,7 +36,7 @@ from qixin.services import statements
 from qixin.services.actor import Actor
 
 if TYPE_CHECKING:
-    from qixin.app import Services as Platform
+    from qixin.api.services import ApiServices as Platform
 
 __all__ = ["admin_billing_router", "customer_billing_router", "parse_time", "statement_file"]
 

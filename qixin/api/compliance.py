@@ -33,7 +33,7 @@ from qixin.services.compliance.store import ParsedList
 from qixin.services.staff import Staff
 
 if TYPE_CHECKING:
-    from qixin.app import Services as Platform
+    from qixin.api.services import ApiServices as Platform
 
 M = TypeVar("M", bound=BaseModel)
 

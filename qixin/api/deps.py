@@ -18,7 +18,7 @@ from qixin.services.staff import Staff
 from qixin.store.db import Tx
 
 if TYPE_CHECKING:
-    from qixin.app import Services
+    from qixin.api.services import ApiServices as Services
 
 
 def client_ip(request: Request) -> str | None:

@@ -25,7 +25,7 @@ from qixin.ids import EPOCH_MS
 from qixin.store import health as facts
 
 if TYPE_CHECKING:
-    from qixin.app import Services
+    from qixin.api.services import ApiServices as Services
 
 TRAFFIC_WINDOW_MS = 300_000  # a carrier has traffic when it had messages in the last 5 minutes
 READY_CACHE_SECONDS = 1.0  # /readyz may be polled hard: its database checks run at most once a second

@@ -11,7 +11,7 @@ from qixin.api import deps
 from qixin.api.common import error_responses, json_response
 
 if TYPE_CHECKING:
-    from qixin.app import Services
+    from qixin.api.services import ApiServices as Services
 
 AUTH = ("AUTH_MISSING", "APPKEY_INVALID", "SIGNATURE_INVALID", "TIMESTAMP_EXPIRED", "NONCE_REPLAYED", "IP_FORBIDDEN")
 STAFF = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN")
