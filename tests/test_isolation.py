@@ -22,8 +22,8 @@ NONEXISTENT = "987654321987"
 
 async def _objects(running: Running, a: Api) -> dict[str, str]:
     sent = (await a.send(to=["13800138000"], content="您的订单已发货")).json()
-    tpl = await a.request("POST", "/v1/templates", {"name": "t", "category": "notification",
-                                                    "content": "订单${n}已发货", "variables": {"n": "text:20"}})  # fmt: skip
+    template = {"name": "t", "category": "notification", "content": "订单${n}已发货", "variables": {"n": "text:20"}}
+    tpl = await a.request("POST", "/v1/templates", template)
     sig = await a.request("POST", "/v1/signatures", {"name": "隔离测试"})
     sid = await running.platform.db.write(
         lambda tx: statements.issue(tx, a.account_id, previous_period(now_ms()), now=now_ms())
