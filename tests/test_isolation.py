@@ -40,7 +40,7 @@ BODIES: dict[tuple[str, str], Any] = {
         "filename": "license.pdf",
         "content_type": "application/pdf",
         "content_base64": base64.b64encode(b"%PDF-1.4 test").decode(),
-    },  # fmt: skip
+    },
 }
 
 
