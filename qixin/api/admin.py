@@ -18,7 +18,7 @@ from qixin.api.deps import staff_act, staff_actor, staff_for
 from qixin.domain.numbers import mask
 from qixin.services import billing, channels, portability
 from qixin.services.actor import Actor
-from qixin.store import reads
+from qixin.store import portability as ported_store
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
@@ -184,7 +184,7 @@ def admin_router(platform: Services) -> APIRouter:
     @router.get("/ported-numbers", summary="携号转网号码（从回执学习或导入）", responses=channel_errors)
     async def ported_list(request: Request, limit: int = 1000) -> Response:
         await actor(request, "channels")
-        rows = await platform.db.read(lambda tx: reads.ported_recent(tx, max(1, min(limit, 100_000))))
+        rows = await platform.db.read(lambda tx: ported_store.latest(tx, max(1, min(limit, 100_000))))
         items = [{"number": mask(r[0]), "carrier": r[1], "learned_at": r[2]} for r in rows]
         return json_response({"ported_numbers": items})
 

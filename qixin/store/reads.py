@@ -50,11 +50,6 @@ def count_final(tx: Tx) -> int:
     return int(tx.one(f"SELECT COUNT(*) FROM messages WHERE status IN ({marks})", FINAL_STATUSES)[0])
 
 
-def ported_recent(tx: Tx, limit: int) -> list[Any]:
-    """(number, carrier, learned_at) of the most recently learned ported numbers."""
-    return tx.all("SELECT number, carrier, learned_at FROM ported_numbers ORDER BY learned_at DESC LIMIT ?", (limit,))
-
-
 def queue_snapshot(tx: Tx, now: int) -> tuple[int, int, int]:
     """(rows in the dispatch queue, of them due now, age in ms of the oldest due row)."""
     depth = int(tx.one("SELECT COUNT(*) FROM dispatch_queue")[0])
