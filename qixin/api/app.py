@@ -17,7 +17,15 @@ from qixin.api import deps
 from qixin.api import models as m
 from qixin.api.admin import admin_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
-from qixin.api.common import body_of, error_response, error_responses, json_response, parse_json, parse_model
+from qixin.api.common import (
+    ERROR_SCHEMA,
+    body_of,
+    error_response,
+    error_responses,
+    json_response,
+    parse_json,
+    parse_model,
+)
 from qixin.api.compliance import compliance_routers
 from qixin.api.docs import mount_docs
 from qixin.api.health import health_router
@@ -185,6 +193,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
             "StaffToken": {"type": "http", "scheme": "bearer", "description": "qixin staff create 发放的员工令牌"},
         }
         schema.setdefault("components", {})["securitySchemes"] = schemes
+        schema["components"].setdefault("schemas", {})["ErrorBody"] = ERROR_SCHEMA
         for path, ops in schema.get("paths", {}).items():
             for op in ops.values():
                 if path.startswith("/v1/"):
