@@ -741,7 +741,7 @@ def billing_sweep(data_dir: DataDir = None) -> None:
         now = now_ms()
         return {"expired": expire_due(tx, now), "statements_confirmed": statements.close_windows(tx, now)}
 
-    typer.echo(json.dumps(_write(data_dir, job), ensure_ascii=False))
+    typer.echo(json.dumps(_audited(data_dir, "billing.sweep", "billing", job), ensure_ascii=False))
 
 
 @stats_app.command("verify")

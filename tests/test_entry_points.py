@@ -114,13 +114,15 @@ async def test_every_state_changing_cli_command_writes_an_audit_row(running: Run
     await ok("channels", "add", "--name", "audit-ch", "--protocol", "smpp", "--host", "127.0.0.1", "--port", "9",
              "--username", "u", "--secret", "s3cret-channel", "--json")  # fmt: skip
     await ok("channels", "set", "audit-ch", "--tps", "5", "--json")
+    await ok("billing", "sweep")
+    await ok("stats", "rebuild")
     rows = (await audit_actions(running))[: len(await audit_actions(running)) - before]
     actions = {a for kind, a, _ in rows if kind == "cli"}
     expected = {
         "account.create", "account.topup", "signature.apply", "signatures.approve", "signatures.reject",
         "template.apply", "templates.approve", "templates.reject", "key.callback", "key.allow_ip", "key.rotate",
         "key.disable", "key.enable", "key.create", "staff.create", "staff.revoke", "channel.create",
-        "channel.update",
+        "channel.update", "billing.sweep", "stats.rebuild",
     }  # fmt: skip
     assert expected <= actions, expected - actions
     details = await running.platform.db.read(lambda tx: staff_store.audit_page(tx, 1000))
