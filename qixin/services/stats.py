@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qixin.domain.calendar import SHANGHAI
-from qixin.domain.delivery import REASONS, reason_of
+from qixin.domain.delivery import FAILED_STATUSES, REASONS, reason_of
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase
@@ -96,7 +96,7 @@ def record_changes(tx: Tx, changes: dict[int, Change]) -> None:
     if not changes:
         return
     current = store.message_dims(tx, list(changes))
-    protocols: dict[str, str] | None = None
+    protocols: dict[str, str] | None = None  # read only when a failure needs its channel's code table
     d = Deltas()
     for mid, ch in changes.items():
         row = current.get(mid)
@@ -106,11 +106,15 @@ def record_changes(tx: Tx, changes: dict[int, Change]) -> None:
         new_channel = channel if ch.channel is None else ch.channel
         if ch.status == status and new_channel == channel:
             continue
-        if protocols is None:
+        if protocols is None and (status in FAILED_STATUSES or ch.status in FAILED_STATUSES):
             protocols = store.protocols(tx)
         hour = hour_of(int(created))
-        old_reason = reason_of(protocols.get(channel), status, stat, err, code)
-        new_reason = reason_of(protocols.get(new_channel), ch.status, ch.carrier_stat, ch.carrier_err, ch.error_code)
+        old_reason = reason_of(protocols.get(channel), status, stat, err, code) if protocols else ""
+        new_reason = (
+            reason_of(protocols.get(new_channel), ch.status, ch.carrier_stat, ch.carrier_err, ch.error_code)
+            if protocols
+            else ""
+        )
         base = (hour, int(account), sig, int(tpl), mtype, carrier, prov)
         d.add((*base, channel, status, old_reason), -1, -int(parts), -int(fee))
         d.add((*base, new_channel, ch.status, new_reason), 1, int(parts), int(fee))
