@@ -374,8 +374,38 @@ class Accounts(UseCase):
         return await self.change(actor, "key.enable" if enabled else "key.disable", f"key:{app_key}", job)
 
 
-class Signatures(UseCase):
+class _Reviewed(UseCase):
+    """What signatures and templates share: staff review (approve / reject with a reason) and listings
+    (a customer sees its own; staff, with the review area, any account's)."""
+
+    table = ""  # "signatures" | "templates"
+
+    def _rows(self, tx: Tx, account_id: int | None, status: str | None) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    async def review(self, actor: Actor, item_id: int, approve: bool, reason: str | None = None) -> dict[str, Any]:
+        actor.require("review")
+        t = self.table
+        action = f"{t}.approve" if approve else f"{t}.reject"
+        await self.change(actor, action, f"{t}:{item_id}", lambda tx: review(tx, t, item_id, approve, reason))
+        return {"id": item_id, "status": "approved" if approve else "rejected"} | (
+            {} if approve else {"reason": reason}
+        )
+
+    async def listing(
+        self, actor: Actor, account_id: int | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        if actor.is_customer:
+            account_id = actor.account_id
+        else:
+            actor.require("review")
+        return await self.read(lambda tx: self._rows(tx, account_id, status))
+
+
+class Signatures(_Reviewed):
     """Signature applications (customer or staff for a customer) and their review (staff)."""
+
+    table = "signatures"
 
     def __init__(self, db: Database, directory: Directory, on_apply: Callable[[Tx, int, int, str], None]) -> None:
         super().__init__(db, directory.invalidate)
@@ -394,31 +424,14 @@ class Signatures(UseCase):
 
         return await self.change(actor, "signature.apply", lambda out: f"signature:{out['id']}", job)
 
-    async def review(self, actor: Actor, signature_id: int, approve: bool, reason: str | None = None) -> dict[str, Any]:
-        actor.require("review")
-        action = "signatures.approve" if approve else "signatures.reject"
-        await self.change(
-            actor,
-            action,
-            f"signatures:{signature_id}",
-            lambda tx: review(tx, "signatures", signature_id, approve, reason),
-        )
-        return {"id": signature_id, "status": "approved" if approve else "rejected"} | (
-            {} if approve else {"reason": reason}
-        )
-
-    async def listing(
-        self, actor: Actor, account_id: int | None = None, status: str | None = None
-    ) -> list[dict[str, Any]]:
-        if actor.is_customer:
-            account_id = actor.account_id
-        else:
-            actor.require("review")
-        return [_signature_dict(r) for r in await self.read(lambda tx: store.list_signatures(tx, account_id, status))]
+    def _rows(self, tx: Tx, account_id: int | None, status: str | None) -> list[dict[str, Any]]:
+        return [_signature_dict(r) for r in store.list_signatures(tx, account_id, status)]
 
 
-class Templates(UseCase):
+class Templates(_Reviewed):
     """Template applications and their review; the review rules run on every application."""
+
+    table = "templates"
 
     def __init__(self, db: Database, directory: Directory, checker: Callable[[], ContentChecker | None]) -> None:
         super().__init__(db, directory.invalidate)
@@ -445,16 +458,6 @@ class Templates(UseCase):
 
         return await self.change(actor, "template.apply", lambda out: f"template:{out['id']}", job)
 
-    async def review(self, actor: Actor, template_id: int, approve: bool, reason: str | None = None) -> dict[str, Any]:
-        actor.require("review")
-        action = "templates.approve" if approve else "templates.reject"
-        await self.change(
-            actor, action, f"templates:{template_id}", lambda tx: review(tx, "templates", template_id, approve, reason)
-        )
-        return {"id": template_id, "status": "approved" if approve else "rejected"} | (
-            {} if approve else {"reason": reason}
-        )
-
     async def get(self, actor: Actor, template_id: int) -> dict[str, Any]:
         account_id = actor.account_id if actor.is_customer else None
         if not actor.is_customer:
@@ -467,11 +470,5 @@ class Templates(UseCase):
             out.pop("account_id")
         return out
 
-    async def listing(
-        self, actor: Actor, account_id: int | None = None, status: str | None = None
-    ) -> list[dict[str, Any]]:
-        if actor.is_customer:
-            account_id = actor.account_id
-        else:
-            actor.require("review")
-        return [template_dict(r) for r in await self.read(lambda tx: store.list_templates(tx, account_id, status))]
+    def _rows(self, tx: Tx, account_id: int | None, status: str | None) -> list[dict[str, Any]]:
+        return [template_dict(r) for r in store.list_templates(tx, account_id, status)]
