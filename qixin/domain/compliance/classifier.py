@@ -44,8 +44,8 @@ from typing import Any, Final, Literal
 
 import ahocorasick
 
-from qixin.domain.compliance.lexicon import CATEGORIES, Lexicon, category_label
-from qixin.domain.compliance.normalize import has_astral, normalization_tables, normalize
+from qixin.domain.compliance.lexicon import CATEGORIES, Lexicon, PairEncoder, category_label
+from qixin.domain.compliance.normalize import normalize
 
 __all__ = [
     "CLASSIFIER_LABELS",
@@ -80,7 +80,6 @@ FORMAT: Final = 1  # model file format; bump when scoring or features change mea
 Outcome = Literal["refuse", "hold", "pass"]
 
 _DIGIT_FOLD: Final = {ord(d): "0" for d in "123456789"}
-_SYMBOL_BASE: Final = 0x1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,53 +195,6 @@ def ngram_counts(folded: str, ngrams: Sequence[int]) -> dict[str, int]:
     return counts
 
 
-class _PairEncoder:
-    """Normalises, folds digits and spells each character as a (high, low) symbol pair, one translate."""
-
-    __slots__ = ("_astral", "_pairs", "_raw", "sentinel")
-
-    def __init__(self, alphabet: Iterable[str]) -> None:
-        chars = sorted(set(alphabet))
-        base = max(2, math.isqrt(len(chars)) + 1)
-        high0, low0 = _SYMBOL_BASE, _SYMBOL_BASE + base
-
-        def pair(index: int) -> str:
-            return chr(high0 + index // base) + chr(low0 + index % base)
-
-        self.sentinel = pair(0)
-        pairs = [self.sentinel] * 0x10000
-        self._astral: dict[str, str] = {}
-        for index, ch in enumerate(chars, start=1):
-            if ord(ch) < 0x10000:
-                pairs[ord(ch)] = pair(index)
-            else:
-                self._astral[ch] = pair(index)
-        for digit in "123456789":
-            pairs[ord(digit)] = pairs[ord("0")]
-        self._pairs = pairs
-        bmp, _ = normalization_tables()
-        raw: list[str | None] = [None] * 0x10000
-        for cp, entry in enumerate(bmp):
-            if entry is None:
-                continue
-            if isinstance(entry, int):
-                raw[cp] = pairs[entry]
-            else:
-                raw[cp] = "".join(self.pair_of(ch) for ch in entry)
-        self._raw = raw
-
-    def pair_of(self, ch: str) -> str:
-        return self._pairs[ord(ch)] if ord(ch) < 0x10000 else self._astral.get(ch, self.sentinel)
-
-    def encode_folded(self, folded: str) -> str:
-        return "".join(self.pair_of(ch) for ch in folded)
-
-    def encode_raw(self, text: str) -> str:
-        if not has_astral(text):
-            return text.translate(self._raw)
-        return self.encode_folded(normalize(text))
-
-
 # Automaton value: (((label index, weight), ...), n-gram length in characters).
 _Weights = tuple[tuple[int, float], ...]
 
@@ -268,14 +220,14 @@ class ClassifierModel:
         self.features: Mapping[str, _Weights] = dict(features)
         self.meta: dict[str, Any] = dict(meta or {})
         self._index = {label: i for i, label in enumerate(self.labels)}
-        self._encoder = encoder = _PairEncoder(ch for gram in self.features for ch in gram)
+        self._encoder = encoder = PairEncoder((ch for gram in self.features for ch in gram), fold_digits=True)
         automaton = ahocorasick.Automaton()
         sentinel = encoder.sentinel
         never = chr(ord(sentinel[1]) + 10**4)
         automaton.add_word(sentinel[0] + never, ((), 0))  # sentinel symbols first: see lexicon.py
         automaton.add_word(sentinel[1] + never, ((), 0))
         for gram in sorted(self.features):
-            automaton.add_word(encoder.encode_folded(gram), (self.features[gram], len(gram)))
+            automaton.add_word(encoder.encode_normalized(gram), (self.features[gram], len(gram)))
         automaton.make_automaton()
         self._automaton: Any = automaton
 

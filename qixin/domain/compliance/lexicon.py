@@ -119,16 +119,17 @@ _Payload = tuple[int, tuple[LexiconEntry, ...], bool]
 _SYMBOL_BASE = 0x1000  # first code point of the encoding symbols (any unused range works)
 
 
-class _Encoder:
+class PairEncoder:
     """Spells each character as a (high, low) symbol pair; see the module docstring.
 
     ``encode_raw`` folds and encodes a raw message in one ``str.translate``: its table is the
-    normalisation table composed with the pair spelling.
+    normalisation table composed with the pair spelling. With ``fold_digits`` every digit spells as
+    ``0`` (the content classifier's n-grams treat all digits alike).
     """
 
     __slots__ = ("_astral", "_pairs", "_raw", "_sentinel", "never")
 
-    def __init__(self, alphabet: Iterable[str]) -> None:
+    def __init__(self, alphabet: Iterable[str], fold_digits: bool = False) -> None:
         chars = sorted(set(alphabet))
         base = max(2, math.isqrt(len(chars)) + 1)  # base * base > len(chars) (index 0 is the sentinel)
         high0, low0 = _SYMBOL_BASE, _SYMBOL_BASE + base
@@ -145,6 +146,9 @@ class _Encoder:
                 pairs[ord(ch)] = pair(index)
             else:
                 self._astral[ch] = pair(index)
+        if fold_digits:
+            for digit in "123456789":
+                pairs[ord(digit)] = pairs[ord("0")]
         self._pairs = pairs
         bmp, _ = normalization_tables()
         raw: list[str | None] = [None] * 0x10000
@@ -198,7 +202,7 @@ class Lexicon:
                 bucket.append(entry)
         allowed_keys = {_checked_key(phrase) for phrase in self._allow}
         keys = by_key.keys() | allowed_keys
-        self._encoder = encoder = _Encoder(ch for key in keys for ch in key)
+        self._encoder = encoder = PairEncoder(ch for key in keys for ch in key)
         automaton = ahocorasick.Automaton()
         if keys:
             # Make the sentinel's symbols the root's first children, so that the many characters
