@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from qixin.domain import text as textmod
+from qixin.domain.money import li_to_yuan
 from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
 from qixin.domain.timeparse import parse_send_at
 from qixin.errors import CATALOGUE, QxError
@@ -289,7 +290,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "rejected_count": len(p.rejected),
         "parts": parts,
         "total_fee_li": p.total_fee,
-        "total_fee": billing.li_to_yuan(p.total_fee),
+        "total_fee": li_to_yuan(p.total_fee),
         "package_parts": p.package_parts,
         "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
