@@ -74,18 +74,27 @@ def record_accept(
               parts, fee)  # fmt: skip
 
 
-def record_changes(tx: Tx, changes: dict[int, Change]) -> None:
+def current(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """Each message's bucket as stored now, with its receipt state: (created_at, account_id, signature,
+    template_id, type, carrier, province, channel, status, parts, fee_li, carrier_stat, carrier_err,
+    error_code, receipts_pending). A caller that needs the state too reads it here once and hands it to
+    ``record_changes``."""
+    return store.message_dims(tx, list(message_ids))
+
+
+def record_changes(tx: Tx, changes: dict[int, Change], now: dict[int, tuple[Any, ...]] | None = None) -> None:
     """Move the changed messages between buckets. Call BEFORE the statement that writes ``changes``
-    (it reads each message's current bucket), in the same transaction."""
+    (it reads each message's current bucket, unless ``now`` holds them from ``current``), in the same
+    transaction."""
     if not changes:
         return
-    current = store.message_dims(tx, list(changes))
+    current = store.message_dims(tx, list(changes)) if now is None else now
     protocols: dict[str, str] | None = None  # read only when a failure needs its channel's code table
     for mid, ch in changes.items():
         row = current.get(mid)
         if row is None:
             continue
-        created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code = row
+        created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code = row[:14]
         new_channel = channel if ch.channel is None else ch.channel
         if ch.status == status and new_channel == channel:
             continue
@@ -125,6 +134,7 @@ def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
         stat,
         err,
         code,
+        _pending,
     ) in current.values():
         base = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel)
         _move(tx, (*base, was, ""), -1, -int(parts), -int(fee))
