@@ -17,18 +17,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import orjson
 
 from qixin import ids
 from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.gateway.channel import Hooks
-from qixin.gateway.manager import ChannelManager
+from qixin.gateway.manager import ChannelManager, load_health
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.alerts import Alerts, AlertTargets, AlertWorker
+from qixin.services.announcements import Announcements
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import ChannelDesk, upsert_embedded_channel
@@ -84,6 +89,9 @@ class Services:
     statistics: Statistics
     channel_desk: ChannelDesk
     compliance_desk: ComplianceDesk
+    alerts: Alerts
+    alert_worker: AlertWorker
+    announcements: Announcements
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -176,6 +184,23 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+
+    async def channel_health() -> list[dict[str, Any]]:
+        if channels.started:
+            return channels.health()
+        return list((await db.read(load_health)).values())  # the snapshots of the processes running channels
+
+    async def alert_sms(numbers: Sequence[str], text: str) -> None:
+        key = await directory.key(s.alert_sms_app_key)
+        if key is None:
+            raise RuntimeError("QIXIN_ALERT_SMS_APP_KEY names no active API key")
+        body = {"to": list(numbers), "content": text, "signature": s.alert_sms_signature, "type": "notification"}
+        await accept.accept(key, body, orjson.dumps(body))
+
+    alerts = Alerts(
+        db, channel_health, smtp, AlertTargets(s.alert_emails, s.alert_webhook_url, s.alert_sms_numbers),
+        sms=alert_sms if s.alert_sms_app_key else None,
+    )  # fmt: skip
     return Services(
         settings=s,
         db=db,
@@ -205,6 +230,9 @@ def build(settings: Settings) -> Services:
         statistics=Statistics(db),
         channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        alerts=alerts,
+        alert_worker=AlertWorker(alerts, s.alerts_interval),
+        announcements=Announcements(db),
     )
 
 
@@ -403,6 +431,19 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class AlertsRole:
+    """Evaluates the alert rules every ``alerts_interval`` seconds and notifies staff (services/alerts.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.alert_worker.start()
+
+    async def stop(self) -> None:
+        await self.s.alert_worker.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -439,7 +480,7 @@ def embedded(services: Services, connectors: list[Connector] | None = None) -> R
     roles: list[Role] = [Core(services)]
     if connectors is None:
         roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), AlertsRole(services)]
     return Runtime(services, roles)
 
 
@@ -452,4 +493,5 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])
+    roles: list[Role] = [Core(services), channel, DispatchRole(services), WorkersRole(services), AlertsRole(services)]
+    return Runtime(services, roles)

@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password (write-only)")
     smtp_from: str = Field("billing@qixin.local", description="Sender address of notices and statements")
     smtp_starttls: bool = Field(False, description="Use STARTTLS with the SMTP server")
+    # staff alerts (services/alerts.py, docs/alerts.md)
+    alerts_interval: float = Field(15.0, ge=0, description="Seconds between alert evaluations; 0 = none here")
+    alert_emails: CommaList = Field((), description="Staff addresses told of alerts (needs QIXIN_SMTP_HOST)")
+    alert_webhook_url: str = Field("", description="Staff webhook receiving alerts as JSON POSTs; empty: none")
+    alert_sms_numbers: CommaList = Field((), description="On-call mobile numbers told of alerts by SMS")
+    alert_sms_app_key: str = Field("", description="App key of the platform's own account that sends the alert SMS")
+    alert_sms_signature: str = Field("企信", description="Approved signature of that account used for alert SMS")
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"
@@ -150,7 +157,9 @@ class Settings(BaseSettings):
     channel: ChannelSettings = Field(default_factory=lambda: ChannelSettings(), description="QIXIN_SMPP_*: see below")
     compliance: ComplianceSettings = Field(default_factory=lambda: ComplianceSettings(), description="see below")
 
-    _split_lists = field_validator("holidays", "simulators", "trusted_proxies", mode="before")(_split)
+    _split_lists = field_validator(
+        "holidays", "simulators", "trusted_proxies", "alert_emails", "alert_sms_numbers", mode="before"
+    )(_split)
 
     @field_validator("ported_stats", mode="before")
     @classmethod

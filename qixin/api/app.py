@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qixin.api import deps
 from qixin.api import models as m
 from qixin.api.admin import admin_router
+from qixin.api.alerts import alert_routers
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import (
     ERROR_SCHEMA,
@@ -167,6 +168,8 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
     app.include_router(admin_billing_router(platform))
     app.include_router(customer_billing_router(platform))
     for router in compliance_routers(platform):
+        app.include_router(router)
+    for router in alert_routers(platform):
         app.include_router(router)
 
     def openapi_with_security() -> dict[str, Any]:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.alerts import Alerts
+    from qixin.services.announcements import Announcements
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
@@ -67,6 +69,10 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def alerts(self) -> Alerts: ...
+    @property
+    def announcements(self) -> Announcements: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -618,3 +618,66 @@ api_nonces = Table(
     Column("nonce", String(64), primary_key=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
+
+
+# -- alerts and maintenance announcements (migration 0010_alerts; services/alerts.py, announcements.py) ----
+
+# Alert rules as data (domain/alerts.py: kinds, scopes, units); the defaults are seeded by the migration.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("scope", String(16), nullable=False),  # channel | account | platform
+    Column("threshold", BigInteger, nullable=False, server_default="0"),  # percent, seconds, count or 厘
+    Column("for_seconds", Integer, nullable=False, server_default="0"),
+    Column("window_seconds", Integer, nullable=False, server_default="0"),
+    Column("min_messages", Integer, nullable=False, server_default="0"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("kind", "scope", name="uq_alert_rules_kind_scope"),
+)
+
+# One row per alert: fired, then resolved (resolved_at) and/or acknowledged by staff.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("rule_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(96), nullable=False),  # channel:<name> | account:<id> | platform
+    Column("value", BigInteger, nullable=False, server_default="0"),  # observed, in the rule's unit
+    Column("message", Text, nullable=False),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("acknowledged_at", BigInteger, nullable=True),
+)
+Index("ix_alerts_open", alerts.c.resolved_at, alerts.c.rule_id)
+Index("ix_alerts_fired", alerts.c.fired_at)
+
+# Maintenance windows and incidents published by staff (c003 5.8); audience 'all' or the listed accounts.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # maintenance | incident
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("ends_at", BigInteger, nullable=True),
+    Column("audience", String(8), nullable=False),  # all | list
+    Column("status", String(16), nullable=False, server_default="published"),  # published | withdrawn
+    Column("created_by", String(64), nullable=False),
+    Column("published_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_announcements_starts", announcements.c.starts_at)
+
+announcement_accounts = Table(
+    "announcement_accounts",
+    metadata,
+    Column("announcement_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+)
+Index("ix_announcement_accounts_account", announcement_accounts.c.account_id)
