@@ -5,7 +5,7 @@ Rules:
   title, a body, ``starts_at`` and optionally ``ends_at`` (ms UTC; the API takes Unix seconds or ISO 8601,
   naive = Asia/Shanghai), addressed to every account (``accounts: "all"``) or to a list of accounts.
 - Publishing writes, in the same transaction, for every affected account: the notice record
-  (``GET /v1/notifications``) and its email row (the account's alert address; delivered by the notice
+  (``GET /v1/billing/notifications``) and its email row (the account's alert address; delivered by the notice
   worker, services/notify.py), and a signed webhook event ``{"type": "announcement", …}`` to the
   account's callback URL (the webhook outbox, retried like receipts).
 - An incident must be announced within 24 hours of the interruption's start: ``published_at`` is
