@@ -40,6 +40,8 @@ app.add_typer(key_app, name="key")
 app.add_typer(billing_app, name="billing")
 app.add_typer(simulator_app, name="simulator")
 app.add_typer(stats_app, name="stats")
+alerts_app = typer.Typer(help="告警：历史、确认、规则", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
@@ -792,6 +794,62 @@ def main() -> None:
     except QxError as e:  # pragma: no cover - safety net
         typer.echo(json.dumps(e.to_dict(), ensure_ascii=False), err=True)
         sys.exit(2)
+
+
+# -- alerts (services/alerts.py, docs/alerts.md) -------------------------------------------------------------
+
+
+@alerts_app.command("list")
+def alerts_list(
+    state: Annotated[str, typer.Option(help="open / resolved / unacknowledged；不填 = 全部")] = "",
+    kind: Annotated[str, typer.Option(help="告警类型，如 channel_down")] = "",
+    limit: int = 50,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """告警历史（最新在前）：触发、恢复、确认。"""
+    out = _call(data_dir, lambda s: s.alerts.history(Actor.cli(), state or None, kind or None, None, limit))
+    lines = [
+        f"#{a['id']} {a['state']:8} {a['kind']:20} {a['subject']:24} {a['message']}"
+        + (f"（已确认：{a['acknowledged_by']}）" if a["acknowledged_at"] else "")
+        for a in out["alerts"]
+    ]
+    _out(out, as_json, "\n".join(lines) or "没有告警")
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_id: int, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """确认一条告警（记入审计日志）。"""
+    out = _call(data_dir, lambda s: s.alerts.acknowledge(Actor.cli(), alert_id))
+    _out(out, as_json, f"告警 #{alert_id} 已确认")
+
+
+@alerts_app.command("rules")
+def alerts_rules(
+    rule_id: Annotated[int | None, typer.Argument(help="要修改的规则 ID；不填 = 列出全部")] = None,
+    threshold: Annotated[int | None, typer.Option(help="阈值：成功率 %、秒、条数或厘")] = None,
+    for_seconds: Annotated[int | None, typer.Option("--for", help="条件持续多少秒后告警")] = None,
+    window: Annotated[int | None, typer.Option(help="统计窗口（秒）")] = None,
+    min_messages: Annotated[int | None, typer.Option(help="成功率的最小样本")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="启用或停用")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """列出告警规则，或修改一条（只改给出的选项）。"""
+    if rule_id is None:
+        rules = _call(data_dir, lambda s: s.alerts.rules(Actor.cli()))
+        human = "\n".join(
+            f"#{r['id']} {r['kind']:20} {r['scope']:8} 阈值 {r['threshold']} 持续 {r['for_seconds']}s"
+            f" 窗口 {r['window_seconds']}s 样本 {r['min_messages']} {'启用' if r['enabled'] else '停用'}"
+            for r in rules
+        )
+        _out({"rules": rules}, as_json, human)
+        return
+    given = {"threshold": threshold, "for_seconds": for_seconds, "window_seconds": window,
+             "min_messages": min_messages, "enabled": enabled}  # fmt: skip
+    changes = {k: v for k, v in given.items() if v is not None}
+    out = _call(data_dir, lambda s: s.alerts.set_rule(Actor.cli(), rule_id, changes))
+    _out(out, as_json, f"规则 #{rule_id} 已更新")
 
 
 if __name__ == "__main__":

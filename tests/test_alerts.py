@@ -350,3 +350,42 @@ async def test_admin_api_lists_acknowledges_and_changes_rules_with_audit(plat: R
     actions = {(str(a[2]), str(a[3])) for a in audit}
     assert ("alert.ack", f"alert:{alert['id']}") in actions
     assert ("alert_rule.update", f"alert_rule:{low['id']}") in actions
+
+
+def test_cli_lists_rules_changes_one_lists_and_acknowledges_alerts(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from qixin.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    d = ["--data-dir", str(tmp_path)]
+
+    def cli(*args: str, code: int = 0) -> Any:
+        result = runner.invoke(app, [*args, *d])
+        assert result.exit_code == code, result.output
+        return orjson.loads(result.stdout) if "--json" in args else result.output
+
+    made = cli("account", "create", "--name", "余额不足", "--signature", "企信", "--balance", "1", "--price",
+               "0.035", "--json")  # fmt: skip
+    rules_ = cli("alerts", "rules", "--json")["rules"]
+    low = next(r for r in rules_ if r["kind"] == "balance_low")
+    assert low["threshold"] == 10_000
+    assert cli("alerts", "rules", str(low["id"]), "--threshold", "20000", "--json")["threshold"] == 20_000
+    assert "INVALID_REQUEST" in runner.invoke(app, ["alerts", "rules", str(low["id"]), "--threshold", "0", *d]).output
+
+    from qixin.app import build
+    from qixin.store.migrate import migrate
+
+    settings = Settings(data_dir=tmp_path)
+    migrate(settings.db_url)
+    services = build(settings)
+    try:
+        fired, _ = asyncio.run(services.alerts.evaluate_once())
+    finally:
+        services.db.close()
+    assert kinds(fired, "balance_low") == [f"account:{made['account_id']}"]
+    listed = cli("alerts", "list", "--state", "open", "--json")["alerts"]
+    assert [a["subject"] for a in listed] == [f"account:{made['account_id']}"]
+    assert "已确认" in cli("alerts", "ack", str(listed[0]["id"]))
+    cli("alerts", "ack", str(listed[0]["id"]), code=2)  # twice: CONFLICT
+    assert "（已确认：cli:cli）" in cli("alerts", "list")
