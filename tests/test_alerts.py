@@ -139,9 +139,12 @@ async def staff_hook() -> AsyncIterator[tuple[StaffHook, str]]:
 
 
 @pytest.fixture
-async def plat(tmp_path: Path, inbox: tuple[int, Inbox], staff_hook: tuple[StaffHook, str]) -> AsyncIterator[Running]:
+async def plat(
+    db_url: str, tmp_path: Path, inbox: tuple[int, Inbox], staff_hook: tuple[StaffHook, str]
+) -> AsyncIterator[Running]:
     settings = Settings(
-        data_dir=tmp_path, sim_receipt_delay=(0.01, 0.03), compliance=TEST_COMPLIANCE, simulators=("smpp",),
+        data_dir=tmp_path, database_url=db_url, sim_receipt_delay=(0.01, 0.03), compliance=TEST_COMPLIANCE,
+        simulators=("smpp",),
         alerts_interval=0, alert_emails=("oncall@qixin.test",), alert_webhook_url=staff_hook[1],
         alert_sms_numbers=ON_CALL, alert_sms_app_key=OPS_APP_KEY, smtp_host="127.0.0.1", smtp_port=inbox[0],
         webhook_backoff=(0,),
@@ -190,6 +193,7 @@ async def count_messages(r: Running, account_id: int) -> int:
     return int(row[0])
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # channel behaviour: one database is enough
 async def test_channel_down_fires_notifies_staff_everywhere_and_resolves(
     plat: Running, inbox: tuple[int, Inbox], staff_hook: tuple[StaffHook, str]
 ) -> None:
@@ -230,6 +234,7 @@ async def test_channel_down_fires_notifies_staff_everywhere_and_resolves(
     assert [(a["state"], a["subject"]) for a in history["alerts"]] == [("resolved", "channel:smpp-sim")]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # channel behaviour: one database is enough
 async def test_receipts_stopping_on_a_channel(plat: Running) -> None:
     r = plat
     sim, channel, alerts = r.runtime.simulator, r.platform.channels.active["smpp-sim"], r.platform.alerts
