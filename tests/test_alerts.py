@@ -394,3 +394,26 @@ def test_cli_lists_rules_changes_one_lists_and_acknowledges_alerts(tmp_path: Pat
     assert "已确认" in cli("alerts", "ack", str(listed[0]["id"]))
     cli("alerts", "ack", str(listed[0]["id"]), code=2)  # twice: CONFLICT
     assert "（已确认：cli:cli）" in cli("alerts", "list")
+
+
+async def test_the_alerts_role_evaluates_by_itself(tmp_path: Path, staff_hook: tuple[StaffHook, str]) -> None:
+    hook, url = staff_hook
+    settings = Settings(
+        data_dir=tmp_path, compliance=TEST_COMPLIANCE, simulators=("smpp",), alerts_interval=0.05,
+        alert_webhook_url=url,
+    )  # fmt: skip
+    r, server, task = await start_running(settings)
+    try:
+        poor = r.account(balance_li=100)
+        await until(lambda: any(p["alert"]["subject"] == f"account:{poor.account_id}" for p in hook.posts))
+        await r.platform.billing.topup(Actor.cli(), poor.account_id, 20_000, "role-test", operator=True)
+        await until(lambda: [p["type"] for p in hook.posts if p["alert"]["kind"] == "balance_low"][-1:]
+                    == ["alert.resolved"])  # fmt: skip
+        assert r.platform.alerts.stats["rounds"] >= 2
+    finally:
+        for c in r.clients:
+            await c.aclose()
+        server.should_exit = True
+        await task
+        await r.runtime.stop()
+    assert r.platform.alert_worker._task is None  # stopped with the runtime
