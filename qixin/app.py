@@ -36,6 +36,7 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
@@ -81,6 +82,7 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    flow: FlowControl
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -88,6 +90,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
+        self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
         """What this process knows about the channels and the pipeline (staff see it at /admin)."""
@@ -162,9 +165,10 @@ def build(settings: Settings) -> Services:
             lambda: channels.health() if channels.started else [], lambda: uplink.stats, lambda: webhooks.stats,
         )
     )  # fmt: skip
+    flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -200,6 +204,7 @@ def build(settings: Settings) -> Services:
         metrics=metrics,
         message_search=MessageSearch(db),
         statistics=Statistics(db),
+        flow=flow,
     )
 
 

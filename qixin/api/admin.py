@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from qixin.api import models as m
-from qixin.api.common import body_of, error_responses, json_response, parse_model
+from qixin.api.common import body_of, error_responses, field, json_response, parse_json, parse_model
 from qixin.api.deps import staff_act, staff_actor, staff_for
 from qixin.domain.numbers import mask
 from qixin.services import billing, channels, portability
@@ -66,6 +66,23 @@ def admin_router(platform: Services) -> APIRouter:
             lambda tx: billing.topup(tx, account_id, amount, req.ref, req.note),
         )  # fmt: skip
         return json_response({"account_id": account_id, "balance_li": bal, "balance": billing.li_to_yuan(bal)})
+
+    @router.get(
+        "/accounts/{account_id}/flow", summary="账户流量控制：每秒上限与每日上限（计费条数）",
+        responses=error_responses(*STAFF_ERRORS),
+    )  # fmt: skip
+    async def get_flow(account_id: int, request: Request) -> Response:
+        return json_response(await platform.flow.get(await actor(request), account_id))
+
+    @router.put(
+        "/accounts/{account_id}/flow", summary="设置账户流量控制（tps、daily_cap；0 为不限）",
+        responses=error_responses(*STAFF_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
+    async def set_flow(account_id: int, request: Request) -> Response:
+        who = await actor(request)
+        data = parse_json(await request.body())
+        tps, daily = field(data, "tps", int, required=False), field(data, "daily_cap", int, required=False)
+        return json_response(await platform.flow.set(who, account_id, tps, daily))
 
     @router.get(
         "/accounts/{account_id}/keys", summary="账户的 API 密钥（不含 AppSecret）", response_model=m.KeyList,
