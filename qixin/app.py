@@ -29,6 +29,7 @@ from qixin.gateway.manager import ChannelManager
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.aliyun import AliyunApi
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import upsert_embedded_channel
@@ -83,6 +84,7 @@ class Services:
     message_search: MessageSearch
     statistics: Statistics
     flow: FlowControl
+    aliyun: AliyunApi
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -177,6 +179,10 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+    signatures = Signatures(db, directory, on_apply=documents.set_purpose)
+    templates = Templates(db, directory, checker=lambda: compliance.checker)
+    queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
+    aliyun = AliyunApi(db, accept, message_search, queries, statistics, signatures, templates)
     return Services(
         settings=s,
         db=db,
@@ -194,17 +200,18 @@ def build(settings: Settings) -> Services:
         webhooks=webhooks,
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
-        signatures=Signatures(db, directory, on_apply=documents.set_purpose),
-        templates=Templates(db, directory, checker=lambda: compliance.checker),
+        signatures=signatures,
+        templates=templates,
         staff_users=StaffUsers(db, staff.invalidate),
         billing=BillingDesk(
             db, smtp, tuple(s.holidays), s.price_notice_days * 86_400_000, pricer.invalidate, on_change=on_change
         ),
-        queries=Queries(db),
+        queries=queries,
         metrics=metrics,
-        message_search=MessageSearch(db),
-        statistics=Statistics(db),
+        message_search=message_search,
+        statistics=statistics,
         flow=flow,
+        aliyun=aliyun,
     )
 
 

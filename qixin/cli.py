@@ -355,6 +355,17 @@ def key_callback(
     typer.echo("推送地址已更新")
 
 
+@key_app.command("callback-format")
+def key_callback_format(
+    app_key: str,
+    fmt: Annotated[str, typer.Argument(help="qixin（默认）或 aliyun（SmsReport / SmsUp 格式）")],
+    data_dir: DataDir = None,
+) -> None:
+    """设置密钥的状态报告与上行推送格式。"""
+    _call(data_dir, lambda s: s.aliyun.set_callback_format(Actor.cli(), app_key, fmt))
+    typer.echo(f"推送格式已设为 {fmt}")
+
+
 @key_app.command("allow-ip")
 def key_allow_ip(
     app_key: str,

@@ -84,6 +84,15 @@ def admin_router(platform: Services) -> APIRouter:
         tps, daily = field(data, "tps", int, required=False), field(data, "daily_cap", int, required=False)
         return json_response(await platform.flow.set(who, account_id, tps, daily))
 
+    @router.put(
+        "/keys/{app_key}/callback-format", summary="设置密钥的推送格式（qixin 或 aliyun）",
+        responses=error_responses(*STAFF_ERRORS, "APPKEY_INVALID"),
+    )  # fmt: skip
+    async def set_callback_format(app_key: str, request: Request) -> Response:
+        who = await actor(request)
+        fmt = field(parse_json(await request.body()), "format", str)
+        return json_response(await platform.aliyun.set_callback_format(who, app_key, fmt))
+
     @router.get(
         "/accounts/{account_id}/keys", summary="账户的 API 密钥（不含 AppSecret）", response_model=m.KeyList,
         responses=error_responses(*STAFF_ERRORS),

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.aliyun import AliyunApi
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.flow import FlowControl
@@ -64,6 +65,8 @@ class ApiServices(Protocol):
     def statistics(self) -> Statistics: ...
     @property
     def flow(self) -> FlowControl: ...
+    @property
+    def aliyun(self) -> AliyunApi: ...
     @property
     def log(self) -> logging.Logger: ...
 
