@@ -264,3 +264,17 @@ async def test_receipts_pushed_as_sms_report_when_the_key_chooses_aliyun(running
     assert up == {"phone_number": "13800138000", "send_time": "2025-12-01 08:00:00", "content": "TD",
                   "sign_name": "", "dest_code": "106580001", "sequence_id": 42}  # fmt: skip
     assert len(aliyun_bodies([{"type": "mo", "id": "1"}, {"type": "receipt", "to": "1"}])) == 2
+
+
+def test_docs_code_table_is_the_mapping() -> None:
+    from pathlib import Path
+
+    from qixin.errors import CATALOGUE
+
+    text = (Path(__file__).parent.parent / "docs" / "aliyun.md").read_text()
+    table = text.split("<!-- isv-table:start -->")[1].split("<!-- isv-table:end -->")[0]
+    rows = {}
+    for line in table.strip().splitlines()[2:]:
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        rows[cells[0]] = (cells[1], int(cells[2]), cells[3])
+    assert rows == {k: (c, s, CATALOGUE[k][1]) for k, (c, s) in ISV_CODES.items()}
