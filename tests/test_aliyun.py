@@ -112,6 +112,53 @@ async def test_official_sdk_sends_queries_and_manages_signs_and_templates(runnin
 
 
 @SQLITE
+async def test_sign_and_template_review_lifecycle_modify_and_delete(running: Running) -> None:
+    api = running.account(balance_li=10_000, price_li=35)
+    client = sdk(running, api)
+    assert (
+        await call(client.add_sms_sign, sms.AddSmsSignRequest(sign_name="星河科技", remark="官网"))
+    ).body.code == "OK"
+    sign_id = next(s["id"] for s in await running.platform.signatures.listing(Actor.cli()) if s["name"] == "星河科技")
+    await running.platform.signatures.review(Actor.cli(), sign_id, False, "资料不全")
+    got = (await call(client.query_sms_sign, sms.QuerySmsSignRequest(sign_name="星河科技"))).body
+    assert got.sign_status == 2 and got.reason == "资料不全"
+    assert (
+        await call(client.modify_sms_sign, sms.ModifySmsSignRequest(sign_name="星河科技", sign_source=0))
+    ).body.code == "OK"
+    got = (await call(client.query_sms_sign, sms.QuerySmsSignRequest(sign_name="星河科技"))).body
+    assert got.sign_status == 0 and not got.reason
+    again = (await call(client.modify_sms_sign, sms.ModifySmsSignRequest(sign_name="星河科技", sign_source=0))).body
+    assert again.code == "isv.INVALID_PARAMETERS"  # only a rejected application can be amended
+    assert (await call(client.delete_sms_sign, sms.DeleteSmsSignRequest(sign_name="星河科技"))).body.code == "OK"
+    gone = (await call(client.query_sms_sign, sms.QuerySmsSignRequest(sign_name="星河科技"))).body
+    assert gone.code == "isv.SMS_SIGNATURE_ILLEGAL"
+
+    add = sms.AddSmsTemplateRequest(
+        template_type=1, template_name="到货", template_content="您的包裹${no}已到。", remark=""
+    )
+    code = (await call(client.add_sms_template, add)).body.template_code
+    await running.platform.templates.review(Actor.cli(), int(code[4:]), False, "缺少取件方式")
+    amended = "您的包裹${no}已到，请到${shop}取件。"
+    modify = sms.ModifySmsTemplateRequest(
+        template_code=code, template_type=1, template_name="到货", template_content=amended, remark=""
+    )
+    assert (await call(client.modify_sms_template, modify)).body.code == "OK"
+    got_t = (await call(client.query_sms_template, sms.QuerySmsTemplateRequest(template_code=code))).body
+    assert got_t.template_status == 0 and got_t.template_content == amended
+    await running.platform.templates.review(Actor.cli(), int(code[4:]), True)
+    send = sms.SendSmsRequest(phone_numbers="13800138000", sign_name="企信", template_code=code,
+                              template_param='{"no":"A12","shop":"东门驿站"}')  # fmt: skip
+    assert (await call(client.send_sms, send)).body.code == "OK"
+    assert (await call(client.delete_sms_template, sms.DeleteSmsTemplateRequest(template_code=code))).body.code == "OK"
+    send.phone_numbers = "13900139000"
+    assert (await call(client.send_sms, send)).body.code == "isv.SMS_TEMPLATE_ILLEGAL"  # deleted: no longer usable
+    listed = (
+        await call(client.query_sms_template_list, sms.QuerySmsTemplateListRequest(page_index=1, page_size=10))
+    ).body
+    assert listed.code == "OK" and all(t.template_code != code for t in listed.sms_template_list)
+
+
+@SQLITE
 async def test_refusals_are_aliyun_errors(running: Running) -> None:
     api = running.account(balance_li=10_000, price_li=35)
     client = sdk(running, api)

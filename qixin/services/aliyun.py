@@ -3,7 +3,8 @@
 Rules (docs/aliyun.md):
 - Each action calls the SAME use case as /v1: SendSms / SendBatchSms → ``AcceptService.accept`` (so
   compliance, billing, frequency limits, flow control apply alike); QuerySendDetails → message search;
-  QuerySendStatistics → statistics; Add/QuerySmsSign → signatures; Add/QuerySmsTemplate → templates.
+  QuerySendStatistics → statistics; Add/Query/Delete/ModifySmsSign → signatures; the template actions →
+  templates (Modify* resubmits a rejected application, Delete* withdraws one).
 - Parameters arrive as Aliyun names them (strings); answers are Aliyun's JSON shapes with ``Code``,
   ``Message`` (Chinese) and ``RequestId``. A qixin refusal becomes the Aliyun code of ``ISV_CODES`` —
   the one table of the mapping — with HTTP 200 for business errors, as Aliyun does.
@@ -242,9 +243,13 @@ class AliyunApi(UseCase):
             "AddSmsSign": self.add_sign,
             "QuerySmsSign": self.query_sign,
             "QuerySmsSignList": self.query_sign_list,
+            "DeleteSmsSign": self.delete_sign,
+            "ModifySmsSign": self.modify_sign,
             "AddSmsTemplate": self.add_template,
             "QuerySmsTemplate": self.query_template,
             "QuerySmsTemplateList": self.query_template_list,
+            "DeleteSmsTemplate": self.delete_template,
+            "ModifySmsTemplate": self.modify_template,
         }
 
     async def call(self, key: ApiKey, actor: Actor, action: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -374,6 +379,22 @@ class AliyunApi(UseCase):
             raise AcsError("isv.SMS_SIGNATURE_ILLEGAL", "签名不存在")
         return self._sign_item(found[-1])
 
+    async def _sign_id(self, actor: Actor, name: str) -> int:
+        found = [s for s in await self.signatures.listing(actor) if s["name"] == name]
+        if not found:
+            raise AcsError("isv.SMS_SIGNATURE_ILLEGAL", "签名不存在")
+        return int(found[-1]["id"])
+
+    async def delete_sign(self, key: ApiKey, actor: Actor, p: Mapping[str, str]) -> dict[str, Any]:
+        name = _param(p, "SignName")
+        await self.signatures.withdraw(actor, await self._sign_id(actor, name))
+        return {"SignName": name}
+
+    async def modify_sign(self, key: ApiKey, actor: Actor, p: Mapping[str, str]) -> dict[str, Any]:
+        name = _param(p, "SignName")
+        await self.signatures.modify(actor, await self._sign_id(actor, name))
+        return {"SignName": name}
+
     async def query_sign_list(self, key: ApiKey, actor: Actor, p: Mapping[str, str]) -> dict[str, Any]:
         index, size = _int(p, "PageIndex", 1, 1, 10_000), _int(p, "PageSize", 10, 1, 50)
         items = [self._sign_item(s) for s in await self.signatures.listing(actor)]
@@ -404,6 +425,25 @@ class AliyunApi(UseCase):
         except QxError as e:
             raise AcsError("isv.SMS_TEMPLATE_ILLEGAL", "模板不存在") from e
         return self._template_item(t)
+
+    async def delete_template(self, key: ApiKey, actor: Actor, p: Mapping[str, str]) -> dict[str, Any]:
+        code = _param(p, "TemplateCode")
+        try:
+            await self.templates.withdraw(actor, template_id_of(code))
+        except QxError as e:
+            raise AcsError("isv.SMS_TEMPLATE_ILLEGAL", "模板不存在") from e
+        return {"TemplateCode": code}
+
+    async def modify_template(self, key: ApiKey, actor: Actor, p: Mapping[str, str]) -> dict[str, Any]:
+        code, kind = _param(p, "TemplateCode"), _param(p, "TemplateType")
+        if kind not in TEMPLATE_TYPES:
+            raise AcsError("isv.INVALID_PARAMETERS", "TemplateType 须为 0（验证码）、1（通知）或 2（推广）")
+        category, content = TEMPLATE_TYPES[kind], _param(p, "TemplateContent")
+        await self.templates.modify(
+            actor, template_id_of(code), _param(p, "TemplateName"), category, content,
+            template_variables(category, content),
+        )  # fmt: skip
+        return {"TemplateCode": code}
 
     async def query_template_list(self, key: ApiKey, actor: Actor, p: Mapping[str, str]) -> dict[str, Any]:
         index, size = _int(p, "PageIndex", 1, 1, 10_000), _int(p, "PageSize", 10, 1, 50)
