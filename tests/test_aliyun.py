@@ -32,6 +32,7 @@ from starlette.routing import Route
 
 from qixin.domain import acs_signing as acs
 from qixin.services.actor import Actor
+from qixin.services.channels import extension_of
 from qixin.services.aliyun import ISV_CODES, aliyun_bodies, sms_up
 
 SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the HTTP layer; the use cases run on both
@@ -305,7 +306,17 @@ async def test_receipts_pushed_as_sms_report_when_the_key_chooses_aliyun(running
     assert item["phone_number"] == "13800138000" and item["biz_id"] == sent.biz_id and item["out_id"] == "o-7"
     assert isinstance(item["success"], bool) and item["sms_size"] == "1" and item["err_code"]
     assert item["send_time"] and item["report_time"]
-    # MO in the SmsUp shape (the mapping the worker applies to MO events)
+    # a real MO from the carrier simulator, to the account's extension: pushed as SmsUp
+    ext = running.platform.db.write_sync(lambda tx: extension_of(tx, api.account_id))
+    await running.runtime.simulator.send_mo("8613900001111", "10690000" + ext, "好的，收到")  # type: ignore[attr-defined]
+    deadline = asyncio.get_running_loop().time() + 20
+    while len(rec.bodies) < 2:
+        assert asyncio.get_running_loop().time() < deadline, "no SmsUp pushed"
+        await asyncio.sleep(0.05)
+    up_item = rec.bodies[1][0]
+    assert up_item["phone_number"] == "13900001111" and up_item["content"] == "好的，收到"
+    assert up_item["dest_code"] == "10690000" + ext and up_item["sequence_id"] > 0 and up_item["send_time"]
+    # the SmsUp mapping itself
     up = sms_up({"type": "mo", "id": "42", "from": "13800138000", "to": "106580001", "content": "TD",
                  "received_at": 1_764_547_200_000})  # fmt: skip
     assert up == {"phone_number": "13800138000", "send_time": "2025-12-01 08:00:00", "content": "TD",
