@@ -32,8 +32,8 @@ from starlette.routing import Route
 
 from qixin.domain import acs_signing as acs
 from qixin.services.actor import Actor
-from qixin.services.channels import extension_of
 from qixin.services.aliyun import ISV_CODES, aliyun_bodies, sms_up
+from qixin.services.channels import extension_of
 
 SQLITE = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the HTTP layer; the use cases run on both
 SHANGHAI = ZoneInfo("Asia/Shanghai")
