@@ -283,7 +283,6 @@ async def hook() -> AsyncIterator[tuple[Hook, str]]:
     await task
 
 
-@SQLITE
 async def test_receipts_pushed_as_sms_report_when_the_key_chooses_aliyun(running: Running, hook: Any) -> None:
     rec, url = hook
     api = running.account(balance_li=10_000, price_li=35)
@@ -336,3 +335,31 @@ def test_docs_code_table_is_the_mapping() -> None:
         cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
         rows[cells[0]] = (cells[1], int(cells[2]), cells[3])
     assert rows == {k: (c, s, CATALOGUE[k][1]) for k, (c, s) in ISV_CODES.items()}
+
+
+@SQLITE
+async def test_malformed_requests_get_aliyun_errors_never_a_500(running: Running) -> None:
+    api = running.account()
+    v3 = "ACS3-HMAC-SHA256 Credential={},SignedHeaders=host;x-acs-action,Signature=00"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    cases: list[tuple[dict[str, str], bytes, str]] = [
+        ({"authorization": "ACS3-HMAC-SHA256"}, b"", "MissingParameter"),
+        ({"authorization": "ACS3-HMAC-SHA256 Credential"}, b"", "MissingParameter"),
+        ({"authorization": v3.format("nobody"), "x-acs-action": "SendSms"}, b"", "InvalidAccessKeyId.NotFound"),
+        ({"authorization": v3.format(api.app_key), "x-acs-action": "SendSms", "x-acs-date": "yesterday",
+          "x-acs-signature-nonce": "n" * 16}, b"", "InvalidTimeStamp.Expired"),
+        ({"authorization": v3.format(api.app_key), "x-acs-action": "SendSms", "x-acs-version": "2099-01-01"}, b"",
+         "InvalidVersion"),
+        ({**form, "x-acs-action": "SendSms"}, b"\xff\xfe=\xff", "isv.INVALID_PARAMETERS"),
+        ({**form}, b"Signature=x&AccessKeyId=" + api.app_key.encode(), "MissingParameter"),
+        ({**form}, b"Signature=x&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&Action=SendSms&AccessKeyId=q",
+         "InvalidAccessKeyId.NotFound"),
+        ({}, b"", "MissingParameter"),
+    ]  # fmt: skip
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        for headers, body, code in cases:
+            resp = await http.post("/", content=body, headers=headers)
+            assert resp.status_code in (200, 400, 404), (headers, resp.text)
+            out = resp.json()
+            assert out["Code"] == code and out["RequestId"] and out["Message"], (headers, body, out)
+        assert (await http.get("/healthz")).status_code == 200  # still serving
