@@ -150,6 +150,23 @@ async def test_redis_counters_are_shared_by_two_platform_instances(tmp_path: Pat
         await two.flow.gate.close()
 
 
+async def test_extra_scope_caps_a_direct_connection_inside_accept(running: Running) -> None:
+    """A customer port passes its direct connection's caps; the account itself has none."""
+    api = running.account(balance_li=10_000, price_li=10)
+    key = await running.platform.directory.key(api.app_key)
+    assert key is not None
+    conn = [("conn:42", Caps(daily=2))]
+
+    def body(number: str) -> dict:  # type: ignore[type-arg]
+        return {"to": number, "content": "会议改到周五下午三点。", "signature": "企信"}
+
+    await running.platform.accept.accept(key, body("13800138001"), b"", extra_caps=conn)
+    await running.platform.accept.accept(key, body("13800138002"), b"", extra_caps=conn)
+    with pytest.raises(QxError, match="DAILY_CAP_EXCEEDED"):
+        await running.platform.accept.accept(key, body("13800138003"), b"", extra_caps=conn)
+    await running.platform.accept.accept(key, body("13800138003"), b"")  # over HTTP (no connection): accepted
+
+
 def staff_client(r: Running) -> httpx.AsyncClient:
     out = r.platform.db.write_sync(lambda tx: create_staff(tx, f"flow-admin-{uuid.uuid4().hex[:6]}", "admin"))
     return httpx.AsyncClient(base_url=r.base, headers={"Authorization": f"Bearer {out['token']}"})
@@ -171,10 +188,13 @@ async def test_http_send_is_refused_over_the_caps_and_refusals_change_nothing(ru
     for i in range(6):
         r = await api.send(to=f"1380013{8000 + i}", content="会议改到周五下午三点。")
         statuses.append((r.status_code, r.json().get("code")))
+    throttled_resp = r if r.status_code == 429 else None
     ok = [s for s in statuses if s[0] == 200]
     throttled = [s for s in statuses if s == (429, "ACCOUNT_THROTTLED")]
     assert len(ok) + len(throttled) == 6 and 3 <= len(ok) <= 4 and throttled, statuses  # refills 1 per 333 ms
     sent = len(ok)
+    if throttled_resp is not None:  # the last one was refused: HTTP clients get Retry-After
+        assert throttled_resp.headers["retry-after"] == "1" and throttled_resp.json()["retry_after_ms"] > 0
 
     async with staff_client(running) as admin:  # no TPS cap; a daily cap just above what was sent
         await admin.put(f"/admin/accounts/{api.account_id}/flow", json={"tps": 0, "daily_cap": sent + 2})
