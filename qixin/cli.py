@@ -214,7 +214,7 @@ def account_create(
     as_json: AsJson = False,
 ) -> None:
     """创建客户账户：签名（已审核）、开户充值、一对 API 密钥。"""
-    from qixin.services.billing import yuan_to_li
+    from qixin.domain.money import yuan_to_li
 
     try:
         bal, pr = yuan_to_li(balance), yuan_to_li(price)

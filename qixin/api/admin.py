@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from qixin.api import models as m
 from qixin.api.common import body_of, error_responses, field, json_response, parse_json, parse_model
 from qixin.api.deps import staff_act, staff_actor, staff_for
+from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.domain.numbers import mask
 from qixin.services import billing, channels, portability
 from qixin.services.actor import Actor
@@ -48,7 +49,7 @@ def admin_router(platform: Services) -> APIRouter:
         who = await actor(request)
         req = parse_model(m.AccountCreate, await request.body())
         out = await platform.accounts.create(
-            who, req.name, req.signature, billing.yuan_to_li(req.balance), billing.yuan_to_li(req.price),
+            who, req.name, req.signature, yuan_to_li(req.balance), yuan_to_li(req.price),
             req.callback_url, req.allow_free_text, req.permit_24h,
         )  # fmt: skip
         return json_response(out, 201)
@@ -60,12 +61,12 @@ def admin_router(platform: Services) -> APIRouter:
     async def topup(account_id: int, request: Request) -> Response:
         who = await staff_for(platform, request, "money")
         req = parse_model(m.Topup, await request.body())
-        amount = billing.yuan_to_li(req.amount)
+        amount = yuan_to_li(req.amount)
         bal = await staff_act(
             platform, request, who, "account.topup", f"account:{account_id}",
             lambda tx: billing.topup(tx, account_id, amount, req.ref, req.note),
         )  # fmt: skip
-        return json_response({"account_id": account_id, "balance_li": bal, "balance": billing.li_to_yuan(bal)})
+        return json_response({"account_id": account_id, "balance_li": bal, "balance": li_to_yuan(bal)})
 
     @router.get(
         "/accounts/{account_id}/flow", summary="账户流量控制：每秒上限与每日上限（计费条数）",

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from qixin.api.auth import authenticate
+from qixin.api.auth import authenticate, authenticate_deferred
 from qixin.errors import QxError
 from qixin.services.accounts import ApiKey
 from qixin.services.actor import Actor, audit
+from qixin.services.nonces import NonceClaim
 from qixin.services.staff import Staff
 from qixin.store.db import Tx
 
@@ -30,6 +31,15 @@ async def signed(platform: Services, request: Request) -> tuple[ApiKey, bytes]:
     body = await request.body()
     key = await authenticate(request, body, platform.directory, platform.nonces, platform.settings.signature_skew)
     return key, body
+
+
+async def signed_deferred(platform: Services, request: Request) -> tuple[ApiKey, bytes, NonceClaim | None]:
+    """``signed`` for a route whose one change can spend the nonce in its own transaction."""
+    body = await request.body()
+    key, claim = await authenticate_deferred(
+        request, body, platform.directory, platform.nonces, platform.settings.signature_skew
+    )
+    return key, body, claim
 
 
 async def customer(platform: Services, request: Request) -> tuple[Actor, bytes]:
