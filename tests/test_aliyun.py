@@ -184,8 +184,19 @@ async def test_refusals_are_aliyun_errors(running: Running) -> None:
     for args, expected in cases:
         out = await call(send, client, *args)
         assert out.code == expected and out.message and out.request_id, (args, out)
+    notice = await approved_template(running, api, client, "您的订单${no}已发货。", kind=1)
+    forbidden = sms.SendSmsRequest(
+        phone_numbers="13800138000", sign_name="企信", template_code=notice, template_param='{"no":"今日股票推荐"}'
+    )
+    out = (await call(client.send_sms, forbidden)).body  # compliance runs as over /v1
+    assert out.code == "isv.BLACK_KEY_CONTROL_LIMIT", out
     nothing = await running.platform.db.read(lambda tx: tx.one("SELECT COUNT(*) FROM messages")[0])
     assert nothing == 0
+
+    # the per-number frequency limit (verification codes: one a minute per number and signature)
+    assert (await call(send, client, "13800138009")).code == "OK"
+    limited = await call(send, client, "13800138009")
+    assert limited.code == "isv.BUSINESS_LIMIT_CONTROL" and "频率" in limited.message, limited
 
     # flow control mapped: the daily cap, then the TPS cap
     await running.platform.flow.set(Actor.cli(), api.account_id, tps=0, daily_cap=1)
