@@ -18,7 +18,7 @@ Rules (docs/api.md, "Flow control"):
 - Counters live in process memory (embedded mode) or in Redis (``QIXIN_REDIS_URL``), where one Lua
   script checks and takes both caps atomically, shared by every API and port process.
 - The time of a take is the taking process's clock (UTC ms): processes sharing Redis should be NTP-synced;
-  a skew of a few milliseconds shifts the TPS window by as much, never the daily count.
+  a skew of a few milliseconds shifts the TPS window and the midnight boundary by as much.
 - The hot path reads no database: the caps are cached per account for ``ttl`` seconds (a change by
   staff invalidates this process's cache at once, other processes within the TTL); an account with
   no caps costs a dictionary lookup.
