@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.aliyun import AliyunApi
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
@@ -67,6 +69,10 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def flow(self) -> FlowControl: ...
+    @property
+    def aliyun(self) -> AliyunApi: ...
     @property
     def log(self) -> logging.Logger: ...
 
