@@ -36,6 +36,7 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.filejobs import FileJobs
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
@@ -81,6 +82,7 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    filejobs: FileJobs
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -200,7 +202,11 @@ def build(settings: Settings) -> Services:
         metrics=metrics,
         message_search=MessageSearch(db),
         statistics=Statistics(db),
-    )
+        filejobs=FileJobs(
+            db, accept, directory, s.data_dir, max_bytes=s.filejob_max_bytes, max_numbers=s.filejob_max_numbers,
+            chunk_size=s.filejob_chunk_size, poll_interval=s.filejob_poll_interval,
+        ),
+    )  # fmt: skip
 
 
 # -- roles ----------------------------------------------------------------------------------------------
@@ -394,6 +400,19 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class FileJobsRole:
+    """The file-job runner: resumes unfinished file jobs on start, then runs new ones (services/filejobs.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.filejobs.start()
+
+    async def stop(self) -> None:
+        await self.s.filejobs.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -430,7 +449,7 @@ def embedded(services: Services, connectors: list[Connector] | None = None) -> R
     roles: list[Role] = [Core(services)]
     if connectors is None:
         roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services)]
     return Runtime(services, roles)
 
 
@@ -443,4 +462,6 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])
+    return Runtime(
+        services, [Core(services), channel, DispatchRole(services), WorkersRole(services), FileJobsRole(services)]
+    )
