@@ -28,6 +28,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from collections import Counter
@@ -54,6 +55,7 @@ from qixin.store.db import Database, Tx, now_ms
 log = logging.getLogger("qixin.filejobs")
 
 EXAMPLES = 3  # masked examples per category in a preview
+PARSED_KEPT = 2  # files kept parsed in memory, so a create right after its preview does not read it again
 FINAL = ("done", "failed", "cancelled")
 PER_NUMBER_TEMPLATE_CODES = ("TEMPLATE_PARAM_MISSING", "TEMPLATE_PARAM_INVALID", "TEMPLATE_PARAM_UNKNOWN")
 
@@ -171,6 +173,7 @@ class FileJobs(UseCase):
         self.lease_ms = int(lease_seconds * 1000)
         self.runner = secrets.token_hex(8)  # this process, as the holder of job leases
         self._plans: dict[int, Plan] = {}  # plans made by create(), used once by run() in this process
+        self._parsed: dict[tuple[Any, ...], Plan] = {}  # the last files read (a preview, then its create)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running = False
@@ -205,6 +208,11 @@ class FileJobs(UseCase):
                 "FILE_TOO_LARGE", f"文件超过上限 {self.max_bytes // (1024 * 1024)} MB", limit_bytes=self.max_bytes
             )
         options.check()
+        cache_key = (hashlib.sha256(data).digest(), filename, options.number_column,
+                     tuple(sorted(options.params_columns.items())))  # fmt: skip
+        hit = self._parsed.get(cache_key)
+        if hit is not None:  # the file a preview just read, now confirmed (same process)
+            return hit
 
         def parse() -> Plan:
             f = read_number_file(
@@ -216,6 +224,9 @@ class FileJobs(UseCase):
         plan = await asyncio.to_thread(parse)
         if plan.total == 0:
             raise QxError("NUMBERS_EMPTY", "文件中没有号码")
+        self._parsed[cache_key] = plan
+        while len(self._parsed) > PARSED_KEPT:
+            self._parsed.pop(next(iter(self._parsed)))
         return plan
 
     @staticmethod
