@@ -128,6 +128,33 @@ def test_reader_formats_columns_and_limits() -> None:
     assert f.numbers == ["13800138000", "13900139000"] and f.params == [{"name": "张三"}, {"name": "王五"}]
     f = read_number_file(xlsx([[13800138000, "x"], [1.39001390e10, "y"]]), "a.xlsx")  # no header, numeric cells
     assert f.numbers == ["13800138000", "13900139000"] and f.header == []
+    # the fast cell reader gives what openpyxl's own does (shared strings, numbers, booleans, gaps)
+    from openpyxl import Workbook
+
+    from qixin.domain.numberfile import _xlsx_rows
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["手机号", "姓名", "金额", "ok"])
+    ws.append([13800138000, "张三", 1.5, True])
+    ws.append(["13900139000", None, 2, False])
+    ws["F5"] = "远处"
+    ws.append([1.39001390e10, "=1+1"])
+    buf = io.BytesIO()
+    wb.save(buf)
+
+    def trimmed(rows: Any) -> list[list[Any]]:
+        out = []
+        for r in rows:
+            r = list(r)
+            while r and r[-1] is None:
+                r.pop()
+            if r:
+                out.append(r)
+        return out
+
+    assert trimmed(_xlsx_rows(buf.getvalue(), fast=True)) == trimmed(_xlsx_rows(buf.getvalue(), fast=False))
+    assert trimmed(_xlsx_rows(buf.getvalue()))[3] == [None, None, None, None, None, "远处"]
     with pytest.raises(QxError) as e:
         read_number_file(b"phone,name\n13800138000,a\n", "a.csv", params_columns={"name": "nom"})
     assert e.value.code == "FILE_COLUMN_UNKNOWN"

@@ -2,9 +2,9 @@
 
 Rules (pure: bytes in, lists out; no I/O):
 
-* The format is the content's: a ZIP signature (``PK``) is XLSX (first sheet, openpyxl in read-only
-  mode, constant memory per row); otherwise the text is CSV when the name ends in ``.csv``, else TXT.
-  Text is UTF-8 (with or without BOM), falling back to GB18030 (files saved by Excel on Chinese Windows).
+* The format is the content's: a ZIP signature (``PK``) is XLSX (first sheet; openpyxl in read-only
+  mode opens it, the cells stream through ``_sheet_rows``: constant memory per row); otherwise the
+  text is CSV when the name ends in ``.csv``, else TXT. Text is UTF-8 (with or without BOM), falling back to GB18030 (files saved by Excel on Chinese Windows).
 * TXT and pasted text: one number per line; a line may also hold several numbers separated by commas,
   semicolons or tabs (ASCII or full-width). Spaces inside a number are kept (the number parser removes
   them).
@@ -99,7 +99,7 @@ def read_number_file(
                     if len(numbers) > max_numbers:
                         raise _too_many(max_numbers)
         return NumberFile(kind, numbers, None, [])
-    rows = _xlsx_rows(data) if kind == "xlsx" else _csv_rows(data)
+    rows = _xlsx_rows(data, fast=not params_columns) if kind == "xlsx" else _csv_rows(data)
     return _from_rows(kind, rows, number_column, params_columns or {}, max_numbers)
 
 
@@ -115,7 +115,11 @@ def _csv_rows(data: bytes) -> Iterator[Sequence[Any]]:
         raise QxError("FILE_INVALID", f"CSV 文件格式错误：{e}") from e
 
 
-def _xlsx_rows(data: bytes) -> Iterator[Sequence[Any]]:
+def _xlsx_rows(data: bytes, fast: bool = True) -> Iterator[Sequence[Any]]:
+    """The rows of the first sheet. openpyxl (read-only) opens the workbook, finds the sheet and reads the
+    shared strings; with ``fast`` the sheet's cells are then read by ``_sheet_rows`` (expat, about five
+    times faster than openpyxl's cell reader on a million rows), else by openpyxl's ``iter_rows`` (which
+    also turns date cells into dates: used for personalised files, whose variables may be dates)."""
     from openpyxl import load_workbook
 
     try:
@@ -126,14 +130,125 @@ def _xlsx_rows(data: bytes) -> Iterator[Sequence[Any]]:
         ws = wb.worksheets[0] if wb.worksheets else None
         if ws is None:
             return
+        source = getattr(ws, "_get_source", None) if fast else None
         try:
-            yield from ws.iter_rows(values_only=True)
+            if source is not None:
+                with source() as f:
+                    yield from _sheet_rows(f, [str(x) for x in wb.shared_strings])
+            else:
+                yield from ws.iter_rows(values_only=True)
         except QxError:
             raise
         except Exception as e:
             raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
     finally:
         wb.close()
+
+
+def _column_index(ref: str) -> int:
+    """0-based column of a cell reference such as ``"AB12"``."""
+    n = 0
+    for ch in ref:
+        if "A" <= ch <= "Z":
+            n = n * 26 + ord(ch) - 64
+        else:
+            break
+    return n - 1
+
+
+def _sheet_rows(source: Any, shared: list[str]) -> Iterator[list[Any]]:
+    """Rows of a worksheet part (SpreadsheetML ``<sheetData>``) as lists of cell values: shared and inline
+    strings as text, numbers as int or float, booleans as bool; ``<f>`` formulas give their cached value.
+    Element names are matched without a namespace prefix (what Excel, WPS, LibreOffice and openpyxl
+    write); a prefixed sheet (``<x:row>``) is read through ``local`` names, a little slower."""
+    import xml.parsers.expat
+
+    done: list[list[Any]] = []
+    row: list[Any] = []
+    kind = "n"  # the cell's t attribute
+    col = 0
+    text = ""
+    collecting = False
+    phonetic = 0  # inside <rPh>: ruby text, not the cell's
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal row, kind, col, collecting, phonetic, text
+        if name == "c":
+            kind = attrs.get("t", "n")
+            ref = attrs.get("r")
+            col = _column_index(ref) if ref else len(row)
+            text = ""
+        elif name == "v":
+            collecting = True
+        elif name == "row":
+            row = []
+        elif name == "t":
+            collecting = not phonetic
+        elif name == "rPh":
+            phonetic += 1
+
+    def end(name: str) -> None:
+        nonlocal collecting, phonetic
+        if name == "v" or name == "t":
+            collecting = False
+        elif name == "c":
+            value: Any
+            if kind == "n" or kind == "":
+                if text.isdigit():
+                    value = int(text)
+                elif not text:
+                    value = None
+                else:
+                    try:
+                        value = float(text)
+                    except ValueError:
+                        value = text
+            elif kind == "s":
+                value = shared[int(text)] if text else None
+            elif kind in ("inlineStr", "str"):
+                value = text
+            elif kind == "b":
+                value = text == "1"
+            else:  # "e": an error value
+                value = None
+            if col == len(row):
+                row.append(value)
+            else:
+                if col > len(row):
+                    row.extend([None] * (col - len(row) + 1))
+                row[col] = value
+        elif name == "row":
+            done.append(row)
+        elif name == "rPh":
+            phonetic -= 1
+
+    def chars(data: str) -> None:
+        nonlocal text
+        if collecting:
+            text += data
+
+    def local(handler: Any) -> Any:
+        return lambda name, *rest: handler(name.rpartition(":")[2], *rest)
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.buffer_text = True
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = chars
+    first = True
+    while True:
+        block = source.read(1 << 20)
+        if (first and b"<x:sheetData" in block[:4096]) or (first and b":sheetData" in block[:65536]):
+            parser.StartElementHandler, parser.EndElementHandler = local(start), local(end)
+        first = False
+        try:
+            parser.Parse(block, not block)
+        except xml.parsers.expat.ExpatError as e:
+            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+        yield from done
+        done.clear()
+        if not block:
+            return
 
 
 def _is_number(text: str) -> bool:

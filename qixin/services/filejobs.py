@@ -454,8 +454,15 @@ class FileJobs(UseCase):
         options = JobOptions.from_json(row[7])
         plan = self._plans.get(job_id)
         if plan is None:
-            data = await asyncio.to_thread((self.data_dir / row[5]).read_bytes)
-            plan = await self._read(data, row[4], options)
+            try:
+                data = await asyncio.to_thread((self.data_dir / row[5]).read_bytes)
+                plan = await self._read(data, row[4], options)
+            except FileNotFoundError:  # e.g. an API process whose data_dir this process does not share
+                await self._finish(job_id, "failed", QxError("FILE_INVALID", "任务文件不存在（数据目录未共享？）"))
+                return True
+            except QxError as e:  # the file no longer passes the limits in force
+                await self._finish(job_id, "failed", e)
+                return True
         key = await self.directory.key(row[2])
         if key is None:
             await self._finish(job_id, "failed", QxError("APPKEY_INVALID"))
