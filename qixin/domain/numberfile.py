@@ -4,7 +4,8 @@ Rules (pure: bytes in, lists out; no I/O):
 
 * The format is the content's: a ZIP signature (``PK``) is XLSX (first sheet; openpyxl in read-only
   mode opens it, the cells stream through ``_sheet_rows``: constant memory per row); otherwise the
-  text is CSV when the name ends in ``.csv``, else TXT. Text is UTF-8 (with or without BOM), falling back to GB18030 (files saved by Excel on Chinese Windows).
+  text is CSV when the name ends in ``.csv``, else TXT. Text is UTF-8 (with or without BOM), falling
+  back to GB18030 (files saved by Excel on Chinese Windows).
 * TXT and pasted text: one number per line; a line may also hold several numbers separated by commas,
   semicolons or tabs (ASCII or full-width). Spaces inside a number are kept (the number parser removes
   them).
