@@ -323,6 +323,29 @@ async def test_cancel_stops_further_chunks(tmp_path: Path) -> None:
         await core.stop()
 
 
+async def test_a_chunk_the_balance_cannot_pay_fails_the_job_and_keeps_the_chunks_before(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, compliance=TEST_COMPLIANCE, filejob_chunk_size=100, filejob_max_bytes=20_000)
+    s = build(settings)
+    core = Runtime(s, [Core(s)])
+    await core.start()
+    try:
+        acct = s.db.write_sync(lambda tx: create_account(tx, "客户", "企信", 250 * 10, 10, box=s.directory.box))
+        opts = JobOptions(signature="企信", content="余额测试")
+        big = ("\n".join(numbers(2_000, seed=2))).encode()  # 24 kB: over the 20,000-byte limit
+        with pytest.raises(QxError) as e:
+            await s.filejobs.preview(Actor.cli(), acct["account_id"], big, "big.txt", opts)
+        assert e.value.code == "FILE_TOO_LARGE"
+        data = "\n".join(numbers(1_000, seed=4)).encode()
+        job = await s.filejobs.create(Actor.cli(), acct["account_id"], data, "b.txt", opts)
+        assert await s.filejobs.run(int(job["job_id"]))
+        final = await s.filejobs.progress(Actor.cli(), job["job_id"])
+        assert final["status"] == "failed" and final["error"]["code"] == "INSUFFICIENT_BALANCE"
+        assert final["chunks_done"] == 2 and final["accepted"] == 200 and final["fee_li"] == 2_000
+        assert len(message_counts(s, acct["account_id"])) == 200 and balance(s, acct["account_id"]) == 500
+    finally:
+        await core.stop()
+
+
 # -- restart mid-file ------------------------------------------------------------------------------------------
 
 
