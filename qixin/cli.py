@@ -898,7 +898,8 @@ def _preview_text(pv: dict[str, Any]) -> str:
         f"  无效 {pv['invalid']}，重复 {pv['duplicate']}，已退订 {pv['opted_out']}，黑名单 {pv['blacklisted']}"
         + "".join(f"，{k} {v}" for k, v in pv["refused"].items()
                   if k not in ("NUMBER_INVALID", "NUMBER_DUPLICATE", "OPTED_OUT", "BLACKLISTED")),
-        f"  每条 {pv['parts']} 条计费，共 {pv['total_parts']} 条，预计费用 {pv['total_fee']} 元（未扣条数包）",
+        f"  每条 {pv['parts']} 条计费，共 {pv['total_parts']} 条，预计费用 {pv['total_fee']} 元（未扣条数包）"
+        + ("" if pv["balance_enough"] else f"；当前余额 {pv['balance_li'] / 1000:.3f} 元不足，余额用完后任务将停止"),
     ]  # fmt: skip
     if pv.get("deferred_to_local"):
         lines.append(f"  发送时段外：将推迟到 {pv['deferred_to_local']}（北京时间）发送")

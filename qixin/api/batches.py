@@ -90,6 +90,8 @@ class FileJobPreview(BaseModel):
     total_parts: int
     total_fee_li: int = Field(description="预计费用（厘），未扣除条数包")
     total_fee: str
+    balance_li: int = Field(description="当前余额（厘）")
+    balance_enough: bool = Field(description="余额是否够付预计费用（条数包可能支付其余部分）")
     chunks: int
     content: str | None = Field(description="第一条短信的完整内容（含【签名】）")
     send_at: int | None

@@ -49,6 +49,7 @@ from qixin.services.accept import SHANGHAI, AcceptService
 from qixin.services.accounts import ApiKey, Directory
 from qixin.services.actor import Actor, UseCase
 from qixin.services.compliance.intl import international_number
+from qixin.store import accounts as accounts_store
 from qixin.store import filejobs as store
 from qixin.store.db import Database, Tx, now_ms
 
@@ -301,6 +302,8 @@ class FileJobs(UseCase):
                 finally:
                     if p.release is not None:
                         await p.release()
+        row = await self.db.read_small(lambda tx: accounts_store.account_row(tx, key.account_id))
+        balance_li = int(row[3]) if row else 0
         return {
             "filename": filename,
             "total": plan.total,
@@ -316,6 +319,8 @@ class FileJobs(UseCase):
             "total_parts": total_parts,
             "total_fee_li": fee,
             "total_fee": billing.li_to_yuan(fee),
+            "balance_li": balance_li,
+            "balance_enough": balance_li >= fee,  # packages (条数包) may pay for what the balance cannot
             "chunks": plan.chunks,
             "content": sample,
             "send_at": send_at,
