@@ -323,6 +323,37 @@ async def test_cancel_stops_further_chunks(tmp_path: Path) -> None:
         await core.stop()
 
 
+async def test_cancel_between_the_requests_of_a_personalised_chunk_counts_what_went_out(tmp_path: Path) -> None:
+    s = build(Settings(data_dir=tmp_path, compliance=TEST_COMPLIANCE))
+    core = Runtime(s, [Core(s)])
+    await core.start()
+    try:
+        acct = s.db.write_sync(lambda tx: create_account(tx, "客户", "企信", 1_000_000, 10, box=s.directory.box))
+
+        def setup(tx):  # type: ignore[no-untyped-def]
+            tid = add_template(tx, acct["account_id"], "t", "notification", "${name}您好", {"name": "text:10"})
+            review(tx, "templates", tid, True)
+            return tid
+
+        tid = s.db.write_sync(setup)
+        rows = "手机号,姓名\n" + "".join(f"{n},客户{i}\n" for i, n in enumerate(numbers(300, seed=8)))
+        opts = JobOptions(signature="企信", template_id=str(tid), params_columns={"name": "姓名"})
+        job = await s.filejobs.create(Actor.cli(), acct["account_id"], rows.encode(), "p.csv", opts)
+        runner = asyncio.create_task(s.filejobs.run(int(job["job_id"])))  # one chunk, 300 requests
+        deadline = asyncio.get_running_loop().time() + 20
+        while len(message_counts(s, acct["account_id"])) < 5:
+            assert asyncio.get_running_loop().time() < deadline and not runner.done()
+            await asyncio.sleep(0.005)
+        await s.filejobs.cancel(Actor.cli(), job["job_id"])
+        await asyncio.wait_for(runner, 20)
+        final = await s.filejobs.progress(Actor.cli(), job["job_id"])
+        sent = len(message_counts(s, acct["account_id"]))
+        assert final["status"] == "cancelled" and 5 <= sent < 300
+        assert final["accepted"] == sent and final["processed"] == sent and final["fee_li"] == sent * 10
+    finally:
+        await core.stop()
+
+
 async def test_a_chunk_the_balance_cannot_pay_fails_the_job_and_keeps_the_chunks_before(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, compliance=TEST_COMPLIANCE, filejob_chunk_size=100, filejob_max_bytes=20_000)
     s = build(settings)

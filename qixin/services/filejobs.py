@@ -33,7 +33,7 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -338,7 +338,7 @@ class FileJobs(UseCase):
         key = await self._key(actor, account_id)
         plan = await self._read(data, filename, options)
         signature = await self._signature(key, options)
-        options.signature = signature
+        options = replace(options, signature=signature)  # stored with the job: every run sends with it
         first = next(((nums, params) for _, nums, params in plan.requests(0)), None) if plan.chunks else None
         if first is not None:  # fail fast on what would refuse every chunk
             body, raw = self._body(None, "", options, signature, first[0][:100], first[1])
@@ -481,9 +481,16 @@ class FileJobs(UseCase):
             refused: Counter[str] = Counter()
             batches: list[str] = []
             requests = plan.requests(n)
+            sent = 0  # numbers of this chunk whose request went through
             for suffix, numbers, params in requests:
                 if not await self._claim(job_id):  # cancelled (or, after a long stall, taken over)
+                    if sent and await self.db.read_small(lambda tx: store.job_status(tx, job_id)) == "cancelled":
+                        # a personalised chunk cancelled between its requests: count what went out
+                        values = (job_id, n, sent, accepted, rejected, fee, orjson.dumps(dict(refused)).decode(),
+                                  ",".join(batches), now_ms())  # fmt: skip
+                        await self.db.write(lambda tx, v=values: store.insert_chunk(tx, v))  # type: ignore[misc]
                     return False
+                sent += len(numbers)
                 body, raw = self._body(job_id, suffix, options, signature, numbers, params)
                 try:
                     resp = await self.accept.accept(key, body, raw)
