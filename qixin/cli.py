@@ -854,18 +854,24 @@ def send(
             jid = int(job["job_id"])
             changed = asyncio.Event()
             runner = asyncio.create_task(s.filejobs.run(jid, on_chunk=changed.set))
-            columns = (TextColumn("发送中"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=err, transient=as_json) as bar:
-                task = bar.add_task("job", total=job["total"])
-                while True:
-                    job = await s.filejobs.progress(Actor.cli(), jid)
-                    bar.update(task, completed=job["processed"])
-                    if job["status"] in FINAL:
-                        break
-                    changed.clear()
-                    with contextlib.suppress(TimeoutError):  # another runner may hold it: look again
-                        await asyncio.wait_for(changed.wait(), 0.5)
-            await runner
+            try:
+                columns = (TextColumn("发送中"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                with Progress(*columns, console=err, transient=as_json) as bar:
+                    task = bar.add_task("job", total=job["total"])
+                    while True:
+                        job = await s.filejobs.progress(Actor.cli(), jid)
+                        bar.update(task, completed=job["processed"])
+                        if job["status"] in FINAL:
+                            break
+                        changed.clear()
+                        with contextlib.suppress(TimeoutError):  # another runner may hold it: look again
+                            await asyncio.wait_for(changed.wait(), 0.5)
+                await runner
+            finally:  # interrupted (Ctrl-C): stop sending; the platform's runner resumes the job later
+                if not runner.done():
+                    runner.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await runner
             return job
         finally:
             await runtime.stop()
