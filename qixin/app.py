@@ -38,6 +38,7 @@ from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.filejobs import FileJobs
 from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
@@ -88,6 +89,7 @@ class Services:
     compliance_desk: ComplianceDesk
     flow: FlowControl
     aliyun: AliyunApi
+    filejobs: FileJobs
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -217,7 +219,11 @@ def build(settings: Settings) -> Services:
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
         flow=flow,
         aliyun=aliyun,
-    )
+        filejobs=FileJobs(
+            db, accept, directory, s.data_dir, max_bytes=s.filejob_max_bytes, max_numbers=s.filejob_max_numbers,
+            chunk_size=s.filejob_chunk_size, poll_interval=s.filejob_poll_interval,
+        ),
+    )  # fmt: skip
 
 
 async def _nothing() -> None:
@@ -415,6 +421,19 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class FileJobsRole:
+    """The file-job runner: resumes unfinished file jobs on start, then runs new ones (services/filejobs.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.filejobs.start()
+
+    async def stop(self) -> None:
+        await self.s.filejobs.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -451,7 +470,7 @@ def embedded(services: Services, connectors: list[Connector] | None = None) -> R
     roles: list[Role] = [Core(services)]
     if connectors is None:
         roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services)]
     return Runtime(services, roles)
 
 
@@ -464,4 +483,6 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])
+    return Runtime(
+        services, [Core(services), channel, DispatchRole(services), WorkersRole(services), FileJobsRole(services)]
+    )

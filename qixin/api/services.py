@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.filejobs import FileJobs
     from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
@@ -73,6 +74,8 @@ class ApiServices(Protocol):
     def flow(self) -> FlowControl: ...
     @property
     def aliyun(self) -> AliyunApi: ...
+    @property
+    def filejobs(self) -> FileJobs: ...
     @property
     def log(self) -> logging.Logger: ...
 

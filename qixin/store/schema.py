@@ -641,3 +641,46 @@ callback_formats = Table(
     Column("format", String(16), nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# -- file jobs (migration 0010_filejobs; services/filejobs.py) -------------------------------------------
+# A file job sends the numbers of an uploaded file in chunks, each chunk one accept request (idempotency
+# key "job:<id>:chunk:<n>"). A chunk row is written once the chunk's accept has committed, so a runner
+# that resumes a job (after a restart, or another process after the lease ran out) skips exactly the
+# chunks that went out and replays the rest through the same idempotency keys (never sent twice).
+file_jobs = Table(
+    "file_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("app_key", String(64), nullable=False),  # the key whose account, price and rules the chunks use
+    Column("status", String(16), nullable=False),  # running | done | failed | cancelled
+    Column("filename", String(255), nullable=False),
+    Column("path", Text, nullable=False),  # the stored file, relative to data_dir
+    Column("size", BigInteger, nullable=False),
+    Column("options", Text, nullable=False),  # JSON: type, signature, content | template_id + params(_columns), …
+    Column("total", BigInteger, nullable=False),  # numbers in the file (non-blank)
+    Column("duplicates", BigInteger, nullable=False),  # repeats removed before chunking
+    Column("chunks", Integer, nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_by", String(80), nullable=False),  # actor kind:id
+    Column("runner", String(40), nullable=True),  # the process running it now
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),  # ms UTC; 0 = free
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+)
+Index("ix_file_jobs_status", file_jobs.c.status)
+
+file_job_chunks = Table(
+    "file_job_chunks",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("size", Integer, nullable=False),  # numbers of the file in this chunk
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("fee_li", BigInteger, nullable=False),
+    Column("refused", Text, nullable=False),  # JSON {code: count}
+    Column("batch_ids", Text, nullable=False),  # comma-separated batches the chunk's accepts made
+    Column("committed_at", BigInteger, nullable=False),
+)
