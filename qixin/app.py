@@ -28,6 +28,7 @@ from qixin.gateway.channel import Hooks
 from qixin.gateway.manager import ChannelManager
 from qixin.services import portability
 from qixin.services.accept import AcceptService
+from qixin.services.account_status import AccountStatus
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
@@ -35,6 +36,8 @@ from qixin.services.channels import upsert_embedded_channel
 from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
+from qixin.services.console_send import ConsoleSender
+from qixin.services.console_users import ConsoleUsers
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
@@ -81,6 +84,10 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    # the web console (docs/console.md)
+    console_users: ConsoleUsers
+    console_send: ConsoleSender
+    account_status: AccountStatus
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -173,6 +180,11 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+    console_send = ConsoleSender(db, directory, accept, s.console_sms_account, s.console_sms_signature)
+    console_users = ConsoleUsers(
+        db, console_send, s.console_max_failures, s.console_lock_minutes, s.console_session_hours,
+        s.console_code_minutes, on_change=staff.invalidate,
+    )  # fmt: skip
     return Services(
         settings=s,
         db=db,
@@ -200,6 +212,9 @@ def build(settings: Settings) -> Services:
         metrics=metrics,
         message_search=MessageSearch(db),
         statistics=Statistics(db),
+        console_users=console_users,
+        console_send=console_send,
+        account_status=AccountStatus(db, on_change),
     )
 
 

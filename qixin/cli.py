@@ -30,9 +30,11 @@ billing_app = typer.Typer(help="计费", no_args_is_help=True)
 simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
 stats_app = typer.Typer(help="统计：核对与重建", no_args_is_help=True)
 staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
+user_app = typer.Typer(help="客户控制台用户（手机号 + 密码 + 短信验证码登录）", no_args_is_help=True)
 channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
 app.add_typer(channels_app, name="channels")
 app.add_typer(staff_app, name="staff")
+app.add_typer(user_app, name="user")
 app.add_typer(account_app, name="account")
 app.add_typer(signature_app, name="signature")
 app.add_typer(template_app, name="template")
@@ -383,12 +385,51 @@ def key_enable(app_key: str, data_dir: DataDir = None) -> None:
 def staff_create(
     name: Annotated[str, typer.Option(help="员工名称")],
     role: Annotated[str, typer.Option(help="admin / reviewer / finance / ops")],
+    phone: Annotated[str | None, typer.Option(help="手机号：可登录控制台（需同时给出 --password）")] = None,
+    password: Annotated[str | None, typer.Option(help="控制台初始密码（首次登录须修改）")] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """创建员工并发放管理接口令牌（只显示一次）。"""
-    out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
-    _out(out, as_json, f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}")
+    """创建员工并发放管理接口令牌（只显示一次）；给出 --phone 与 --password 时也可登录控制台。"""
+    if (phone is None) != (password is None):
+        _fail(QxError("INVALID_REQUEST", "--phone 与 --password 须同时给出"))
+    if phone is not None and password is not None:
+        out = _call(data_dir, lambda s: s.console_users.create_staff(Actor.cli(), name, role, phone, password))
+    else:
+        out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
+    text = f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}"
+    if "phone" in out:
+        text += f"\n控制台登录手机号：{out['phone']}（首次登录须修改密码）"
+    _out(out, as_json, text)
+
+
+@user_app.command("create")
+def user_create(
+    account: Annotated[int, typer.Option("--account", help="账户 ID")],
+    name: Annotated[str, typer.Option(help="用户名称")],
+    phone: Annotated[str, typer.Option(help="手机号（登录名，接收登录验证码）")],
+    role: Annotated[str, typer.Option(help="owner / operator / finance / viewer")],
+    password: Annotated[str, typer.Option(help="初始密码（首次登录须修改）")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """创建客户控制台用户。"""
+    out = _call(data_dir, lambda s: s.console_users.create_user(Actor.cli(), account, name, phone, role, password))
+    _out(out, as_json, f"控制台用户 {out['name']}（{out['role']}，账户 {out['account_id']}）已创建："
+                       f"手机号 {out['phone']}，首次登录须修改密码")  # fmt: skip
+
+
+@user_app.command("list")
+def user_list(account: Annotated[int, typer.Option("--account", help="账户 ID")], data_dir: DataDir = None) -> None:
+    """列出账户的控制台用户。"""
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.console_users.listing(Actor.cli(), account)), ensure_ascii=False))
+
+
+@user_app.command("unlock")
+def user_unlock(user_id: Annotated[int, typer.Argument(help="控制台用户 ID")], data_dir: DataDir = None) -> None:
+    """解除因登录失败过多造成的锁定。"""
+    _call(data_dir, lambda s: s.console_users.unlock(Actor.cli(), user_id))
+    typer.echo(f"用户 {user_id} 已解锁")
 
 
 @staff_app.command("revoke")

@@ -79,6 +79,14 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "SUBMIT_REJECTED": (502, "通道拒绝提交"),
     "NO_ROUTE": (503, "没有可用通道"),
     "RECEIPT_TIMEOUT": (504, "状态报告超时未返回"),
+    # console login (services/console_users.py)
+    "LOGIN_FAILED": (401, "手机号或密码错误"),
+    "LOGIN_LOCKED": (423, "登录失败次数过多，账号已锁定"),
+    "LOGIN_IP_FORBIDDEN": (403, "当前 IP 不在账户允许的登录范围内"),
+    "LOGIN_CODE_INVALID": (401, "短信验证码错误或已过期"),
+    "SESSION_EXPIRED": (401, "登录已过期，请重新登录"),
+    "PASSWORD_WEAK": (400, "密码不符合要求"),
+    "CSRF_INVALID": (403, "页面已过期或请求来源不可信（CSRF 校验失败），请刷新页面后重试"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

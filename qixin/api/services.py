@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
+    from qixin.services.account_status import AccountStatus
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.console_send import ConsoleSender
+    from qixin.services.console_users import ConsoleUsers
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
@@ -61,6 +64,12 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def console_users(self) -> ConsoleUsers: ...
+    @property
+    def console_send(self) -> ConsoleSender: ...
+    @property
+    def account_status(self) -> AccountStatus: ...
     @property
     def log(self) -> logging.Logger: ...
 
