@@ -58,7 +58,8 @@ async def test_customer_pages_roles_and_csrf(running) -> None:  # type: ignore[n
         assert (await viewer.get("/records")).status_code == 200
         page = await viewer.get("/records")
         token = CSRF_RE.search(page.text)[1]
-        r = await viewer.post("/send", data={"csrf": token, "to": "13900009999", "content": "你好", "signature": "企信"})
+        sms = {"to": "13900009999", "content": "你好", "signature": "企信"}
+        r = await viewer.post("/send", data={"csrf": token, **sms})
         assert r.status_code == 403
         # the owner sends one message from the send page
         form = await owner.get("/send")
@@ -70,9 +71,7 @@ async def test_customer_pages_roles_and_csrf(running) -> None:  # type: ignore[n
         # without the CSRF token, or with another session's, nothing is sent
         r = await owner.post("/send", data={"to": "13900009999", "content": "无令牌", "signature": "企信"})
         assert r.status_code == 403 and "CSRF" in r.text
-        r = await owner.post(
-            "/send", data={"csrf": CSRF_RE.search(page.text)[1], "to": "13900009999", "content": "x", "signature": "企信"}
-        )
+        r = await owner.post("/send", data={"csrf": CSRF_RE.search(page.text)[1], **sms})
         assert r.status_code == 403
         await running.wait_final(1)
         # a staff page is not a customer's
@@ -88,7 +87,8 @@ async def test_customer_pages_roles_and_csrf(running) -> None:  # type: ignore[n
 
 async def test_login_form_refusals(running) -> None:  # type: ignore[no-untyped-def]
     api = running.account()
-    await running.platform.console_users.create_user(Actor.cli(), api.account_id, "甲", "13900001003", "owner", PASSWORD)
+    users = running.platform.console_users
+    await users.create_user(Actor.cli(), api.account_id, "甲", "13900001003", "owner", PASSWORD)
     async with httpx.AsyncClient(base_url=running.base, timeout=30) as http:
         r = await http.post("/login", data={"phone": "13900001003", "password": PASSWORD})  # no login-page token
         assert r.status_code == 403 and "CSRF" in r.text
