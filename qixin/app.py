@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -327,9 +328,10 @@ async def _upsert(services: Services, e: EmbeddedChannel, host: str, port: int, 
 class EmbeddedSimulators:
     """The built-in carrier simulators on loopback, one channel row each (embedded mode and tests only)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, on_handset: Callable[[str, str], None] | None = None) -> None:
         self.s = services
         self.simulators: dict[str, Any] = {}
+        self.on_handset = on_handset  # told of every text a simulated handset receives (qixin run prints them)
 
     async def start(self) -> None:
         st = self.s.settings
@@ -338,6 +340,7 @@ class EmbeddedSimulators:
                 continue
             sim, port, options = await start_simulator(e.protocol, st.sim_receipt_delay)
             self.simulators[e.name] = sim
+            sim.on_handset = self.on_handset
             user, secret = (st.channel.system_id, st.channel.password) if e.protocol == "smpp" else SIM_ACCOUNT
             await _upsert(self.s, e, "127.0.0.1", port, user, secret, options)
 
@@ -439,12 +442,16 @@ class Runtime:
             await self._started.pop().stop()
 
 
-def embedded(services: Services, connectors: list[Connector] | None = None) -> Runtime:
+def embedded(
+    services: Services, connectors: list[Connector] | None = None,
+    on_handset: Callable[[str, str], None] | None = None,
+) -> Runtime:  # fmt: skip
     """``qixin run``: everything in one process, with the built-in simulators unless QIXIN_SMPP_PORT is set
-    (or ``connectors`` are given)."""
+    (or ``connectors`` are given); ``on_handset`` hears what the simulated handsets receive."""
     roles: list[Role] = [Core(services)]
     if connectors is None:
-        roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
+        sims = EmbeddedSimulators(services, on_handset)
+        roles.append(sims if services.settings.channel.port == 0 else SettingsChannel(services))
     roles += [DispatchRole(services, connectors), WorkersRole(services)]
     return Runtime(services, roles)
 

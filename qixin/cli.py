@@ -128,12 +128,37 @@ def run(
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
     typer.echo(f"企信 qixin 启动中 · 数据库：{where}")
     typer.echo(f"控制台：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
+    dd = f" --data-dir {data_dir}" if data_dir else ""
     typer.echo(
         "创建客户账户（获取 app_key / app_secret），在另一个终端运行：\n"
-        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
-        + (f" --data-dir {data_dir}" if data_dir else "")
+        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json{dd}\n"
+        "再为它创建控制台用户（手机号 + 密码登录，短信验证码由模拟器“收到”并显示在本终端）：\n"
+        f"  {_qixin()} user create --account 1 --name 管理员 --phone 13800138000 --role owner"
+        f" --password Qixin-Pass-2026{dd}\n"
+        f"员工登录控制台：{_qixin()} staff create --name 管理员 --role admin --phone 13900139000"
+        f" --password Qixin-Pass-2026{dd}"
     )
-    _serve(asgi_app(services, embedded(services)), host, port, settings.trusted_proxies)
+    echo = _handset_echo() if settings.sim_handset_echo else None
+    _serve(asgi_app(services, embedded(services, on_handset=echo)), host, port, settings.trusted_proxies)
+
+
+def _handset_echo() -> Callable[[str, str], None]:
+    """Print what a simulated handset received (number masked), at most 5 lines a second."""
+    import time
+
+    from qixin.domain.numbers import mask
+
+    window = {"second": 0, "lines": 0}
+
+    def echo(destination: str, text: str) -> None:
+        second = int(time.monotonic())
+        if second != window["second"]:
+            window["second"], window["lines"] = second, 0
+        window["lines"] += 1
+        if window["lines"] <= 5:
+            typer.echo(f"[模拟手机 {mask(destination[-11:])}] {text}")
+
+    return echo
 
 
 @app.command()

@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"
     )
+    sim_handset_echo: bool = Field(
+        True, description="qixin run prints what the simulated handsets receive (≤ 5 a second; e.g. login codes)"
+    )
     simulators: CommaList = Field(
         ("cmpp3", "sgip", "smgp", "smpp"), description="Built-in carrier simulators the embedded mode starts"
     )

@@ -328,7 +328,11 @@ class ConsoleUsers(UseCase):
             audit(tx, user.actor(ip), "console.login_password", f"console_user:{user.id}", {"phone": mask(number)})
 
         await self.db.write(job)
-        await self.sender.send_login_code(number, rules.login_code_text(code, self.code_minutes))
+        try:
+            await self.sender.send_login_code(number, rules.login_code_text(code, self.code_minutes))
+        except QxError as e:  # e.g. the recipient's frequency limit: say so, the session is useless
+            await self.db.write(lambda tx: store.delete_session(tx, h))
+            raise QxError(e.code, f"登录验证码发送失败：{e.message}") from None
         return LoginStarted(token, mask(number), csrf)
 
     async def verify_code(self, token: str, code: str, ip: str | None) -> ConsoleSession:
