@@ -79,6 +79,9 @@ def environment() -> Environment:
     env.filters["fromjson"] = orjson.loads
     env.filters["role"] = lambda r: ROLE_NAMES.get(r, r)
     env.filters["status"] = lambda s: STATUS_NAMES.get(s, s)
+    env.filters["category"] = lambda c: {"verification": "验证码", "notification": "通知", "marketing": "营销"}.get(
+        c, c
+    )
     env.globals["vendor"] = lambda pkg, f: vendor_path(pkg, f)
     env.globals["asset"] = lambda f: f"/console-static/{f}"
     return env

@@ -20,9 +20,10 @@
     if (days) {
       var c1 = echarts.init(days);
       c1.setOption({
+        animation: false,
         tooltip: { trigger: "axis" },
-        legend: { data: ["发送", "送达"] },
-        grid: { left: 40, right: 16, top: 32, bottom: 28 },
+        legend: { top: 0, data: ["发送", "送达"] },
+        grid: { left: 40, right: 16, top: 36, bottom: 28 },
         xAxis: { type: "category", data: d.days.map(function (x) { return x.slice(5); }) },
         yAxis: { type: "value", minInterval: 1 },
         series: [
@@ -36,7 +37,9 @@
     if (car) {
       var c2 = echarts.init(car);
       c2.setOption({
+        animation: false,
         tooltip: { trigger: "item" },
+        legend: { bottom: 0 },
         series: [{ type: "pie", radius: ["40%", "70%"], data: d.carriers.length ? d.carriers : [{ name: "暂无", value: 0 }] }]
       });
       car.setAttribute("data-ready", "1");
