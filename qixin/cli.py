@@ -428,6 +428,22 @@ def staff_create(
     _out(out, as_json, text)
 
 
+@staff_app.command("totp")
+def staff_totp(
+    staff_id: Annotated[int, typer.Argument(help="员工 ID")],
+    off: Annotated[bool, typer.Option("--off", help="取消动态口令")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """为员工的控制台登录启用（或取消）TOTP 动态口令；启用时密钥只显示一次。"""
+    out = _call(data_dir, lambda s: s.console_users.set_totp(Actor.cli(), staff_id, not off))
+    if off:
+        _out(out, as_json, f"员工 {staff_id} 的动态口令已取消")
+    else:
+        _out(out, as_json, f"员工 {staff_id} 的动态口令已启用（只显示一次）：\n密钥：{out['totp_secret']}\n"
+                           f"身份验证器链接：{out['uri']}")  # fmt: skip
+
+
 @user_app.command("create")
 def user_create(
     account: Annotated[int, typer.Option("--account", help="账户 ID")],

@@ -141,3 +141,21 @@ def test_rules() -> None:
     assert rules.ip_allowed("10.0.0.5", ["10.0.0.0/8"]) and not rules.ip_allowed("11.0.0.5", ["10.0.0.0/8"])
     assert rules.ip_allowed(None, []) and not rules.ip_allowed(None, ["10.0.0.0/8"])
     assert rules.rotation_due(0, rules.ROTATION_DAYS * rules.DAY_MS) and not rules.rotation_due(0, 1000)
+
+
+async def test_staff_totp_is_asked_after_the_sms_code(running) -> None:  # type: ignore[no-untyped-def]
+    import pyotp
+
+    users = running.platform.console_users
+    out = await users.create_staff(Actor.cli(), "管理员", "admin", "13900007777", PASSWORD)
+    enrolled = await users.set_totp(Actor.cli(), out["staff_id"], True)
+    assert enrolled["uri"].startswith("otpauth://totp/")
+    rows = await running.platform.db.read(lambda tx: staff_store.audit_page(tx, 5, action="console.totp"))
+    assert enrolled["totp_secret"] not in rows[0][5]  # the secret is never in the audit log
+    started = await users.login("13900007777", PASSWORD, None)
+    code = await wait_code(running.runtime, "13900007777")
+    with pytest.raises(QxError) as e:  # the SMS code alone is not enough
+        await users.verify_code(started.token, code, None, "000000")
+    assert e.value.code == "LOGIN_CODE_INVALID" and "动态口令" in e.value.message
+    s = await users.verify_code(started.token, code, None, pyotp.TOTP(enrolled["totp_secret"]).now())
+    assert s.user.totp and s.stage == "full"

@@ -105,7 +105,7 @@ def _login_routes(c: Console, router: APIRouter) -> None:
             if not c.csrf_ok(request, form, pending.csrf):
                 return c.refuse(ctx, 403, "请求被拒绝", QxError("CSRF_INVALID").message)
             try:
-                s = await users.verify_code(token, form.get("code", ""), client_ip(request))
+                s = await users.verify_code(token, form.get("code", ""), client_ip(request), form.get("totp", ""))
             except QxError as e:
                 if e.code == "LOGIN_LOCKED":
                     return login_page(request, e.message, 423)
@@ -116,7 +116,7 @@ def _login_routes(c: Console, router: APIRouter) -> None:
                 c.set_cookie(request, out, SESSION_COOKIE, token, int(users.session_ms / 1000))
                 return out
         return c.render(ctx, "code.html", status=401 if error else 200, error=error, phone=pending.user.phone,
-                        code_csrf=pending.csrf)  # fmt: skip
+                        code_csrf=pending.csrf, totp=pending.user.totp)  # fmt: skip
 
     @router.api_route("/password", methods=["GET", "POST"], include_in_schema=False)
     async def password(request: Request) -> Response:

@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -64,12 +65,13 @@ class ConsoleUser:
     must_change: bool
     password_changed_at: int
     status: str
+    totp: bool = False  # staff with a TOTP authenticator enrolled: the code step also asks for it
 
     @classmethod
     def of(cls, r: Any) -> ConsoleUser:
         return cls(
             int(r[0]), r[1], None if r[2] is None else int(r[2]), None if r[3] is None else int(r[3]), r[4], r[5],
-            r[6], bool(r[8]), int(r[11]), r[13],
+            r[6], bool(r[8]), int(r[11]), r[13], r[12] is not None,
         )  # fmt: skip
 
     @property
@@ -252,6 +254,24 @@ class ConsoleUsers(UseCase):
         account_id = actor.account_for(account_id)
         return list(await self.read(lambda tx: store.login_ranges(tx, account_id)))
 
+    async def set_totp(self, actor: Actor, staff_id: int, enabled: bool) -> dict[str, Any]:
+        """Enrol (a new secret, shown once as an otpauth:// URI) or remove a staff user's TOTP."""
+        actor.require("staff.write")
+        r = await self.read(lambda tx: store.user_by_staff(tx, staff_id))
+        if r is None:
+            raise QxError("NOT_FOUND", "该员工没有控制台登录")
+        user = ConsoleUser.of(r)
+        secret = pyotp.random_base32() if enabled else None
+        await self.change(
+            actor, "console.totp", f"console_user:{user.id}", lambda tx: store.set_totp(tx, user.id, secret),
+            detail=lambda _: {"staff_id": staff_id, "enabled": enabled},
+        )  # fmt: skip
+        out: dict[str, Any] = {"staff_id": staff_id, "user_id": user.id, "totp": enabled}
+        if secret is not None:
+            out["totp_secret"] = secret
+            out["uri"] = pyotp.TOTP(secret).provisioning_uri(name=user.name, issuer_name="qixin")
+        return out
+
     # -- login ----------------------------------------------------------------------------------------
     async def _failure(self, user: ConsoleUser | None, ip: str | None, reason: str, phone: str) -> QxError:
         """Count a failure (locking at the limit) and audit it; the error to raise afterwards."""
@@ -276,6 +296,8 @@ class ConsoleUsers(UseCase):
             return self._locked_error(now + self.lock_ms)
         if reason == "code":
             return QxError("LOGIN_CODE_INVALID")
+        if reason == "totp":
+            return QxError("LOGIN_CODE_INVALID", "动态口令错误")
         if reason == "ip":
             return QxError("LOGIN_IP_FORBIDDEN", f"当前 IP（{ip}）不在账户允许的登录范围内，已记录")
         return QxError("LOGIN_FAILED")
@@ -335,8 +357,8 @@ class ConsoleUsers(UseCase):
             raise QxError(e.code, f"登录验证码发送失败：{e.message}") from None
         return LoginStarted(token, mask(number), csrf)
 
-    async def verify_code(self, token: str, code: str, ip: str | None) -> ConsoleSession:
-        """The code step: the session becomes a login."""
+    async def verify_code(self, token: str, code: str, ip: str | None, totp: str = "") -> ConsoleSession:
+        """The code step (SMS code, and the TOTP of a staff user who enrolled one): the session becomes a login."""
         pending = await self.session(token, stage="code")
         if pending is None:
             raise QxError("SESSION_EXPIRED")
@@ -349,6 +371,11 @@ class ConsoleUsers(UseCase):
         if int(r[4]) < now_ms() or not secrets.compare_digest(r[3] or "", rules.code_digest(pending.token_hash, code)):
             await self.db.write(lambda tx: store.session_attempt(tx, pending.token_hash))
             raise await self._failure(user, ip, "code", user.phone)
+        if user.totp:
+            u = await self.read(lambda tx: store.user_by_id(tx, user.id))
+            if not (u[12] and pyotp.TOTP(u[12]).verify(totp.strip(), valid_window=1)):
+                await self.db.write(lambda tx: store.session_attempt(tx, pending.token_hash))
+                raise await self._failure(user, ip, "totp", user.phone)
         expires = now_ms() + self.session_ms
 
         def job(tx: Tx) -> None:

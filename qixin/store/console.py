@@ -43,6 +43,10 @@ def user_by_id(tx: Tx, user_id: int) -> Any:
     return tx.one(f"SELECT {USER_COLUMNS}{_FROM} WHERE u.id = ?", (user_id,))
 
 
+def user_by_staff(tx: Tx, staff_id: int) -> Any:
+    return tx.one(f"SELECT {USER_COLUMNS}{_FROM} WHERE u.staff_id = ?", (staff_id,))
+
+
 def users(tx: Tx, account_id: int | None) -> list[Any]:
     """An account's users (None: the staff users), oldest first."""
     if account_id is None:
