@@ -39,6 +39,7 @@ from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.console_send import ConsoleSender
 from qixin.services.console_users import ConsoleUsers
+from qixin.services.console_views import ConsoleViews
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
@@ -89,6 +90,7 @@ class Services:
     console_users: ConsoleUsers
     console_send: ConsoleSender
     account_status: AccountStatus
+    console_views: ConsoleViews
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -216,6 +218,7 @@ def build(settings: Settings) -> Services:
         console_users=console_users,
         console_send=console_send,
         account_status=AccountStatus(db, on_change),
+        console_views=ConsoleViews(db),
     )
 
 

@@ -119,3 +119,13 @@ async def test_staff_pages(running) -> None:  # type: ignore[no-untyped-def]
     finally:
         await admin.aclose()
         await ops.aclose()
+
+
+async def test_cookies_are_secure_over_tls(running) -> None:  # type: ignore[no-untyped-def]
+    from qixin.api.app import asgi_app
+
+    transport = httpx.ASGITransport(app=asgi_app(running.platform))
+    async with httpx.AsyncClient(transport=transport, base_url="https://console.test") as http:
+        r = await http.get("/login")
+        cookie = r.headers["set-cookie"].lower()
+        assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie

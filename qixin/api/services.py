@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.console_send import ConsoleSender
     from qixin.services.console_users import ConsoleUsers
+    from qixin.services.console_views import ConsoleViews
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
@@ -70,6 +71,8 @@ class ApiServices(Protocol):
     def console_send(self) -> ConsoleSender: ...
     @property
     def account_status(self) -> AccountStatus: ...
+    @property
+    def console_views(self) -> ConsoleViews: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -180,10 +180,10 @@ def _customer_pages(c: Console, p: Services) -> None:
         }  # fmt: skip
         balance = await p.billing.balance(actor) if actor.may("console.billing") else None
         account = await p.accounts.get(actor)
-        recent = await p.message_search.search(actor, MessageFilter(), limit=10)
+        recent = await p.console_views.recent_batches(actor, limit=10)
         return "dashboard.html", {
             "today": total(today), "month": total(month), "balance": balance, "account": account,
-            "chart_json": orjson.dumps(chart).decode().replace("</", "<\\/"), "recent": recent["items"],
+            "chart_json": orjson.dumps(chart).decode().replace("</", "<\\/"), "recent": recent,
         }  # fmt: skip
 
     c.page("/", kind="customer", area="console.read", get=dashboard)

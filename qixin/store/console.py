@@ -153,3 +153,16 @@ def first_active_key(tx: Tx, account_id: int) -> str | None:
         "SELECT app_key FROM api_keys WHERE account_id = ? AND status = 'active' ORDER BY id LIMIT 1", (account_id,)
     )
     return str(r[0]) if r else None
+
+
+# -- the dashboard ----------------------------------------------------------------------------------------
+
+
+def recent_batches(tx: Tx, account_id: int, limit: int) -> list[dict[str, Any]]:
+    """An account's latest batches, newest first (index ix_batches_account_id)."""
+    keys = ("id", "type", "signature", "template_id", "total", "accepted", "rejected", "fee_li", "created_at",
+            "send_at")  # fmt: skip
+    rows = tx.all(
+        f"SELECT {', '.join(keys)} FROM batches WHERE account_id = ? ORDER BY id DESC LIMIT ?", (account_id, limit)
+    )
+    return [dict(zip(keys, r, strict=True)) for r in rows]

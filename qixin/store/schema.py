@@ -670,3 +670,5 @@ console_login_ranges = Table(
     Column("account_id", BigInteger, primary_key=True, autoincrement=False),
     Column("ranges", Text, nullable=False),
 )
+# The console's "recent batches" of an account, newest first, without sorting all of its batches.
+Index("ix_batches_account_id", batches.c.account_id, batches.c.id)

@@ -1,4 +1,4 @@
-"""console users, login sessions and login IP ranges
+"""console users, login sessions, login IP ranges; an index for an account's recent batches
 
 Revision ID: 0010_console
 Revises: 0001
@@ -60,9 +60,11 @@ def upgrade() -> None:
         sa.Column("ranges", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("account_id"),
     )
+    op.create_index("ix_batches_account_id", "batches", ["account_id", "id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_batches_account_id", table_name="batches")
     op.drop_table("console_login_ranges")
     op.drop_index("ix_console_sessions_user", table_name="console_sessions")
     op.drop_table("console_sessions")
