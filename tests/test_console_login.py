@@ -159,3 +159,13 @@ async def test_staff_totp_is_asked_after_the_sms_code(running) -> None:  # type:
     assert e.value.code == "LOGIN_CODE_INVALID" and "动态口令" in e.value.message
     s = await users.verify_code(started.token, code, None, pyotp.TOTP(enrolled["totp_secret"]).now())
     assert s.user.totp and s.stage == "full"
+
+
+async def test_login_codes_are_rate_limited_per_phone(running) -> None:  # type: ignore[no-untyped-def]
+    users = running.platform.console_users
+    await _user(running)
+    for _ in range(3):  # the platform account's limit: 3 a minute (LOGIN_CODE_LIMITS)
+        await users.login(PHONE, PASSWORD, None)
+    with pytest.raises(QxError) as e:
+        await users.login(PHONE, PASSWORD, None)
+    assert e.value.code == "RATE_LIMITED" and "登录验证码发送失败" in e.value.message

@@ -129,3 +129,63 @@ async def test_cookies_are_secure_over_tls(running) -> None:  # type: ignore[no-
         r = await http.get("/login")
         cookie = r.headers["set-cookie"].lower()
         assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+async def test_rotation_reminder_and_lock_expiry(running) -> None:  # type: ignore[no-untyped-def]
+    api = running.account()
+    users = running.platform.console_users
+    out = await users.create_user(Actor.cli(), api.account_id, "老用户", "13900001004", "owner", PASSWORD)
+    http = await login(running, "13900001004")
+    try:
+        assert "超过 90 天" not in (await http.get("/")).text
+        uid = out["user_id"]
+        await running.platform.db.write(
+            lambda tx: tx.execute("UPDATE console_users SET password_changed_at = 0 WHERE id = ?", (uid,))
+        )
+        assert "超过 90 天" in (await http.get("/")).text  # a reminder, the page still opens
+    finally:
+        await http.aclose()
+    # a lock ends by itself when its time has passed
+    await running.platform.db.write(
+        lambda tx: tx.execute("UPDATE console_users SET locked_until = 1 WHERE id = ?", (out["user_id"],))
+    )
+    assert (await users.login("13900001004", NEW_PASSWORD, None)).token
+
+
+async def test_staff_create_top_up_freeze_and_review_reason(running) -> None:  # type: ignore[no-untyped-def]
+    users = running.platform.console_users
+    await users.create_staff(Actor.cli(), "管理员", "admin", "13900002003", PASSWORD)
+    admin = await login(running, "13900002003")
+    try:
+        page = await admin.get("/staff/accounts")
+        token = CSRF_RE.search(page.text)[1]
+        form = {"csrf": token, "action": "create", "name": "新客户", "signature": "新签名", "balance": "10",
+                "price": "0.04"}  # fmt: skip
+        r = await admin.post("/staff/accounts", data=form)
+        assert r.status_code == 200 and "已创建" in r.text and "AppSecret" in r.text, r.text[:800]
+        account_id = int(re.search(r"账户 (\d+) 已创建", r.text)[1])  # type: ignore[index]
+        r = await admin.post("/staff/accounts", data={"csrf": token, "action": "topup", "account_id": account_id,
+                                                      "amount": "5.5"})  # fmt: skip
+        assert "已充值" in r.text
+        assert (await running.platform.accounts.get(Actor.cli(), account_id))["balance_li"] == 15_500
+        r = await admin.post("/staff/accounts", data={"csrf": token, "action": "freeze", "account_id": account_id,
+                                                      "reason": ""})  # fmt: skip
+        assert r.status_code == 400 and "冻结须填写原因" in r.text
+        r = await admin.post("/staff/accounts", data={"csrf": token, "action": "freeze", "account_id": account_id,
+                                                      "reason": "测试"})  # fmt: skip
+        assert (await running.platform.accounts.get(Actor.cli(), account_id))["status"] == "frozen"
+        # a template rejected with a reason: the customer sees the reason
+        customer = Actor.console_user(0, account_id, "owner")
+        t = await running.platform.templates.apply(customer, "营销", "notification", "您好，欢迎光临。", {})
+        r = await admin.post("/staff/review", data={"csrf": token, "what": "template", "id": t["id"],
+                                                    "decision": "reject", "reason": ""})  # fmt: skip
+        assert r.status_code == 400 and "驳回须填写原因" in r.text
+        r = await admin.post("/staff/review", data={"csrf": token, "what": "template", "id": t["id"],
+                                                    "decision": "reject", "reason": "内容不完整"})  # fmt: skip
+        assert "已驳回" in r.text
+        got = await running.platform.templates.get(customer, t["id"])
+        assert got["status"] == "rejected" and got["reason"] == "内容不完整"
+        audit = (await admin.get("/staff/audit")).text
+        assert "account.freeze" in audit and "billing.topup" in audit
+    finally:
+        await admin.aclose()
