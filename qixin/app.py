@@ -29,18 +29,20 @@ from qixin.gateway.channel import Hooks
 from qixin.gateway.manager import ChannelManager
 from qixin.services import portability
 from qixin.services.accept import AcceptService
-from qixin.services.account_status import AccountStatus
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.aliyun import AliyunApi
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
-from qixin.services.channels import upsert_embedded_channel
+from qixin.services.channels import ChannelDesk, upsert_embedded_channel
 from qixin.services.compliance import documents
+from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.console_send import ConsoleSender
 from qixin.services.console_users import ConsoleUsers
 from qixin.services.console_views import ConsoleViews
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
@@ -86,10 +88,13 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    channel_desk: ChannelDesk
+    compliance_desk: ComplianceDesk
+    flow: FlowControl
+    aliyun: AliyunApi
     # the web console (docs/console.md)
     console_users: ConsoleUsers
     console_send: ConsoleSender
-    account_status: AccountStatus
     console_views: ConsoleViews
     log: logging.Logger = log
 
@@ -98,6 +103,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
+        self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
         """What this process knows about the channels and the pipeline (staff see it at /admin)."""
@@ -172,9 +178,10 @@ def build(settings: Settings) -> Services:
             lambda: channels.health() if channels.started else [], lambda: uplink.stats, lambda: webhooks.stats,
         )
     )  # fmt: skip
+    flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -188,6 +195,10 @@ def build(settings: Settings) -> Services:
         db, console_send, s.console_max_failures, s.console_lock_minutes, s.console_session_hours,
         s.console_code_minutes, on_change=staff.invalidate,
     )  # fmt: skip
+    signatures = Signatures(db, directory, on_apply=documents.set_purpose)
+    templates = Templates(db, directory, checker=lambda: compliance.checker)
+    queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
+    aliyun = AliyunApi(db, accept, message_search, queries, statistics, signatures, templates)
     return Services(
         settings=s,
         db=db,
@@ -205,21 +216,28 @@ def build(settings: Settings) -> Services:
         webhooks=webhooks,
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
-        signatures=Signatures(db, directory, on_apply=documents.set_purpose),
-        templates=Templates(db, directory, checker=lambda: compliance.checker),
+        signatures=signatures,
+        templates=templates,
         staff_users=StaffUsers(db, staff.invalidate),
         billing=BillingDesk(
             db, smtp, tuple(s.holidays), s.price_notice_days * 86_400_000, pricer.invalidate, on_change=on_change
         ),
-        queries=Queries(db),
+        queries=queries,
         metrics=metrics,
-        message_search=MessageSearch(db),
-        statistics=Statistics(db),
+        message_search=message_search,
+        statistics=statistics,
+        channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
+        compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        flow=flow,
+        aliyun=aliyun,
         console_users=console_users,
         console_send=console_send,
-        account_status=AccountStatus(db, on_change),
         console_views=ConsoleViews(db),
     )
+
+
+async def _nothing() -> None:
+    return None
 
 
 # -- roles ----------------------------------------------------------------------------------------------

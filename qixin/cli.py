@@ -241,7 +241,7 @@ def account_create(
     as_json: AsJson = False,
 ) -> None:
     """创建客户账户：签名（已审核）、开户充值、一对 API 密钥。"""
-    from qixin.services.billing import yuan_to_li
+    from qixin.domain.money import yuan_to_li
 
     try:
         bal, pr = yuan_to_li(balance), yuan_to_li(price)
@@ -261,6 +261,23 @@ def account_create(
     )
 
 
+@account_app.command("set")
+def account_set(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    tps: Annotated[int | None, typer.Option("--tps", help="每秒上限（计费条数/秒）；0 = 不限")] = None,
+    daily_cap: Annotated[int | None, typer.Option("--daily-cap", help="每日上限（条/北京时间日）；0 不限")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """设置账户流量控制（每秒上限、每日上限）；不带选项时显示当前设置。"""
+    if tps is None and daily_cap is None:
+        out = _call(data_dir, lambda s: s.flow.get(Actor.cli(), account_id))
+    else:
+        out = _call(data_dir, lambda s: s.flow.set(Actor.cli(), account_id, tps, daily_cap))
+    lim = lambda v: "不限" if not v else str(v)  # noqa: E731
+    _out(out, as_json, f"账户 {account_id}：每秒上限 {lim(out['tps'])} 条，每日上限 {lim(out['daily_cap'])} 条")
+
+
 @account_app.command("topup")
 def account_topup(
     account_id: Annotated[int, typer.Argument(help="账户 ID")],
@@ -274,7 +291,6 @@ def account_topup(
     import secrets
 
     from qixin.domain.money import li_to_yuan, yuan_to_li
-    from qixin.services.billing import topup
 
     try:
         li = yuan_to_li(amount)
@@ -282,8 +298,7 @@ def account_topup(
         _fail(e)
         return
     reference = ref or f"cli-{secrets.token_hex(6)}"
-    bal = _audited(data_dir, "account.topup", f"account:{account_id}",
-                   lambda tx: topup(tx, account_id, li, reference, "运营充值", operator=operator))  # fmt: skip
+    bal = _call(data_dir, lambda s: s.billing.topup(Actor.cli(), account_id, li, reference, "运营充值", operator))
     _out({"account_id": account_id, "balance_li": bal}, as_json, f"充值成功，当前余额 {li_to_yuan(bal)} 元")
 
 
@@ -363,6 +378,17 @@ def key_callback(
     """设置密钥的状态报告推送地址。"""
     _call(data_dir, lambda s: s.accounts.set_callback(Actor.cli(), app_key, url or None))
     typer.echo("推送地址已更新")
+
+
+@key_app.command("callback-format")
+def key_callback_format(
+    app_key: str,
+    fmt: Annotated[str, typer.Argument(help="qixin（默认）或 aliyun（SmsReport / SmsUp 格式）")],
+    data_dir: DataDir = None,
+) -> None:
+    """设置密钥的状态报告与上行推送格式。"""
+    _call(data_dir, lambda s: s.aliyun.set_callback_format(Actor.cli(), app_key, fmt))
+    typer.echo(f"推送格式已设为 {fmt}")
 
 
 @key_app.command("allow-ip")
@@ -558,7 +584,6 @@ def channels_add(
     as_json: AsJson = False,
 ) -> None:
     """新建通道。"""
-    from qixin.services.channels import create_channel
 
     values = _channel_options(
         {
@@ -568,7 +593,7 @@ def channels_add(
         },
         option,
     )  # fmt: skip
-    ch = _audited(data_dir, "channel.create", f"channel:{name}", lambda tx: create_channel(tx, values).public())
+    ch = _call(data_dir, lambda s: s.channel_desk.create(Actor.cli(), values))
     _out(ch, as_json, f"通道 {ch['name']}（ID {ch['id']}）已创建")
 
 
@@ -594,8 +619,6 @@ def channels_set(
     as_json: AsJson = False,
 ) -> None:
     """修改通道（运行中的平台数秒内按新配置重建连接）。"""
-    from qixin.services.channels import find_channel, update_channel
-    from qixin.store.db import Tx
 
     values = _channel_options(
         {
@@ -606,10 +629,7 @@ def channels_set(
         option,
     )  # fmt: skip
 
-    def job(tx: Tx) -> dict[str, Any]:
-        return update_channel(tx, find_channel(tx, channel).id, values).public()
-
-    ch = _audited(data_dir, "channel.update", f"channel:{channel}", job)
+    ch = _call(data_dir, lambda s: s.channel_desk.update(Actor.cli(), channel, values))
     _out(ch, as_json, f"通道 {ch['name']} 已更新（版本 {ch['version']}）")
 
 

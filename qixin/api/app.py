@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qixin.api import deps
 from qixin.api import models as m
 from qixin.api.admin import admin_router
+from qixin.api.aliyun import aliyun_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import (
     ERROR_SCHEMA,
@@ -212,17 +213,23 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         body = await asyncio.to_thread(platform.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.include_router(aliyun_router(platform))  # POST / with x-acs-action or Action (api/aliyun.py)
     app.include_router(health_router(platform))  # /healthz, /readyz, /admin/health (api/health.py)
     mount_static(app)  # /console-static: the console's stylesheet and script
-    app.include_router(console_router(platform))  # the web console: /, /login, … (qixin/console/)
+    app.include_router(console_router(platform))  # the web console: GET /, /login, … (qixin/console/)
 
     return app
 
 
 async def handle_send(platform: Services, request: Request) -> Response:
     """POST /v1/sms: authenticate, accept, answer. Shared by the FastAPI route and the fast path."""
-    key, body = await deps.signed(platform, request)
-    return json_response(await platform.accept.accept(key, parse_json(body), body))
+    key, body, claim = await deps.signed_deferred(platform, request)
+    try:
+        return json_response(await platform.accept.accept(key, parse_json(body), body, guard=claim))
+    except Exception as e:
+        if claim is not None:
+            await claim.settle(e)  # the accept did not commit: spend the nonce on its own
+        raise
 
 
 class FastSend:
@@ -240,13 +247,6 @@ class FastSend:
             return
         t0 = time.perf_counter()
         status = 500
-
-        async def send_status(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
         if scope["method"] == "POST" and scope["path"] == "/v1/sms":
             request = Request(scope, receive)
             try:
@@ -256,9 +256,17 @@ class FastSend:
             except Exception as exc:
                 self.platform.log.exception("unhandled error", exc_info=exc)
                 response = error_response(QxError("INTERNAL_ERROR"))
-            await response(scope, receive, send_status)
+            status = response.status_code
+            await response(scope, receive, send)
             route = "/v1/sms"
         else:
+
+            async def send_status(message: MutableMapping[str, Any]) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
             try:
                 await self.app(scope, receive, send_status)
             finally:

@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
-    from qixin.services.account_status import AccountStatus
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.aliyun import AliyunApi
     from qixin.services.billing_desk import BillingDesk
+    from qixin.services.channels import ChannelDesk
+    from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.console_send import ConsoleSender
     from qixin.services.console_users import ConsoleUsers
     from qixin.services.console_views import ConsoleViews
+    from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
@@ -60,17 +63,23 @@ class ApiServices(Protocol):
     @property
     def billing(self) -> BillingDesk: ...
     @property
+    def channel_desk(self) -> ChannelDesk: ...
+    @property
+    def compliance_desk(self) -> ComplianceDesk: ...
+    @property
     def metrics(self) -> Metrics: ...
     @property
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
     @property
+    def flow(self) -> FlowControl: ...
+    @property
+    def aliyun(self) -> AliyunApi: ...
+    @property
     def console_users(self) -> ConsoleUsers: ...
     @property
     def console_send(self) -> ConsoleSender: ...
-    @property
-    def account_status(self) -> AccountStatus: ...
     @property
     def console_views(self) -> ConsoleViews: ...
     @property

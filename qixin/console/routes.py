@@ -380,7 +380,9 @@ def _staff_pages(c: Console, p: Services) -> None:
                                   ctx.get("note") or "控制台充值")  # fmt: skip
             return f"账户 {account_id} 已充值 {ctx.get('amount')} 元"
         if action in ("freeze", "unfreeze"):
-            await p.account_status.set_frozen(a, account_id, action == "freeze", ctx.get("reason"))
+            if action == "freeze" and not ctx.get("reason"):
+                raise QxError("INVALID_REQUEST", "冻结须填写原因")
+            await p.compliance_desk.set_frozen(a, account_id, action == "freeze", ctx.get("reason"))
             return f"账户 {account_id} 已" + ("冻结" if action == "freeze" else "解冻")
         raise QxError("INVALID_REQUEST", "未知操作")
 
