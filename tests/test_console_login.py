@@ -169,3 +169,16 @@ async def test_login_codes_are_rate_limited_per_phone(running) -> None:  # type:
     with pytest.raises(QxError) as e:
         await users.login(PHONE, PASSWORD, None)
     assert e.value.code == "RATE_LIMITED" and "登录验证码发送失败" in e.value.message
+
+
+async def test_a_lock_stops_a_login_waiting_for_its_code(running) -> None:  # type: ignore[no-untyped-def]
+    users = running.platform.console_users
+    await _user(running)
+    started = await users.login(PHONE, PASSWORD, None)
+    code = await wait_code(running.runtime, PHONE)
+    for _ in range(running.platform.settings.console_max_failures):  # someone else fails meanwhile
+        with pytest.raises(QxError):
+            await users.login(PHONE, "wrong-password-1A", None)
+    with pytest.raises(QxError) as e:
+        await users.verify_code(started.token, code, None)
+    assert e.value.code == "LOGIN_LOCKED"

@@ -368,6 +368,9 @@ class ConsoleUsers(UseCase):
             raise QxError("SESSION_EXPIRED")
         if int(r[5]) >= self.max_failures:
             raise QxError("LOGIN_CODE_INVALID", "验证码错误次数过多，请重新登录")
+        locked_until = int((await self.read(lambda tx: store.user_by_id(tx, user.id)))[10])
+        if locked_until > now_ms():  # locked meanwhile (failures elsewhere): the code no longer helps
+            raise self._locked_error(locked_until)
         if int(r[4]) < now_ms() or not secrets.compare_digest(r[3] or "", rules.code_digest(pending.token_hash, code)):
             await self.db.write(lambda tx: store.session_attempt(tx, pending.token_hash))
             raise await self._failure(user, ip, "code", user.phone)
