@@ -35,10 +35,12 @@ from qixin.services.channels import upsert_embedded_channel
 from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
+from qixin.services.connections import ConnectionDirectory, Connections
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
+from qixin.services.ports import PortDesk
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
@@ -81,6 +83,8 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    connections: Connections  # direct connections (customer SMPP / CMPP logins)
+    ports: PortDesk  # what the customer ports do, whatever the protocol
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -88,6 +92,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
+        self.ports.directory.invalidate()
 
     def health(self) -> dict[str, Any]:
         """What this process knows about the channels and the pipeline (staff see it at /admin)."""
@@ -149,7 +154,11 @@ def build(settings: Settings) -> Services:
         flush_interval=s.flush_interval, receipt_timeout=s.receipt_timeout,
     )  # fmt: skip
     channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
-    uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])
+    ports_box: list[PortDesk] = []  # MO for accounts with direct connections are owed to the ports
+    uplink = UplinkService(
+        db, lambda: channels_box[0].service_codes(),
+        listeners=[compliance.on_mo, lambda tx, a, src, text: ports_box[0].on_mo(tx, a, src, text)],
+    )  # fmt: skip
     channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
     channels_box.append(channels)
     webhooks = WebhookWorker(
@@ -173,6 +182,9 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+    connection_directory = ConnectionDirectory(db, box)
+    ports = PortDesk(db, accept, connection_directory, part_timeout=s.port_part_timeout)
+    ports_box.append(ports)
     return Services(
         settings=s,
         db=db,
@@ -200,6 +212,8 @@ def build(settings: Settings) -> Services:
         metrics=metrics,
         message_search=MessageSearch(db),
         statistics=Statistics(db),
+        connections=Connections(db, box, on_change=connection_directory.invalidate),
+        ports=ports,
     )
 
 
@@ -394,6 +408,58 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class PortsRole:
+    """The customer SMPP and CMPP ports (``QIXIN_SMPP_SERVER_PORT``, ``QIXIN_CMPP_SERVER_PORT``; 0 = off)
+    and the pump delivering receipts and MO to their sessions. A port whose address is taken is
+    reported and left off; the rest of the process runs on."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.ports: dict[str, Any] = {}  # protocol -> running port
+        self.failed: dict[str, str] = {}  # protocol -> why it is not running
+        self.pump: Any = None
+
+    async def start(self) -> None:
+        from qixin.gateway.ports.base import Pump
+        from qixin.gateway.ports.cmpp import CmppPort
+        from qixin.gateway.ports.smpp import SmppPort
+        from qixin.protocols.limits import ListenerLimits
+
+        st = self.s.settings
+        host = st.ports_host or st.host
+        limits = ListenerLimits(max_connections=st.port_max_sessions, max_per_source=st.port_max_sessions)
+        wanted: list[tuple[str, int, Any]] = [
+            ("smpp", st.smpp_server_port, lambda p: SmppPort(
+                self.s.ports, host, p, window=st.port_window, enquire_link_interval=st.port_heartbeat, limits=limits,
+                max_buffered=st.port_max_buffered)),
+            ("cmpp", st.cmpp_server_port, lambda p: CmppPort(
+                self.s.ports, host, p, window=st.port_window, heartbeat_interval=st.port_heartbeat, limits=limits,
+                max_buffered=st.port_max_buffered, gateway_id=st.node_id)),
+        ]  # fmt: skip
+        for protocol, number, make in wanted:
+            if not number:
+                continue
+            port = make(number)
+            try:
+                await port.start()
+            except OSError as e:
+                self.failed[protocol] = f"{host}:{number}: {e.strerror or e}"
+                log.warning("customer %s port not opened (%s)", protocol.upper(), self.failed[protocol])
+                continue
+            self.ports[protocol] = port
+        await self.s.ports.start()
+        self.pump = Pump(self.s.ports, list(self.ports.values()))
+        await self.pump.start()
+
+    async def stop(self) -> None:
+        if self.pump is not None:
+            await self.pump.stop()
+        for port in self.ports.values():
+            await port.stop()
+        self.ports.clear()
+        await self.s.ports.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -408,6 +474,10 @@ class Runtime:
             if isinstance(r, EmbeddedSimulators):
                 return r.simulators
         return {}
+
+    @property
+    def customer_ports(self) -> PortsRole | None:
+        return next((r for r in self.roles if isinstance(r, PortsRole)), None)
 
     @property
     def simulator(self) -> Any:
@@ -430,13 +500,13 @@ def embedded(services: Services, connectors: list[Connector] | None = None) -> R
     roles: list[Role] = [Core(services)]
     if connectors is None:
         roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), PortsRole(services)]
     return Runtime(services, roles)
 
 
 def api_only(services: Services) -> Runtime:
-    """``qixin api``: HTTP only; dispatch and workers run in ``qixin dispatcher`` processes."""
-    return Runtime(services, [Core(services)])
+    """``qixin api``: HTTP and the customer ports; dispatch and workers run in ``qixin dispatcher`` processes."""
+    return Runtime(services, [Core(services), PortsRole(services)])
 
 
 def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:

@@ -79,6 +79,12 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "SUBMIT_REJECTED": (502, "通道拒绝提交"),
     "NO_ROUTE": (503, "没有可用通道"),
     "RECEIPT_TIMEOUT": (504, "状态报告超时未返回"),
+    # customer ports (direct connections, docs/protocols.md "Customer ports")
+    "LOGIN_INVALID": (401, "直连账号不存在或密码错误"),
+    "CONNECTION_DISABLED": (403, "直连账号已停用"),
+    "CONNECTIONS_EXCEEDED": (429, "直连账号的连接数已达上限"),
+    "CONNECTION_THROTTLED": (429, "直连账号提交速度超过 TPS 上限"),
+    "PARTS_INCOMPLETE": (400, "长短信分段未在时限内到齐，整条未发送"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.connections import Connections
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
@@ -61,6 +62,8 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def connections(self) -> Connections: ...
     @property
     def log(self) -> logging.Logger: ...
 

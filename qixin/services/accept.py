@@ -223,10 +223,15 @@ class AcceptService:
             raise QxError(e.code, e.message) from e
         return template_id, content, tpl.category
 
-    async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
-        """Accept one send request (the use case behind POST /v1/sms and every other way in)."""
+    async def accept(
+        self, key: ApiKey, body: dict[str, Any], raw: bytes, on_persist: Callable[[Tx, Prepared], None] | None = None
+    ) -> dict[str, Any]:
+        """Accept one send request (the use case behind POST /v1/sms and every other way in).
+
+        ``on_persist(tx, prepared)`` runs inside the accept transaction after the messages are written
+        (the customer ports record what they owe the customer there), never for a replayed answer."""
         try:
-            resp = await self._accept(key, body, raw)
+            resp = await self._accept(key, body, raw, on_persist)
         except QxError as e:
             if self.metrics is not None:
                 self.metrics.refused.labels(e.code).inc()
@@ -236,7 +241,9 @@ class AcceptService:
                 self.metrics.refused.labels(r["code"]).inc()
         return resp
 
-    async def _accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    async def _accept(
+        self, key: ApiKey, body: dict[str, Any], raw: bytes, on_persist: Callable[[Tx, Prepared], None] | None
+    ) -> dict[str, Any]:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
             # a repeat is answered from the stored answer, whatever changed since (signature, balance, …)
@@ -248,7 +255,7 @@ class AcceptService:
         try:
             if not p.rows and p.idempotency_key is None:
                 raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
-            resp = await self.db.write(lambda tx: persist(tx, p))
+            resp = await self.db.write(lambda tx: persist(tx, p, on_persist))
         except BaseException:
             if p.release is not None:  # not committed: only accepted messages count toward limits
                 await p.release()
@@ -308,7 +315,7 @@ def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, A
     return replay
 
 
-def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
+def persist(tx: Tx, p: Prepared, on_persist: Callable[[Tx, Prepared], None] | None = None) -> dict[str, Any]:
     """The accept transaction. Raises QxError before any write (store/db.py rule)."""
     account_id = p.key.account_id
     if p.idempotency_key is not None:
@@ -352,4 +359,6 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
         tx, account_id, p.signature, p.template_id, mtype, status, now,
         ((car, prov, parts, fee) for _, _, car, prov, fee in p.rows),
     )  # fmt: skip
+    if on_persist is not None:
+        on_persist(tx, p)
     return resp

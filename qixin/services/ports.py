@@ -1,0 +1,354 @@
+"""The customer ports' use cases, free of any protocol: bind, submit, receipts and MO owed to customers.
+
+Rules:
+- A bind is judged here (``PortDesk.login``): unknown login or wrong secret (LOGIN_INVALID), a disabled
+  login (CONNECTION_DISABLED), a source IP outside the login's ranges (IP_FORBIDDEN), a frozen account
+  (ACCOUNT_FROZEN), more sessions than ``max_connections`` in this process (CONNECTIONS_EXCEEDED).
+  Each protocol maps these codes to its own status (gateway/ports/, docs/protocols.md).
+- A submit is accepted by the SAME use case as POST /v1/sms (``AcceptService.accept``), with the
+  connection's key-like principal, its message type and its signature (else the 【…】 the text carries,
+  else the account's only approved signature). Concurrent submits are concurrent accept calls whose
+  transactions the database writer commits in groups (store/db.py), never one commit each.
+- A connection's TPS cap (``tps`` > 0) is a token bucket per connection in this process: beyond it a
+  submit is refused CONNECTION_THROTTLED before anything else is looked at.
+- A long message arrives as segments (UDH 8/16-bit references, SAR TLVs or CMPP Pk_total/Pk_number):
+  the segments are held until all are there, then accepted as ONE message (billed per part, screened
+  as a whole). Segments missing ``part_timeout`` seconds after the first arrived: nothing is sent, the
+  segments that asked for a receipt get a failure receipt (REJECTD, err PARTS_INCOMPLETE).
+- Every submit the customer was answered with an id owes exactly one receipt (when it asked for one):
+  a ``port_events`` row written in the accept transaction, ``waiting`` until the message is final, then
+  ``ready``; rows are deleted once the customer acknowledged them, so a receipt with no receiving
+  session bound waits for the next bind (any process). MO for an account with direct connections are
+  written as ``ready`` rows by an uplink listener, in the MO transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from qixin.errors import QxError
+from qixin.services.accept import AcceptService, Prepared
+from qixin.services.connections import Connection, ConnectionDirectory
+from qixin.services.receipts import FINAL
+from qixin.store import connections as store
+from qixin.store.db import Database, Tx, now_ms
+
+log = logging.getLogger("qixin.ports")
+
+# the platform's final status -> the standard receipt stat word
+STAT_OF_STATUS = {
+    "delivered": "DELIVRD",
+    "undelivered": "UNDELIV",
+    "failed": "UNDELIV",
+    "rejected": "REJECTD",
+    "expired": "EXPIRED",
+    "cancelled": "DELETED",
+}
+STAT_WORDS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"})
+
+
+@dataclass(slots=True)
+class Segment:
+    """One submit as the customer sent it (one part of a long message, or a whole short one)."""
+
+    customer_id: str  # the id the customer is answered with (SMPP message_id, CMPP Msg_Id)
+    source: str
+    destinations: tuple[str, ...]
+    text: str
+    ref: int | None = None  # concatenation: reference (None: not segmented), total, number
+    total: int = 1
+    number: int = 1
+    receipt: int = 0  # 0 none, 1 always, 2 failures only
+    at: int = field(default_factory=now_ms)
+
+
+@dataclass(slots=True)
+class Event:
+    """A receipt or MO owed to a customer (a ``port_events`` row)."""
+
+    id: int
+    account_id: int
+    connection_id: int | None
+    kind: str
+    customer_id: str
+    source: str
+    destination: str
+    content: str
+    stat: str
+    err: str
+    submitted_at: int
+    done_at: int
+
+
+class TokenBucket:
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.tokens = float(rate)
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(float(self.rate), self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def receipt_stat(status: str, carrier_stat: str | None, carrier_err: str | None, code: str | None) -> tuple[str, str]:
+    """(stat, err) told to the customer for a final message: the carrier's stat word when it is a
+    standard one (or a 7-character CMPP-style code), else the word of the platform's status; err the
+    carrier's three-digit code when it has one."""
+    stat = carrier_stat if carrier_stat and (carrier_stat in STAT_WORDS or len(carrier_stat) <= 7) else None
+    if stat is None or (status == "delivered") != (stat == "DELIVRD"):
+        stat = STAT_OF_STATUS.get(status, "UNKNOWN")
+    err = carrier_err if carrier_err and len(carrier_err) <= 3 else ("000" if status == "delivered" else "999")
+    return stat, err
+
+
+def split_signature(text: str) -> tuple[str | None, str]:
+    """The 【signature】 a text carries at its start or end (None if none) and the text to accept (a
+    signature at the end moves to the start, where accept puts it)."""
+    if text.startswith("【"):
+        end = text.find("】")
+        if 1 < end <= 31:
+            return text[1:end], text
+    if text.endswith("】"):
+        start = text.rfind("【")
+        if start >= 0 and len(text) - start - 2 <= 30 and len(text) - start > 2:
+            return text[start + 1 : -1], text[:start]
+    return None, text
+
+
+class PortDesk:
+    """What every customer port does, whatever its protocol (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        accept: AcceptService,
+        directory: ConnectionDirectory,
+        *,
+        part_timeout: float = 60.0,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.accept_service = accept
+        self.directory = directory
+        self.part_timeout = part_timeout
+        self.sweep_interval = sweep_interval
+        self.sessions: dict[int, int] = {}  # connection id -> bound sessions in this process
+        self._buckets: dict[int, TokenBucket] = {}
+        # (connection id, source, destinations, ref, total) -> (first arrival (monotonic), connection, segments)
+        self._parts: dict[tuple[Any, ...], tuple[float, Connection, dict[int, Segment]]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.stats = {"binds": 0, "bind_refusals": 0, "submits": 0, "accepted": 0, "refused": 0, "incomplete": 0}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._sweeper(), name="ports-sweep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- binds ---------------------------------------------------------------------------------
+    async def login(
+        self, protocol: str, login: str, ip: str | None, verify: Callable[[Connection], bool]
+    ) -> Connection:
+        """The connection a bind may use, counted as one more session; QxError when refused."""
+        try:
+            conn = await self.directory.find(protocol, login)
+            if conn is None:
+                raise QxError("LOGIN_INVALID", unknown=True)
+            if not verify(conn):
+                raise QxError("LOGIN_INVALID")
+            if conn.status != "active":
+                raise QxError("CONNECTION_DISABLED")
+            if not conn.ip_allowed(ip):
+                raise QxError("IP_FORBIDDEN")
+            if conn.account_status != "active":
+                raise QxError("ACCOUNT_FROZEN")
+            if self.sessions.get(conn.id, 0) >= conn.max_connections:
+                raise QxError("CONNECTIONS_EXCEEDED")
+        except QxError as e:
+            self.stats["bind_refusals"] += 1
+            log.info("%s bind as %r from %s refused: %s", protocol, login, ip, e.code)
+            raise
+        self.sessions[conn.id] = self.sessions.get(conn.id, 0) + 1
+        self.stats["binds"] += 1
+        return conn
+
+    def logout(self, conn: Connection) -> None:
+        n = self.sessions.get(conn.id, 0) - 1
+        if n > 0:
+            self.sessions[conn.id] = n
+        else:
+            self.sessions.pop(conn.id, None)
+
+    # -- submits -------------------------------------------------------------------------------
+    def throttled(self, conn: Connection) -> bool:
+        """Take one submit from the connection's TPS budget; True when it is used up."""
+        if conn.tps <= 0:
+            return False
+        bucket = self._buckets.get(conn.id)
+        if bucket is None or bucket.rate != conn.tps:
+            bucket = self._buckets[conn.id] = TokenBucket(conn.tps)
+        return not bucket.take()
+
+    async def submit(self, conn: Connection, seg: Segment) -> None:
+        """Accept one submit (or hold a segment until its message is complete). Raises QxError when the
+        message is refused; the segments answered earlier then get their failure receipts."""
+        self.stats["submits"] += 1
+        if seg.ref is None or seg.total <= 1:
+            await self._accept(conn, [seg])
+            return
+        if not 1 <= seg.number <= seg.total:
+            raise QxError("INVALID_REQUEST", "分段序号超出总段数")
+        key = (conn.id, seg.source, seg.destinations, seg.ref, seg.total)
+        _, _, parts = self._parts.setdefault(key, (time.monotonic(), conn, {}))
+        parts[seg.number] = seg
+        if len(parts) < seg.total:
+            return
+        del self._parts[key]
+        segments = [parts[i] for i in range(1, seg.total + 1)]
+        try:
+            await self._accept(conn, segments)
+        except QxError as e:
+            others = [s for s in segments if s is not seg]
+            await self._fail(conn, others, e.code)
+            raise
+
+    async def _accept(self, conn: Connection, segments: list[Segment]) -> None:
+        text = "".join(s.text for s in segments)
+        carried, content = split_signature(text)
+        signature = conn.signature or carried
+        if not signature:
+            approved = await self.accept_service.directory.approved_signatures(conn.account_id)
+            signature = next(iter(approved)) if len(approved) == 1 else ""
+        first = segments[0]
+        body = {"to": list(first.destinations), "content": content, "signature": signature, "type": conn.msg_type}
+        wanted = [s for s in segments if s.receipt]
+
+        def on_persist(tx: Tx, p: Prepared) -> None:
+            if not wanted:
+                return
+            preview = p.content[:20]
+            store.insert_events(
+                tx,
+                [
+                    (conn.account_id, conn.id, "receipt", "waiting", s.receipt == 2, row[0], s.customer_id,
+                     s.source, row[1], preview, None, None, s.at, None, 0)
+                    for row in p.rows
+                    for s in wanted
+                ],
+            )  # fmt: skip
+
+        try:
+            resp = await self.accept_service.accept(conn.principal, body, text.encode(), on_persist)
+        except QxError as e:
+            self.stats["refused"] += 1
+            if e.code == "NO_VALID_NUMBERS" and e.detail.get("rejected"):
+                raise QxError(e.detail["rejected"][0]["code"]) from e
+            raise
+        self.stats["accepted"] += 1
+        rejected = resp.get("rejected") or []
+        if rejected and len(first.destinations) > 1:
+            log.info("port %s: %d of %d destinations refused", conn.login, len(rejected), len(first.destinations))
+
+    async def _fail(self, conn: Connection, segments: list[Segment], code: str) -> None:
+        """Failure receipts (REJECTD) for segments answered with an id whose message was not sent."""
+        now = now_ms()
+        events = [
+            (conn.account_id, conn.id, "receipt", "ready", False, None, s.customer_id, s.source, d, s.text[:20],
+             "REJECTD", code[:16], s.at, now, 0)
+            for s in segments
+            if s.receipt
+            for d in s.destinations
+        ]  # fmt: skip
+        if events:
+            await self.db.write(lambda tx: store.insert_events(tx, events))
+
+    async def sweep(self) -> int:
+        """Give up on long messages whose segments did not all come in time; returns how many."""
+        now = time.monotonic()
+        late = [k for k, (first, _, _) in self._parts.items() if now - first >= self.part_timeout]
+        for k in late:
+            _, conn, parts = self._parts.pop(k)
+            self.stats["incomplete"] += 1
+            await self._fail(conn, list(parts.values()), "PARTS_INCOMPLETE")
+        return len(late)
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("ports: sweep of incomplete long messages failed")
+
+    # -- what the customers are owed ------------------------------------------------------------
+    async def finalise(self, limit: int = 2000) -> int:
+        """Receipts whose message became final are ready to deliver (failures-only ones that were
+        delivered are dropped); returns how many changed."""
+
+        def job(tx: Tx) -> int:
+            rows = store.final_waiting(tx, sorted(FINAL), limit)
+            if not rows:
+                return 0
+            drop = [int(r[0]) for r in rows if r[1] and r[2] == "delivered"]
+            ready = []
+            for r in rows:
+                if r[1] and r[2] == "delivered":
+                    continue
+                stat, err = receipt_stat(r[2], r[3], r[4], r[5])
+                ready.append((stat, err, r[6], int(r[0])))
+            store.delete_events(tx, drop)
+            store.set_ready(tx, ready)
+            return len(rows)
+
+        return await self.db.write(job)
+
+    async def claim(
+        self, connection_ids: list[int], account_ids: list[int], lease: float = 30.0, limit: int = 1000
+    ) -> list[Event]:
+        if not account_ids:
+            return []
+        rows = await self.db.write(
+            lambda tx: store.claim_ready(tx, connection_ids, account_ids, now_ms(), int(lease * 1000), limit)
+        )
+        return [
+            Event(int(r[0]), int(r[1]), None if r[2] is None else int(r[2]), r[3], r[4], r[5], r[6], r[7],
+                  r[8] or "", r[9] or "", int(r[10]), int(r[11] or r[10]))
+            for r in rows
+        ]  # fmt: skip
+
+    async def settle(self, delivered: list[int], failed: list[int]) -> None:
+        """Delivered events are deleted; failed ones are due again at once."""
+        if not delivered and not failed:
+            return
+
+        def job(tx: Tx) -> None:
+            store.delete_events(tx, delivered)
+            store.release(tx, failed)
+
+        await self.db.write(job)
+
+    def on_mo(self, tx: Tx, account_id: int, source: str, text: str) -> None:
+        """Uplink listener: an MO for an account with direct connections is owed to its sessions."""
+        if not store.accounts_with_connections(tx, account_id):
+            return
+        now = now_ms()
+        store.insert_events(
+            tx, [(account_id, None, "mo", "ready", False, None, "", source, "", text, None, None, now, now, 0)]
+        )

@@ -1,0 +1,328 @@
+"""The customer SMPP port against an independent client: `smpplib` (PyPI) binds with a direct-connection
+login, submits short and long messages, gets one receipt per submit_sm and an MO; refusals map to the
+documented command_status values; the same compliance and billing as POST /v1/sms."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.gsm
+from conftest import TEST_COMPLIANCE, Running, free_port, start_running
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qixin.services.actor import Actor
+from qixin.settings import Settings
+
+LOGIN, SECRET = "cust01", "pw0001"
+
+
+@pytest.fixture
+async def ports(tmp_path: Path) -> AsyncIterator[tuple[Running, int]]:
+    settings = Settings(
+        data_dir=tmp_path, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE, simulators=("smpp",),
+        smpp_server_port=free_port(), cmpp_server_port=0, port_part_timeout=1.0, port_heartbeat=30.0,
+    )  # fmt: skip
+    r, server, task = await start_running(settings)
+    try:
+        yield r, settings.smpp_server_port
+    finally:
+        for c in r.clients:
+            await c.aclose()
+        server.should_exit = True
+        await task
+        await r.runtime.stop()
+
+
+async def _login(r: Running, **kw: Any) -> tuple[int, dict[str, Any]]:
+    api = r.account(balance_li=kw.pop("balance_li", 100_000), price_li=35)
+    out = await r.platform.connections.add(Actor.cli(), api.account_id, "smpp", kw.pop("login", LOGIN),
+                                           kw.pop("secret", SECRET), **kw)  # fmt: skip
+    return api.account_id, out
+
+
+class Customer:
+    """smpplib in a thread: bind, submit, collect answers and deliveries until a condition holds."""
+
+    def __init__(self, port: int, login: str = LOGIN, secret: str = SECRET) -> None:
+        self.client = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
+        self.resps: list[Any] = []
+        self.delivered: list[Any] = []
+        self.client.set_message_sent_handler(lambda pdu: self.resps.append(pdu))
+        self.client.set_message_received_handler(lambda pdu: self.delivered.append(pdu))
+        self.client.set_error_pdu_handler(lambda pdu: None)  # error answers reach the sent handler too
+        self.login, self.secret = login, secret
+
+    def bind(self) -> None:
+        self.client.connect()
+        self.client.bind_transceiver(system_id=self.login, password=self.secret)
+
+    def until(self, cond: Callable[[], bool], timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timeout: {len(self.resps)} answers, {len(self.delivered)} deliveries")
+            self.client.read_once()
+
+    def close(self) -> None:
+        try:
+            self.client.unbind()
+        except Exception:
+            pass
+        self.client.disconnect()
+
+
+def _mid(pdu: Any) -> str:
+    v = pdu.message_id
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _receipt_id(pdu: Any) -> str:
+    v = pdu.receipted_message_id
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _submit(c: Customer, to: str, text: str, rd: bool = True) -> int:
+    parts, coding, esm = smpplib.gsm.make_parts(text)
+    for part in parts:
+        c.client.send_message(
+            source_addr_ton=smpplib.consts.SMPP_TON_INTL, source_addr="10690000", dest_addr_ton=1,
+            destination_addr=to, short_message=part, data_coding=coding, esm_class=esm, registered_delivery=rd,
+        )  # fmt: skip
+    return len(parts)
+
+
+async def test_smpplib_short_long_receipts_and_mo(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    account_id, _ = await _login(r)
+    long_text = "【企信】" + "您的订单已发货，感谢您的支持。" * 9  # UCS-2, 3 parts by UDH
+
+    def session() -> Customer:
+        c = Customer(port)
+        c.bind()
+        n = _submit(c, "8613800138000", "【企信】hello from smpplib")
+        n += _submit(c, "8613800138001", long_text)
+        c.until(lambda: len(c.resps) == n and len(c.delivered) == n)
+        return c
+
+    c = await asyncio.to_thread(session)
+    try:
+        assert [p.status for p in c.resps] == [0] * len(c.resps) and len(c.resps) == 4
+        ids = {_mid(p) for p in c.resps}
+        assert len(ids) == 4
+        receipts = [p for p in c.delivered if p.esm_class & 0x04]
+        assert {_receipt_id(p) for p in receipts} == ids  # exactly one receipt per submit_sm
+        for p in receipts:
+            text = p.short_message.decode()
+            assert text.startswith(f"id:{_receipt_id(p)} sub:001 dlvrd:") and " stat:" in text and " err:" in text
+        # the long message is ONE message, billed per part (3), charged once
+        rows = await r.platform.db.read(
+            lambda tx: tx.all("SELECT parts, fee_li FROM messages WHERE account_id = ? ORDER BY parts", (account_id,))
+        )
+        assert [(int(a), int(b)) for a, b in rows] == [(1, 35), (3, 105)]
+        bal = await r.platform.db.read(lambda tx: tx.one("SELECT balance_li FROM accounts WHERE id = ?", (account_id,)))
+        assert int(bal[0]) == 100_000 - 140
+        # MO to service code + extension reaches the bound transceiver as deliver_sm
+        ext = await r.platform.db.read(
+            lambda tx: tx.one("SELECT code FROM extensions WHERE account_id = ?", (account_id,))
+        )
+        sim = r.runtime.simulator
+        await sim.send_mo("8613900139000", "10690000" + ext[0], "好的收到")
+
+        def mo() -> None:
+            c.until(lambda: any(not (p.esm_class & 0x04) for p in c.delivered))
+
+        await asyncio.to_thread(mo)
+        (got,) = [p for p in c.delivered if not (p.esm_class & 0x04)]
+        assert got.short_message.decode("utf-16-be") == "好的收到"
+    finally:
+        await asyncio.to_thread(c.close)
+
+
+async def test_receipt_waits_for_the_next_bind(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    await _login(r)
+
+    def submit_and_leave() -> str:
+        c = Customer(port)
+        c.bind()
+        _submit(c, "8613800138000", "【企信】then I leave")
+        c.until(lambda: len(c.resps) == 1)
+        c.close()
+        return _mid(c.resps[0])
+
+    mid = await asyncio.to_thread(submit_and_leave)
+    await r.wait_final(1)
+
+    def come_back() -> list[str]:
+        c = Customer(port)
+        c.bind()
+        c.until(lambda: len(c.delivered) >= 1)
+        c.close()
+        return [_receipt_id(p) for p in c.delivered]
+
+    assert await asyncio.to_thread(come_back) == [mid]
+
+
+async def test_refusals_map_to_command_status(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    account_id, _ = await _login(r, msg_type="verification")
+
+    def session() -> list[int]:
+        c = Customer(port)
+        c.bind()
+        _submit(c, "8613800138000", "【企信】您的验证码是 123456")  # accepted
+        _submit(c, "8613800138000", "【企信】您的验证码是 654321")  # same number within a minute: RATE_LIMITED
+        _submit(c, "86123", "【企信】您的验证码是 111111")  # invalid destination
+        _submit(c, "8613800138002", "【企信】验证码 222222 新开ｃａｓｉｎｏ")  # forbidden content
+        _submit(c, "8613800138003", "【别家】您的验证码是 333333")  # signature not approved
+        c.until(lambda: len(c.resps) == 5)
+        c.close()
+        return [p.status for p in sorted(c.resps, key=lambda p: p.sequence)]
+
+    assert await asyncio.to_thread(session) == [0, 0x402, 0x0B, 0x401, 0x403]
+    rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
+    assert len(rows) == 1  # refused messages are neither stored nor billed
+
+
+async def test_bind_refusals(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    account_id, _ = await _login(r, max_connections=1)
+    await r.platform.connections.add(Actor.cli(), account_id, "smpp", "walled", "pw", ip_allowlist=["10.9.9.0/24"])
+
+    def bind(login: str, secret: str) -> int:
+        c = Customer(port, login, secret)
+        try:
+            c.bind()
+        except smpplib.exceptions.PDUError as e:
+            return int(e.args[1])
+        finally:
+            c.client.disconnect()
+        return 0
+
+    def scenario() -> list[int]:
+        first = Customer(port)
+        first.bind()
+        try:
+            return [bind(LOGIN, "wrong"), bind("nobody", "x"), bind("walled", "pw"), bind(LOGIN, SECRET)]
+        finally:
+            first.close()
+
+    assert await asyncio.to_thread(scenario) == [0x0E, 0x0F, 0x0D, 0x0D]
+    await r.platform.db.write(
+        lambda tx: tx.execute("UPDATE accounts SET status = 'frozen' WHERE id = ?", (account_id,))
+    )
+    r.platform.ports.directory.invalidate()
+    assert await asyncio.to_thread(bind, LOGIN, SECRET) == 0x0D
+
+
+async def test_throttled_beyond_the_connection_tps(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    await _login(r, tps=2)
+
+    def session() -> list[int]:
+        c = Customer(port)
+        c.bind()
+        for i in range(6):
+            _submit(c, f"861380013{i:04d}", "【企信】burst", rd=False)
+        c.until(lambda: len(c.resps) == 6)
+        c.close()
+        return [p.status for p in c.resps]
+
+    statuses = await asyncio.to_thread(session)
+    assert statuses.count(0) == 2 and statuses.count(0x58) == 4  # ESME_RTHROTTLED
+
+
+async def test_missing_segment_fails_unsent(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    account_id, _ = await _login(r)
+
+    def session() -> Customer:
+        c = Customer(port)
+        c.bind()
+        parts, coding, esm = smpplib.gsm.make_parts("【企信】" + "长" * 150)
+        c.client.send_message(source_addr="1069", destination_addr="8613800138000", short_message=parts[0],
+                              data_coding=coding, esm_class=esm, registered_delivery=True)  # fmt: skip
+        c.until(lambda: len(c.resps) == 1 and len(c.delivered) == 1, timeout=10)
+        c.close()
+        return c
+
+    c = await asyncio.to_thread(session)
+    assert c.resps[0].status == 0
+    text = c.delivered[0].short_message.decode()
+    assert f"id:{_mid(c.resps[0])} " in text and "stat:REJECTD" in text
+    rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
+    assert rows == []
+
+
+# -- garbage on the wire: answered with an error or closed; other sessions keep working ----------------
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return out
+
+
+_frames = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda n, body: struct.pack(">I", n) + body, st.integers(0, 2**32 - 1), st.binary(max_size=64)),
+    st.builds(
+        lambda cid, body: struct.pack(">IIII", 16 + len(body), cid, 0, 1) + body,
+        st.sampled_from([0x02, 0x04, 0x09, 0x103, 0x15, 0x06, 0x99]),
+        st.binary(max_size=80),
+    ),
+)
+
+
+async def test_garbage_never_hurts_other_sessions(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    await _login(r, max_connections=2)
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def steady() -> None:
+        c = Customer(port)
+        c.bind()
+        i = 0
+        while not stop.is_set():
+            _submit(c, f"8613700{i:06d}", "【企信】steady", rd=False)
+            i += 1
+            c.until(lambda n=i: len(c.resps) == n)
+        seen.append(i)
+        c.close()
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_frames)
+    def fuzz(data: bytes) -> None:
+        answer = _raw(port, data)
+        assert isinstance(answer, bytes)
+
+    worker = threading.Thread(target=steady)
+    worker.start()
+    try:
+        await asyncio.to_thread(fuzz)
+    finally:
+        stop.set()
+        await asyncio.to_thread(worker.join, 30)
+    assert seen and seen[0] > 0
+    # and the port still binds and accepts afterwards
+    await asyncio.to_thread(lambda: Customer(port).bind())
