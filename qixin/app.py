@@ -6,10 +6,11 @@ Rules:
 - ``build`` starts nothing. A process runs some roles (``Runtime``): ``Core`` (migrations, the writer,
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
-  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink) and ``WorkersRole`` (webhooks, billing
-  housekeeping). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
-- ``qixin run`` = every role in one process; ``qixin api`` = Core only; ``qixin dispatcher`` = Core +
-  SettingsChannel + DispatchRole + WorkersRole.
+  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
+  housekeeping) and ``PortsRole`` (the customer SMPP / CMPP ports). The HTTP API is served by whoever
+  serves ``qixin.api.app.asgi_app(services)``.
+- ``qixin run`` = every role in one process; ``qixin api`` = Core + PortsRole; ``qixin dispatcher`` =
+  Core + SettingsChannel + DispatchRole + WorkersRole.
 """
 
 from __future__ import annotations
