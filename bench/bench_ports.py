@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qixin.app import build, embedded
+from qixin.app import api_only, build, embedded
 from qixin.protocols.cmpp.codec import VERSION_30, CmppCodec, Connect, Submit, cmpp_authenticator_source
 from qixin.protocols.cmpp.text import encode_text
 from qixin.protocols.session import Session
@@ -30,6 +30,8 @@ from qixin.protocols.smpp.codec import BindTransceiver, SmppCodec, SubmitSm
 from qixin.services.accounts import create_account
 from qixin.services.actor import Actor
 from qixin.settings import ComplianceSettings, Settings
+
+ACCEPT_ONLY = "--accept-only" in sys.argv
 
 
 def _free_port() -> int:
@@ -55,7 +57,7 @@ async def _client(codec: Any, port: int, receipts: list[Any], window: int) -> Se
     return session
 
 
-async def _run(protocol: str, count: int, window: int, timeout: float) -> dict[str, float]:
+async def _run(protocol: str, count: int, window: int, timeout: float, rd: int = 1) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-ports-"))
     smpp_port, cmpp_port = _free_port(), _free_port()
     settings = Settings(
@@ -63,7 +65,7 @@ async def _run(protocol: str, count: int, window: int, timeout: float) -> dict[s
         cmpp_server_port=cmpp_port, port_window=window, compliance=ComplianceSettings(sending_windows=False),
     )  # fmt: skip
     platform = build(settings)
-    runtime = embedded(platform)
+    runtime = api_only(platform) if rd == 0 and ACCEPT_ONLY else embedded(platform)
     await runtime.start()
     try:
         acct = await platform.db.write(
@@ -80,7 +82,7 @@ async def _run(protocol: str, count: int, window: int, timeout: float) -> dict[s
             assert resp.command_status == 0, resp
 
             def make(n: str) -> Any:
-                return SubmitSm(source_addr="1069", destination_addr=n, short_message=b"hello", registered_delivery=1)
+                return SubmitSm(source_addr="1069", destination_addr=n, short_message=b"hello", registered_delivery=rd)
 
             def ok(r: Any) -> bool:
                 return int(r.command_status) == 0
@@ -95,7 +97,7 @@ async def _run(protocol: str, count: int, window: int, timeout: float) -> dict[s
             fmt, contents, _ = encode_text("hello", 1)
 
             def make(n: str) -> Any:
-                return Submit(registered_delivery=1, msg_fmt=fmt, src_id="1069", dest_terminal_ids=(n,),
+                return Submit(registered_delivery=rd, msg_fmt=fmt, src_id="1069", dest_terminal_ids=(n,),
                               msg_content=contents[0], msg_src=login)  # fmt: skip
 
             def ok(r: Any) -> bool:
@@ -109,7 +111,7 @@ async def _run(protocol: str, count: int, window: int, timeout: float) -> dict[s
         t1 = time.perf_counter()
         accepted = sum(1 for r in resps if ok(r))
         deadline = time.monotonic() + timeout
-        while len(receipts) < accepted and time.monotonic() < deadline:
+        while rd and len(receipts) < accepted and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         t2 = time.perf_counter()
         await s.close(2)
@@ -127,6 +129,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--protocol", choices=("smpp", "cmpp", "both"), default="both")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--no-receipts", action="store_true", help="submits ask for no receipt")
+    ap.add_argument("--accept-only", action="store_true", help="with --no-receipts: no dispatcher (qixin api roles)")
     a = ap.parse_args()
     try:
         import uvloop
@@ -135,7 +139,7 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         runner = asyncio.run
     for protocol in ("smpp", "cmpp") if a.protocol == "both" else (a.protocol,):
-        out = runner(_run(protocol, a.count, a.window, a.timeout))
+        out = runner(_run(protocol, a.count, a.window, a.timeout, 0 if a.no_receipts else 1))
         print(
             f"{out['protocol']}: {out['accepted']}/{out['messages']} accepted in {out['accept_s']:.2f}s "
             f"= {out['accepted_per_s']:,.0f}/s; {out['receipts']} receipts back after {out['all_receipts_s']:.2f}s"

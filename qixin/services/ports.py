@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from qixin.domain.numbers import normalize_cn_mobile
 from qixin.errors import QxError
 from qixin.services.accept import AcceptService, Prepared
 from qixin.services.connections import Connection, ConnectionDirectory
@@ -127,6 +128,22 @@ def split_signature(text: str) -> tuple[str | None, str]:
     return None, text
 
 
+@dataclass(slots=True)
+class _Group:
+    conn: Connection
+    items: list[tuple[Segment, asyncio.Future[None]]] = field(default_factory=list)
+    numbers: set[str] = field(default_factory=set)
+
+
+def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)
+
+
 class PortDesk:
     """What every customer port does, whatever its protocol (see the module docstring)."""
 
@@ -138,6 +155,8 @@ class PortDesk:
         *,
         part_timeout: float = 60.0,
         sweep_interval: float = 1.0,
+        group_wait: float = 0.002,
+        group_max: int = 1000,
     ) -> None:
         self.db = db
         self.accept_service = accept
@@ -149,6 +168,11 @@ class PortDesk:
         # (connection id, source, destinations, ref, total) -> (first arrival (monotonic), connection, segments)
         self._parts: dict[tuple[Any, ...], tuple[float, Connection, dict[int, Segment]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self.group_wait = group_wait
+        self.group_max = group_max
+        # single-part submits waiting to be accepted together: key -> the open group
+        self._groups: dict[tuple[Any, ...], _Group] = {}
+        self._group_tasks: set[asyncio.Task[None]] = set()
         self.stats = {"binds": 0, "bind_refusals": 0, "submits": 0, "accepted": 0, "refused": 0, "incomplete": 0}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -211,7 +235,10 @@ class PortDesk:
         message is refused; the segments answered earlier then get their failure receipts."""
         self.stats["submits"] += 1
         if seg.ref is None or seg.total <= 1:
-            await self._accept(conn, [seg])
+            if len(seg.destinations) == 1 and self.group_max > 1:
+                await self._grouped(conn, seg)
+            else:
+                await self._accept(conn, [seg])
             return
         if not 1 <= seg.number <= seg.total:
             raise QxError("INVALID_REQUEST", "分段序号超出总段数")
@@ -229,28 +256,108 @@ class PortDesk:
             await self._fail(conn, others, e.code)
             raise
 
-    async def _accept(self, conn: Connection, segments: list[Segment]) -> None:
-        text = "".join(s.text for s in segments)
+    async def _grouped(self, conn: Connection, seg: Segment) -> None:
+        """Accept a single-part submit together with the others of the same login and text that arrive
+        within ``group_wait`` seconds: one accept call (one batch, one transaction) per group."""
+        key = (conn.id, seg.text, seg.receipt)
+        group = self._groups.get(key)
+        number = normalize_cn_mobile(seg.destinations[0]) or seg.destinations[0]
+        seg.destinations = (number,)  # as accept names it in its rows and refusals
+        if group is not None and (number in group.numbers or len(group.items) >= self.group_max):
+            self._close_group(key)
+            group = None
+        if group is None:
+            group = self._groups[key] = _Group(conn)
+            asyncio.get_running_loop().call_later(self.group_wait, self._close_group, key, group)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        group.items.append((seg, fut))
+        group.numbers.add(number)
+        await fut
+
+    def _close_group(self, key: tuple[Any, ...], only: _Group | None = None) -> None:
+        group = self._groups.get(key)
+        if group is None or (only is not None and group is not only):
+            return
+        del self._groups[key]
+        task = asyncio.get_running_loop().create_task(self._accept_group(group))
+        self._group_tasks.add(task)
+        task.add_done_callback(self._group_tasks.discard)
+
+    async def _accept_group(self, group: _Group) -> None:
+        items = group.items
+        if len(items) == 1:
+            seg, fut = items[0]
+            try:
+                await self._accept(group.conn, [seg])
+            except BaseException as e:
+                _settle(fut, e)
+            else:
+                _settle(fut, None)
+            return
+        segs = [s for s, _ in items]
+        try:
+            resp = await self._accept(group.conn, segs, group=True)
+        except QxError as e:
+            if e.code in ("INSUFFICIENT_BALANCE", "BALANCE_EXPIRED"):
+                # paid for whole or refused whole is the batch rule: one at a time, as many as the money allows
+                for seg, fut in items:
+                    try:
+                        await self._accept(group.conn, [seg])
+                    except BaseException as one:
+                        _settle(fut, one)
+                    else:
+                        _settle(fut, None)
+                return
+            if e.code == "NO_VALID_NUMBERS" and e.detail.get("rejected"):
+                refused = {r["to"]: r["code"] for r in e.detail["rejected"]}
+                for seg, fut in items:
+                    _settle(fut, QxError(refused.get(seg.destinations[0], "NUMBER_INVALID")))
+                return
+            for _, fut in items:
+                _settle(fut, QxError(e.code, e.message))
+            return
+        except BaseException as e:
+            for _, fut in items:
+                _settle(fut, e)
+            return
+        refused = {r["to"]: r["code"] for r in resp.get("rejected") or []}
+        for seg, fut in items:
+            code = refused.get(seg.destinations[0])
+            _settle(fut, QxError(code) if code else None)
+
+    async def _accept(self, conn: Connection, segments: list[Segment], group: bool = False) -> dict[str, Any]:
+        """One accept call: ``segments`` are the parts of one message, or (``group``) single-part
+        submits of one text to one number each."""
+        text = segments[0].text if group else "".join(s.text for s in segments)
         carried, content = split_signature(text)
         signature = conn.signature or carried
         if not signature:
             approved = await self.accept_service.directory.approved_signatures(conn.account_id)
             signature = next(iter(approved)) if len(approved) == 1 else ""
         first = segments[0]
-        body = {"to": list(first.destinations), "content": content, "signature": signature, "type": conn.msg_type}
+        to = [s.destinations[0] for s in segments] if group else list(first.destinations)
+        body = {"to": to, "content": content, "signature": signature, "type": conn.msg_type}
         wanted = [s for s in segments if s.receipt]
 
         def on_persist(tx: Tx, p: Prepared) -> None:
             if not wanted:
                 return
             preview = p.content[:20]
+            if group:  # one submit per number: the row of its number
+                number_of = {s.destinations[0]: s for s in wanted}
+                pairs = [(row, number_of[row[1]]) for row in p.rows if row[1] in number_of]
+                if len(pairs) < len(p.rows):  # numbers normalised by accept (86…, +86…): match by position
+                    kept = {r["to"] for r in p.rejected}
+                    ordered = [s for s in segments if s.destinations[0] not in kept]
+                    pairs = [(row, s) for row, s in zip(p.rows, ordered, strict=False) if s.receipt]
+            else:
+                pairs = [(row, s) for row in p.rows for s in wanted]
             store.insert_events(
                 tx,
                 [
                     (conn.account_id, conn.id, "receipt", "waiting", s.receipt == 2, row[0], s.customer_id,
                      s.source, row[1], preview, None, None, s.at, None, 0)
-                    for row in p.rows
-                    for s in wanted
+                    for row, s in pairs
                 ],
             )  # fmt: skip
 
@@ -262,9 +369,7 @@ class PortDesk:
                 raise QxError(e.detail["rejected"][0]["code"]) from e
             raise
         self.stats["accepted"] += 1
-        rejected = resp.get("rejected") or []
-        if rejected and len(first.destinations) > 1:
-            log.info("port %s: %d of %d destinations refused", conn.login, len(rejected), len(first.destinations))
+        return resp
 
     async def _fail(self, conn: Connection, segments: list[Segment], code: str) -> None:
         """Failure receipts (REJECTD) for segments answered with an id whose message was not sent."""
@@ -302,8 +407,12 @@ class PortDesk:
         """Receipts whose message became final are ready to deliver (failures-only ones that were
         delivered are dropped); returns how many changed."""
 
+        final = sorted(FINAL)
+        if not await self.db.read(lambda tx: store.final_waiting(tx, final, 1)):
+            return 0  # looked at on a reader: the writer (and the accepts it commits) is not held up
+
         def job(tx: Tx) -> int:
-            rows = store.final_waiting(tx, sorted(FINAL), limit)
+            rows = store.final_waiting(tx, final, limit)
             if not rows:
                 return 0
             drop = [int(r[0]) for r in rows if r[1] and r[2] == "delivered"]
