@@ -15,7 +15,7 @@ from qixin.services.staff import create_staff
 from qixin.settings import load_settings
 from qixin.store.db import Database
 
-runner = CliRunner(env={"COLUMNS": "200"})
+runner = CliRunner(env={"COLUMNS": "200", "QIXIN_SMPP_SERVER_PORT": "2775"})  # what add reports as the port
 
 
 def cli(*args: str) -> dict:  # type: ignore[type-arg]
