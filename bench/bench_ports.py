@@ -123,6 +123,46 @@ async def _run(protocol: str, count: int, window: int, timeout: float, rd: int =
         await runtime.stop()
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+async def _idle(n: int) -> dict[str, Any]:
+    """``n`` SMPP sessions bound at once and left idle: memory per connection (RSS of this process, which
+    holds the client sockets too: an upper bound of the server's share)."""
+    tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-ports-"))
+    smpp_port = _free_port()
+    settings = Settings(data_dir=tmp, simulators=(), smpp_server_port=smpp_port, cmpp_server_port=0,
+                        port_max_sessions=n + 10)  # fmt: skip
+    platform = build(settings)
+    runtime = api_only(platform)
+    await runtime.start()
+    try:
+        acct = await platform.db.write(lambda tx: create_account(tx, "idle", "企信", 0, 35, box=platform.directory.box))
+        await platform.connections.add(Actor.cli(), acct["account_id"], "smpp", "idle01", "pw", max_connections=n)
+        sessions = [await _client(SmppCodec(), smpp_port, [], 16)]  # warm-up: one bind before measuring
+        await (await sessions[0].request(BindTransceiver(system_id="idle01", password="pw")))
+        before = _rss()
+        t0 = time.perf_counter()
+        for _ in range(n - 1):
+            sessions.append(await _client(SmppCodec(), smpp_port, [], 16))
+        resps = await asyncio.gather(
+            *[await s.request(BindTransceiver(system_id="idle01", password="pw")) for s in sessions[1:]]
+        )
+        t1 = time.perf_counter()
+        await asyncio.sleep(1.0)
+        after = _rss()
+        bound = 1 + sum(1 for r in resps if r.command_status == 0)
+        port = runtime.customer_ports.ports["smpp"] if runtime.customer_ports else None
+        on_server = len(port.server.sessions) if port else 0
+        for s in sessions:
+            s.abort()
+        return {"bound": bound, "on_server": on_server, "bind_s": t1 - t0, "rss_per_conn": (after - before) / (n - 1)}
+    finally:
+        await runtime.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=20_000)
@@ -131,6 +171,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--no-receipts", action="store_true", help="submits ask for no receipt")
     ap.add_argument("--accept-only", action="store_true", help="with --no-receipts: no dispatcher (qixin api roles)")
+    ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
     a = ap.parse_args()
     try:
         import uvloop
@@ -138,6 +179,13 @@ def main() -> None:
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
+    if a.idle:
+        out = runner(_idle(a.idle))
+        print(
+            f"idle: {out['bound']} bound ({out['on_server']} server sessions) in {out['bind_s']:.2f}s; "
+            f"RSS {out['rss_per_conn'] / 1024:.1f} KiB per connection (client sockets included)"
+        )
+        return
     for protocol in ("smpp", "cmpp") if a.protocol == "both" else (a.protocol,):
         out = runner(_run(protocol, a.count, a.window, a.timeout, 0 if a.no_receipts else 1))
         print(

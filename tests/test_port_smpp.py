@@ -30,8 +30,19 @@ LOGIN, SECRET = "cust01", "pw0001"
 
 @pytest.fixture
 async def ports(tmp_path: Path) -> AsyncIterator[tuple[Running, int]]:
+    async for out in _platform(tmp_path, ""):
+        yield out
+
+
+@pytest.fixture
+async def pg_ports(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Running, int]]:
+    async for out in _platform(tmp_path, pg_url):
+        yield out
+
+
+async def _platform(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Running, int]]:
     settings = Settings(
-        data_dir=tmp_path, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE, simulators=("smpp",),
+        data_dir=tmp_path, database_url=database_url, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE, simulators=("smpp",),
         smpp_server_port=free_port(), cmpp_server_port=0, port_part_timeout=1.0, port_heartbeat=30.0,
     )  # fmt: skip
     r, server, task = await start_running(settings)
@@ -148,6 +159,11 @@ async def test_smpplib_short_long_receipts_and_mo(ports: tuple[Running, int]) ->
         assert got.short_message.decode("utf-16-be") == "好的收到"
     finally:
         await asyncio.to_thread(c.close)
+
+
+@pytest.mark.pg
+async def test_on_postgresql_receipts_and_long_messages(pg_ports: tuple[Running, int]) -> None:
+    await test_smpplib_short_long_receipts_and_mo(pg_ports)
 
 
 async def test_receipt_waits_for_the_next_bind(ports: tuple[Running, int]) -> None:
