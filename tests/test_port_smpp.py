@@ -5,6 +5,7 @@ documented command_status values; the same compliance and billing as POST /v1/sm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
@@ -42,8 +43,8 @@ async def pg_ports(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Running, 
 
 async def _platform(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Running, int]]:
     settings = Settings(
-        data_dir=tmp_path, database_url=database_url, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE, simulators=("smpp",),
-        smpp_server_port=free_port(), cmpp_server_port=0, port_part_timeout=1.0, port_heartbeat=30.0,
+        data_dir=tmp_path, database_url=database_url, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE,
+        simulators=("smpp",), smpp_server_port=free_port(), cmpp_server_port=0, port_part_timeout=1.0,
     )  # fmt: skip
     r, server, task = await start_running(settings)
     try:
@@ -342,3 +343,53 @@ async def test_garbage_never_hurts_other_sessions(ports: tuple[Running, int]) ->
     assert seen and seen[0] > 0
     # and the port still binds and accepts afterwards
     await asyncio.to_thread(lambda: Customer(port).bind())
+
+
+# -- a second independent client: aiosmpplib (asyncio) ---------------------------------------------------
+
+
+async def test_aiosmpplib_submits_and_gets_one_receipt_each(ports: tuple[Running, int]) -> None:
+    import aiosmpplib
+    from aiosmpplib.broker import SimpleBroker
+
+    r, port = ports
+    await _login(r)
+    resps: list[Any] = []
+    delivered: list[Any] = []
+
+    class Hook(aiosmpplib.AbstractHook):
+        async def sending(self, smpp_message: Any, pdu: bytes, client_id: str) -> None:
+            return None
+
+        async def received(self, smpp_message: Any, pdu: bytes, client_id: str) -> None:
+            if isinstance(smpp_message, aiosmpplib.SubmitSmResp):
+                resps.append(smpp_message)
+            elif isinstance(smpp_message, aiosmpplib.DeliverSm):
+                delivered.append(smpp_message)
+
+        async def send_error(self, smpp_message: Any, error: Exception, client_id: str) -> None:
+            resps.append(error)
+
+    broker = SimpleBroker()
+    esme = aiosmpplib.ESME("127.0.0.1", port, LOGIN, SECRET, hook=Hook(), broker=broker, log_level="WARNING")
+    task = asyncio.create_task(esme.start())
+    try:
+        for i, text in enumerate(["【企信】hello aiosmpplib", "【企信】您好，异步客户端"]):
+            await broker.enqueue(
+                aiosmpplib.SubmitSm(
+                    short_message=text, source=aiosmpplib.PhoneNumber("1069"),
+                    destination=aiosmpplib.PhoneNumber(f"861380013800{i}"), log_id=f"m{i}", registered_delivery=1,
+                )
+            )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while (len(resps) < 2 or len(delivered) < 2) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(resps) == 2 and all(isinstance(x, aiosmpplib.SubmitSmResp) for x in resps), resps
+        ids = {x.message_id for x in resps}
+        receipts = [d for d in delivered if d.is_receipt()]
+        assert len(receipts) == 2 and {str(d.parse_receipt()["id"]) for d in receipts} == ids
+    finally:
+        await esme.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
