@@ -393,3 +393,63 @@ async def test_aiosmpplib_submits_and_gets_one_receipt_each(ports: tuple[Running
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+# -- segments by SAR TLVs and 16-bit UDH references; GSM-7, Latin-1 and UCS-2 codings (our own client) -----
+
+
+async def test_sar_udh16_and_codings(ports: tuple[Running, int]) -> None:
+    from qixin.protocols.session import Session
+    from qixin.protocols.smpp.codec import BindTransceiver, SmppCodec, SubmitSm
+
+    r, port = ports
+    account_id, _ = await _login(r)
+    delivered: list[Any] = []
+    codec = SmppCodec()
+
+    def handler(session: Session, pdu: Any) -> Any:
+        delivered.append(pdu)
+        return codec.response_to(pdu)
+
+    s = Session(codec, handler, window=64, request_timeout=10, heartbeat_interval=0)
+    await asyncio.get_running_loop().create_connection(lambda: s, "127.0.0.1", port)
+    assert (await (await s.request(BindTransceiver(system_id=LOGIN, password=SECRET)))).command_status == 0
+    s.mark_bound()
+    body = "【企信】" + "长短信分段测试，" * 12  # 100 characters: 2 UCS-2 parts
+    raw = body.encode("utf-16-be")
+    half = len(raw) // 2 & ~1
+    pdus = [
+        # SAR TLVs, parts in reverse order
+        SubmitSm(destination_addr="13800138000", data_coding=8, short_message=raw[half:], registered_delivery=1,
+                 sar_msg_ref_num=0x1234, sar_total_segments=2, sar_segment_seqnum=2),
+        SubmitSm(destination_addr="13800138000", data_coding=8, short_message=raw[:half], registered_delivery=1,
+                 sar_msg_ref_num=0x1234, sar_total_segments=2, sar_segment_seqnum=1),
+        # 16-bit UDH reference
+        SubmitSm(destination_addr="13800138001", data_coding=8, esm_class=0x40, registered_delivery=1,
+                 short_message=bytes((6, 8, 4, 0x56, 0x78, 2, 1)) + raw[:half]),
+        SubmitSm(destination_addr="13800138001", data_coding=8, esm_class=0x40, registered_delivery=1,
+                 short_message=bytes((6, 8, 4, 0x56, 0x78, 2, 2)) + raw[half:]),
+        # GSM-7 (unpacked) and Latin-1
+        SubmitSm(destination_addr="13800138002", data_coding=0, short_message=b"\x00 gsm7 text",
+                 registered_delivery=1),
+        SubmitSm(destination_addr="13800138003", data_coding=3, short_message="caf\xe9 latin".encode("latin-1"),
+                 registered_delivery=1),
+    ]  # fmt: skip
+    resps = await asyncio.gather(*[await s.request(p) for p in pdus])
+    assert [x.command_status for x in resps] == [0] * 6
+    deadline = time.monotonic() + 20
+    while len(delivered) < 6 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert sorted(d.receipted_message_id for d in delivered) == sorted(x.message_id for x in resps)
+    await s.close(2)
+    rows = await r.platform.db.read(
+        lambda tx: tx.all(
+            "SELECT m.number, m.parts, COALESCE(m.content, b.content) FROM messages m"
+            " JOIN batches b ON b.id = m.batch_id WHERE m.account_id = ? ORDER BY m.number",
+            (account_id,),
+        )
+    )
+    assert [(n, int(p)) for n, p, _ in rows] == [("13800138000", 2), ("13800138001", 2), ("13800138002", 1),
+                                                  ("13800138003", 1)]  # fmt: skip
+    assert rows[0][2] == body and rows[1][2] == body
+    assert rows[2][2].endswith("@ gsm7 text") and rows[3][2].endswith("café latin")

@@ -128,8 +128,9 @@ def claim_ready(
         f"  OR (kind = 'mo' AND account_id IN ({tx.in_list(account_ids)}))) ORDER BY id LIMIT ?",
         (now, *conns, *account_ids, limit),
     )
-    if rows_:
-        tx.executemany("UPDATE port_events SET next_at = ? WHERE id = ?", [(now + lease_ms, r[0]) for r in rows_])
+    for i in range(0, len(rows_), 500):
+        chunk = [r[0] for r in rows_[i : i + 500]]
+        tx.execute(f"UPDATE port_events SET next_at = ? WHERE id IN ({tx.in_list(chunk)})", (now + lease_ms, *chunk))
     return rows_
 
 
@@ -140,8 +141,10 @@ def release(tx: Tx, event_ids: Sequence[int]) -> None:
 
 
 def delete_events(tx: Tx, event_ids: Sequence[int]) -> None:
-    if event_ids:
-        tx.executemany("DELETE FROM port_events WHERE id = ?", [(i,) for i in event_ids])
+    ids_ = list(event_ids)
+    for i in range(0, len(ids_), 500):
+        chunk = ids_[i : i + 500]
+        tx.execute(f"DELETE FROM port_events WHERE id IN ({tx.in_list(chunk)})", chunk)
 
 
 def pending_counts(tx: Tx, account_id: int) -> dict[str, int]:
