@@ -125,6 +125,12 @@ async def test_submit_reports_and_mo(ports: tuple[Running, int], version: int) -
         await sp.wait(len(resps) + 1)
         (mo,) = [d for d in sp.delivers if not d.registered_delivery]
         assert mo.msg_content.decode("utf-16-be") == "收到，谢谢" and mo.src_terminal_id.endswith("13900139000")
+        long_mo = "这是一条很长的上行回复。" * 14  # 168 characters: 3 UCS-2 parts with UDH
+        await r.runtime.simulator.send_mo("8613900139000", "10690000" + ext[0], long_mo)
+        await sp.wait(len(resps) + 4)
+        parts = [d for d in sp.delivers if not d.registered_delivery][1:]
+        assert len(parts) == 3 and all(p.tp_udhi for p in parts)
+        assert "".join(p.msg_content[6:].decode("utf-16-be") for p in parts) == long_mo
 
 
 async def _connect(port: int, sp: str = SP, secret: str = SECRET, version: int = 0x21) -> Any:

@@ -57,7 +57,8 @@ class CustomerPort:
         return [s for s in self.server._bound_sessions(None, receiving=True) if CONN in s.info]
 
     def delivery(self, session: Session, event: Event) -> Any:
-        """The protocol's PDU carrying ``event`` to ``session``."""
+        """The protocol's PDU carrying ``event`` to ``session`` (or a list of them: the parts of a long MO,
+        acknowledged only when every part is)."""
         raise NotImplementedError
 
     def acknowledged(self, resp: Any) -> bool:
@@ -137,12 +138,14 @@ class Pump:
 
     async def _deliver(self, port: CustomerPort, session: Session, event: Event) -> bool:
         try:
-            pdu = port.delivery(session, event)
-            fut = await asyncio.wait_for(port.server.deliver(session, pdu), self.timeout)
-            resp = await fut
+            pdus = port.delivery(session, event)
+            for pdu in pdus if isinstance(pdus, list) else [pdus]:
+                fut = await asyncio.wait_for(port.server.deliver(session, pdu), self.timeout)
+                if not port.acknowledged(await fut):
+                    return False
         except (SessionClosed, RequestTimeout, TimeoutError, ConnectionError):
             return False
         except Exception:
             log.exception("ports: delivery to %s failed", session.name)
             return False
-        return port.acknowledged(resp)
+        return True

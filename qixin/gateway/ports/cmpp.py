@@ -266,7 +266,7 @@ class CmppPort(CustomerPort):
         return SubmitResp(msg_id, RESULT_OK, sequence)
 
     # -- DELIVER -------------------------------------------------------------------------------
-    def delivery(self, session: Session, event: Event) -> Deliver:
+    def delivery(self, session: Session, event: Event) -> Deliver | list[Deliver]:
         conn: Connection = session.info[CONN]
         version = session.info.get("version", VERSION_30)
         if event.kind == "receipt":
@@ -278,12 +278,16 @@ class CmppPort(CustomerPort):
                 msg_id=self.msg_ids.next(), dest_id=event.source[:21], src_terminal_id=event.destination,
                 registered_delivery=1, msg_content=encode_report(report, version),
             )  # fmt: skip
-        fmt, contents, udhi = encode_text(event.content, event.id & 0xFF)
-        return Deliver(
-            msg_id=self.msg_ids.next(), dest_id=(event.destination or conn.source_address)[:21],
-            src_terminal_id=event.source, tp_udhi=1 if udhi else 0, msg_fmt=fmt, registered_delivery=0,
-            msg_content=contents[0],
-        )  # fmt: skip
+        fmt, contents, udhi = encode_text(event.content, event.id & 0xFF)  # a long MO: UDH parts
+        parts = [
+            Deliver(
+                msg_id=self.msg_ids.next(), dest_id=(event.destination or conn.source_address)[:21],
+                src_terminal_id=event.source, tp_udhi=1 if udhi else 0, msg_fmt=fmt, registered_delivery=0,
+                msg_content=content,
+            )
+            for content in contents
+        ]  # fmt: skip
+        return parts[0] if len(parts) == 1 else parts
 
     def acknowledged(self, resp: Any) -> bool:
         return int(resp.result) == RESULT_OK
