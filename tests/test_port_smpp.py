@@ -453,3 +453,29 @@ async def test_sar_udh16_and_codings(ports: tuple[Running, int]) -> None:
                                                   ("13800138003", 1)]  # fmt: skip
     assert rows[0][2] == body and rows[1][2] == body
     assert rows[2][2].endswith("@ gsm7 text") and rows[3][2].endswith("café latin")
+
+
+async def test_freeze_after_bind_stops_sending(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    account_id, _ = await _login(r)
+
+    def first() -> Customer:
+        c = Customer(port)
+        c.bind()
+        _submit(c, "8613800138000", "【企信】before", rd=False)
+        c.until(lambda: len(c.resps) == 1)
+        return c
+
+    c = await asyncio.to_thread(first)
+    await r.platform.db.write(
+        lambda tx: tx.execute("UPDATE accounts SET status = 'frozen' WHERE id = ?", (account_id,))
+    )
+    r.platform.invalidate()  # what a staff change does in its process; other processes: within the 3 s TTL
+
+    def second() -> list[int]:
+        _submit(c, "8613800138001", "【企信】after", rd=False)
+        c.until(lambda: len(c.resps) == 2)
+        c.close()
+        return [p.status for p in c.resps]
+
+    assert await asyncio.to_thread(second) == [0, 0x404]

@@ -232,8 +232,17 @@ class PortDesk:
 
     async def submit(self, conn: Connection, seg: Segment) -> None:
         """Accept one submit (or hold a segment until its message is complete). Raises QxError when the
-        message is refused; the segments answered earlier then get their failure receipts."""
+        message is refused; the segments answered earlier then get their failure receipts.
+
+        The connection is looked up again (the directory's cache, 3 s): a login disabled or an account
+        frozen after the bind stops sending without waiting for the session to end."""
         self.stats["submits"] += 1
+        fresh = await self.directory.find(conn.protocol, conn.login)
+        if fresh is None or fresh.id != conn.id:
+            raise QxError("LOGIN_INVALID")
+        if fresh.status != "active":
+            raise QxError("CONNECTION_DISABLED")
+        conn = fresh
         if seg.ref is None or seg.total <= 1:
             if len(seg.destinations) == 1 and self.group_max > 1:
                 await self._grouped(conn, seg)

@@ -47,8 +47,11 @@ def update(tx: Tx, connection_id: int, values: dict[str, Any], now: int) -> bool
 
 
 def delete(tx: Tx, connection_id: int) -> bool:
+    """The login and the receipts still owed to it (no session can ever take them)."""
     tx.execute("DELETE FROM direct_connections WHERE id = ?", (connection_id,))
-    return bool(tx.rowcount)
+    gone = bool(tx.rowcount)
+    tx.execute("DELETE FROM port_events WHERE connection_id = ?", (connection_id,))
+    return gone
 
 
 def row(tx: Tx, connection_id: int) -> Any:
