@@ -41,10 +41,10 @@ async def pg_ports(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Running, 
         yield out
 
 
-async def _platform(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Running, int]]:
+async def _platform(tmp_path: Path, database_url: str, **kw: Any) -> AsyncIterator[tuple[Running, int]]:
     settings = Settings(
         data_dir=tmp_path, database_url=database_url, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE,
-        simulators=("smpp",), smpp_server_port=free_port(), cmpp_server_port=0, port_part_timeout=1.0,
+        simulators=("smpp",), smpp_server_port=free_port(), cmpp_server_port=0, port_part_timeout=1.0, **kw,
     )  # fmt: skip
     r, server, task = await start_running(settings)
     try:
@@ -479,3 +479,23 @@ async def test_freeze_after_bind_stops_sending(ports: tuple[Running, int]) -> No
         return [p.status for p in c.resps]
 
     assert await asyncio.to_thread(second) == [0, 0x404]
+
+
+async def test_enquire_link_both_ways(tmp_path: Path) -> None:
+    from qixin.protocols.session import Session
+    from qixin.protocols.smpp.codec import BindTransceiver, EnquireLinkResp, SmppCodec
+
+    async for r, port in _platform(tmp_path, "", port_heartbeat=0.2):
+        await _login(r)
+        codec = SmppCodec()
+        s = Session(codec, None, window=8, request_timeout=5, heartbeat_interval=0)  # we send none by ourselves
+        await asyncio.get_running_loop().create_connection(lambda s=s: s, "127.0.0.1", port)
+        assert (await (await s.request(BindTransceiver(system_id=LOGIN, password=SECRET)))).command_status == 0
+        s.mark_bound()
+        deadline = time.monotonic() + 5
+        while s.keepalives_received < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert s.keepalives_received >= 2  # the port's enquire_link after 0.2 s of silence, answered by us
+        answer = await asyncio.wait_for(s.request_forced(codec.heartbeat()), 5)
+        assert isinstance(answer, EnquireLinkResp) and answer.command_status == 0  # ours answered by the port
+        await s.close(2)
