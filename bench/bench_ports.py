@@ -57,11 +57,14 @@ async def _client(codec: Any, port: int, receipts: list[Any], window: int) -> Se
     return session
 
 
-async def _run(protocol: str, count: int, window: int, timeout: float, rd: int = 1) -> dict[str, Any]:
+async def _run(
+    protocol: str, count: int, window: int, timeout: float, rd: int = 1, database_url: str = ""
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-ports-"))
     smpp_port, cmpp_port = _free_port(), _free_port()
     settings = Settings(
-        data_dir=tmp, simulators=("smpp",), sim_receipt_delay=(0.01, 0.1), smpp_server_port=smpp_port,
+        data_dir=tmp, database_url=database_url, simulators=("smpp",), sim_receipt_delay=(0.01, 0.1),
+        smpp_server_port=smpp_port,
         cmpp_server_port=cmpp_port, port_window=window, compliance=ComplianceSettings(sending_windows=False),
     )  # fmt: skip
     platform = build(settings)
@@ -171,6 +174,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--no-receipts", action="store_true", help="submits ask for no receipt")
     ap.add_argument("--accept-only", action="store_true", help="with --no-receipts: no dispatcher (qixin api roles)")
+    ap.add_argument(
+        "--pg", default="", help="PostgreSQL server (postgresql://postgres@127.0.0.1:5432): a fresh database"
+    )
     ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
     a = ap.parse_args()
     try:
@@ -187,7 +193,14 @@ def main() -> None:
         )
         return
     for protocol in ("smpp", "cmpp") if a.protocol == "both" else (a.protocol,):
-        out = runner(_run(protocol, a.count, a.window, a.timeout, 0 if a.no_receipts else 1))
+        if a.pg:
+            sys.path.insert(0, str(Path(__file__).parent))
+            from _harness import PostgresDb
+
+            with PostgresDb(a.pg) as pg:
+                out = runner(_run(protocol, a.count, a.window, a.timeout, 0 if a.no_receipts else 1, pg.url))
+        else:
+            out = runner(_run(protocol, a.count, a.window, a.timeout, 0 if a.no_receipts else 1))
         print(
             f"{out['protocol']}: {out['accepted']}/{out['messages']} accepted in {out['accept_s']:.2f}s "
             f"= {out['accepted_per_s']:,.0f}/s; {out['receipts']} receipts back after {out['all_receipts_s']:.2f}s"
