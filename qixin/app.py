@@ -184,7 +184,14 @@ def build(settings: Settings) -> Services:
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
     connection_directory = ConnectionDirectory(db, box)
-    ports = PortDesk(db, accept, connection_directory, part_timeout=s.port_part_timeout)
+    ports = PortDesk(
+        db,
+        accept,
+        connection_directory,
+        part_timeout=s.port_part_timeout,
+        redis_url=s.redis_url,
+        redis_prefix=f"{s.compliance.limits_prefix}-ports",
+    )
     ports_box.append(ports)
     return Services(
         settings=s,

@@ -499,3 +499,39 @@ async def test_enquire_link_both_ways(tmp_path: Path) -> None:
         answer = await asyncio.wait_for(s.request_forced(codec.heartbeat()), 5)
         assert isinstance(answer, EnquireLinkResp) and answer.command_status == 0  # ours answered by the port
         await s.close(2)
+
+
+async def test_tps_cap_shared_by_processes_with_redis(ports: tuple[Running, int]) -> None:
+    """Two PortDesks (two processes' worth) with Redis admit at most ``tps`` submits per second together."""
+    import secrets as _secrets
+
+    from conftest import need, redis_available
+
+    from qixin.errors import QxError
+    from qixin.services.ports import PortDesk, Segment
+
+    need(redis_available())
+    r, _ = ports
+    await _login(r, tps=3)
+    p = r.platform
+    prefix = f"qixin-test-{_secrets.token_hex(4)}"
+    desks = [PortDesk(p.db, p.accept, p.ports.directory, redis_url="redis://127.0.0.1:6379/0", redis_prefix=prefix)
+             for _ in range(2)]  # fmt: skip
+    for d in desks:
+        await d.start()
+    try:
+        conn = await p.ports.directory.find("smpp", LOGIN)
+        assert conn is not None
+        while time.time() % 1 > 0.3:  # start early in a second: all submits fall in one window
+            await asyncio.sleep(0.01)
+        outcomes = []
+        for i in range(8):
+            try:
+                await desks[i % 2].submit(conn, Segment(str(i), "1069", (f"1380013{i:04d}",), "【企信】shared"))
+                outcomes.append("ok")
+            except QxError as e:
+                outcomes.append(e.code)
+        assert outcomes.count("ok") == 3 and outcomes.count("CONNECTION_THROTTLED") == 5, outcomes
+    finally:
+        for d in desks:
+            await d.stop()

@@ -9,8 +9,9 @@ Rules:
   connection's key-like principal, its message type and its signature (else the 【…】 the text carries,
   else the account's only approved signature). Concurrent submits are concurrent accept calls whose
   transactions the database writer commits in groups (store/db.py), never one commit each.
-- A connection's TPS cap (``tps`` > 0) is a token bucket per connection in this process: beyond it a
-  submit is refused CONNECTION_THROTTLED before anything else is looked at.
+- A connection's TPS cap (``tps`` > 0): beyond it a submit is refused CONNECTION_THROTTLED before it is
+  accepted. A token bucket per connection in this process, or with Redis (``redis_url``) one counter per
+  connection and second shared by every process (``SharedTps``).
 - A long message arrives as segments (UDH 8/16-bit references, SAR TLVs or CMPP Pk_total/Pk_number):
   the segments are held until all are there, then accepted as ONE message (billed per part, screened
   as a whole). Segments missing ``part_timeout`` seconds after the first arrived: nothing is sent, the
@@ -87,6 +88,28 @@ class Event:
     done_at: int
 
 
+class SharedTps:
+    """A TPS cap shared by every process (Redis): a counter per connection and second (INCR + EXPIRE in one
+    round trip), so N processes together admit at most ``tps`` submits per second for one login."""
+
+    def __init__(self, redis_url: str, prefix: str = "qixin-ports") -> None:
+        import redis.asyncio as aioredis
+
+        self.redis = aioredis.Redis.from_url(redis_url)
+        self.prefix = prefix
+
+    async def take(self, connection_id: int, tps: int) -> bool:
+        key = f"{self.prefix}:tps:{connection_id}:{int(time.time())}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, 2)
+        count, _ = await pipe.execute()
+        return int(count) <= tps
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
 class TokenBucket:
     def __init__(self, rate: int) -> None:
         self.rate = rate
@@ -157,6 +180,8 @@ class PortDesk:
         sweep_interval: float = 1.0,
         group_wait: float = 0.002,
         group_max: int = 1000,
+        redis_url: str = "",
+        redis_prefix: str = "qixin-ports",
     ) -> None:
         self.db = db
         self.accept_service = accept
@@ -165,6 +190,9 @@ class PortDesk:
         self.sweep_interval = sweep_interval
         self.sessions: dict[int, int] = {}  # connection id -> bound sessions in this process
         self._buckets: dict[int, TokenBucket] = {}
+        self._redis_url = redis_url
+        self._redis_prefix = redis_prefix
+        self._shared: SharedTps | None = None  # with Redis: the TPS cap is counted across processes
         # (connection id, source, destinations, ref, total) -> (first arrival (monotonic), connection, segments)
         self._parts: dict[tuple[Any, ...], tuple[float, Connection, dict[int, Segment]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -177,6 +205,8 @@ class PortDesk:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        if self._redis_url:
+            self._shared = SharedTps(self._redis_url, self._redis_prefix)
         self._task = asyncio.create_task(self._sweeper(), name="ports-sweep")
 
     async def stop(self) -> None:
@@ -185,6 +215,9 @@ class PortDesk:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._shared is not None:
+            await self._shared.close()
+            self._shared = None
 
     # -- binds ---------------------------------------------------------------------------------
     async def login(
@@ -222,8 +255,9 @@ class PortDesk:
 
     # -- submits -------------------------------------------------------------------------------
     def throttled(self, conn: Connection) -> bool:
-        """Take one submit from the connection's TPS budget; True when it is used up."""
-        if conn.tps <= 0:
+        """Take one submit from the connection's TPS budget in this process; True when it is used up.
+        With Redis the budget is shared by every process and taken in ``submit`` instead."""
+        if conn.tps <= 0 or self._shared is not None:
             return False
         bucket = self._buckets.get(conn.id)
         if bucket is None or bucket.rate != conn.tps:
@@ -243,6 +277,8 @@ class PortDesk:
         if fresh.status != "active":
             raise QxError("CONNECTION_DISABLED")
         conn = fresh
+        if conn.tps > 0 and self._shared is not None and not await self._shared.take(conn.id, conn.tps):
+            raise QxError("CONNECTION_THROTTLED")
         if seg.ref is None or seg.total <= 1:
             if len(seg.destinations) == 1 and self.group_max > 1:
                 await self._grouped(conn, seg)
