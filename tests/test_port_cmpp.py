@@ -210,3 +210,19 @@ async def test_garbage_never_hurts_other_sessions(ports: tuple[Running, int]) ->
         await asyncio.to_thread(fuzz)
         after = await sp.submit("13800138001", "【企信】after", rd=0)
     assert before[0].result == 0 and after[0].result == 0
+
+
+async def test_multi_destination_submit_one_report_per_destination(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    await _login(r)
+    async with Sp(port) as sp:
+        fmt, contents, _ = encode_text("【企信】多个号码", 3)
+        pdu = Submit(registered_delivery=1, msg_fmt=fmt, src_id="1069", msg_src=SP, msg_content=contents[0],
+                     dest_terminal_ids=("13800138000", "13800138001", "123"))  # fmt: skip
+        resp = await (await sp.client.submit(pdu))
+        assert resp.result == 0  # accepted for the valid destinations
+        await sp.wait(3)
+        reports = sp.reports()
+        assert {rep.msg_id for rep in reports} == {resp.msg_id}
+        by_dest = {rep.dest_terminal_id: rep.stat for rep in reports}
+        assert by_dest["123"] == "REJECTD" and set(by_dest) == {"13800138000", "13800138001", "123"}

@@ -414,17 +414,24 @@ class PortDesk:
                 raise QxError(e.detail["rejected"][0]["code"]) from e
             raise
         self.stats["accepted"] += 1
+        refused = resp.get("rejected") or []
+        if refused and not group and wanted:  # some destinations of a multi-destination submit were refused
+            for r in refused:
+                await self._fail(conn, wanted, r["code"], only=(r["to"],))
         return resp
 
-    async def _fail(self, conn: Connection, segments: list[Segment], code: str) -> None:
-        """Failure receipts (REJECTD) for segments answered with an id whose message was not sent."""
+    async def _fail(
+        self, conn: Connection, segments: list[Segment], code: str, only: tuple[str, ...] | None = None
+    ) -> None:
+        """Failure receipts (REJECTD) for segments answered with an id whose message was not sent (to
+        the destinations ``only``, when given)."""
         now = now_ms()
         events = [
             (conn.account_id, conn.id, "receipt", "ready", False, None, s.customer_id, s.source, d, s.text[:20],
              "REJECTD", code[:16], s.at, now, 0)
             for s in segments
             if s.receipt
-            for d in s.destinations
+            for d in (only if only is not None else s.destinations)
         ]  # fmt: skip
         if events:
             await self.db.write(lambda tx: store.insert_events(tx, events))
