@@ -455,6 +455,8 @@ class PortsRole:
                 log.warning("customer %s port not opened (%s)", protocol.upper(), self.failed[protocol])
                 continue
             self.ports[protocol] = port
+        if not self.ports:
+            return  # both ports off (or taken): nothing to deliver to from this process
         await self.s.ports.start()
         self.pump = Pump(self.s.ports, list(self.ports.values()))
         await self.pump.start()
@@ -462,6 +464,7 @@ class PortsRole:
     async def stop(self) -> None:
         if self.pump is not None:
             await self.pump.stop()
+            self.pump = None
         for port in self.ports.values():
             await port.stop()
         self.ports.clear()
