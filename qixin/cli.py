@@ -851,6 +851,7 @@ def connection_add(
     ip: Annotated[list[str] | None, typer.Option("--ip", help="允许的来源 IP 或网段，可重复；不填表示不限")] = None,
     max_connections: Annotated[int, typer.Option(help="最大并发连接数")] = 4,
     tps: Annotated[int, typer.Option(help="每秒提交上限；0 表示不单独限制")] = 0,
+    daily_cap: Annotated[int, typer.Option(help="每日（北京时间）发送条数上限；0 表示不限")] = 0,
     service_code: Annotated[str, typer.Option(help="服务代码（源号码前缀，后接账户扩展码）")] = "",
     signature: Annotated[str, typer.Option(help="使用的签名；不填则取内容中的【签名】")] = "",
     msg_type: Annotated[str, typer.Option("--type", help="verification / notification / marketing")] = "notification",
@@ -862,8 +863,8 @@ def connection_add(
         data_dir,
         lambda s: s.connections.add(
             Actor.cli(), account, protocol, login, secret, ip_allowlist=list(ip or []),
-            max_connections=max_connections, tps=tps, service_code=service_code, signature=signature,
-            msg_type=msg_type, port=_port_of(protocol),
+            max_connections=max_connections, tps=tps, daily_cap=daily_cap, service_code=service_code,
+            signature=signature, msg_type=msg_type, port=_port_of(protocol),
         ),
     )  # fmt: skip
     _out(
@@ -891,6 +892,7 @@ def connection_set(
     any_ip: Annotated[bool, typer.Option("--any-ip", help="不限来源 IP")] = False,
     max_connections: Annotated[int | None, typer.Option(help="最大并发连接数")] = None,
     tps: Annotated[int | None, typer.Option(help="每秒提交上限；0 表示不单独限制")] = None,
+    daily_cap: Annotated[int | None, typer.Option(help="每日发送条数上限；0 表示不限")] = None,
     service_code: Annotated[str | None, typer.Option(help="服务代码")] = None,
     signature: Annotated[str | None, typer.Option(help="签名")] = None,
     msg_type: Annotated[str | None, typer.Option("--type", help="短信类型")] = None,
@@ -903,7 +905,7 @@ def connection_set(
         data_dir,
         lambda s: s.connections.set(
             Actor.cli(), connection_id, secret=secret, ip_allowlist=ips, max_connections=max_connections, tps=tps,
-            service_code=service_code, signature=signature, msg_type=msg_type, status=status,
+            daily_cap=daily_cap, service_code=service_code, signature=signature, msg_type=msg_type, status=status,
         ),
     )  # fmt: skip
     typer.echo(json.dumps(out, ensure_ascii=False))

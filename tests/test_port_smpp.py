@@ -535,3 +535,22 @@ async def test_tps_cap_shared_by_processes_with_redis(ports: tuple[Running, int]
     finally:
         for d in desks:
             await d.stop()
+
+
+async def test_daily_cap_of_the_login(ports: tuple[Running, int]) -> None:
+    r, port = ports
+    account_id, _ = await _login(r, daily_cap=3)
+
+    def session() -> list[int]:
+        c = Customer(port)
+        c.bind()
+        for i in range(5):
+            _submit(c, f"861390013{i:04d}", "【企信】daily", rd=False)
+        c.until(lambda: len(c.resps) == 5)
+        c.close()
+        return [p.status for p in c.resps]
+
+    statuses = await asyncio.to_thread(session)
+    assert statuses.count(0) == 3 and statuses.count(0x14) == 2, statuses  # ESME_RMSGQFUL
+    rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
+    assert len(rows) == 3

@@ -31,6 +31,7 @@ class ConnectionCreate(BaseModel):
     ip_allowlist: list[str] = Field(default_factory=list, description="CIDRs; empty: any source")
     max_connections: int = 4
     tps: int = Field(0, description="submits per second; 0: no cap of its own")
+    daily_cap: int = Field(0, description="messages per Beijing day; 0: none")
     service_code: str = ""
     signature: str = ""
     msg_type: str = "notification"
@@ -42,6 +43,7 @@ class ConnectionChange(BaseModel):
     ip_allowlist: list[str] | None = None
     max_connections: int | None = None
     tps: int | None = None
+    daily_cap: int | None = None
     service_code: str | None = None
     signature: str | None = None
     msg_type: str | None = None
@@ -69,7 +71,7 @@ def connections_router(platform: Services) -> APIRouter:
         req = parse_model(ConnectionCreate, await request.body())
         out = await platform.connections.add(
             who, req.account_id, req.protocol, req.login, req.secret, ip_allowlist=req.ip_allowlist,
-            max_connections=req.max_connections, tps=req.tps, service_code=req.service_code,
+            max_connections=req.max_connections, tps=req.tps, daily_cap=req.daily_cap, service_code=req.service_code,
             signature=req.signature, msg_type=req.msg_type, port=_port(req.protocol),
         )  # fmt: skip
         return json_response(out, 201)

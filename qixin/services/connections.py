@@ -37,7 +37,9 @@ log = logging.getLogger("qixin.connections")
 PROTOCOLS = ("smpp", "cmpp")
 LOGIN_MAX = {"smpp": 15, "cmpp": 6}  # SMPP system_id C-Octet String(16); CMPP Source_Addr Octet String(6)
 SECRET_MAX = {"smpp": 8, "cmpp": 32}  # SMPP password C-Octet String(9)
-EDITABLE = ("secret", "ip_allowlist", "max_connections", "tps", "service_code", "signature", "msg_type", "status")
+EDITABLE = (
+    "secret", "ip_allowlist", "max_connections", "tps", "daily_cap", "service_code", "signature", "msg_type", "status",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class Connection:
     price_li: int
     allow_free_text: bool
     key_id: int
+    daily_cap: int = 0  # messages per Beijing day; 0 = none
 
     @property
     def principal(self) -> ApiKey:
@@ -123,8 +126,9 @@ def _check(values: dict[str, Any], protocol: str) -> dict[str, Any]:
                 except ValueError as e:
                     raise QxError("INVALID_REQUEST", f"IP 网段格式错误：{n}") from e
             v = ",".join(nets)
-        elif k in ("max_connections", "tps"):
-            if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "max_connections" else 0) or v > 100_000:
+        elif k in ("max_connections", "tps", "daily_cap"):
+            top = 100_000_000 if k == "daily_cap" else 100_000
+            if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "max_connections" else 0) or v > top:
                 raise QxError("INVALID_REQUEST", f"{k} 超出范围")
         elif k == "service_code":
             if not isinstance(v, str) or not (v == "" or (v.isdigit() and len(v) <= 21)):
@@ -166,6 +170,7 @@ class Connections(UseCase):
         ip_allowlist: list[str] | None = None,
         max_connections: int = 4,
         tps: int = 0,
+        daily_cap: int = 0,
         service_code: str = "",
         signature: str = "",
         msg_type: str = "notification",
@@ -181,7 +186,7 @@ class Connections(UseCase):
             raise QxError("INVALID_REQUEST", "CMPP 企业代码（SP ID）须为数字")
         values = _check(
             {"secret": secret, "ip_allowlist": ip_allowlist or [], "max_connections": max_connections, "tps": tps,
-             "service_code": service_code, "signature": signature, "msg_type": msg_type},
+             "daily_cap": daily_cap, "service_code": service_code, "signature": signature, "msg_type": msg_type},
             protocol,
         )  # fmt: skip
 
@@ -278,7 +283,7 @@ class ConnectionDirectory:
             ips = tuple(x for x in (r[5] or "").split(",") if x)
             return Connection(
                 int(r[0]), int(r[1]), r[2], r[3], secret, ips, int(r[6]), int(r[7]), r[8], r[9], r[10], r[11],
-                ext, r[14], int(r[15]), bool(r[16]), int(r[17]),
+                ext, r[15], int(r[16]), bool(r[17]), int(r[18]), int(r[14]),
             )  # fmt: skip
 
         return await self._cache.get_or_load(("login", protocol, login), lambda: self.db.read(q))

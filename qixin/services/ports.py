@@ -12,6 +12,9 @@ Rules:
 - A connection's TPS cap (``tps`` > 0): beyond it a submit is refused CONNECTION_THROTTLED before it is
   accepted. A token bucket per connection in this process, or with Redis (``redis_url``) one counter per
   connection and second shared by every process (``SharedTps``).
+- A connection's daily cap (``daily_cap`` > 0, messages per Beijing day) is counted in the accept
+  transaction (``connection_daily``), so it holds across processes and restarts: the accept that would
+  pass it is rolled back and refused DAILY_CAP_EXCEEDED (a group is then retried one at a time).
 - A long message arrives as segments (UDH 8/16-bit references, SAR TLVs or CMPP Pk_total/Pk_number):
   the segments are held until all are there, then accepted as ONE message (billed per part, screened
   as a whole). Segments missing ``part_timeout`` seconds after the first arrived: nothing is sent, the
@@ -31,7 +34,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from qixin.domain.numbers import normalize_cn_mobile
 from qixin.errors import QxError
@@ -42,6 +47,7 @@ from qixin.store import connections as store
 from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger("qixin.ports")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # the platform's final status -> the standard receipt stat word
 STAT_OF_STATUS = {
@@ -343,7 +349,7 @@ class PortDesk:
         try:
             resp = await self._accept(group.conn, segs, group=True)
         except QxError as e:
-            if e.code in ("INSUFFICIENT_BALANCE", "BALANCE_EXPIRED"):
+            if e.code in ("INSUFFICIENT_BALANCE", "BALANCE_EXPIRED", "DAILY_CAP_EXCEEDED"):
                 # paid for whole or refused whole is the batch rule: one at a time, as many as the money allows
                 for seg, fut in items:
                     try:
@@ -385,6 +391,10 @@ class PortDesk:
         wanted = [s for s in segments if s.receipt]
 
         def on_persist(tx: Tx, p: Prepared) -> None:
+            if conn.daily_cap > 0 and p.rows:
+                day = int(datetime.now(SHANGHAI).strftime("%Y%m%d"))
+                if store.count_today(tx, conn.id, day, len(p.rows)) > conn.daily_cap:
+                    raise QxError("DAILY_CAP_EXCEEDED", "直连账号今日发送量已达上限")  # the job is rolled back
             if not wanted:
                 return
             preview = p.content[:20]

@@ -11,7 +11,7 @@ from qixin.store.db import Tx
 # the columns services/connections.Connection is built from, in order (the account's fields follow)
 COLUMNS = (
     "id", "account_id", "protocol", "login", "secret", "ip_allowlist", "max_connections", "tps", "service_code",
-    "signature", "msg_type", "status", "created_at", "updated_at",
+    "signature", "msg_type", "status", "created_at", "updated_at", "daily_cap",
 )  # fmt: skip
 WRITABLE = frozenset(COLUMNS) - {"id", "created_at"}
 _SELECT = f"SELECT {', '.join('c.' + c for c in COLUMNS)} FROM direct_connections c"
@@ -74,6 +74,17 @@ def login_row(tx: Tx, protocol: str, login: str) -> Any:
         " FROM direct_connections c JOIN accounts a ON a.id = c.account_id WHERE c.protocol = ? AND c.login = ?",
         (protocol, login),
     )
+
+
+def count_today(tx: Tx, connection_id: int, day: int, n: int) -> int:
+    """Add ``n`` messages to the connection's count of ``day``; returns the new count."""
+    row = tx.one(
+        "INSERT INTO connection_daily (connection_id, day, messages) VALUES (?, ?, ?)"
+        " ON CONFLICT (connection_id, day) DO UPDATE SET messages = connection_daily.messages + excluded.messages"
+        " RETURNING messages",
+        (connection_id, day, n),
+    )
+    return int(row[0])
 
 
 def accounts_with_connections(tx: Tx, account_id: int) -> bool:

@@ -633,6 +633,7 @@ direct_connections = Table(
     Column("ip_allowlist", Text, nullable=False, server_default=""),  # comma-separated CIDRs; empty = any
     Column("max_connections", Integer, nullable=False, server_default="4"),
     Column("tps", Integer, nullable=False, server_default="0"),  # 0 = no cap of its own
+    Column("daily_cap", Integer, nullable=False, server_default="0"),  # messages per Beijing day; 0 = none
     Column("service_code", String(21), nullable=False, server_default=""),  # source address prefix shown
     Column("signature", String(32), nullable=False, server_default=""),  # empty: 【…】 in the text
     Column("msg_type", String(16), nullable=False, server_default="notification"),
@@ -664,6 +665,14 @@ port_events = Table(
     Column("submitted_at", BigInteger, nullable=False),
     Column("done_at", BigInteger, nullable=True),
     Column("next_at", BigInteger, nullable=False, server_default="0"),
+)
+# Messages accepted per direct connection and Beijing day (its daily cap), counted in the accept transaction.
+connection_daily = Table(
+    "connection_daily",
+    metadata,
+    Column("connection_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("day", Integer, primary_key=True, autoincrement=False),  # YYYYMMDD, Asia/Shanghai
+    Column("messages", BigInteger, nullable=False, server_default="0"),
 )
 Index("ix_port_events_ready", port_events.c.state, port_events.c.account_id, port_events.c.next_at)
 Index("ix_port_events_message", port_events.c.message_id)

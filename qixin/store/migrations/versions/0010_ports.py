@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("ip_allowlist", sa.Text(), server_default="", nullable=False),
         sa.Column("max_connections", sa.Integer(), server_default="4", nullable=False),
         sa.Column("tps", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("daily_cap", sa.Integer(), server_default="0", nullable=False),
         sa.Column("service_code", sa.String(length=21), server_default="", nullable=False),
         sa.Column("signature", sa.String(length=32), server_default="", nullable=False),
         sa.Column("msg_type", sa.String(length=16), server_default="notification", nullable=False),
@@ -60,11 +61,19 @@ def upgrade() -> None:
         sa.Column("next_at", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "connection_daily",
+        sa.Column("connection_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("day", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("messages", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("connection_id", "day"),
+    )
     op.create_index("ix_port_events_ready", "port_events", ["state", "account_id", "next_at"], unique=False)
     op.create_index("ix_port_events_message", "port_events", ["message_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("connection_daily")
     op.drop_index("ix_port_events_message", table_name="port_events")
     op.drop_index("ix_port_events_ready", table_name="port_events")
     op.drop_table("port_events")
