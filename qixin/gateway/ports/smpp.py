@@ -19,8 +19,9 @@ port", holds the status table):
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from qixin.domain.text import decode_payload
 from qixin.errors import QxError
@@ -58,6 +59,7 @@ from qixin.services.ports import Event, PortDesk, Segment
 __all__ = ["BIND_STATUS", "SUBMIT_STATUS", "SmppPort"]
 
 log = logging.getLogger("qixin.ports.smpp")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # vendor-specific command_status values (SMPP 3.4 §5.1.3 reserves 0x400–0x4FF for the SMSC vendor)
 ESME_QX_BALANCE = 0x400
@@ -113,7 +115,8 @@ def submit_status(code: str) -> int:
 
 
 def _date(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%y%m%d%H%M")
+    """Receipt dates in Beijing time (as the CMPP port's, and as Chinese SMSCs write them)."""
+    return datetime.fromtimestamp(ms / 1000, SHANGHAI).strftime("%y%m%d%H%M")
 
 
 class _Server(SmppServer):
