@@ -30,14 +30,18 @@ from qixin.gateway.manager import ChannelManager
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.aliyun import AliyunApi
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
-from qixin.services.channels import upsert_embedded_channel
+from qixin.services.channels import ChannelDesk, upsert_embedded_channel
 from qixin.services.compliance import documents
+from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.connections import ConnectionDirectory, Connections
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.filejobs import FileJobs
+from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
@@ -86,6 +90,11 @@ class Services:
     statistics: Statistics
     connections: Connections  # direct connections (customer SMPP / CMPP logins)
     ports: PortDesk  # what the customer ports do, whatever the protocol
+    channel_desk: ChannelDesk
+    compliance_desk: ComplianceDesk
+    flow: FlowControl
+    aliyun: AliyunApi
+    filejobs: FileJobs
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -94,6 +103,7 @@ class Services:
         self.staff.invalidate()
         self.compliance.invalidate()
         self.ports.directory.invalidate()
+        self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
         """What this process knows about the channels and the pipeline (staff see it at /admin)."""
@@ -172,9 +182,10 @@ def build(settings: Settings) -> Services:
             lambda: channels.health() if channels.started else [], lambda: uplink.stats, lambda: webhooks.stats,
         )
     )  # fmt: skip
+    flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -193,6 +204,10 @@ def build(settings: Settings) -> Services:
         redis_prefix=f"{s.compliance.limits_prefix}-ports",
     )
     ports_box.append(ports)
+    signatures = Signatures(db, directory, on_apply=documents.set_purpose)
+    templates = Templates(db, directory, checker=lambda: compliance.checker)
+    queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
+    aliyun = AliyunApi(db, accept, message_search, queries, statistics, signatures, templates)
     return Services(
         settings=s,
         db=db,
@@ -210,19 +225,31 @@ def build(settings: Settings) -> Services:
         webhooks=webhooks,
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
-        signatures=Signatures(db, directory, on_apply=documents.set_purpose),
-        templates=Templates(db, directory, checker=lambda: compliance.checker),
+        signatures=signatures,
+        templates=templates,
         staff_users=StaffUsers(db, staff.invalidate),
         billing=BillingDesk(
             db, smtp, tuple(s.holidays), s.price_notice_days * 86_400_000, pricer.invalidate, on_change=on_change
         ),
-        queries=Queries(db),
+        queries=queries,
         metrics=metrics,
-        message_search=MessageSearch(db),
-        statistics=Statistics(db),
+        message_search=message_search,
+        statistics=statistics,
+        channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
+        compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        flow=flow,
+        aliyun=aliyun,
         connections=Connections(db, box, on_change=connection_directory.invalidate),
         ports=ports,
-    )
+        filejobs=FileJobs(
+            db, accept, directory, s.data_dir, max_bytes=s.filejob_max_bytes, max_numbers=s.filejob_max_numbers,
+            chunk_size=s.filejob_chunk_size, poll_interval=s.filejob_poll_interval,
+        ),
+    )  # fmt: skip
+
+
+async def _nothing() -> None:
+    return None
 
 
 # -- roles ----------------------------------------------------------------------------------------------
@@ -471,6 +498,19 @@ class PortsRole:
         await self.s.ports.stop()
 
 
+class FileJobsRole:
+    """The file-job runner: resumes unfinished file jobs on start, then runs new ones (services/filejobs.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.filejobs.start()
+
+    async def stop(self) -> None:
+        await self.s.filejobs.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -511,7 +551,7 @@ def embedded(services: Services, connectors: list[Connector] | None = None) -> R
     roles: list[Role] = [Core(services)]
     if connectors is None:
         roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services), PortsRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services), PortsRole(services)]
     return Runtime(services, roles)
 
 
@@ -524,4 +564,6 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])
+    return Runtime(
+        services, [Core(services), channel, DispatchRole(services), WorkersRole(services), FileJobsRole(services)]
+    )

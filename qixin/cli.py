@@ -253,7 +253,7 @@ def account_create(
     as_json: AsJson = False,
 ) -> None:
     """创建客户账户：签名（已审核）、开户充值、一对 API 密钥。"""
-    from qixin.services.billing import yuan_to_li
+    from qixin.domain.money import yuan_to_li
 
     try:
         bal, pr = yuan_to_li(balance), yuan_to_li(price)
@@ -273,6 +273,23 @@ def account_create(
     )
 
 
+@account_app.command("set")
+def account_set(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    tps: Annotated[int | None, typer.Option("--tps", help="每秒上限（计费条数/秒）；0 = 不限")] = None,
+    daily_cap: Annotated[int | None, typer.Option("--daily-cap", help="每日上限（条/北京时间日）；0 不限")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """设置账户流量控制（每秒上限、每日上限）；不带选项时显示当前设置。"""
+    if tps is None and daily_cap is None:
+        out = _call(data_dir, lambda s: s.flow.get(Actor.cli(), account_id))
+    else:
+        out = _call(data_dir, lambda s: s.flow.set(Actor.cli(), account_id, tps, daily_cap))
+    lim = lambda v: "不限" if not v else str(v)  # noqa: E731
+    _out(out, as_json, f"账户 {account_id}：每秒上限 {lim(out['tps'])} 条，每日上限 {lim(out['daily_cap'])} 条")
+
+
 @account_app.command("topup")
 def account_topup(
     account_id: Annotated[int, typer.Argument(help="账户 ID")],
@@ -286,7 +303,6 @@ def account_topup(
     import secrets
 
     from qixin.domain.money import li_to_yuan, yuan_to_li
-    from qixin.services.billing import topup
 
     try:
         li = yuan_to_li(amount)
@@ -294,8 +310,7 @@ def account_topup(
         _fail(e)
         return
     reference = ref or f"cli-{secrets.token_hex(6)}"
-    bal = _audited(data_dir, "account.topup", f"account:{account_id}",
-                   lambda tx: topup(tx, account_id, li, reference, "运营充值", operator=operator))  # fmt: skip
+    bal = _call(data_dir, lambda s: s.billing.topup(Actor.cli(), account_id, li, reference, "运营充值", operator))
     _out({"account_id": account_id, "balance_li": bal}, as_json, f"充值成功，当前余额 {li_to_yuan(bal)} 元")
 
 
@@ -375,6 +390,17 @@ def key_callback(
     """设置密钥的状态报告推送地址。"""
     _call(data_dir, lambda s: s.accounts.set_callback(Actor.cli(), app_key, url or None))
     typer.echo("推送地址已更新")
+
+
+@key_app.command("callback-format")
+def key_callback_format(
+    app_key: str,
+    fmt: Annotated[str, typer.Argument(help="qixin（默认）或 aliyun（SmsReport / SmsUp 格式）")],
+    data_dir: DataDir = None,
+) -> None:
+    """设置密钥的状态报告与上行推送格式。"""
+    _call(data_dir, lambda s: s.aliyun.set_callback_format(Actor.cli(), app_key, fmt))
+    typer.echo(f"推送格式已设为 {fmt}")
 
 
 @key_app.command("allow-ip")
@@ -515,7 +541,6 @@ def channels_add(
     as_json: AsJson = False,
 ) -> None:
     """新建通道。"""
-    from qixin.services.channels import create_channel
 
     values = _channel_options(
         {
@@ -525,7 +550,7 @@ def channels_add(
         },
         option,
     )  # fmt: skip
-    ch = _audited(data_dir, "channel.create", f"channel:{name}", lambda tx: create_channel(tx, values).public())
+    ch = _call(data_dir, lambda s: s.channel_desk.create(Actor.cli(), values))
     _out(ch, as_json, f"通道 {ch['name']}（ID {ch['id']}）已创建")
 
 
@@ -551,8 +576,6 @@ def channels_set(
     as_json: AsJson = False,
 ) -> None:
     """修改通道（运行中的平台数秒内按新配置重建连接）。"""
-    from qixin.services.channels import find_channel, update_channel
-    from qixin.store.db import Tx
 
     values = _channel_options(
         {
@@ -563,10 +586,7 @@ def channels_set(
         option,
     )  # fmt: skip
 
-    def job(tx: Tx) -> dict[str, Any]:
-        return update_channel(tx, find_channel(tx, channel).id, values).public()
-
-    ch = _audited(data_dir, "channel.update", f"channel:{channel}", job)
+    ch = _call(data_dir, lambda s: s.channel_desk.update(Actor.cli(), channel, values))
     _out(ch, as_json, f"通道 {ch['name']} 已更新（版本 {ch['version']}）")
 
 
@@ -918,6 +938,131 @@ def connection_remove(
     """删除直连账号。"""
     _call(data_dir, lambda s: s.connections.remove(Actor.cli(), connection_id))
     typer.echo(f"直连账号 {connection_id} 已删除")
+
+
+@app.command()
+def send(
+    account: Annotated[int, typer.Option(help="账户 ID")],
+    file: Annotated[Path, typer.Option("--file", help="号码文件：CSV、XLSX 或 TXT（最多 1,000,000 个号码）")],
+    content: Annotated[str | None, typer.Option(help="短信内容（不含签名）")] = None,
+    template: Annotated[str | None, typer.Option("--template", help="模板 ID（模板发送）")] = None,
+    params_column: Annotated[
+        list[str] | None, typer.Option("--params-column", help="个性化：模板变量=列名（可重复）")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="所有号码相同的模板变量：变量=值（可重复）")
+    ] = None,
+    number_column: Annotated[str | None, typer.Option(help="号码所在列（列名或从 1 起的序号）")] = None,
+    signature: Annotated[str | None, typer.Option(help="签名（账户只有一个已审核签名时可省略）")] = None,
+    type: Annotated[str, typer.Option("--type", help="verification / notification / marketing")] = "notification",
+    send_at: Annotated[str | None, typer.Option(help="定时发送：Unix 秒或 ISO 8601（北京时间）")] = None,
+    audience: Annotated[str | None, typer.Option(help="发送对象说明（营销短信必填）")] = None,
+    preview_only: Annotated[bool, typer.Option("--preview", help="只预览，不发送")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="不预览、不确认，直接发送")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """按文件发送：预览（有效、无效、重复、退订、黑名单、条数、费用、发送时段），确认后分片受理并显示进度。"""
+    import contextlib
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qixin.app import api_only
+    from qixin.services.filejobs import FINAL, JobOptions
+
+    def pairs(items: list[str] | None, what: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in items or []:
+            k, sep, v = item.partition("=")
+            if not sep or not k.strip():
+                _fail(QxError("INVALID_REQUEST", f"{what} 应写作 变量=值：{item}"))
+            out[k.strip()] = v.strip()
+        return out
+
+    at: int | str | None = int(send_at) if send_at and send_at.strip().isdigit() else send_at
+    options = JobOptions(
+        signature=signature, type=type, content=content, template_id=template, params=pairs(param, "--param"),
+        params_columns=pairs(params_column, "--params-column"), number_column=number_column, send_at=at,
+        audience=audience,
+    )  # fmt: skip
+    err = Console(stderr=True)
+
+    async def main(s: Services) -> dict[str, Any]:
+        runtime = api_only(s)  # migrations, the writer, the lexicon; this process runs the job itself
+        await runtime.start()
+        try:
+            if file.stat().st_size > s.settings.filejob_max_bytes:
+                raise QxError("FILE_TOO_LARGE", limit_bytes=s.settings.filejob_max_bytes)
+            data = await asyncio.to_thread(file.read_bytes)
+            if not yes:
+                pv = await s.filejobs.preview(Actor.cli(), account, data, file.name, options)
+                if as_json and preview_only:
+                    return pv
+                err.print(_preview_text(pv))
+                if preview_only:
+                    return pv
+                if not typer.confirm("确认发送？", err=True):
+                    raise typer.Exit(code=1)
+            job = await s.filejobs.create(Actor.cli(), account, data, file.name, options)
+            jid = int(job["job_id"])
+            changed = asyncio.Event()
+            runner = asyncio.create_task(s.filejobs.run(jid, on_chunk=changed.set))
+            try:
+                columns = (TextColumn("发送中"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                with Progress(*columns, console=err, transient=as_json) as bar:
+                    task = bar.add_task("job", total=job["total"])
+                    while True:
+                        job = await s.filejobs.progress(Actor.cli(), jid)
+                        bar.update(task, completed=job["processed"])
+                        if job["status"] in FINAL:
+                            break
+                        changed.clear()
+                        with contextlib.suppress(TimeoutError):  # another runner may hold it: look again
+                            await asyncio.wait_for(changed.wait(), 0.5)
+                await runner
+            finally:  # interrupted (Ctrl-C): stop sending; the platform's runner resumes the job later
+                if not runner.done():
+                    runner.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await runner
+            return job
+        finally:
+            await runtime.stop()
+
+    out = _call(data_dir, main)
+    if preview_only:
+        if as_json:
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    refused = "，".join(f"{k} {v}" for k, v in sorted(out["refused"].items())) or "无"
+    _out(out, as_json, f"任务 {out['job_id']}：{out['status']}，受理 {out['accepted']}，未发送 {out['rejected']}"
+                       f"（{refused}），费用 {out['fee']} 元")  # fmt: skip
+    if out["status"] != "done":
+        if out.get("error"):
+            typer.echo(json.dumps(out["error"], ensure_ascii=False), err=True)
+        raise typer.Exit(code=2)
+
+
+def _preview_text(pv: dict[str, Any]) -> str:
+    lines = [
+        f"文件 {pv['filename']}：共 {pv['total']} 个号码，可发送 {pv['valid']}",
+        f"  无效 {pv['invalid']}，重复 {pv['duplicate']}，已退订 {pv['opted_out']}，黑名单 {pv['blacklisted']}"
+        + "".join(f"，{k} {v}" for k, v in pv["refused"].items()
+                  if k not in ("NUMBER_INVALID", "NUMBER_DUPLICATE", "OPTED_OUT", "BLACKLISTED")),
+        f"  每条 {pv['parts']} 条计费，共 {pv['total_parts']} 条，预计费用 {pv['total_fee']} 元（未扣条数包）"
+        + ("" if pv["balance_enough"] else f"；当前余额 {pv['balance_li'] / 1000:.3f} 元不足，余额用完后任务将停止"),
+    ]  # fmt: skip
+    if pv.get("deferred_to_local"):
+        lines.append(f"  发送时段外：将推迟到 {pv['deferred_to_local']}（北京时间）发送")
+    elif pv.get("send_at_local"):
+        lines.append(f"  定时发送：{pv['send_at_local']}（北京时间）")
+    for k, v in pv["examples"].items():
+        if v:
+            lines.append(f"  示例 {k}：{'、'.join(v)}")
+    if pv.get("content"):
+        lines.append(f"  内容：{pv['content']}")
+    return "\n".join(lines)
 
 
 def main() -> None:

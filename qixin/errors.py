@@ -64,6 +64,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "TEMPLATE_REVIEW_FAILED": (400, "模板不符合审核规则"),
     "LEXICON_INVALID": (400, "词库修改无效"),
     "DOCUMENT_INVALID": (400, "资质文件无效"),
+    # flow control (services/flow.py, docs/api.md "Flow control")
+    "ACCOUNT_THROTTLED": (429, "账户发送速度超过每秒上限，请稍后重试"),
+    "DAILY_CAP_EXCEEDED": (429, "账户今日发送量已达上限"),
     # money
     "INSUFFICIENT_BALANCE": (402, "余额不足，整批拒绝"),
     "IDEMPOTENCY_CONFLICT": (409, "幂等键已用于不同的请求"),
@@ -85,6 +88,13 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "CONNECTIONS_EXCEEDED": (429, "直连账号的连接数已达上限"),
     "CONNECTION_THROTTLED": (429, "直连账号提交速度超过 TPS 上限"),
     "PARTS_INCOMPLETE": (400, "长短信分段未在时限内到齐，整条未发送"),
+    # file jobs (services/filejobs.py, docs/api.md "POST /v1/batches")
+    "FILE_INVALID": (400, "文件无法读取：支持 CSV、XLSX、TXT 或粘贴的号码"),
+    "FILE_TOO_LARGE": (413, "文件超过大小上限"),
+    "FILE_TOO_MANY_NUMBERS": (400, "文件号码数量超过上限"),
+    "FILE_COLUMN_UNKNOWN": (400, "文件中没有指定的列"),
+    "FILE_JOB_NOT_FOUND": (404, "文件发送任务不存在"),
+    "FILE_JOB_FINISHED": (409, "文件发送任务已结束"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

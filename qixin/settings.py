@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database and uploaded documents")
     database_url: str = Field("", description="postgresql+psycopg://… for PostgreSQL; empty: SQLite in data_dir")
     redis_url: str = Field("", description="redis://… to share nonces and frequency limits between processes")
+    flow_prefix: str = Field("qixin-flow", description="Redis key prefix of the per-account TPS and daily-cap counters")
     host: str = Field("127.0.0.1", description="HTTP listen address (qixin run / qixin api)")
     port: int = Field(8000, ge=0, le=65535, description="HTTP listen port")
     node_id: int | None = Field(
@@ -107,6 +108,17 @@ class Settings(BaseSettings):
     # text
     max_parts: int = Field(10, ge=1, le=255, description="Maximum length of one message, in billed parts")
     max_numbers_per_request: int = Field(100_000, ge=1, description="Numbers accepted in one send request")
+    # file jobs (services/filejobs.py)
+    filejob_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="Largest file (bytes) a file job accepts (upload or qixin send --file)"
+    )
+    filejob_max_numbers: int = Field(1_000_000, ge=1, description="Numbers one file job may hold")
+    filejob_chunk_size: int = Field(
+        100_000,
+        ge=1,
+        description="Numbers per chunk of a file job (one accept request); at most max_numbers_per_request",
+    )
+    filejob_poll_interval: float = Field(1.0, gt=0, description="Seconds between looks for file jobs to run or resume")
     # dispatch
     lease_seconds: float = Field(30.0, gt=0, description="A claimed queue row returns to the queue after this")
     claim_batch: int = Field(1000, ge=1, description="Queue rows claimed per round")

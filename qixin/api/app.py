@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qixin.api import deps
 from qixin.api import models as m
 from qixin.api.admin import admin_router
+from qixin.api.aliyun import aliyun_router
+from qixin.api.batches import FileJobProgress, batch_routers
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import (
     ERROR_SCHEMA,
@@ -30,7 +32,7 @@ from qixin.api.compliance import compliance_routers
 from qixin.api.connections import connections_router
 from qixin.api.docs import mount_docs
 from qixin.api.health import health_router
-from qixin.api.limits import BodyLimit
+from qixin.api.limits import ROUTE_LIMITS, BodyLimit, MiB, route
 from qixin.api.messages import message_routers
 from qixin.api.stats import stats_routers
 from qixin.errors import QxError
@@ -113,11 +115,14 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         return json_response(await platform.queries.message(actor, message_id))
 
     @app.get(
-        "/v1/batches/{batch_id}", summary="查询批次（按状态计数）", response_model=m.Batch,
-        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+        "/v1/batches/{batch_id}", summary="查询批次（按状态计数）；文件发送任务的 id：任务进度",
+        response_model=m.Batch | FileJobProgress, responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
     )  # fmt: skip
     async def get_batch(batch_id: str, request: Request) -> Response:
         actor, _ = await customer(request)
+        job = await platform.filejobs.find(actor, batch_id)  # job and batch ids never collide (one generator)
+        if job is not None:
+            return json_response(job)
         return json_response(await platform.queries.batch(actor, batch_id))
 
     @app.get("/v1/account", summary="查询账户余额", response_model=m.Account, responses=error_responses(*AUTH_ERRORS))
@@ -162,7 +167,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         actor, _ = await customer(request)
         return json_response(await platform.templates.get(actor, parse_id(template_id)))
 
-    for router in (*message_routers(platform), *stats_routers(platform)):
+    for router in (*message_routers(platform), *stats_routers(platform), *batch_routers(platform)):
         app.include_router(router)
     app.include_router(admin_router(platform))
     app.include_router(connections_router(platform))
@@ -213,6 +218,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         body = await asyncio.to_thread(platform.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.include_router(aliyun_router(platform))  # POST / with x-acs-action or Action (api/aliyun.py)
     app.include_router(health_router(platform))  # /healthz, /readyz, /admin/health, / (api/health.py)
 
     return app
@@ -220,8 +226,13 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
 
 async def handle_send(platform: Services, request: Request) -> Response:
     """POST /v1/sms: authenticate, accept, answer. Shared by the FastAPI route and the fast path."""
-    key, body = await deps.signed(platform, request)
-    return json_response(await platform.accept.accept(key, parse_json(body), body))
+    key, body, claim = await deps.signed_deferred(platform, request)
+    try:
+        return json_response(await platform.accept.accept(key, parse_json(body), body, guard=claim))
+    except Exception as e:
+        if claim is not None:
+            await claim.settle(e)  # the accept did not commit: spend the nonce on its own
+        raise
 
 
 class FastSend:
@@ -239,13 +250,6 @@ class FastSend:
             return
         t0 = time.perf_counter()
         status = 500
-
-        async def send_status(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
         if scope["method"] == "POST" and scope["path"] == "/v1/sms":
             request = Request(scope, receive)
             try:
@@ -255,9 +259,17 @@ class FastSend:
             except Exception as exc:
                 self.platform.log.exception("unhandled error", exc_info=exc)
                 response = error_response(QxError("INTERNAL_ERROR"))
-            await response(scope, receive, send_status)
+            status = response.status_code
+            await response(scope, receive, send)
             route = "/v1/sms"
         else:
+
+            async def send_status(message: MutableMapping[str, Any]) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
             try:
                 await self.app(scope, receive, send_status)
             finally:
@@ -281,4 +293,6 @@ def asgi_app(platform: Services, runtime: Runtime | None = None) -> BodyLimit:
             finally:
                 await runtime.stop()
 
-    return BodyLimit(FastSend(create_api(platform, lifespan), platform))  # body limits first (api/limits.py)
+    uploads = route("POST", r"/v1/batches", platform.settings.filejob_max_bytes + MiB)  # file + form fields
+    # body limits first (api/limits.py)
+    return BodyLimit(FastSend(create_api(platform, lifespan), platform), (*ROUTE_LIMITS, uploads))

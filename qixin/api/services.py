@@ -15,9 +15,14 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.aliyun import AliyunApi
     from qixin.services.billing_desk import BillingDesk
+    from qixin.services.channels import ChannelDesk
+    from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.connections import Connections
+    from qixin.services.filejobs import FileJobs
+    from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
@@ -57,6 +62,10 @@ class ApiServices(Protocol):
     @property
     def billing(self) -> BillingDesk: ...
     @property
+    def channel_desk(self) -> ChannelDesk: ...
+    @property
+    def compliance_desk(self) -> ComplianceDesk: ...
+    @property
     def metrics(self) -> Metrics: ...
     @property
     def message_search(self) -> MessageSearch: ...
@@ -64,6 +73,12 @@ class ApiServices(Protocol):
     def statistics(self) -> Statistics: ...
     @property
     def connections(self) -> Connections: ...
+    @property
+    def flow(self) -> FlowControl: ...
+    @property
+    def aliyun(self) -> AliyunApi: ...
+    @property
+    def filejobs(self) -> FileJobs: ...
     @property
     def log(self) -> logging.Logger: ...
 

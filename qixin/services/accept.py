@@ -13,7 +13,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -21,12 +21,14 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from qixin.domain import text as textmod
+from qixin.domain.money import li_to_yuan
 from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
 from qixin.domain.timeparse import parse_send_at
 from qixin.errors import CATALOGUE, QxError
 from qixin.ids import ids
 from qixin.services import billing, stats
 from qixin.services.accounts import ApiKey, Directory
+from qixin.services.flow import Caps, FlowControl, Ticket
 from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
 from qixin.services.screening import NoScreening, Screener, ScreenRequest
@@ -46,6 +48,16 @@ class Pricer(Protocol):
     def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
         """Price of one billed part, in 厘."""
         ...
+
+
+class Guard(Protocol):
+    """A check that runs first inside the accept transaction and may refuse it (the API's request
+    nonce, spent in the same commit as the messages). ``committed`` is called once that transaction has
+    committed — also when the accept was refused inside it, which leaves the guard's own write."""
+
+    def __call__(self, tx: Tx) -> None: ...
+
+    def committed(self) -> None: ...
 
 
 class FlatPricer:
@@ -101,6 +113,7 @@ class AcceptService:
         pricer: Pricer | None = None,
         on_accepted: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        flow: FlowControl | None = None,
     ) -> None:
         self.db = db
         self.directory = directory
@@ -110,6 +123,7 @@ class AcceptService:
         self.pricer: Pricer = pricer or FlatPricer()
         self._on_accepted = on_accepted  # wakes the dispatcher of this process, if it has one
         self.metrics = metrics
+        self.flow = flow  # per-account TPS and daily caps (services/flow.py)
         self._table = prefix_table()
         self.ported = PortedNumbers(db)
 
@@ -224,14 +238,22 @@ class AcceptService:
         return template_id, content, tpl.category
 
     async def accept(
-        self, key: ApiKey, body: dict[str, Any], raw: bytes, on_persist: Callable[[Tx, Prepared], None] | None = None
+        self,
+        key: ApiKey,
+        body: dict[str, Any],
+        raw: bytes,
+        guard: Guard | None = None,
+        extra_caps: Sequence[tuple[str, Caps]] = (),
+        on_persist: Callable[[Tx, Prepared], None] | None = None,
     ) -> dict[str, Any]:
-        """Accept one send request (the use case behind POST /v1/sms and every other way in).
-
+        """Accept one send request (the use case behind POST /v1/sms and every other way in). ``guard``
+        runs first inside the accept transaction and may refuse it (the API's request nonce).
+        ``extra_caps``: flow-control scopes besides the account's (services/flow.py), e.g. a customer
+        port passes ``[(f"conn:{id}", Caps(tps, daily))]`` for its direct connection.
         ``on_persist(tx, prepared)`` runs inside the accept transaction after the messages are written
-        (the customer ports record what they owe the customer there), never for a replayed answer."""
+        (the customer ports record the receipts they owe there), never for a replayed answer."""
         try:
-            resp = await self._accept(key, body, raw, on_persist)
+            resp = await self._accept(key, body, raw, guard, extra_caps, on_persist)
         except QxError as e:
             if self.metrics is not None:
                 self.metrics.refused.labels(e.code).inc()
@@ -242,7 +264,13 @@ class AcceptService:
         return resp
 
     async def _accept(
-        self, key: ApiKey, body: dict[str, Any], raw: bytes, on_persist: Callable[[Tx, Prepared], None] | None
+        self,
+        key: ApiKey,
+        body: dict[str, Any],
+        raw: bytes,
+        guard: Guard | None,
+        extra_caps: Sequence[tuple[str, Caps]],
+        on_persist: Callable[[Tx, Prepared], None] | None = None,
     ) -> dict[str, Any]:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
@@ -250,18 +278,36 @@ class AcceptService:
             digest = hashlib.sha256(raw).hexdigest()
             replay = await self.db.read_small(lambda tx: _replay(tx, key.account_id, idem, digest))
             if replay is not None:
+                if guard is not None:
+                    await self.db.write(guard)  # a repeat still spends its own nonce
+                    guard.committed()
                 return replay
         p = await self.prepare(key, body, raw)
+        ticket: Ticket | None = None
         try:
             if not p.rows and p.idempotency_key is None:
                 raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
-            resp = await self.db.write(lambda tx: persist(tx, p, on_persist))
+            if self.flow is not None:  # ACCOUNT_THROTTLED / DAILY_CAP_EXCEEDED before any write
+                ticket = await self.flow.reserve(key.account_id, p.total_parts, extra_caps)
+            if guard is None:
+                resp = await self.db.write(lambda tx: persist(tx, p, on_persist))
+            else:
+                outcome = await self.db.write(lambda tx: _guarded(tx, p, guard, on_persist))
+                guard.committed()
+                if isinstance(outcome, QxError):
+                    raise outcome
+                resp = outcome
         except BaseException:
             if p.release is not None:  # not committed: only accepted messages count toward limits
                 await p.release()
+            if ticket is not None:
+                await ticket.release()
             raise
-        if p.release is not None and resp.get("replayed"):
-            await p.release()
+        if resp.get("replayed"):
+            if p.release is not None:
+                await p.release()
+            if ticket is not None:
+                await ticket.release()
         if self.metrics is not None and not resp.get("replayed"):
             self.metrics.accepted.labels(p.type).inc(len(p.rows))
         if self._on_accepted is not None:
@@ -296,7 +342,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "rejected_count": len(p.rejected),
         "parts": parts,
         "total_fee_li": p.total_fee,
-        "total_fee": billing.li_to_yuan(p.total_fee),
+        "total_fee": li_to_yuan(p.total_fee),
         "package_parts": p.package_parts,
         "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
@@ -313,6 +359,18 @@ def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, A
     replay: dict[str, Any] = orjson.loads(row[1])
     replay["replayed"] = True
     return replay
+
+
+def _guarded(
+    tx: Tx, p: Prepared, guard: Guard, on_persist: Callable[[Tx, Prepared], None] | None = None
+) -> dict[str, Any] | QxError:
+    """``persist`` after ``guard``; a refusal of persist (always before it writes) is returned, not
+    raised, so that the guard's write commits with nothing else."""
+    guard(tx)
+    try:
+        return persist(tx, p, on_persist)
+    except QxError as e:
+        return e
 
 
 def persist(tx: Tx, p: Prepared, on_persist: Callable[[Tx, Prepared], None] | None = None) -> dict[str, Any]:

@@ -417,7 +417,7 @@ class PortDesk:
             )  # fmt: skip
 
         try:
-            resp = await self.accept_service.accept(conn.principal, body, text.encode(), on_persist)
+            resp = await self.accept_service.accept(conn.principal, body, text.encode(), on_persist=on_persist)
         except QxError as e:
             self.stats["refused"] += 1
             if e.code == "NO_VALID_NUMBERS" and e.detail.get("rejected"):

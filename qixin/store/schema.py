@@ -676,3 +676,68 @@ connection_daily = Table(
 )
 Index("ix_port_events_ready", port_events.c.state, port_events.c.account_id, port_events.c.next_at)
 Index("ix_port_events_message", port_events.c.message_id)
+# -- flow control and the Aliyun-compatible API (issue 12, branch aliyun) ---------------------------------
+
+# Per-account flow control (c001 2(1), (9)), set by staff: a TPS cap and a daily cap, both in billed
+# parts; 0 = no cap. services/flow.py caches them with the account and counts in memory or Redis.
+account_flow = Table(
+    "account_flow",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tps", Integer, nullable=False, server_default="0"),
+    Column("daily_cap", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The payload format of an API key's receipt and MO pushes: "qixin" (default, no row) or "aliyun"
+# (SmsReport / SmsUp shapes, docs/aliyun.md).
+callback_formats = Table(
+    "callback_formats",
+    metadata,
+    Column("api_key_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("format", String(16), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# -- file jobs (migration 0010_filejobs; services/filejobs.py) -------------------------------------------
+# A file job sends the numbers of an uploaded file in chunks, each chunk one accept request (idempotency
+# key "job:<id>:chunk:<n>"). A chunk row is written once the chunk's accept has committed, so a runner
+# that resumes a job (after a restart, or another process after the lease ran out) skips exactly the
+# chunks that went out and replays the rest through the same idempotency keys (never sent twice).
+file_jobs = Table(
+    "file_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("app_key", String(64), nullable=False),  # the key whose account, price and rules the chunks use
+    Column("status", String(16), nullable=False),  # running | done | failed | cancelled
+    Column("filename", String(255), nullable=False),
+    Column("path", Text, nullable=False),  # the stored file, relative to data_dir
+    Column("size", BigInteger, nullable=False),
+    Column("options", Text, nullable=False),  # JSON: type, signature, content | template_id + params(_columns), …
+    Column("total", BigInteger, nullable=False),  # numbers in the file (non-blank)
+    Column("duplicates", BigInteger, nullable=False),  # repeats removed before chunking
+    Column("chunks", Integer, nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_by", String(80), nullable=False),  # actor kind:id
+    Column("runner", String(40), nullable=True),  # the process running it now
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),  # ms UTC; 0 = free
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+)
+Index("ix_file_jobs_status", file_jobs.c.status)
+
+file_job_chunks = Table(
+    "file_job_chunks",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("size", Integer, nullable=False),  # numbers of the file in this chunk
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("fee_li", BigInteger, nullable=False),
+    Column("refused", Text, nullable=False),  # JSON {code: count}
+    Column("batch_ids", Text, nullable=False),  # comma-separated batches the chunk's accepts made
+    Column("committed_at", BigInteger, nullable=False),
+)
