@@ -554,3 +554,25 @@ async def test_daily_cap_of_the_login(ports: tuple[Running, int]) -> None:
     assert statuses.count(0) == 3 and statuses.count(0x14) == 2, statuses  # ESME_RMSGQFUL
     rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
     assert len(rows) == 3
+
+
+async def test_account_caps_apply_on_the_port(ports: tuple[Running, int]) -> None:
+    """The account's flow control (services/flow.py, set by staff) holds for port submits too: beyond the
+    account's daily cap the port answers ESME_RMSGQFUL, nothing stored."""
+    r, port = ports
+    account_id, _ = await _login(r)
+    await r.platform.flow.set(Actor.cli(), account_id, daily_cap=2)
+
+    def session() -> list[int]:
+        c = Customer(port)
+        c.bind()
+        for i in range(4):
+            _submit(c, f"861370013{i:04d}", f"【企信】account cap {i}", rd=False)
+        c.until(lambda: len(c.resps) == 4)
+        c.close()
+        return [p.status for p in c.resps]
+
+    statuses = await asyncio.to_thread(session)
+    assert statuses.count(0) == 2 and statuses.count(0x14) == 2, statuses
+    rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
+    assert len(rows) == 2

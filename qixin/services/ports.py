@@ -349,7 +349,7 @@ class PortDesk:
         try:
             resp = await self._accept(group.conn, segs, group=True)
         except QxError as e:
-            if e.code in ("INSUFFICIENT_BALANCE", "BALANCE_EXPIRED", "DAILY_CAP_EXCEEDED"):
+            if e.code in ("INSUFFICIENT_BALANCE", "BALANCE_EXPIRED", "DAILY_CAP_EXCEEDED", "ACCOUNT_THROTTLED"):
                 # paid for whole or refused whole is the batch rule: one at a time, as many as the money allows
                 for seg, fut in items:
                     try:
