@@ -21,7 +21,9 @@ _UPSERT = (
 
 def add(tx: Tx, deltas: dict[Key, list[int]]) -> None:
     """Add ``[messages, parts, fee_li]`` to each bucket (negative to move messages out of one)."""
-    rows = [(*k, v[0], v[1], v[2]) for k, v in deltas.items() if v[0] or v[1] or v[2]]
+    # in key order: concurrent transactions (PostgreSQL's several writers) lock the buckets they share in
+    # the same order, so they wait for each other instead of deadlocking
+    rows = sorted((*k, v[0], v[1], v[2]) for k, v in deltas.items() if v[0] or v[1] or v[2])
     if rows:
         tx.executemany(_UPSERT, rows)
 
