@@ -618,3 +618,31 @@ api_nonces = Table(
     Column("nonce", String(64), primary_key=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
+
+
+# -- receipt latency histograms and retention (migration 0010_retention; services/latency.py, retention.py) --
+# Counts of final receipts per hour (UTC, of the final receipt) × channel × account × kind × fixed
+# log-spaced bucket (domain/latency.py): percentiles by merging counts, never by sorting rows. Kept by the
+# transaction that makes a message final (services/receipts.apply_receipts); never purged.
+latency_hourly = Table(
+    "latency_hourly",
+    metadata,
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),  # ms UTC, start of the hour
+    Column("channel", String(64), primary_key=True),
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), primary_key=True),  # submit_receipt | accept_final
+    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False, server_default="0"),
+)
+Index("ix_latency_hourly_account_hour", latency_hourly.c.account_id, latency_hourly.c.hour)
+
+# A complaint is open until a row here closes it; the retention purge keeps the messages an open
+# complaint names (its message, or every message to its number).
+complaint_closures = Table(
+    "complaint_closures",
+    metadata,
+    Column("complaint_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("actor", String(64), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("closed_at", BigInteger, nullable=False),
+)

@@ -1,0 +1,48 @@
+"""Receipt latency: histograms kept with the receipts that make messages final, percentiles per group.
+
+Rules:
+- Two kinds (domain/latency.KINDS): ``submit_receipt`` = submission → the final receipt (the carrier's
+  part), ``accept_final`` = acceptance (or the scheduled send time, when later) → final (the platform's
+  queueing and the carrier together).
+- Counted once per message, in the transaction that makes it final by a receipt
+  (receipts.apply_receipts), from the dims that transaction already read (no extra query), through
+  ``Tx.count``: one upsert per (hour, channel, account, kind, bucket) per group commit. Messages that
+  end without a receipt (failed at submission, expired) have no receipt latency and are not counted.
+- The hour of a count is the hour (UTC) of the final receipt: a day's or a channel's percentiles are
+  those of the messages that became final then. Histograms are never purged (retention keeps them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from qixin.domain import latency as rules
+from qixin.store import latency as store
+from qixin.store.db import Tx
+
+HOUR_MS = 3_600_000
+
+
+def record_final(
+    tx: Tx, channel: str, account_id: int, created_at: int, send_at: int | None, submitted_at: int | None, done_at: int
+) -> None:
+    """Count one message that became final at ``done_at`` (ms) by a receipt."""
+    hour = done_at // HOUR_MS * HOUR_MS
+    start = max(created_at, send_at or 0)
+    tx.count(store.add, (hour, channel, account_id, "accept_final", rules.bucket_of(done_at - start)), (1,))
+    if submitted_at is not None:
+        tx.count(store.add, (hour, channel, account_id, "submit_receipt", rules.bucket_of(done_at - submitted_at)),
+                 (1,))  # fmt: skip
+
+
+def histograms(rows: Sequence[Any], n_keys: int) -> dict[tuple[Any, ...], dict[str, dict[int, int]]]:
+    """Rows of ``store.query`` (``n_keys`` group columns, the time bucket included, then kind, bucket,
+    count) merged into one histogram per group key and kind, in the order the rows come."""
+    out: dict[tuple[Any, ...], dict[str, dict[int, int]]] = {}
+    for r in rows:
+        by_kind = out.setdefault(tuple(r[:n_keys]), {})
+        h = by_kind.setdefault(str(r[n_keys]), {})
+        b = int(r[n_keys + 1])
+        h[b] = h.get(b, 0) + int(r[n_keys + 2] or 0)
+    return out
