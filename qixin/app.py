@@ -6,10 +6,11 @@ Rules:
 - ``build`` starts nothing. A process runs some roles (``Runtime``): ``Core`` (migrations, the writer,
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
-  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink) and ``WorkersRole`` (webhooks, billing
-  housekeeping). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
+  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
+  housekeeping) and ``RetentionRole`` (the daily purge). The HTTP API is served by whoever serves
+  ``qixin.api.app.asgi_app(services)``.
 - ``qixin run`` = every role in one process; ``qixin api`` = Core only; ``qixin dispatcher`` = Core +
-  SettingsChannel + DispatchRole + WorkersRole.
+  SettingsChannel + DispatchRole + WorkersRole + RetentionRole.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStor
 from qixin.services.notify import Smtp
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
+from qixin.services.retention import Retention
 from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.stats import Statistics
 from qixin.services.uplink import UplinkService
@@ -84,6 +86,7 @@ class Services:
     statistics: Statistics
     channel_desk: ChannelDesk
     compliance_desk: ComplianceDesk
+    retention: Retention
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -205,6 +208,7 @@ def build(settings: Settings) -> Services:
         statistics=Statistics(db),
         channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour),
     )
 
 
@@ -403,6 +407,19 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class RetentionRole:
+    """The daily retention purge (services/retention.py) at ``retention_hour`` Beijing time."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.retention.start()
+
+    async def stop(self) -> None:
+        await self.s.retention.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -439,7 +456,7 @@ def embedded(services: Services, connectors: list[Connector] | None = None) -> R
     roles: list[Role] = [Core(services)]
     if connectors is None:
         roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), RetentionRole(services)]
     return Runtime(services, roles)
 
 
@@ -452,4 +469,6 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])
+    return Runtime(
+        services, [Core(services), channel, DispatchRole(services), WorkersRole(services), RetentionRole(services)]
+    )

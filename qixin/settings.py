@@ -138,6 +138,14 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password (write-only)")
     smtp_from: str = Field("billing@qixin.local", description="Sender address of notices and statements")
     smtp_starttls: bool = Field(False, description="Use STARTTLS with the SMTP server")
+    # retention (services/retention.py, docs/retention.md)
+    retention_days: int = Field(
+        183, ge=1, description="Days message details (content, numbers, receipts) are kept before the purge"
+    )
+    retention_hour: int = Field(4, ge=0, le=23, description="Hour (Asia/Shanghai) of the daily retention purge")
+    retention_chunk_ms: float = Field(
+        50.0, gt=0, description="Target duration (ms) of one purge transaction; chunks are sized to it"
+    )
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"

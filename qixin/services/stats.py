@@ -28,6 +28,7 @@ from qixin.errors import QxError
 from qixin.services import latency
 from qixin.services.actor import Actor, UseCase
 from qixin.store import latency as latency_store
+from qixin.store import retention as retention_store
 from qixin.store import stats as store
 from qixin.store.db import Tx, now_ms
 
@@ -144,10 +145,19 @@ def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
         _move(tx, (*base, status, reason_of(protocols.get(channel), status, stat, err, code)), 1, int(parts), int(fee))
 
 
+def retained_since(tx: Tx) -> int:
+    """The first hour whose messages are all still stored: the retention purge's mark rounded up to an hour
+    (0 when nothing was purged). Rollups of earlier hours outlive their purged messages."""
+    mark = retention_store.mark(tx)
+    return -(-mark // HOUR_MS) * HOUR_MS
+
+
 def verify(tx: Tx) -> dict[str, Any]:
-    """Rollups against the message rows, per account and status. Run it as a read (``db.read``): a
-    write job would see the rows of earlier jobs of its group before their rollup moves are written."""
-    rolled, counted = store.totals_by_status(tx), store.counts_by_status(tx)
+    """Rollups against the message rows, per account and status, over the retained period (the hours from
+    ``retained_since`` on). Run it as a read (``db.read``): a write job would see the rows of earlier jobs
+    of its group before their rollup moves are written."""
+    since = retained_since(tx)
+    rolled, counted = store.totals_by_status(tx, since), store.counts_by_status(tx, since)
     diffs = [
         {
             "account_id": k[0],
@@ -158,16 +168,18 @@ def verify(tx: Tx) -> dict[str, Any]:
         for k in sorted(set(rolled) | set(counted))
         if rolled.get(k, (0, 0, 0)) != counted.get(k, (0, 0, 0))
     ]
-    return {"ok": not diffs, "groups": len(set(rolled) | set(counted)), "mismatches": diffs}
+    return {"ok": not diffs, "groups": len(set(rolled) | set(counted)), "mismatches": diffs, "since": since}
 
 
 def rebuild(tx: Tx) -> int:
-    """Recompute every rollup from the message rows; returns the messages counted."""
+    """Recompute the rollups of the retained period (``retained_since``) from the message rows; the rollups
+    of purged hours stay as they are. Returns the messages counted."""
+    since = retained_since(tx)
     tx.reset_counters(store.add)  # earlier jobs' moves of this group: counted from their rows below
-    store.clear(tx)
+    store.clear(tx, since)
     protocols = store.protocols(tx)
     n = 0
-    for page in store.all_message_dims(tx):
+    for page in store.all_message_dims(tx, since=since):
         for created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code in page:
             reason = reason_of(protocols.get(channel), status, stat, err, code)
             key = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel, status, reason)

@@ -646,3 +646,13 @@ complaint_closures = Table(
     Column("note", Text, nullable=False, server_default=""),
     Column("closed_at", BigInteger, nullable=False),
 )
+
+# How far the retention purge has gone: message details created before ``before_at`` are purged (except
+# complaint evidence); ``qixin stats verify`` / ``rebuild`` compare and recount only the hours from there on.
+retention_marks = Table(
+    "retention_marks",
+    metadata,
+    Column("name", String(32), primary_key=True),  # messages
+    Column("before_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -1,4 +1,4 @@
-"""receipt latency histograms (latency_hourly) and complaint closures (retention keeps open complaints)
+"""receipt latency histograms (latency_hourly) complaint closures and the retention mark (retention purge)
 
 Revision ID: 0010_retention
 Revises: 0001
@@ -36,9 +36,17 @@ def upgrade() -> None:
         sa.Column("closed_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("complaint_id"),
     )
+    op.create_table(
+        "retention_marks",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("before_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("retention_marks")
     op.drop_table("complaint_closures")
     op.drop_index("ix_latency_hourly_account_hour", table_name="latency_hourly")
     op.drop_table("latency_hourly")

@@ -1,0 +1,138 @@
+"""SQL of the retention purge (rules: services/retention.py). Every function works on one bounded chunk
+(an id range or a LIMIT), so that one transaction stays short."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from qixin.store.db import Tx, chunks
+
+FINAL = ("delivered", "undelivered", "failed", "rejected", "expired", "cancelled")
+
+
+def open_complaints(tx: Tx) -> tuple[set[str], set[int]]:
+    """Numbers and message ids named by complaints not closed yet (their messages are evidence)."""
+    rows = tx.all(
+        "SELECT c.number, c.message_id FROM complaints c"
+        " LEFT JOIN complaint_closures x ON x.complaint_id = c.id WHERE x.complaint_id IS NULL"
+    )
+    numbers = {str(r[0]) for r in rows if r[1] is None}
+    ids = {int(r[1]) for r in rows if r[1] is not None}
+    return numbers, ids
+
+
+def message_rows(tx: Tx, after_id: int, below_id: int, limit: int) -> list[Any]:
+    """(id, number, status, created_at, batch_id) of messages with after_id < id < below_id, by id."""
+    return tx.all(
+        "SELECT id, number, status, created_at, batch_id FROM messages WHERE id > ? AND id < ? ORDER BY id LIMIT ?",
+        (after_id, below_id, limit),
+    )
+
+
+def delete_message_range(tx: Tx, low: int, high: int) -> tuple[int, int]:
+    """Delete the messages low ≤ id ≤ high and their submitted parts; (messages, submits) deleted."""
+    tx.execute("DELETE FROM submits WHERE message_id >= ? AND message_id <= ?", (low, high))
+    submits = tx.rowcount
+    tx.execute("DELETE FROM messages WHERE id >= ? AND id <= ?", (low, high))
+    return tx.rowcount, submits
+
+
+def delete_messages(tx: Tx, ids: Sequence[int]) -> tuple[int, int]:
+    """Delete these messages and their submitted parts; (messages, submits) deleted."""
+    messages = submits = 0
+    for part in chunks(list(ids)):
+        tx.execute(f"DELETE FROM submits WHERE message_id IN ({tx.in_list(part)})", tuple(part))
+        submits += tx.rowcount
+        tx.execute(f"DELETE FROM messages WHERE id IN ({tx.in_list(part)})", tuple(part))
+        messages += tx.rowcount
+    return messages, submits
+
+
+def old_batches(tx: Tx, after_id: int, before_at: int, limit: int) -> list[int]:
+    """Ids of batches created before ``before_at``, after ``after_id``, by id."""
+    rows = tx.all(
+        "SELECT id FROM batches WHERE id > ? AND created_at < ? ORDER BY id LIMIT ?", (after_id, before_at, limit)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def delete_unreferenced_batches(tx: Tx, ids: Sequence[int]) -> int:
+    """Delete those of ``ids`` that no message refers to any more (and their declared audience)."""
+    n = 0
+    for part in chunks(list(ids)):
+        free = [
+            int(r[0])
+            for r in tx.all(
+                f"SELECT b.id FROM batches b WHERE b.id IN ({tx.in_list(part)})"
+                " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.batch_id = b.id)",
+                tuple(part),
+            )
+        ]
+        if free:
+            tx.execute(f"DELETE FROM batch_audience WHERE batch_id IN ({tx.in_list(free)})", tuple(free))
+            tx.execute(f"DELETE FROM batches WHERE id IN ({tx.in_list(free)})", tuple(free))
+            n += tx.rowcount
+    return n
+
+
+def count_old_batches(tx: Tx, before_at: int) -> int:
+    return int(tx.one("SELECT COUNT(*) FROM batches WHERE created_at < ?", (before_at,))[0])
+
+
+_SIMPLE = {
+    # table: (id column, condition on rows older than the cutoff)
+    "mo_messages": ("id", "received_at < ?"),
+    "webhook_outbox": ("id", "created_at < ? AND status IN ('sent', 'dead')"),
+    "receipt_inbox": ("id", "received_at < ?"),
+}
+
+
+def delete_old(tx: Tx, table: str, before_at: int, limit: int) -> int:
+    """Delete at most ``limit`` rows of ``table`` (one of _SIMPLE) older than ``before_at``, oldest first."""
+    col, cond = _SIMPLE[table]
+    ids = [int(r[0]) for r in tx.all(f"SELECT {col} FROM {table} WHERE {cond} ORDER BY {col} LIMIT ?",
+                                     (before_at, limit))]  # fmt: skip
+    if not ids:
+        return 0
+    n = 0
+    for part in chunks(ids):
+        tx.execute(f"DELETE FROM {table} WHERE {col} IN ({tx.in_list(part)})", tuple(part))
+        n += tx.rowcount
+    return n
+
+
+def count_old(tx: Tx, table: str, before_at: int) -> int:
+    _, cond = _SIMPLE[table]
+    return int(tx.one(f"SELECT COUNT(*) FROM {table} WHERE {cond}", (before_at,))[0])
+
+
+SIMPLE_TABLES = tuple(_SIMPLE)
+
+
+def mark(tx: Tx) -> int:
+    """Messages created before this (ms UTC) have been purged (0: never)."""
+    row = tx.one("SELECT before_at FROM retention_marks WHERE name = 'messages'")
+    return int(row[0]) if row else 0
+
+
+def set_mark(tx: Tx, before_at: int, now: int) -> None:
+    """Move the mark forward to ``before_at`` (never back)."""
+    tx.execute(
+        "INSERT INTO retention_marks (name, before_at, updated_at) VALUES ('messages', ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET before_at = CASE WHEN excluded.before_at > retention_marks.before_at"
+        " THEN excluded.before_at ELSE retention_marks.before_at END, updated_at = excluded.updated_at",
+        (before_at, now),
+    )
+
+
+def close_complaint(tx: Tx, complaint_id: int, actor: str, note: str, now: int) -> bool:
+    """Close a complaint (False when it does not exist); closing twice keeps the first closure."""
+    if tx.one("SELECT id FROM complaints WHERE id = ?", (complaint_id,)) is None:
+        return False
+    tx.execute(
+        "INSERT INTO complaint_closures (complaint_id, actor, note, closed_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (complaint_id) DO NOTHING",
+        (complaint_id, actor, note, now),
+    )
+    return True
