@@ -187,3 +187,33 @@ def test_next_run_is_the_configured_beijing_hour() -> None:
     at = int(datetime(2026, 12, 2, 3, 0, tzinfo=SHANGHAI).timestamp() * 1000)
     assert r.next_run(at) == int(datetime(2026, 12, 3, 3, 0, tzinfo=SHANGHAI).timestamp() * 1000)
     assert r.cutoff(at) % 3_600_000 == 0 and at - r.cutoff(at) >= 183 * DAY_MS
+
+
+def test_cli_purge_dry_run_then_purge_and_verify(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from qixin.cli import app
+    from qixin.settings import load_settings
+    from qixin.store.db import Database
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    d = str(tmp_path)
+    assert runner.invoke(app, ["migrate", "--data-dir", d]).exit_code == 0
+    db = Database(load_settings(d).db_url)
+    db.write_sync(lambda tx: _side_rows(tx, 1))
+    db.close()
+    dry = runner.invoke(app, ["retention", "purge", "--dry-run", "--data-dir", d, "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["purged"]["mo_messages"] == 1
+    done = runner.invoke(app, ["retention", "purge", "--before", "2026-12-01", "--data-dir", d])
+    assert done.exit_code == 0 and "已清理" in done.output, done.output
+    verify = runner.invoke(app, ["stats", "verify", "--data-dir", d, "--json"])
+    assert verify.exit_code == 0 and json.loads(verify.output)["since"] > 0
+    bad = runner.invoke(app, ["retention", "purge", "--before", "2999-01-01", "--data-dir", d])
+    assert bad.exit_code == 2 and "INVALID_REQUEST" in bad.output
+    audit = Database(load_settings(d).db_url)
+    rows = audit.read_sync(lambda tx: tx.all("SELECT actor_type FROM audit_log WHERE action = 'retention.purge'"))
+    audit.close()
+    assert [r[0] for r in rows] == ["cli"]

@@ -55,21 +55,40 @@ def _id_below(before_at: int) -> int:
 
 
 class Chunks:
-    """Adaptive chunk size: rows per job so that one job's statements take about ``target_ms``."""
+    """Adaptive chunk size: rows per job so that one job's transaction — its statements and its commit
+    (on SQLite the commit may include a WAL checkpoint) — takes about ``target_ms``. ``took`` is told both:
+    the statements' time (measured inside the job) and the round trip (submit → committed, which also
+    holds any wait for the writer: an upper bound); the size follows the round trip."""
 
     def __init__(self, target_ms: float) -> None:
         self.target_ms = target_ms
         self.size = FIRST_CHUNK
-        self.longest_ms = 0.0
+        self.longest_ms = 0.0  # statements of one chunk
+        self.longest_commit_ms = 0.0  # round trip of one chunk, commit included
         self.count = 0
+        self.per_row: float | None = None  # ms per row, smoothed
+        self.round_trips: list[float] = []
 
-    def took(self, rows: int, ms: float) -> None:
+    def took(self, rows: int, ms: float, round_trip_ms: float) -> None:
+        log.debug("chunk of %d rows (size %d): %.1f ms, round trip %.1f ms", rows, self.size, ms, round_trip_ms)
         self.count += 1
         self.longest_ms = max(self.longest_ms, ms)
+        self.longest_commit_ms = max(self.longest_commit_ms, round_trip_ms)
+        self.round_trips.append(round_trip_ms)
         if rows <= 0:
             return
-        per_row = max(ms, 0.01) / rows
-        self.size = int(min(MAX_CHUNK, max(MIN_CHUNK, 0.8 * self.target_ms / per_row)))
+        per_row = max(round_trip_ms, ms, 0.01) / rows
+        # pessimistic: the slower of this chunk and the running average (timings are noisy on a busy machine)
+        self.per_row = per_row if self.per_row is None else max(per_row, 0.7 * self.per_row + 0.3 * per_row)
+        want = 0.6 * self.target_ms / self.per_row  # a margin below the target
+        self.size = int(min(MAX_CHUNK, 1.25 * self.size, max(MIN_CHUNK, want)))  # grows by a quarter at most
+
+    def phase(self) -> Chunks:
+        """A fresh size for another table (another cost per row), keeping the totals here."""
+        other = Chunks(self.target_ms)
+        other.count, other.longest_ms, other.longest_commit_ms = self.count, self.longest_ms, self.longest_commit_ms
+        other.round_trips = self.round_trips
+        return other
 
 
 class Retention(UseCase):
@@ -140,10 +159,11 @@ class Retention(UseCase):
                 return int(rows[-1][0]), m, s, evidence, batches, not_final, (time.perf_counter() - t0) * 1000
 
             run = self.db.read if dry_run else self.db.write
+            t0 = time.perf_counter()
             last_id, m, s, evidence, batches, not_final, ms = await run(job)
             if last_id < 0:
                 break
-            chunks.took(m + evidence + not_final, ms)
+            chunks.took(m + s + evidence + not_final, ms, (time.perf_counter() - t0) * 1000)
             last = last_id
             counts["messages"] += m
             counts["submits"] += s
@@ -152,31 +172,34 @@ class Retention(UseCase):
             kept_batches |= batches
 
         # 2. batches no message refers to any more
+        chunks = chunks.phase()
         if dry_run:
             old = await self.db.read(lambda tx: store.count_old_batches(tx, cut))
             counts["batches"] = max(old - len(kept_batches), 0)
         else:
             last = 0
             while True:
-                size = max(chunks.size // 2, MIN_CHUNK)
+                size = chunks.size
 
-                def bjob(tx: Tx, last: int = last, size: int = size) -> tuple[int, int, float]:
+                def bjob(tx: Tx, last: int = last, size: int = size) -> tuple[int, int, int, float]:
                     t0 = time.perf_counter()
                     found = store.old_batches(tx, last, cut, size)
                     if not found:
-                        return -1, 0, 0.0
+                        return -1, 0, 0, 0.0
                     n = store.delete_unreferenced_batches(tx, found)
-                    return found[-1], n, (time.perf_counter() - t0) * 1000
+                    return found[-1], len(found), n, (time.perf_counter() - t0) * 1000
 
-                last_id, n, ms = await self.db.write(bjob)
+                t0 = time.perf_counter()
+                last_id, seen, n, ms = await self.db.write(bjob)
                 if last_id < 0:
                     break
-                chunks.took(0, ms)
+                chunks.took(seen, ms, (time.perf_counter() - t0) * 1000)
                 last = last_id
                 counts["batches"] += n
 
         # 3. uplink, delivered webhook events, parked receipts
         for table in store.SIMPLE_TABLES:
+            chunks = chunks.phase()
             if dry_run:
                 counts[table] = await self.db.read(lambda tx, t=table: store.count_old(tx, t, cut))  # type: ignore[misc]
                 continue
@@ -188,8 +211,9 @@ class Retention(UseCase):
                     n = store.delete_old(tx, table, cut, size)
                     return n, (time.perf_counter() - t0) * 1000
 
+                t0 = time.perf_counter()
                 n, ms = await self.db.write(sjob)
-                chunks.took(n, ms)
+                chunks.took(n, ms, (time.perf_counter() - t0) * 1000)
                 counts[table] += n
                 if n < size:
                     break
@@ -202,6 +226,10 @@ class Retention(UseCase):
             "kept": kept,
             "chunks": chunks.count,
             "longest_chunk_ms": round(chunks.longest_ms, 1),
+            "longest_chunk_commit_ms": round(chunks.longest_commit_ms, 1),
+            "chunk_p90_commit_ms": round(sorted(chunks.round_trips)[int(0.9 * (len(chunks.round_trips) - 1))], 1)
+            if chunks.round_trips
+            else 0.0,
             "seconds": round(time.perf_counter() - started, 3),
         }
         if not dry_run:
