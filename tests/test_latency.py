@@ -76,9 +76,10 @@ async def test_simulator_delays_show_in_the_buckets_per_account_and_channel(runn
 
     rows = await running.platform.db.read(latency_store.all_counts)
     per_account: dict[tuple[int, str], list[int]] = {}
-    for _hour, channel, account, kind, bucket, count in rows:
+    for _hour, channel, account, bucket, submit_receipt, accept_final in rows:
         assert channel == "smpp-sim"
-        per_account.setdefault((int(account), kind), []).extend([int(bucket)] * int(count))
+        per_account.setdefault((int(account), "submit_receipt"), []).extend([int(bucket)] * int(submit_receipt))
+        per_account.setdefault((int(account), "accept_final"), []).extend([int(bucket)] * int(accept_final))
     # every message delivered by a receipt is counted once per kind
     assert len(per_account[(a.account_id, "submit_receipt")]) == 20
     assert len(per_account[(b.account_id, "submit_receipt")]) == 10

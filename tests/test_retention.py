@@ -63,7 +63,7 @@ def _snapshot(tx: Tx) -> dict[str, object]:
     return {
         "ledger": one("SELECT COUNT(*), SUM(amount_li) FROM ledger"),
         "rollups": one("SELECT COUNT(*), SUM(messages), SUM(parts), SUM(fee_li) FROM stats_hourly"),
-        "latency": one("SELECT COUNT(*), SUM(count) FROM latency_hourly"),
+        "latency": one("SELECT COUNT(*), SUM(submit_receipt), SUM(accept_final) FROM latency_hourly"),
         "balances": one("SELECT SUM(balance_li) FROM accounts"),
     }
 

@@ -6,7 +6,7 @@ Rules:
   queueing and the carrier together).
 - Counted once per message, in the transaction that makes it final by a receipt
   (receipts.apply_receipts), from the dims that transaction already read (no extra query), through
-  ``Tx.count``: one upsert per (hour, channel, account, kind, bucket) per group commit. Messages that
+  ``Tx.count``: one upsert per (hour, channel, account, bucket) per group commit. Messages that
   end without a receipt (failed at submission, expired) have no receipt latency and are not counted.
 - The hour of a count is the hour (UTC) of the final receipt: a day's or a channel's percentiles are
   those of the messages that became final then. Histograms are never purged (retention keeps them).
@@ -27,22 +27,26 @@ HOUR_MS = 3_600_000
 def record_final(
     tx: Tx, channel: str, account_id: int, created_at: int, send_at: int | None, submitted_at: int | None, done_at: int
 ) -> None:
-    """Count one message that became final at ``done_at`` (ms) by a receipt."""
+    """Count one message that became final at ``done_at`` (ms) by a receipt. Both kinds share a row when they
+    fall in the same bucket (the usual case: queueing takes far less than the carrier), so most finals
+    touch one bucket, not two."""
     hour = done_at // HOUR_MS * HOUR_MS
     start = max(created_at, send_at or 0)
-    tx.count(store.add, (hour, channel, account_id, "accept_final", rules.bucket_of(done_at - start)), (1,))
+    tx.count(store.add, (hour, channel, account_id, rules.bucket_of(done_at - start)), (0, 1))
     if submitted_at is not None:
-        tx.count(store.add, (hour, channel, account_id, "submit_receipt", rules.bucket_of(done_at - submitted_at)),
-                 (1,))  # fmt: skip
+        tx.count(store.add, (hour, channel, account_id, rules.bucket_of(done_at - submitted_at)), (1, 0))
 
 
 def histograms(rows: Sequence[Any], n_keys: int) -> dict[tuple[Any, ...], dict[str, dict[int, int]]]:
-    """Rows of ``store.query`` (``n_keys`` group columns, the time bucket included, then kind, bucket,
-    count) merged into one histogram per group key and kind, in the order the rows come."""
+    """Rows of ``store.query`` (``n_keys`` group columns, the time bucket included, then bucket and one count
+    per kind) merged into one histogram per group key and kind, in the order the rows come."""
     out: dict[tuple[Any, ...], dict[str, dict[int, int]]] = {}
     for r in rows:
         by_kind = out.setdefault(tuple(r[:n_keys]), {})
-        h = by_kind.setdefault(str(r[n_keys]), {})
-        b = int(r[n_keys + 1])
-        h[b] = h.get(b, 0) + int(r[n_keys + 2] or 0)
+        b = int(r[n_keys])
+        for i, kind in enumerate(store.KINDS):
+            n = int(r[n_keys + 1 + i] or 0)
+            if n:
+                h = by_kind.setdefault(kind, {})
+                h[b] = h.get(b, 0) + n
     return out

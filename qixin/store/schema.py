@@ -621,18 +621,18 @@ api_nonces = Table(
 
 
 # -- receipt latency histograms and retention (migration 0010_retention; services/latency.py, retention.py) --
-# Counts of final receipts per hour (UTC, of the final receipt) × channel × account × kind × fixed
-# log-spaced bucket (domain/latency.py): percentiles by merging counts, never by sorting rows. Kept by the
-# transaction that makes a message final (services/receipts.apply_receipts); never purged.
+# Counts of final receipts per hour (UTC, of the final receipt) × channel × account × fixed log-spaced
+# bucket (domain/latency.py), one column per kind: percentiles by merging counts, never by sorting rows.
+# Kept by the transaction that makes a message final (services/receipts.apply_receipts); never purged.
 latency_hourly = Table(
     "latency_hourly",
     metadata,
     Column("hour", BigInteger, primary_key=True, autoincrement=False),  # ms UTC, start of the hour
     Column("channel", String(64), primary_key=True),
     Column("account_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("kind", String(16), primary_key=True),  # submit_receipt | accept_final
     Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
-    Column("count", BigInteger, nullable=False, server_default="0"),
+    Column("submit_receipt", BigInteger, nullable=False, server_default="0"),  # submission → final receipt
+    Column("accept_final", BigInteger, nullable=False, server_default="0"),  # acceptance (or send_at) → final
 )
 Index("ix_latency_hourly_account_hour", latency_hourly.c.account_id, latency_hourly.c.hour)
 

@@ -22,10 +22,10 @@ def upgrade() -> None:
         sa.Column("hour", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("channel", sa.String(length=64), nullable=False),
         sa.Column("account_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("bucket", sa.SmallInteger(), autoincrement=False, nullable=False),
-        sa.Column("count", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("hour", "channel", "account_id", "kind", "bucket"),
+        sa.Column("submit_receipt", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("accept_final", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("hour", "channel", "account_id", "bucket"),
     )
     op.create_index("ix_latency_hourly_account_hour", "latency_hourly", ["account_id", "hour"], unique=False)
     op.create_table(
