@@ -9,6 +9,7 @@ from conftest import Running
 
 from qixin.services import stats
 from qixin.services.actor import Actor
+from qixin.store import retention as retention_store
 from qixin.store.db import Tx, now_ms
 
 DAY_MS = 86_400_000
@@ -217,3 +218,28 @@ def test_cli_purge_dry_run_then_purge_and_verify(tmp_path) -> None:  # type: ign
     rows = audit.read_sync(lambda tx: tx.all("SELECT actor_type FROM audit_log WHERE action = 'retention.purge'"))
     audit.close()
     assert [r[0] for r in rows] == ["cli"]
+
+
+async def test_staff_close_a_complaint_over_http(running: Running) -> None:
+    import httpx
+
+    desk = running.platform.compliance_desk
+    c = await desk.record_complaint(Actor.cli(), "13900009999", None, "投诉")
+    reviewer = await running.platform.staff_users.create(Actor.cli(), "rev-close", "reviewer")
+    ops = await running.platform.staff_users.create(Actor.cli(), "ops-close", "ops")
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        path = f"/admin/complaints/{c['complaint_id']}/close"
+        r = await http.post(path, headers={"Authorization": f"Bearer {ops['token']}"})
+        assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN"
+        r = await http.post(path, content=b'{"note": "done"}', headers={"Authorization": f"Bearer {reviewer['token']}"})
+        assert r.status_code == 200 and r.json() == {"complaint_id": c["complaint_id"], "closed": True}
+        r = await http.post("/admin/complaints/987654/close", headers={"Authorization": f"Bearer {reviewer['token']}"})
+        assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+        r = await http.post(path, content=b"{", headers={"Authorization": f"Bearer {reviewer['token']}"})
+        assert r.json()["code"] == "INVALID_JSON"
+    rows = await running.platform.db.read(
+        lambda tx: tx.all("SELECT actor_type, target FROM audit_log WHERE action = 'complaint.close'")
+    )
+    assert [tuple(r) for r in rows] == [("staff", f"complaint:{c['complaint_id']}")]
+    numbers, _ = await running.platform.db.read(retention_store.open_complaints)
+    assert "13900009999" not in numbers

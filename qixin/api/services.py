@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
+    from qixin.services.retention import Retention
     from qixin.services.staff import StaffDirectory, StaffUsers
     from qixin.services.stats import Statistics
     from qixin.settings import Settings
@@ -67,6 +68,8 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def retention(self) -> Retention: ...
     @property
     def log(self) -> logging.Logger: ...
 
