@@ -183,7 +183,7 @@ class Retention(UseCase):
 
                 def bjob(tx: Tx, last: int = last, size: int = size) -> tuple[int, int, int, float]:
                     t0 = time.perf_counter()
-                    found = store.old_batches(tx, last, cut, size)
+                    found = store.old_batches(tx, last, id_below, cut, size)
                     if not found:
                         return -1, 0, 0, 0.0
                     n = store.delete_unreferenced_batches(tx, found)
@@ -203,19 +203,22 @@ class Retention(UseCase):
             if dry_run:
                 counts[table] = await self.db.read(lambda tx, t=table: store.count_old(tx, t, cut))  # type: ignore[misc]
                 continue
+            last = 0
             while True:
                 size = chunks.size
 
-                def sjob(tx: Tx, table: str = table, size: int = size) -> tuple[int, float]:
+                def sjob(
+                    tx: Tx, table: str = table, last: int = last, size: int = size
+                ) -> tuple[int, int, bool, float]:
                     t0 = time.perf_counter()
-                    n = store.delete_old(tx, table, cut, size)
-                    return n, (time.perf_counter() - t0) * 1000
+                    last_id, n, done = store.delete_old(tx, table, last, cut, size)
+                    return last_id, n, done, (time.perf_counter() - t0) * 1000
 
                 t0 = time.perf_counter()
-                n, ms = await self.db.write(sjob)
-                chunks.took(n, ms, (time.perf_counter() - t0) * 1000)
+                last, n, done, ms = await self.db.write(sjob)
+                chunks.took(max(n, 1), ms, (time.perf_counter() - t0) * 1000)
                 counts[table] += n
-                if n < size:
+                if done:
                     break
 
         out = {

@@ -49,10 +49,12 @@ def delete_messages(tx: Tx, ids: Sequence[int]) -> tuple[int, int]:
     return messages, submits
 
 
-def old_batches(tx: Tx, after_id: int, before_at: int, limit: int) -> list[int]:
-    """Ids of batches created before ``before_at``, after ``after_id``, by id."""
+def old_batches(tx: Tx, after_id: int, below_id: int, before_at: int, limit: int) -> list[int]:
+    """Ids of batches after_id < id < below_id created before ``before_at``, by id (the id bound keeps the
+    walk out of the recent batches)."""
     rows = tx.all(
-        "SELECT id FROM batches WHERE id > ? AND created_at < ? ORDER BY id LIMIT ?", (after_id, before_at, limit)
+        "SELECT id FROM batches WHERE id > ? AND id < ? AND created_at < ? ORDER BY id LIMIT ?",
+        (after_id, below_id, before_at, limit),
     )
     return [int(r[0]) for r in rows]
 
@@ -81,30 +83,40 @@ def count_old_batches(tx: Tx, before_at: int) -> int:
 
 
 _SIMPLE = {
-    # table: (id column, condition on rows older than the cutoff)
-    "mo_messages": ("id", "received_at < ?"),
-    "webhook_outbox": ("id", "created_at < ? AND status IN ('sent', 'dead')"),
-    "receipt_inbox": ("id", "received_at < ?"),
+    # table: (its time column, the statuses that may go; None: any)
+    "mo_messages": ("received_at", None),
+    "webhook_outbox": ("created_at", ("sent", "dead")),
+    "receipt_inbox": ("received_at", None),
 }
 
 
-def delete_old(tx: Tx, table: str, before_at: int, limit: int) -> int:
-    """Delete at most ``limit`` rows of ``table`` (one of _SIMPLE) older than ``before_at``, oldest first."""
-    col, cond = _SIMPLE[table]
-    ids = [int(r[0]) for r in tx.all(f"SELECT {col} FROM {table} WHERE {cond} ORDER BY {col} LIMIT ?",
-                                     (before_at, limit))]  # fmt: skip
-    if not ids:
-        return 0
+def delete_old(tx: Tx, table: str, after_id: int, before_at: int, limit: int) -> tuple[int, int, bool]:
+    """Walk ``limit`` rows of ``table`` (one of _SIMPLE) by id after ``after_id`` and delete those older than
+    ``before_at`` (and in a status that may go). Ids grow with time, so the walk ends at the first row as
+    new as the cutoff: no chunk scans the recent part of the table. Returns (last id seen, deleted, done)."""
+    col, statuses = _SIMPLE[table]
+    status = ", status" if statuses else ""
+    rows = tx.all(f"SELECT id, {col}{status} FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+    go: list[int] = []
+    done = len(rows) < limit
+    for r in rows:
+        if int(r[1]) >= before_at:
+            done = True
+            break
+        if statuses is None or r[2] in statuses:
+            go.append(int(r[0]))
     n = 0
-    for part in chunks(ids):
-        tx.execute(f"DELETE FROM {table} WHERE {col} IN ({tx.in_list(part)})", tuple(part))
+    for part in chunks(go):
+        tx.execute(f"DELETE FROM {table} WHERE id IN ({tx.in_list(part)})", tuple(part))
         n += tx.rowcount
-    return n
+    return (int(rows[-1][0]) if rows else after_id), n, done
 
 
 def count_old(tx: Tx, table: str, before_at: int) -> int:
-    _, cond = _SIMPLE[table]
-    return int(tx.one(f"SELECT COUNT(*) FROM {table} WHERE {cond}", (before_at,))[0])
+    """How many rows ``delete_old`` would delete (a read: a full count, for the dry run)."""
+    col, statuses = _SIMPLE[table]
+    cond = f" AND status IN ({', '.join(repr(x) for x in statuses)})" if statuses else ""
+    return int(tx.one(f"SELECT COUNT(*) FROM {table} WHERE {col} < ?{cond}", (before_at,))[0])
 
 
 SIMPLE_TABLES = tuple(_SIMPLE)
