@@ -84,8 +84,9 @@ async def test_simulator_delays_show_in_the_buckets_per_account_and_channel(runn
     assert len(per_account[(a.account_id, "submit_receipt")]) == 20
     assert len(per_account[(b.account_id, "submit_receipt")]) == 10
     assert len(per_account[(b.account_id, "accept_final")]) == 10
-    # b's receipts came 600 ms after submission (plus the platform's own few ms): never below 600 ms
-    assert min(per_account[(b.account_id, "submit_receipt")]) >= latency.bucket_of(600)
+    # b's receipts came 600 ms after the simulator took the submit (we note the submission when its answer
+    # arrives, a few ms later, more on a loaded machine): not below the bucket under 600 ms' one
+    assert min(per_account[(b.account_id, "submit_receipt")]) >= latency.bucket_of(600) - 1
     assert max(per_account[(b.account_id, "submit_receipt")]) <= latency.bucket_of(1500)
     assert max(per_account[(a.account_id, "submit_receipt")]) < latency.bucket_of(600)
 
@@ -96,7 +97,7 @@ async def test_simulator_delays_show_in_the_buckets_per_account_and_channel(runn
     assert r.status_code == 200, r.text
     groups = {g["account_id"]: g for g in r.json()["groups"]}
     assert groups[b.account_id]["submit_receipt"]["count"] == 10
-    low_600 = latency.bounds_of(latency.bucket_of(600))[0]  # a percentile is exact to its bucket
+    low_600 = latency.bounds_of(latency.bucket_of(600) - 1)[0]  # a percentile is exact to its bucket
     assert low_600 <= groups[b.account_id]["submit_receipt"]["p50"] <= 1500
     assert groups[a.account_id]["submit_receipt"]["p99"] < low_600
     assert groups[b.account_id]["accept_final"]["p50"] >= groups[b.account_id]["submit_receipt"]["p50"] * 0.8
