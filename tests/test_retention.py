@@ -243,3 +243,23 @@ async def test_staff_close_a_complaint_over_http(running: Running) -> None:
     assert [tuple(r) for r in rows] == [("staff", f"complaint:{c['complaint_id']}")]
     numbers, _ = await running.platform.db.read(retention_store.open_complaints)
     assert "13900009999" not in numbers
+
+
+def test_chunks_follow_the_measured_cost_toward_the_target() -> None:
+    from qixin.services.retention import FIRST_CHUNK, MAX_CHUNK, MIN_CHUNK, Chunks
+
+    c = Chunks(target_ms=50)
+    assert c.size == FIRST_CHUNK
+    c.took(500, 5.0, 6.0)  # cheap rows: grows, but by a quarter at most
+    assert c.size == int(FIRST_CHUNK * 1.25)
+    for _ in range(40):
+        c.took(c.size, c.size * 0.002, c.size * 0.002)  # 2 µs a row: 50 ms would be 25,000 rows
+    assert abs(c.size - 15_000) <= 1  # 60 % of the target: the margin for noise
+    for _ in range(10):
+        c.took(c.size, c.size * 0.0005, c.size * 0.0005)
+    assert c.size == MAX_CHUNK
+    c.took(c.size, 400.0, 420.0)  # a slow chunk (a busy machine): the next one is far smaller at once
+    assert c.size <= 0.6 * 50 / (420.0 / MAX_CHUNK) + 1 and c.longest_commit_ms == 420.0
+    for _ in range(5):
+        c.took(c.size, c.size * 10.0, c.size * 10.0)  # 10 ms a row: the floor
+    assert c.size == MIN_CHUNK and c.count == 57
