@@ -7,10 +7,10 @@ Rules:
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
   QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
-  housekeeping) and ``RetentionRole`` (the daily purge). The HTTP API is served by whoever serves
-  ``qixin.api.app.asgi_app(services)``.
+  housekeeping), ``AlertsRole`` (alert rules, staff notices) and ``RetentionRole`` (the daily purge). The
+  HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
 - ``qixin run`` = every role in one process; ``qixin api`` = Core only; ``qixin dispatcher`` = Core +
-  SettingsChannel + DispatchRole + WorkersRole + RetentionRole.
+  SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole + RetentionRole.
 """
 
 from __future__ import annotations
@@ -18,18 +18,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import orjson
 
 from qixin import ids
 from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.gateway.channel import Hooks
-from qixin.gateway.manager import ChannelManager
+from qixin.gateway.manager import ChannelManager, load_health
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.alerts import Alerts, AlertTargets, AlertWorker
+from qixin.services.aliyun import AliyunApi
+from qixin.services.announcements import Announcements
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import ChannelDesk, upsert_embedded_channel
@@ -37,7 +43,12 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
+from qixin.services.console_send import ConsoleSender
+from qixin.services.console_users import ConsoleUsers
+from qixin.services.console_views import ConsoleViews
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.filejobs import FileJobs
+from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
@@ -86,6 +97,16 @@ class Services:
     statistics: Statistics
     channel_desk: ChannelDesk
     compliance_desk: ComplianceDesk
+    alerts: Alerts
+    alert_worker: AlertWorker
+    announcements: Announcements
+    flow: FlowControl
+    aliyun: AliyunApi
+    filejobs: FileJobs
+    # the web console (docs/console.md)
+    console_users: ConsoleUsers
+    console_send: ConsoleSender
+    console_views: ConsoleViews
     retention: Retention
     log: logging.Logger = log
 
@@ -94,6 +115,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
+        self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
         """What this process knows about the channels and the pipeline (staff see it at /admin)."""
@@ -168,9 +190,10 @@ def build(settings: Settings) -> Services:
             lambda: channels.health() if channels.started else [], lambda: uplink.stats, lambda: webhooks.stats,
         )
     )  # fmt: skip
+    flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -179,6 +202,32 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+
+    async def channel_health() -> list[dict[str, Any]]:
+        if channels.started:
+            return channels.health()
+        return list((await db.read(load_health)).values())  # the snapshots of the processes running channels
+
+    async def alert_sms(numbers: Sequence[str], text: str) -> None:
+        key = await directory.key(s.alert_sms_app_key)
+        if key is None:
+            raise RuntimeError("QIXIN_ALERT_SMS_APP_KEY names no active API key")
+        body = {"to": list(numbers), "content": text, "signature": s.alert_sms_signature, "type": "notification"}
+        await accept.accept(key, body, orjson.dumps(body))
+
+    alerts = Alerts(
+        db, channel_health, smtp, AlertTargets(s.alert_emails, s.alert_webhook_url, s.alert_sms_numbers),
+        sms=alert_sms if s.alert_sms_app_key else None,
+    )  # fmt: skip
+    console_send = ConsoleSender(db, directory, accept, s.console_sms_account, s.console_sms_signature)
+    console_users = ConsoleUsers(
+        db, console_send, s.console_max_failures, s.console_lock_minutes, s.console_session_hours,
+        s.console_code_minutes, on_change=staff.invalidate,
+    )  # fmt: skip
+    signatures = Signatures(db, directory, on_apply=documents.set_purpose)
+    templates = Templates(db, directory, checker=lambda: compliance.checker)
+    queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
+    aliyun = AliyunApi(db, accept, message_search, queries, statistics, signatures, templates)
     return Services(
         settings=s,
         db=db,
@@ -196,20 +245,32 @@ def build(settings: Settings) -> Services:
         webhooks=webhooks,
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
-        signatures=Signatures(db, directory, on_apply=documents.set_purpose),
-        templates=Templates(db, directory, checker=lambda: compliance.checker),
+        signatures=signatures,
+        templates=templates,
         staff_users=StaffUsers(db, staff.invalidate),
         billing=BillingDesk(
             db, smtp, tuple(s.holidays), s.price_notice_days * 86_400_000, pricer.invalidate, on_change=on_change
         ),
-        queries=Queries(db),
+        queries=queries,
         metrics=metrics,
-        message_search=MessageSearch(db),
-        statistics=Statistics(db),
+        message_search=message_search,
+        statistics=statistics,
         channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        alerts=alerts,
+        alert_worker=AlertWorker(alerts, s.alerts_interval),
+        announcements=Announcements(db),
+        flow=flow,
+        aliyun=aliyun,
+        filejobs=FileJobs(
+            db, accept, directory, s.data_dir, max_bytes=s.filejob_max_bytes, max_numbers=s.filejob_max_numbers,
+            chunk_size=s.filejob_chunk_size, poll_interval=s.filejob_poll_interval,
+        ),
+        console_users=console_users,
+        console_send=console_send,
+        console_views=ConsoleViews(db),
         retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour),
-    )
+    )  # fmt: skip
 
 
 async def _nothing() -> None:
@@ -325,9 +386,10 @@ async def _upsert(services: Services, e: EmbeddedChannel, host: str, port: int, 
 class EmbeddedSimulators:
     """The built-in carrier simulators on loopback, one channel row each (embedded mode and tests only)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, on_handset: Callable[[str, str], None] | None = None) -> None:
         self.s = services
         self.simulators: dict[str, Any] = {}
+        self.on_handset = on_handset  # told of every text a simulated handset receives (qixin run prints them)
 
     async def start(self) -> None:
         st = self.s.settings
@@ -336,6 +398,7 @@ class EmbeddedSimulators:
                 continue
             sim, port, options = await start_simulator(e.protocol, st.sim_receipt_delay)
             self.simulators[e.name] = sim
+            sim.on_handset = self.on_handset
             user, secret = (st.channel.system_id, st.channel.password) if e.protocol == "smpp" else SIM_ACCOUNT
             await _upsert(self.s, e, "127.0.0.1", port, user, secret, options)
 
@@ -407,6 +470,32 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class FileJobsRole:
+    """The file-job runner: resumes unfinished file jobs on start, then runs new ones (services/filejobs.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.filejobs.start()
+
+    async def stop(self) -> None:
+        await self.s.filejobs.stop()
+
+
+class AlertsRole:
+    """Evaluates the alert rules every ``alerts_interval`` seconds and notifies staff (services/alerts.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.alert_worker.start()
+
+    async def stop(self) -> None:
+        await self.s.alert_worker.stop()
+
+
 class RetentionRole:
     """The daily retention purge (services/retention.py) at ``retention_hour`` Beijing time."""
 
@@ -450,13 +539,23 @@ class Runtime:
             await self._started.pop().stop()
 
 
-def embedded(services: Services, connectors: list[Connector] | None = None) -> Runtime:
+def embedded(
+    services: Services, connectors: list[Connector] | None = None,
+    on_handset: Callable[[str, str], None] | None = None,
+) -> Runtime:  # fmt: skip
     """``qixin run``: everything in one process, with the built-in simulators unless QIXIN_SMPP_PORT is set
-    (or ``connectors`` are given)."""
+    (or ``connectors`` are given); ``on_handset`` hears what the simulated handsets receive."""
     roles: list[Role] = [Core(services)]
     if connectors is None:
-        roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services), RetentionRole(services)]
+        sims = EmbeddedSimulators(services, on_handset)
+        roles.append(sims if services.settings.channel.port == 0 else SettingsChannel(services))
+    roles += [
+        DispatchRole(services, connectors),
+        WorkersRole(services),
+        FileJobsRole(services),
+        AlertsRole(services),
+        RetentionRole(services),
+    ]
     return Runtime(services, roles)
 
 
@@ -469,6 +568,5 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    return Runtime(
-        services, [Core(services), channel, DispatchRole(services), WorkersRole(services), RetentionRole(services)]
-    )
+    roles: list[Role] = [Core(services), channel, DispatchRole(services), WorkersRole(services)]
+    return Runtime(services, [*roles, FileJobsRole(services), AlertsRole(services), RetentionRole(services)])

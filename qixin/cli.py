@@ -31,9 +31,11 @@ simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=Tru
 stats_app = typer.Typer(help="统计：核对与重建", no_args_is_help=True)
 retention_app = typer.Typer(help="数据保留：清理过期短信明细", no_args_is_help=True)
 staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
+user_app = typer.Typer(help="客户控制台用户（手机号 + 密码 + 短信验证码登录）", no_args_is_help=True)
 channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
 app.add_typer(channels_app, name="channels")
 app.add_typer(staff_app, name="staff")
+app.add_typer(user_app, name="user")
 app.add_typer(account_app, name="account")
 app.add_typer(signature_app, name="signature")
 app.add_typer(template_app, name="template")
@@ -41,6 +43,8 @@ app.add_typer(key_app, name="key")
 app.add_typer(billing_app, name="billing")
 app.add_typer(simulator_app, name="simulator")
 app.add_typer(stats_app, name="stats")
+alerts_app = typer.Typer(help="告警：历史、确认、规则", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(retention_app, name="retention")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
@@ -128,12 +132,37 @@ def run(
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
     typer.echo(f"企信 qixin 启动中 · 数据库：{where}")
     typer.echo(f"控制台：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
+    dd = f" --data-dir {data_dir}" if data_dir else ""
     typer.echo(
         "创建客户账户（获取 app_key / app_secret），在另一个终端运行：\n"
-        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
-        + (f" --data-dir {data_dir}" if data_dir else "")
+        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json{dd}\n"
+        "再为它创建控制台用户（手机号 + 密码登录，短信验证码由模拟器“收到”并显示在本终端）：\n"
+        f"  {_qixin()} user create --account 1 --name 管理员 --phone 13800138000 --role owner"
+        f" --password Qixin-Pass-2026{dd}\n"
+        f"员工登录控制台：{_qixin()} staff create --name 管理员 --role admin --phone 13900139000"
+        f" --password Qixin-Pass-2026{dd}"
     )
-    _serve(asgi_app(services, embedded(services)), host, port, settings.trusted_proxies)
+    echo = _handset_echo() if settings.sim_handset_echo else None
+    _serve(asgi_app(services, embedded(services, on_handset=echo)), host, port, settings.trusted_proxies)
+
+
+def _handset_echo() -> Callable[[str, str], None]:
+    """Print what a simulated handset received (number masked), at most 5 lines a second."""
+    import time
+
+    from qixin.domain.numbers import mask
+
+    window = {"second": 0, "lines": 0}
+
+    def echo(destination: str, text: str) -> None:
+        second = int(time.monotonic())
+        if second != window["second"]:
+            window["second"], window["lines"] = second, 0
+        window["lines"] += 1
+        if window["lines"] <= 5:
+            typer.echo(f"[模拟手机 {mask(destination[-11:])}] {text}")
+
+    return echo
 
 
 @app.command()
@@ -234,6 +263,23 @@ def account_create(
         as_json,
         f"账户 {out['account_id']} 已创建\nAppKey: {out['app_key']}\nAppSecret: {out['app_secret']}",
     )
+
+
+@account_app.command("set")
+def account_set(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    tps: Annotated[int | None, typer.Option("--tps", help="每秒上限（计费条数/秒）；0 = 不限")] = None,
+    daily_cap: Annotated[int | None, typer.Option("--daily-cap", help="每日上限（条/北京时间日）；0 不限")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """设置账户流量控制（每秒上限、每日上限）；不带选项时显示当前设置。"""
+    if tps is None and daily_cap is None:
+        out = _call(data_dir, lambda s: s.flow.get(Actor.cli(), account_id))
+    else:
+        out = _call(data_dir, lambda s: s.flow.set(Actor.cli(), account_id, tps, daily_cap))
+    lim = lambda v: "不限" if not v else str(v)  # noqa: E731
+    _out(out, as_json, f"账户 {account_id}：每秒上限 {lim(out['tps'])} 条，每日上限 {lim(out['daily_cap'])} 条")
 
 
 @account_app.command("topup")
@@ -338,6 +384,17 @@ def key_callback(
     typer.echo("推送地址已更新")
 
 
+@key_app.command("callback-format")
+def key_callback_format(
+    app_key: str,
+    fmt: Annotated[str, typer.Argument(help="qixin（默认）或 aliyun（SmsReport / SmsUp 格式）")],
+    data_dir: DataDir = None,
+) -> None:
+    """设置密钥的状态报告与上行推送格式。"""
+    _call(data_dir, lambda s: s.aliyun.set_callback_format(Actor.cli(), app_key, fmt))
+    typer.echo(f"推送格式已设为 {fmt}")
+
+
 @key_app.command("allow-ip")
 def key_allow_ip(
     app_key: str,
@@ -383,12 +440,67 @@ def key_enable(app_key: str, data_dir: DataDir = None) -> None:
 def staff_create(
     name: Annotated[str, typer.Option(help="员工名称")],
     role: Annotated[str, typer.Option(help="admin / reviewer / finance / ops")],
+    phone: Annotated[str | None, typer.Option(help="手机号：可登录控制台（需同时给出 --password）")] = None,
+    password: Annotated[str | None, typer.Option(help="控制台初始密码（首次登录须修改）")] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """创建员工并发放管理接口令牌（只显示一次）。"""
-    out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
-    _out(out, as_json, f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}")
+    """创建员工并发放管理接口令牌（只显示一次）；给出 --phone 与 --password 时也可登录控制台。"""
+    if (phone is None) != (password is None):
+        _fail(QxError("INVALID_REQUEST", "--phone 与 --password 须同时给出"))
+    if phone is not None and password is not None:
+        out = _call(data_dir, lambda s: s.console_users.create_staff(Actor.cli(), name, role, phone, password))
+    else:
+        out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
+    text = f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}"
+    if "phone" in out:
+        text += f"\n控制台登录手机号：{out['phone']}（首次登录须修改密码）"
+    _out(out, as_json, text)
+
+
+@staff_app.command("totp")
+def staff_totp(
+    staff_id: Annotated[int, typer.Argument(help="员工 ID")],
+    off: Annotated[bool, typer.Option("--off", help="取消动态口令")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """为员工的控制台登录启用（或取消）TOTP 动态口令；启用时密钥只显示一次。"""
+    out = _call(data_dir, lambda s: s.console_users.set_totp(Actor.cli(), staff_id, not off))
+    if off:
+        _out(out, as_json, f"员工 {staff_id} 的动态口令已取消")
+    else:
+        _out(out, as_json, f"员工 {staff_id} 的动态口令已启用（只显示一次）：\n密钥：{out['totp_secret']}\n"
+                           f"身份验证器链接：{out['uri']}")  # fmt: skip
+
+
+@user_app.command("create")
+def user_create(
+    account: Annotated[int, typer.Option("--account", help="账户 ID")],
+    name: Annotated[str, typer.Option(help="用户名称")],
+    phone: Annotated[str, typer.Option(help="手机号（登录名，接收登录验证码）")],
+    role: Annotated[str, typer.Option(help="owner / operator / finance / viewer")],
+    password: Annotated[str, typer.Option(help="初始密码（首次登录须修改）")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """创建客户控制台用户。"""
+    out = _call(data_dir, lambda s: s.console_users.create_user(Actor.cli(), account, name, phone, role, password))
+    _out(out, as_json, f"控制台用户 {out['name']}（{out['role']}，账户 {out['account_id']}）已创建："
+                       f"手机号 {out['phone']}，首次登录须修改密码")  # fmt: skip
+
+
+@user_app.command("list")
+def user_list(account: Annotated[int, typer.Option("--account", help="账户 ID")], data_dir: DataDir = None) -> None:
+    """列出账户的控制台用户。"""
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.console_users.listing(Actor.cli(), account)), ensure_ascii=False))
+
+
+@user_app.command("unlock")
+def user_unlock(user_id: Annotated[int, typer.Argument(help="控制台用户 ID")], data_dir: DataDir = None) -> None:
+    """解除因登录失败过多造成的锁定。"""
+    _call(data_dir, lambda s: s.console_users.unlock(Actor.cli(), user_id))
+    typer.echo(f"用户 {user_id} 已解锁")
 
 
 @staff_app.command("revoke")
@@ -824,12 +936,193 @@ def simulator_smpp(
         pass
 
 
+@app.command()
+def send(
+    account: Annotated[int, typer.Option(help="账户 ID")],
+    file: Annotated[Path, typer.Option("--file", help="号码文件：CSV、XLSX 或 TXT（最多 1,000,000 个号码）")],
+    content: Annotated[str | None, typer.Option(help="短信内容（不含签名）")] = None,
+    template: Annotated[str | None, typer.Option("--template", help="模板 ID（模板发送）")] = None,
+    params_column: Annotated[
+        list[str] | None, typer.Option("--params-column", help="个性化：模板变量=列名（可重复）")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="所有号码相同的模板变量：变量=值（可重复）")
+    ] = None,
+    number_column: Annotated[str | None, typer.Option(help="号码所在列（列名或从 1 起的序号）")] = None,
+    signature: Annotated[str | None, typer.Option(help="签名（账户只有一个已审核签名时可省略）")] = None,
+    type: Annotated[str, typer.Option("--type", help="verification / notification / marketing")] = "notification",
+    send_at: Annotated[str | None, typer.Option(help="定时发送：Unix 秒或 ISO 8601（北京时间）")] = None,
+    audience: Annotated[str | None, typer.Option(help="发送对象说明（营销短信必填）")] = None,
+    preview_only: Annotated[bool, typer.Option("--preview", help="只预览，不发送")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="不预览、不确认，直接发送")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """按文件发送：预览（有效、无效、重复、退订、黑名单、条数、费用、发送时段），确认后分片受理并显示进度。"""
+    import contextlib
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qixin.app import api_only
+    from qixin.services.filejobs import FINAL, JobOptions
+
+    def pairs(items: list[str] | None, what: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in items or []:
+            k, sep, v = item.partition("=")
+            if not sep or not k.strip():
+                _fail(QxError("INVALID_REQUEST", f"{what} 应写作 变量=值：{item}"))
+            out[k.strip()] = v.strip()
+        return out
+
+    at: int | str | None = int(send_at) if send_at and send_at.strip().isdigit() else send_at
+    options = JobOptions(
+        signature=signature, type=type, content=content, template_id=template, params=pairs(param, "--param"),
+        params_columns=pairs(params_column, "--params-column"), number_column=number_column, send_at=at,
+        audience=audience,
+    )  # fmt: skip
+    err = Console(stderr=True)
+
+    async def main(s: Services) -> dict[str, Any]:
+        runtime = api_only(s)  # migrations, the writer, the lexicon; this process runs the job itself
+        await runtime.start()
+        try:
+            if file.stat().st_size > s.settings.filejob_max_bytes:
+                raise QxError("FILE_TOO_LARGE", limit_bytes=s.settings.filejob_max_bytes)
+            data = await asyncio.to_thread(file.read_bytes)
+            if not yes:
+                pv = await s.filejobs.preview(Actor.cli(), account, data, file.name, options)
+                if as_json and preview_only:
+                    return pv
+                err.print(_preview_text(pv))
+                if preview_only:
+                    return pv
+                if not typer.confirm("确认发送？", err=True):
+                    raise typer.Exit(code=1)
+            job = await s.filejobs.create(Actor.cli(), account, data, file.name, options)
+            jid = int(job["job_id"])
+            changed = asyncio.Event()
+            runner = asyncio.create_task(s.filejobs.run(jid, on_chunk=changed.set))
+            try:
+                columns = (TextColumn("发送中"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                with Progress(*columns, console=err, transient=as_json) as bar:
+                    task = bar.add_task("job", total=job["total"])
+                    while True:
+                        job = await s.filejobs.progress(Actor.cli(), jid)
+                        bar.update(task, completed=job["processed"])
+                        if job["status"] in FINAL:
+                            break
+                        changed.clear()
+                        with contextlib.suppress(TimeoutError):  # another runner may hold it: look again
+                            await asyncio.wait_for(changed.wait(), 0.5)
+                await runner
+            finally:  # interrupted (Ctrl-C): stop sending; the platform's runner resumes the job later
+                if not runner.done():
+                    runner.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await runner
+            return job
+        finally:
+            await runtime.stop()
+
+    out = _call(data_dir, main)
+    if preview_only:
+        if as_json:
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    refused = "，".join(f"{k} {v}" for k, v in sorted(out["refused"].items())) or "无"
+    _out(out, as_json, f"任务 {out['job_id']}：{out['status']}，受理 {out['accepted']}，未发送 {out['rejected']}"
+                       f"（{refused}），费用 {out['fee']} 元")  # fmt: skip
+    if out["status"] != "done":
+        if out.get("error"):
+            typer.echo(json.dumps(out["error"], ensure_ascii=False), err=True)
+        raise typer.Exit(code=2)
+
+
+def _preview_text(pv: dict[str, Any]) -> str:
+    lines = [
+        f"文件 {pv['filename']}：共 {pv['total']} 个号码，可发送 {pv['valid']}",
+        f"  无效 {pv['invalid']}，重复 {pv['duplicate']}，已退订 {pv['opted_out']}，黑名单 {pv['blacklisted']}"
+        + "".join(f"，{k} {v}" for k, v in pv["refused"].items()
+                  if k not in ("NUMBER_INVALID", "NUMBER_DUPLICATE", "OPTED_OUT", "BLACKLISTED")),
+        f"  每条 {pv['parts']} 条计费，共 {pv['total_parts']} 条，预计费用 {pv['total_fee']} 元（未扣条数包）"
+        + ("" if pv["balance_enough"] else f"；当前余额 {pv['balance_li'] / 1000:.3f} 元不足，余额用完后任务将停止"),
+    ]  # fmt: skip
+    if pv.get("deferred_to_local"):
+        lines.append(f"  发送时段外：将推迟到 {pv['deferred_to_local']}（北京时间）发送")
+    elif pv.get("send_at_local"):
+        lines.append(f"  定时发送：{pv['send_at_local']}（北京时间）")
+    for k, v in pv["examples"].items():
+        if v:
+            lines.append(f"  示例 {k}：{'、'.join(v)}")
+    if pv.get("content"):
+        lines.append(f"  内容：{pv['content']}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     try:
         app()
     except QxError as e:  # pragma: no cover - safety net
         typer.echo(json.dumps(e.to_dict(), ensure_ascii=False), err=True)
         sys.exit(2)
+
+
+# -- alerts (services/alerts.py, docs/alerts.md) -------------------------------------------------------------
+
+
+@alerts_app.command("list")
+def alerts_list(
+    state: Annotated[str, typer.Option(help="open / resolved / unacknowledged；不填 = 全部")] = "",
+    kind: Annotated[str, typer.Option(help="告警类型，如 channel_down")] = "",
+    limit: int = 50,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """告警历史（最新在前）：触发、恢复、确认。"""
+    out = _call(data_dir, lambda s: s.alerts.history(Actor.cli(), state or None, kind or None, None, limit))
+    lines = [
+        f"#{a['id']} {a['state']:8} {a['kind']:20} {a['subject']:24} {a['message']}"
+        + (f"（已确认：{a['acknowledged_by']}）" if a["acknowledged_at"] else "")
+        for a in out["alerts"]
+    ]
+    _out(out, as_json, "\n".join(lines) or "没有告警")
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_id: int, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """确认一条告警（记入审计日志）。"""
+    out = _call(data_dir, lambda s: s.alerts.acknowledge(Actor.cli(), alert_id))
+    _out(out, as_json, f"告警 #{alert_id} 已确认")
+
+
+@alerts_app.command("rules")
+def alerts_rules(
+    rule_id: Annotated[int | None, typer.Argument(help="要修改的规则 ID；不填 = 列出全部")] = None,
+    threshold: Annotated[int | None, typer.Option(help="阈值：成功率 %、秒、条数或厘")] = None,
+    for_seconds: Annotated[int | None, typer.Option("--for", help="条件持续多少秒后告警")] = None,
+    window: Annotated[int | None, typer.Option(help="统计窗口（秒）")] = None,
+    min_messages: Annotated[int | None, typer.Option(help="成功率的最小样本")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="启用或停用")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """列出告警规则，或修改一条（只改给出的选项）。"""
+    if rule_id is None:
+        rules = _call(data_dir, lambda s: s.alerts.rules(Actor.cli()))
+        human = "\n".join(
+            f"#{r['id']} {r['kind']:20} {r['scope']:8} 阈值 {r['threshold']} 持续 {r['for_seconds']}s"
+            f" 窗口 {r['window_seconds']}s 样本 {r['min_messages']} {'启用' if r['enabled'] else '停用'}"
+            for r in rules
+        )
+        _out({"rules": rules}, as_json, human)
+        return
+    given = {"threshold": threshold, "for_seconds": for_seconds, "window_seconds": window,
+             "min_messages": min_messages, "enabled": enabled}  # fmt: skip
+    changes = {k: v for k, v in given.items() if v is not None}
+    out = _call(data_dir, lambda s: s.alerts.set_rule(Actor.cli(), rule_id, changes))
+    _out(out, as_json, f"规则 #{rule_id} 已更新")
 
 
 if __name__ == "__main__":

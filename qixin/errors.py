@@ -64,6 +64,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "TEMPLATE_REVIEW_FAILED": (400, "模板不符合审核规则"),
     "LEXICON_INVALID": (400, "词库修改无效"),
     "DOCUMENT_INVALID": (400, "资质文件无效"),
+    # flow control (services/flow.py, docs/api.md "Flow control")
+    "ACCOUNT_THROTTLED": (429, "账户发送速度超过每秒上限，请稍后重试"),
+    "DAILY_CAP_EXCEEDED": (429, "账户今日发送量已达上限"),
     # money
     "INSUFFICIENT_BALANCE": (402, "余额不足，整批拒绝"),
     "IDEMPOTENCY_CONFLICT": (409, "幂等键已用于不同的请求"),
@@ -79,6 +82,21 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "SUBMIT_REJECTED": (502, "通道拒绝提交"),
     "NO_ROUTE": (503, "没有可用通道"),
     "RECEIPT_TIMEOUT": (504, "状态报告超时未返回"),
+    # file jobs (services/filejobs.py, docs/api.md "POST /v1/batches")
+    "FILE_INVALID": (400, "文件无法读取：支持 CSV、XLSX、TXT 或粘贴的号码"),
+    "FILE_TOO_LARGE": (413, "文件超过大小上限"),
+    "FILE_TOO_MANY_NUMBERS": (400, "文件号码数量超过上限"),
+    "FILE_COLUMN_UNKNOWN": (400, "文件中没有指定的列"),
+    "FILE_JOB_NOT_FOUND": (404, "文件发送任务不存在"),
+    "FILE_JOB_FINISHED": (409, "文件发送任务已结束"),
+    # console login (services/console_users.py)
+    "LOGIN_FAILED": (401, "手机号或密码错误"),
+    "LOGIN_LOCKED": (423, "登录失败次数过多，账号已锁定"),
+    "LOGIN_IP_FORBIDDEN": (403, "当前 IP 不在账户允许的登录范围内"),
+    "LOGIN_CODE_INVALID": (401, "短信验证码错误或已过期"),
+    "SESSION_EXPIRED": (401, "登录已过期，请重新登录"),
+    "PASSWORD_WEAK": (400, "密码不符合要求"),
+    "CSRF_INVALID": (403, "页面已过期或请求来源不可信（CSRF 校验失败），请刷新页面后重试"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database and uploaded documents")
     database_url: str = Field("", description="postgresql+psycopg://… for PostgreSQL; empty: SQLite in data_dir")
     redis_url: str = Field("", description="redis://… to share nonces and frequency limits between processes")
+    flow_prefix: str = Field("qixin-flow", description="Redis key prefix of the per-account TPS and daily-cap counters")
     host: str = Field("127.0.0.1", description="HTTP listen address (qixin run / qixin api)")
     port: int = Field(8000, ge=0, le=65535, description="HTTP listen port")
     node_id: int | None = Field(
@@ -107,6 +108,17 @@ class Settings(BaseSettings):
     # text
     max_parts: int = Field(10, ge=1, le=255, description="Maximum length of one message, in billed parts")
     max_numbers_per_request: int = Field(100_000, ge=1, description="Numbers accepted in one send request")
+    # file jobs (services/filejobs.py)
+    filejob_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="Largest file (bytes) a file job accepts (upload or qixin send --file)"
+    )
+    filejob_max_numbers: int = Field(1_000_000, ge=1, description="Numbers one file job may hold")
+    filejob_chunk_size: int = Field(
+        100_000,
+        ge=1,
+        description="Numbers per chunk of a file job (one accept request); at most max_numbers_per_request",
+    )
+    filejob_poll_interval: float = Field(1.0, gt=0, description="Seconds between looks for file jobs to run or resume")
     # dispatch
     lease_seconds: float = Field(30.0, gt=0, description="A claimed queue row returns to the queue after this")
     claim_batch: int = Field(1000, ge=1, description="Queue rows claimed per round")
@@ -138,6 +150,22 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password (write-only)")
     smtp_from: str = Field("billing@qixin.local", description="Sender address of notices and statements")
     smtp_starttls: bool = Field(False, description="Use STARTTLS with the SMTP server")
+    # staff alerts (services/alerts.py, docs/alerts.md)
+    alerts_interval: float = Field(15.0, ge=0, description="Seconds between alert evaluations; 0 = none here")
+    alert_emails: CommaList = Field((), description="Staff addresses told of alerts (needs QIXIN_SMTP_HOST)")
+    alert_webhook_url: str = Field("", description="Staff webhook receiving alerts as JSON POSTs; empty: none")
+    alert_sms_numbers: CommaList = Field((), description="On-call mobile numbers told of alerts by SMS")
+    alert_sms_app_key: str = Field("", description="App key of the platform's own account that sends the alert SMS")
+    alert_sms_signature: str = Field("企信", description="Approved signature of that account used for alert SMS")
+    # the web console (docs/console.md)
+    console_sms_account: int = Field(
+        0, ge=0, description="Account that sends console login codes; 0: an account named 企信平台 made on first use"
+    )
+    console_sms_signature: str = Field("企信", description="Signature of the console login-code SMS")
+    console_max_failures: int = Field(5, ge=1, description="Failed console logins in a row that lock the user")
+    console_lock_minutes: int = Field(30, ge=1, description="Minutes a locked console user waits (or staff unlock)")
+    console_session_hours: float = Field(8.0, gt=0, description="Hours a console login lasts")
+    console_code_minutes: int = Field(5, ge=1, description="Minutes an SMS login code stays valid")
     # retention (services/retention.py, docs/retention.md)
     retention_days: int = Field(
         183, ge=1, description="Days message details (content, numbers, receipts) are kept before the purge"
@@ -150,6 +178,9 @@ class Settings(BaseSettings):
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"
     )
+    sim_handset_echo: bool = Field(
+        True, description="qixin run prints what the simulated handsets receive (≤ 5 a second; e.g. login codes)"
+    )
     simulators: CommaList = Field(
         ("cmpp3", "sgip", "smgp", "smpp"), description="Built-in carrier simulators the embedded mode starts"
     )
@@ -158,7 +189,9 @@ class Settings(BaseSettings):
     channel: ChannelSettings = Field(default_factory=lambda: ChannelSettings(), description="QIXIN_SMPP_*: see below")
     compliance: ComplianceSettings = Field(default_factory=lambda: ComplianceSettings(), description="see below")
 
-    _split_lists = field_validator("holidays", "simulators", "trusted_proxies", mode="before")(_split)
+    _split_lists = field_validator(
+        "holidays", "simulators", "trusted_proxies", "alert_emails", "alert_sms_numbers", mode="before"
+    )(_split)
 
     @field_validator("ported_stats", mode="before")
     @classmethod

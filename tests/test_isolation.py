@@ -15,6 +15,8 @@ from conftest import Api, Running
 
 from qixin.domain.calendar import previous_period
 from qixin.services import statements
+from qixin.services.actor import Actor
+from qixin.services.filejobs import JobOptions
 from qixin.store.db import now_ms
 
 NONEXISTENT = "987654321987"
@@ -28,9 +30,12 @@ async def _objects(running: Running, a: Api) -> dict[str, str]:
     sid = await running.platform.db.write(
         lambda tx: statements.issue(tx, a.account_id, previous_period(now_ms()), now=now_ms())
     )
+    job = await running.platform.filejobs.create(
+        Actor.customer(a.account_id, a.app_key), None, b"13800138001\n", "x.txt", JobOptions(content="文件发送")
+    )
     return {
         "message_id": sent["accepted"][0]["id"], "batch_id": sent["batch_id"], "template_id": str(tpl.json()["id"]),
-        "signature_id": str(sig.json()["id"]), "statement_id": str(sid), "fmt": "csv",
+        "signature_id": str(sig.json()["id"]), "statement_id": str(sid), "fmt": "csv", "job_id": job["job_id"],
     }  # fmt: skip
 
 

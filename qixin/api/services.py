@@ -15,10 +15,18 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.alerts import Alerts
+    from qixin.services.aliyun import AliyunApi
+    from qixin.services.announcements import Announcements
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.console_send import ConsoleSender
+    from qixin.services.console_users import ConsoleUsers
+    from qixin.services.console_views import ConsoleViews
+    from qixin.services.filejobs import FileJobs
+    from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
@@ -68,6 +76,22 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def alerts(self) -> Alerts: ...
+    @property
+    def announcements(self) -> Announcements: ...
+    @property
+    def flow(self) -> FlowControl: ...
+    @property
+    def aliyun(self) -> AliyunApi: ...
+    @property
+    def filejobs(self) -> FileJobs: ...
+    @property
+    def console_users(self) -> ConsoleUsers: ...
+    @property
+    def console_send(self) -> ConsoleSender: ...
+    @property
+    def console_views(self) -> ConsoleViews: ...
     @property
     def retention(self) -> Retention: ...
     @property

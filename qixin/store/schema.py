@@ -620,6 +620,189 @@ api_nonces = Table(
 )
 
 
+# -- flow control and the Aliyun-compatible API (issue 12, branch aliyun) ---------------------------------
+
+# Per-account flow control (c001 2(1), (9)), set by staff: a TPS cap and a daily cap, both in billed
+# parts; 0 = no cap. services/flow.py caches them with the account and counts in memory or Redis.
+account_flow = Table(
+    "account_flow",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tps", Integer, nullable=False, server_default="0"),
+    Column("daily_cap", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The payload format of an API key's receipt and MO pushes: "qixin" (default, no row) or "aliyun"
+# (SmsReport / SmsUp shapes, docs/aliyun.md).
+callback_formats = Table(
+    "callback_formats",
+    metadata,
+    Column("api_key_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("format", String(16), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# -- file jobs (migration 0010_filejobs; services/filejobs.py) -------------------------------------------
+# A file job sends the numbers of an uploaded file in chunks, each chunk one accept request (idempotency
+# key "job:<id>:chunk:<n>"). A chunk row is written once the chunk's accept has committed, so a runner
+# that resumes a job (after a restart, or another process after the lease ran out) skips exactly the
+# chunks that went out and replays the rest through the same idempotency keys (never sent twice).
+file_jobs = Table(
+    "file_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("app_key", String(64), nullable=False),  # the key whose account, price and rules the chunks use
+    Column("status", String(16), nullable=False),  # running | done | failed | cancelled
+    Column("filename", String(255), nullable=False),
+    Column("path", Text, nullable=False),  # the stored file, relative to data_dir
+    Column("size", BigInteger, nullable=False),
+    Column("options", Text, nullable=False),  # JSON: type, signature, content | template_id + params(_columns), …
+    Column("total", BigInteger, nullable=False),  # numbers in the file (non-blank)
+    Column("duplicates", BigInteger, nullable=False),  # repeats removed before chunking
+    Column("chunks", Integer, nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_by", String(80), nullable=False),  # actor kind:id
+    Column("runner", String(40), nullable=True),  # the process running it now
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),  # ms UTC; 0 = free
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+)
+Index("ix_file_jobs_status", file_jobs.c.status)
+
+file_job_chunks = Table(
+    "file_job_chunks",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("size", Integer, nullable=False),  # numbers of the file in this chunk
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("fee_li", BigInteger, nullable=False),
+    Column("refused", Text, nullable=False),  # JSON {code: count}
+    Column("batch_ids", Text, nullable=False),  # comma-separated batches the chunk's accepts made
+    Column("committed_at", BigInteger, nullable=False),
+)
+
+
+# -- alerts and maintenance announcements (migration 0010_alerts; services/alerts.py, announcements.py) ----
+
+# Alert rules as data (domain/alerts.py: kinds, scopes, units); the defaults are seeded by the migration.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("scope", String(16), nullable=False),  # channel | account | platform
+    Column("threshold", BigInteger, nullable=False, server_default="0"),  # percent, seconds, count or 厘
+    Column("for_seconds", Integer, nullable=False, server_default="0"),
+    Column("window_seconds", Integer, nullable=False, server_default="0"),
+    Column("min_messages", Integer, nullable=False, server_default="0"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("kind", "scope", name="uq_alert_rules_kind_scope"),
+)
+
+# One row per alert: fired, then resolved (resolved_at) and/or acknowledged by staff.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("rule_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(96), nullable=False),  # channel:<name> | account:<id> | platform
+    Column("value", BigInteger, nullable=False, server_default="0"),  # observed, in the rule's unit
+    Column("message", Text, nullable=False),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("acknowledged_at", BigInteger, nullable=True),
+)
+Index("ix_alerts_open", alerts.c.resolved_at, alerts.c.rule_id)
+Index("ix_alerts_fired", alerts.c.fired_at)
+
+# Maintenance windows and incidents published by staff (c003 5.8); audience 'all' or the listed accounts.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # maintenance | incident
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("ends_at", BigInteger, nullable=True),
+    Column("audience", String(8), nullable=False),  # all | list
+    Column("status", String(16), nullable=False, server_default="published"),  # published | withdrawn
+    Column("created_by", String(64), nullable=False),
+    Column("published_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_announcements_starts", announcements.c.starts_at)
+
+announcement_accounts = Table(
+    "announcement_accounts",
+    metadata,
+    Column("announcement_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+)
+Index("ix_announcement_accounts_account", announcement_accounts.c.account_id)
+
+# -- console: users, login sessions, login IP ranges (migration 0010_console; services/console_users.py) --
+
+# A console login: a customer's user (account + customer role) or a staff member's (staff_id; the role
+# is the staff row's). Logins are by phone number; the password is an argon2 hash.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # customer | staff
+    Column("account_id", BigInteger, nullable=True),  # customer users
+    Column("staff_id", BigInteger, nullable=True, unique=True),  # staff users
+    Column("name", String(64), nullable=False),
+    Column("phone", String(20), nullable=False, unique=True),  # normalised, the login name
+    Column("role", String(16), nullable=False),  # owner | operator | finance | viewer; staff: "" (see staff)
+    Column("password_hash", String(255), nullable=False),
+    Column("must_change", Boolean, nullable=False),  # forced change at the next login
+    Column("failed_count", Integer, nullable=False, server_default="0"),
+    Column("locked_until", BigInteger, nullable=False, server_default="0"),  # ms UTC; 0: not locked
+    Column("password_changed_at", BigInteger, nullable=False),
+    Column("totp_secret", String(64), nullable=True),  # staff: optional TOTP (write-only)
+    Column("status", String(16), nullable=False, server_default="active"),  # active | removed
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_console_users_account", console_users.c.account_id)
+
+# A login session: only the SHA-256 of the cookie's token is stored. Stage "code" waits for the SMS code
+# (its digest, expiry and attempts on the row), stage "full" is logged in.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("stage", String(8), nullable=False),  # code | full
+    Column("csrf", String(64), nullable=False),
+    Column("code_hash", String(64), nullable=True),
+    Column("code_expires_at", BigInteger, nullable=False, server_default="0"),
+    Column("code_attempts", Integer, nullable=False, server_default="0"),
+    Column("ip", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+Index("ix_console_sessions_user", console_sessions.c.user_id)
+
+# The IP ranges an account's console users may log in from (none: anywhere), comma-separated CIDRs.
+console_login_ranges = Table(
+    "console_login_ranges",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("ranges", Text, nullable=False),
+)
+# The console's "recent batches" of an account, newest first, without sorting all of its batches.
+Index("ix_batches_account_id", batches.c.account_id, batches.c.id)
+
+
 # -- receipt latency histograms and retention (migration 0010_retention; services/latency.py, retention.py) --
 # Counts of final receipts per hour (UTC, of the final receipt) × channel × account × fixed log-spaced
 # bucket (domain/latency.py), one column per kind: percentiles by merging counts, never by sorting rows.

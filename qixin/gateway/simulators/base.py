@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -101,9 +101,7 @@ class SimulatorBase(Generic[C, S]):
         self.config = config
         self.stats = stats
         self._rng = random.Random(seed)
-        stats_, weights = zip(*config.outcomes.items(), strict=True) if config.outcomes else ((), ())
-        self._stats_list: tuple[str, ...] = tuple(stats_)
-        self._cum = list(itertools.accumulate(weights))
+        self.set_outcomes(config.outcomes)
         self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -115,6 +113,25 @@ class SimulatorBase(Generic[C, S]):
         self._token_ts = 0.0
         self._date = (-1, "")
         self._loop: asyncio.AbstractEventLoop | None = None
+        # what the simulated handsets received: (destination, text), newest last (tests read login codes)
+        self.handset: deque[tuple[str, str]] = deque(maxlen=1000)
+        self.on_handset: Callable[[str, str], None] | None = None  # also told of each (e.g. qixin run prints)
+
+    def _to_handset(self, destinations: Iterable[str], coding: int, payload: bytes, udhi: bool) -> None:
+        """Remember the text a submit carries (one part; UDH stripped) for each destination."""
+        if udhi and payload:
+            payload = payload[1 + payload[0] :]
+        codec = "utf-16-be" if coding == 8 else "gbk" if coding == 15 else "latin-1"
+        text = payload.decode(codec, errors="replace")
+        for dest in destinations:
+            self.handset.append((dest, text))
+            if self.on_handset is not None:
+                self.on_handset(dest, text)
+
+    def received(self, number: str) -> list[str]:
+        """The texts the simulated handset ``number`` (any prefix form) received, oldest first."""
+        tail = number[-11:]
+        return [t for d, t in list(self.handset) if d[-11:] == tail]
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> int:
@@ -123,6 +140,13 @@ class SimulatorBase(Generic[C, S]):
         self._token_ts = self._loop.time()
         port: int = await self.server.start()
         return port
+
+    def set_outcomes(self, outcomes: dict[str, float]) -> None:
+        """Draw receipt stats from ``outcomes`` (stat -> weight) from now on (a test turns a gateway bad)."""
+        self.config.outcomes = dict(outcomes)
+        stats_, weights = zip(*outcomes.items(), strict=True) if outcomes else ((), ())
+        self._stats_list: tuple[str, ...] = tuple(stats_)
+        self._cum = list(itertools.accumulate(weights))
 
     @property
     def port(self) -> int:
