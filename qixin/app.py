@@ -7,10 +7,11 @@ Rules:
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
   QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
-  housekeeping), ``AlertsRole`` (alert rules, staff notices) and ``PortsRole`` (the customer SMPP /
-  CMPP ports). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
+  housekeeping), ``AlertsRole`` (alert rules, staff notices), ``RetentionRole`` (the daily purge) and
+  ``PortsRole`` (the customer SMPP / CMPP ports). The HTTP API is served by whoever serves
+  ``qixin.api.app.asgi_app(services)``.
 - ``qixin run`` = every role in one process; ``qixin api`` = Core + PortsRole; ``qixin dispatcher`` =
-  Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole.
+  Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole + RetentionRole.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from qixin.services.notify import Smtp
 from qixin.services.ports import PortDesk
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
+from qixin.services.retention import Retention
 from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.stats import Statistics
 from qixin.services.uplink import UplinkService
@@ -110,6 +112,7 @@ class Services:
     console_users: ConsoleUsers
     console_send: ConsoleSender
     console_views: ConsoleViews
+    retention: Retention
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -288,6 +291,7 @@ def build(settings: Settings) -> Services:
         console_users=console_users,
         console_send=console_send,
         console_views=ConsoleViews(db),
+        retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour),
     )  # fmt: skip
 
 
@@ -569,6 +573,19 @@ class AlertsRole:
         await self.s.alert_worker.stop()
 
 
+class RetentionRole:
+    """The daily retention purge (services/retention.py) at ``retention_hour`` Beijing time."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.retention.start()
+
+    async def stop(self) -> None:
+        await self.s.retention.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -613,8 +630,14 @@ def embedded(
     if connectors is None:
         sims = EmbeddedSimulators(services, on_handset)
         roles.append(sims if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services), AlertsRole(services),
-              PortsRole(services)]  # fmt: skip
+    roles += [
+        DispatchRole(services, connectors),
+        WorkersRole(services),
+        FileJobsRole(services),
+        AlertsRole(services),
+        RetentionRole(services),
+        PortsRole(services),
+    ]
     return Runtime(services, roles)
 
 
@@ -628,4 +651,4 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
     roles: list[Role] = [Core(services), channel, DispatchRole(services), WorkersRole(services)]
-    return Runtime(services, [*roles, FileJobsRole(services), AlertsRole(services)])
+    return Runtime(services, [*roles, FileJobsRole(services), AlertsRole(services), RetentionRole(services)])

@@ -29,6 +29,7 @@ key_app = typer.Typer(help="API 密钥", no_args_is_help=True)
 billing_app = typer.Typer(help="计费", no_args_is_help=True)
 simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
 stats_app = typer.Typer(help="统计：核对与重建", no_args_is_help=True)
+retention_app = typer.Typer(help="数据保留：清理过期短信明细", no_args_is_help=True)
 staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
 user_app = typer.Typer(help="客户控制台用户（手机号 + 密码 + 短信验证码登录）", no_args_is_help=True)
 channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
@@ -46,6 +47,7 @@ alerts_app = typer.Typer(help="告警：历史、确认、规则", no_args_is_he
 app.add_typer(alerts_app, name="alerts")
 connection_app = typer.Typer(help="账号直连：客户 SMPP / CMPP 登录账号", no_args_is_help=True)
 app.add_typer(connection_app, name="connection")
+app.add_typer(retention_app, name="retention")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
@@ -910,6 +912,42 @@ def stats_rebuild(data_dir: DataDir = None) -> None:
 
     n = _audited(data_dir, "stats.rebuild", "stats_hourly", lambda tx: {"messages": rebuild(tx)})
     typer.echo(f"已按 {n['messages']} 条短信重建统计")
+
+
+@retention_app.command("purge")
+def retention_purge(
+    before: Annotated[str | None, typer.Option("--before", help="清理此时间之前的明细（日期为北京时间 0 点）")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只统计将清理的条数，不删除")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """清理超过保留期（QIXIN_RETENTION_DAYS，默认 183 天）的短信明细。
+
+    汇总统计、账本、审计保留；未结投诉涉及的短信保留。"""
+    from qixin.services.actor import Actor
+
+    out = _call(data_dir, lambda s: s.retention.purge(Actor.cli(), before, dry_run))
+    p = out["purged"]
+    human = (
+        f"{'将清理' if dry_run else '已清理'} {out['before_local']} 之前：短信 {p['messages']} 条，"
+        f"提交记录 {p['submits']}，批次 {p['batches']}，上行 {p['mo_messages']}，推送 {p['webhook_outbox']}，"
+        f"暂存回执 {p['receipt_inbox']}；投诉证据保留 {out['kept']['complaint_evidence']} 条，"
+        f"未终态保留 {out['kept']['not_final']} 条；最长事务 {out['longest_chunk_ms']} ms"
+    )
+    _out(out, as_json, human)
+
+
+@retention_app.command("close-complaint")
+def retention_close_complaint(
+    complaint_id: Annotated[int, typer.Argument(help="投诉 ID")],
+    note: Annotated[str, typer.Option(help="结案说明")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """投诉结案：其证据短信此后可按保留期清理。"""
+    from qixin.services.actor import Actor
+
+    _call(data_dir, lambda s: s.retention.close_complaint(Actor.cli(), complaint_id, note))
+    typer.echo(f"投诉 {complaint_id} 已结案")
 
 
 @simulator_app.command("smpp")

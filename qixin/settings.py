@@ -185,6 +185,14 @@ class Settings(BaseSettings):
         4 << 20, ge=1, description="Bytes of unread answers a port session may hold before it is dropped"
     )
     port_max_sessions: int = Field(2000, ge=1, description="Open connections per customer port")
+    # retention (services/retention.py, docs/retention.md)
+    retention_days: int = Field(
+        183, ge=1, description="Days message details (content, numbers, receipts) are kept before the purge"
+    )
+    retention_hour: int = Field(4, ge=0, le=23, description="Hour (Asia/Shanghai) of the daily retention purge")
+    retention_chunk_ms: float = Field(
+        50.0, gt=0, description="Target duration (ms) of one purge transaction; chunks are sized to it"
+    )
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"

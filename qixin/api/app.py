@@ -35,6 +35,7 @@ from qixin.api.docs import mount_docs
 from qixin.api.health import health_router
 from qixin.api.limits import ROUTE_LIMITS, BodyLimit, MiB, route
 from qixin.api.messages import message_routers
+from qixin.api.retention import retention_routers
 from qixin.api.stats import stats_routers
 from qixin.console.routes import console_router, mount_static
 from qixin.errors import QxError
@@ -169,7 +170,12 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         actor, _ = await customer(request)
         return json_response(await platform.templates.get(actor, parse_id(template_id)))
 
-    for router in (*message_routers(platform), *stats_routers(platform), *batch_routers(platform)):
+    for router in (
+        *message_routers(platform),
+        *stats_routers(platform),
+        *batch_routers(platform),
+        *retention_routers(platform),
+    ):
         app.include_router(router)
     app.include_router(admin_router(platform))
     app.include_router(connections_router(platform))

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.queries import MessageSearch, Queries
+    from qixin.services.retention import Retention
     from qixin.services.staff import StaffDirectory, StaffUsers
     from qixin.services.stats import Statistics
     from qixin.settings import Settings
@@ -94,6 +95,8 @@ class ApiServices(Protocol):
     def console_send(self) -> ConsoleSender: ...
     @property
     def console_views(self) -> ConsoleViews: ...
+    @property
+    def retention(self) -> Retention: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 AUTH = ("AUTH_MISSING", "APPKEY_INVALID", "SIGNATURE_INVALID", "TIMESTAMP_EXPIRED", "NONCE_REPLAYED", "IP_FORBIDDEN")
 STAFF = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN")
+LATENCY_HELP = "逗号分隔：channel,account_id"
 GROUP_HELP = "逗号分隔：account_id,signature,template_id,type,carrier,province,channel,status,reason"
 
 
@@ -57,6 +58,32 @@ def stats_routers(platform: Services) -> list[APIRouter]:
         out = await platform.statistics.query(
             actor, _split(group_by), None if bucket == "none" else bucket, since, until, filters
         )
+        return json_response(out)
+
+    @v1.get("/statistics/latency", summary="回执时延：按小时或天、按通道分组的 p50/p90/p99（毫秒）",
+            responses=error_responses(*AUTH))  # fmt: skip
+    async def customer_latency(
+        request: Request, group_by: str | None = Query(None, description=LATENCY_HELP),
+        bucket: str | None = Query("day", description="hour / day / none"), since: str | None = None,
+        until: str | None = None, channel: str | None = None,
+    ) -> Response:  # fmt: skip
+        actor, _ = await deps.customer(platform, request)
+        out = await platform.statistics.latency(
+            actor, _split(group_by), None if bucket == "none" else bucket, since, until, {"channel": channel}
+        )
+        return json_response(out)
+
+    @admin.get("/statistics/latency", summary="全平台回执时延（按通道、账户分组）", responses=error_responses(*STAFF))
+    async def staff_latency(
+        request: Request, group_by: str | None = Query(None, description=LATENCY_HELP),
+        bucket: str | None = Query("day", description="hour / day / none"), since: str | None = None,
+        until: str | None = None, account_id: int | None = Query(None, ge=1, lt=2**63), channel: str | None = None,
+    ) -> Response:  # fmt: skip
+        actor = await deps.staff_actor(platform, request)
+        out = await platform.statistics.latency(
+            actor, _split(group_by), None if bucket == "none" else bucket, since, until,
+            {"account_id": account_id, "channel": channel},
+        )  # fmt: skip
         return json_response(out)
 
     return [v1, admin]

@@ -20,6 +20,7 @@ ROLE_GRANTS: dict[str, frozenset[str]] = {
     "audit.read": frozenset(),
     "staff.write": frozenset(),
     "numbers.read": frozenset(),  # full phone numbers in staff lists and exports (others see 138****8000)
+    "retention": frozenset(),  # purging message details (services/retention.py)
 }
 
 # -- customer console users (docs/console.md) ------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import orjson
 
 from qixin.domain.delivery import status_of_stat  # the one stat -> status table (docs/status-codes.md)
-from qixin.services import billing, portability, stats
+from qixin.services import billing, latency, portability, stats
 from qixin.store import messages
 from qixin.store import receipts as receipt_store
 from qixin.store import webhooks as outbox
@@ -156,6 +156,8 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
         if pending <= 0:
             status = status_of_stat(stat or "UNKNOWN")
             finals.append(mid)
+            d = dims[mid]  # (created_at, account_id, …, channel [7], …, submitted_at [15], send_at [16])
+            latency.record_final(tx, d[7], int(d[1]), int(d[0]), d[16], d[15], done_at)
         updates.append((status, max(pending, 0), stat, err, done_at if pending <= 0 else None, mid))
     stats.record_changes(
         tx, {u[5]: stats.Change(u[0], carrier_stat=u[2], carrier_err=u[3], error_code=None) for u in updates}, dims

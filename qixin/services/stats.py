@@ -20,11 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from qixin.domain import latency as latency_rules
 from qixin.domain.calendar import SHANGHAI
 from qixin.domain.delivery import FAILED_STATUSES, REASONS, reason_of
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
+from qixin.services import latency
 from qixin.services.actor import Actor, UseCase
+from qixin.store import latency as latency_store
+from qixin.store import retention as retention_store
 from qixin.store import stats as store
 from qixin.store.db import Tx, now_ms
 
@@ -77,8 +81,8 @@ def record_accept(
 def current(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """Each message's bucket as stored now, with its receipt state: (created_at, account_id, signature,
     template_id, type, carrier, province, channel, status, parts, fee_li, carrier_stat, carrier_err,
-    error_code, receipts_pending). A caller that needs the state too reads it here once and hands it to
-    ``record_changes``."""
+    error_code, receipts_pending, submitted_at, send_at). A caller that needs the state too reads it here
+    once and hands it to ``record_changes``."""
     return store.message_dims(tx, list(message_ids))
 
 
@@ -134,17 +138,26 @@ def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
         stat,
         err,
         code,
-        _pending,
+        *_rest,
     ) in current.values():
         base = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel)
         _move(tx, (*base, was, ""), -1, -int(parts), -int(fee))
         _move(tx, (*base, status, reason_of(protocols.get(channel), status, stat, err, code)), 1, int(parts), int(fee))
 
 
+def retained_since(tx: Tx) -> int:
+    """The first hour whose messages are all still stored: the retention purge's mark rounded up to an hour
+    (0 when nothing was purged). Rollups of earlier hours outlive their purged messages."""
+    mark = retention_store.mark(tx)
+    return -(-mark // HOUR_MS) * HOUR_MS
+
+
 def verify(tx: Tx) -> dict[str, Any]:
-    """Rollups against the message rows, per account and status. Run it as a read (``db.read``): a
-    write job would see the rows of earlier jobs of its group before their rollup moves are written."""
-    rolled, counted = store.totals_by_status(tx), store.counts_by_status(tx)
+    """Rollups against the message rows, per account and status, over the retained period (the hours from
+    ``retained_since`` on). Run it as a read (``db.read``): a write job would see the rows of earlier jobs
+    of its group before their rollup moves are written."""
+    since = retained_since(tx)
+    rolled, counted = store.totals_by_status(tx, since), store.counts_by_status(tx, since)
     diffs = [
         {
             "account_id": k[0],
@@ -155,16 +168,18 @@ def verify(tx: Tx) -> dict[str, Any]:
         for k in sorted(set(rolled) | set(counted))
         if rolled.get(k, (0, 0, 0)) != counted.get(k, (0, 0, 0))
     ]
-    return {"ok": not diffs, "groups": len(set(rolled) | set(counted)), "mismatches": diffs}
+    return {"ok": not diffs, "groups": len(set(rolled) | set(counted)), "mismatches": diffs, "since": since}
 
 
 def rebuild(tx: Tx) -> int:
-    """Recompute every rollup from the message rows; returns the messages counted."""
+    """Recompute the rollups of the retained period (``retained_since``) from the message rows; the rollups
+    of purged hours stay as they are. Returns the messages counted."""
+    since = retained_since(tx)
     tx.reset_counters(store.add)  # earlier jobs' moves of this group: counted from their rows below
-    store.clear(tx)
+    store.clear(tx, since)
     protocols = store.protocols(tx)
     n = 0
-    for page in store.all_message_dims(tx):
+    for page in store.all_message_dims(tx, since=since):
         for created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code in page:
             reason = reason_of(protocols.get(channel), status, stat, err, code)
             key = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel, status, reason)
@@ -237,3 +252,43 @@ class Statistics(UseCase):
             out.append(g)
         return {"since": start, "until": end, "bucket": bucket, "group_by": list(group_by), "groups": out,
                 "reasons": REASONS}  # fmt: skip
+
+    async def latency(
+        self,
+        actor: Actor,
+        group_by: Sequence[str] = (),
+        bucket: str | None = "day",
+        since: str | int | None = None,
+        until: str | int | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Receipt latency percentiles (p50/p90/p99, ms) per group of ``channel`` and/or ``account_id`` and per
+        hour or day (or the whole range), both kinds (submit → receipt, accept → final), merged from the
+        hourly histograms (services/latency.py). Customers see their own account only."""
+        filters = {k: v for k, v in (filters or {}).items() if k in latency_store.GROUPABLE and v is not None}
+        if actor.is_customer:
+            filters["account_id"] = actor.account_id
+        else:
+            actor.require("accounts.read")
+        group_by = ["account_id" if g == "account" else g for g in group_by]
+        unknown = [g for g in group_by if g not in latency_store.GROUPABLE]
+        if unknown or bucket not in (None, "hour", "day"):
+            raise QxError("INVALID_REQUEST", "group_by 可选 channel、account_id；bucket 为 hour、day 或 none")
+        end = parse_time(until) or now_ms()
+        start = parse_time(since) or end - 30 * DAY_MS
+        if not 0 < end - start <= MAX_RANGE_MS:
+            raise QxError("INVALID_REQUEST", "统计区间须大于 0 且不超过 400 天")
+        cols = list(dict.fromkeys(group_by))
+        rows = await self.read(lambda tx: latency_store.query(tx, filters, hour_of(start), end, cols, bucket))
+        n_keys = len(cols) + (1 if bucket else 0)
+        groups = []
+        for key, by_kind in latency.histograms(rows, n_keys).items():
+            g: dict[str, Any] = dict(zip(cols, key[: len(cols)], strict=True))
+            if bucket == "hour":
+                g["hour"] = _hour(int(key[-1]))
+            elif bucket == "day":
+                g["day"] = _day(int(key[-1]))
+            for kind in latency_rules.KINDS:
+                g[kind] = latency_rules.summary(by_kind.get(kind, {}))
+            groups.append(g)
+        return {"since": start, "until": end, "bucket": bucket, "group_by": cols, "unit": "ms", "groups": groups}

@@ -858,3 +858,41 @@ console_login_ranges = Table(
 )
 # The console's "recent batches" of an account, newest first, without sorting all of its batches.
 Index("ix_batches_account_id", batches.c.account_id, batches.c.id)
+
+
+# -- receipt latency histograms and retention (migration 0010_retention; services/latency.py, retention.py) --
+# Counts of final receipts per hour (UTC, of the final receipt) × channel × account × fixed log-spaced
+# bucket (domain/latency.py), one column per kind: percentiles by merging counts, never by sorting rows.
+# Kept by the transaction that makes a message final (services/receipts.apply_receipts); never purged.
+latency_hourly = Table(
+    "latency_hourly",
+    metadata,
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),  # ms UTC, start of the hour
+    Column("channel", String(64), primary_key=True),
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+    Column("submit_receipt", BigInteger, nullable=False, server_default="0"),  # submission → final receipt
+    Column("accept_final", BigInteger, nullable=False, server_default="0"),  # acceptance (or send_at) → final
+)
+Index("ix_latency_hourly_account_hour", latency_hourly.c.account_id, latency_hourly.c.hour)
+
+# A complaint is open until a row here closes it; the retention purge keeps the messages an open
+# complaint names (its message, or every message to its number).
+complaint_closures = Table(
+    "complaint_closures",
+    metadata,
+    Column("complaint_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("actor", String(64), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("closed_at", BigInteger, nullable=False),
+)
+
+# How far the retention purge has gone: message details created before ``before_at`` are purged (except
+# complaint evidence); ``qixin stats verify`` / ``rebuild`` compare and recount only the hours from there on.
+retention_marks = Table(
+    "retention_marks",
+    metadata,
+    Column("name", String(32), primary_key=True),  # messages
+    Column("before_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)

@@ -30,13 +30,14 @@ def add(tx: Tx, deltas: dict[Key, list[int]]) -> None:
 
 def message_dims(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """id -> (created_at, account_id, signature, template_id, type, carrier, province, channel, status, parts,
-    fee_li, carrier_stat, carrier_err, error_code, receipts_pending) as stored now."""
+    fee_li, carrier_stat, carrier_err, error_code, receipts_pending, submitted_at, send_at) as stored now."""
     out: dict[int, tuple[Any, ...]] = {}
     for part in chunks(list(message_ids)):
         for r in tx.all(
             "SELECT m.id, m.created_at, m.account_id, b.signature, COALESCE(b.template_id, 0), m.type, m.carrier,"
             " m.province, COALESCE(m.channel, ''), m.status, m.parts, m.fee_li, m.carrier_stat, m.carrier_err,"
-            " m.error_code, m.receipts_pending FROM messages m JOIN batches b ON b.id = m.batch_id"
+            " m.error_code, m.receipts_pending, m.submitted_at, m.send_at"
+            " FROM messages m JOIN batches b ON b.id = m.batch_id"
             f" WHERE m.id IN ({tx.in_list(part)})",
             tuple(part),
         ):
@@ -71,36 +72,42 @@ def query(
     return tx.all(sql, tuple(params))
 
 
-def totals_by_status(tx: Tx) -> dict[tuple[int, str], tuple[int, int, int]]:
-    """(account_id, status) -> (messages, parts, fee_li) from the rollups."""
+def totals_by_status(tx: Tx, since: int = 0) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """(account_id, status) -> (messages, parts, fee_li) from the rollups of the hours from ``since`` on."""
     rows = tx.all(
         "SELECT account_id, status, SUM(messages), SUM(parts), SUM(fee_li) FROM stats_hourly"
-        " GROUP BY account_id, status"
+        " WHERE hour >= ? GROUP BY account_id, status",
+        (since,),
     )
     return {(int(r[0]), str(r[1])): (int(r[2]), int(r[3]), int(r[4])) for r in rows if int(r[2]) or int(r[3])}
 
 
-def counts_by_status(tx: Tx) -> dict[tuple[int, str], tuple[int, int, int]]:
-    """(account_id, status) -> (messages, parts, fee_li) counted from the message rows (for verify)."""
+def counts_by_status(tx: Tx, since: int = 0) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """(account_id, status) -> (messages, parts, fee_li) counted from the rows of messages accepted from
+    ``since`` on (for verify)."""
     rows = tx.all(
-        "SELECT account_id, status, COUNT(*), SUM(parts), SUM(fee_li) FROM messages GROUP BY account_id, status"
+        "SELECT account_id, status, COUNT(*), SUM(parts), SUM(fee_li) FROM messages WHERE created_at >= ?"
+        " GROUP BY account_id, status",
+        (since,),
     )
     return {(int(r[0]), str(r[1])): (int(r[2]), int(r[3]), int(r[4])) for r in rows}
 
 
-def clear(tx: Tx) -> None:
-    tx.execute("DELETE FROM stats_hourly")
+def clear(tx: Tx, since: int = 0) -> None:
+    """Drop the rollups of the hours from ``since`` on."""
+    tx.execute("DELETE FROM stats_hourly WHERE hour >= ?", (since,))
 
 
-def all_message_dims(tx: Tx, batch: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
-    """Every message's dims (as ``message_dims``), in pages, for a rebuild."""
+def all_message_dims(tx: Tx, batch: int = 10_000, since: int = 0) -> Iterator[list[tuple[Any, ...]]]:
+    """The dims (as ``message_dims``) of every message accepted from ``since`` on, in pages, for a rebuild."""
     last = -1
     while True:
         rows = tx.all(
             "SELECT m.id, m.created_at, m.account_id, b.signature, COALESCE(b.template_id, 0), m.type, m.carrier,"
             " m.province, COALESCE(m.channel, ''), m.status, m.parts, m.fee_li, m.carrier_stat, m.carrier_err,"
-            " m.error_code FROM messages m JOIN batches b ON b.id = m.batch_id WHERE m.id > ? ORDER BY m.id LIMIT ?",
-            (last, batch),
+            " m.error_code FROM messages m JOIN batches b ON b.id = m.batch_id WHERE m.id > ? AND m.created_at >= ?"
+            " ORDER BY m.id LIMIT ?",
+            (last, since, batch),
         )
         if not rows:
             return

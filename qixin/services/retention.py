@@ -1,0 +1,289 @@
+"""Retention (c002 7.2): message details are kept ``retention_days`` (six months by default), then purged.
+
+Rules:
+- Purged when older than the cutoff (accepted before it): messages (content, numbers, receipt codes) and
+  their submitted parts (``submits``, where receipts were matched), batches no message refers to any
+  more (with their declared audience), uplink messages (``mo_messages``), webhook events already
+  delivered or given up (``webhook_outbox`` sent/dead), parked receipts (``receipt_inbox``).
+- Kept: the rollups (``stats_hourly``), the latency histograms, the ledger and package ledger,
+  statements, the audit log, complaints; messages that are not final yet; and every message named by an
+  open complaint (its message, or every message to its number) until the complaint is closed
+  (``close_complaint``), with the batch that holds its content.
+- One purge is many short transactions: each chunk is one write job, sized adaptively so that its
+  statements take about ``retention_chunk_ms`` (50 ms by default): the writer, shared with the send path,
+  is never held longer than that at a time. Deletes go by primary-key range when a whole chunk goes, by
+  id list otherwise. Every chunk is idempotent: purges in several processes, or one interrupted and
+  run again, remove each row once.
+- After the purge the mark (``retention_marks``) moves to the cutoff and ONE audit row records the cutoff
+  and the counts (actor ``system:retention`` for the daily worker, ``cli`` from the command line).
+  ``qixin stats verify`` / ``rebuild`` compare and recount only the hours from the mark on (the rollups
+  of purged hours are kept while their messages are gone).
+- The cutoff is the start of an hour (UTC), so the rollups of an hour are either all before the mark or
+  all after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from qixin import ids
+from qixin.domain.calendar import SHANGHAI
+from qixin.domain.timeparse import parse_time
+from qixin.errors import QxError
+from qixin.services.actor import Actor, UseCase, audit
+from qixin.store import retention as store
+from qixin.store.db import Database, Tx, now_ms
+
+log = logging.getLogger("qixin.retention")
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+MIN_CHUNK, MAX_CHUNK, FIRST_CHUNK = 100, 20_000, 500
+FINAL = frozenset(store.FINAL)
+
+
+def _id_below(before_at: int) -> int:
+    """An id above every id generated before ``before_at`` (ids are time-ordered: ms << 22), with a
+    minute's margin for clocks: the created_at test decides exactly."""
+    ms = before_at + 60_000 - ids.EPOCH_MS
+    return max(ms, 0) << 22
+
+
+class Chunks:
+    """Adaptive chunk size: rows per job so that one job's transaction — its statements and its commit
+    (on SQLite the commit may include a WAL checkpoint) — takes about ``target_ms``. ``took`` is told both:
+    the statements' time (measured inside the job) and the round trip (submit → committed, which also
+    holds any wait for the writer: an upper bound); the size follows the round trip."""
+
+    def __init__(self, target_ms: float) -> None:
+        self.target_ms = target_ms
+        self.size = FIRST_CHUNK
+        self.longest_ms = 0.0  # statements of one chunk
+        self.longest_commit_ms = 0.0  # round trip of one chunk, commit included
+        self.count = 0
+        self.per_row: float | None = None  # ms per row, smoothed
+        self.round_trips: list[float] = []
+
+    def took(self, rows: int, ms: float, round_trip_ms: float) -> None:
+        log.debug("chunk of %d rows (size %d): %.1f ms, round trip %.1f ms", rows, self.size, ms, round_trip_ms)
+        self.count += 1
+        self.longest_ms = max(self.longest_ms, ms)
+        self.longest_commit_ms = max(self.longest_commit_ms, round_trip_ms)
+        self.round_trips.append(round_trip_ms)
+        if rows <= 0:
+            return
+        per_row = max(round_trip_ms, ms, 0.01) / rows
+        # pessimistic: the slower of this chunk and the running average (timings are noisy on a busy machine)
+        self.per_row = per_row if self.per_row is None else max(per_row, 0.7 * self.per_row + 0.3 * per_row)
+        want = 0.6 * self.target_ms / self.per_row  # a margin below the target
+        self.size = int(min(MAX_CHUNK, 1.25 * self.size, max(MIN_CHUNK, want)))  # grows by a quarter at most
+
+    def phase(self) -> Chunks:
+        """A fresh size for another table (another cost per row), keeping the totals here."""
+        other = Chunks(self.target_ms)
+        other.count, other.longest_ms, other.longest_commit_ms = self.count, self.longest_ms, self.longest_commit_ms
+        other.round_trips = self.round_trips
+        return other
+
+
+class Retention(UseCase):
+    """The purge (CLI, daily worker) and the closing of complaints whose evidence it keeps."""
+
+    def __init__(self, db: Database, days: int, chunk_ms: float = 50.0, hour: int = 4,
+                 on_change: Callable[[], None] | None = None) -> None:  # fmt: skip
+        super().__init__(db, on_change)
+        self.days = days
+        self.chunk_ms = chunk_ms
+        self.hour = hour
+        self._task: asyncio.Task[None] | None = None
+
+    def cutoff(self, now: int | None = None) -> int:
+        """The default cutoff: ``days`` before now, at the start of that hour."""
+        at = (now_ms() if now is None else now) - self.days * DAY_MS
+        return at // HOUR_MS * HOUR_MS
+
+    async def purge(self, actor: Actor, before: str | int | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """Purge message details older than ``before`` (default: the retention period; a date means
+        00:00 Beijing time; never later than now). With ``dry_run`` count what would go, change nothing."""
+        actor.require("retention")
+        now = now_ms()
+        cut = self.cutoff(now) if before in (None, "") else parse_time(before)
+        assert cut is not None
+        cut = cut // HOUR_MS * HOUR_MS
+        if cut > now:
+            raise QxError("INVALID_REQUEST", "清理时间点不能晚于当前时间")
+        started = time.perf_counter()
+        chunks = Chunks(self.chunk_ms)
+        counts = {"messages": 0, "submits": 0, "batches": 0, **{t: 0 for t in store.SIMPLE_TABLES}}
+        kept = {"complaint_evidence": 0, "not_final": 0}
+        kept_batches: set[int] = set()
+        id_below = _id_below(cut)
+
+        # 1. messages and their parts, by id (time order)
+        last = 0
+        while True:
+            size = chunks.size
+
+            def job(tx: Tx, last: int = last, size: int = size) -> tuple[int, int, int, int, set[int], int, float]:
+                t0 = time.perf_counter()
+                rows = store.message_rows(tx, last, id_below, size)
+                if not rows:
+                    return -1, 0, 0, 0, set(), 0, 0.0
+                numbers, protected = store.open_complaints(tx)
+                go: list[int] = []
+                evidence = not_final = 0
+                batches: set[int] = set()
+                for mid, number, status, created, batch in rows:
+                    if int(created) >= cut:  # within the ids' minute of margin: newer than the cutoff
+                        batches.add(int(batch))
+                    elif status not in FINAL:
+                        not_final += 1
+                        batches.add(int(batch))
+                    elif number in numbers or int(mid) in protected:
+                        evidence += 1
+                        batches.add(int(batch))
+                    else:
+                        go.append(int(mid))
+                m = s = 0
+                if dry_run:
+                    m = len(go)
+                elif len(go) == len(rows):
+                    m, s = store.delete_message_range(tx, go[0], go[-1])
+                elif go:
+                    m, s = store.delete_messages(tx, go)
+                return int(rows[-1][0]), m, s, evidence, batches, not_final, (time.perf_counter() - t0) * 1000
+
+            run = self.db.read if dry_run else self.db.write
+            t0 = time.perf_counter()
+            last_id, m, s, evidence, batches, not_final, ms = await run(job)
+            if last_id < 0:
+                break
+            chunks.took(m + s + evidence + not_final, ms, (time.perf_counter() - t0) * 1000)
+            last = last_id
+            counts["messages"] += m
+            counts["submits"] += s
+            kept["complaint_evidence"] += evidence
+            kept["not_final"] += not_final
+            kept_batches |= batches
+
+        # 2. batches no message refers to any more
+        chunks = chunks.phase()
+        if dry_run:
+            old = await self.db.read(lambda tx: store.count_old_batches(tx, cut))
+            counts["batches"] = max(old - len(kept_batches), 0)
+        else:
+            last = 0
+            while True:
+                size = chunks.size
+
+                def bjob(tx: Tx, last: int = last, size: int = size) -> tuple[int, int, int, float]:
+                    t0 = time.perf_counter()
+                    found = store.old_batches(tx, last, id_below, cut, size)
+                    if not found:
+                        return -1, 0, 0, 0.0
+                    n = store.delete_unreferenced_batches(tx, found)
+                    return found[-1], len(found), n, (time.perf_counter() - t0) * 1000
+
+                t0 = time.perf_counter()
+                last_id, seen, n, ms = await self.db.write(bjob)
+                if last_id < 0:
+                    break
+                chunks.took(seen, ms, (time.perf_counter() - t0) * 1000)
+                last = last_id
+                counts["batches"] += n
+
+        # 3. uplink, delivered webhook events, parked receipts
+        for table in store.SIMPLE_TABLES:
+            chunks = chunks.phase()
+            if dry_run:
+                counts[table] = await self.db.read(lambda tx, t=table: store.count_old(tx, t, cut))  # type: ignore[misc]
+                continue
+            last = 0
+            while True:
+                size = chunks.size
+
+                def sjob(
+                    tx: Tx, table: str = table, last: int = last, size: int = size
+                ) -> tuple[int, int, bool, float]:
+                    t0 = time.perf_counter()
+                    last_id, n, done = store.delete_old(tx, table, last, cut, size)
+                    return last_id, n, done, (time.perf_counter() - t0) * 1000
+
+                t0 = time.perf_counter()
+                last, n, done, ms = await self.db.write(sjob)
+                chunks.took(max(n, 1), ms, (time.perf_counter() - t0) * 1000)
+                counts[table] += n
+                if done:
+                    break
+
+        out = {
+            "before": cut,
+            "before_local": datetime.fromtimestamp(cut / 1000, SHANGHAI).isoformat(timespec="seconds"),
+            "dry_run": dry_run,
+            "purged": counts,
+            "kept": kept,
+            "chunks": chunks.count,
+            "longest_chunk_ms": round(chunks.longest_ms, 1),
+            "longest_chunk_commit_ms": round(chunks.longest_commit_ms, 1),
+            "chunk_p90_commit_ms": round(sorted(chunks.round_trips)[int(0.9 * (len(chunks.round_trips) - 1))], 1)
+            if chunks.round_trips
+            else 0.0,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        if not dry_run:
+
+            def finish(tx: Tx) -> None:
+                store.set_mark(tx, cut, now_ms())
+                audit(tx, actor, "retention.purge", f"before:{cut}", out)
+
+            await self.db.write(finish)
+            log.info("retention purge before %s: %s", out["before_local"], counts)
+        return out
+
+    async def close_complaint(self, actor: Actor, complaint_id: int, note: str = "") -> dict[str, Any]:
+        """Close a complaint: the purge may then remove the messages it kept as evidence."""
+
+        def fn(tx: Tx) -> dict[str, Any]:
+            if not store.close_complaint(tx, complaint_id, actor.name or actor.id, note, now_ms()):
+                raise QxError("NOT_FOUND", "投诉记录不存在")
+            return {"complaint_id": complaint_id, "closed": True}
+
+        actor.require("compliance")
+        return await self.change(actor, "complaint.close", f"complaint:{complaint_id}", fn)
+
+    # -- the daily worker --------------------------------------------------------------------------------
+    def next_run(self, now: int) -> int:
+        """The next ``hour``:00 Beijing time after ``now`` (ms UTC)."""
+        local = datetime.fromtimestamp(now / 1000, SHANGHAI)
+        at = local.replace(hour=self.hour, minute=0, second=0, microsecond=0)
+        if at <= local:
+            at += timedelta(days=1)
+        return int(at.timestamp() * 1000)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="qixin-retention")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            due = self.next_run(now_ms())
+            while (left := due - now_ms()) > 0:
+                await asyncio.sleep(min(left / 1000, 60.0))
+            try:
+                await self.purge(Actor.system("retention"))
+            except Exception:
+                log.exception("retention purge failed; next run tomorrow")

@@ -1,0 +1,265 @@
+"""Retention: message details older than the retention period are purged in short chunks on SQLite and
+PostgreSQL; recent ones, complaint evidence (until the complaint is closed), rollups, ledger and audit
+stay; each purge is audited with its counts; ``stats verify`` compares only the retained period."""
+
+from __future__ import annotations
+
+import orjson
+from conftest import Running
+
+from qixin.services import stats
+from qixin.services.actor import Actor
+from qixin.store import retention as retention_store
+from qixin.store.db import Tx, now_ms
+
+DAY_MS = 86_400_000
+AGE_MS = 200 * DAY_MS  # older than the 183 days kept by default
+ID_SHIFT = AGE_MS << 22  # ids are time-ordered: (ms since 2024) << 22 | node | sequence
+
+
+def _age_account(tx: Tx, account_id: int) -> None:
+    """Move everything an account sent 200 days into the past, as if it had been sent then: message and
+    batch ids and times, submitted parts, the rollups' hours."""
+    tx.execute(
+        "UPDATE submits SET message_id = message_id - ?, submitted_at = submitted_at - ?"
+        " WHERE message_id IN (SELECT id FROM messages WHERE account_id = ?)",
+        (ID_SHIFT, AGE_MS, account_id),
+    )
+    tx.execute(
+        "UPDATE messages SET id = id - ?, batch_id = batch_id - ?, created_at = created_at - ?,"
+        " submitted_at = submitted_at - ?, done_at = done_at - ? WHERE account_id = ?",
+        (ID_SHIFT, ID_SHIFT, AGE_MS, AGE_MS, AGE_MS, account_id),
+    )
+    tx.execute(
+        "UPDATE batches SET id = id - ?, created_at = created_at - ? WHERE account_id = ?",
+        (ID_SHIFT, AGE_MS, account_id),
+    )
+    tx.execute("UPDATE stats_hourly SET hour = hour - ? WHERE account_id = ?", (AGE_MS, account_id))
+
+
+def _side_rows(tx: Tx, account_id: int) -> None:
+    """Uplink messages, webhook events and a parked receipt, one old and one recent of each."""
+    now = now_ms()
+    for at in (now - AGE_MS, now):
+        tx.execute(
+            "INSERT INTO mo_messages (account_id, channel, source, destination, content, received_at)"
+            " VALUES (?, 'smpp-sim', '13900001111', '10690000', 'TD', ?)",
+            (account_id, at),
+        )
+        for status in ("sent", "dead", "pending"):
+            tx.execute(
+                "INSERT INTO webhook_outbox (account_id, api_key_id, url, payload, next_at, status, created_at)"
+                " VALUES (?, 1, 'http://127.0.0.1:9/x', '{}', ?, ?, ?)",
+                (account_id, now + DAY_MS, status, at),  # never due during the test
+            )
+        tx.execute(
+            "INSERT INTO receipt_inbox (channel, carrier_msg_id, stat, err, received_at)"
+            " VALUES ('smpp-sim', ?, 'DELIVRD', '000', ?)",
+            (f"x{at}", at),
+        )
+
+
+def _snapshot(tx: Tx) -> dict[str, object]:
+    one = lambda sql: tuple(tx.one(sql))  # noqa: E731
+    return {
+        "ledger": one("SELECT COUNT(*), SUM(amount_li) FROM ledger"),
+        "rollups": one("SELECT COUNT(*), SUM(messages), SUM(parts), SUM(fee_li) FROM stats_hourly"),
+        "latency": one("SELECT COUNT(*), SUM(submit_receipt), SUM(accept_final) FROM latency_hourly"),
+        "balances": one("SELECT SUM(balance_li) FROM accounts"),
+    }
+
+
+def _count(tx: Tx, sql: str, params: tuple[object, ...] = ()) -> int:
+    return int(tx.one(sql, params)[0])
+
+
+async def test_purge_removes_old_details_and_keeps_the_rest(running: Running) -> None:
+    db = running.platform.db
+    old, new = running.account(name="旧客户"), running.account(name="新客户")
+    old_numbers = [f"1390000{i:04d}" for i in range(40)]
+    assert (await old.send(to=old_numbers, content="您的订单已发货")).status_code == 200
+    assert (await new.send(to=[f"1391000{i:04d}" for i in range(10)], content="您的订单已发货")).status_code == 200
+    await running.wait_final(50)
+    await db.write(lambda tx: _age_account(tx, old.account_id))
+    await db.write(lambda tx: _side_rows(tx, old.account_id))
+    assert (await db.read(stats.verify))["ok"]
+
+    # an open complaint about one of the old numbers keeps its messages (and their batch) as evidence
+    complaint = await running.platform.compliance_desk.record_complaint(Actor.cli(), old_numbers[3], None, "投诉")
+    before = await db.read(_snapshot)
+    audits = await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM audit_log"))
+
+    dry = await running.platform.retention.purge(Actor.cli(), dry_run=True)
+    assert dry["purged"]["messages"] == 39 and dry["kept"]["complaint_evidence"] == 1
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages")) == 50  # nothing changed
+
+    retention = running.platform.retention
+    retention.chunk_ms = 0.05  # tiny chunks: the purge must work across many transactions
+    out = await retention.purge(Actor.system("retention"))
+    assert out["purged"]["messages"] == 39
+    assert out["purged"]["submits"] == 39
+    assert out["purged"]["batches"] == 0  # the batch still holds the evidence message
+    assert out["purged"]["mo_messages"] == 1 and out["purged"]["webhook_outbox"] == 2  # sent + dead, not pending
+    assert out["purged"]["receipt_inbox"] == 1
+    assert out["kept"]["complaint_evidence"] == 1 and out["chunks"] > 3
+
+    def remaining(tx: Tx) -> dict[str, int]:
+        return {
+            "old": _count(tx, "SELECT COUNT(*) FROM messages WHERE account_id = ?", (old.account_id,)),
+            "new": _count(tx, "SELECT COUNT(*) FROM messages WHERE account_id = ?", (new.account_id,)),
+            "evidence": _count(tx, "SELECT COUNT(*) FROM messages WHERE number = ?", (old_numbers[3],)),
+            "old_batches": _count(tx, "SELECT COUNT(*) FROM batches WHERE account_id = ?", (old.account_id,)),
+            "new_submits": _count(
+                tx, "SELECT COUNT(*) FROM submits s JOIN messages m ON m.id = s.message_id WHERE m.account_id = ?",
+                (new.account_id,),
+            ),
+            "mo": _count(tx, "SELECT COUNT(*) FROM mo_messages"),
+            "outbox": _count(tx, "SELECT COUNT(*) FROM webhook_outbox"),
+        }  # fmt: skip
+
+    assert await db.read(remaining) == {"old": 1, "new": 10, "evidence": 1, "old_batches": 1, "new_submits": 10,
+                                        "mo": 1, "outbox": 4}  # fmt: skip
+    assert await db.read(_snapshot) == before  # rollups, latency histograms, ledger, balances untouched
+    rows = await db.read(
+        lambda tx: tx.all("SELECT actor_type, actor_id, detail FROM audit_log WHERE action = 'retention.purge'")
+    )
+    assert len(rows) == 1 and (rows[0][0], rows[0][1]) == ("system", "retention")
+    assert orjson.loads(rows[0][2])["purged"]["messages"] == 39
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM audit_log")) == audits + 1
+
+    # the evidence report still shows the message; the rollups keep the purged account's counts
+    evidence = await running.platform.compliance_desk.evidence_report(Actor.cli(), complaint["complaint_id"])
+    assert len(evidence["messages"]) == 1 and evidence["messages"][0]["content"]
+    check = await db.read(stats.verify)
+    assert check["ok"], check["mismatches"]
+    assert check["since"] == out["before"]  # only the retained period is compared
+    assert {m["account_id"] for m in check["mismatches"]} == set()
+
+    # a retained message that loses its row is still caught
+    await db.write(lambda tx: tx.execute("DELETE FROM messages WHERE account_id = ? AND number = ?",
+                                         (new.account_id, "13910000000")))  # fmt: skip
+    bad = await db.read(stats.verify)
+    assert not bad["ok"] and {m["account_id"] for m in bad["mismatches"]} == {new.account_id}
+    # rebuild recounts the retained period only: the purged hours keep their rollups
+    await db.write(stats.rebuild)
+    assert (await db.read(stats.verify))["ok"]
+    aged = await running.platform.statistics.query(Actor.cli(), ["account_id"], None, (now_ms() - 300 * DAY_MS) // 1000,
+                                                   None, {"account_id": old.account_id})  # fmt: skip
+    assert aged["groups"][0]["messages"] == 40
+
+    # closing the complaint lets the next purge take the evidence and then the batch
+    await retention.close_complaint(Actor.cli(), complaint["complaint_id"], "已处理")
+    again = await retention.purge(Actor.cli())
+    assert again["purged"]["messages"] == 1 and again["purged"]["batches"] == 1
+    assert (await db.read(remaining))["old_batches"] == 0
+    assert (await running.platform.retention.purge(Actor.cli()))["purged"]["messages"] == 0  # idempotent
+
+
+async def test_purge_refuses_a_cutoff_in_the_future_and_staff_without_the_area(running: Running) -> None:
+    from qixin.errors import QxError
+
+    r = running.platform.retention
+    try:
+        await r.purge(Actor.cli(), before=(now_ms() + DAY_MS) // 1000)
+        raise AssertionError("a future cutoff was accepted")
+    except QxError as e:
+        assert e.code == "INVALID_REQUEST"
+    try:
+        await r.purge(Actor.staff(1, "ops"))
+        raise AssertionError("ops may not purge")
+    except QxError as e:
+        assert e.code == "FORBIDDEN"
+    try:
+        await r.close_complaint(Actor.cli(), 987654)
+        raise AssertionError("an unknown complaint was closed")
+    except QxError as e:
+        assert e.code == "NOT_FOUND"
+
+
+def test_next_run_is_the_configured_beijing_hour() -> None:
+    from datetime import datetime
+
+    from qixin.domain.calendar import SHANGHAI
+    from qixin.services.retention import Retention
+
+    r = Retention(None, 183, hour=3)  # type: ignore[arg-type]
+    at = int(datetime(2026, 12, 2, 2, 59, tzinfo=SHANGHAI).timestamp() * 1000)
+    assert r.next_run(at) == int(datetime(2026, 12, 2, 3, 0, tzinfo=SHANGHAI).timestamp() * 1000)
+    at = int(datetime(2026, 12, 2, 3, 0, tzinfo=SHANGHAI).timestamp() * 1000)
+    assert r.next_run(at) == int(datetime(2026, 12, 3, 3, 0, tzinfo=SHANGHAI).timestamp() * 1000)
+    assert r.cutoff(at) % 3_600_000 == 0 and at - r.cutoff(at) >= 183 * DAY_MS
+
+
+def test_cli_purge_dry_run_then_purge_and_verify(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from typer.testing import CliRunner
+
+    from qixin.cli import app
+    from qixin.settings import load_settings
+    from qixin.store.db import Database
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    d = str(tmp_path)
+    assert runner.invoke(app, ["migrate", "--data-dir", d]).exit_code == 0
+    db = Database(load_settings(d).db_url)
+    db.write_sync(lambda tx: _side_rows(tx, 1))
+    db.close()
+    dry = runner.invoke(app, ["retention", "purge", "--dry-run", "--data-dir", d, "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output)["purged"]["mo_messages"] == 1
+    done = runner.invoke(app, ["retention", "purge", "--before", "2026-12-01", "--data-dir", d])
+    assert done.exit_code == 0 and "已清理" in done.output, done.output
+    verify = runner.invoke(app, ["stats", "verify", "--data-dir", d, "--json"])
+    assert verify.exit_code == 0 and json.loads(verify.output)["since"] > 0
+    bad = runner.invoke(app, ["retention", "purge", "--before", "2999-01-01", "--data-dir", d])
+    assert bad.exit_code == 2 and "INVALID_REQUEST" in bad.output
+    audit = Database(load_settings(d).db_url)
+    rows = audit.read_sync(lambda tx: tx.all("SELECT actor_type FROM audit_log WHERE action = 'retention.purge'"))
+    audit.close()
+    assert [r[0] for r in rows] == ["cli"]
+
+
+async def test_staff_close_a_complaint_over_http(running: Running) -> None:
+    import httpx
+
+    desk = running.platform.compliance_desk
+    c = await desk.record_complaint(Actor.cli(), "13900009999", None, "投诉")
+    reviewer = await running.platform.staff_users.create(Actor.cli(), "rev-close", "reviewer")
+    ops = await running.platform.staff_users.create(Actor.cli(), "ops-close", "ops")
+    async with httpx.AsyncClient(base_url=running.base) as http:
+        path = f"/admin/complaints/{c['complaint_id']}/close"
+        r = await http.post(path, headers={"Authorization": f"Bearer {ops['token']}"})
+        assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN"
+        r = await http.post(path, content=b'{"note": "done"}', headers={"Authorization": f"Bearer {reviewer['token']}"})
+        assert r.status_code == 200 and r.json() == {"complaint_id": c["complaint_id"], "closed": True}
+        r = await http.post("/admin/complaints/987654/close", headers={"Authorization": f"Bearer {reviewer['token']}"})
+        assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+        r = await http.post(path, content=b"{", headers={"Authorization": f"Bearer {reviewer['token']}"})
+        assert r.json()["code"] == "INVALID_JSON"
+    rows = await running.platform.db.read(
+        lambda tx: tx.all("SELECT actor_type, target FROM audit_log WHERE action = 'complaint.close'")
+    )
+    assert [tuple(r) for r in rows] == [("staff", f"complaint:{c['complaint_id']}")]
+    numbers, _ = await running.platform.db.read(retention_store.open_complaints)
+    assert "13900009999" not in numbers
+
+
+def test_chunks_follow_the_measured_cost_toward_the_target() -> None:
+    from qixin.services.retention import FIRST_CHUNK, MAX_CHUNK, MIN_CHUNK, Chunks
+
+    c = Chunks(target_ms=50)
+    assert c.size == FIRST_CHUNK
+    c.took(500, 5.0, 6.0)  # cheap rows: grows, but by a quarter at most
+    assert c.size == int(FIRST_CHUNK * 1.25)
+    for _ in range(40):
+        c.took(c.size, c.size * 0.002, c.size * 0.002)  # 2 µs a row: 50 ms would be 25,000 rows
+    assert abs(c.size - 15_000) <= 1  # 60 % of the target: the margin for noise
+    for _ in range(10):
+        c.took(c.size, c.size * 0.0005, c.size * 0.0005)
+    assert c.size == MAX_CHUNK
+    c.took(c.size, 400.0, 420.0)  # a slow chunk (a busy machine): the next one is far smaller at once
+    assert c.size <= 0.6 * 50 / (420.0 / MAX_CHUNK) + 1 and c.longest_commit_ms == 420.0
+    for _ in range(5):
+        c.took(c.size, c.size * 10.0, c.size * 10.0)  # 10 ms a row: the floor
+    assert c.size == MIN_CHUNK and c.count == 57
