@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from qixin import ids
+from qixin.domain.numbercheck import Rules as NumberRules
 from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.gateway.channel import Hooks
@@ -39,13 +40,15 @@ from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
+from qixin.services.numbercheck import NumberChecks
+from qixin.services.numberproviders import CircuitBreaker, HttpProvider, Provider, SimulatorProvider
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.stats import Statistics
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
-from qixin.settings import Settings
+from qixin.settings import NumberCheckSettings, Settings
 from qixin.store.db import Database
 from qixin.store.migrate import migrate
 
@@ -81,6 +84,7 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    numbers: NumberChecks
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -200,7 +204,29 @@ def build(settings: Settings) -> Services:
         metrics=metrics,
         message_search=MessageSearch(db),
         statistics=Statistics(db),
+        numbers=NumberChecks(
+            db,
+            numcheck_provider(s.numcheck),
+            NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days),
+            s.numcheck.max_inline,
+        ),
     )
+
+
+def numcheck_provider(n: NumberCheckSettings) -> Provider | None:
+    """The number check's upstream provider as the settings name it (``none``: own evidence only)."""
+    if n.provider == "simulator":
+        return SimulatorProvider()
+    if n.provider == "http":
+        if not n.http_url:
+            raise QxError("INVALID_REQUEST", "QIXIN_NUMCHECK_HTTP_URL 未设置")
+        return HttpProvider(
+            n.http_url, numbers_field=n.http_numbers_field, extra_body=n.http_extra_body,
+            results_field=n.http_results_field, number_field=n.http_number_field, status_field=n.http_status_field,
+            status_map=n.http_status_map, confidence=n.http_confidence, token=n.http_token, timeout=n.http_timeout,
+            batch=n.http_batch, breaker=CircuitBreaker(n.breaker_failures, n.breaker_reset),
+        )  # fmt: skip
+    return None
 
 
 # -- roles ----------------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ app.add_typer(key_app, name="key")
 app.add_typer(billing_app, name="billing")
 app.add_typer(simulator_app, name="simulator")
 app.add_typer(stats_app, name="stats")
+numbers_app = typer.Typer(help="号码服务：空号检测", no_args_is_help=True)
+app.add_typer(numbers_app, name="numbers")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
@@ -804,3 +806,45 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# -- number services (docs/numbers.md) --------------------------------------------------------------------
+
+
+@numbers_app.command("check")
+def numbers_check(
+    account: Annotated[int, typer.Option("--account", help="计费账户 ID")],
+    numbers: Annotated[list[str] | None, typer.Argument(help="号码（也可用 --file）")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="每行一个号码的文本文件（最多 1,000 个）")] = None,
+    package: Annotated[
+        str | None, typer.Option("--package", help="只输出一个结果包：real / silent / empty / risk（CSV）")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """号码状态检测：实号 / 沉默号 / 空号 / 风险号 / 库无，按账户的号码检测单价计费（库无与上游超时不计费）。"""
+    items = list(numbers or [])
+    if file is not None:
+        items += file.read_text(encoding="utf-8-sig").splitlines()
+
+    async def run(s: Services) -> Any:
+        out = await s.numbers.check(Actor.cli(), items, account)
+        if package:
+            return (await s.numbers.package(Actor.cli(), out["check_id"], package, "csv"))[1]
+        return out
+
+    out = _call(data_dir, run)
+    if isinstance(out, bytes):
+        typer.echo(out.decode("utf-8-sig"), nl=False)
+        return
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    from qixin.domain.numbercheck import CLASS_NAMES
+
+    typer.echo(f"检测 {out['check_id']}：{out['total']} 个号码，计费 {out['charged']} 次，{out['fee_li']} 厘")
+    for r in out["results"]:
+        typer.echo(
+            f"  {r['number']}  {CLASS_NAMES[r['class']]}  {r['carrier']} {r['province']}"
+            f"{'（携号转网）' if r['ported'] else ''}  置信度 {r['confidence']:.2f}  {' '.join(r['evidence'])}"
+        )

@@ -31,6 +31,7 @@ from qixin.api.docs import mount_docs
 from qixin.api.health import health_router
 from qixin.api.limits import BodyLimit
 from qixin.api.messages import message_routers
+from qixin.api.numbers import number_routers
 from qixin.api.stats import stats_routers
 from qixin.errors import QxError
 from qixin.services.actor import Actor
@@ -161,7 +162,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         actor, _ = await customer(request)
         return json_response(await platform.templates.get(actor, parse_id(template_id)))
 
-    for router in (*message_routers(platform), *stats_routers(platform)):
+    for router in (*message_routers(platform), *stats_routers(platform), *number_routers(platform)):
         app.include_router(router)
     app.include_router(admin_router(platform))
     app.include_router(admin_billing_router(platform))

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
+    from qixin.services.numbercheck import NumberChecks
     from qixin.services.queries import MessageSearch, Queries
     from qixin.services.staff import StaffDirectory, StaffUsers
     from qixin.services.stats import Statistics
@@ -61,6 +62,8 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def numbers(self) -> NumberChecks: ...
     @property
     def log(self) -> logging.Logger: ...
 

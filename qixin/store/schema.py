@@ -618,3 +618,38 @@ api_nonces = Table(
     Column("nonce", String(64), primary_key=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
+
+# -- number services: status check (空号检测), issue 14 (migration 0014_numbers; services/numbercheck.py) --
+# The history evidence reads messages by number.
+Index("ix_messages_number", messages.c.number)
+
+# One row per check (an inline request or a batch); its fee is on the ledger as ref "numcheck:<id>".
+number_checks = Table(
+    "number_checks",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("total", Integer, nullable=False),  # numbers checked
+    Column("charged", Integer, nullable=False),  # of them billed (库无 and upstream timeouts/errors are free)
+    Column("fee_li", BigInteger, nullable=False),
+    Column("unit_li", BigInteger, nullable=False),
+    Column("counts", Text, nullable=False, server_default="{}"),  # JSON: class -> numbers
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_number_checks_account", number_checks.c.account_id, number_checks.c.created_at)
+
+number_check_results = Table(
+    "number_check_results",
+    metadata,
+    Column("check_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", Integer, primary_key=True, autoincrement=False),  # position in the request
+    Column("number", String(32), nullable=False),
+    Column("class", String(8), nullable=False),  # real | silent | empty | risk | unknown
+    Column("carrier", String(8), nullable=False),
+    Column("province", String(16), nullable=False, server_default=""),
+    Column("ported", Boolean, nullable=False, server_default="0"),
+    Column("confidence_pm", SmallInteger, nullable=False),  # confidence in per mille (0..1000)
+    Column("evidence", Text, nullable=False, server_default=""),  # space-separated evidence codes
+    Column("billed", Boolean, nullable=False),
+)
