@@ -21,11 +21,13 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import functools
+import gc
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,9 @@ from qixin.services.pricing import Plan, load_plans, select_price
 from qixin.store import numbercheck as store
 from qixin.store.db import Database, Tx, now_ms
 
+PAGE = 1_000  # results stored per row of number_check_pages (JSON)
+GC_PAUSE_MIN = 10_000  # batches this large build their objects with the cyclic GC paused
+READ_SPLIT = 2  # a large batch's evidence is read in this many parts at once
 PACKAGE_COLUMNS = ("number", "class", "carrier", "province", "ported", "confidence", "evidence")
 
 
@@ -70,6 +75,11 @@ class Evidence:
 
 def read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
     """Every own evidence source for ``numbers``: one query per source and chunk."""
+    with _gc_paused(len(numbers) >= GC_PAUSE_MIN):
+        return _read_evidence(tx, numbers)
+
+
+def _read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
     protocols = store.channel_protocols(tx)
     hist: dict[str, History] = {}
     reasons: dict[tuple[Any, ...], str] = {}
@@ -144,8 +154,38 @@ class NumberChecks(UseCase):
             raise QxError("PRICE_NOT_SET", product="numcheck")
         return li
 
+    async def _evidence(self, valid: list[str]) -> Evidence:
+        """The own evidence; a large batch is read in ``READ_SPLIT`` parts at once (each part on its own
+        reader connection, so the database work of the parts overlaps)."""
+        if len(valid) < GC_PAUSE_MIN:
+            return await self.db.read(lambda tx: read_evidence(tx, valid))
+        size = -(-len(valid) // READ_SPLIT)
+        parts = [valid[i : i + size] for i in range(0, len(valid), size)]
+        found = await asyncio.gather(*(self.db.read(functools.partial(read_evidence, numbers=p)) for p in parts))
+        ev = found[0]
+        for more in found[1:]:
+            ev.history.update(more.history)
+            ev.blacklisted |= more.blacklisted
+            ev.complaints.update(more.complaints)
+            ev.ported.update(more.ported)
+        return ev
+
     async def check(self, actor: Actor, numbers: Any, account_id: int | None = None) -> dict[str, Any]:
         """Check up to ``max_inline`` numbers now; answered per number (see the module rules)."""
+        out, rows = await self._run(actor, numbers, account_id, self.max_inline)
+        return out | {"results": [_item(r) for r in rows]}
+
+    async def check_many(
+        self, actor: Actor, numbers: Any, account_id: int | None = None, limit: int = 1_000_000
+    ) -> dict[str, Any]:
+        """Check up to ``limit`` numbers in one transaction; answered with the summary only (the results
+        are read back with ``get`` / ``package``). For batch jobs and the bench."""
+        out, _ = await self._run(actor, numbers, account_id, limit)
+        return out
+
+    async def _run(
+        self, actor: Actor, numbers: Any, account_id: int | None, limit: int
+    ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
         acct = actor.account_for(account_id, "accounts.write")
         if not isinstance(numbers, list) or not all(isinstance(x, str) for x in numbers):
             raise QxError("INVALID_REQUEST", "numbers 必须是字符串数组")
@@ -163,56 +203,39 @@ class NumberChecks(UseCase):
             entries.append((n or text, n))
         if not entries:
             raise QxError("NUMBERS_EMPTY")
-        if len(entries) > self.max_inline:
-            raise QxError("TOO_MANY_NUMBERS", f"单次最多检测 {self.max_inline} 个号码")
+        if len(entries) > limit:
+            raise QxError("TOO_MANY_NUMBERS", f"单次最多检测 {limit} 个号码")
         unit = await self.unit_price(acct)
         valid = [n for _, n in entries if n is not None]
-        ev = await self.db.read(lambda tx: read_evidence(tx, valid))
+        ev = await self._evidence(valid)
         now = now_ms()
-        own, places = classify_all(valid, ev, now, self.rules)
+        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
+            own, places = classify_all(valid, ev, now, self.rules)
         asked = [n for n, v in zip(valid, own, strict=True) if needs_upstream(v, self.rules)]
         answers: dict[str, Upstream] = {}
         if asked and self.provider is not None:
             answers = await self.provider.check(asked)
-        by_number = {n: (decide(v, answers.get(n)), place) for n, v, place in zip(valid, own, places, strict=True)}
-        results: list[dict[str, Any]] = []
-        rows: list[tuple[Any, ...]] = []
-        counts = dict.fromkeys(CLASSES, 0)
-        charged = 0
-        for seq, (shown, n) in enumerate(entries):
-            if n is None:
-                verdict, (carrier, province, moved) = (
-                    own_verdict(False, False, False, 0, None, now),
-                    ("unknown", "", False),
-                )
-            else:
-                verdict, (carrier, province, moved) = by_number[n]
-            billed = billing_key(verdict) not in billing.NUMCHECK_UNCHARGED
-            charged += billed
-            counts[verdict.cls] += 1
-            results.append({
-                "number": shown, "class": verdict.cls, "carrier": carrier, "province": province, "ported": moved,
-                "confidence": verdict.confidence, "evidence": verdict.evidence, "billed": billed,
-            })  # fmt: skip
-            rows.append((seq, shown, verdict.cls, carrier, province, moved, round(verdict.confidence * 1000),
-                         " ".join(verdict.evidence), billed))  # fmt: skip
+        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
+            rows, counts, charged = _rows(entries, valid, own, places, answers, now)
         fee = charged * unit
         check_id = ids.one()
+        pages = [orjson.dumps(rows[i : i + PAGE]).decode() for i in range(0, len(rows), PAGE)]
 
         def write(tx: Tx) -> None:
             if fee:
                 billing.debit(tx, acct, fee, f"numcheck:{check_id}", f"号码检测 {charged} 次")
             store.insert_check(tx, check_id, acct, actor.id, len(entries), charged, fee, unit, counts, now)
-            store.insert_results(tx, check_id, rows)
+            store.insert_pages(tx, check_id, pages)
 
         await self.change(
             actor, "numbers.check", f"numcheck:{check_id}", write,
             lambda _: {"account_id": acct, "total": len(entries), "charged": charged, "fee_li": fee, "counts": counts},
         )  # fmt: skip
-        return {
+        summary = {
             "check_id": str(check_id), "total": len(entries), "charged": charged, "unit_li": unit, "fee_li": fee,
-            "counts": counts, "results": results,
+            "counts": counts,
         }  # fmt: skip
+        return summary, rows
 
     async def _own_check(self, actor: Actor, check_id: str | int) -> tuple[int, Any]:
         from qixin.services.queries import parse_id
@@ -231,8 +254,20 @@ class NumberChecks(UseCase):
     async def get(self, actor: Actor, check_id: str | int) -> dict[str, Any]:
         """A stored check: its summary and every result, in request order."""
         cid, row = await self._own_check(actor, check_id)
-        items = [_item(r) for r in await self.db.read(lambda tx: store.results(tx, cid, limit=self.max_inline * 10))]
+        items = [_item(r) for r in await self._rows(cid)]
         return _summary(row) | {"results": items}
+
+    async def _rows(self, cid: int, cls: str | None = None) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        after = -1
+        while True:
+            pages = await self.db.read(functools.partial(store.pages, check_id=cid, after=after))
+            for _, text in pages:
+                rows = orjson.loads(text)
+                out += rows if cls is None else [r for r in rows if r[2] == cls]
+            if len(pages) < store.PAGES_PER_READ:
+                return out
+            after = int(pages[-1][0])
 
     async def package(self, actor: Actor, check_id: str | int, cls: str, fmt: str = "csv") -> tuple[str, bytes]:
         """One result package (实号包 real / 沉默号包 silent / 空号包 empty / 风险包 risk) as CSV or XLSX:
@@ -242,14 +277,7 @@ class NumberChecks(UseCase):
         if fmt not in ("csv", "xlsx"):
             raise QxError("INVALID_REQUEST", "格式必须是 csv 或 xlsx")
         cid, _ = await self._own_check(actor, check_id)
-        items: list[dict[str, Any]] = []
-        after = -1
-        while True:
-            page = await self.db.read(functools.partial(store.results, check_id=cid, cls=cls, after_seq=after))
-            items += [_item(r) for r in page]
-            if len(page) < 10_000:
-                break
-            after = int(page[-1][0])
+        items = [_item(r) for r in await self._rows(cid, cls)]
         name = f"{PACKAGES[cls]}-{cid}.{fmt}"
         cells = [[safe_cell(_cell(it[c])) for c in PACKAGE_COLUMNS] for it in items]
         if fmt == "csv":
@@ -259,6 +287,44 @@ class NumberChecks(UseCase):
             w.writerows(cells)
             return name, ("\ufeff" + buf.getvalue()).encode()
         return name, await asyncio.to_thread(_xlsx, PACKAGES[cls], cells)
+
+
+def _rows(
+    entries: Sequence[tuple[str, str | None]], valid: Sequence[str], own: Sequence[Verdict],
+    places: Sequence[tuple[str, str, bool]], answers: dict[str, Upstream], now: int,
+) -> tuple[list[tuple[Any, ...]], dict[str, int], int]:  # fmt: skip
+    """The stored rows (seq, number, class, carrier, province, ported, confidence‰, evidence, billed), the
+    counts per class and the number of billed queries."""
+    by_number = {n: (v, place) for n, v, place in zip(valid, own, places, strict=True)}
+    rows: list[tuple[Any, ...]] = []
+    counts = dict.fromkeys(CLASSES, 0)
+    charged = 0
+    uncharged = billing.NUMCHECK_UNCHARGED
+    invalid = own_verdict(False, False, False, 0, None, now), ("unknown", "", False)
+    for seq, (shown, n) in enumerate(entries):
+        verdict, (carrier, province, moved) = invalid if n is None else by_number[n]
+        if answers and n in answers:
+            verdict = decide(verdict, answers[n])
+        billed = billing_key(verdict) not in uncharged
+        charged += billed
+        counts[verdict.cls] += 1
+        rows.append((seq, shown, verdict.cls, carrier, province, moved, round(verdict.confidence * 1000),
+                     " ".join(verdict.evidence), billed))  # fmt: skip
+    return rows, counts, charged
+
+
+@contextlib.contextmanager
+def _gc_paused(pause: bool) -> Iterator[None]:
+    """The cyclic garbage collector off while a large batch builds its ~100,000s of small objects (none
+    cyclic: reference counting frees them); its full collections cost more than the work itself."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _cell(v: Any) -> Any:
@@ -285,7 +351,7 @@ def _xlsx(title: str, cells: list[list[Any]]) -> bytes:
 def _item(r: Sequence[Any]) -> dict[str, Any]:
     return {
         "number": r[1], "class": r[2], "carrier": r[3], "province": r[4], "ported": bool(r[5]),
-        "confidence": int(r[6]) / 1000, "evidence": str(r[7]).split() if r[7] else [], "billed": bool(r[8]),
+        "confidence": r[6] / 1000, "evidence": r[7].split() if r[7] else [], "billed": bool(r[8]),
     }  # fmt: skip
 
 

@@ -16,7 +16,6 @@ from qixin.store.db import Tx
 
 CHUNK = 5_000
 RECEIPT_STATUSES = ("delivered", "undelivered", "expired")
-RESULT_KEYS = ("number", "class", "carrier", "province", "ported", "confidence", "evidence", "billed")
 
 
 def _in(tx: Tx, column: str, numbers: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
@@ -90,13 +89,12 @@ def insert_check(
     )
 
 
-def insert_results(tx: Tx, check_id: int, rows: Sequence[tuple[Any, ...]]) -> None:
-    """rows: (seq, number, class, carrier, province, ported, confidence‰, evidence text, billed)."""
-    tx.bulk_insert(
-        "number_check_results",
-        ("check_id", "seq", "number", "class", "carrier", "province", "ported", "confidence_pm", "evidence", "billed"),
-        [(check_id, *r) for r in rows],
-    )
+PAGES_PER_READ = 100
+
+
+def insert_pages(tx: Tx, check_id: int, pages: Sequence[str]) -> None:
+    """The results in pages of JSON rows (page numbers from 0)."""
+    tx.bulk_insert("number_check_pages", ("check_id", "page", "rows"), [(check_id, i, p) for i, p in enumerate(pages)])
 
 
 def check_row(tx: Tx, check_id: int) -> Any:
@@ -108,14 +106,9 @@ def check_row(tx: Tx, check_id: int) -> Any:
     )
 
 
-def results(tx: Tx, check_id: int, cls: str | None = None, after_seq: int = -1, limit: int = 10_000) -> list[Any]:
-    """(seq, number, class, carrier, province, ported, confidence‰, evidence, billed) in order."""
-    sql = (
-        "SELECT seq, number, class, carrier, province, ported, confidence_pm, evidence, billed"
-        " FROM number_check_results WHERE check_id = ? AND seq > ?"
+def pages(tx: Tx, check_id: int, after: int = -1) -> list[Any]:
+    """(page, rows JSON) after page ``after``, up to PAGES_PER_READ, in order."""
+    return tx.all(
+        "SELECT page, rows FROM number_check_pages WHERE check_id = ? AND page > ? ORDER BY page LIMIT ?",
+        (check_id, after, PAGES_PER_READ),
     )
-    params: tuple[Any, ...] = (check_id, after_seq)
-    if cls is not None:
-        sql += " AND class = ?"
-        params += (cls,)
-    return tx.all(sql + " ORDER BY seq LIMIT ?", (*params, limit))

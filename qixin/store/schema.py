@@ -639,17 +639,13 @@ number_checks = Table(
 )
 Index("ix_number_checks_account", number_checks.c.account_id, number_checks.c.created_at)
 
-number_check_results = Table(
-    "number_check_results",
+# The results of a check in pages of 1,000: JSON rows [seq, number, class, carrier, province, ported,
+# confidence in per mille, evidence codes space-separated, billed] (one row per page, not per number: a
+# 100,000-number check writes 100 rows).
+number_check_pages = Table(
+    "number_check_pages",
     metadata,
     Column("check_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("seq", Integer, primary_key=True, autoincrement=False),  # position in the request
-    Column("number", String(32), nullable=False),
-    Column("class", String(8), nullable=False),  # real | silent | empty | risk | unknown
-    Column("carrier", String(8), nullable=False),
-    Column("province", String(16), nullable=False, server_default=""),
-    Column("ported", Boolean, nullable=False, server_default="0"),
-    Column("confidence_pm", SmallInteger, nullable=False),  # confidence in per mille (0..1000)
-    Column("evidence", Text, nullable=False, server_default=""),  # space-separated evidence codes
-    Column("billed", Boolean, nullable=False),
+    Column("page", Integer, primary_key=True, autoincrement=False),
+    Column("rows", Text, nullable=False),
 )

@@ -33,23 +33,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_number_checks_account", "number_checks", ["account_id", "created_at"], unique=False)
     op.create_table(
-        "number_check_results",
+        "number_check_pages",
         sa.Column("check_id", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("number", sa.String(length=32), nullable=False),
-        sa.Column("class", sa.String(length=8), nullable=False),
-        sa.Column("carrier", sa.String(length=8), nullable=False),
-        sa.Column("province", sa.String(length=16), server_default="", nullable=False),
-        sa.Column("ported", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("confidence_pm", sa.SmallInteger(), nullable=False),
-        sa.Column("evidence", sa.Text(), server_default="", nullable=False),
-        sa.Column("billed", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("check_id", "seq"),
+        sa.Column("page", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("rows", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("check_id", "page"),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("number_check_results")
+    op.drop_table("number_check_pages")
     op.drop_index("ix_number_checks_account", table_name="number_checks")
     op.drop_table("number_checks")
     op.drop_index("ix_messages_number", table_name="messages")
