@@ -46,6 +46,7 @@ from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.stats import Statistics
+from qixin.services.tokens import RecipientTokens
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
 from qixin.settings import NumberCheckSettings, Settings
@@ -85,6 +86,7 @@ class Services:
     message_search: MessageSearch
     statistics: Statistics
     numbers: NumberChecks
+    tokens: RecipientTokens
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -153,7 +155,10 @@ def build(settings: Settings) -> Services:
         flush_interval=s.flush_interval, receipt_timeout=s.receipt_timeout,
     )  # fmt: skip
     channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
-    uplink = UplinkService(db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo])
+    tokens = RecipientTokens(db, box)
+    uplink = UplinkService(
+        db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo], present_source=tokens.present_source
+    )
     channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
     channels_box.append(channels)
     webhooks = WebhookWorker(
@@ -168,7 +173,7 @@ def build(settings: Settings) -> Services:
     )  # fmt: skip
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics,
+        on_accepted=dispatcher.wake, metrics=metrics, tokens=tokens,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -204,6 +209,7 @@ def build(settings: Settings) -> Services:
         metrics=metrics,
         message_search=MessageSearch(db),
         statistics=Statistics(db),
+        tokens=tokens,
         numbers=NumberChecks(
             db,
             numcheck_provider(s.numcheck),

@@ -848,3 +848,22 @@ def numbers_check(
             f"  {r['number']}  {CLASS_NAMES[r['class']]}  {r['carrier']} {r['province']}"
             f"{'（携号转网）' if r['ported'] else ''}  置信度 {r['confidence']:.2f}  {' '.join(r['evidence'])}"
         )
+
+
+@numbers_app.command("token")
+def numbers_token(
+    account: Annotated[int, typer.Option("--account", help="令牌所属账户 ID")],
+    number: Annotated[str, typer.Argument(help="真实号码")],
+    ttl: Annotated[int, typer.Option("--ttl", help="有效期（秒）")] = 86_400,
+    data_dir: DataDir = None,
+) -> None:
+    """登记隐私号码令牌（tk_…）：发送时可代替号码，客户看到的始终是令牌。"""
+    out = _call(data_dir, lambda s: s.tokens.create(Actor.cli(), number, ttl, account))
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@numbers_app.command("resolve")
+def numbers_resolve(token: Annotated[str, typer.Argument(help="令牌")], data_dir: DataDir = None) -> None:
+    """解析令牌对应的真实号码（留审计）。"""
+    out = _call(data_dir, lambda s: s.tokens.reveal(Actor.cli(), token))
+    typer.echo(json.dumps(out, ensure_ascii=False))

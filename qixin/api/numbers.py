@@ -53,6 +53,20 @@ class NumberCheckAnswer(BaseModel):
     results: list[NumberResult]
 
 
+class TokenRequest(BaseModel):
+    number: str = Field(description="真实号码（不会再向客户展示）")
+    ttl_seconds: int = Field(description="有效期（秒，60 至 31,622,400）")
+
+
+class StaffTokenRequest(TokenRequest):
+    account_id: int = Field(ge=1, lt=2**63, description="令牌所属账户")
+
+
+class TokenAnswer(BaseModel):
+    token: str
+    expires_at: int = Field(description="过期时间（毫秒，UTC）")
+
+
 def _package(name: str, data: bytes, fmt: str) -> Response:
     media = "text/csv; charset=utf-8" if fmt == "csv" else (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -101,4 +115,31 @@ def number_routers(platform: Services) -> list[APIRouter]:
         actor = await deps.staff_actor(platform, request)
         return json_response(await platform.numbers.get(actor, check_id))
 
-    return [v1, admin]
+    tokens_v1 = APIRouter(prefix="/v1/tokens", tags=["number services"])
+    tokens_admin = APIRouter(prefix="/admin/tokens", tags=["admin: number services"])
+
+    @tokens_v1.post("", summary="登记隐私号码令牌：发送时 to 可填写令牌（tk_…），客户不再看到真实号码",
+                    openapi_extra=body_of(TokenRequest),
+                    responses=error_responses(*AUTH, "INVALID_JSON", "INVALID_REQUEST", "NUMBER_INVALID",
+                                              ok=TokenAnswer))  # fmt: skip
+    async def create_token(request: Request) -> Response:
+        actor, body = await deps.customer(platform, request)
+        req = parse_model(TokenRequest, body)
+        return json_response(await platform.tokens.create(actor, req.number, req.ttl_seconds))
+
+    @tokens_admin.post(
+        "", summary="代账户登记隐私号码令牌（平台对接）", openapi_extra=body_of(StaffTokenRequest),
+        responses=error_responses(*STAFF, "INVALID_REQUEST", "NUMBER_INVALID", ok=TokenAnswer),
+    )  # fmt: skip
+    async def staff_create_token(request: Request) -> Response:
+        actor = await deps.staff_actor(platform, request)
+        req = parse_model(StaffTokenRequest, await request.body())
+        return json_response(await platform.tokens.create(actor, req.number, req.ttl_seconds, req.account_id))
+
+    @tokens_admin.get("/{token}", summary="解析令牌对应的真实号码（需 numbers.read 权限，留审计）",
+                      responses=error_responses(*STAFF, "NOT_FOUND"))  # fmt: skip
+    async def reveal_token(token: str, request: Request) -> Response:
+        actor = await deps.staff_actor(platform, request)
+        return json_response(await platform.tokens.reveal(actor, token))
+
+    return [v1, admin, tokens_v1, tokens_admin]

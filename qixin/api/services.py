@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from qixin.services.queries import MessageSearch, Queries
     from qixin.services.staff import StaffDirectory, StaffUsers
     from qixin.services.stats import Statistics
+    from qixin.services.tokens import RecipientTokens
     from qixin.settings import Settings
     from qixin.store.db import Database
 
@@ -64,6 +65,8 @@ class ApiServices(Protocol):
     def statistics(self) -> Statistics: ...
     @property
     def numbers(self) -> NumberChecks: ...
+    @property
+    def tokens(self) -> RecipientTokens: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -30,7 +30,9 @@ from qixin.services.accounts import ApiKey, Directory
 from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
 from qixin.services.screening import NoScreening, Screener, ScreenRequest
+from qixin.services.tokens import RecipientTokens, has_tokens
 from qixin.store import sends
+from qixin.store import tokens as token_store
 from qixin.store.db import Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -76,6 +78,7 @@ class Prepared:
     note: dict[str, Any] = field(default_factory=dict)
     release: Callable[[], Awaitable[None]] | None = None
     package_parts: int = 0  # parts paid by packages (from billing.charge_batch's result)
+    tokens: dict[str, str] = field(default_factory=dict)  # number -> the recipient token it was sent to
 
     @property
     def total_fee(self) -> int:
@@ -101,8 +104,10 @@ class AcceptService:
         pricer: Pricer | None = None,
         on_accepted: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        tokens: RecipientTokens | None = None,
     ) -> None:
         self.db = db
+        self.tokens = tokens  # privacy numbers: "tk_…" entries of ``to`` (services/tokens.py)
         self.directory = directory
         self.max_parts = max_parts
         self.max_numbers = max_numbers
@@ -161,9 +166,14 @@ class AcceptService:
         if send_at is not None and send_at > now + MAX_SCHEDULE_MS:  # charged at accept: no sends years ahead
             raise QxError("SEND_AT_TOO_FAR")
 
+        shown: dict[str, str] = {}  # number -> token, for numbers sent to as a token
+        token_rejects: list[dict[str, str]] = []
+        if self.tokens is not None and has_tokens(to):
+            resolved = await self.tokens.resolve(key.account_id, to)
+            to, shown, token_rejects = resolved.to, resolved.tokens, resolved.rejected
         parsed = parse_numbers(to)
         intl, invalid = _international(parsed.invalid, parsed.duplicates)
-        rejected = [_reject(n, "NUMBER_INVALID") for n in invalid]
+        rejected = token_rejects + [_reject(n, "NUMBER_INVALID") for n in invalid]
         rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
         lookup = self._table.lookup_tuple
         infos = [lookup(n) for n in parsed.valid] + [(i.number, i.carrier, i.province) for i in intl]
@@ -176,7 +186,7 @@ class AcceptService:
         )
         if screening.rejected:
             refused = screening.rejected
-            rejected += [_reject(n, refused[n]) for n, _, _ in infos if n in refused]
+            rejected += [_reject(shown.get(n, n), refused[n]) for n, _, _ in infos if n in refused]
             infos = [t for t in infos if t[0] not in refused]
         prices: dict[str, int] = {}
         await self.pricer.refresh(key)
@@ -200,6 +210,7 @@ class AcceptService:
             request_hash=hashlib.sha256(raw).hexdigest(),
             note=screening.note,
             release=screening.release,
+            tokens=shown,
         )
 
     async def _render_template(self, key: ApiKey, body: dict[str, Any]) -> tuple[int, str, str]:
@@ -281,7 +292,7 @@ def _international(invalid: list[str], duplicates: list[str]) -> tuple[list[Numb
 
 
 def response_of(p: Prepared) -> dict[str, Any]:
-    parts = p.parts
+    parts, tk = p.parts, p.tokens
     return {
         "batch_id": str(p.batch_id),
         "status": "scheduled" if p.send_at else "queued",
@@ -291,7 +302,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "total_fee_li": p.total_fee,
         "total_fee": billing.li_to_yuan(p.total_fee),
         "package_parts": p.package_parts,
-        "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": r[4]} for r in p.rows],
+        "accepted": [{"id": str(r[0]), "to": tk.get(r[1], r[1]), "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
     } | ({"deferred_to": p.note["deferred_to"]} if "deferred_to" in p.note else {})
 
@@ -347,6 +358,8 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
         {"batch_id": batch_id, "account_id": account_id, "type": mtype, "parts": parts, "status": status,
          "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
     )  # fmt: skip
+    if p.tokens:
+        token_store.tag_messages(tx, [(p.tokens[r[1]], r[0]) for r in p.rows if r[1] in p.tokens])
     sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)
     stats.record_accept(
         tx, account_id, p.signature, p.template_id, mtype, status, now,

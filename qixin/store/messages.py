@@ -113,7 +113,7 @@ def event_rows(tx: Tx, ids: Sequence[int]) -> list[tuple[Any, ...]]:
     the key's callback_url) each."""
     return _in(
         tx,
-        "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, m.number, m.status, m.parts,"
+        "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, COALESCE(m.token, m.number), m.status, m.parts,"
         " m.carrier_stat, m.carrier_err, m.error_code, m.done_at, m.submitted_at, b.api_key_id, k.callback_url"
         " FROM messages m JOIN batches b ON b.id = m.batch_id LEFT JOIN api_keys k ON k.id = b.api_key_id"
         " WHERE m.id IN ({ids})",

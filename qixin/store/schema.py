@@ -649,3 +649,21 @@ number_check_pages = Table(
     Column("page", Integer, primary_key=True, autoincrement=False),
     Column("rows", Text, nullable=False),
 )
+
+# -- privacy numbers: recipient tokens (issue 14, migration 0014b_tokens; services/tokens.py) ------------
+# A token stands for a real number of one account until it expires; the number is sealed (SecretBox)
+# and found by its keyed hash. A message sent to a token carries it (messages.token): every customer
+# read shows the token instead of the number.
+recipient_tokens = Table(
+    "recipient_tokens",
+    metadata,
+    Column("token", String(40), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("number_sealed", Text, nullable=False),
+    Column("number_hash", String(64), nullable=False),  # SecretBox.mac("token-number", number)
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_recipient_tokens_number", recipient_tokens.c.account_id, recipient_tokens.c.number_hash)
+messages.append_column(Column("token", String(40), nullable=True))
