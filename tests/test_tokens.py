@@ -102,7 +102,9 @@ async def test_tokens_end_to_end_the_real_number_appears_nowhere_the_customer_re
     for real in (REAL, BLOCKED, REAL[:3] + "****" + REAL[-4:]):
         assert all(real not in text for text in seen), real
     platform_log = "\n".join(
-        r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))  # the test's client
+        r.getMessage()
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore"))  # the test's client
     )
     assert REAL not in platform_log and BLOCKED not in platform_log
 
