@@ -37,6 +37,7 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.flashtests import FlashTests
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
@@ -87,6 +88,7 @@ class Services:
     statistics: Statistics
     numbers: NumberChecks
     tokens: RecipientTokens
+    flash_tests: FlashTests
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -210,6 +212,7 @@ def build(settings: Settings) -> Services:
         message_search=MessageSearch(db),
         statistics=Statistics(db),
         tokens=tokens,
+        flash_tests=FlashTests(db, directory, accept),
         numbers=NumberChecks(
             db,
             numcheck_provider(s.numcheck),

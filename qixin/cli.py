@@ -867,3 +867,18 @@ def numbers_resolve(token: Annotated[str, typer.Argument(help="令牌")], data_d
     """解析令牌对应的真实号码（留审计）。"""
     out = _call(data_dir, lambda s: s.tokens.reveal(Actor.cli(), token))
     typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@numbers_app.command("seed")
+def numbers_seed(
+    number: Annotated[str, typer.Argument(help="测试号码（运营商按号段判断）")],
+    remove: Annotated[bool, typer.Option("--remove", help="删除该测试号码")] = False,
+    note: Annotated[str, typer.Option(help="说明")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """闪测测试号码：新增或删除（未设置时内置模拟器号码代替）。"""
+    if remove:
+        out = _call(data_dir, lambda s: s.flash_tests.remove_seed(Actor.cli(), number))
+    else:
+        out = _call(data_dir, lambda s: s.flash_tests.add_seed(Actor.cli(), number, note))
+    typer.echo(json.dumps(out, ensure_ascii=False))

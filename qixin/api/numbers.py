@@ -67,6 +67,22 @@ class TokenAnswer(BaseModel):
     expires_at: int = Field(description="过期时间（毫秒，UTC）")
 
 
+class FlashTestRequest(BaseModel):
+    content: str = Field(description="待测短信内容（不含签名）")
+    signature: str = Field(description="已审核的签名")
+    type: str = Field("notification", description="verification / notification / marketing")
+    timeout_seconds: int = Field(120, description="等待状态报告的时限（秒）")
+
+
+class StaffFlashTestRequest(FlashTestRequest):
+    account_id: int = Field(ge=1, lt=2**63, description="计费账户")
+
+
+class SeedRequest(BaseModel):
+    number: str
+    note: str = ""
+
+
 def _package(name: str, data: bytes, fmt: str) -> Response:
     media = "text/csv; charset=utf-8" if fmt == "csv" else (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -142,4 +158,51 @@ def number_routers(platform: Services) -> list[APIRouter]:
         actor = await deps.staff_actor(platform, request)
         return json_response(await platform.tokens.reveal(actor, token))
 
-    return [v1, admin, tokens_v1, tokens_admin]
+    flash_v1 = APIRouter(prefix="/v1/flash-tests", tags=["number services"])
+    flash_admin = APIRouter(prefix="/admin/flash-tests", tags=["admin: number services"])
+    flash_errors = ("INVALID_JSON", "INVALID_REQUEST", "TYPE_INVALID", "NO_ROUTE", "SIGNATURE_NOT_APPROVED",
+                    "CONTENT_EMPTY", "CONTENT_FORBIDDEN", "INSUFFICIENT_BALANCE")  # fmt: skip
+
+    @flash_v1.post("", summary="闪测：把草稿经每个可用通道发到测试号码，报告各通道、各运营商是否送达",
+                   openapi_extra=body_of(FlashTestRequest), status_code=201,
+                   responses=error_responses(*AUTH, *flash_errors))  # fmt: skip
+    async def create_flash(request: Request) -> Response:
+        actor, body = await deps.customer(platform, request)
+        req = parse_model(FlashTestRequest, body)
+        out = await platform.flash_tests.create(actor, req.content, req.signature, req.type, req.timeout_seconds)
+        return json_response(out, 201)
+
+    @flash_v1.get("/{test_id}", summary="闪测报告：每个通道、每个运营商：送达 / 拒绝 / 超时无回执，时延",
+                  responses=error_responses(*AUTH, "NOT_FOUND"))  # fmt: skip
+    async def get_flash(test_id: str, request: Request) -> Response:
+        actor, _ = await deps.customer(platform, request)
+        return json_response(await platform.flash_tests.get(actor, test_id))
+
+    @flash_admin.post("", summary="代客户闪测", openapi_extra=body_of(StaffFlashTestRequest), status_code=201,
+                      responses=error_responses(*STAFF, *flash_errors, "NOT_FOUND"))  # fmt: skip
+    async def staff_flash(request: Request) -> Response:
+        actor = await deps.staff_actor(platform, request)
+        req = parse_model(StaffFlashTestRequest, await request.body())
+        out = await platform.flash_tests.create(
+            actor, req.content, req.signature, req.type, req.timeout_seconds, req.account_id
+        )
+        return json_response(out, 201)
+
+    @flash_admin.get("/seeds", summary="闪测测试号码", responses=error_responses(*STAFF))
+    async def seeds(request: Request) -> Response:
+        actor = await deps.staff_actor(platform, request)
+        return json_response({"seeds": await platform.flash_tests.seeds(actor)})
+
+    @flash_admin.post("/seeds", summary="新增闪测测试号码（运营商按号段）", openapi_extra=body_of(SeedRequest),
+                      responses=error_responses(*STAFF, "NUMBER_INVALID"))  # fmt: skip
+    async def add_seed(request: Request) -> Response:
+        actor = await deps.staff_actor(platform, request)
+        req = parse_model(SeedRequest, await request.body())
+        return json_response(await platform.flash_tests.add_seed(actor, req.number, req.note))
+
+    @flash_admin.get("/{test_id}", summary="闪测报告", responses=error_responses(*STAFF, "NOT_FOUND"))
+    async def staff_get_flash(test_id: str, request: Request) -> Response:
+        actor = await deps.staff_actor(platform, request)
+        return json_response(await platform.flash_tests.get(actor, test_id))
+
+    return [v1, admin, tokens_v1, tokens_admin, flash_v1, flash_admin]

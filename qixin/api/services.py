@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.flashtests import FlashTests
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.numbercheck import NumberChecks
@@ -67,6 +68,8 @@ class ApiServices(Protocol):
     def numbers(self) -> NumberChecks: ...
     @property
     def tokens(self) -> RecipientTokens: ...
+    @property
+    def flash_tests(self) -> FlashTests: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -79,6 +79,7 @@ class Prepared:
     release: Callable[[], Awaitable[None]] | None = None
     package_parts: int = 0  # parts paid by packages (from billing.charge_batch's result)
     tokens: dict[str, str] = field(default_factory=dict)  # number -> the recipient token it was sent to
+    pin: str | None = None  # every message of the batch goes to this channel only (interception tests)
 
     @property
     def total_fee(self) -> int:
@@ -234,10 +235,11 @@ class AcceptService:
             raise QxError(e.code, e.message) from e
         return template_id, content, tpl.category
 
-    async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
-        """Accept one send request (the use case behind POST /v1/sms and every other way in)."""
+    async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes, pin: str | None = None) -> dict[str, Any]:
+        """Accept one send request (the use case behind POST /v1/sms and every other way in). ``pin`` (not
+        reachable from a request body) sends every message over that one channel: interception tests."""
         try:
-            resp = await self._accept(key, body, raw)
+            resp = await self._accept(key, body, raw, pin)
         except QxError as e:
             if self.metrics is not None:
                 self.metrics.refused.labels(e.code).inc()
@@ -247,7 +249,7 @@ class AcceptService:
                 self.metrics.refused.labels(r["code"]).inc()
         return resp
 
-    async def _accept(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    async def _accept(self, key: ApiKey, body: dict[str, Any], raw: bytes, pin: str | None = None) -> dict[str, Any]:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
             # a repeat is answered from the stored answer, whatever changed since (signature, balance, …)
@@ -256,6 +258,7 @@ class AcceptService:
             if replay is not None:
                 return replay
         p = await self.prepare(key, body, raw)
+        p.pin = pin
         try:
             if not p.rows and p.idempotency_key is None:
                 raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
@@ -358,6 +361,8 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
         {"batch_id": batch_id, "account_id": account_id, "type": mtype, "parts": parts, "status": status,
          "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
     )  # fmt: skip
+    if p.pin:
+        token_store.pin_batch(tx, p.batch_id, p.pin)
     if p.tokens:
         token_store.tag_messages(tx, [(p.tokens[r[1]], r[0]) for r in p.rows if r[1] in p.tokens])
     sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)

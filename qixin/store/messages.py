@@ -41,10 +41,12 @@ def claim_due(tx: Tx, now: int, lease_until: int, limit: int) -> list[Any]:
 
 
 def outgoing(tx: Tx, ids: Sequence[int]) -> list[Any]:
-    """(id, number, carrier, content, type, account_id, extension code or None) of each message."""
+    """(id, number, carrier, content, type, account_id, extension code or None, pinned channel or None) of
+    each message."""
     return _in(
         tx,
-        "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code"
+        "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code,"
+        " m.pin_channel"
         " FROM messages m JOIN batches b ON b.id = m.batch_id"
         " LEFT JOIN extensions e ON e.account_id = m.account_id AND e.signature IS NULL"
         " WHERE m.id IN ({ids})",

@@ -667,3 +667,40 @@ recipient_tokens = Table(
 )
 Index("ix_recipient_tokens_number", recipient_tokens.c.account_id, recipient_tokens.c.number_hash)
 messages.append_column(Column("token", String(40), nullable=True))
+
+# -- interception tests (闪测), issue 14 (migration 0014c_flash; services/flashtests.py) ---------------------
+# A message pinned to one channel goes there or nowhere (dispatch Router.pick).
+messages.append_column(Column("pin_channel", String(64), nullable=True))
+
+# Test phones per carrier that staff keep (the embedded default uses simulator numbers when none is set).
+flash_seeds = Table(
+    "flash_seeds",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("carrier", String(8), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+flash_tests = Table(
+    "flash_tests",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("signature", String(32), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("timeout_ms", BigInteger, nullable=False),  # no receipt within this: "no_receipt"
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_flash_tests_account", flash_tests.c.account_id, flash_tests.c.created_at)
+
+# One batch per channel tested (its messages pinned to the channel); rejected: accept's refusals (JSON).
+flash_test_batches = Table(
+    "flash_test_batches",
+    metadata,
+    Column("test_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("channel", String(64), primary_key=True),
+    Column("batch_id", BigInteger, nullable=True),  # NULL: accept refused every seed
+    Column("rejected", Text, nullable=False, server_default="[]"),
+)

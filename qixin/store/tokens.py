@@ -1,4 +1,5 @@
-"""SQL of recipient tokens (services/tokens.py) and of the token a message was sent to."""
+"""SQL of recipient tokens (services/tokens.py) and of what accept adds to a batch's messages: the token a
+message was sent to, the channel an interception test pins it to."""
 
 from __future__ import annotations
 
@@ -51,3 +52,8 @@ def latest_for_number(tx: Tx, account_id: int, number_hash: str) -> str | None:
 def tag_messages(tx: Tx, rows: Sequence[tuple[str, int]]) -> None:
     """(token, message id) each: the messages sent to a token carry it."""
     tx.executemany("UPDATE messages SET token = ? WHERE id = ?", rows)
+
+
+def pin_batch(tx: Tx, batch_id: int, channel: str) -> None:
+    """Every message of the batch goes to ``channel`` only (an interception test, services/flashtests.py)."""
+    tx.execute("UPDATE messages SET pin_channel = ? WHERE batch_id = ?", (channel, batch_id))
