@@ -42,6 +42,7 @@ from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
 from qixin.services.numbercheck import NumberChecks
+from qixin.services.numbercheck_jobs import NumberCheckJobs
 from qixin.services.numberproviders import CircuitBreaker, HttpProvider, Provider, SimulatorProvider
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
@@ -89,6 +90,7 @@ class Services:
     numbers: NumberChecks
     tokens: RecipientTokens
     flash_tests: FlashTests
+    numcheck_jobs: NumberCheckJobs
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -184,6 +186,10 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+    numbers = NumberChecks(
+        db, numcheck_provider(s.numcheck),
+        NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
+    )  # fmt: skip
     return Services(
         settings=s,
         db=db,
@@ -213,12 +219,8 @@ def build(settings: Settings) -> Services:
         statistics=Statistics(db),
         tokens=tokens,
         flash_tests=FlashTests(db, directory, accept),
-        numbers=NumberChecks(
-            db,
-            numcheck_provider(s.numcheck),
-            NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days),
-            s.numcheck.max_inline,
-        ),
+        numbers=numbers,
+        numcheck_jobs=NumberCheckJobs(numbers, s.data_dir / "numcheck"),
     )
 
 
@@ -423,8 +425,10 @@ class WorkersRole:
     async def start(self) -> None:
         await self.s.webhooks.start()
         await self.s.billing_worker.start()
+        await self.s.numcheck_jobs.start()
 
     async def stop(self) -> None:
+        await self.s.numcheck_jobs.stop()
         await self.s.billing_worker.stop()
         await self.s.webhooks.stop()
 

@@ -882,3 +882,21 @@ def numbers_seed(
     else:
         out = _call(data_dir, lambda s: s.flash_tests.add_seed(Actor.cli(), number, note))
     typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@numbers_app.command("job")
+def numbers_job(
+    account: Annotated[int, typer.Option("--account", help="计费账户 ID")],
+    file: Annotated[Path, typer.Option("--file", help="CSV / TXT（每行一个号码）或 XLSX（第一列），最多 1,000,000 个")],
+    data_dir: DataDir = None,
+) -> None:
+    """批量号码检测：预扣费用，分片检测（中断后从未完成的分片继续），完成后输出汇总。"""
+    data = file.read_bytes()
+
+    async def run(s: Services) -> Any:
+        out = await s.numcheck_jobs.submit(Actor.cli(), file.name, data, account)
+        while await s.numcheck_jobs.run_once():
+            pass
+        return await s.numcheck_jobs.get(Actor.cli(), out["job_id"])
+
+    typer.echo(json.dumps(_call(data_dir, run), ensure_ascii=False))

@@ -4,6 +4,7 @@ providers that time out or fail (circuit opens; the results say so), result pack
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
@@ -366,3 +367,65 @@ async def test_http_route_checks_and_serves_packages(running: Running, tmp_path:
     assert too_many.status_code == 400 and too_many.json()["code"] == "TOO_MANY_NUMBERS"
     other = running.account()
     assert (await other.get(f"/v1/numbers/checks/{out['check_id']}")).json()["code"] == "NOT_FOUND"
+
+
+# -- file jobs ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
+async def test_a_large_number_job_resumes_after_a_restart_and_settles_exactly(tmp_path: Path, n: int) -> None:
+    """100,000 numbers by default (seconds); the 1,000,000-number run (about a minute on a busy 2-core
+    machine) with ``-m slow``."""
+    from qixin.services.numbercheck_jobs import NumberCheckJobs
+
+    chunk = n // 20
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    migrate(url)
+    db = Database(url)
+    db.start()
+    acct = int(db.write_sync(lambda tx: create_account(tx, "批量检测", "企信", 2_000_000, 35))["account_id"])
+    db.write_sync(lambda tx: create_plan(tx, acct, "numcheck", 1))
+    actor = Actor.customer(acct, "qxjobs")
+    jobs = NumberCheckJobs(NumberChecks(db, SimulatorProvider()), tmp_path / "numcheck", chunk=chunk)
+    numbers = [f"138{i:08d}" for i in range(n)]  # the simulator answers 库无 for every tenth (…9)
+    job = await jobs.submit(actor, "numbers.txt", ("\n".join(numbers) + "\n13800000000\n").encode())
+    assert job["total"] == n and job["reserved_li"] == n
+    balance = lambda d: d.read_sync(lambda tx: tx.one("SELECT balance_li FROM accounts WHERE id = ?", (acct,))[0])  # noqa: E731
+    assert balance(db) == 2_000_000 - n
+    done = lambda d: d.read_sync(lambda tx: tx.one("SELECT done_chunks FROM number_check_jobs")[0])  # noqa: E731
+
+    task = asyncio.create_task(jobs.run_once())
+    deadline = asyncio.get_running_loop().time() + 60
+    while done(db) < 3:
+        assert asyncio.get_running_loop().time() < deadline and not task.done()
+        await asyncio.sleep(0.01)
+    task.cancel()  # the process stops mid-job ...
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    db.close()
+    stopped_at = done(Database(url))
+    assert 3 <= stopped_at < 20
+
+    db2 = Database(url)  # ... and a new one starts; the dead process's lease has lapsed
+    db2.start()
+    db2.write_sync(lambda tx: tx.execute("UPDATE number_check_jobs SET lease_until = 0"))
+    jobs2 = NumberCheckJobs(NumberChecks(db2, SimulatorProvider()), tmp_path / "numcheck", chunk=chunk)
+    try:
+        assert await jobs2.run_once() is True
+        assert await jobs2.run_once() is False
+        out = await jobs2.get(actor, job["job_id"])
+        assert out["status"] == "done" and out["processed"] == n
+        tenth = n // 10
+        assert out["counts"]["unknown"] == tenth and out["charged"] == n - tenth and out["fee_li"] == n - tenth
+        pages = db2.read_sync(lambda tx: tx.one("SELECT COUNT(*), MIN(page), MAX(page) FROM number_check_pages")[0:3])
+        assert tuple(pages) == (n // 1_000, 0, n // 1_000 - 1)
+        refunds = db2.read_sync(
+            lambda tx: tx.all("SELECT ref, amount_li FROM ledger WHERE account_id = ? AND kind = 'refund'", (acct,))
+        )
+        assert len(refunds) == 20 and sum(a for _, a in refunds) == tenth  # once per chunk
+        assert balance(db2) == 2_000_000 - (n - tenth)
+        _, data = await jobs2.checks.package(actor, job["job_id"], "empty", "csv")
+        assert data.decode("utf-8-sig").count("\r\n") == tenth + 1  # header + every number ending in 0
+    finally:
+        db2.close()

@@ -119,6 +119,18 @@ def number_routers(platform: Services) -> list[APIRouter]:
         name, data = await platform.numbers.package(actor, check_id, cls, format)
         return _package(name, data, format)
 
+    @v1.post("/check-jobs", summary="批量号码检测（文件任务，最多 1,000,000 个）：请求体为 CSV / TXT / XLSX 文件",
+             status_code=201, responses=error_responses(*AUTH, *CHECK_ERRORS))  # fmt: skip
+    async def submit_job(request: Request, format: str = Query("csv", description="csv / txt / xlsx")) -> Response:
+        actor, body = await deps.customer(platform, request)
+        out = await platform.numcheck_jobs.submit(actor, f"upload.{format}", body)
+        return json_response(out, 201)
+
+    @v1.get("/check-jobs/{job_id}", summary="批量检测进度与结果汇总", responses=error_responses(*AUTH, "NOT_FOUND"))
+    async def get_job(job_id: str, request: Request) -> Response:
+        actor, _ = await deps.customer(platform, request)
+        return json_response(await platform.numcheck_jobs.get(actor, job_id))
+
     @admin.post("/check", summary="代客户检测号码（计入该账户）", openapi_extra=body_of(StaffNumberCheckRequest),
                 responses=error_responses(*STAFF, *CHECK_ERRORS, "NOT_FOUND", ok=NumberCheckAnswer))  # fmt: skip
     async def staff_check(request: Request) -> Response:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.numbercheck import NumberChecks
+    from qixin.services.numbercheck_jobs import NumberCheckJobs
     from qixin.services.queries import MessageSearch, Queries
     from qixin.services.staff import StaffDirectory, StaffUsers
     from qixin.services.stats import Statistics
@@ -70,6 +71,8 @@ class ApiServices(Protocol):
     def tokens(self) -> RecipientTokens: ...
     @property
     def flash_tests(self) -> FlashTests: ...
+    @property
+    def numcheck_jobs(self) -> NumberCheckJobs: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -170,6 +170,22 @@ class NumberChecks(UseCase):
             ev.ported.update(more.ported)
         return ev
 
+    async def evaluate(
+        self, entries: Sequence[tuple[str, str | None]], now: int, first_seq: int = 0
+    ) -> tuple[list[tuple[Any, ...]], dict[str, int], int]:
+        """Rows, counts per class and billed queries for normalised entries: the own evidence, the
+        classes, the upstream for what they leave open."""
+        valid = [n for _, n in entries if n is not None]
+        ev = await self._evidence(valid)
+        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
+            own, places = classify_all(valid, ev, now, self.rules)
+        asked = [n for n, v in zip(valid, own, strict=True) if needs_upstream(v, self.rules)]
+        answers: dict[str, Upstream] = {}
+        if asked and self.provider is not None:
+            answers = await self.provider.check(asked)
+        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
+            return _rows(entries, valid, own, places, answers, now, first_seq)
+
     async def check(self, actor: Actor, numbers: Any, account_id: int | None = None) -> dict[str, Any]:
         """Check up to ``max_inline`` numbers now; answered per number (see the module rules)."""
         out, rows = await self._run(actor, numbers, account_id, self.max_inline)
@@ -187,36 +203,10 @@ class NumberChecks(UseCase):
         self, actor: Actor, numbers: Any, account_id: int | None, limit: int
     ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
         acct = actor.account_for(account_id, "accounts.write")
-        if not isinstance(numbers, list) or not all(isinstance(x, str) for x in numbers):
-            raise QxError("INVALID_REQUEST", "numbers 必须是字符串数组")
-        entries: list[tuple[str, str | None]] = []  # (as written, normalised or None)
-        seen: set[str] = set()
-        for raw in numbers:
-            text = raw.strip()
-            if not text:
-                continue
-            n = normalize_cn_mobile(text)
-            key = n if n is not None else "\0" + text
-            if key in seen:
-                continue
-            seen.add(key)
-            entries.append((n or text, n))
-        if not entries:
-            raise QxError("NUMBERS_EMPTY")
-        if len(entries) > limit:
-            raise QxError("TOO_MANY_NUMBERS", f"单次最多检测 {limit} 个号码")
+        entries = normalized_entries(numbers, limit)
         unit = await self.unit_price(acct)
-        valid = [n for _, n in entries if n is not None]
-        ev = await self._evidence(valid)
         now = now_ms()
-        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
-            own, places = classify_all(valid, ev, now, self.rules)
-        asked = [n for n, v in zip(valid, own, strict=True) if needs_upstream(v, self.rules)]
-        answers: dict[str, Upstream] = {}
-        if asked and self.provider is not None:
-            answers = await self.provider.check(asked)
-        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
-            rows, counts, charged = _rows(entries, valid, own, places, answers, now)
+        rows, counts, charged = await self.evaluate(entries, now)
         fee = charged * unit
         check_id = ids.one()
         pages = [orjson.dumps(rows[i : i + PAGE]).decode() for i in range(0, len(rows), PAGE)]
@@ -291,7 +281,7 @@ class NumberChecks(UseCase):
 
 def _rows(
     entries: Sequence[tuple[str, str | None]], valid: Sequence[str], own: Sequence[Verdict],
-    places: Sequence[tuple[str, str, bool]], answers: dict[str, Upstream], now: int,
+    places: Sequence[tuple[str, str, bool]], answers: dict[str, Upstream], now: int, first_seq: int = 0,
 ) -> tuple[list[tuple[Any, ...]], dict[str, int], int]:  # fmt: skip
     """The stored rows (seq, number, class, carrier, province, ported, confidence‰, evidence, billed), the
     counts per class and the number of billed queries."""
@@ -301,7 +291,7 @@ def _rows(
     charged = 0
     uncharged = billing.NUMCHECK_UNCHARGED
     invalid = own_verdict(False, False, False, 0, None, now), ("unknown", "", False)
-    for seq, (shown, n) in enumerate(entries):
+    for seq, (shown, n) in enumerate(entries, first_seq):
         verdict, (carrier, province, moved) = invalid if n is None else by_number[n]
         if answers and n in answers:
             verdict = decide(verdict, answers[n])
@@ -325,6 +315,30 @@ def _gc_paused(pause: bool) -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def normalized_entries(numbers: Any, limit: int) -> list[tuple[str, str | None]]:
+    """(as written, normalised 11 digits or None) per distinct entry, first seen first; blank entries
+    skipped; NUMBERS_EMPTY / TOO_MANY_NUMBERS / INVALID_REQUEST."""
+    if not isinstance(numbers, list) or not all(isinstance(x, str) for x in numbers):
+        raise QxError("INVALID_REQUEST", "numbers 必须是字符串数组")
+    entries: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for raw in numbers:
+        text = raw.strip()
+        if not text:
+            continue
+        n = normalize_cn_mobile(text)
+        key = n if n is not None else "\0" + text
+        if key in seen:
+            continue
+        seen.add(key)
+        entries.append((n or text, n))
+    if not entries:
+        raise QxError("NUMBERS_EMPTY")
+    if len(entries) > limit:
+        raise QxError("TOO_MANY_NUMBERS", f"单次最多检测 {limit} 个号码")
+    return entries
 
 
 def _cell(v: Any) -> Any:

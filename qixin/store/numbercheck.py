@@ -112,3 +112,59 @@ def pages(tx: Tx, check_id: int, after: int = -1) -> list[Any]:
         "SELECT page, rows FROM number_check_pages WHERE check_id = ? AND page > ? ORDER BY page LIMIT ?",
         (check_id, after, PAGES_PER_READ),
     )
+
+
+# -- file jobs -------------------------------------------------------------------------------------------
+
+JOB_KEYS = (
+    "id", "account_id", "status", "total", "chunks", "chunk_size", "done_chunks", "unit_li", "input_path", "created_at",
+)  # fmt: skip
+
+
+def insert_job(
+    tx: Tx, job_id: int, account_id: int, total: int, chunk_size: int, unit_li: int, path: str, at: int
+) -> None:
+    tx.execute(
+        "INSERT INTO number_check_jobs (id, account_id, status, total, chunks, chunk_size, done_chunks, unit_li,"
+        " input_path, lease_until, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, 0, ?, ?, 0, ?, ?)",
+        (job_id, account_id, total, -(-total // chunk_size), chunk_size, unit_li, path, at, at),
+    )
+
+
+def claim_job(tx: Tx, now: int, lease_until: int) -> Any:
+    """Lease the oldest unfinished job whose lease has lapsed: a JOB_KEYS row, or None."""
+    return tx.one(
+        "UPDATE number_check_jobs SET status = 'running', lease_until = ?, updated_at = ?"
+        " WHERE id = (SELECT id FROM number_check_jobs WHERE status IN ('queued', 'running') AND lease_until < ?"
+        " ORDER BY created_at LIMIT 1) AND lease_until < ?"
+        f" RETURNING {', '.join(JOB_KEYS)}",
+        (lease_until, now, now, now),
+    )
+
+
+def advance_job(tx: Tx, job_id: int, chunk: int, lease_until: int, now: int) -> bool:
+    """done_chunks chunk -> chunk + 1 (only if it still is ``chunk``), lease renewed."""
+    cur = tx.execute(
+        "UPDATE number_check_jobs SET done_chunks = ?, lease_until = ?, updated_at = ?"
+        " WHERE id = ? AND done_chunks = ?",
+        (chunk + 1, lease_until, now, job_id, chunk),
+    )
+    return bool(cur.rowcount)
+
+
+def finish_job(tx: Tx, job_id: int, charged: int, fee_li: int, counts: dict[str, int], now: int) -> None:
+    tx.execute("UPDATE number_check_jobs SET status = 'done', updated_at = ? WHERE id = ?", (now, job_id))
+    tx.execute(
+        "UPDATE number_checks SET charged = ?, fee_li = ?, counts = ? WHERE id = ?",
+        (charged, fee_li, orjson.dumps(counts).decode(), job_id),
+    )
+
+
+def job_row(tx: Tx, job_id: int) -> Any:
+    return tx.one(f"SELECT {', '.join(JOB_KEYS)} FROM number_check_jobs WHERE id = ?", (job_id,))
+
+
+def insert_pages_from(tx: Tx, check_id: int, first_page: int, pages: Sequence[str]) -> None:
+    tx.bulk_insert(
+        "number_check_pages", ("check_id", "page", "rows"), [(check_id, first_page + i, p) for i, p in enumerate(pages)]
+    )

@@ -704,3 +704,24 @@ flash_test_batches = Table(
     Column("batch_id", BigInteger, nullable=True),  # NULL: accept refused every seed
     Column("rejected", Text, nullable=False, server_default="[]"),
 )
+
+# -- number check file jobs (issue 14, migration 0014d_numcheck_jobs; services/numbercheck_jobs.py) ------
+# A batch check of up to 1,000,000 numbers from a file, processed in chunks; each chunk's results,
+# its share of the settlement and the progress commit together, so a restart resumes at the next chunk.
+number_check_jobs = Table(
+    "number_check_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # = number_checks.id
+    Column("account_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | done
+    Column("total", Integer, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("done_chunks", Integer, nullable=False, server_default="0"),
+    Column("unit_li", BigInteger, nullable=False),
+    Column("input_path", Text, nullable=False),  # the normalised numbers (JSON) under data_dir
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_number_check_jobs_status", number_check_jobs.c.status, number_check_jobs.c.created_at)
