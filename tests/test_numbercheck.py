@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from qixin.domain.numbercheck import History, Upstream, billing_key, decide, needs_upstream, own_verdict
 from qixin.domain.numbers import prefix_table
+from qixin.domain.signing import signed_headers
 from qixin.services.accounts import create_account
 from qixin.services.actor import Actor
 from qixin.services.numbercheck import NumberChecks
@@ -367,6 +368,20 @@ async def test_http_route_checks_and_serves_packages(running: Running, tmp_path:
     assert too_many.status_code == 400 and too_many.json()["code"] == "TOO_MANY_NUMBERS"
     other = running.account()
     assert (await other.get(f"/v1/numbers/checks/{out['check_id']}")).json()["code"] == "NOT_FOUND"
+    # a file job through the API, run by the platform's worker
+    body = "号码\n13800000600\n13800000601\n13800000603\n".encode()
+    headers = signed_headers(api.app_key, api.secret, "POST", "/v1/numbers/check-jobs", body, query=[("format", "csv")])
+    made = await api.http.post("/v1/numbers/check-jobs?format=csv", content=body, headers=headers)
+    assert made.status_code == 201, made.text
+    job = made.json()
+    assert job["total"] == 4 and job["reserved_li"] == 4 * UNIT  # the header line is answered as plan:invalid
+    deadline = asyncio.get_running_loop().time() + 20
+    while (state := (await api.get(f"/v1/numbers/checks/{job['job_id']}"))).json().get("counts", {}) == {}:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    done = (await api.get(f"/v1/numbers/check-jobs/{job['job_id']}")).json()
+    assert done["status"] == "done" and done["counts"]["empty"] == 2 and done["counts"]["silent"] == 1
+    assert [r["class"] for r in state.json()["results"]] == ["empty", "empty", "silent", "real"]
 
 
 # -- file jobs ---------------------------------------------------------------------------------------------
