@@ -220,7 +220,7 @@ def build(settings: Settings) -> Services:
         tokens=tokens,
         flash_tests=FlashTests(db, directory, accept),
         numbers=numbers,
-        numcheck_jobs=NumberCheckJobs(numbers, s.data_dir / "numcheck"),
+        numcheck_jobs=NumberCheckJobs(numbers),
     )
 
 

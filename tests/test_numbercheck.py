@@ -402,7 +402,7 @@ async def test_a_large_number_job_resumes_after_a_restart_and_settles_exactly(tm
     acct = int(db.write_sync(lambda tx: create_account(tx, "批量检测", "企信", 2_000_000, 35))["account_id"])
     db.write_sync(lambda tx: create_plan(tx, acct, "numcheck", 1))
     actor = Actor.customer(acct, "qxjobs")
-    jobs = NumberCheckJobs(NumberChecks(db, SimulatorProvider()), tmp_path / "numcheck", chunk=chunk)
+    jobs = NumberCheckJobs(NumberChecks(db, SimulatorProvider()), chunk=chunk)
     numbers = [f"138{i:08d}" for i in range(n)]  # the simulator answers 库无 for every tenth (…9)
     job = await jobs.submit(actor, "numbers.txt", ("\n".join(numbers) + "\n13800000000\n").encode())
     assert job["total"] == n and job["reserved_li"] == n
@@ -415,20 +415,20 @@ async def test_a_large_number_job_resumes_after_a_restart_and_settles_exactly(tm
     while done(db) < 3:
         assert asyncio.get_running_loop().time() < deadline and not task.done()
         await asyncio.sleep(0.01)
-    task.cancel()  # the process stops mid-job ...
+    task.cancel()  # the process stops mid-job (its database is left as it is, like a dead process's) ...
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    db.close()
-    stopped_at = done(Database(url))
-    assert 3 <= stopped_at < 20
 
     db2 = Database(url)  # ... and a new one starts; the dead process's lease has lapsed
     db2.start()
+    stopped_at = done(db2)
+    assert 3 <= stopped_at < 20
     db2.write_sync(lambda tx: tx.execute("UPDATE number_check_jobs SET lease_until = 0"))
-    jobs2 = NumberCheckJobs(NumberChecks(db2, SimulatorProvider()), tmp_path / "numcheck", chunk=chunk)
+    jobs2 = NumberCheckJobs(NumberChecks(db2, SimulatorProvider()), chunk=chunk)
     try:
         assert await jobs2.run_once() is True
         assert await jobs2.run_once() is False
+        assert db2.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM number_check_inputs")[0]) == 0
         out = await jobs2.get(actor, job["job_id"])
         assert out["status"] == "done" and out["processed"] == n
         tenth = n // 10
@@ -444,3 +444,4 @@ async def test_a_large_number_job_resumes_after_a_restart_and_settles_exactly(tm
         assert data.decode("utf-8-sig").count("\r\n") == tenth + 1  # header + every number ending in 0
     finally:
         db2.close()
+        db.close()  # closed last: a thread of the stopped worker may have been mid-query when it stopped

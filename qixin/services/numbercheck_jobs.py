@@ -2,10 +2,10 @@
 
 Rules:
 - Submit (``submit``): the file's first column (CSV, TXT: one number a line; XLSX: the first sheet) is
-  normalised and deduplicated like an inline check, written under ``data_dir/numcheck/`` and the
-  whole price reserved on the ledger (``billing.numcheck_reserve``, ref ``numcheck:<id>``) in the
-  transaction that records the job and its ``number_checks`` row; a balance that cannot pay refuses
-  the job whole.
+  normalised and deduplicated like an inline check and stored in the database per chunk
+  (``number_check_inputs``: any process of the platform can run the job), with the whole price
+  reserved on the ledger (``billing.numcheck_reserve``, ref ``numcheck:<id>``), the job and its
+  ``number_checks`` row, in one transaction; a balance that cannot pay refuses the job whole.
 - The worker (``run_once`` / ``start``) leases the oldest unfinished job and checks it ``CHUNK``
   numbers at a time with the inline rules (``NumberChecks.evaluate``). Each chunk commits ONE
   transaction: its result pages, the refund of its free queries (库无, upstream timeouts and errors:
@@ -25,7 +25,6 @@ import csv
 import functools
 import io
 import logging
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -67,13 +66,12 @@ def read_numbers(filename: str, data: bytes) -> list[str]:
 
 
 class NumberCheckJobs(UseCase):
-    def __init__(self, checks: NumberChecks, folder: Path, interval: float = 1.0, chunk: int = CHUNK) -> None:
+    def __init__(self, checks: NumberChecks, interval: float = 1.0, chunk: int = CHUNK) -> None:
         if chunk % PAGE:
             raise ValueError(f"chunk must be a multiple of {PAGE}")
         super().__init__(checks.db)
         self.chunk = chunk
         self.checks = checks
-        self.folder = folder
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -84,26 +82,27 @@ class NumberCheckJobs(UseCase):
         entries = await asyncio.to_thread(normalized_entries, numbers, MAX_JOB)
         unit = await self.checks.unit_price(acct)
         job_id = ids.one()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{job_id}.json"
-        await asyncio.to_thread(path.write_bytes, orjson.dumps(entries))
+        size = self.chunk
+        inputs = [orjson.dumps(entries[i : i + size]).decode() for i in range(0, len(entries), size)]
         total = len(entries)
-        chunks = -(-total // self.chunk)
+        chunks = len(inputs)
         now = now_ms()
 
         def write(tx: Tx) -> dict[str, Any]:
             if unit:
                 billing.numcheck_reserve(tx, acct, str(job_id), total, unit)
             store.insert_check(tx, job_id, acct, actor.id, total, 0, total * unit, unit, {}, now)
-            store.insert_job(tx, job_id, acct, total, self.chunk, unit, str(path), now)
+            store.insert_job(tx, job_id, acct, total, size, unit, inputs, now)
             return {"job_id": str(job_id), "total": total, "chunks": chunks, "reserved_li": total * unit,
                     "status": "queued"}  # fmt: skip
 
-        try:
-            out = await self.change(actor, "numbers.check_job", f"numcheck:{job_id}", write)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+        out = await self.change(
+            actor,
+            "numbers.check_job",
+            f"numcheck:{job_id}",
+            write,
+            lambda o: {k: o[k] for k in ("total", "reserved_li")},
+        )
         self._wake.set()
         return out
 
@@ -156,10 +155,9 @@ class NumberCheckJobs(UseCase):
             return False
         job = dict(zip(store.JOB_KEYS, row, strict=True))
         jid, acct, unit, size = int(job["id"]), int(job["account_id"]), int(job["unit_li"]), int(job["chunk_size"])
-        raw = await asyncio.to_thread(Path(job["input_path"]).read_bytes)
-        entries = [(str(a), b) for a, b in orjson.loads(raw)]
         for chunk in range(int(job["done_chunks"]), int(job["chunks"])):
-            part = entries[chunk * size : (chunk + 1) * size]
+            text = await self.db.read(functools.partial(store.job_input, job_id=jid, chunk=chunk))
+            part = [(str(a), b) for a, b in orjson.loads(text)]
             rows, _, _ = await self.checks.evaluate(part, now_ms(), chunk * size)
             keys = [billing_key_of(r) for r in rows]
             pages = [orjson.dumps(rows[i : i + PAGE]).decode() for i in range(0, len(rows), PAGE)]
@@ -172,10 +170,14 @@ class NumberCheckJobs(UseCase):
                 if unit:
                     billing.numcheck_settle(tx, acct, f"{jid}:{c}", k, unit)
 
-            await self.db.write(step)
+            try:
+                await self.db.write(step)
+            except QxError as e:
+                if e.code != "CONFLICT":
+                    raise
+                log.info("number check job %s chunk %s was committed by another worker", jid, chunk)
         counts, charged = await self._totals(jid)
         await self.db.write(lambda tx: store.finish_job(tx, jid, charged, charged * unit, counts, now_ms()))
-        await asyncio.to_thread(Path(job["input_path"]).unlink, missing_ok=True)
         return True
 
     async def _totals(self, jid: int) -> tuple[dict[str, int], int]:

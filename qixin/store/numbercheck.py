@@ -117,18 +117,26 @@ def pages(tx: Tx, check_id: int, after: int = -1) -> list[Any]:
 # -- file jobs -------------------------------------------------------------------------------------------
 
 JOB_KEYS = (
-    "id", "account_id", "status", "total", "chunks", "chunk_size", "done_chunks", "unit_li", "input_path", "created_at",
+    "id", "account_id", "status", "total", "chunks", "chunk_size", "done_chunks", "unit_li", "created_at",
 )  # fmt: skip
 
 
 def insert_job(
-    tx: Tx, job_id: int, account_id: int, total: int, chunk_size: int, unit_li: int, path: str, at: int
+    tx: Tx, job_id: int, account_id: int, total: int, chunk_size: int, unit_li: int, inputs: Sequence[str], at: int
 ) -> None:
+    """The job and its input, one JSON text per chunk."""
     tx.execute(
         "INSERT INTO number_check_jobs (id, account_id, status, total, chunks, chunk_size, done_chunks, unit_li,"
-        " input_path, lease_until, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, 0, ?, ?, 0, ?, ?)",
-        (job_id, account_id, total, -(-total // chunk_size), chunk_size, unit_li, path, at, at),
+        " lease_until, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, 0, ?, 0, ?, ?)",
+        (job_id, account_id, total, len(inputs), chunk_size, unit_li, at, at),
     )
+    tx.bulk_insert(
+        "number_check_inputs", ("job_id", "chunk", "entries"), [(job_id, i, e) for i, e in enumerate(inputs)]
+    )
+
+
+def job_input(tx: Tx, job_id: int, chunk: int) -> str:
+    return str(tx.one("SELECT entries FROM number_check_inputs WHERE job_id = ? AND chunk = ?", (job_id, chunk))[0])
 
 
 def claim_job(tx: Tx, now: int, lease_until: int) -> Any:
@@ -154,6 +162,7 @@ def advance_job(tx: Tx, job_id: int, chunk: int, lease_until: int, now: int) -> 
 
 def finish_job(tx: Tx, job_id: int, charged: int, fee_li: int, counts: dict[str, int], now: int) -> None:
     tx.execute("UPDATE number_check_jobs SET status = 'done', updated_at = ? WHERE id = ?", (now, job_id))
+    tx.execute("DELETE FROM number_check_inputs WHERE job_id = ?", (job_id,))
     tx.execute(
         "UPDATE number_checks SET charged = ?, fee_li = ?, counts = ? WHERE id = ?",
         (charged, fee_li, orjson.dumps(counts).decode(), job_id),

@@ -719,9 +719,17 @@ number_check_jobs = Table(
     Column("chunk_size", Integer, nullable=False),
     Column("done_chunks", Integer, nullable=False, server_default="0"),
     Column("unit_li", BigInteger, nullable=False),
-    Column("input_path", Text, nullable=False),  # the normalised numbers (JSON) under data_dir
     Column("lease_until", BigInteger, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
 Index("ix_number_check_jobs_status", number_check_jobs.c.status, number_check_jobs.c.created_at)
+
+# A job's normalised input, one row per chunk: JSON [[as written, 11 digits or null], …]; deleted when done.
+number_check_inputs = Table(
+    "number_check_inputs",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chunk", Integer, primary_key=True, autoincrement=False),
+    Column("entries", Text, nullable=False),
+)

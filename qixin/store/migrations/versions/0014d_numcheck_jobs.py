@@ -27,15 +27,22 @@ def upgrade() -> None:
         sa.Column("chunk_size", sa.Integer(), nullable=False),
         sa.Column("done_chunks", sa.Integer(), server_default="0", nullable=False),
         sa.Column("unit_li", sa.BigInteger(), nullable=False),
-        sa.Column("input_path", sa.Text(), nullable=False),
         sa.Column("lease_until", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_number_check_jobs_status", "number_check_jobs", ["status", "created_at"], unique=False)
+    op.create_table(
+        "number_check_inputs",
+        sa.Column("job_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("chunk", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("entries", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("job_id", "chunk"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("number_check_inputs")
     op.drop_index("ix_number_check_jobs_status", table_name="number_check_jobs")
     op.drop_table("number_check_jobs")
