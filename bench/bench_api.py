@@ -25,6 +25,7 @@ from _harness import (
     HttpConn,
     PlatformProcess,
     PostgresDb,
+    cpu_seconds,
     machine,
     percentile,
     random_numbers,
@@ -119,13 +120,20 @@ def main() -> None:
         if warm:
             asyncio.run(run_load(plat.port, warm, args.concurrency, args.max_seconds))
         plat.start_profile()
+        pid = plat.proc.pid if plat.proc else 0
+        cpu0 = cpu_seconds(pid) if pid else 0.0
         r = asyncio.run(run_load(plat.port, timed, args.concurrency, args.max_seconds))
+        cpu = cpu_seconds(pid) - cpu0 if pid else float("nan")
         plat.stop_profile()
         h = plat.health()
     print(
         f"{int(r['n'])} requests ({int(r['errors'])} errors) at {args.concurrency} concurrent in {r['seconds']:.2f}s:"
         f" {r['rps']:,.0f} req/s; latency p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, p99 {r['p99']:.1f} ms,"
         f" max {r['max']:.1f} ms"
+    )
+    print(
+        f"platform process CPU during the timed run: {cpu:.2f} s = {cpu / max(r['n'], 1) * 1e6:,.0f} µs per request"
+        " (accept plus whatever dispatch and receipts it did meanwhile)"
     )
     print(f"platform after the run: dispatch {h.get('dispatch')}")
     ok = r["rps"] >= 2000 and r["p99"] < 50

@@ -30,6 +30,7 @@ from _harness import (
     FINAL_SQL,
     HttpConn,
     PlatformProcess,
+    cpu_seconds,
     PostgresDb,
     SimulatorProcess,
     machine,
@@ -186,7 +187,9 @@ def main() -> None:
             requests = build(plat.account, args.n, args.batch)
             print(f"pre-built and signed {len(requests)} requests in {time.perf_counter() - t:.2f}s")
             plat.start_profile()
+            cpu0 = cpu_seconds(plat.proc.pid) if plat.proc else 0.0
             r = asyncio.run(run(plat, requests, args.n, args))
+            cpu = cpu_seconds(plat.proc.pid) - cpu0 if plat.proc else float("nan")
             plat.stop_profile()
     finally:
         if pg:
@@ -201,6 +204,7 @@ def main() -> None:
         f"{int(r['final']):,} of {n:,} final at {r['final_s']:.2f}s:"
         f" {r['final'] / r['final_s']:,.0f} msg/s sustained end to end"
     )
+    print(f"platform process CPU: {cpu:.2f} s = {cpu / max(n, 1) * 1e6:,.0f} µs per message (accept to final)")
     ok = r["final"] >= n and n / r["final_s"] >= 5000
     print(f"target >= 5,000 msg/s sustained: {'MET' if ok else 'NOT MET'}")
     if args.profile and args.profile.endswith(".txt") and os.path.exists(args.profile):

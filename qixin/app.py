@@ -32,8 +32,9 @@ from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
-from qixin.services.channels import upsert_embedded_channel
+from qixin.services.channels import ChannelDesk, upsert_embedded_channel
 from qixin.services.compliance import documents
+from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
@@ -87,6 +88,8 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    channel_desk: ChannelDesk
+    compliance_desk: ComplianceDesk
     numbers: NumberChecks
     tokens: RecipientTokens
     flash_tests: FlashTests
@@ -217,11 +220,17 @@ def build(settings: Settings) -> Services:
         metrics=metrics,
         message_search=MessageSearch(db),
         statistics=Statistics(db),
+        channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
+        compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
         tokens=tokens,
         flash_tests=FlashTests(db, directory, accept),
         numbers=numbers,
         numcheck_jobs=NumberCheckJobs(numbers),
     )
+
+
+async def _nothing() -> None:
+    return None
 
 
 def numcheck_provider(n: NumberCheckSettings) -> Provider | None:

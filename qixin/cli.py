@@ -216,7 +216,7 @@ def account_create(
     as_json: AsJson = False,
 ) -> None:
     """创建客户账户：签名（已审核）、开户充值、一对 API 密钥。"""
-    from qixin.services.billing import yuan_to_li
+    from qixin.domain.money import yuan_to_li
 
     try:
         bal, pr = yuan_to_li(balance), yuan_to_li(price)
@@ -249,7 +249,6 @@ def account_topup(
     import secrets
 
     from qixin.domain.money import li_to_yuan, yuan_to_li
-    from qixin.services.billing import topup
 
     try:
         li = yuan_to_li(amount)
@@ -257,8 +256,7 @@ def account_topup(
         _fail(e)
         return
     reference = ref or f"cli-{secrets.token_hex(6)}"
-    bal = _audited(data_dir, "account.topup", f"account:{account_id}",
-                   lambda tx: topup(tx, account_id, li, reference, "运营充值", operator=operator))  # fmt: skip
+    bal = _call(data_dir, lambda s: s.billing.topup(Actor.cli(), account_id, li, reference, "运营充值", operator))
     _out({"account_id": account_id, "balance_li": bal}, as_json, f"充值成功，当前余额 {li_to_yuan(bal)} 元")
 
 
@@ -478,7 +476,6 @@ def channels_add(
     as_json: AsJson = False,
 ) -> None:
     """新建通道。"""
-    from qixin.services.channels import create_channel
 
     values = _channel_options(
         {
@@ -488,7 +485,7 @@ def channels_add(
         },
         option,
     )  # fmt: skip
-    ch = _audited(data_dir, "channel.create", f"channel:{name}", lambda tx: create_channel(tx, values).public())
+    ch = _call(data_dir, lambda s: s.channel_desk.create(Actor.cli(), values))
     _out(ch, as_json, f"通道 {ch['name']}（ID {ch['id']}）已创建")
 
 
@@ -514,8 +511,6 @@ def channels_set(
     as_json: AsJson = False,
 ) -> None:
     """修改通道（运行中的平台数秒内按新配置重建连接）。"""
-    from qixin.services.channels import find_channel, update_channel
-    from qixin.store.db import Tx
 
     values = _channel_options(
         {
@@ -526,10 +521,7 @@ def channels_set(
         option,
     )  # fmt: skip
 
-    def job(tx: Tx) -> dict[str, Any]:
-        return update_channel(tx, find_channel(tx, channel).id, values).public()
-
-    ch = _audited(data_dir, "channel.update", f"channel:{channel}", job)
+    ch = _call(data_dir, lambda s: s.channel_desk.update(Actor.cli(), channel, values))
     _out(ch, as_json, f"通道 {ch['name']} 已更新（版本 {ch['version']}）")
 
 

@@ -9,6 +9,7 @@ from conftest import Api, Running
 
 from qixin.domain.signing import HEADER_SIGNATURE, canonical_request, sign, signed_headers
 from qixin.services.actor import Actor
+from qixin.services.nonces import DatabaseNonceStore
 
 
 def test_canonical_request_layout() -> None:
@@ -72,3 +73,65 @@ async def test_ip_allowlist(running: Running) -> None:
     await running.platform.accounts.set_ip_allowlist(Actor.cli(), api.app_key, ["127.0.0.1"])
     running.platform.directory.invalidate()
     assert (await api.get("/v1/account")).status_code == 200
+
+
+async def _post_send(api: Api, body: dict[str, object], nonce: str) -> tuple[int, dict[str, object]]:
+    raw = orjson.dumps(body)
+    headers = signed_headers(api.app_key, api.secret, "POST", "/v1/sms", raw, nonce=nonce)
+    headers["Content-Type"] = "application/json"
+    resp = await api.http.post("/v1/sms", content=raw, headers=headers)
+    return resp.status_code, resp.json()
+
+
+async def test_a_send_spends_its_nonce_in_the_accept_transaction_and_refusals_spend_it_too(running: Running) -> None:
+    """The send route spends the nonce inside the accept job (one write per send, not two); a send
+    refused inside that job (balance) or before it (numbers, frequency) still spends it, so a replay
+    after the cause is gone is refused, not accepted."""
+    from qixin.domain.money import yuan_to_li
+
+    db = running.platform.db
+    assert isinstance(running.platform.nonces, DatabaseNonceStore)  # the embedded default
+    api = running.account()
+    jobs: list[str] = []  # the write jobs while the send runs (the dispatcher's own writes included)
+    submit = db.submit
+
+    def counting(job):  # type: ignore[no-untyped-def]
+        jobs.append(getattr(job, "__qualname__", ""))
+        return submit(job)
+
+    db.submit = counting  # type: ignore[method-assign]
+    try:
+        body = {"to": "13800138000", "content": "一次提交一次写入", "signature": "企信"}
+        status, out = await _post_send(api, body, "send-nonce-001")
+        assert status == 200 and out["accepted_count"] == 1, out
+        # the nonce went with the messages, in the accept job: no write job of the nonce store's own
+        assert any("_accept" in j for j in jobs) and not any("first_use" in j for j in jobs), jobs
+    finally:
+        db.submit = submit  # type: ignore[method-assign]
+    status, out = await _post_send(api, body, "send-nonce-001")
+    assert (status, out["code"]) == (401, "NONCE_REPLAYED")
+
+    # refused inside the accept job: no balance; after a top-up the replay is still refused
+    poor = running.account(balance_li=0)
+    body = {"to": "13800138001", "content": "余额不足时的请求", "signature": "企信"}
+    status, out = await _post_send(poor, body, "send-nonce-002")
+    assert out["code"] == "INSUFFICIENT_BALANCE", out
+    await running.platform.billing.topup(Actor.cli(), poor.account_id, yuan_to_li("10"), "t-1", "test")
+    status, out = await _post_send(poor, body, "send-nonce-002")
+    assert (status, out["code"]) == (401, "NONCE_REPLAYED")
+    assert (await _post_send(poor, body, "send-nonce-003"))[1]["accepted_count"] == 1  # a fresh nonce goes
+
+    # refused before the job (no valid number): the nonce is spent on its own
+    status, out = await _post_send(api, {"to": "123", "content": "无效", "signature": "企信"}, "send-nonce-004")
+    assert out["code"] == "NO_VALID_NUMBERS", out
+    status, out = await _post_send(api, {"to": "123", "content": "无效", "signature": "企信"}, "send-nonce-004")
+    assert (status, out["code"]) == (401, "NONCE_REPLAYED")
+
+    # an idempotent repeat answered from the stored answer still spends its own nonce
+    body = {"to": "13800138002", "content": "幂等", "signature": "企信", "idempotency_key": "idem-n-1"}
+    assert (await _post_send(api, body, "send-nonce-005"))[1]["accepted_count"] == 1
+    again = await _post_send(api, body, "send-nonce-006")
+    assert again[0] == 200 and again[1]["batch_id"]
+    assert (await _post_send(api, body, "send-nonce-006"))[1]["code"] == "NONCE_REPLAYED"
+    count = db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM messages WHERE account_id = ?", (api.account_id,)))
+    assert int(count[0]) == 2

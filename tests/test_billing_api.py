@@ -85,7 +85,7 @@ async def test_finance_api_and_customer_billing_api(running: Running) -> None:
         not_yet = await fin.post("/admin/billing/statements", json={"period": period_of(now_ms())})
         assert not_yet.json()["code"] == "STATEMENT_NOT_READY"
         audit = (await staff_client(running, "admin", "root").get("/admin/audit")).json()["entries"]
-        assert {"billing.settings", "billing.topup", "billing.price_plan", "billing.package"} <= {
+        assert {"billing.settings", "account.topup", "billing.price_plan", "billing.package"} <= {
             e["action"] for e in audit
         }
 

@@ -18,8 +18,9 @@ from aiosmtpd.controller import Controller
 from conftest import free_port
 
 from qixin.domain.calendar import SHANGHAI, dispute_deadline, period_bounds, period_of
+from qixin.domain.money import li_to_yuan
 from qixin.errors import QxError
-from qixin.services import billing, statements
+from qixin.services import statements
 from qixin.services.billing import grant_package, topup, update_settings
 from qixin.services.notify import Smtp
 from qixin.services.receipts import Failed, record_failures
@@ -99,7 +100,7 @@ async def test_statement_totals_equal_the_ledger(bill: Bill) -> None:
     assert sms[("marketing", "cucc")]["refunded"] == 1
     # CSV: UTF-8 with BOM, the summary first
     rows = list(csv.reader(io.StringIO(statements.to_csv(s).decode("utf-8-sig"))))
-    assert rows[0] == ["对账单"] and ["期末余额（元）", billing.li_to_yuan(s["closing_li"])] in rows
+    assert rows[0] == ["对账单"] and ["期末余额（元）", li_to_yuan(s["closing_li"])] in rows
 
 
 async def test_statement_is_emailed_with_a_readable_xlsx(bill: Bill, smtp: tuple[Smtp, Inbox]) -> None:
@@ -116,7 +117,7 @@ async def test_statement_is_emailed_with_a_readable_xlsx(bill: Bill, smtp: tuple
     wb = openpyxl.load_workbook(io.BytesIO(files[f"statement-{acct}-{period}.xlsx"]))
     summary = {r[0]: r[1] for r in wb["对账单"].iter_rows(values_only=True)}
     s = bill.r(lambda tx: statements.get(tx, sid))
-    assert summary["账期"] == period and summary["期末余额（元）"] == billing.li_to_yuan(s["closing_li"])
+    assert summary["账期"] == period and summary["期末余额（元）"] == li_to_yuan(s["closing_li"])
     assert summary["短信条数"] == 7
     detail = list(wb["短信明细"].iter_rows(values_only=True))
     assert detail[0][0] == "类型" and len(detail) == 1 + len(s["detail"]["sms"])

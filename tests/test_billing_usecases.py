@@ -240,13 +240,13 @@ async def test_billing_desk_checks_the_actor_and_audits_each_change_in_its_trans
         return [(str(a), str(b), str(c)) for a, b, c in rows]
 
     assert await desk.topup(finance, acct, 2_000, "t1") == 3_000
-    assert audits("billing.topup") == [("staff", "7", f"account:{acct}")]
+    assert audits("account.topup") == [("staff", "7", f"account:{acct}")]
     with pytest.raises(QxError) as e:
         await desk.topup(reviewer, acct, 2_000, "t2")
-    assert e.value.code == "FORBIDDEN" and bill.balance(acct) == 3_000 and len(audits("billing.topup")) == 1
+    assert e.value.code == "FORBIDDEN" and bill.balance(acct) == 3_000 and len(audits("account.topup")) == 1
     with pytest.raises(QxError) as e:
         await desk.topup(finance, acct, 2_000, "t1")  # the same ref: refused, and no audit row either
-    assert e.value.code == "TOPUP_DUPLICATE" and len(audits("billing.topup")) == 1
+    assert e.value.code == "TOPUP_DUPLICATE" and len(audits("account.topup")) == 1
 
     assert (await desk.balance(me))["balance_li"] == 3_000
     with pytest.raises(QxError) as e:

@@ -156,3 +156,60 @@ def test_a_job_cancelled_before_it_runs_writes_nothing(db_url: str) -> None:
         assert [int(r[0]) for r in rows] == [2]
     finally:
         db.close()
+
+
+def test_counters_of_a_group_are_summed_written_once_and_a_failed_jobs_are_dropped(db_url: str) -> None:
+    """``Tx.count``: the rollup moves of every job of a group are written by ONE flusher call before the
+    commit, summed per key; a job that fails (before or after writing) leaves no count; ``reset_counters``
+    drops what earlier jobs left to write, only if its own job succeeds."""
+    from qixin.errors import QxError
+
+    migrate(db_url)
+    db = Database(db_url, writers=1)
+    flushed: list[dict[Any, list[int]]] = []
+
+    def flusher(tx: Tx, counters: dict[Any, list[int]]) -> None:
+        flushed.append({k: list(v) for k, v in counters.items()})
+        for (mid,), (n,) in ((k, v) for k, v in counters.items()):
+            tx.execute(
+                "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 1, 0, ?)", (mid, n)
+            )
+
+    def counts(key: int, n: int, fail: str = "", reset: bool = False) -> Callable[[Tx], int]:
+        def job(tx: Tx) -> int:
+            if reset:
+                tx.reset_counters(flusher)
+            tx.count(flusher, (key,), (n,))
+            if fail == "wrote":  # wrote a row too: the group is run again with savepoints
+                tx.execute(
+                    "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 9, 0, 0)",
+                    (1000 + key,),
+                )
+            if fail:
+                raise QxError("INSUFFICIENT_BALANCE")
+            return key
+
+        return job
+
+    def stored() -> dict[int, int]:
+        rows = db.read_sync(lambda tx: tx.all("SELECT message_id, attempts FROM dispatch_queue"))
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    try:
+        out = _grouped(
+            db, [counts(1, 2), counts(1, 3), counts(2, 5, fail="before"), counts(2, 7), counts(1, 100, "wrote")]
+        )
+        assert [o[0] for o in out] == ["ok", "ok", "error", "ok", "error"]
+        assert stored() == {1: 5, 2: 7}  # summed; the failed jobs' 5 and 100 (and its row 1001) are gone
+        assert flushed[-1] == {(1,): [5], (2,): [7]} and len(flushed) in (1, 2)  # one call per group run
+        db.write_sync(lambda tx: tx.execute("DELETE FROM dispatch_queue"))
+
+        flushed.clear()
+        out = _grouped(
+            db, [counts(3, 1), counts(4, 1, reset=True), counts(4, 2), counts(3, 9, fail="before", reset=True)]
+        )
+        assert [o[0] for o in out] == ["ok", "ok", "ok", "error"]
+        assert stored() == {4: 3}  # the reset dropped job 1's count; the failed reset changed nothing
+        assert flushed == [{(4,): [3]}]
+    finally:
+        db.close()

@@ -14,11 +14,9 @@ from fastapi.responses import Response
 
 from qixin.api import models as m
 from qixin.api.common import body_of, error_responses, json_response, parse_model
-from qixin.api.deps import staff_act, staff_actor, staff_for
-from qixin.domain.numbers import mask
-from qixin.services import billing, channels, portability
+from qixin.api.deps import staff_actor
+from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.services.actor import Actor
-from qixin.store import portability as ported_store
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
@@ -48,7 +46,7 @@ def admin_router(platform: Services) -> APIRouter:
         who = await actor(request)
         req = parse_model(m.AccountCreate, await request.body())
         out = await platform.accounts.create(
-            who, req.name, req.signature, billing.yuan_to_li(req.balance), billing.yuan_to_li(req.price),
+            who, req.name, req.signature, yuan_to_li(req.balance), yuan_to_li(req.price),
             req.callback_url, req.allow_free_text, req.permit_24h,
         )  # fmt: skip
         return json_response(out, 201)
@@ -58,14 +56,10 @@ def admin_router(platform: Services) -> APIRouter:
         responses=error_responses(*STAFF_ERRORS, "NOT_FOUND", "TOPUP_DUPLICATE", "TOPUP_BELOW_MINIMUM"),
     )  # fmt: skip
     async def topup(account_id: int, request: Request) -> Response:
-        who = await staff_for(platform, request, "money")
+        who = await actor(request)
         req = parse_model(m.Topup, await request.body())
-        amount = billing.yuan_to_li(req.amount)
-        bal = await staff_act(
-            platform, request, who, "account.topup", f"account:{account_id}",
-            lambda tx: billing.topup(tx, account_id, amount, req.ref, req.note),
-        )  # fmt: skip
-        return json_response({"account_id": account_id, "balance_li": bal, "balance": billing.li_to_yuan(bal)})
+        bal = await platform.billing.topup(who, account_id, yuan_to_li(req.amount), req.ref, req.note)
+        return json_response({"account_id": account_id, "balance_li": bal, "balance": li_to_yuan(bal)})
 
     @router.get(
         "/accounts/{account_id}/keys", summary="账户的 API 密钥（不含 AppSecret）", response_model=m.KeyList,
@@ -139,66 +133,44 @@ def admin_router(platform: Services) -> APIRouter:
         routes()
 
     # -- channels ----------------------------------------------------------------------------------
-    async def resync() -> None:
-        if platform.channels.started:
-            await platform.channels.sync()
-
     channel_errors = error_responses(*STAFF_ERRORS, "NOT_FOUND")
+    desk = platform.channel_desk
 
     @router.get("/channels", summary="通道列表与健康状态（会话、窗口、TPS、错误、回执）", responses=channel_errors)
     async def list_channels(request: Request) -> Response:
-        await actor(request, "channels")
-        if platform.channels.started:
+        who = await actor(request)
+        if platform.channels.started:  # this process runs them: their live health
+            who.require("channels")
             return json_response({"channels": platform.channels.health()})
-        rows = await platform.db.read(channels.list_channels)
-        return json_response({"channels": [c.public() for c in rows]})
+        return json_response({"channels": await desk.listing(who)})
 
     @router.post("/channels", summary="新建通道（立即生效，无需重启）", status_code=201, responses=channel_errors)
     async def create_channel(request: Request) -> Response:
-        who = await staff_for(platform, request, "channels")
-        data = parse_model(m.JsonObject, await request.body()).root
-        ch = await staff_act(platform, request, who, "channel.create", f"channel:{data.get('name')}",
-                             lambda tx: channels.create_channel(tx, data).public())  # fmt: skip
-        await resync()
-        return json_response(ch, 201)
+        who = await actor(request)
+        return json_response(await desk.create(who, parse_model(m.JsonObject, await request.body()).root), 201)
 
     @router.patch(
         "/channels/{channel_id}", summary="修改通道（版本号递增，连接按新配置重建）", responses=channel_errors
     )
     async def update_channel(channel_id: int, request: Request) -> Response:
-        who = await staff_for(platform, request, "channels")
-        data = parse_model(m.JsonObject, await request.body()).root
-        ch = await staff_act(platform, request, who, "channel.update", f"channel:{channel_id}",
-                             lambda tx: channels.update_channel(tx, channel_id, data).public())  # fmt: skip
-        await resync()
-        return json_response(ch)
+        who = await actor(request)
+        return json_response(await desk.update(who, channel_id, parse_model(m.JsonObject, await request.body()).root))
 
     @router.delete("/channels/{channel_id}", summary="删除通道", responses=channel_errors)
     async def delete_channel(channel_id: int, request: Request) -> Response:
-        who = await staff_for(platform, request, "channels")
-        await staff_act(platform, request, who, "channel.delete", f"channel:{channel_id}",
-                        lambda tx: channels.delete_channel(tx, channel_id))  # fmt: skip
-        await resync()
-        return json_response({"id": channel_id, "deleted": True})
+        return json_response(await desk.delete(await actor(request), channel_id))
 
     @router.get("/ported-numbers", summary="携号转网号码（从回执学习或导入）", responses=channel_errors)
     async def ported_list(request: Request, limit: int = 1000) -> Response:
-        await actor(request, "channels")
-        rows = await platform.db.read(lambda tx: ported_store.latest(tx, max(1, min(limit, 100_000))))
-        items = [{"number": mask(r[0]), "carrier": r[1], "learned_at": r[2]} for r in rows]
-        return json_response({"ported_numbers": items})
+        return json_response({"ported_numbers": await desk.ported_numbers(await actor(request), limit)})
 
     @router.post(
         "/ported-numbers", summary="导入携号转网号码 [{number, carrier}]", openapi_extra=body_of(m.PortedImport),
         responses=channel_errors,
     )  # fmt: skip
     async def ported_import(request: Request) -> Response:
-        who = await staff_for(platform, request, "channels")
-        items = parse_model(m.PortedImport, await request.body()).numbers
-        n = await staff_act(platform, request, who, "ported.import", "ported_numbers",
-                            lambda tx: {"imported": portability.import_numbers(tx, items)})  # fmt: skip
-        platform.accept.ported.invalidate()
-        return json_response(n)
+        who = await actor(request)
+        return json_response(await desk.import_ported(who, parse_model(m.PortedImport, await request.body()).numbers))
 
     # -- staff and audit -----------------------------------------------------------------------------
     @router.get("/staff", summary="员工列表", response_model=m.StaffList, responses=error_responses(*STAFF_ERRORS))

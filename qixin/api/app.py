@@ -219,8 +219,13 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
 
 async def handle_send(platform: Services, request: Request) -> Response:
     """POST /v1/sms: authenticate, accept, answer. Shared by the FastAPI route and the fast path."""
-    key, body = await deps.signed(platform, request)
-    return json_response(await platform.accept.accept(key, parse_json(body), body))
+    key, body, claim = await deps.signed_deferred(platform, request)
+    try:
+        return json_response(await platform.accept.accept(key, parse_json(body), body, guard=claim))
+    except Exception as e:
+        if claim is not None:
+            await claim.settle(e)  # the accept did not commit: spend the nonce on its own
+        raise
 
 
 class FastSend:
@@ -238,13 +243,6 @@ class FastSend:
             return
         t0 = time.perf_counter()
         status = 500
-
-        async def send_status(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
         if scope["method"] == "POST" and scope["path"] == "/v1/sms":
             request = Request(scope, receive)
             try:
@@ -254,9 +252,17 @@ class FastSend:
             except Exception as exc:
                 self.platform.log.exception("unhandled error", exc_info=exc)
                 response = error_response(QxError("INTERNAL_ERROR"))
-            await response(scope, receive, send_status)
+            status = response.status_code
+            await response(scope, receive, send)
             route = "/v1/sms"
         else:
+
+            async def send_status(message: MutableMapping[str, Any]) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
             try:
                 await self.app(scope, receive, send_status)
             finally:

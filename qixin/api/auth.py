@@ -10,7 +10,7 @@ from starlette.requests import Request
 from qixin.domain import signing
 from qixin.errors import QxError
 from qixin.services.accounts import ApiKey, Directory
-from qixin.services.nonces import NonceStore
+from qixin.services.nonces import DatabaseNonceStore, NonceClaim, NonceStore
 
 
 def ip_allowed(ip: str, allow: tuple[str, ...]) -> bool:
@@ -30,6 +30,15 @@ def ip_allowed(ip: str, allow: tuple[str, ...]) -> bool:
 
 
 async def authenticate(request: Request, body: bytes, directory: Directory, nonces: NonceStore, skew: int) -> ApiKey:
+    key, _ = await authenticate_deferred(request, body, directory, nonces, skew, defer=False)
+    return key
+
+
+async def authenticate_deferred(
+    request: Request, body: bytes, directory: Directory, nonces: NonceStore, skew: int, defer: bool = True
+) -> tuple[ApiKey, NonceClaim | None]:
+    """``authenticate``, except that with a database nonce store and ``defer`` the nonce is not spent
+    here: the returned claim spends it inside the request's own transaction (see ``NonceClaim``)."""
     h = request.headers
     app_key = h.get(signing.HEADER_APPKEY)
     ts = h.get(signing.HEADER_TIMESTAMP)
@@ -54,6 +63,9 @@ async def authenticate(request: Request, body: bytes, directory: Directory, nonc
     if not ip_allowed(client_ip, key.ip_allowlist):
         raise QxError("IP_FORBIDDEN", f"来源 IP {client_ip} 不在白名单内")
     # checked last, so a forged request cannot burn a customer's nonce
-    if not await nonces.first_use(app_key, nonce, skew * 2 + 10):
+    ttl = skew * 2 + 10
+    if defer and isinstance(nonces, DatabaseNonceStore):
+        return key, NonceClaim(nonces, app_key, nonce, ttl)
+    if not await nonces.first_use(app_key, nonce, ttl):
         raise QxError("NONCE_REPLAYED")
-    return key
+    return key, None

@@ -6,7 +6,7 @@ qualification documents. Customer: their opt-out list, qualification documents f
 
 Rules:
 - Routes hold no SQL and open no transaction: they call ``services/compliance/usecases`` (staff changes
-  run through ``deps.staff_act``: the change and its audit row in one transaction).
+  are the use cases of ``services/compliance/desk.py``: area, change and audit row in one transaction).
 - Who may call what (``ROLE_GRANTS`` areas): account policy changes and freeze / unfreeze are
   ``accounts.write`` (admin); lists, violations, complaints, the lexicon and reading a policy are
   ``compliance`` (reviewer, admin); signatures and their documents are ``review`` (reviewer, admin).
@@ -27,10 +27,10 @@ from qixin.api import deps
 from qixin.api.common import body_of, error_responses, json_response, parse_model
 from qixin.domain.compliance import CATEGORIES
 from qixin.errors import QxError
+from qixin.services.actor import Actor
 from qixin.services.compliance import usecases
 from qixin.services.compliance.evidence import complainant_number
 from qixin.services.compliance.store import ParsedList
-from qixin.services.staff import Staff
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Platform
@@ -392,13 +392,11 @@ def _admin_router(platform: Platform) -> APIRouter:
     db = platform.db
     svc = platform.compliance
 
-    async def staff(request: Request, area: str) -> Staff:
-        return await deps.staff_for(platform, request, area)
+    desk = platform.compliance_desk
 
-    async def act(request: Request, who: Staff, action: str, target: str, fn: Any) -> Any:
-        result = await deps.staff_act(platform, request, who, action, target, fn)
-        svc.invalidate()
-        return result
+    async def staff(request: Request, area: str | None = None) -> Actor:
+        """The staff actor (the use cases check their areas; ``area`` only for reads without one)."""
+        return await deps.staff_actor(platform, request, area)
 
     # -- policies and freezing (accounts.write: admin) -------------------------------------------------
     @router.get(
@@ -406,8 +404,7 @@ def _admin_router(platform: Platform) -> APIRouter:
         responses=_staff_errors(),
     )  # fmt: skip
     async def get_policy(account_id: int, request: Request) -> Response:
-        await staff(request, "compliance")
-        return _ok(PolicyOut, await usecases.policy(db, account_id))
+        return _ok(PolicyOut, await desk.policy(await staff(request), account_id))
 
     @router.put(
         "/accounts/{account_id}/policy", summary="修改账户合规策略（24小时许可、验证码时段、国际、链接、频率…）",
@@ -415,44 +412,34 @@ def _admin_router(platform: Platform) -> APIRouter:
         responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def put_policy(account_id: int, request: Request) -> Response:
-        who = await staff(request, "accounts.write")
+        who = await staff(request)
         body = _parse(PolicyChanges, await request.body())
-        changes = usecases.store.validate_policy_changes(body.model_dump(exclude_unset=True))
-        pol = await act(
-            request, who, "account.policy", f"account:{account_id}",
-            lambda tx: usecases.store.update_policy(tx, account_id, changes).to_dict(),
-        )  # fmt: skip
-        return _ok(PolicyOut, pol)
+        return _ok(PolicyOut, await desk.set_policy(who, account_id, body.model_dump(exclude_unset=True)))
 
     @router.post(
         "/accounts/{account_id}/freeze", summary="冻结账户（需填写原因）", response_model=StatusOut,
         openapi_extra=body_of(FreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def freeze(account_id: int, request: Request) -> Response:
-        who = await staff(request, "accounts.write")
+        who = await staff(request)
         reason = _parse(FreezeIn, await request.body()).reason
-        out = await act(request, who, "account.freeze", f"account:{account_id}",
-                        lambda tx: usecases.store.set_account_status(tx, account_id, True, reason))  # fmt: skip
-        return _ok(StatusOut, out)
+        return _ok(StatusOut, await desk.set_frozen(who, account_id, True, reason))
 
     @router.post(
         "/accounts/{account_id}/unfreeze", summary="解冻账户", response_model=StatusOut,
         openapi_extra=body_of(UnfreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def unfreeze(account_id: int, request: Request) -> Response:
-        who = await staff(request, "accounts.write")
+        who = await staff(request)
         reason = _parse(UnfreezeIn, await request.body()).reason
-        out = await act(request, who, "account.unfreeze", f"account:{account_id}",
-                        lambda tx: usecases.store.set_account_status(tx, account_id, False, reason))  # fmt: skip
-        return _ok(StatusOut, out)
+        return _ok(StatusOut, await desk.set_frozen(who, account_id, False, reason))
 
     @router.get(
         "/violations", summary="违规记录（最新在前，可按账户过滤）", response_model=ViolationsOut,
         responses=_staff_errors(),
     )  # fmt: skip
     async def violations(request: Request, account_id: int | None = None, limit: int = 100) -> Response:
-        await staff(request, "compliance")
-        return _ok(ViolationsOut, {"violations": await usecases.violations(db, account_id, limit)})
+        return _ok(ViolationsOut, {"violations": await desk.violations(await staff(request), account_id, limit)})
 
     # -- blacklist and opt-outs --------------------------------------------------------------------
     @router.get(
@@ -460,8 +447,7 @@ def _admin_router(platform: Platform) -> APIRouter:
         responses=CSV_DOC | _staff_errors(),
     )  # fmt: skip
     async def blacklist_export(request: Request, format: str = "json") -> Response:
-        await staff(request, "compliance")
-        rows = await usecases.blacklist(db)
+        rows = await desk.blacklist(await staff(request))
         if format == "csv":
             return _csv(rows, usecases.BLACKLIST_COLUMNS, "blacklist")
         return _ok(BlacklistOut, {"blacklist": rows, "count": len(rows)})
@@ -472,31 +458,24 @@ def _admin_router(platform: Platform) -> APIRouter:
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def blacklist_import(request: Request) -> Response:
-        who = await staff(request, "compliance")
+        who = await staff(request)
         body = _parse(BlacklistIn, await request.body())
-        parsed = _list(body)
-        out = await act(request, who, "blacklist.import", "blacklist",
-                        lambda tx: usecases.import_blacklist(tx, parsed, body.reason))  # fmt: skip
-        return _ok(ImportOut, out)
+        return _ok(ImportOut, await desk.import_blacklist(who, _list(body), body.reason))
 
     @router.post(
         "/blacklist/remove", summary="移出黑名单", response_model=RemoveOut, openapi_extra=body_of(NumbersIn),
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def blacklist_remove(request: Request) -> Response:
-        who = await staff(request, "compliance")
-        parsed = _list(_parse(NumbersIn, await request.body()))
-        out = await act(request, who, "blacklist.remove", "blacklist",
-                        lambda tx: usecases.remove_blacklist(tx, parsed))  # fmt: skip
-        return _ok(RemoveOut, out)
+        who = await staff(request)
+        return _ok(RemoveOut, await desk.remove_blacklist(who, _list(_parse(NumbersIn, await request.body()))))
 
     @router.get(
         "/accounts/{account_id}/optouts", summary="账户退订名单导出（format=json|csv）", response_model=OptoutsOut,
         responses=CSV_DOC | _staff_errors(),
     )  # fmt: skip
     async def optouts_export(account_id: int, request: Request, format: str = "json") -> Response:
-        await staff(request, "compliance")
-        rows = await usecases.optouts(db, account_id)
+        rows = await desk.optouts(await staff(request), account_id)
         if format == "csv":
             return _csv(rows, usecases.OPTOUT_COLUMNS, "optouts")
         return _ok(OptoutsOut, {"optouts": rows, "count": len(rows)})
@@ -507,18 +486,14 @@ def _admin_router(platform: Platform) -> APIRouter:
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def optouts_import(account_id: int, request: Request) -> Response:
-        who = await staff(request, "compliance")
+        who = await staff(request)
         body = _parse(OptoutsIn, await request.body())
-        parsed = _list(body)
-        out = await act(request, who, "optouts.import", f"account:{account_id}",
-                        lambda tx: usecases.import_optouts(tx, account_id, parsed, body.signature))  # fmt: skip
-        return _ok(ImportOut, out)
+        return _ok(ImportOut, await desk.import_optouts(who, account_id, _list(body), body.signature))
 
     # -- lexicon -------------------------------------------------------------------------------------
     @router.get("/lexicon", summary="当前词库（违禁词与白名单）", response_model=LexiconOut, responses=_staff_errors())
     async def lexicon(request: Request, category: str | None = None) -> Response:
-        await staff(request, "compliance")
-        v, words, allow = await usecases.lexicon(db, category)
+        v, words, allow = await desk.lexicon(await staff(request), category)
         active = svc.checker.lexicon.version
         return _ok(LexiconOut, {"version": v, "words": words, "allow": allow, "active_version": active})
 
@@ -529,8 +504,7 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     @router.get("/lexicon/versions", summary="词库版本历史", response_model=VersionsOut, responses=_staff_errors())
     async def versions(request: Request) -> Response:
-        await staff(request, "compliance")
-        return _ok(VersionsOut, {"versions": await usecases.lexicon_versions(db)})
+        return _ok(VersionsOut, {"versions": await desk.lexicon_versions(await staff(request))})
 
     @router.post(
         "/lexicon/changes", summary="修改词库（生成新版本，立即生效，无需重启）", status_code=201,
@@ -538,13 +512,9 @@ def _admin_router(platform: Platform) -> APIRouter:
         responses=_staff_errors("INVALID_JSON", "LEXICON_INVALID", "CONFLICT"),
     )  # fmt: skip
     async def change_lexicon(request: Request) -> Response:
-        who = await staff(request, "compliance")
+        who = await staff(request)
         body = _parse(LexiconChangeIn, await request.body(), "LEXICON_INVALID")
-        change, base = await usecases.prepare_lexicon_change(db, body.model_dump())
-        out = await act(request, who, "lexicon.change", "lexicon",
-                        lambda tx: usecases.store.apply_lexicon_change(tx, change, base, who.name))  # fmt: skip
-        await svc.reload_lexicon()
-        return _ok(LexiconChangeOut, out, 201)
+        return _ok(LexiconChangeOut, await desk.change_lexicon(who, body.model_dump()), 201)
 
     @router.post(
         "/lexicon/check", summary="试检内容（不发送，不记违规）", response_model=CheckOut,
@@ -571,32 +541,25 @@ def _admin_router(platform: Platform) -> APIRouter:
         openapi_extra=body_of(ComplaintIn), responses=_staff_errors("INVALID_JSON", "NUMBER_INVALID", "NOT_FOUND"),
     )  # fmt: skip
     async def complaint(request: Request) -> Response:
-        who = await staff(request, "compliance")
+        who = await staff(request)
         body = _parse(ComplaintIn, await request.body())
         try:
             message_id = int(body.message_id) if body.message_id is not None else None
         except ValueError as e:
             raise QxError("INVALID_REQUEST", "message_id 格式错误") from e
         number = complainant_number(body.number)
-        out = await act(
-            request, who, "complaint.record", f"number:{number}",
-            lambda tx: usecases.evidence.record_complaint(tx, number, message_id, body.note, who.name),
-        )  # fmt: skip
-        report = await usecases.evidence_report(db, out["complaint_id"])
-        return _ok(ComplaintOut, {**out, "evidence": report}, 201)
+        return _ok(ComplaintOut, await desk.record_complaint(who, number, message_id, body.note), 201)
 
     @router.get("/complaints", summary="投诉列表", response_model=ComplaintsOut, responses=_staff_errors())
     async def complaints(request: Request) -> Response:
-        await staff(request, "compliance")
-        return _ok(ComplaintsOut, {"complaints": await usecases.complaints(db)})
+        return _ok(ComplaintsOut, {"complaints": await desk.complaints(await staff(request))})
 
     @router.get(
         "/complaints/{complaint_id}/evidence", summary="投诉证据报告（format=json|csv）", response_model=EvidenceOut,
         responses=CSV_DOC | _staff_errors("NOT_FOUND"),
     )  # fmt: skip
     async def complaint_evidence(complaint_id: int, request: Request, format: str = "json") -> Response:
-        await staff(request, "compliance")
-        report = await usecases.evidence_report(db, complaint_id)
+        report = await desk.evidence_report(await staff(request), complaint_id)
         if format == "csv":
             return Response(
                 usecases.evidence.evidence_csv(report).encode(),
@@ -611,19 +574,16 @@ def _admin_router(platform: Platform) -> APIRouter:
         openapi_extra=body_of(ReasonIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def suspend(signature_id: int, request: Request) -> Response:
-        who = await staff(request, "review")
+        who = await staff(request)
         reason = _parse(ReasonIn, await request.body()).reason
-        out = await act(request, who, "signatures.suspend", f"signatures:{signature_id}",
-                        lambda tx: usecases.suspend_signature(tx, signature_id, reason))  # fmt: skip
-        return _ok(SuspendOut, out)
+        return _ok(SuspendOut, await desk.suspend_signature(who, signature_id, reason))
 
     @router.get(
         "/signatures/{signature_id}/documents", summary="签名的资质文件与用途",
         response_model=SignatureApplicationOut, responses=_staff_errors("NOT_FOUND"),
     )  # fmt: skip
     async def signature_documents(signature_id: int, request: Request) -> Response:
-        await staff(request, "review")
-        return _ok(SignatureApplicationOut, await usecases.signature_application(db, signature_id))
+        return _ok(SignatureApplicationOut, await desk.signature_application(await staff(request), signature_id))
 
     @router.get(
         "/documents/{document_id}", summary="下载资质文件",

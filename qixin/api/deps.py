@@ -5,17 +5,16 @@ Every router uses these; none re-implements them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
-from qixin.api.auth import authenticate
+from qixin.api.auth import authenticate, authenticate_deferred
 from qixin.errors import QxError
 from qixin.services.accounts import ApiKey
-from qixin.services.actor import Actor, audit
+from qixin.services.actor import Actor
+from qixin.services.nonces import NonceClaim
 from qixin.services.staff import Staff
-from qixin.store.db import Tx
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
@@ -30,6 +29,15 @@ async def signed(platform: Services, request: Request) -> tuple[ApiKey, bytes]:
     body = await request.body()
     key = await authenticate(request, body, platform.directory, platform.nonces, platform.settings.signature_skew)
     return key, body
+
+
+async def signed_deferred(platform: Services, request: Request) -> tuple[ApiKey, bytes, NonceClaim | None]:
+    """``signed`` for a route whose one change can spend the nonce in its own transaction."""
+    body = await request.body()
+    key, claim = await authenticate_deferred(
+        request, body, platform.directory, platform.nonces, platform.settings.signature_skew
+    )
+    return key, body, claim
 
 
 async def customer(platform: Services, request: Request) -> tuple[Actor, bytes]:
@@ -62,19 +70,3 @@ async def staff_actor(platform: Services, request: Request, area: str | None = N
     if area is not None:
         actor.require(area)
     return actor
-
-
-async def staff_act(
-    platform: Services, request: Request, who: Staff, action: str, target: str, fn: Callable[[Tx], Any]
-) -> Any:
-    """Run ``fn`` and its audit row in one transaction (secrets never reach the audit log)."""
-    actor = who.actor(client_ip(request))
-
-    def job(tx: Tx) -> Any:
-        out = fn(tx)
-        audit(tx, actor, action, target, out if isinstance(out, dict) else {"result": out})
-        return out
-
-    result = await platform.db.write(job)
-    platform.invalidate()
-    return result

@@ -3,7 +3,8 @@
 ``BodyLimit`` wraps the whole ASGI application (the send fast path included). Each request gets the
 limit of the first route rule that matches its method and path, else ``DEFAULT_LIMIT``:
 
-- a declared ``Content-Length`` above the limit is refused at once, without reading the body;
+- a declared ``Content-Length`` above the limit is refused at once, without reading the body (one
+  within the limit needs no counting: the server never delivers more than the declared length);
 - a chunked (or under-declared) body is counted as it arrives and refused the moment it passes the
   limit: the application's reading fails, whatever it had started to answer is dropped, and the client
   gets ``413 BODY_TOO_LARGE`` with ``Connection: close``.
@@ -85,8 +86,13 @@ class BodyLimit:
             return
         limit = self.limit_for(scope["method"], scope["path"])
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            await _refuse(send, limit)
+        if declared is not None:
+            # the server's HTTP parser hands the application exactly the declared length (bytes beyond
+            # it belong to the next request on the connection): nothing to count
+            if declared > limit:
+                await _refuse(send, limit)
+            else:
+                await self.app(scope, receive, send)
             return
         received = 0
         exceeded = False

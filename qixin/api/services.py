@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
     from qixin.services.billing_desk import BillingDesk
+    from qixin.services.channels import ChannelDesk
+    from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.flashtests import FlashTests
     from qixin.services.metrics import Metrics
@@ -59,6 +61,10 @@ class ApiServices(Protocol):
     def queries(self) -> Queries: ...
     @property
     def billing(self) -> BillingDesk: ...
+    @property
+    def channel_desk(self) -> ChannelDesk: ...
+    @property
+    def compliance_desk(self) -> ComplianceDesk: ...
     @property
     def metrics(self) -> Metrics: ...
     @property

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from qixin.domain import text as textmod
+from qixin.domain.money import li_to_yuan
 from qixin.domain.numbers import NumberInfo, parse_numbers, prefix_table
 from qixin.domain.timeparse import parse_send_at
 from qixin.errors import CATALOGUE, QxError
@@ -48,6 +49,16 @@ class Pricer(Protocol):
     def unit_price(self, key: ApiKey, carrier: str, msg_type: str) -> int:
         """Price of one billed part, in 厘."""
         ...
+
+
+class Guard(Protocol):
+    """A check that runs first inside the accept transaction and may refuse it (the API's request
+    nonce, spent in the same commit as the messages). ``committed`` is called once that transaction has
+    committed — also when the accept was refused inside it, which leaves the guard's own write."""
+
+    def __call__(self, tx: Tx) -> None: ...
+
+    def committed(self) -> None: ...
 
 
 class FlatPricer:
@@ -235,11 +246,14 @@ class AcceptService:
             raise QxError(e.code, e.message) from e
         return template_id, content, tpl.category
 
-    async def accept(self, key: ApiKey, body: dict[str, Any], raw: bytes, pin: str | None = None) -> dict[str, Any]:
-        """Accept one send request (the use case behind POST /v1/sms and every other way in). ``pin`` (not
+    async def accept(
+        self, key: ApiKey, body: dict[str, Any], raw: bytes, guard: Guard | None = None, pin: str | None = None
+    ) -> dict[str, Any]:
+        """Accept one send request (the use case behind POST /v1/sms and every other way in). ``guard``
+        runs first inside the accept transaction and may refuse it (the API's request nonce). ``pin`` (not
         reachable from a request body) sends every message over that one channel: interception tests."""
         try:
-            resp = await self._accept(key, body, raw, pin)
+            resp = await self._accept(key, body, raw, guard, pin)
         except QxError as e:
             if self.metrics is not None:
                 self.metrics.refused.labels(e.code).inc()
@@ -249,20 +263,32 @@ class AcceptService:
                 self.metrics.refused.labels(r["code"]).inc()
         return resp
 
-    async def _accept(self, key: ApiKey, body: dict[str, Any], raw: bytes, pin: str | None = None) -> dict[str, Any]:
+    async def _accept(
+        self, key: ApiKey, body: dict[str, Any], raw: bytes, guard: Guard | None, pin: str | None = None
+    ) -> dict[str, Any]:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
             # a repeat is answered from the stored answer, whatever changed since (signature, balance, …)
             digest = hashlib.sha256(raw).hexdigest()
             replay = await self.db.read_small(lambda tx: _replay(tx, key.account_id, idem, digest))
             if replay is not None:
+                if guard is not None:
+                    await self.db.write(guard)  # a repeat still spends its own nonce
+                    guard.committed()
                 return replay
         p = await self.prepare(key, body, raw)
         p.pin = pin
         try:
             if not p.rows and p.idempotency_key is None:
                 raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
-            resp = await self.db.write(lambda tx: persist(tx, p))
+            if guard is None:
+                resp = await self.db.write(lambda tx: persist(tx, p))
+            else:
+                outcome = await self.db.write(lambda tx: _guarded(tx, p, guard))
+                guard.committed()
+                if isinstance(outcome, QxError):
+                    raise outcome
+                resp = outcome
         except BaseException:
             if p.release is not None:  # not committed: only accepted messages count toward limits
                 await p.release()
@@ -303,7 +329,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "rejected_count": len(p.rejected),
         "parts": parts,
         "total_fee_li": p.total_fee,
-        "total_fee": billing.li_to_yuan(p.total_fee),
+        "total_fee": li_to_yuan(p.total_fee),
         "package_parts": p.package_parts,
         "accepted": [{"id": str(r[0]), "to": tk.get(r[1], r[1]), "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
@@ -320,6 +346,16 @@ def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, A
     replay: dict[str, Any] = orjson.loads(row[1])
     replay["replayed"] = True
     return replay
+
+
+def _guarded(tx: Tx, p: Prepared, guard: Guard) -> dict[str, Any] | QxError:
+    """``persist`` after ``guard``; a refusal of persist (always before it writes) is returned, not
+    raised, so that the guard's write commits with nothing else."""
+    guard(tx)
+    try:
+        return persist(tx, p)
+    except QxError as e:
+        return e
 
 
 def persist(tx: Tx, p: Prepared) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import orjson
 
 from qixin.domain.compliance import ContentChecker, review_template, validate_signature_name
 from qixin.domain.compliance.templates import Violation
+from qixin.domain.money import li_to_yuan
 from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.services import billing
@@ -285,7 +286,7 @@ class Accounts(UseCase):
             raise QxError("NOT_FOUND", "账户不存在")
         return {
             "account_id": r[0], "name": r[1], "status": r[2], "balance_li": r[3],
-            "balance": billing.li_to_yuan(int(r[3])), "price_li": r[4],
+            "balance": li_to_yuan(int(r[3])), "price_li": r[4],
         }  # fmt: skip
 
     async def listing(self, actor: Actor) -> list[dict[str, Any]]:

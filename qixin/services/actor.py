@@ -36,14 +36,15 @@ class Actor:
     account_id: int | None = None  # the customer's account
     role: str | None = None  # the staff role (customer user roles later)
     ip: str | None = None
+    name: str | None = None  # a person's name, for records that name who acted (lexicon versions, complaints)
 
     @classmethod
     def customer(cls, account_id: int, app_key: str, ip: str | None = None) -> Actor:
         return cls("customer", app_key, account_id=account_id, ip=ip)
 
     @classmethod
-    def staff(cls, staff_id: int, role: str, ip: str | None = None) -> Actor:
-        return cls("staff", str(staff_id), role=role, ip=ip)
+    def staff(cls, staff_id: int, role: str, ip: str | None = None, name: str | None = None) -> Actor:
+        return cls("staff", str(staff_id), role=role, ip=ip, name=name)
 
     @classmethod
     def cli(cls) -> Actor:

@@ -35,8 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qixin.domain.calendar import SHANGHAI, add_months, local, local_ms
-from qixin.domain.money import li_to_yuan, yuan_to_li
+from qixin.domain.calendar import add_months, local, local_ms
+from qixin.domain.money import li_to_yuan
 from qixin.errors import QxError
 from qixin.services import notify
 from qixin.store import ledger as ledger_store
@@ -44,10 +44,6 @@ from qixin.store import packages as package_store
 from qixin.store import refunds as refund_store
 from qixin.store.db import Tx, now_ms
 from qixin.store.ledger import BillingState
-
-# Re-exported for the modules that still import them from here (accounts, queries, api/admin, tests);
-# their home is qixin.domain.money and qixin.domain.calendar.
-__all__ = ["SHANGHAI", "add_months", "li_to_yuan", "local", "local_ms", "yuan_to_li"]
 
 DEFAULT_VALIDITY_MONTHS = 12
 PACKAGE_KINDS = ("year", "term")

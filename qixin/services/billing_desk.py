@@ -115,7 +115,7 @@ class BillingDesk(UseCase):
         """Credit the account (``operator``: never refused for the account's minimum); the new balance."""
         actor.require(AREA)
         return await self.change(
-            actor, "billing.topup", f"account:{account_id}",
+            actor, "account.topup", f"account:{account_id}",
             lambda tx: billing.topup(tx, account_id, amount_li, ref, note, operator=operator),
         )  # fmt: skip
 

@@ -13,14 +13,20 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from qixin.domain.numbers import mask
 from qixin.errors import QxError
+from qixin.services import portability
+from qixin.services.actor import Actor, UseCase
+from qixin.services.portability import PortedNumbers
 from qixin.store import channels as store
-from qixin.store.db import Tx, now_ms
+from qixin.store import portability as ported_store
+from qixin.store.db import Database, Tx, now_ms
 
 PROTOCOLS = ("smpp", "cmpp2", "cmpp3", "sgip", "smgp")
 CARRIER_CODES = ("cmcc", "cucc", "ctcc", "cbn", "intl", "unknown")
@@ -239,3 +245,61 @@ def upsert_embedded_channel(tx: Tx, values: dict[str, Any]) -> None:
     changes = {k: values.get(k, {} if k == "options" else None) for k in keys}
     if changes != {k: getattr(current, k) for k in keys}:
         update_channel(tx, current.id, changes)
+
+
+class ChannelDesk(UseCase):
+    """Channels and ported numbers as staff use cases (area ``channels``: ops, admin; the CLI). Each
+    change is audited in its transaction and then applied to the running channels at once (``resync``:
+    the channel manager's sync, when this process runs it; other processes apply it by version)."""
+
+    def __init__(
+        self, db: Database, ported: PortedNumbers, resync: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        super().__init__(db)
+        self.ported = ported
+        self._resync = resync
+
+    async def _applied(self) -> None:
+        if self._resync is not None:
+            await self._resync()
+
+    async def listing(self, actor: Actor) -> list[dict[str, Any]]:
+        actor.require("channels")
+        return [c.public() for c in await self.read(list_channels)]
+
+    async def create(self, actor: Actor, values: dict[str, Any]) -> dict[str, Any]:
+        actor.require("channels")
+        out = await self.change(actor, "channel.create", f"channel:{values.get('name')}",
+                                lambda tx: create_channel(tx, values).public())  # fmt: skip
+        await self._applied()
+        return out
+
+    async def update(self, actor: Actor, ref: str | int, values: dict[str, Any]) -> dict[str, Any]:
+        """``ref``: the channel's id, or (a string) its name or id."""
+        actor.require("channels")
+
+        def job(tx: Tx) -> dict[str, Any]:
+            channel_id = ref if isinstance(ref, int) else find_channel(tx, ref).id
+            return update_channel(tx, channel_id, values).public()
+
+        out = await self.change(actor, "channel.update", f"channel:{ref}", job)
+        await self._applied()
+        return out
+
+    async def delete(self, actor: Actor, channel_id: int) -> dict[str, Any]:
+        actor.require("channels")
+        await self.change(actor, "channel.delete", f"channel:{channel_id}", lambda tx: delete_channel(tx, channel_id))
+        await self._applied()
+        return {"id": channel_id, "deleted": True}
+
+    async def ported_numbers(self, actor: Actor, limit: int = 1000) -> list[dict[str, Any]]:
+        actor.require("channels")
+        rows = await self.read(lambda tx: ported_store.latest(tx, max(1, min(limit, 100_000))))
+        return [{"number": mask(r[0]), "carrier": r[1], "learned_at": r[2]} for r in rows]
+
+    async def import_ported(self, actor: Actor, items: list[dict[str, str]]) -> dict[str, Any]:
+        actor.require("channels")
+        out = await self.change(actor, "ported.import", "ported_numbers",
+                                lambda tx: {"imported": portability.import_numbers(tx, items)})  # fmt: skip
+        self.ported.invalidate()
+        return out

@@ -136,7 +136,8 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     if not per_message:
         return 0, unmatched
     receipt_store.set_part_stats(tx, part_updates)
-    current = messages.states(tx, list(per_message))
+    dims = stats.current(tx, list(per_message))  # one read: the state here, the buckets for the rollups
+    current = {mid: (d[8], int(d[14]), d[11], d[12]) for mid, d in dims.items()}
     updates: list[tuple[str, int, str | None, str | None, int | None, int]] = []
     finals = []
     ported: dict[int, str] = {}  # message id -> the carrier its number moved to
@@ -157,7 +158,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
             finals.append(mid)
         updates.append((status, max(pending, 0), stat, err, done_at if pending <= 0 else None, mid))
     stats.record_changes(
-        tx, {u[5]: stats.Change(u[0], carrier_stat=u[2], carrier_err=u[3], error_code=None) for u in updates}
+        tx, {u[5]: stats.Change(u[0], carrier_stat=u[2], carrier_err=u[3], error_code=None) for u in updates}, dims
     )
     messages.set_states(tx, updates)
     if ported:

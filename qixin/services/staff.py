@@ -32,7 +32,7 @@ class Staff:
     role: str
 
     def actor(self, ip: str | None = None) -> Actor:
-        return Actor.staff(self.id, self.role, ip)
+        return Actor.staff(self.id, self.role, ip, self.name)
 
     def may(self, area: str) -> bool:
         return self.actor().may(area)

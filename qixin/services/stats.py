@@ -50,24 +50,11 @@ class Change:
     error_code: str | None = None
 
 
-class Deltas:
-    """The bucket moves of one transaction, summed, written by ``flush``."""
-
-    def __init__(self) -> None:
-        self.items: dict[store.Key, list[int]] = {}
-
-    def add(self, key: store.Key, messages: int, parts: int, fee_li: int) -> None:
-        v = self.items.get(key)
-        if v is None:
-            self.items[key] = [messages, parts, fee_li]
-        else:
-            v[0] += messages
-            v[1] += parts
-            v[2] += fee_li
-
-    def flush(self, tx: Tx) -> None:
-        store.add(tx, self.items)
-        self.items = {}
+def _move(tx: Tx, key: store.Key, messages: int, parts: int, fee_li: int) -> None:
+    """Add to one bucket (negative to move messages out of it). The moves are summed per bucket over the
+    whole group commit and written once before it commits (``Tx.count``), so concurrent single sends
+    cost one upsert per bucket per group, not one per request."""
+    tx.count(store.add, key, (messages, parts, fee_li))
 
 
 def record_accept(
@@ -81,28 +68,33 @@ def record_accept(
     rows: Iterable[tuple[str, str, int, int]],
 ) -> None:
     """Newly accepted messages: ``rows`` of (carrier, province, parts, fee_li)."""
-    d = Deltas()
     hour = hour_of(created_at)
     for carrier, province, parts, fee in rows:
-        d.add(
-            (hour, account_id, signature, template_id or 0, msg_type, carrier, province, "", status, ""), 1, parts, fee
-        )
-    d.flush(tx)
+        _move(tx, (hour, account_id, signature, template_id or 0, msg_type, carrier, province, "", status, ""), 1,
+              parts, fee)  # fmt: skip
 
 
-def record_changes(tx: Tx, changes: dict[int, Change]) -> None:
+def current(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """Each message's bucket as stored now, with its receipt state: (created_at, account_id, signature,
+    template_id, type, carrier, province, channel, status, parts, fee_li, carrier_stat, carrier_err,
+    error_code, receipts_pending). A caller that needs the state too reads it here once and hands it to
+    ``record_changes``."""
+    return store.message_dims(tx, list(message_ids))
+
+
+def record_changes(tx: Tx, changes: dict[int, Change], now: dict[int, tuple[Any, ...]] | None = None) -> None:
     """Move the changed messages between buckets. Call BEFORE the statement that writes ``changes``
-    (it reads each message's current bucket), in the same transaction."""
+    (it reads each message's current bucket, unless ``now`` holds them from ``current``), in the same
+    transaction."""
     if not changes:
         return
-    current = store.message_dims(tx, list(changes))
+    current = store.message_dims(tx, list(changes)) if now is None else now
     protocols: dict[str, str] | None = None  # read only when a failure needs its channel's code table
-    d = Deltas()
     for mid, ch in changes.items():
         row = current.get(mid)
         if row is None:
             continue
-        created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code = row
+        created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code = row[:14]
         new_channel = channel if ch.channel is None else ch.channel
         if ch.status == status and new_channel == channel:
             continue
@@ -116,9 +108,8 @@ def record_changes(tx: Tx, changes: dict[int, Change]) -> None:
             else ""
         )
         base = (hour, int(account), sig, int(tpl), mtype, carrier, prov)
-        d.add((*base, channel, status, old_reason), -1, -int(parts), -int(fee))
-        d.add((*base, new_channel, ch.status, new_reason), 1, int(parts), int(fee))
-    d.flush(tx)
+        _move(tx, (*base, channel, status, old_reason), -1, -int(parts), -int(fee))
+        _move(tx, (*base, new_channel, ch.status, new_reason), 1, int(parts), int(fee))
 
 
 def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
@@ -128,7 +119,6 @@ def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
         return
     current = store.message_dims(tx, list(message_ids))
     protocols = store.protocols(tx)
-    d = Deltas()
     for (
         created,
         account,
@@ -144,15 +134,16 @@ def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:
         stat,
         err,
         code,
+        _pending,
     ) in current.values():
         base = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel)
-        d.add((*base, was, ""), -1, -int(parts), -int(fee))
-        d.add((*base, status, reason_of(protocols.get(channel), status, stat, err, code)), 1, int(parts), int(fee))
-    d.flush(tx)
+        _move(tx, (*base, was, ""), -1, -int(parts), -int(fee))
+        _move(tx, (*base, status, reason_of(protocols.get(channel), status, stat, err, code)), 1, int(parts), int(fee))
 
 
 def verify(tx: Tx) -> dict[str, Any]:
-    """Rollups against the message rows, per account and status."""
+    """Rollups against the message rows, per account and status. Run it as a read (``db.read``): a
+    write job would see the rows of earlier jobs of its group before their rollup moves are written."""
     rolled, counted = store.totals_by_status(tx), store.counts_by_status(tx)
     diffs = [
         {
@@ -169,16 +160,15 @@ def verify(tx: Tx) -> dict[str, Any]:
 
 def rebuild(tx: Tx) -> int:
     """Recompute every rollup from the message rows; returns the messages counted."""
+    tx.reset_counters(store.add)  # earlier jobs' moves of this group: counted from their rows below
     store.clear(tx)
     protocols = store.protocols(tx)
     n = 0
     for page in store.all_message_dims(tx):
-        d = Deltas()
         for created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code in page:
             reason = reason_of(protocols.get(channel), status, stat, err, code)
-            d.add((hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel, status, reason),
-                  1, int(parts), int(fee))  # fmt: skip
-        d.flush(tx)
+            key = (hour_of(int(created)), int(account), sig, int(tpl), mtype, carrier, prov, channel, status, reason)
+            _move(tx, key, 1, int(parts), int(fee))
         n += len(page)
     return n
 

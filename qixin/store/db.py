@@ -37,6 +37,8 @@ from qixin.errors import QxError
 
 T = TypeVar("T")
 Job = Callable[["Tx"], Any]
+Counters = dict[Any, list[int]]
+Flusher = Callable[["Tx", Counters], None]
 
 
 COPY_MIN_ROWS = 64  # PostgreSQL: below this, plain INSERTs beat COPY
@@ -56,12 +58,59 @@ def now_ms() -> int:
 class Tx:
     """A thin cursor wrapper that speaks one placeholder style on both databases."""
 
-    __slots__ = ("_conn", "_cur", "is_pg")
+    __slots__ = ("_conn", "_cur", "_group_counters", "_job_counters", "is_pg")
 
     def __init__(self, conn: Any, is_pg: bool) -> None:
         self._conn = conn
         self._cur = conn.cursor()
         self.is_pg = is_pg
+        # additive counters (``count``): the current job's, and the group's (jobs that succeeded)
+        self._job_counters: dict[Flusher, tuple[bool, Counters]] = {}
+        self._group_counters: dict[Flusher, Counters] = {}
+
+    # -- additive counters, written once per transaction -----------------------------------------
+    def count(self, flusher: Flusher, key: Any, values: Sequence[int]) -> None:
+        """Add ``values`` to the counters under ``key``; ``flusher(tx, counters)`` writes them once,
+        summed over every job of the group, just before the commit (rollups: one upsert per bucket per
+        group, not per request). A job that fails leaves nothing: its counters are dropped with it."""
+        entry = self._job_counters.get(flusher)
+        if entry is None:
+            entry = self._job_counters[flusher] = (False, {})
+        acc = entry[1]
+        v = acc.get(key)
+        if v is None:
+            acc[key] = list(values)
+        else:
+            for i, x in enumerate(values):
+                v[i] += x
+
+    def reset_counters(self, flusher: Flusher) -> None:
+        """Drop the counters of ``flusher`` that earlier jobs left to write (a job that recomputes what
+        they count from the rows themselves); takes effect only if this job succeeds."""
+        self._job_counters[flusher] = (True, {})
+
+    def _end_job(self, ok: bool) -> None:
+        if ok:
+            for flusher, (reset, acc) in self._job_counters.items():
+                group = self._group_counters.get(flusher)
+                if reset or group is None:
+                    self._group_counters[flusher] = acc
+                    continue
+                for key, values in acc.items():
+                    v = group.get(key)
+                    if v is None:
+                        group[key] = values
+                    else:
+                        for i, x in enumerate(values):
+                            v[i] += x
+        self._job_counters = {}
+
+    def flush_counters(self) -> None:
+        """Write the group's counters (the writer calls it before each commit)."""
+        groups, self._group_counters = self._group_counters, {}
+        for flusher, acc in groups.items():
+            if acc:
+                flusher(self, acc)
 
     def _sql(self, sql: str) -> str:
         return _pg_sql(sql) if self.is_pg else sql
@@ -336,6 +385,7 @@ class Database:
                 try:
                     value = job(tx)
                 except QxError as e:
+                    tx._end_job(False)
                     if savepoints:
                         tx.rollback_to_savepoint()  # only this job's writes go
                     elif tx.wrote and len(group) > 1:
@@ -348,9 +398,14 @@ class Database:
                     # else: refused before changing anything, nothing to undo
                     results.append((False, e))
                     continue
+                except BaseException:
+                    tx._end_job(False)
+                    raise
+                tx._end_job(True)
                 if savepoints:
                     tx.release_savepoint()
                 results.append((True, value))
+            tx.flush_counters()
             conn.commit()
         except _Isolate:
             conn.rollback()

@@ -88,14 +88,6 @@ def mark_failed(tx: Tx, rows: Sequence[tuple[str, str, int, int]]) -> None:
 # -- states -----------------------------------------------------------------------------------------------
 
 
-def states(tx: Tx, ids: Sequence[int]) -> dict[int, tuple[str, int, str | None, str | None]]:
-    """message id -> (status, receipts_pending, carrier_stat, carrier_err)."""
-    rows = _in(
-        tx, "SELECT id, status, receipts_pending, carrier_stat, carrier_err FROM messages WHERE id IN ({ids})", ids
-    )
-    return {int(r[0]): (r[1], int(r[2]), r[3], r[4]) for r in rows}
-
-
 def set_states(tx: Tx, rows: Sequence[tuple[str, int, str | None, str | None, int | None, int]]) -> None:
     """(status, receipts_pending, carrier_stat, carrier_err, done_at, message id) each."""
     tx.executemany(

@@ -28,13 +28,13 @@ def add(tx: Tx, deltas: dict[Key, list[int]]) -> None:
 
 def message_dims(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """id -> (created_at, account_id, signature, template_id, type, carrier, province, channel, status, parts,
-    fee_li, carrier_stat, carrier_err, error_code) as stored now."""
+    fee_li, carrier_stat, carrier_err, error_code, receipts_pending) as stored now."""
     out: dict[int, tuple[Any, ...]] = {}
     for part in chunks(list(message_ids)):
         for r in tx.all(
             "SELECT m.id, m.created_at, m.account_id, b.signature, COALESCE(b.template_id, 0), m.type, m.carrier,"
             " m.province, COALESCE(m.channel, ''), m.status, m.parts, m.fee_li, m.carrier_stat, m.carrier_err,"
-            " m.error_code FROM messages m JOIN batches b ON b.id = m.batch_id"
+            " m.error_code, m.receipts_pending FROM messages m JOIN batches b ON b.id = m.batch_id"
             f" WHERE m.id IN ({tx.in_list(part)})",
             tuple(part),
         ):

@@ -3,7 +3,7 @@
 Rules:
 - Reads take the ``Database`` and answer plain data; writes are either a whole use case here (customer
   actions: validated, written with their audit row in ONE transaction) or a ``Tx`` function that the
-  staff route runs through ``api.deps.staff_act`` (one transaction with the staff audit row).
+  staff use cases (``desk.ComplianceDesk``) run with the staff audit row in one transaction.
 - Who may act is checked before any of these runs (staff: ``Staff.require(area)``; customers: the
   signed request's key, whose account is the only one they touch).
 - List imports keep only phone numbers; every refused row comes back with its row number and reason
@@ -136,7 +136,7 @@ async def document_file(db: Database, data_dir: Path, document_id: int) -> tuple
     return documents.read_file(data_dir, meta["path"]), str(meta["content_type"])
 
 
-# --- staff: writes (run by api.deps.staff_act with the audit row) -------------------------------------------
+# --- staff: writes (run by desk.ComplianceDesk with the audit row) -------------------------------------------
 
 
 def import_blacklist(tx: Tx, parsed: store.ParsedList, reason: str) -> dict[str, Any]:
