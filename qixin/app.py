@@ -30,6 +30,7 @@ from qixin.gateway.manager import ChannelManager
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.aliyun import AliyunApi
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import ChannelDesk, upsert_embedded_channel
@@ -39,6 +40,7 @@ from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.flashtests import FlashTests
+from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
@@ -94,6 +96,8 @@ class Services:
     tokens: RecipientTokens
     flash_tests: FlashTests
     numcheck_jobs: NumberCheckJobs
+    flow: FlowControl
+    aliyun: AliyunApi
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -101,6 +105,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
+        self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
         """What this process knows about the channels and the pipeline (staff see it at /admin)."""
@@ -178,9 +183,10 @@ def build(settings: Settings) -> Services:
             lambda: channels.health() if channels.started else [], lambda: uplink.stats, lambda: webhooks.stats,
         )
     )  # fmt: skip
+    flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics, tokens=tokens,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow, tokens=tokens,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -193,6 +199,10 @@ def build(settings: Settings) -> Services:
         db, numcheck_provider(s.numcheck),
         NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
     )  # fmt: skip
+    signatures = Signatures(db, directory, on_apply=documents.set_purpose)
+    templates = Templates(db, directory, checker=lambda: compliance.checker)
+    queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
+    aliyun = AliyunApi(db, accept, message_search, queries, statistics, signatures, templates)
     return Services(
         settings=s,
         db=db,
@@ -210,22 +220,24 @@ def build(settings: Settings) -> Services:
         webhooks=webhooks,
         billing_worker=BillingWorker(db, smtp, s.billing_interval, frozenset(s.holidays), s.auto_statements),
         accounts=accounts,
-        signatures=Signatures(db, directory, on_apply=documents.set_purpose),
-        templates=Templates(db, directory, checker=lambda: compliance.checker),
+        signatures=signatures,
+        templates=templates,
         staff_users=StaffUsers(db, staff.invalidate),
         billing=BillingDesk(
             db, smtp, tuple(s.holidays), s.price_notice_days * 86_400_000, pricer.invalidate, on_change=on_change
         ),
-        queries=Queries(db),
+        queries=queries,
         metrics=metrics,
-        message_search=MessageSearch(db),
-        statistics=Statistics(db),
+        message_search=message_search,
+        statistics=statistics,
         channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
         tokens=tokens,
         flash_tests=FlashTests(db, directory, accept),
         numbers=numbers,
         numcheck_jobs=NumberCheckJobs(numbers),
+        flow=flow,
+        aliyun=aliyun,
     )
 
 

@@ -236,6 +236,23 @@ def account_create(
     )
 
 
+@account_app.command("set")
+def account_set(
+    account_id: Annotated[int, typer.Argument(help="账户 ID")],
+    tps: Annotated[int | None, typer.Option("--tps", help="每秒上限（计费条数/秒）；0 = 不限")] = None,
+    daily_cap: Annotated[int | None, typer.Option("--daily-cap", help="每日上限（条/北京时间日）；0 不限")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """设置账户流量控制（每秒上限、每日上限）；不带选项时显示当前设置。"""
+    if tps is None and daily_cap is None:
+        out = _call(data_dir, lambda s: s.flow.get(Actor.cli(), account_id))
+    else:
+        out = _call(data_dir, lambda s: s.flow.set(Actor.cli(), account_id, tps, daily_cap))
+    lim = lambda v: "不限" if not v else str(v)  # noqa: E731
+    _out(out, as_json, f"账户 {account_id}：每秒上限 {lim(out['tps'])} 条，每日上限 {lim(out['daily_cap'])} 条")
+
+
 @account_app.command("topup")
 def account_topup(
     account_id: Annotated[int, typer.Argument(help="账户 ID")],
@@ -336,6 +353,17 @@ def key_callback(
     """设置密钥的状态报告推送地址。"""
     _call(data_dir, lambda s: s.accounts.set_callback(Actor.cli(), app_key, url or None))
     typer.echo("推送地址已更新")
+
+
+@key_app.command("callback-format")
+def key_callback_format(
+    app_key: str,
+    fmt: Annotated[str, typer.Argument(help="qixin（默认）或 aliyun（SmsReport / SmsUp 格式）")],
+    data_dir: DataDir = None,
+) -> None:
+    """设置密钥的状态报告与上行推送格式。"""
+    _call(data_dir, lambda s: s.aliyun.set_callback_format(Actor.cli(), app_key, fmt))
+    typer.echo(f"推送格式已设为 {fmt}")
 
 
 @key_app.command("allow-ip")

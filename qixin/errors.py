@@ -66,6 +66,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "TEMPLATE_REVIEW_FAILED": (400, "模板不符合审核规则"),
     "LEXICON_INVALID": (400, "词库修改无效"),
     "DOCUMENT_INVALID": (400, "资质文件无效"),
+    # flow control (services/flow.py, docs/api.md "Flow control")
+    "ACCOUNT_THROTTLED": (429, "账户发送速度超过每秒上限，请稍后重试"),
+    "DAILY_CAP_EXCEEDED": (429, "账户今日发送量已达上限"),
     # money
     "INSUFFICIENT_BALANCE": (402, "余额不足，整批拒绝"),
     "IDEMPOTENCY_CONFLICT": (409, "幂等键已用于不同的请求"),

@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Directory for the SQLite database and uploaded documents")
     database_url: str = Field("", description="postgresql+psycopg://… for PostgreSQL; empty: SQLite in data_dir")
     redis_url: str = Field("", description="redis://… to share nonces and frequency limits between processes")
+    flow_prefix: str = Field("qixin-flow", description="Redis key prefix of the per-account TPS and daily-cap counters")
     host: str = Field("127.0.0.1", description="HTTP listen address (qixin run / qixin api)")
     port: int = Field(8000, ge=0, le=65535, description="HTTP listen port")
     node_id: int | None = Field(

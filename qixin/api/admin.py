@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from qixin.api import models as m
-from qixin.api.common import body_of, error_responses, json_response, parse_model
+from qixin.api.common import body_of, error_responses, field, json_response, parse_json, parse_model
 from qixin.api.deps import staff_actor
 from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.services.actor import Actor
@@ -60,6 +60,32 @@ def admin_router(platform: Services) -> APIRouter:
         req = parse_model(m.Topup, await request.body())
         bal = await platform.billing.topup(who, account_id, yuan_to_li(req.amount), req.ref, req.note)
         return json_response({"account_id": account_id, "balance_li": bal, "balance": li_to_yuan(bal)})
+
+    @router.get(
+        "/accounts/{account_id}/flow", summary="账户流量控制：每秒上限与每日上限（计费条数）",
+        responses=error_responses(*STAFF_ERRORS),
+    )  # fmt: skip
+    async def get_flow(account_id: int, request: Request) -> Response:
+        return json_response(await platform.flow.get(await actor(request), account_id))
+
+    @router.put(
+        "/accounts/{account_id}/flow", summary="设置账户流量控制（tps、daily_cap；0 为不限）",
+        responses=error_responses(*STAFF_ERRORS, "NOT_FOUND"),
+    )  # fmt: skip
+    async def set_flow(account_id: int, request: Request) -> Response:
+        who = await actor(request)
+        data = parse_json(await request.body())
+        tps, daily = field(data, "tps", int, required=False), field(data, "daily_cap", int, required=False)
+        return json_response(await platform.flow.set(who, account_id, tps, daily))
+
+    @router.put(
+        "/keys/{app_key}/callback-format", summary="设置密钥的推送格式（qixin 或 aliyun）",
+        responses=error_responses(*STAFF_ERRORS, "APPKEY_INVALID"),
+    )  # fmt: skip
+    async def set_callback_format(app_key: str, request: Request) -> Response:
+        who = await actor(request)
+        fmt = field(parse_json(await request.body()), "format", str)
+        return json_response(await platform.aliyun.set_callback_format(who, app_key, fmt))
 
     @router.get(
         "/accounts/{account_id}/keys", summary="账户的 API 密钥（不含 AppSecret）", response_model=m.KeyList,

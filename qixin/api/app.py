@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qixin.api import deps
 from qixin.api import models as m
 from qixin.api.admin import admin_router
+from qixin.api.aliyun import aliyun_router
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import (
     ERROR_SCHEMA,
@@ -212,6 +213,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         body = await asyncio.to_thread(platform.metrics.render)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    app.include_router(aliyun_router(platform))  # POST / with x-acs-action or Action (api/aliyun.py)
     app.include_router(health_router(platform))  # /healthz, /readyz, /admin/health, / (api/health.py)
 
     return app

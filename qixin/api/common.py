@@ -16,7 +16,11 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(err: QxError) -> Response:
-    return json_response(err.to_dict(), err.status)
+    response = json_response(err.to_dict(), err.status)
+    wait_ms = err.detail.get("retry_after_ms")
+    if isinstance(wait_ms, int):  # ACCOUNT_THROTTLED (services/flow.py): whole seconds, at least 1
+        response.headers["Retry-After"] = str(max(1, -(-wait_ms // 1000)))
+    return response
 
 
 def parse_json(body: bytes) -> dict[str, Any]:

@@ -15,11 +15,13 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.aliyun import AliyunApi
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.flashtests import FlashTests
+    from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
     from qixin.services.numbercheck import NumberChecks
@@ -79,6 +81,10 @@ class ApiServices(Protocol):
     def flash_tests(self) -> FlashTests: ...
     @property
     def numcheck_jobs(self) -> NumberCheckJobs: ...
+    @property
+    def flow(self) -> FlowControl: ...
+    @property
+    def aliyun(self) -> AliyunApi: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -13,7 +13,7 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -28,6 +28,7 @@ from qixin.errors import CATALOGUE, QxError
 from qixin.ids import ids
 from qixin.services import billing, stats
 from qixin.services.accounts import ApiKey, Directory
+from qixin.services.flow import Caps, FlowControl, Ticket
 from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
 from qixin.services.screening import NoScreening, Screener, ScreenRequest
@@ -116,6 +117,7 @@ class AcceptService:
         pricer: Pricer | None = None,
         on_accepted: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        flow: FlowControl | None = None,
         tokens: RecipientTokens | None = None,
     ) -> None:
         self.db = db
@@ -127,6 +129,7 @@ class AcceptService:
         self.pricer: Pricer = pricer or FlatPricer()
         self._on_accepted = on_accepted  # wakes the dispatcher of this process, if it has one
         self.metrics = metrics
+        self.flow = flow  # per-account TPS and daily caps (services/flow.py)
         self._table = prefix_table()
         self.ported = PortedNumbers(db)
 
@@ -247,13 +250,21 @@ class AcceptService:
         return template_id, content, tpl.category
 
     async def accept(
-        self, key: ApiKey, body: dict[str, Any], raw: bytes, guard: Guard | None = None, pin: str | None = None
+        self,
+        key: ApiKey,
+        body: dict[str, Any],
+        raw: bytes,
+        guard: Guard | None = None,
+        extra_caps: Sequence[tuple[str, Caps]] = (),
+        pin: str | None = None,
     ) -> dict[str, Any]:
         """Accept one send request (the use case behind POST /v1/sms and every other way in). ``guard``
-        runs first inside the accept transaction and may refuse it (the API's request nonce). ``pin`` (not
+        runs first inside the accept transaction and may refuse it (the API's request nonce).
+        ``extra_caps``: flow-control scopes besides the account's (services/flow.py), e.g. a customer
+        port passes ``[(f"conn:{id}", Caps(tps, daily))]`` for its direct connection. ``pin`` (not
         reachable from a request body) sends every message over that one channel: interception tests."""
         try:
-            resp = await self._accept(key, body, raw, guard, pin)
+            resp = await self._accept(key, body, raw, guard, extra_caps, pin)
         except QxError as e:
             if self.metrics is not None:
                 self.metrics.refused.labels(e.code).inc()
@@ -264,7 +275,13 @@ class AcceptService:
         return resp
 
     async def _accept(
-        self, key: ApiKey, body: dict[str, Any], raw: bytes, guard: Guard | None, pin: str | None = None
+        self,
+        key: ApiKey,
+        body: dict[str, Any],
+        raw: bytes,
+        guard: Guard | None,
+        extra_caps: Sequence[tuple[str, Caps]],
+        pin: str | None = None,
     ) -> dict[str, Any]:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
@@ -278,9 +295,12 @@ class AcceptService:
                 return replay
         p = await self.prepare(key, body, raw)
         p.pin = pin
+        ticket: Ticket | None = None
         try:
             if not p.rows and p.idempotency_key is None:
                 raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
+            if self.flow is not None:  # ACCOUNT_THROTTLED / DAILY_CAP_EXCEEDED before any write
+                ticket = await self.flow.reserve(key.account_id, p.total_parts, extra_caps)
             if guard is None:
                 resp = await self.db.write(lambda tx: persist(tx, p))
             else:
@@ -292,9 +312,14 @@ class AcceptService:
         except BaseException:
             if p.release is not None:  # not committed: only accepted messages count toward limits
                 await p.release()
+            if ticket is not None:
+                await ticket.release()
             raise
-        if p.release is not None and resp.get("replayed"):
-            await p.release()
+        if resp.get("replayed"):
+            if p.release is not None:
+                await p.release()
+            if ticket is not None:
+                await ticket.release()
         if self.metrics is not None and not resp.get("replayed"):
             self.metrics.accepted.labels(p.type).inc(len(p.rows))
         if self._on_accepted is not None:

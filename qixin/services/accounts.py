@@ -402,6 +402,41 @@ class _Reviewed(UseCase):
             actor.require("review")
         return await self.read(lambda tx: self._rows(tx, account_id, status))
 
+    def _owned_status(self, tx: Tx, actor: Actor, item_id: int) -> str:
+        """The item's review status; NOT_FOUND unless it is the customer's own (staff: any account)."""
+        status = store.reviewed_status(tx, self.table, item_id, actor.account_id if actor.is_customer else None)
+        if status is None:
+            raise QxError("NOT_FOUND")
+        return status
+
+    async def withdraw(self, actor: Actor, item_id: int) -> dict[str, Any]:
+        """Delete a signature or template (any status): it can no longer be used to send. Messages sent
+        with it keep their text; a signature's documents are kept as evidence."""
+        if not actor.is_customer:
+            actor.require("accounts.write")
+        t = self.table
+
+        def job(tx: Tx) -> dict[str, Any]:
+            self._owned_status(tx, actor, item_id)
+            store.delete_reviewed(tx, t, item_id)
+            return {"id": item_id, "deleted": True}
+
+        return await self.change(actor, f"{t}.delete", f"{t}:{item_id}", job)
+
+    async def _resubmit(self, actor: Actor, item_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        """A rejected application amended and back to review (``pending``); anything else: CONFLICT."""
+        if not actor.is_customer:
+            actor.require("accounts.write")
+        t = self.table
+
+        def job(tx: Tx) -> dict[str, Any]:
+            if self._owned_status(tx, actor, item_id) != "rejected":
+                raise QxError("CONFLICT", "只有审核未通过的申请可以修改")
+            store.resubmit(tx, t, item_id, changes | {"reason": None})
+            return {"id": item_id, "status": "pending"}
+
+        return await self.change(actor, f"{t}.modify", f"{t}:{item_id}", job)
+
 
 class Signatures(_Reviewed):
     """Signature applications (customer or staff for a customer) and their review (staff)."""
@@ -427,6 +462,11 @@ class Signatures(_Reviewed):
 
     def _rows(self, tx: Tx, account_id: int | None, status: str | None) -> list[dict[str, Any]]:
         return [_signature_dict(r) for r in store.list_signatures(tx, account_id, status)]
+
+    async def modify(self, actor: Actor, signature_id: int) -> dict[str, Any]:
+        """Resubmit a rejected signature for review (its name and purpose stay; documents may be added
+        through the documents route before)."""
+        return await self._resubmit(actor, signature_id, {})
 
 
 class Templates(_Reviewed):
@@ -473,3 +513,19 @@ class Templates(_Reviewed):
 
     def _rows(self, tx: Tx, account_id: int | None, status: str | None) -> list[dict[str, Any]]:
         return [template_dict(r) for r in store.list_templates(tx, account_id, status)]
+
+    async def modify(
+        self, actor: Actor, template_id: int, name: str, category: str, content: str, variables: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Amend a rejected template and resubmit it: the review rules run again, as on application."""
+        if not name.strip():
+            raise QxError("INVALID_REQUEST", "模板名称不能为空")
+        check_template(self._checker(), category, content, variables)
+        changes = {
+            "name": name,
+            "category": category,
+            "content": content,
+            "variables": orjson.dumps(variables).decode(),
+        }
+        out = await self._resubmit(actor, template_id, changes)
+        return {"id": str(out["id"]), "status": out["status"]}

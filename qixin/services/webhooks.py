@@ -9,6 +9,9 @@ Rules:
 - Each event goes to the callback URL its key has when it is sent (``url`` on the row is the one
   when it was written): a retry after a URL change goes to the new URL; with the URL removed, the
   retry fails and is rescheduled like any failure.
+- A key whose push format is ``aliyun`` (``callback_formats``, docs/aliyun.md) gets Aliyun's shapes
+  instead: a JSON array of SmsReport items for receipts and one of SmsUp items for MO, same signature
+  headers; all of its bodies must be answered 2xx for the rows to be sent.
 - 2xx marks the rows sent. Anything else schedules a retry after ``backoff[attempts]`` seconds; when
   the schedule is used up the rows are marked dead (kept, visible to operators).
 """
@@ -22,8 +25,11 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from qixin.domain.signing import signed_headers
+from qixin.services.aliyun import aliyun_bodies
+from qixin.store import aliyun as formats
 from qixin.store import webhooks as outbox
 from qixin.store.db import Database, Tx, now_ms
 
@@ -34,9 +40,18 @@ def claim_events(
     tx: Tx, now: int, lease_ms: int, limit: int
 ) -> tuple[list[tuple], dict[int, tuple[str, str, str | None]]]:
     """Due events and, for each of their keys, (app_key, secret, the key's CURRENT callback URL)."""
-    rows = outbox.claim_due(tx, now, now + lease_ms, limit)
-    keys = outbox.key_targets(tx, sorted({int(r[1]) for r in rows})) if rows else {}
+    rows, keys, _ = claim_with_formats(tx, now, lease_ms, limit)
     return rows, keys
+
+
+def claim_with_formats(
+    tx: Tx, now: int, lease_ms: int, limit: int
+) -> tuple[list[tuple], dict[int, tuple[str, str, str | None]], dict[int, str]]:
+    """``claim_events`` and the push format of the keys that chose one."""
+    rows = outbox.claim_due(tx, now, now + lease_ms, limit)
+    key_ids = sorted({int(r[1]) for r in rows})
+    keys = outbox.key_targets(tx, key_ids) if rows else {}
+    return rows, keys, formats.formats_of(tx, key_ids) if rows else {}
 
 
 def mark_sent(tx: Tx, ids: list[int]) -> None:
@@ -104,7 +119,9 @@ class WebhookWorker:
                 await asyncio.sleep(self.poll)
 
     async def run_once(self, lease_ms: int = 15_000) -> int:
-        rows, keys = await self.db.write(lambda tx: claim_events(tx, now_ms(), lease_ms, self.batch * self.concurrency))
+        rows, keys, fmts = await self.db.write(
+            lambda tx: claim_with_formats(tx, now_ms(), lease_ms, self.batch * self.concurrency)
+        )
         if not rows:
             return 0
         # each event goes to its key's callback URL as it is NOW (a retry follows a changed URL)
@@ -117,13 +134,16 @@ class WebhookWorker:
             key = keys.get(key_id)
             cred = (key[0], key[1]) if key else None
             for i in range(0, len(items), self.batch):
-                jobs.append(self._post(url, cred, items[i : i + self.batch]))
+                jobs.append(self._post(url, cred, items[i : i + self.batch], fmts.get(key_id, "qixin")))
         await asyncio.gather(*jobs)
         return len(rows)
 
-    async def _post(self, url: str, key: tuple[str, str] | None, items: list[tuple]) -> None:
+    async def _post(self, url: str, key: tuple[str, str] | None, items: list[tuple], fmt: str = "qixin") -> None:
         assert self._client is not None
-        body = b'{"events":[' + b",".join(r[3].encode() for r in items) + b"]}"
+        if fmt == "aliyun":
+            bodies = aliyun_bodies([orjson.loads(r[3]) for r in items])
+        else:
+            bodies = [b'{"events":[' + b",".join(r[3].encode() for r in items) + b"]}"]
         error = ""
         if key is None:
             error = "api key missing"
@@ -131,16 +151,20 @@ class WebhookWorker:
             error = "callback url removed"  # retried on schedule: a URL set again in time gets it
         else:
             path = urlsplit(url).path or "/"
-            headers = signed_headers(key[0], self.open_secret(key[1]), "POST", path, body)
-            headers["Content-Type"] = "application/json"
+            secret = self.open_secret(key[1])
             try:
-                resp = await self._client.post(url, content=body, headers=headers)
-                if 200 <= resp.status_code < 300:
-                    await self.db.write(lambda tx: mark_sent(tx, [int(r[0]) for r in items]))
+                for body in bodies:
+                    headers = signed_headers(key[0], secret, "POST", path, body)
+                    headers["Content-Type"] = "application/json"
+                    resp = await self._client.post(url, content=body, headers=headers)
+                    if not 200 <= resp.status_code < 300:
+                        error = f"HTTP {resp.status_code}"
+                        break
                     self.stats["posted"] += 1
+                if not error:
+                    await self.db.write(lambda tx: mark_sent(tx, [int(r[0]) for r in items]))
                     self.stats["events_sent"] += len(items)
                     return
-                error = f"HTTP {resp.status_code}"
             except httpx.HTTPError as e:
                 error = f"{type(e).__name__}: {e}"
         self.stats["failures"] += 1

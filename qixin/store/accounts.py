@@ -160,3 +160,30 @@ def _where(account_id: int | None, status: str | None) -> tuple[str, tuple[Any, 
         clauses.append("status = ?")
         params.append(status)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+# -- withdrawing and amending applications (the Aliyun Delete*/Modify* actions, services/accounts.py) -------
+
+_AMENDABLE = {"signatures": ("reason",), "templates": ("name", "category", "content", "variables", "reason")}
+
+
+def reviewed_status(tx: Tx, table: str, item_id: int, account_id: int | None) -> str | None:
+    """The review status of a signature or template (of ``account_id`` when given), None if absent."""
+    if table not in _AMENDABLE:
+        raise ValueError(table)
+    sql = f"SELECT status FROM {table} WHERE id = ?"
+    r = tx.one(sql, (item_id,)) if account_id is None else tx.one(sql + " AND account_id = ?", (item_id, account_id))
+    return str(r[0]) if r else None
+
+
+def delete_reviewed(tx: Tx, table: str, item_id: int) -> None:
+    if table not in _AMENDABLE:
+        raise ValueError(table)
+    tx.execute(f"DELETE FROM {table} WHERE id = ?", (item_id,))
+
+
+def resubmit(tx: Tx, table: str, item_id: int, changes: dict[str, Any]) -> None:
+    """Back to ``pending`` with ``changes`` (columns of _AMENDABLE), for another review."""
+    cols = [c for c in changes if c in _AMENDABLE[table]]
+    sets = "".join(f", {c} = ?" for c in cols)
+    tx.execute(f"UPDATE {table} SET status = 'pending'{sets} WHERE id = ?", (*[changes[c] for c in cols], item_id))

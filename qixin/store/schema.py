@@ -733,3 +733,26 @@ number_check_inputs = Table(
     Column("chunk", Integer, primary_key=True, autoincrement=False),
     Column("entries", Text, nullable=False),
 )
+
+# -- flow control and the Aliyun-compatible API (issue 12, branch aliyun) ---------------------------------
+
+# Per-account flow control (c001 2(1), (9)), set by staff: a TPS cap and a daily cap, both in billed
+# parts; 0 = no cap. services/flow.py caches them with the account and counts in memory or Redis.
+account_flow = Table(
+    "account_flow",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tps", Integer, nullable=False, server_default="0"),
+    Column("daily_cap", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The payload format of an API key's receipt and MO pushes: "qixin" (default, no row) or "aliyun"
+# (SmsReport / SmsUp shapes, docs/aliyun.md).
+callback_formats = Table(
+    "callback_formats",
+    metadata,
+    Column("api_key_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("format", String(16), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
