@@ -129,10 +129,14 @@ class FlashTests(UseCase):
             try:
                 out = await self.accept.accept(key, body, orjson.dumps(body), pin=channel)
             except QxError as e:
-                if e.code in ("NO_VALID_NUMBERS",):
+                if e.code == "NO_VALID_NUMBERS":
                     sent.append((test_id, channel, None, orjson.dumps(e.detail.get("rejected", [])).decode()))
                     continue
-                raise  # the draft itself is refused (content, signature, balance …): the same for every channel
+                if not sent:
+                    raise  # the draft itself is refused (content, signature, balance …): nothing was sent
+                # refused part-way (e.g. the balance ran out): the channels already sent are reported
+                refused = [{"to": n, "code": e.code, "message": e.message} for n in numbers]
+                sent.append((test_id, channel, None, orjson.dumps(refused).decode()))
             sent.append((test_id, channel, int(out["batch_id"]), orjson.dumps(out["rejected"]).decode()))
         now = now_ms()
 

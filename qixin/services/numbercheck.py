@@ -59,6 +59,7 @@ from qixin.store.db import Database, Tx, now_ms
 
 PAGE = 1_000  # results stored per row of number_check_pages (JSON)
 GC_PAUSE_MIN = 10_000  # batches this large build their objects with the cyclic GC paused
+GET_MAX = 10_000  # checks larger than this answer ``get`` without the per-number results (packages instead)
 READ_SPLIT = 2  # a large batch's evidence is read in this many parts at once
 PACKAGE_COLUMNS = ("number", "class", "carrier", "province", "ported", "confidence", "evidence")
 
@@ -244,8 +245,10 @@ class NumberChecks(UseCase):
     async def get(self, actor: Actor, check_id: str | int) -> dict[str, Any]:
         """A stored check: its summary and every result, in request order."""
         cid, row = await self._own_check(actor, check_id)
-        items = [_item(r) for r in await self._rows(cid)]
-        return _summary(row) | {"results": items}
+        summary = _summary(row)
+        if summary["total"] > GET_MAX:  # a large batch: its results are read as packages
+            return summary | {"results": None, "results_note": "结果较多，请下载结果包"}
+        return summary | {"results": [_item(r) for r in await self._rows(cid)]}
 
     async def _rows(self, cid: int, cls: str | None = None) -> list[list[Any]]:
         out: list[list[Any]] = []
@@ -262,11 +265,11 @@ class NumberChecks(UseCase):
     async def package(self, actor: Actor, check_id: str | int, cls: str, fmt: str = "csv") -> tuple[str, bytes]:
         """One result package (实号包 real / 沉默号包 silent / 空号包 empty / 风险包 risk) as CSV or XLSX:
         (file name, bytes)."""
+        cid, _ = await self._own_check(actor, check_id)  # first: another account's check is NOT_FOUND
         if cls not in PACKAGES:
             raise QxError("INVALID_REQUEST", f"结果包必须是 {', '.join(PACKAGES)} 之一")
         if fmt not in ("csv", "xlsx"):
             raise QxError("INVALID_REQUEST", "格式必须是 csv 或 xlsx")
-        cid, _ = await self._own_check(actor, check_id)
         items = [_item(r) for r in await self._rows(cid, cls)]
         name = f"{PACKAGES[cls]}-{cid}.{fmt}"
         cells = [[safe_cell(_cell(it[c])) for c in PACKAGE_COLUMNS] for it in items]
