@@ -73,6 +73,8 @@ def seed(db: Database, acct: int, nums: list[str], rng: random.Random) -> None:
     db.write_sync(lambda tx: tx.bulk_insert("blacklist", ("number", "reason", "source", "created_at"), black))
     compl = [(n, "staff", now) for n in nums[5_000:7_000]]
     db.write_sync(lambda tx: tx.bulk_insert("complaints", ("number", "actor", "created_at"), compl))
+    if db.is_pg:  # fresh tables have no planner statistics yet (autovacuum would gather them in production)
+        db.write_sync(lambda tx: tx.execute("ANALYZE"))
 
 
 async def run(args: argparse.Namespace) -> None:
