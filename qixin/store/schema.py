@@ -620,8 +620,14 @@ api_nonces = Table(
 )
 
 # -- number services: status check (空号检测), issue 14 (migration 0014_numbers; services/numbercheck.py) --
-# The history evidence reads messages by number.
-Index("ix_messages_number", messages.c.number)
+# The history evidence reads the final messages of a number. Partial: a message enters the index when its
+# receipt makes it final (a receipt-time cost), never at accept, so the 100,000-number send pays nothing.
+Index(
+    "ix_messages_number",
+    messages.c.number,
+    sqlite_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
+    postgresql_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
+)
 
 # One row per check (an inline request or a batch); its fee is on the ledger as ref "numcheck:<id>".
 number_checks = Table(

@@ -17,7 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_messages_number", "messages", ["number"], unique=False)
+    final = sa.text("status IN ('delivered', 'undelivered', 'expired')")
+    op.create_index(
+        "ix_messages_number", "messages", ["number"], unique=False, sqlite_where=final, postgresql_where=final
+    )
     op.create_table(
         "number_checks",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
