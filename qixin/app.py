@@ -6,10 +6,11 @@ Rules:
 - ``build`` starts nothing. A process runs some roles (``Runtime``): ``Core`` (migrations, the writer,
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
-  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink) and ``WorkersRole`` (webhooks, billing
-  housekeeping). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
+  QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
+  housekeeping) and ``AlertsRole`` (alert rules, staff notices). The HTTP API is served by whoever
+  serves ``qixin.api.app.asgi_app(services)``.
 - ``qixin run`` = every role in one process; ``qixin api`` = Core only; ``qixin dispatcher`` = Core +
-  SettingsChannel + DispatchRole + WorkersRole.
+  SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole.
 """
 
 from __future__ import annotations
@@ -17,20 +18,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import orjson
 
 from qixin import ids
 from qixin.domain.numbercheck import Rules as NumberRules
 from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.gateway.channel import Hooks
-from qixin.gateway.manager import ChannelManager
+from qixin.gateway.manager import ChannelManager, load_health
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.alerts import Alerts, AlertTargets, AlertWorker
 from qixin.services.aliyun import AliyunApi
+from qixin.services.announcements import Announcements
 from qixin.services.billing_desk import BillingDesk
 from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import ChannelDesk, upsert_embedded_channel
@@ -39,6 +45,7 @@ from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.filejobs import FileJobs
 from qixin.services.flashtests import FlashTests
 from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
@@ -96,8 +103,12 @@ class Services:
     tokens: RecipientTokens
     flash_tests: FlashTests
     numcheck_jobs: NumberCheckJobs
+    alerts: Alerts
+    alert_worker: AlertWorker
+    announcements: Announcements
     flow: FlowControl
     aliyun: AliyunApi
+    filejobs: FileJobs
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -199,6 +210,23 @@ def build(settings: Settings) -> Services:
         db, numcheck_provider(s.numcheck),
         NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
     )  # fmt: skip
+
+    async def channel_health() -> list[dict[str, Any]]:
+        if channels.started:
+            return channels.health()
+        return list((await db.read(load_health)).values())  # the snapshots of the processes running channels
+
+    async def alert_sms(numbers: Sequence[str], text: str) -> None:
+        key = await directory.key(s.alert_sms_app_key)
+        if key is None:
+            raise RuntimeError("QIXIN_ALERT_SMS_APP_KEY names no active API key")
+        body = {"to": list(numbers), "content": text, "signature": s.alert_sms_signature, "type": "notification"}
+        await accept.accept(key, body, orjson.dumps(body))
+
+    alerts = Alerts(
+        db, channel_health, smtp, AlertTargets(s.alert_emails, s.alert_webhook_url, s.alert_sms_numbers),
+        sms=alert_sms if s.alert_sms_app_key else None,
+    )  # fmt: skip
     signatures = Signatures(db, directory, on_apply=documents.set_purpose)
     templates = Templates(db, directory, checker=lambda: compliance.checker)
     queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
@@ -236,9 +264,16 @@ def build(settings: Settings) -> Services:
         flash_tests=FlashTests(db, directory, accept),
         numbers=numbers,
         numcheck_jobs=NumberCheckJobs(numbers),
+        alerts=alerts,
+        alert_worker=AlertWorker(alerts, s.alerts_interval),
+        announcements=Announcements(db),
         flow=flow,
         aliyun=aliyun,
-    )
+        filejobs=FileJobs(
+            db, accept, directory, s.data_dir, max_bytes=s.filejob_max_bytes, max_numbers=s.filejob_max_numbers,
+            chunk_size=s.filejob_chunk_size, poll_interval=s.filejob_poll_interval,
+        ),
+    )  # fmt: skip
 
 
 async def _nothing() -> None:
@@ -454,6 +489,32 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class FileJobsRole:
+    """The file-job runner: resumes unfinished file jobs on start, then runs new ones (services/filejobs.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.filejobs.start()
+
+    async def stop(self) -> None:
+        await self.s.filejobs.stop()
+
+
+class AlertsRole:
+    """Evaluates the alert rules every ``alerts_interval`` seconds and notifies staff (services/alerts.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.alert_worker.start()
+
+    async def stop(self) -> None:
+        await self.s.alert_worker.stop()
+
+
 class Runtime:
     """Starts roles in order and stops them in reverse."""
 
@@ -490,7 +551,7 @@ def embedded(services: Services, connectors: list[Connector] | None = None) -> R
     roles: list[Role] = [Core(services)]
     if connectors is None:
         roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services), AlertsRole(services)]
     return Runtime(services, roles)
 
 
@@ -503,4 +564,5 @@ def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
     ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    return Runtime(services, [Core(services), channel, DispatchRole(services), WorkersRole(services)])
+    roles: list[Role] = [Core(services), channel, DispatchRole(services), WorkersRole(services)]
+    return Runtime(services, [*roles, FileJobsRole(services), AlertsRole(services)])

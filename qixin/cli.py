@@ -42,6 +42,8 @@ app.add_typer(simulator_app, name="simulator")
 app.add_typer(stats_app, name="stats")
 numbers_app = typer.Typer(help="号码服务：空号检测", no_args_is_help=True)
 app.add_typer(numbers_app, name="numbers")
+alerts_app = typer.Typer(help="告警：历史、确认、规则", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
@@ -816,12 +818,193 @@ def simulator_smpp(
         pass
 
 
+@app.command()
+def send(
+    account: Annotated[int, typer.Option(help="账户 ID")],
+    file: Annotated[Path, typer.Option("--file", help="号码文件：CSV、XLSX 或 TXT（最多 1,000,000 个号码）")],
+    content: Annotated[str | None, typer.Option(help="短信内容（不含签名）")] = None,
+    template: Annotated[str | None, typer.Option("--template", help="模板 ID（模板发送）")] = None,
+    params_column: Annotated[
+        list[str] | None, typer.Option("--params-column", help="个性化：模板变量=列名（可重复）")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="所有号码相同的模板变量：变量=值（可重复）")
+    ] = None,
+    number_column: Annotated[str | None, typer.Option(help="号码所在列（列名或从 1 起的序号）")] = None,
+    signature: Annotated[str | None, typer.Option(help="签名（账户只有一个已审核签名时可省略）")] = None,
+    type: Annotated[str, typer.Option("--type", help="verification / notification / marketing")] = "notification",
+    send_at: Annotated[str | None, typer.Option(help="定时发送：Unix 秒或 ISO 8601（北京时间）")] = None,
+    audience: Annotated[str | None, typer.Option(help="发送对象说明（营销短信必填）")] = None,
+    preview_only: Annotated[bool, typer.Option("--preview", help="只预览，不发送")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="不预览、不确认，直接发送")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """按文件发送：预览（有效、无效、重复、退订、黑名单、条数、费用、发送时段），确认后分片受理并显示进度。"""
+    import contextlib
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from qixin.app import api_only
+    from qixin.services.filejobs import FINAL, JobOptions
+
+    def pairs(items: list[str] | None, what: str) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for item in items or []:
+            k, sep, v = item.partition("=")
+            if not sep or not k.strip():
+                _fail(QxError("INVALID_REQUEST", f"{what} 应写作 变量=值：{item}"))
+            out[k.strip()] = v.strip()
+        return out
+
+    at: int | str | None = int(send_at) if send_at and send_at.strip().isdigit() else send_at
+    options = JobOptions(
+        signature=signature, type=type, content=content, template_id=template, params=pairs(param, "--param"),
+        params_columns=pairs(params_column, "--params-column"), number_column=number_column, send_at=at,
+        audience=audience,
+    )  # fmt: skip
+    err = Console(stderr=True)
+
+    async def main(s: Services) -> dict[str, Any]:
+        runtime = api_only(s)  # migrations, the writer, the lexicon; this process runs the job itself
+        await runtime.start()
+        try:
+            if file.stat().st_size > s.settings.filejob_max_bytes:
+                raise QxError("FILE_TOO_LARGE", limit_bytes=s.settings.filejob_max_bytes)
+            data = await asyncio.to_thread(file.read_bytes)
+            if not yes:
+                pv = await s.filejobs.preview(Actor.cli(), account, data, file.name, options)
+                if as_json and preview_only:
+                    return pv
+                err.print(_preview_text(pv))
+                if preview_only:
+                    return pv
+                if not typer.confirm("确认发送？", err=True):
+                    raise typer.Exit(code=1)
+            job = await s.filejobs.create(Actor.cli(), account, data, file.name, options)
+            jid = int(job["job_id"])
+            changed = asyncio.Event()
+            runner = asyncio.create_task(s.filejobs.run(jid, on_chunk=changed.set))
+            try:
+                columns = (TextColumn("发送中"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                with Progress(*columns, console=err, transient=as_json) as bar:
+                    task = bar.add_task("job", total=job["total"])
+                    while True:
+                        job = await s.filejobs.progress(Actor.cli(), jid)
+                        bar.update(task, completed=job["processed"])
+                        if job["status"] in FINAL:
+                            break
+                        changed.clear()
+                        with contextlib.suppress(TimeoutError):  # another runner may hold it: look again
+                            await asyncio.wait_for(changed.wait(), 0.5)
+                await runner
+            finally:  # interrupted (Ctrl-C): stop sending; the platform's runner resumes the job later
+                if not runner.done():
+                    runner.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await runner
+            return job
+        finally:
+            await runtime.stop()
+
+    out = _call(data_dir, main)
+    if preview_only:
+        if as_json:
+            typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    refused = "，".join(f"{k} {v}" for k, v in sorted(out["refused"].items())) or "无"
+    _out(out, as_json, f"任务 {out['job_id']}：{out['status']}，受理 {out['accepted']}，未发送 {out['rejected']}"
+                       f"（{refused}），费用 {out['fee']} 元")  # fmt: skip
+    if out["status"] != "done":
+        if out.get("error"):
+            typer.echo(json.dumps(out["error"], ensure_ascii=False), err=True)
+        raise typer.Exit(code=2)
+
+
+def _preview_text(pv: dict[str, Any]) -> str:
+    lines = [
+        f"文件 {pv['filename']}：共 {pv['total']} 个号码，可发送 {pv['valid']}",
+        f"  无效 {pv['invalid']}，重复 {pv['duplicate']}，已退订 {pv['opted_out']}，黑名单 {pv['blacklisted']}"
+        + "".join(f"，{k} {v}" for k, v in pv["refused"].items()
+                  if k not in ("NUMBER_INVALID", "NUMBER_DUPLICATE", "OPTED_OUT", "BLACKLISTED")),
+        f"  每条 {pv['parts']} 条计费，共 {pv['total_parts']} 条，预计费用 {pv['total_fee']} 元（未扣条数包）"
+        + ("" if pv["balance_enough"] else f"；当前余额 {pv['balance_li'] / 1000:.3f} 元不足，余额用完后任务将停止"),
+    ]  # fmt: skip
+    if pv.get("deferred_to_local"):
+        lines.append(f"  发送时段外：将推迟到 {pv['deferred_to_local']}（北京时间）发送")
+    elif pv.get("send_at_local"):
+        lines.append(f"  定时发送：{pv['send_at_local']}（北京时间）")
+    for k, v in pv["examples"].items():
+        if v:
+            lines.append(f"  示例 {k}：{'、'.join(v)}")
+    if pv.get("content"):
+        lines.append(f"  内容：{pv['content']}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     try:
         app()
     except QxError as e:  # pragma: no cover - safety net
         typer.echo(json.dumps(e.to_dict(), ensure_ascii=False), err=True)
         sys.exit(2)
+
+
+# -- alerts (services/alerts.py, docs/alerts.md) -------------------------------------------------------------
+
+
+@alerts_app.command("list")
+def alerts_list(
+    state: Annotated[str, typer.Option(help="open / resolved / unacknowledged；不填 = 全部")] = "",
+    kind: Annotated[str, typer.Option(help="告警类型，如 channel_down")] = "",
+    limit: int = 50,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """告警历史（最新在前）：触发、恢复、确认。"""
+    out = _call(data_dir, lambda s: s.alerts.history(Actor.cli(), state or None, kind or None, None, limit))
+    lines = [
+        f"#{a['id']} {a['state']:8} {a['kind']:20} {a['subject']:24} {a['message']}"
+        + (f"（已确认：{a['acknowledged_by']}）" if a["acknowledged_at"] else "")
+        for a in out["alerts"]
+    ]
+    _out(out, as_json, "\n".join(lines) or "没有告警")
+
+
+@alerts_app.command("ack")
+def alerts_ack(alert_id: int, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """确认一条告警（记入审计日志）。"""
+    out = _call(data_dir, lambda s: s.alerts.acknowledge(Actor.cli(), alert_id))
+    _out(out, as_json, f"告警 #{alert_id} 已确认")
+
+
+@alerts_app.command("rules")
+def alerts_rules(
+    rule_id: Annotated[int | None, typer.Argument(help="要修改的规则 ID；不填 = 列出全部")] = None,
+    threshold: Annotated[int | None, typer.Option(help="阈值：成功率 %、秒、条数或厘")] = None,
+    for_seconds: Annotated[int | None, typer.Option("--for", help="条件持续多少秒后告警")] = None,
+    window: Annotated[int | None, typer.Option(help="统计窗口（秒）")] = None,
+    min_messages: Annotated[int | None, typer.Option(help="成功率的最小样本")] = None,
+    enabled: Annotated[bool | None, typer.Option("--enabled/--disabled", help="启用或停用")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """列出告警规则，或修改一条（只改给出的选项）。"""
+    if rule_id is None:
+        rules = _call(data_dir, lambda s: s.alerts.rules(Actor.cli()))
+        human = "\n".join(
+            f"#{r['id']} {r['kind']:20} {r['scope']:8} 阈值 {r['threshold']} 持续 {r['for_seconds']}s"
+            f" 窗口 {r['window_seconds']}s 样本 {r['min_messages']} {'启用' if r['enabled'] else '停用'}"
+            for r in rules
+        )
+        _out({"rules": rules}, as_json, human)
+        return
+    given = {"threshold": threshold, "for_seconds": for_seconds, "window_seconds": window,
+             "min_messages": min_messages, "enabled": enabled}  # fmt: skip
+    changes = {k: v for k, v in given.items() if v is not None}
+    out = _call(data_dir, lambda s: s.alerts.set_rule(Actor.cli(), rule_id, changes))
+    _out(out, as_json, f"规则 #{rule_id} 已更新")
 
 
 if __name__ == "__main__":

@@ -84,6 +84,13 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "SUBMIT_REJECTED": (502, "通道拒绝提交"),
     "NO_ROUTE": (503, "没有可用通道"),
     "RECEIPT_TIMEOUT": (504, "状态报告超时未返回"),
+    # file jobs (services/filejobs.py, docs/api.md "POST /v1/batches")
+    "FILE_INVALID": (400, "文件无法读取：支持 CSV、XLSX、TXT 或粘贴的号码"),
+    "FILE_TOO_LARGE": (413, "文件超过大小上限"),
+    "FILE_TOO_MANY_NUMBERS": (400, "文件号码数量超过上限"),
+    "FILE_COLUMN_UNKNOWN": (400, "文件中没有指定的列"),
+    "FILE_JOB_NOT_FOUND": (404, "文件发送任务不存在"),
+    "FILE_JOB_FINISHED": (409, "文件发送任务已结束"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

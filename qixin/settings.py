@@ -142,6 +142,17 @@ class Settings(BaseSettings):
     # text
     max_parts: int = Field(10, ge=1, le=255, description="Maximum length of one message, in billed parts")
     max_numbers_per_request: int = Field(100_000, ge=1, description="Numbers accepted in one send request")
+    # file jobs (services/filejobs.py)
+    filejob_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1, description="Largest file (bytes) a file job accepts (upload or qixin send --file)"
+    )
+    filejob_max_numbers: int = Field(1_000_000, ge=1, description="Numbers one file job may hold")
+    filejob_chunk_size: int = Field(
+        100_000,
+        ge=1,
+        description="Numbers per chunk of a file job (one accept request); at most max_numbers_per_request",
+    )
+    filejob_poll_interval: float = Field(1.0, gt=0, description="Seconds between looks for file jobs to run or resume")
     # dispatch
     lease_seconds: float = Field(30.0, gt=0, description="A claimed queue row returns to the queue after this")
     claim_batch: int = Field(1000, ge=1, description="Queue rows claimed per round")
@@ -173,6 +184,13 @@ class Settings(BaseSettings):
     smtp_password: str = Field("", description="SMTP password (write-only)")
     smtp_from: str = Field("billing@qixin.local", description="Sender address of notices and statements")
     smtp_starttls: bool = Field(False, description="Use STARTTLS with the SMTP server")
+    # staff alerts (services/alerts.py, docs/alerts.md)
+    alerts_interval: float = Field(15.0, ge=0, description="Seconds between alert evaluations; 0 = none here")
+    alert_emails: CommaList = Field((), description="Staff addresses told of alerts (needs QIXIN_SMTP_HOST)")
+    alert_webhook_url: str = Field("", description="Staff webhook receiving alerts as JSON POSTs; empty: none")
+    alert_sms_numbers: CommaList = Field((), description="On-call mobile numbers told of alerts by SMS")
+    alert_sms_app_key: str = Field("", description="App key of the platform's own account that sends the alert SMS")
+    alert_sms_signature: str = Field("企信", description="Approved signature of that account used for alert SMS")
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"
@@ -186,7 +204,9 @@ class Settings(BaseSettings):
     compliance: ComplianceSettings = Field(default_factory=lambda: ComplianceSettings(), description="see below")
     numcheck: NumberCheckSettings = Field(default_factory=lambda: NumberCheckSettings(), description="see below")
 
-    _split_lists = field_validator("holidays", "simulators", "trusted_proxies", mode="before")(_split)
+    _split_lists = field_validator(
+        "holidays", "simulators", "trusted_proxies", "alert_emails", "alert_sms_numbers", mode="before"
+    )(_split)
 
     @field_validator("ported_stats", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from conftest import Api, Running
 from qixin.domain.calendar import previous_period
 from qixin.services import statements
 from qixin.services.actor import Actor
+from qixin.services.filejobs import JobOptions
 from qixin.services.pricing import create_plan
 from qixin.store.db import now_ms
 
@@ -34,12 +35,15 @@ async def _objects(running: Running, a: Api) -> dict[str, str]:
     running.platform.db.write_sync(lambda tx: create_plan(tx, a.account_id, "numcheck", 10))
     actor = Actor.customer(a.account_id, a.app_key)
     check = await running.platform.numbers.check(actor, ["13800138000"])
-    job = await running.platform.numcheck_jobs.submit(actor, "n.txt", b"13800138000\n")
+    ncjob = await running.platform.numcheck_jobs.submit(actor, "n.txt", b"13800138000\n")
     flash = await running.platform.flash_tests.create(actor, "闪测", "企信")
+    job = await running.platform.filejobs.create(
+        Actor.customer(a.account_id, a.app_key), None, b"13800138001\n", "x.txt", JobOptions(content="文件发送")
+    )
     return {
-        "check_id": check["check_id"], "job_id": job["job_id"], "test_id": flash["id"], "cls": "real",
+        "check_id": check["check_id"], "check_job_id": ncjob["job_id"], "test_id": flash["id"], "cls": "real",
         "message_id": sent["accepted"][0]["id"], "batch_id": sent["batch_id"], "template_id": str(tpl.json()["id"]),
-        "signature_id": str(sig.json()["id"]), "statement_id": str(sid), "fmt": "csv",
+        "signature_id": str(sig.json()["id"]), "statement_id": str(sid), "fmt": "csv", "job_id": job["job_id"],
     }  # fmt: skip
 
 

@@ -16,7 +16,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qixin.api import deps
 from qixin.api import models as m
 from qixin.api.admin import admin_router
+from qixin.api.alerts import alert_routers
 from qixin.api.aliyun import aliyun_router
+from qixin.api.batches import FileJobProgress, batch_routers
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import (
     ERROR_SCHEMA,
@@ -30,7 +32,7 @@ from qixin.api.common import (
 from qixin.api.compliance import compliance_routers
 from qixin.api.docs import mount_docs
 from qixin.api.health import health_router
-from qixin.api.limits import BodyLimit
+from qixin.api.limits import ROUTE_LIMITS, BodyLimit, MiB, route
 from qixin.api.messages import message_routers
 from qixin.api.numbers import number_routers
 from qixin.api.stats import stats_routers
@@ -114,11 +116,14 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         return json_response(await platform.queries.message(actor, message_id))
 
     @app.get(
-        "/v1/batches/{batch_id}", summary="查询批次（按状态计数）", response_model=m.Batch,
-        responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
+        "/v1/batches/{batch_id}", summary="查询批次（按状态计数）；文件发送任务的 id：任务进度",
+        response_model=m.Batch | FileJobProgress, responses=error_responses(*AUTH_ERRORS, "NOT_FOUND"),
     )  # fmt: skip
     async def get_batch(batch_id: str, request: Request) -> Response:
         actor, _ = await customer(request)
+        job = await platform.filejobs.find(actor, batch_id)  # job and batch ids never collide (one generator)
+        if job is not None:
+            return json_response(job)
         return json_response(await platform.queries.batch(actor, batch_id))
 
     @app.get("/v1/account", summary="查询账户余额", response_model=m.Account, responses=error_responses(*AUTH_ERRORS))
@@ -163,12 +168,19 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         actor, _ = await customer(request)
         return json_response(await platform.templates.get(actor, parse_id(template_id)))
 
-    for router in (*message_routers(platform), *stats_routers(platform), *number_routers(platform)):
+    for router in (
+        *message_routers(platform),
+        *stats_routers(platform),
+        *batch_routers(platform),
+        *number_routers(platform),
+    ):
         app.include_router(router)
     app.include_router(admin_router(platform))
     app.include_router(admin_billing_router(platform))
     app.include_router(customer_billing_router(platform))
     for router in compliance_routers(platform):
+        app.include_router(router)
+    for router in alert_routers(platform):
         app.include_router(router)
 
     def openapi_with_security() -> dict[str, Any]:
@@ -288,4 +300,6 @@ def asgi_app(platform: Services, runtime: Runtime | None = None) -> BodyLimit:
             finally:
                 await runtime.stop()
 
-    return BodyLimit(FastSend(create_api(platform, lifespan), platform))  # body limits first (api/limits.py)
+    uploads = route("POST", r"/v1/batches", platform.settings.filejob_max_bytes + MiB)  # file + form fields
+    # body limits first (api/limits.py)
+    return BodyLimit(FastSend(create_api(platform, lifespan), platform), (*ROUTE_LIMITS, uploads))

@@ -126,10 +126,12 @@ def number_routers(platform: Services) -> list[APIRouter]:
         out = await platform.numcheck_jobs.submit(actor, f"upload.{format}", body)
         return json_response(out, 201)
 
-    @v1.get("/check-jobs/{job_id}", summary="批量检测进度与结果汇总", responses=error_responses(*AUTH, "NOT_FOUND"))
-    async def get_job(job_id: str, request: Request) -> Response:
+    @v1.get(
+        "/check-jobs/{check_job_id}", summary="批量检测进度与结果汇总", responses=error_responses(*AUTH, "NOT_FOUND")
+    )
+    async def get_job(check_job_id: str, request: Request) -> Response:
         actor, _ = await deps.customer(platform, request)
-        return json_response(await platform.numcheck_jobs.get(actor, job_id))
+        return json_response(await platform.numcheck_jobs.get(actor, check_job_id))
 
     @admin.post("/check", summary="代客户检测号码（计入该账户）", openapi_extra=body_of(StaffNumberCheckRequest),
                 responses=error_responses(*STAFF, *CHECK_ERRORS, "NOT_FOUND", ok=NumberCheckAnswer))  # fmt: skip

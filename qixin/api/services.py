@@ -15,11 +15,14 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.alerts import Alerts
     from qixin.services.aliyun import AliyunApi
+    from qixin.services.announcements import Announcements
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.filejobs import FileJobs
     from qixin.services.flashtests import FlashTests
     from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
@@ -82,9 +85,15 @@ class ApiServices(Protocol):
     @property
     def numcheck_jobs(self) -> NumberCheckJobs: ...
     @property
+    def alerts(self) -> Alerts: ...
+    @property
+    def announcements(self) -> Announcements: ...
+    @property
     def flow(self) -> FlowControl: ...
     @property
     def aliyun(self) -> AliyunApi: ...
+    @property
+    def filejobs(self) -> FileJobs: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -762,3 +762,109 @@ callback_formats = Table(
     Column("format", String(16), nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# -- file jobs (migration 0010_filejobs; services/filejobs.py) -------------------------------------------
+# A file job sends the numbers of an uploaded file in chunks, each chunk one accept request (idempotency
+# key "job:<id>:chunk:<n>"). A chunk row is written once the chunk's accept has committed, so a runner
+# that resumes a job (after a restart, or another process after the lease ran out) skips exactly the
+# chunks that went out and replays the rest through the same idempotency keys (never sent twice).
+file_jobs = Table(
+    "file_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("app_key", String(64), nullable=False),  # the key whose account, price and rules the chunks use
+    Column("status", String(16), nullable=False),  # running | done | failed | cancelled
+    Column("filename", String(255), nullable=False),
+    Column("path", Text, nullable=False),  # the stored file, relative to data_dir
+    Column("size", BigInteger, nullable=False),
+    Column("options", Text, nullable=False),  # JSON: type, signature, content | template_id + params(_columns), …
+    Column("total", BigInteger, nullable=False),  # numbers in the file (non-blank)
+    Column("duplicates", BigInteger, nullable=False),  # repeats removed before chunking
+    Column("chunks", Integer, nullable=False),
+    Column("error_code", String(40), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("created_by", String(80), nullable=False),  # actor kind:id
+    Column("runner", String(40), nullable=True),  # the process running it now
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),  # ms UTC; 0 = free
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+)
+Index("ix_file_jobs_status", file_jobs.c.status)
+
+file_job_chunks = Table(
+    "file_job_chunks",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("size", Integer, nullable=False),  # numbers of the file in this chunk
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("fee_li", BigInteger, nullable=False),
+    Column("refused", Text, nullable=False),  # JSON {code: count}
+    Column("batch_ids", Text, nullable=False),  # comma-separated batches the chunk's accepts made
+    Column("committed_at", BigInteger, nullable=False),
+)
+
+
+# -- alerts and maintenance announcements (migration 0010_alerts; services/alerts.py, announcements.py) ----
+
+# Alert rules as data (domain/alerts.py: kinds, scopes, units); the defaults are seeded by the migration.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("scope", String(16), nullable=False),  # channel | account | platform
+    Column("threshold", BigInteger, nullable=False, server_default="0"),  # percent, seconds, count or 厘
+    Column("for_seconds", Integer, nullable=False, server_default="0"),
+    Column("window_seconds", Integer, nullable=False, server_default="0"),
+    Column("min_messages", Integer, nullable=False, server_default="0"),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("kind", "scope", name="uq_alert_rules_kind_scope"),
+)
+
+# One row per alert: fired, then resolved (resolved_at) and/or acknowledged by staff.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("rule_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(96), nullable=False),  # channel:<name> | account:<id> | platform
+    Column("value", BigInteger, nullable=False, server_default="0"),  # observed, in the rule's unit
+    Column("message", Text, nullable=False),
+    Column("fired_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("acknowledged_by", String(64), nullable=True),
+    Column("acknowledged_at", BigInteger, nullable=True),
+)
+Index("ix_alerts_open", alerts.c.resolved_at, alerts.c.rule_id)
+Index("ix_alerts_fired", alerts.c.fired_at)
+
+# Maintenance windows and incidents published by staff (c003 5.8); audience 'all' or the listed accounts.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # maintenance | incident
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("ends_at", BigInteger, nullable=True),
+    Column("audience", String(8), nullable=False),  # all | list
+    Column("status", String(16), nullable=False, server_default="published"),  # published | withdrawn
+    Column("created_by", String(64), nullable=False),
+    Column("published_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_announcements_starts", announcements.c.starts_at)
+
+announcement_accounts = Table(
+    "announcement_accounts",
+    metadata,
+    Column("announcement_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+)
+Index("ix_announcement_accounts_account", announcement_accounts.c.account_id)

@@ -101,9 +101,7 @@ class SimulatorBase(Generic[C, S]):
         self.config = config
         self.stats = stats
         self._rng = random.Random(seed)
-        stats_, weights = zip(*config.outcomes.items(), strict=True) if config.outcomes else ((), ())
-        self._stats_list: tuple[str, ...] = tuple(stats_)
-        self._cum = list(itertools.accumulate(weights))
+        self.set_outcomes(config.outcomes)
         self._heap: list[tuple[float, int, str, Any]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
@@ -123,6 +121,13 @@ class SimulatorBase(Generic[C, S]):
         self._token_ts = self._loop.time()
         port: int = await self.server.start()
         return port
+
+    def set_outcomes(self, outcomes: dict[str, float]) -> None:
+        """Draw receipt stats from ``outcomes`` (stat -> weight) from now on (a test turns a gateway bad)."""
+        self.config.outcomes = dict(outcomes)
+        stats_, weights = zip(*outcomes.items(), strict=True) if outcomes else ((), ())
+        self._stats_list: tuple[str, ...] = tuple(stats_)
+        self._cum = list(itertools.accumulate(weights))
 
     @property
     def port(self) -> int:
