@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +44,9 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
+from qixin.services.console_send import ConsoleSender
+from qixin.services.console_users import ConsoleUsers
+from qixin.services.console_views import ConsoleViews
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.filejobs import FileJobs
 from qixin.services.flashtests import FlashTests
@@ -109,6 +112,10 @@ class Services:
     flow: FlowControl
     aliyun: AliyunApi
     filejobs: FileJobs
+    # the web console (docs/console.md)
+    console_users: ConsoleUsers
+    console_send: ConsoleSender
+    console_views: ConsoleViews
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -227,6 +234,11 @@ def build(settings: Settings) -> Services:
         db, channel_health, smtp, AlertTargets(s.alert_emails, s.alert_webhook_url, s.alert_sms_numbers),
         sms=alert_sms if s.alert_sms_app_key else None,
     )  # fmt: skip
+    console_send = ConsoleSender(db, directory, accept, s.console_sms_account, s.console_sms_signature)
+    console_users = ConsoleUsers(
+        db, console_send, s.console_max_failures, s.console_lock_minutes, s.console_session_hours,
+        s.console_code_minutes, on_change=staff.invalidate,
+    )  # fmt: skip
     signatures = Signatures(db, directory, on_apply=documents.set_purpose)
     templates = Templates(db, directory, checker=lambda: compliance.checker)
     queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
@@ -273,6 +285,9 @@ def build(settings: Settings) -> Services:
             db, accept, directory, s.data_dir, max_bytes=s.filejob_max_bytes, max_numbers=s.filejob_max_numbers,
             chunk_size=s.filejob_chunk_size, poll_interval=s.filejob_poll_interval,
         ),
+        console_users=console_users,
+        console_send=console_send,
+        console_views=ConsoleViews(db),
     )  # fmt: skip
 
 
@@ -405,9 +420,10 @@ async def _upsert(services: Services, e: EmbeddedChannel, host: str, port: int, 
 class EmbeddedSimulators:
     """The built-in carrier simulators on loopback, one channel row each (embedded mode and tests only)."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, on_handset: Callable[[str, str], None] | None = None) -> None:
         self.s = services
         self.simulators: dict[str, Any] = {}
+        self.on_handset = on_handset  # told of every text a simulated handset receives (qixin run prints them)
 
     async def start(self) -> None:
         st = self.s.settings
@@ -416,6 +432,7 @@ class EmbeddedSimulators:
                 continue
             sim, port, options = await start_simulator(e.protocol, st.sim_receipt_delay)
             self.simulators[e.name] = sim
+            sim.on_handset = self.on_handset
             user, secret = (st.channel.system_id, st.channel.password) if e.protocol == "smpp" else SIM_ACCOUNT
             await _upsert(self.s, e, "127.0.0.1", port, user, secret, options)
 
@@ -545,12 +562,16 @@ class Runtime:
             await self._started.pop().stop()
 
 
-def embedded(services: Services, connectors: list[Connector] | None = None) -> Runtime:
+def embedded(
+    services: Services, connectors: list[Connector] | None = None,
+    on_handset: Callable[[str, str], None] | None = None,
+) -> Runtime:  # fmt: skip
     """``qixin run``: everything in one process, with the built-in simulators unless QIXIN_SMPP_PORT is set
-    (or ``connectors`` are given)."""
+    (or ``connectors`` are given); ``on_handset`` hears what the simulated handsets receive."""
     roles: list[Role] = [Core(services)]
     if connectors is None:
-        roles.append(EmbeddedSimulators(services) if services.settings.channel.port == 0 else SettingsChannel(services))
+        sims = EmbeddedSimulators(services, on_handset)
+        roles.append(sims if services.settings.channel.port == 0 else SettingsChannel(services))
     roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services), AlertsRole(services)]
     return Runtime(services, roles)
 

@@ -30,9 +30,11 @@ billing_app = typer.Typer(help="计费", no_args_is_help=True)
 simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
 stats_app = typer.Typer(help="统计：核对与重建", no_args_is_help=True)
 staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
+user_app = typer.Typer(help="客户控制台用户（手机号 + 密码 + 短信验证码登录）", no_args_is_help=True)
 channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
 app.add_typer(channels_app, name="channels")
 app.add_typer(staff_app, name="staff")
+app.add_typer(user_app, name="user")
 app.add_typer(account_app, name="account")
 app.add_typer(signature_app, name="signature")
 app.add_typer(template_app, name="template")
@@ -130,12 +132,37 @@ def run(
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
     typer.echo(f"企信 qixin 启动中 · 数据库：{where}")
     typer.echo(f"控制台：http://{host}:{port}/    接口文档：http://{host}:{port}/docs")
+    dd = f" --data-dir {data_dir}" if data_dir else ""
     typer.echo(
         "创建客户账户（获取 app_key / app_secret），在另一个终端运行：\n"
-        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json"
-        + (f" --data-dir {data_dir}" if data_dir else "")
+        f"  {_qixin()} account create --name 测试客户 --signature 企信 --balance 100 --price 0.035 --json{dd}\n"
+        "再为它创建控制台用户（手机号 + 密码登录，短信验证码由模拟器“收到”并显示在本终端）：\n"
+        f"  {_qixin()} user create --account 1 --name 管理员 --phone 13800138000 --role owner"
+        f" --password Qixin-Pass-2026{dd}\n"
+        f"员工登录控制台：{_qixin()} staff create --name 管理员 --role admin --phone 13900139000"
+        f" --password Qixin-Pass-2026{dd}"
     )
-    _serve(asgi_app(services, embedded(services)), host, port, settings.trusted_proxies)
+    echo = _handset_echo() if settings.sim_handset_echo else None
+    _serve(asgi_app(services, embedded(services, on_handset=echo)), host, port, settings.trusted_proxies)
+
+
+def _handset_echo() -> Callable[[str, str], None]:
+    """Print what a simulated handset received (number masked), at most 5 lines a second."""
+    import time
+
+    from qixin.domain.numbers import mask
+
+    window = {"second": 0, "lines": 0}
+
+    def echo(destination: str, text: str) -> None:
+        second = int(time.monotonic())
+        if second != window["second"]:
+            window["second"], window["lines"] = second, 0
+        window["lines"] += 1
+        if window["lines"] <= 5:
+            typer.echo(f"[模拟手机 {mask(destination[-11:])}] {text}")
+
+    return echo
 
 
 @app.command()
@@ -413,12 +440,67 @@ def key_enable(app_key: str, data_dir: DataDir = None) -> None:
 def staff_create(
     name: Annotated[str, typer.Option(help="员工名称")],
     role: Annotated[str, typer.Option(help="admin / reviewer / finance / ops")],
+    phone: Annotated[str | None, typer.Option(help="手机号：可登录控制台（需同时给出 --password）")] = None,
+    password: Annotated[str | None, typer.Option(help="控制台初始密码（首次登录须修改）")] = None,
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """创建员工并发放管理接口令牌（只显示一次）。"""
-    out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
-    _out(out, as_json, f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}")
+    """创建员工并发放管理接口令牌（只显示一次）；给出 --phone 与 --password 时也可登录控制台。"""
+    if (phone is None) != (password is None):
+        _fail(QxError("INVALID_REQUEST", "--phone 与 --password 须同时给出"))
+    if phone is not None and password is not None:
+        out = _call(data_dir, lambda s: s.console_users.create_staff(Actor.cli(), name, role, phone, password))
+    else:
+        out = _call(data_dir, lambda s: s.staff_users.create(Actor.cli(), name, role))
+    text = f"员工 {out['name']}（{out['role']}）已创建\n令牌（只显示一次）：{out['token']}"
+    if "phone" in out:
+        text += f"\n控制台登录手机号：{out['phone']}（首次登录须修改密码）"
+    _out(out, as_json, text)
+
+
+@staff_app.command("totp")
+def staff_totp(
+    staff_id: Annotated[int, typer.Argument(help="员工 ID")],
+    off: Annotated[bool, typer.Option("--off", help="取消动态口令")] = False,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """为员工的控制台登录启用（或取消）TOTP 动态口令；启用时密钥只显示一次。"""
+    out = _call(data_dir, lambda s: s.console_users.set_totp(Actor.cli(), staff_id, not off))
+    if off:
+        _out(out, as_json, f"员工 {staff_id} 的动态口令已取消")
+    else:
+        _out(out, as_json, f"员工 {staff_id} 的动态口令已启用（只显示一次）：\n密钥：{out['totp_secret']}\n"
+                           f"身份验证器链接：{out['uri']}")  # fmt: skip
+
+
+@user_app.command("create")
+def user_create(
+    account: Annotated[int, typer.Option("--account", help="账户 ID")],
+    name: Annotated[str, typer.Option(help="用户名称")],
+    phone: Annotated[str, typer.Option(help="手机号（登录名，接收登录验证码）")],
+    role: Annotated[str, typer.Option(help="owner / operator / finance / viewer")],
+    password: Annotated[str, typer.Option(help="初始密码（首次登录须修改）")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """创建客户控制台用户。"""
+    out = _call(data_dir, lambda s: s.console_users.create_user(Actor.cli(), account, name, phone, role, password))
+    _out(out, as_json, f"控制台用户 {out['name']}（{out['role']}，账户 {out['account_id']}）已创建："
+                       f"手机号 {out['phone']}，首次登录须修改密码")  # fmt: skip
+
+
+@user_app.command("list")
+def user_list(account: Annotated[int, typer.Option("--account", help="账户 ID")], data_dir: DataDir = None) -> None:
+    """列出账户的控制台用户。"""
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.console_users.listing(Actor.cli(), account)), ensure_ascii=False))
+
+
+@user_app.command("unlock")
+def user_unlock(user_id: Annotated[int, typer.Argument(help="控制台用户 ID")], data_dir: DataDir = None) -> None:
+    """解除因登录失败过多造成的锁定。"""
+    _call(data_dir, lambda s: s.console_users.unlock(Actor.cli(), user_id))
+    typer.echo(f"用户 {user_id} 已解锁")
 
 
 @staff_app.command("revoke")

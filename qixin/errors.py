@@ -91,6 +91,14 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "FILE_COLUMN_UNKNOWN": (400, "文件中没有指定的列"),
     "FILE_JOB_NOT_FOUND": (404, "文件发送任务不存在"),
     "FILE_JOB_FINISHED": (409, "文件发送任务已结束"),
+    # console login (services/console_users.py)
+    "LOGIN_FAILED": (401, "手机号或密码错误"),
+    "LOGIN_LOCKED": (423, "登录失败次数过多，账号已锁定"),
+    "LOGIN_IP_FORBIDDEN": (403, "当前 IP 不在账户允许的登录范围内"),
+    "LOGIN_CODE_INVALID": (401, "短信验证码错误或已过期"),
+    "SESSION_EXPIRED": (401, "登录已过期，请重新登录"),
+    "PASSWORD_WEAK": (400, "密码不符合要求"),
+    "CSRF_INVALID": (403, "页面已过期或请求来源不可信（CSRF 校验失败），请刷新页面后重试"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

@@ -191,9 +191,21 @@ class Settings(BaseSettings):
     alert_sms_numbers: CommaList = Field((), description="On-call mobile numbers told of alerts by SMS")
     alert_sms_app_key: str = Field("", description="App key of the platform's own account that sends the alert SMS")
     alert_sms_signature: str = Field("企信", description="Approved signature of that account used for alert SMS")
+    # the web console (docs/console.md)
+    console_sms_account: int = Field(
+        0, ge=0, description="Account that sends console login codes; 0: an account named 企信平台 made on first use"
+    )
+    console_sms_signature: str = Field("企信", description="Signature of the console login-code SMS")
+    console_max_failures: int = Field(5, ge=1, description="Failed console logins in a row that lock the user")
+    console_lock_minutes: int = Field(30, ge=1, description="Minutes a locked console user waits (or staff unlock)")
+    console_session_hours: float = Field(8.0, gt=0, description="Hours a console login lasts")
+    console_code_minutes: int = Field(5, ge=1, description="Minutes an SMS login code stays valid")
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"
+    )
+    sim_handset_echo: bool = Field(
+        True, description="qixin run prints what the simulated handsets receive (≤ 5 a second; e.g. login codes)"
     )
     simulators: CommaList = Field(
         ("cmpp3", "sgip", "smgp", "smpp"), description="Built-in carrier simulators the embedded mode starts"

@@ -363,7 +363,8 @@ async def test_public_health_reveals_nothing_and_details_need_staff(running: Run
         for path in ("/healthz", "/health"):
             resp = await anon.get(path)
             assert resp.status_code == 200 and resp.json() == {"ok": True}, (path, resp.text)
-        page = (await anon.get("/")).text
+        assert (await anon.get("/")).headers["location"] == "/login"  # the console wants a login
+        page = (await anon.get("/login")).text
         assert "/docs" in page and "smpp-sim" not in page and "已提交" not in page
         resp = await anon.get("/admin/health")
         assert resp.status_code == 401 and resp.json()["code"] == "STAFF_AUTH_REQUIRED"

@@ -36,6 +36,7 @@ from qixin.api.limits import ROUTE_LIMITS, BodyLimit, MiB, route
 from qixin.api.messages import message_routers
 from qixin.api.numbers import number_routers
 from qixin.api.stats import stats_routers
+from qixin.console.routes import console_router, mount_static
 from qixin.errors import QxError
 from qixin.services.actor import Actor
 from qixin.services.queries import parse_id
@@ -226,7 +227,9 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.include_router(aliyun_router(platform))  # POST / with x-acs-action or Action (api/aliyun.py)
-    app.include_router(health_router(platform))  # /healthz, /readyz, /admin/health, / (api/health.py)
+    app.include_router(health_router(platform))  # /healthz, /readyz, /admin/health (api/health.py)
+    mount_static(app)  # /console-static: the console's stylesheet and script
+    app.include_router(console_router(platform))  # the web console: GET /, /login, … (qixin/console/)
 
     return app
 

@@ -8,7 +8,7 @@
   only the names of the failed checks.
 - ``GET /admin/health``: the detailed health (channels, dispatch, uplink and webhook counters), for
   staff of the ``channels`` area.
-- ``GET /``: a static page with links, no counts.
+- ``GET /`` is the web console (qixin/console/), which sends anyone not logged in to ``/login``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from qixin.api.common import error_responses, json_response
 from qixin.api.deps import staff_for
@@ -60,10 +60,6 @@ def health_router(platform: Services) -> APIRouter:
         await staff_for(platform, request, "channels")
         return json_response(platform.health())
 
-    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def console() -> HTMLResponse:
-        return HTMLResponse(CONSOLE)
-
     return router
 
 
@@ -96,14 +92,3 @@ def _snapshots(tx: Any) -> list[dict[str, Any]]:
     from qixin.gateway.manager import load_health
 
     return list(load_health(tx).values())
-
-
-CONSOLE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>企信 qixin</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:60em}</style></head><body>
-<h1>企信 qixin 短信平台</h1>
-<p>接口文档：<a href="/docs">/docs</a>（OpenAPI：<a href="/openapi.json">/openapi.json</a>）</p>
-<p>存活：<a href="/healthz">/healthz</a> · 就绪：<a href="/readyz">/readyz</a> ·
- 运行详情（员工令牌）：<code>GET /admin/health</code></p>
-<p>创建客户账户：<code>qixin account create --name 测试客户 --signature 企信 \\
---balance 100 --price 0.035 --json</code></p>
-</body></html>"""

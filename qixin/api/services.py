@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.console_send import ConsoleSender
+    from qixin.services.console_users import ConsoleUsers
+    from qixin.services.console_views import ConsoleViews
     from qixin.services.filejobs import FileJobs
     from qixin.services.flashtests import FlashTests
     from qixin.services.flow import FlowControl
@@ -94,6 +97,12 @@ class ApiServices(Protocol):
     def aliyun(self) -> AliyunApi: ...
     @property
     def filejobs(self) -> FileJobs: ...
+    @property
+    def console_users(self) -> ConsoleUsers: ...
+    @property
+    def console_send(self) -> ConsoleSender: ...
+    @property
+    def console_views(self) -> ConsoleViews: ...
     @property
     def log(self) -> logging.Logger: ...
 

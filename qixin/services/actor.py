@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from qixin.domain.roles import ROLE_GRANTS
+from qixin.domain.roles import CUSTOMER_GRANTS, CUSTOMER_ROLES, ROLE_GRANTS
 from qixin.errors import QxError
 from qixin.store import staff as staff_store
 from qixin.store.db import Database, Tx
@@ -34,7 +34,7 @@ class Actor:
     kind: str  # customer | staff | cli | system
     id: str  # app_key, staff id, "cli", or the worker's name
     account_id: int | None = None  # the customer's account
-    role: str | None = None  # the staff role (customer user roles later)
+    role: str | None = None  # the staff role, or a console user's customer role (owner, operator, …)
     ip: str | None = None
     name: str | None = None  # a person's name, for records that name who acted (lexicon versions, complaints)
 
@@ -45,6 +45,11 @@ class Actor:
     @classmethod
     def staff(cls, staff_id: int, role: str, ip: str | None = None, name: str | None = None) -> Actor:
         return cls("staff", str(staff_id), role=role, ip=ip, name=name)
+
+    @classmethod
+    def console_user(cls, user_id: int, account_id: int, role: str, ip: str | None = None) -> Actor:
+        """A customer's console user (services/console_users.py): acts on its account within its role."""
+        return cls("customer", f"user:{user_id}", account_id=account_id, role=role, ip=ip)
 
     @classmethod
     def cli(cls) -> Actor:
@@ -63,6 +68,8 @@ class Actor:
             return True
         if self.kind == "staff":
             return self.role == "admin" or self.role in ROLE_GRANTS.get(area, frozenset())
+        if self.role in CUSTOMER_ROLES:  # a console user of its account (domain/roles.CUSTOMER_GRANTS)
+            return self.role in CUSTOMER_GRANTS.get(area, frozenset())
         return False
 
     def require(self, area: str) -> None:

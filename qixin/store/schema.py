@@ -868,3 +868,56 @@ announcement_accounts = Table(
     Column("account_id", BigInteger, primary_key=True, autoincrement=False),
 )
 Index("ix_announcement_accounts_account", announcement_accounts.c.account_id)
+
+# -- console: users, login sessions, login IP ranges (migration 0010_console; services/console_users.py) --
+
+# A console login: a customer's user (account + customer role) or a staff member's (staff_id; the role
+# is the staff row's). Logins are by phone number; the password is an argon2 hash.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # customer | staff
+    Column("account_id", BigInteger, nullable=True),  # customer users
+    Column("staff_id", BigInteger, nullable=True, unique=True),  # staff users
+    Column("name", String(64), nullable=False),
+    Column("phone", String(20), nullable=False, unique=True),  # normalised, the login name
+    Column("role", String(16), nullable=False),  # owner | operator | finance | viewer; staff: "" (see staff)
+    Column("password_hash", String(255), nullable=False),
+    Column("must_change", Boolean, nullable=False),  # forced change at the next login
+    Column("failed_count", Integer, nullable=False, server_default="0"),
+    Column("locked_until", BigInteger, nullable=False, server_default="0"),  # ms UTC; 0: not locked
+    Column("password_changed_at", BigInteger, nullable=False),
+    Column("totp_secret", String(64), nullable=True),  # staff: optional TOTP (write-only)
+    Column("status", String(16), nullable=False, server_default="active"),  # active | removed
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_console_users_account", console_users.c.account_id)
+
+# A login session: only the SHA-256 of the cookie's token is stored. Stage "code" waits for the SMS code
+# (its digest, expiry and attempts on the row), stage "full" is logged in.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigInteger, nullable=False),
+    Column("stage", String(8), nullable=False),  # code | full
+    Column("csrf", String(64), nullable=False),
+    Column("code_hash", String(64), nullable=True),
+    Column("code_expires_at", BigInteger, nullable=False, server_default="0"),
+    Column("code_attempts", Integer, nullable=False, server_default="0"),
+    Column("ip", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+Index("ix_console_sessions_user", console_sessions.c.user_id)
+
+# The IP ranges an account's console users may log in from (none: anywhere), comma-separated CIDRs.
+console_login_ranges = Table(
+    "console_login_ranges",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("ranges", Text, nullable=False),
+)
+# The console's "recent batches" of an account, newest first, without sorting all of its batches.
+Index("ix_batches_account_id", batches.c.account_id, batches.c.id)

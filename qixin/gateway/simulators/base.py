@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -113,6 +113,25 @@ class SimulatorBase(Generic[C, S]):
         self._token_ts = 0.0
         self._date = (-1, "")
         self._loop: asyncio.AbstractEventLoop | None = None
+        # what the simulated handsets received: (destination, text), newest last (tests read login codes)
+        self.handset: deque[tuple[str, str]] = deque(maxlen=1000)
+        self.on_handset: Callable[[str, str], None] | None = None  # also told of each (e.g. qixin run prints)
+
+    def _to_handset(self, destinations: Iterable[str], coding: int, payload: bytes, udhi: bool) -> None:
+        """Remember the text a submit carries (one part; UDH stripped) for each destination."""
+        if udhi and payload:
+            payload = payload[1 + payload[0] :]
+        codec = "utf-16-be" if coding == 8 else "gbk" if coding == 15 else "latin-1"
+        text = payload.decode(codec, errors="replace")
+        for dest in destinations:
+            self.handset.append((dest, text))
+            if self.on_handset is not None:
+                self.on_handset(dest, text)
+
+    def received(self, number: str) -> list[str]:
+        """The texts the simulated handset ``number`` (any prefix form) received, oldest first."""
+        tail = number[-11:]
+        return [t for d, t in list(self.handset) if d[-11:] == tail]
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> int:

@@ -199,6 +199,7 @@ class CmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
         cfg = self.config
         msg_id = self._next_msg_id()
         self.stats.submit_resps[RESULT_OK] += 1
+        self._to_handset(pdu.dest_terminal_ids, pdu.msg_fmt, pdu.msg_content, bool(pdu.tp_udhi))
         if self.on_submit is not None:
             self.on_submit(pdu, msg_id)
         if cfg.receipts and pdu.registered_delivery == 1 and self._cum:

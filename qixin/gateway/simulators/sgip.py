@@ -218,6 +218,7 @@ class SgipSimulator(SimulatorBase[SgipSimulatorConfig, SgipSimulatorStats]):
         seq = c.sequence_of(pdu)
         st.submit_results[c.RESULT_OK] += 1
         st.submit_users += len(pdu.user_numbers)
+        self._to_handset(pdu.user_numbers, pdu.message_coding, pdu.message_content, bool(pdu.tp_udhi))
         if cfg.record_submits:
             self.submitted.append(pdu)
         flag = pdu.report_flag

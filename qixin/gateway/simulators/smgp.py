@@ -199,6 +199,8 @@ class SmgpSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
         cfg = self.config
         msg_id = self._next_msg_id()
         self.stats.submit_resps[STATUS_OK] += 1
+        udhi = any(t.tag == 0x0002 and t.value[:1] == b"\x01" for t in pdu.tlvs)  # TP_udhi TLV
+        self._to_handset(pdu.dest_term_ids, pdu.msg_format, pdu.msg_content, udhi)
         if cfg.receipts and pdu.need_report == 1 and self._cum:
             client_id = session.info.get("client_id", "")
             for dest in pdu.dest_term_ids:

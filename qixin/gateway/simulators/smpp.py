@@ -139,6 +139,7 @@ class SmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
         cfg = self.config
         message_id = f"{self._prefix}{next(self._counter):010x}"
         self.stats.submit_resps[ESME_ROK] += 1
+        self._to_handset((pdu.destination_addr,), pdu.data_coding, pdu.short_message, bool(pdu.esm_class & 0x40))
         rd = pdu.registered_delivery & 0x03
         if cfg.receipts and rd and self._cum:
             stat = self._draw_stat(pdu.destination_addr)

@@ -1,0 +1,1 @@
+"""The web console (docs/console.md): server-rendered pages over the use cases of services/."""

@@ -1,0 +1,212 @@
+"""The web console in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium, or
+QIXIN_CHROMIUM) against the running platform with its carrier simulators on loopback.
+
+Without Chromium these tests are skipped with the reason, except under QIXIN_REQUIRE_SERVICES=1 (CI),
+where a missing browser is a failure. QIXIN_SCREENSHOTS=1 saves the screenshots of docs/console.md
+into docs/img/console/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Running, need
+from console_helpers import PASSWORD, codes_received, wait_code
+
+from qixin.services.actor import Actor
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the browser, not the database, is tested
+
+CHROMIUM = os.environ.get("QIXIN_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent.parent / "docs" / "img" / "console"
+NEW_PASSWORD = "Browser-Pass-2027"
+TIMEOUT_MS = 15_000
+
+
+def chromium_missing() -> str | None:
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run installs it)"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError as e:  # pragma: no cover - a dev dependency
+        return f"playwright is not installed: {e}"
+    return None
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    need(chromium_missing())
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def new_page(browser: Any) -> Any:
+    ctx = await browser.new_context(viewport={"width": 1200, "height": 760}, locale="zh-CN")
+    page = await ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    return page
+
+
+async def shot(page: Any, name: str) -> None:
+    if os.environ.get("QIXIN_SCREENSHOTS") == "1":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+async def login(running: Running, page: Any, phone: str, password: str = PASSWORD, screenshot: bool = False) -> None:
+    """Password, then the SMS code the simulated handset received; the first-login password change."""
+    await page.goto(running.base + "/login")
+    if screenshot:
+        await page.fill("input[name=phone]", phone)
+        await shot(page, "login")
+    seen = codes_received(running.runtime, phone)
+    await page.fill("input[name=phone]", phone)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/login/code")
+    code = await wait_code(running.runtime, phone, seen)
+    await page.fill("input[name=code]", code)
+    await page.click("main button[type=submit]")
+    await page.wait_for_load_state()
+    if page.url.endswith("/password"):
+        await page.fill("input[name=old]", password)
+        await page.fill("input[name=new]", NEW_PASSWORD)
+        await page.fill("input[name=again]", NEW_PASSWORD)
+        await page.click("main button[type=submit]")
+        await page.wait_for_load_state()
+    assert "/login" not in page.url and "/password" not in page.url, page.url
+
+
+async def test_customer_logs_in_sends_and_sees_it_delivered(running: Running, browser: Any) -> None:
+    api = running.account()
+    await running.platform.console_users.create_user(Actor.cli(), api.account_id, "王经理", "13900003001", "owner",
+                                                     PASSWORD)  # fmt: skip
+    page = await new_page(browser)
+    await login(running, page, "13900003001", screenshot=True)
+    assert await page.inner_text("h1") == "测试客户 · 概览"
+
+    await page.click("nav >> text=发送短信")
+    await page.fill("textarea[name=to]", "13900004001")
+    await page.fill("textarea[name=content]", "您的订单已发货，请注意查收。")
+    await shot(page, "send")
+    await page.click("main form button[type=submit]")
+    notice = await page.inner_text(".notice")
+    assert "已提交 1 条" in notice, notice
+
+    await page.click("nav >> text=发送记录")
+    # the records table refreshes itself (htmx, every 3 s) until the receipt has come
+    await page.wait_for_selector("#records td.status:has-text('已送达')", timeout=20_000)
+    assert "139****4001" in await page.inner_text("#records")
+    await shot(page, "records")
+
+    await page.click("nav >> text=概览")
+    await page.wait_for_selector("#chart-days[data-ready='1'] canvas")
+    await page.wait_for_selector("#chart-carriers[data-ready='1'] canvas")
+    assert await page.inner_text("#today-sent") == "1"
+    await shot(page, "dashboard")
+
+
+async def test_reviewer_approves_the_template_the_customer_applied_for(running: Running, browser: Any) -> None:
+    api = running.account()
+    users = running.platform.console_users
+    await users.create_user(Actor.cli(), api.account_id, "操作员", "13900003002", "operator", PASSWORD)
+    await users.create_staff(Actor.cli(), "审核员小李", "reviewer", "13900003003", PASSWORD)
+    customer = await new_page(browser)
+    await login(running, customer, "13900003002")
+    await customer.click("nav >> text=签名与模板")
+    form = customer.locator("#apply-template")
+    await form.locator("input[name=name]").fill("发货通知")
+    await form.locator("select[name=category]").select_option("notification")
+    await form.locator("textarea[name=content]").fill("您的订单${order}已发货。")
+    await form.locator("textarea[name=variables]").fill("order=number")
+    await form.locator("button").click()
+    assert "模板已提交审核" in await customer.inner_text(".notice")
+    template_id = re.search(r"编号 (\d+)", await customer.inner_text(".notice"))[1]  # type: ignore[index]
+    await shot(customer, "signatures")
+
+    reviewer = await new_page(browser)
+    await login(running, reviewer, "13900003003")
+    await reviewer.click("nav >> text=审核")
+    row = reviewer.locator(f"#template-{template_id}")
+    await shot(reviewer, "staff-review")
+    await row.locator("button[value=approve]").click()
+    assert "已通过" in await reviewer.inner_text(".notice")
+
+    await customer.reload()
+    assert await customer.inner_text(f"#template-{template_id} td.status") == "已通过"
+
+
+async def test_staff_freezes_an_account_and_the_customer_send_is_refused(running: Running, browser: Any) -> None:
+    api = running.account(name="待冻结客户")
+    users = running.platform.console_users
+    await users.create_user(Actor.cli(), api.account_id, "客户", "13900003004", "owner", PASSWORD)
+    await users.create_staff(Actor.cli(), "管理员", "admin", "13900003005", PASSWORD)
+    admin = await new_page(browser)
+    await login(running, admin, "13900003005")
+    await admin.click("nav >> text=客户账户")
+    row = admin.locator(f"#account-{api.account_id}")
+    await row.locator("input[name=reason]").fill("投诉过多，暂停发送")
+    await row.locator("button.danger").click()
+    assert "已冻结" in await admin.inner_text(f"#account-{api.account_id} td.status")
+    await shot(admin, "staff-accounts")
+
+    customer = await new_page(browser)
+    await login(running, customer, "13900003004")
+    await customer.goto(running.base + "/send")
+    await customer.fill("textarea[name=to]", "13900004002")
+    await customer.fill("textarea[name=content]", "冻结后发送")
+    await customer.click("main form button[type=submit]")
+    assert "账户已冻结" in await customer.inner_text(".error")
+
+
+async def test_viewer_lockout_and_csrf(running: Running, browser: Any) -> None:
+    api = running.account()
+    users = running.platform.console_users
+    await users.create_user(Actor.cli(), api.account_id, "只读用户", "13900003006", "viewer", PASSWORD)
+    await users.create_user(Actor.cli(), api.account_id, "被锁用户", "13900003007", "owner", PASSWORD)
+
+    # a viewer cannot reach the send page: the server refuses it (the link is not shown either)
+    viewer = await new_page(browser)
+    await login(running, viewer, "13900003006")
+    assert await viewer.locator("nav >> text=发送短信").count() == 0
+    resp = await viewer.goto(running.base + "/send")
+    assert resp.status == 403 and "无权访问" in await viewer.inner_text("main")
+
+    # CSRF: a form whose token was tampered with is refused, nothing changes
+    await viewer.goto(running.base + "/password")
+    await viewer.evaluate("document.querySelector('main input[name=csrf]').value = 'forged'")
+    await viewer.fill("input[name=old]", NEW_PASSWORD)
+    await viewer.fill("input[name=new]", "Another-Pass-2028")
+    await viewer.fill("input[name=again]", "Another-Pass-2028")
+    await viewer.click("main button[type=submit]")
+    assert "CSRF" in await viewer.inner_text("main")
+    await shot(viewer, "csrf-refused")
+
+    # lockout after repeated failures, with a clear Chinese message
+    page = await new_page(browser)
+    for _ in range(running.platform.settings.console_max_failures):
+        await page.goto(running.base + "/login")
+        await page.fill("input[name=phone]", "13900003007")
+        await page.fill("input[name=password]", "Wrong-Pass-123")
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state()
+    message = await page.inner_text(".error")
+    assert "锁定" in message and "分钟后再试" in message, message
+    await page.goto(running.base + "/login")
+    await page.fill("input[name=phone]", "13900003007")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    assert "锁定" in await page.inner_text(".error")  # the right password too, while locked
+    await shot(page, "locked")
