@@ -7,10 +7,10 @@ Rules:
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
   QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
-  housekeeping) and ``AlertsRole`` (alert rules, staff notices). The HTTP API is served by whoever
-  serves ``qixin.api.app.asgi_app(services)``.
-- ``qixin run`` = every role in one process; ``qixin api`` = Core only; ``qixin dispatcher`` = Core +
-  SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole.
+  housekeeping), ``AlertsRole`` (alert rules, staff notices) and ``PortsRole`` (the customer SMPP /
+  CMPP ports). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
+- ``qixin run`` = every role in one process; ``qixin api`` = Core + PortsRole; ``qixin dispatcher`` =
+  Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from qixin.services.compliance import documents
 from qixin.services.compliance.desk import ComplianceDesk
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
+from qixin.services.connections import ConnectionDirectory, Connections
 from qixin.services.console_send import ConsoleSender
 from qixin.services.console_users import ConsoleUsers
 from qixin.services.console_views import ConsoleViews
@@ -57,6 +58,7 @@ from qixin.services.notify import Smtp
 from qixin.services.numbercheck import NumberChecks
 from qixin.services.numbercheck_jobs import NumberCheckJobs
 from qixin.services.numberproviders import CircuitBreaker, HttpProvider, Provider, SimulatorProvider
+from qixin.services.ports import PortDesk
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
 from qixin.services.staff import StaffDirectory, StaffUsers
@@ -100,6 +102,8 @@ class Services:
     metrics: Metrics
     message_search: MessageSearch
     statistics: Statistics
+    connections: Connections  # direct connections (customer SMPP / CMPP logins)
+    ports: PortDesk  # what the customer ports do, whatever the protocol
     channel_desk: ChannelDesk
     compliance_desk: ComplianceDesk
     numbers: NumberChecks
@@ -123,6 +127,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
+        self.ports.directory.invalidate()
         self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
@@ -186,9 +191,12 @@ def build(settings: Settings) -> Services:
     )  # fmt: skip
     channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
     tokens = RecipientTokens(db, box)
+    ports_box: list[PortDesk] = []  # MO for accounts with direct connections are owed to the ports
     uplink = UplinkService(
-        db, lambda: channels_box[0].service_codes(), listeners=[compliance.on_mo], present_source=tokens.present_source
-    )
+        db, lambda: channels_box[0].service_codes(),
+        listeners=[compliance.on_mo, lambda tx, a, src, text: ports_box[0].on_mo(tx, a, src, text)],
+        present_source=tokens.present_source,
+    )  # fmt: skip
     channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
     channels_box.append(channels)
     webhooks = WebhookWorker(
@@ -239,6 +247,16 @@ def build(settings: Settings) -> Services:
         db, console_send, s.console_max_failures, s.console_lock_minutes, s.console_session_hours,
         s.console_code_minutes, on_change=staff.invalidate,
     )  # fmt: skip
+    connection_directory = ConnectionDirectory(db, box)
+    ports = PortDesk(
+        db,
+        accept,
+        connection_directory,
+        part_timeout=s.port_part_timeout,
+        redis_url=s.redis_url,
+        redis_prefix=f"{s.compliance.limits_prefix}-ports",
+    )
+    ports_box.append(ports)
     signatures = Signatures(db, directory, on_apply=documents.set_purpose)
     templates = Templates(db, directory, checker=lambda: compliance.checker)
     queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
@@ -281,6 +299,8 @@ def build(settings: Settings) -> Services:
         announcements=Announcements(db),
         flow=flow,
         aliyun=aliyun,
+        connections=Connections(db, box, on_change=connection_directory.invalidate),
+        ports=ports,
         filejobs=FileJobs(
             db, accept, directory, s.data_dir, max_bytes=s.filejob_max_bytes, max_numbers=s.filejob_max_numbers,
             chunk_size=s.filejob_chunk_size, poll_interval=s.filejob_poll_interval,
@@ -506,6 +526,61 @@ class WorkersRole:
         await self.s.webhooks.stop()
 
 
+class PortsRole:
+    """The customer SMPP and CMPP ports (``QIXIN_SMPP_SERVER_PORT``, ``QIXIN_CMPP_SERVER_PORT``; 0 = off)
+    and the pump delivering receipts and MO to their sessions. A port whose address is taken is
+    reported and left off; the rest of the process runs on."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self.ports: dict[str, Any] = {}  # protocol -> running port
+        self.failed: dict[str, str] = {}  # protocol -> why it is not running
+        self.pump: Any = None
+
+    async def start(self) -> None:
+        from qixin.gateway.ports.base import Pump
+        from qixin.gateway.ports.cmpp import CmppPort
+        from qixin.gateway.ports.smpp import SmppPort
+        from qixin.protocols.limits import ListenerLimits
+
+        st = self.s.settings
+        host = st.ports_host or st.host
+        limits = ListenerLimits(max_connections=st.port_max_sessions, max_per_source=st.port_max_sessions)
+        wanted: list[tuple[str, int, Any]] = [
+            ("smpp", st.smpp_server_port, lambda p: SmppPort(
+                self.s.ports, host, p, window=st.port_window, enquire_link_interval=st.port_heartbeat, limits=limits,
+                max_buffered=st.port_max_buffered)),
+            ("cmpp", st.cmpp_server_port, lambda p: CmppPort(
+                self.s.ports, host, p, window=st.port_window, heartbeat_interval=st.port_heartbeat, limits=limits,
+                max_buffered=st.port_max_buffered, gateway_id=st.node_id)),
+        ]  # fmt: skip
+        for protocol, number, make in wanted:
+            if not number:
+                continue
+            port = make(number)
+            try:
+                await port.start()
+            except OSError as e:
+                self.failed[protocol] = f"{host}:{number}: {e.strerror or e}"
+                log.warning("customer %s port not opened (%s)", protocol.upper(), self.failed[protocol])
+                continue
+            self.ports[protocol] = port
+        if not self.ports:
+            return  # both ports off (or taken): nothing to deliver to from this process
+        await self.s.ports.start()
+        self.pump = Pump(self.s.ports, list(self.ports.values()))
+        await self.pump.start()
+
+    async def stop(self) -> None:
+        if self.pump is not None:
+            await self.pump.stop()
+            self.pump = None
+        for port in self.ports.values():
+            await port.stop()
+        self.ports.clear()
+        await self.s.ports.stop()
+
+
 class FileJobsRole:
     """The file-job runner: resumes unfinished file jobs on start, then runs new ones (services/filejobs.py)."""
 
@@ -548,6 +623,10 @@ class Runtime:
         return {}
 
     @property
+    def customer_ports(self) -> PortsRole | None:
+        return next((r for r in self.roles if isinstance(r, PortsRole)), None)
+
+    @property
     def simulator(self) -> Any:
         """The embedded SMPP simulator (the default channel), when running."""
         return self.simulators.get("smpp-sim")
@@ -572,13 +651,14 @@ def embedded(
     if connectors is None:
         sims = EmbeddedSimulators(services, on_handset)
         roles.append(sims if services.settings.channel.port == 0 else SettingsChannel(services))
-    roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services), AlertsRole(services)]
+    roles += [DispatchRole(services, connectors), WorkersRole(services), FileJobsRole(services), AlertsRole(services),
+              PortsRole(services)]  # fmt: skip
     return Runtime(services, roles)
 
 
 def api_only(services: Services) -> Runtime:
-    """``qixin api``: HTTP only; dispatch and workers run in ``qixin dispatcher`` processes."""
-    return Runtime(services, [Core(services)])
+    """``qixin api``: HTTP and the customer ports; dispatch and workers run in ``qixin dispatcher`` processes."""
+    return Runtime(services, [Core(services), PortsRole(services)])
 
 
 def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:

@@ -46,9 +46,17 @@ numbers_app = typer.Typer(help="号码服务：空号检测", no_args_is_help=Tr
 app.add_typer(numbers_app, name="numbers")
 alerts_app = typer.Typer(help="告警：历史、确认、规则", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+connection_app = typer.Typer(help="账号直连：客户 SMPP / CMPP 登录账号", no_args_is_help=True)
+app.add_typer(connection_app, name="connection")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
+SmppPort = Annotated[
+    int | None, typer.Option("--smpp-port", help="客户 SMPP 端口（默认 2775 或 QIXIN_SMPP_SERVER_PORT；0 关闭）")
+]
+CmppPort = Annotated[
+    int | None, typer.Option("--cmpp-port", help="客户 CMPP 端口（默认 7890 或 QIXIN_CMPP_SERVER_PORT；0 关闭）")
+]
 
 
 def _fail(err: QxError) -> None:
@@ -107,6 +115,31 @@ def _qixin() -> str:
     return str(exe) if exe.name == "qixin" and exe.parent != Path() else "qixin"
 
 
+def _print_ports(settings: Settings, data_dir: Path | None) -> None:
+    """The customer ports this process will open (a port that is taken is reported when it starts) and how
+    to create a direct-connection login."""
+    import socket
+
+    host = settings.ports_host or settings.host
+    opened = []
+    for name, number in (("SMPP", settings.smpp_server_port), ("CMPP", settings.cmpp_server_port)):
+        if not number:
+            continue
+        with socket.socket() as sock:
+            taken = sock.connect_ex((host if host not in ("0.0.0.0", "::") else "127.0.0.1", number)) == 0
+        note = "（端口已被占用，此端口不开启，其余照常运行）" if taken else ""
+        typer.echo(f"客户 {name} 端口：{host}:{number}{note}")
+        opened.append(name.lower())
+    if opened:
+        typer.echo(
+            "创建直连账号（客户用自己的 SMPP / CMPP 客户端登录），在另一个终端运行：\n"
+            f"  {_qixin()} connection add --account 1 --protocol {opened[0]} --login "
+            + ("901234" if opened[0] == "cmpp" else "cust01")
+            + " --secret s3cret --json"
+            + (f" --data-dir {data_dir}" if data_dir else "")
+        )
+
+
 def _serve(application: Any, host: str, port: int, trusted_proxies: tuple[str, ...]) -> None:
     import uvicorn
 
@@ -120,13 +153,15 @@ def run(
     host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1 或 QIXIN_HOST）")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP 端口（默认 8000 或 QIXIN_PORT）")] = None,
     data_dir: DataDir = None,
+    smpp_port: SmppPort = None,
+    cmpp_port: CmppPort = None,
 ) -> None:
     """启动嵌入式平台：迁移数据库，启动四个运营商网关模拟器（CMPP、SGIP、SMGP、SMPP）及其通道、调度、
     HTTP 接口与控制台。"""
     from qixin.api.app import asgi_app
     from qixin.app import build, embedded
 
-    settings = load_settings(data_dir, host=host, port=port)
+    settings = load_settings(data_dir, host=host, port=port, smpp_server_port=smpp_port, cmpp_server_port=cmpp_port)
     host, port = settings.host, settings.port
     services = build(settings)
     where = "PostgreSQL" if not settings.is_sqlite else f"SQLite {settings.db_url.split('///', 1)[1]}"
@@ -142,6 +177,7 @@ def run(
         f"员工登录控制台：{_qixin()} staff create --name 管理员 --role admin --phone 13900139000"
         f" --password Qixin-Pass-2026{dd}"
     )
+    _print_ports(settings, data_dir)
     echo = _handset_echo() if settings.sim_handset_echo else None
     _serve(asgi_app(services, embedded(services, on_handset=echo)), host, port, settings.trusted_proxies)
 
@@ -170,14 +206,17 @@ def api(
     host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1 或 QIXIN_HOST）")] = None,
     port: Annotated[int | None, typer.Option(help="HTTP 端口（默认 8000 或 QIXIN_PORT）")] = None,
     data_dir: DataDir = None,
+    smpp_port: SmppPort = None,
+    cmpp_port: CmppPort = None,
 ) -> None:
-    """只运行 HTTP 接口与控制台（分布式部署；调度与推送由 qixin dispatcher 进程负责）。"""
+    """只运行 HTTP 接口、控制台与客户直连端口（分布式部署；调度与推送由 qixin dispatcher 进程负责）。"""
     from qixin.api.app import asgi_app
     from qixin.app import api_only, build
 
-    settings = load_settings(data_dir, host=host, port=port)
+    settings = load_settings(data_dir, host=host, port=port, smpp_server_port=smpp_port, cmpp_server_port=cmpp_port)
     host, port = settings.host, settings.port
     services = build(settings)
+    _print_ports(settings, data_dir)
     typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
     _serve(asgi_app(services, api_only(services)), host, port, settings.trusted_proxies)
 
@@ -898,6 +937,93 @@ def simulator_smpp(
         asyncio.run(main())
     except KeyboardInterrupt:
         pass
+
+
+# -- direct connections (customer SMPP / CMPP ports) ---------------------------------------------------------
+
+
+def _port_of(protocol: str) -> int | None:
+    st = load_settings()
+    number = st.smpp_server_port if protocol == "smpp" else st.cmpp_server_port if protocol == "cmpp" else 0
+    return number or None
+
+
+@connection_app.command("add")
+def connection_add(
+    account: Annotated[int, typer.Option(help="账户 ID")],
+    protocol: Annotated[str, typer.Option(help="smpp / cmpp")],
+    login: Annotated[str, typer.Option(help="登录名（SMPP system_id，CMPP 企业代码 SP ID）")],
+    secret: Annotated[str, typer.Option(help="密码（只写：之后不再显示）")],
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="允许的来源 IP 或网段，可重复；不填表示不限")] = None,
+    max_connections: Annotated[int, typer.Option(help="最大并发连接数")] = 4,
+    tps: Annotated[int, typer.Option(help="每秒提交上限；0 表示不单独限制")] = 0,
+    daily_cap: Annotated[int, typer.Option(help="每日（北京时间）发送条数上限；0 表示不限")] = 0,
+    service_code: Annotated[str, typer.Option(help="服务代码（源号码前缀，后接账户扩展码）")] = "",
+    signature: Annotated[str, typer.Option(help="使用的签名；不填则取内容中的【签名】")] = "",
+    msg_type: Annotated[str, typer.Option("--type", help="verification / notification / marketing")] = "notification",
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """为账户新建直连登录账号（客户用自己的 SMPP / CMPP 客户端连接平台端口）。"""
+    out = _call(
+        data_dir,
+        lambda s: s.connections.add(
+            Actor.cli(), account, protocol, login, secret, ip_allowlist=list(ip or []),
+            max_connections=max_connections, tps=tps, daily_cap=daily_cap, service_code=service_code,
+            signature=signature, msg_type=msg_type, port=_port_of(protocol),
+        ),
+    )  # fmt: skip
+    _out(
+        out,
+        as_json,
+        f"直连账号 {out['id']} 已创建：{out['protocol']} 登录名 {out['login']}，端口 {out['port'] or '未开启'}",
+    )
+
+
+@connection_app.command("list")
+def connection_list(
+    account: Annotated[int | None, typer.Option(help="只列出此账户的")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """直连账号列表（不含密码）。"""
+    rows = _call(data_dir, lambda s: s.connections.listing(Actor.cli(), account))
+    typer.echo(json.dumps({"connections": rows}, ensure_ascii=False))
+
+
+@connection_app.command("set")
+def connection_set(
+    connection_id: Annotated[int, typer.Argument(help="直连账号 ID")],
+    secret: Annotated[str | None, typer.Option(help="新密码")] = None,
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="允许的来源 IP 或网段（替换原有的）")] = None,
+    any_ip: Annotated[bool, typer.Option("--any-ip", help="不限来源 IP")] = False,
+    max_connections: Annotated[int | None, typer.Option(help="最大并发连接数")] = None,
+    tps: Annotated[int | None, typer.Option(help="每秒提交上限；0 表示不单独限制")] = None,
+    daily_cap: Annotated[int | None, typer.Option(help="每日发送条数上限；0 表示不限")] = None,
+    service_code: Annotated[str | None, typer.Option(help="服务代码")] = None,
+    signature: Annotated[str | None, typer.Option(help="签名")] = None,
+    msg_type: Annotated[str | None, typer.Option("--type", help="短信类型")] = None,
+    status: Annotated[str | None, typer.Option(help="active / disabled")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """修改直连账号（运行中的端口数秒内生效；已建立的连接不断开）。"""
+    ips: list[str] | None = [] if any_ip else (list(ip) if ip else None)
+    out = _call(
+        data_dir,
+        lambda s: s.connections.set(
+            Actor.cli(), connection_id, secret=secret, ip_allowlist=ips, max_connections=max_connections, tps=tps,
+            daily_cap=daily_cap, service_code=service_code, signature=signature, msg_type=msg_type, status=status,
+        ),
+    )  # fmt: skip
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@connection_app.command("remove")
+def connection_remove(
+    connection_id: Annotated[int, typer.Argument(help="直连账号 ID")], data_dir: DataDir = None
+) -> None:
+    """删除直连账号。"""
+    _call(data_dir, lambda s: s.connections.remove(Actor.cli(), connection_id))
+    typer.echo(f"直连账号 {connection_id} 已删除")
 
 
 @app.command()

@@ -84,6 +84,12 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "SUBMIT_REJECTED": (502, "通道拒绝提交"),
     "NO_ROUTE": (503, "没有可用通道"),
     "RECEIPT_TIMEOUT": (504, "状态报告超时未返回"),
+    # customer ports (direct connections, docs/protocols.md "Customer ports")
+    "LOGIN_INVALID": (401, "直连账号不存在或密码错误"),
+    "CONNECTION_DISABLED": (403, "直连账号已停用"),
+    "CONNECTIONS_EXCEEDED": (429, "直连账号的连接数已达上限"),
+    "CONNECTION_THROTTLED": (429, "直连账号提交速度超过 TPS 上限"),
+    "PARTS_INCOMPLETE": (400, "长短信分段未在时限内到齐，整条未发送"),
     # file jobs (services/filejobs.py, docs/api.md "POST /v1/batches")
     "FILE_INVALID": (400, "文件无法读取：支持 CSV、XLSX、TXT 或粘贴的号码"),
     "FILE_TOO_LARGE": (413, "文件超过大小上限"),

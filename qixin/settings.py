@@ -200,6 +200,25 @@ class Settings(BaseSettings):
     console_lock_minutes: int = Field(30, ge=1, description="Minutes a locked console user waits (or staff unlock)")
     console_session_hours: float = Field(8.0, gt=0, description="Hours a console login lasts")
     console_code_minutes: int = Field(5, ge=1, description="Minutes an SMS login code stays valid")
+    # customer ports (direct connections, docs/protocols.md "Customer ports")
+    smpp_server_port: int = Field(
+        2775, ge=0, le=65535, description="Customer SMPP 3.4 port (qixin run / qixin api); 0 turns it off"
+    )
+    cmpp_server_port: int = Field(
+        7890, ge=0, le=65535, description="Customer CMPP 2.0/3.0 port (qixin run / qixin api); 0 turns it off"
+    )
+    ports_host: str = Field("", description="Listen address of the customer ports; empty: the HTTP host")
+    port_window: int = Field(256, ge=1, le=65535, description="Outstanding submits and deliveries per port session")
+    port_heartbeat: float = Field(
+        30.0, gt=0, description="Seconds of silence before a port sends enquire_link / ACTIVE_TEST (3 unanswered close)"
+    )
+    port_part_timeout: float = Field(
+        60.0, gt=0, description="Seconds a long message's segments may take to arrive before it fails unsent"
+    )
+    port_max_buffered: int = Field(
+        4 << 20, ge=1, description="Bytes of unread answers a port session may hold before it is dropped"
+    )
+    port_max_sessions: int = Field(2000, ge=1, description="Open connections per customer port")
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"

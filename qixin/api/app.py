@@ -30,6 +30,7 @@ from qixin.api.common import (
     parse_model,
 )
 from qixin.api.compliance import compliance_routers
+from qixin.api.connections import connections_router
 from qixin.api.docs import mount_docs
 from qixin.api.health import health_router
 from qixin.api.limits import ROUTE_LIMITS, BodyLimit, MiB, route
@@ -177,6 +178,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(admin_router(platform))
+    app.include_router(connections_router(platform))
     app.include_router(admin_billing_router(platform))
     app.include_router(customer_billing_router(platform))
     for router in compliance_routers(platform):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
     from qixin.services.compliance.service import ComplianceService
+    from qixin.services.connections import Connections
     from qixin.services.console_send import ConsoleSender
     from qixin.services.console_users import ConsoleUsers
     from qixin.services.console_views import ConsoleViews
@@ -91,6 +92,8 @@ class ApiServices(Protocol):
     def alerts(self) -> Alerts: ...
     @property
     def announcements(self) -> Announcements: ...
+    @property
+    def connections(self) -> Connections: ...
     @property
     def flow(self) -> FlowControl: ...
     @property

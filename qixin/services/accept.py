@@ -256,15 +256,18 @@ class AcceptService:
         raw: bytes,
         guard: Guard | None = None,
         extra_caps: Sequence[tuple[str, Caps]] = (),
+        on_persist: Callable[[Tx, Prepared], None] | None = None,
         pin: str | None = None,
     ) -> dict[str, Any]:
         """Accept one send request (the use case behind POST /v1/sms and every other way in). ``guard``
         runs first inside the accept transaction and may refuse it (the API's request nonce).
         ``extra_caps``: flow-control scopes besides the account's (services/flow.py), e.g. a customer
-        port passes ``[(f"conn:{id}", Caps(tps, daily))]`` for its direct connection. ``pin`` (not
+        port passes ``[(f"conn:{id}", Caps(tps, daily))]`` for its direct connection.
+        ``on_persist(tx, prepared)`` runs inside the accept transaction after the messages are written
+        (the customer ports record the receipts they owe there), never for a replayed answer. ``pin`` (not
         reachable from a request body) sends every message over that one channel: interception tests."""
         try:
-            resp = await self._accept(key, body, raw, guard, extra_caps, pin)
+            resp = await self._accept(key, body, raw, guard, extra_caps, on_persist, pin)
         except QxError as e:
             if self.metrics is not None:
                 self.metrics.refused.labels(e.code).inc()
@@ -281,6 +284,7 @@ class AcceptService:
         raw: bytes,
         guard: Guard | None,
         extra_caps: Sequence[tuple[str, Caps]],
+        on_persist: Callable[[Tx, Prepared], None] | None = None,
         pin: str | None = None,
     ) -> dict[str, Any]:
         idem = body.get("idempotency_key")
@@ -302,9 +306,9 @@ class AcceptService:
             if self.flow is not None:  # ACCOUNT_THROTTLED / DAILY_CAP_EXCEEDED before any write
                 ticket = await self.flow.reserve(key.account_id, p.total_parts, extra_caps)
             if guard is None:
-                resp = await self.db.write(lambda tx: persist(tx, p))
+                resp = await self.db.write(lambda tx: persist(tx, p, on_persist))
             else:
-                outcome = await self.db.write(lambda tx: _guarded(tx, p, guard))
+                outcome = await self.db.write(lambda tx: _guarded(tx, p, guard, on_persist))
                 guard.committed()
                 if isinstance(outcome, QxError):
                     raise outcome
@@ -373,17 +377,19 @@ def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, A
     return replay
 
 
-def _guarded(tx: Tx, p: Prepared, guard: Guard) -> dict[str, Any] | QxError:
+def _guarded(
+    tx: Tx, p: Prepared, guard: Guard, on_persist: Callable[[Tx, Prepared], None] | None = None
+) -> dict[str, Any] | QxError:
     """``persist`` after ``guard``; a refusal of persist (always before it writes) is returned, not
     raised, so that the guard's write commits with nothing else."""
     guard(tx)
     try:
-        return persist(tx, p)
+        return persist(tx, p, on_persist)
     except QxError as e:
         return e
 
 
-def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
+def persist(tx: Tx, p: Prepared, on_persist: Callable[[Tx, Prepared], None] | None = None) -> dict[str, Any]:
     """The accept transaction. Raises QxError before any write (store/db.py rule)."""
     account_id = p.key.account_id
     if p.idempotency_key is not None:
@@ -431,4 +437,6 @@ def persist(tx: Tx, p: Prepared) -> dict[str, Any]:
         tx, account_id, p.signature, p.template_id, mtype, status, now,
         ((car, prov, parts, fee) for _, _, car, prov, fee in p.rows),
     )  # fmt: skip
+    if on_persist is not None:
+        on_persist(tx, p)
     return resp

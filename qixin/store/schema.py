@@ -740,6 +740,63 @@ number_check_inputs = Table(
     Column("entries", Text, nullable=False),
 )
 
+# -- direct connections: customer SMPP / CMPP ports (migration 0010_ports; services/connections.py) ------
+# A login a customer's own SMPP or CMPP client binds with (账号直连). The secret is sealed with the
+# platform's SecretBox (CMPP needs the shared secret itself for the MD5 authenticator); it is never shown.
+direct_connections = Table(
+    "direct_connections",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("protocol", String(8), nullable=False),  # smpp | cmpp
+    Column("login", String(32), nullable=False),  # SMPP system_id / CMPP SP id (Source_Addr)
+    Column("secret", Text, nullable=False),  # sealed
+    Column("ip_allowlist", Text, nullable=False, server_default=""),  # comma-separated CIDRs; empty = any
+    Column("max_connections", Integer, nullable=False, server_default="4"),
+    Column("tps", Integer, nullable=False, server_default="0"),  # 0 = no cap of its own
+    Column("daily_cap", Integer, nullable=False, server_default="0"),  # messages per Beijing day; 0 = none
+    Column("service_code", String(21), nullable=False, server_default=""),  # source address prefix shown
+    Column("signature", String(32), nullable=False, server_default=""),  # empty: 【…】 in the text
+    Column("msg_type", String(16), nullable=False, server_default="notification"),
+    Column("status", String(16), nullable=False, server_default="active"),  # active | disabled
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("protocol", "login", name="uq_direct_connections_login"),
+)
+
+# What the ports owe their customers: one row per receipt (per submit_sm / SUBMIT the customer made;
+# ``message_id`` set while it waits for the message to become final) and per MO. Delivered rows are
+# deleted once the customer acknowledged them; ``next_at`` is the lease of a delivery in flight.
+port_events = Table(
+    "port_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("connection_id", BigInteger, nullable=True),  # receipts: the login that submitted; MO: NULL
+    Column("kind", String(8), nullable=False),  # receipt | mo
+    Column("state", String(8), nullable=False),  # waiting (for the message's final status) | ready
+    Column("failures_only", Boolean, nullable=False, server_default="0"),  # receipt wanted only if it failed
+    Column("message_id", BigInteger, nullable=True),  # the platform's message (receipts)
+    Column("customer_id", String(64), nullable=False, server_default=""),  # the id the customer was given
+    Column("source", String(32), nullable=False, server_default=""),
+    Column("destination", String(32), nullable=False, server_default=""),
+    Column("content", Text, nullable=False, server_default=""),  # MO text; receipts: the first characters
+    Column("stat", String(16), nullable=True),
+    Column("err", String(16), nullable=True),
+    Column("submitted_at", BigInteger, nullable=False),
+    Column("done_at", BigInteger, nullable=True),
+    Column("next_at", BigInteger, nullable=False, server_default="0"),
+)
+# Messages accepted per direct connection and Beijing day (its daily cap), counted in the accept transaction.
+connection_daily = Table(
+    "connection_daily",
+    metadata,
+    Column("connection_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("day", Integer, primary_key=True, autoincrement=False),  # YYYYMMDD, Asia/Shanghai
+    Column("messages", BigInteger, nullable=False, server_default="0"),
+)
+Index("ix_port_events_ready", port_events.c.state, port_events.c.account_id, port_events.c.next_at)
+Index("ix_port_events_message", port_events.c.message_id)
 # -- flow control and the Aliyun-compatible API (issue 12, branch aliyun) ---------------------------------
 
 # Per-account flow control (c001 2(1), (9)), set by staff: a TPS cap and a daily cap, both in billed

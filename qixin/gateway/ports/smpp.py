@@ -1,0 +1,271 @@
+"""The customer SMPP 3.4 port: a customer's own ESME binds with a direct-connection login.
+
+On the protocol layer's ``SmppServer`` (binds, sessions, enquire_link both ways, unbind, generic_nack
+for garbage and absurd lengths), this port adds only translations (docs/protocols.md, "Customer SMPP
+port", holds the status table):
+
+* bind_transmitter / receiver / transceiver: ``PortDesk.login`` judges the system_id, password and
+  source IP; its refusal code maps to the bind status (``BIND_STATUS``).
+* submit_sm and data_sm: the text is decoded (data_coding 0 GSM-7, 1 ASCII, 3 Latin-1, 8 UCS-2, 15 GBK;
+  a UDH with an 8- or 16-bit concatenation reference, or the SAR TLVs, make it a segment) and given to
+  ``PortDesk.submit``. The answer carries a message_id per submit_sm; a refusal maps to a command_status
+  (``SUBMIT_STATUS``). More than ``window`` submits outstanding on one session are answered
+  ESME_RTHROTTLED; a session whose unread output passes ``max_buffered`` bytes is dropped.
+* Receipts go out as deliver_sm (esm_class 0x04) with the standard text ``id:… sub:001 dlvrd:… submit
+  date:… done date:… stat:… err:… text:…`` and the receipted_message_id / message_state TLVs; MO as
+  deliver_sm (esm_class 0) to the connection's service code + extension.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from qixin.domain.text import decode_payload
+from qixin.errors import QxError
+from qixin.gateway.ports.base import CONN, CustomerPort
+from qixin.ids import ids
+from qixin.protocols.limits import ListenerLimits
+from qixin.protocols.session import Session
+from qixin.protocols.smpp.codec import (
+    ESM_CLASS_RECEIPT,
+    ESM_CLASS_UDHI,
+    ESME_RALYBND,
+    ESME_RBINDFAIL,
+    ESME_RINVDSTADR,
+    ESME_RINVESMCLASS,
+    ESME_RINVMSGLEN,
+    ESME_RINVPASWD,
+    ESME_RINVSYSID,
+    ESME_RMSGQFUL,
+    ESME_ROK,
+    ESME_RSUBMITFAIL,
+    ESME_RSYSERR,
+    ESME_RTHROTTLED,
+    STAT_TO_STATE,
+    DataSm,
+    DataSmResp,
+    DeliverSm,
+    SubmitSm,
+    SubmitSmResp,
+    format_receipt,
+)
+from qixin.protocols.smpp.server import SmppServer
+from qixin.services.connections import Connection
+from qixin.services.ports import Event, PortDesk, Segment
+
+__all__ = ["BIND_STATUS", "SUBMIT_STATUS", "SmppPort"]
+
+log = logging.getLogger("qixin.ports.smpp")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# vendor-specific command_status values (SMPP 3.4 §5.1.3 reserves 0x400–0x4FF for the SMSC vendor)
+ESME_QX_BALANCE = 0x400
+ESME_QX_CONTENT = 0x401
+ESME_QX_RECIPIENT = 0x402
+ESME_QX_SIGNATURE = 0x403
+ESME_QX_FROZEN = 0x404
+
+# PortDesk refusal code at bind -> bind_*_resp command_status
+BIND_STATUS = {
+    "LOGIN_INVALID": ESME_RINVPASWD,  # unknown system_id: ESME_RINVSYSID
+    "CONNECTION_DISABLED": ESME_RBINDFAIL,
+    "IP_FORBIDDEN": ESME_RBINDFAIL,
+    "ACCOUNT_FROZEN": ESME_RBINDFAIL,
+    "CONNECTIONS_EXCEEDED": ESME_RBINDFAIL,
+}
+
+# refusal code at submit -> submit_sm_resp command_status (anything else: ESME_RSUBMITFAIL)
+SUBMIT_STATUS = {
+    "CONNECTION_THROTTLED": ESME_RTHROTTLED,
+    "ACCOUNT_THROTTLED": ESME_RTHROTTLED,
+    "DAILY_CAP_EXCEEDED": ESME_RMSGQFUL,
+    "NUMBER_INVALID": ESME_RINVDSTADR,
+    "NUMBERS_EMPTY": ESME_RINVDSTADR,
+    "NUMBER_DUPLICATE": ESME_RINVDSTADR,
+    "INTERNATIONAL_NOT_ALLOWED": ESME_RINVDSTADR,
+    "NUMBER_RANGE_FORBIDDEN": ESME_RINVDSTADR,
+    "CONTENT_EMPTY": ESME_RINVMSGLEN,
+    "CONTENT_TOO_LONG": ESME_RINVMSGLEN,
+    "INSUFFICIENT_BALANCE": ESME_QX_BALANCE,
+    "BALANCE_EXPIRED": ESME_QX_BALANCE,
+    "CONTENT_FORBIDDEN": ESME_QX_CONTENT,
+    "CONTENT_SPECIAL_CHAR": ESME_QX_CONTENT,
+    "LINK_FORBIDDEN": ESME_QX_CONTENT,
+    "UNSUBSCRIBE_MISSING": ESME_QX_CONTENT,
+    "VERIFICATION_KEYWORD_MISSING": ESME_QX_CONTENT,
+    "AUDIENCE_REQUIRED": ESME_QX_CONTENT,
+    "FREE_TEXT_FORBIDDEN": ESME_QX_CONTENT,
+    "OPTED_OUT": ESME_QX_RECIPIENT,
+    "BLACKLISTED": ESME_QX_RECIPIENT,
+    "RATE_LIMITED": ESME_QX_RECIPIENT,
+    "SIGNATURE_NOT_APPROVED": ESME_QX_SIGNATURE,
+    "ACCOUNT_FROZEN": ESME_QX_FROZEN,
+    "CONNECTION_DISABLED": ESME_QX_FROZEN,
+    "LOGIN_INVALID": ESME_QX_FROZEN,
+    "INVALID_REQUEST": ESME_RSUBMITFAIL,
+    "INTERNAL_ERROR": ESME_RSYSERR,
+}
+
+
+def submit_status(code: str) -> int:
+    return SUBMIT_STATUS.get(code, ESME_RSUBMITFAIL)
+
+
+def _date(ms: int) -> str:
+    """Receipt dates in Beijing time (as the CMPP port's, and as Chinese SMSCs write them)."""
+    return datetime.fromtimestamp(ms / 1000, SHANGHAI).strftime("%y%m%d%H%M")
+
+
+class _Server(SmppServer):
+    """SmppServer whose binds are judged by the port (asynchronously: a database lookup)."""
+
+    port_of: SmppPort
+
+    def _bind(self, session: Session, pdu: Any, kind: str) -> Any:
+        if session.info.get("system_id") is not None or session.info.get("binding"):
+            return pdu.response(ESME_RALYBND)
+        session.info["binding"] = True
+        return self.port_of._bind(session, pdu, kind)
+
+
+class SmppPort(CustomerPort):
+    protocol = "smpp"
+
+    def __init__(
+        self,
+        desk: PortDesk,
+        host: str,
+        port: int,
+        *,
+        window: int = 256,
+        enquire_link_interval: float = 30.0,
+        limits: ListenerLimits | None = None,
+        max_buffered: int = 4 << 20,
+        system_id: str = "qixin",
+    ) -> None:
+        super().__init__(desk)
+        self.window = window
+        self.max_buffered = max_buffered
+        server = _Server(
+            host, port, lambda _u, _p: False, self._on_submit, system_id=system_id, window=window,
+            enquire_link_interval=enquire_link_interval, on_unbind=self._unbound, data_sm_handler=self._on_data_sm,
+            limits=limits,
+        )  # fmt: skip
+        server.port_of = self
+        self.server: _Server = server
+
+    # -- binds ---------------------------------------------------------------------------------
+    async def _bind(self, session: Session, pdu: Any, kind: str) -> Any:
+        ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        try:
+            conn = await self.desk.login("smpp", pdu.system_id, ip, lambda c: c.secret == pdu.password)
+        except QxError as e:
+            session.info.pop("binding", None)
+            status = ESME_RINVSYSID if e.detail.get("unknown") else BIND_STATUS.get(e.code, ESME_RBINDFAIL)
+            return pdu.response(status)
+        session.info.pop("binding", None)
+        if session.is_closed:
+            self.desk.logout(conn)
+            return None
+        session.info[CONN] = conn
+        session.info["pending"] = 0
+        self.server._accept(session, pdu.system_id, bind=kind)
+        return pdu.response(ESME_ROK, system_id=self.server.system_id)
+
+    # -- submits -------------------------------------------------------------------------------
+    def _admit(self, session: Session) -> Connection | int:
+        """The session's connection, or the status refusing a submit before it is looked at."""
+        conn: Connection | None = session.info.get(CONN)
+        if conn is None:
+            return ESME_RSYSERR
+        transport = session.transport
+        if transport is not None and transport.get_write_buffer_size() > self.max_buffered:
+            log.warning("smpp port: %s does not read its answers (%d bytes buffered), dropping", session.name,
+                        transport.get_write_buffer_size())  # fmt: skip
+            session.abort()
+            return ESME_RSYSERR
+        if session.info["pending"] >= self.window or self.desk.throttled(conn):
+            return ESME_RTHROTTLED
+        return conn
+
+    def _segment(self, pdu: SubmitSm | DataSm) -> Segment | int:
+        payload = pdu.message_payload if pdu.message_payload is not None else getattr(pdu, "short_message", b"")
+        try:
+            text, concat = decode_payload(pdu.data_coding, payload, bool(pdu.esm_class & ESM_CLASS_UDHI))
+        except (ValueError, UnicodeDecodeError):
+            return ESME_RINVESMCLASS if pdu.esm_class & ESM_CLASS_UDHI else ESME_RSUBMITFAIL
+        seg = Segment(
+            str(ids.one()), pdu.source_addr, (pdu.destination_addr,), text, receipt=pdu.registered_delivery & 3
+        )
+        if concat is not None:
+            seg.ref, seg.total, seg.number = concat.ref, concat.total, concat.seq
+        elif pdu.sar_msg_ref_num is not None and pdu.sar_total_segments:
+            seg.ref, seg.total = pdu.sar_msg_ref_num, pdu.sar_total_segments
+            seg.number = pdu.sar_segment_seqnum or 1
+        return seg
+
+    def _on_submit(self, session: Session, pdu: SubmitSm) -> Any:
+        got = self._admit(session)
+        if isinstance(got, int):
+            return SubmitSmResp(sequence=pdu.sequence, command_status=got)
+        seg = self._segment(pdu)
+        if isinstance(seg, int):
+            return SubmitSmResp(sequence=pdu.sequence, command_status=seg)
+        return self._submit(session, got, seg, pdu.sequence, SubmitSmResp)
+
+    def _on_data_sm(self, session: Session, pdu: DataSm) -> Any:
+        if session.info.get("bind") == "receiver":
+            return DataSmResp(sequence=pdu.sequence, command_status=0x04)  # ESME_RINVBNDSTS
+        got = self._admit(session)
+        if isinstance(got, int):
+            return DataSmResp(sequence=pdu.sequence, command_status=got)
+        seg = self._segment(pdu)
+        if isinstance(seg, int):
+            return DataSmResp(sequence=pdu.sequence, command_status=seg)
+        return self._submit(session, got, seg, pdu.sequence, DataSmResp)
+
+    async def _submit(self, session: Session, conn: Connection, seg: Segment, sequence: int, resp: Any) -> Any:
+        session.info["pending"] += 1
+        try:
+            await self.desk.submit(conn, seg)
+        except QxError as e:
+            return resp(sequence=sequence, command_status=submit_status(e.code))
+        finally:
+            session.info["pending"] -= 1
+        return resp(sequence=sequence, message_id=seg.customer_id)
+
+    # -- deliveries ------------------------------------------------------------------------------
+    def delivery(self, session: Session, event: Event) -> DeliverSm:
+        conn: Connection = session.info[CONN]
+        if event.kind == "receipt":
+            text = format_receipt(
+                event.customer_id, event.stat, event.err, _date(event.submitted_at), _date(event.done_at),
+                "".join(c for c in event.content if c.isascii() and c.isprintable()),
+            )  # fmt: skip
+            return DeliverSm(
+                source_addr_ton=1 if event.destination.startswith("86") else 0,
+                source_addr=event.destination,
+                destination_addr=event.source,
+                esm_class=ESM_CLASS_RECEIPT,
+                short_message=text.encode("latin-1"),
+                receipted_message_id=event.customer_id,
+                message_state=STAT_TO_STATE.get(event.stat, 7),
+            )
+        try:
+            body, dcs = event.content.encode("ascii"), 1
+        except UnicodeEncodeError:
+            body, dcs = event.content.encode("utf-16-be"), 8
+        pdu = DeliverSm(
+            source_addr=event.source, destination_addr=event.destination or conn.source_address, data_coding=dcs
+        )
+        if len(body) > 254:
+            pdu.message_payload = body
+        else:
+            pdu.short_message = body
+        return pdu
+
+    def acknowledged(self, resp: Any) -> bool:
+        return int(resp.command_status) == ESME_ROK
