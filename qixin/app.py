@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import orjson
 
 from qixin import ids
+from qixin.domain.numbercheck import Rules as NumberRules
 from qixin.domain.secretbox import SecretBox
 from qixin.errors import QxError
 from qixin.gateway.channel import Hooks
@@ -50,19 +51,24 @@ from qixin.services.console_users import ConsoleUsers
 from qixin.services.console_views import ConsoleViews
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.filejobs import FileJobs
+from qixin.services.flashtests import FlashTests
 from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
 from qixin.services.notify import Smtp
+from qixin.services.numbercheck import NumberChecks
+from qixin.services.numbercheck_jobs import NumberCheckJobs
+from qixin.services.numberproviders import CircuitBreaker, HttpProvider, Provider, SimulatorProvider
 from qixin.services.ports import PortDesk
 from qixin.services.pricing import PlanPricer
 from qixin.services.queries import MessageSearch, Queries
 from qixin.services.retention import Retention
 from qixin.services.staff import StaffDirectory, StaffUsers
 from qixin.services.stats import Statistics
+from qixin.services.tokens import RecipientTokens
 from qixin.services.uplink import UplinkService
 from qixin.services.webhooks import WebhookWorker
-from qixin.settings import Settings
+from qixin.settings import NumberCheckSettings, Settings
 from qixin.store.db import Database
 from qixin.store.migrate import migrate
 
@@ -102,6 +108,10 @@ class Services:
     ports: PortDesk  # what the customer ports do, whatever the protocol
     channel_desk: ChannelDesk
     compliance_desk: ComplianceDesk
+    numbers: NumberChecks
+    tokens: RecipientTokens
+    flash_tests: FlashTests
+    numcheck_jobs: NumberCheckJobs
     alerts: Alerts
     alert_worker: AlertWorker
     announcements: Announcements
@@ -183,10 +193,12 @@ def build(settings: Settings) -> Services:
         flush_interval=s.flush_interval, receipt_timeout=s.receipt_timeout,
     )  # fmt: skip
     channels_box: list[ChannelManager] = []  # the uplink asks the manager built just below for service codes
+    tokens = RecipientTokens(db, box)
     ports_box: list[PortDesk] = []  # MO for accounts with direct connections are owed to the ports
     uplink = UplinkService(
         db, lambda: channels_box[0].service_codes(),
         listeners=[compliance.on_mo, lambda tx, a, src, text: ports_box[0].on_mo(tx, a, src, text)],
+        present_source=tokens.present_source,
     )  # fmt: skip
     channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))
     channels_box.append(channels)
@@ -203,7 +215,7 @@ def build(settings: Settings) -> Services:
     flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics, flow=flow,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow, tokens=tokens,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -212,6 +224,10 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
+    numbers = NumberChecks(
+        db, numcheck_provider(s.numcheck),
+        NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
+    )  # fmt: skip
 
     async def channel_health() -> list[dict[str, Any]]:
         if channels.started:
@@ -277,6 +293,10 @@ def build(settings: Settings) -> Services:
         statistics=statistics,
         channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        tokens=tokens,
+        flash_tests=FlashTests(db, directory, accept),
+        numbers=numbers,
+        numcheck_jobs=NumberCheckJobs(numbers),
         alerts=alerts,
         alert_worker=AlertWorker(alerts, s.alerts_interval),
         announcements=Announcements(db),
@@ -296,6 +316,22 @@ def build(settings: Settings) -> Services:
 
 
 async def _nothing() -> None:
+    return None
+
+
+def numcheck_provider(n: NumberCheckSettings) -> Provider | None:
+    """The number check's upstream provider as the settings name it (``none``: own evidence only)."""
+    if n.provider == "simulator":
+        return SimulatorProvider()
+    if n.provider == "http":
+        if not n.http_url:
+            raise QxError("INVALID_REQUEST", "QIXIN_NUMCHECK_HTTP_URL 未设置")
+        return HttpProvider(
+            n.http_url, numbers_field=n.http_numbers_field, extra_body=n.http_extra_body,
+            results_field=n.http_results_field, number_field=n.http_number_field, status_field=n.http_status_field,
+            status_map=n.http_status_map, confidence=n.http_confidence, token=n.http_token, timeout=n.http_timeout,
+            batch=n.http_batch, breaker=CircuitBreaker(n.breaker_failures, n.breaker_reset),
+        )  # fmt: skip
     return None
 
 
@@ -486,8 +522,10 @@ class WorkersRole:
     async def start(self) -> None:
         await self.s.webhooks.start()
         await self.s.billing_worker.start()
+        await self.s.numcheck_jobs.start()
 
     async def stop(self) -> None:
+        await self.s.numcheck_jobs.stop()
         await self.s.billing_worker.stop()
         await self.s.webhooks.stop()
 

@@ -43,6 +43,8 @@ app.add_typer(key_app, name="key")
 app.add_typer(billing_app, name="billing")
 app.add_typer(simulator_app, name="simulator")
 app.add_typer(stats_app, name="stats")
+numbers_app = typer.Typer(help="号码服务：空号检测", no_args_is_help=True)
+app.add_typer(numbers_app, name="numbers")
 alerts_app = typer.Typer(help="告警：历史、确认、规则", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 connection_app = typer.Typer(help="账号直连：客户 SMPP / CMPP 登录账号", no_args_is_help=True)
@@ -1253,3 +1255,97 @@ def alerts_rules(
 
 if __name__ == "__main__":
     main()
+
+
+# -- number services (docs/numbers.md) --------------------------------------------------------------------
+
+
+@numbers_app.command("check")
+def numbers_check(
+    account: Annotated[int, typer.Option("--account", help="计费账户 ID")],
+    numbers: Annotated[list[str] | None, typer.Argument(help="号码（也可用 --file）")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="每行一个号码的文本文件（最多 1,000 个）")] = None,
+    package: Annotated[
+        str | None, typer.Option("--package", help="只输出一个结果包：real / silent / empty / risk（CSV）")
+    ] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """号码状态检测：实号 / 沉默号 / 空号 / 风险号 / 库无，按账户的号码检测单价计费（库无与上游超时不计费）。"""
+    items = list(numbers or [])
+    if file is not None:
+        items += file.read_text(encoding="utf-8-sig").splitlines()
+
+    async def run(s: Services) -> Any:
+        out = await s.numbers.check(Actor.cli(), items, account)
+        if package:
+            return (await s.numbers.package(Actor.cli(), out["check_id"], package, "csv"))[1]
+        return out
+
+    out = _call(data_dir, run)
+    if isinstance(out, bytes):
+        typer.echo(out.decode("utf-8-sig"), nl=False)
+        return
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    from qixin.domain.numbercheck import CLASS_NAMES
+
+    typer.echo(f"检测 {out['check_id']}：{out['total']} 个号码，计费 {out['charged']} 次，{out['fee_li']} 厘")
+    for r in out["results"]:
+        typer.echo(
+            f"  {r['number']}  {CLASS_NAMES[r['class']]}  {r['carrier']} {r['province']}"
+            f"{'（携号转网）' if r['ported'] else ''}  置信度 {r['confidence']:.2f}  {' '.join(r['evidence'])}"
+        )
+
+
+@numbers_app.command("token")
+def numbers_token(
+    account: Annotated[int, typer.Option("--account", help="令牌所属账户 ID")],
+    number: Annotated[str, typer.Argument(help="真实号码")],
+    ttl: Annotated[int, typer.Option("--ttl", help="有效期（秒）")] = 86_400,
+    data_dir: DataDir = None,
+) -> None:
+    """登记隐私号码令牌（tk_…）：发送时可代替号码，客户看到的始终是令牌。"""
+    out = _call(data_dir, lambda s: s.tokens.create(Actor.cli(), number, ttl, account))
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@numbers_app.command("resolve")
+def numbers_resolve(token: Annotated[str, typer.Argument(help="令牌")], data_dir: DataDir = None) -> None:
+    """解析令牌对应的真实号码（留审计）。"""
+    out = _call(data_dir, lambda s: s.tokens.reveal(Actor.cli(), token))
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@numbers_app.command("seed")
+def numbers_seed(
+    number: Annotated[str, typer.Argument(help="测试号码（运营商按号段判断）")],
+    remove: Annotated[bool, typer.Option("--remove", help="删除该测试号码")] = False,
+    note: Annotated[str, typer.Option(help="说明")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """闪测测试号码：新增或删除（未设置时内置模拟器号码代替）。"""
+    if remove:
+        out = _call(data_dir, lambda s: s.flash_tests.remove_seed(Actor.cli(), number))
+    else:
+        out = _call(data_dir, lambda s: s.flash_tests.add_seed(Actor.cli(), number, note))
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+@numbers_app.command("job")
+def numbers_job(
+    account: Annotated[int, typer.Option("--account", help="计费账户 ID")],
+    file: Annotated[Path, typer.Option("--file", help="CSV / TXT（每行一个号码）或 XLSX（第一列），最多 1,000,000 个")],
+    data_dir: DataDir = None,
+) -> None:
+    """批量号码检测：预扣费用，分片检测（中断后从未完成的分片继续），完成后输出汇总。"""
+    data = file.read_bytes()
+
+    async def run(s: Services) -> Any:
+        out = await s.numcheck_jobs.submit(Actor.cli(), file.name, data, account)
+        while await s.numcheck_jobs.run_once():
+            pass
+        return await s.numcheck_jobs.get(Actor.cli(), out["job_id"])
+
+    typer.echo(json.dumps(_call(data_dir, run), ensure_ascii=False))

@@ -45,6 +45,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "TOO_MANY_NUMBERS": (400, "单次请求号码数量超过上限"),
     "NUMBER_INVALID": (400, "号码格式错误"),
     "NUMBER_DUPLICATE": (400, "号码重复"),
+    "TOKEN_UNKNOWN": (400, "隐私号码令牌不存在"),
+    "TOKEN_EXPIRED": (400, "隐私号码令牌已过期"),
     "NO_VALID_NUMBERS": (400, "没有可发送的有效号码"),
     "SEND_AT_INVALID": (400, "定时发送时间格式错误"),
     "SEND_AT_TOO_FAR": (400, "定时发送时间超出允许范围（最多 90 天后）"),

@@ -80,6 +80,40 @@ class ComplianceSettings(BaseSettings):
     _split_lists = field_validator("optout_words", "freeze_codes", mode="before")(_split)
 
 
+class NumberCheckSettings(BaseSettings):
+    """Number status check (空号检测, docs/numbers.md): evidence rules and the upstream provider
+    (``QIXIN_NUMCHECK_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="QIXIN_NUMCHECK_", frozen=True, extra="forbid")
+
+    provider: str = Field(
+        "simulator",
+        pattern="^(simulator|http|none)$",
+        description="Upstream provider: simulator (built in), http (configured below) or none",
+    )
+    fresh_days: int = Field(30, ge=1, description="A delivery this recent makes a number real with confidence 0.95")
+    silent_days: int = Field(90, ge=1, description="No delivery for longer than this makes a number silent (沉默号)")
+    max_inline: int = Field(1_000, ge=1, description="Numbers per POST /v1/numbers/check")
+    http_url: str = Field("", description="HTTP provider: URL the numbers are POSTed to")
+    http_numbers_field: str = Field("numbers", description="HTTP provider: request field holding the number list")
+    http_extra_body: dict[str, Any] = Field({}, description="HTTP provider: fixed fields added to every request (JSON)")
+    http_results_field: str = Field("results", description="HTTP provider: answer field holding the result list")
+    http_number_field: str = Field("number", description="HTTP provider: result field holding the number")
+    http_status_field: str = Field("status", description="HTTP provider: result field holding the provider's status")
+    http_status_map: dict[str, str] = Field(
+        {"real": "real", "silent": "silent", "empty": "empty", "risk": "risk"},
+        description="HTTP provider: provider status value -> class (JSON); unmapped values are unknown (库无)",
+    )
+    http_token: str = Field("", description="HTTP provider: bearer token sent with each request (write-only)")
+    http_confidence: float = Field(
+        0.85, ge=0, description="HTTP provider: confidence given to its answers (at most 0.99)"
+    )
+    http_timeout: float = Field(2.0, gt=0, description="HTTP provider: seconds before a request counts as timed out")
+    http_batch: int = Field(100, ge=1, description="HTTP provider: numbers per request")
+    breaker_failures: int = Field(5, ge=1, description="Consecutive upstream failures that open its circuit")
+    breaker_reset: float = Field(30.0, gt=0, description="Seconds the circuit stays open before one trial request")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QIXIN_", frozen=True, extra="forbid")
 
@@ -207,6 +241,7 @@ class Settings(BaseSettings):
     ported_stats: CommaList = Field(("PORTED", "PT:"), description="Receipt stats meaning the number was ported")
     channel: ChannelSettings = Field(default_factory=lambda: ChannelSettings(), description="QIXIN_SMPP_*: see below")
     compliance: ComplianceSettings = Field(default_factory=lambda: ComplianceSettings(), description="see below")
+    numcheck: NumberCheckSettings = Field(default_factory=lambda: NumberCheckSettings(), description="see below")
 
     _split_lists = field_validator(
         "holidays", "simulators", "trusted_proxies", "alert_emails", "alert_sms_numbers", mode="before"

@@ -17,6 +17,7 @@ from qixin.domain.calendar import previous_period
 from qixin.services import statements
 from qixin.services.actor import Actor
 from qixin.services.filejobs import JobOptions
+from qixin.services.pricing import create_plan
 from qixin.store.db import now_ms
 
 NONEXISTENT = "987654321987"
@@ -30,10 +31,17 @@ async def _objects(running: Running, a: Api) -> dict[str, str]:
     sid = await running.platform.db.write(
         lambda tx: statements.issue(tx, a.account_id, previous_period(now_ms()), now=now_ms())
     )
+    # number services (docs/numbers.md): a check, a check job and an interception test of account A
+    running.platform.db.write_sync(lambda tx: create_plan(tx, a.account_id, "numcheck", 10))
+    actor = Actor.customer(a.account_id, a.app_key)
+    check = await running.platform.numbers.check(actor, ["13800138000"])
+    ncjob = await running.platform.numcheck_jobs.submit(actor, "n.txt", b"13800138000\n")
+    flash = await running.platform.flash_tests.create(actor, "闪测", "企信")
     job = await running.platform.filejobs.create(
         Actor.customer(a.account_id, a.app_key), None, b"13800138001\n", "x.txt", JobOptions(content="文件发送")
     )
     return {
+        "check_id": check["check_id"], "check_job_id": ncjob["job_id"], "test_id": flash["id"], "cls": "real",
         "message_id": sent["accepted"][0]["id"], "batch_id": sent["batch_id"], "template_id": str(tpl.json()["id"]),
         "signature_id": str(sig.json()["id"]), "statement_id": str(sid), "fmt": "csv", "job_id": job["job_id"],
     }  # fmt: skip

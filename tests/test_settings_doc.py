@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 from pydantic_settings import BaseSettings
 
-from qixin.settings import ChannelSettings, ComplianceSettings, Settings, load_settings
+from qixin.settings import ChannelSettings, ComplianceSettings, NumberCheckSettings, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS_MD = ROOT / "docs" / "settings.md"
 START, END = "<!-- settings:start -->", "<!-- settings:end -->"
-NESTED = {"channel": ChannelSettings, "compliance": ComplianceSettings}
+NESTED = {"channel": ChannelSettings, "compliance": ComplianceSettings, "numcheck": NumberCheckSettings}
+HOLDER = {model: name for name, model in NESTED.items()}
 
 
 def _default(value: Any) -> str:
@@ -46,7 +47,7 @@ def _rows(model: type[BaseSettings]) -> list[tuple[str, str, str]]:
 
 def settings_table() -> str:
     lines = ["| variable | default | meaning |", "|---|---|---|"]
-    for model in (Settings, ChannelSettings, ComplianceSettings):
+    for model in (Settings, *NESTED.values()):
         lines += [f"| `{env}` | `{default}` | {meaning} |" for env, default, meaning in _rows(model)]
     return "\n".join(lines)
 
@@ -58,7 +59,7 @@ def test_settings_md_matches_the_declarations() -> None:
 
 
 def test_every_setting_has_a_meaning() -> None:
-    for model in (Settings, ChannelSettings, ComplianceSettings):
+    for model in (Settings, *NESTED.values()):
         for name, f in model.model_fields.items():
             assert f.description, f"{model.__name__}.{name} has no description"
 
@@ -81,7 +82,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, env
 def test_every_declared_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each documented variable changes its setting (none is declared but ignored)."""
     base = load_settings()
-    for model in (Settings, ChannelSettings, ComplianceSettings):
+    for model in (Settings, *NESTED.values()):
         for name, f in model.model_fields.items():
             if name in NESTED:
                 continue
@@ -90,24 +91,22 @@ def test_every_declared_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> Non
             probe = {bool: "0" if default else "1", int: "3", float: "2.5", str: "probe"}.get(type(default))
             if isinstance(default, tuple):
                 probe = "1,2" if name in ("webhook_backoff", "sim_receipt_delay") else "X,Y"
+            if isinstance(default, dict):
+                probe = '{"x": "real"}'
+            if name == "provider":
+                probe = "none"
             if probe is None:
                 probe = "3" if name == "node_id" else "/tmp/qixin-probe"
             with monkeypatch.context() as mp:
                 mp.setenv(env, probe)
                 changed = load_settings()
-            target = (
-                changed
-                if model is Settings
-                else getattr(changed, "channel" if model is ChannelSettings else "compliance")
-            )
-            original = (
-                base if model is Settings else getattr(base, "channel" if model is ChannelSettings else "compliance")
-            )
+            target = changed if model is Settings else getattr(changed, HOLDER[model])
+            original = base if model is Settings else getattr(base, HOLDER[model])
             assert getattr(target, name) != getattr(original, name), f"{env} did not change {name}"
 
 
 def _value(s: Settings, model: type[BaseSettings], name: str) -> Any:
-    holder: Any = s if model is Settings else s.channel if model is ChannelSettings else s.compliance
+    holder: Any = s if model is Settings else getattr(s, HOLDER[model])
     return getattr(holder, name)
 
 

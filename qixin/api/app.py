@@ -35,6 +35,7 @@ from qixin.api.docs import mount_docs
 from qixin.api.health import health_router
 from qixin.api.limits import ROUTE_LIMITS, BodyLimit, MiB, route
 from qixin.api.messages import message_routers
+from qixin.api.numbers import number_routers
 from qixin.api.retention import retention_routers
 from qixin.api.stats import stats_routers
 from qixin.console.routes import console_router, mount_static
@@ -175,6 +176,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         *stats_routers(platform),
         *batch_routers(platform),
         *retention_routers(platform),
+        *number_routers(platform),
     ):
         app.include_router(router)
     app.include_router(admin_router(platform))

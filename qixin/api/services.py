@@ -27,13 +27,17 @@ if TYPE_CHECKING:
     from qixin.services.console_users import ConsoleUsers
     from qixin.services.console_views import ConsoleViews
     from qixin.services.filejobs import FileJobs
+    from qixin.services.flashtests import FlashTests
     from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
+    from qixin.services.numbercheck import NumberChecks
+    from qixin.services.numbercheck_jobs import NumberCheckJobs
     from qixin.services.queries import MessageSearch, Queries
     from qixin.services.retention import Retention
     from qixin.services.staff import StaffDirectory, StaffUsers
     from qixin.services.stats import Statistics
+    from qixin.services.tokens import RecipientTokens
     from qixin.settings import Settings
     from qixin.store.db import Database
 
@@ -77,6 +81,14 @@ class ApiServices(Protocol):
     def message_search(self) -> MessageSearch: ...
     @property
     def statistics(self) -> Statistics: ...
+    @property
+    def numbers(self) -> NumberChecks: ...
+    @property
+    def tokens(self) -> RecipientTokens: ...
+    @property
+    def flash_tests(self) -> FlashTests: ...
+    @property
+    def numcheck_jobs(self) -> NumberCheckJobs: ...
     @property
     def alerts(self) -> Alerts: ...
     @property

@@ -32,7 +32,9 @@ from qixin.services.flow import Caps, FlowControl, Ticket
 from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
 from qixin.services.screening import NoScreening, Screener, ScreenRequest
+from qixin.services.tokens import RecipientTokens, has_tokens
 from qixin.store import sends
+from qixin.store import tokens as token_store
 from qixin.store.db import Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -88,6 +90,8 @@ class Prepared:
     note: dict[str, Any] = field(default_factory=dict)
     release: Callable[[], Awaitable[None]] | None = None
     package_parts: int = 0  # parts paid by packages (from billing.charge_batch's result)
+    tokens: dict[str, str] = field(default_factory=dict)  # number -> the recipient token it was sent to
+    pin: str | None = None  # every message of the batch goes to this channel only (interception tests)
 
     @property
     def total_fee(self) -> int:
@@ -114,8 +118,10 @@ class AcceptService:
         on_accepted: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
         flow: FlowControl | None = None,
+        tokens: RecipientTokens | None = None,
     ) -> None:
         self.db = db
+        self.tokens = tokens  # privacy numbers: "tk_…" entries of ``to`` (services/tokens.py)
         self.directory = directory
         self.max_parts = max_parts
         self.max_numbers = max_numbers
@@ -175,9 +181,14 @@ class AcceptService:
         if send_at is not None and send_at > now + MAX_SCHEDULE_MS:  # charged at accept: no sends years ahead
             raise QxError("SEND_AT_TOO_FAR")
 
+        shown: dict[str, str] = {}  # number -> token, for numbers sent to as a token
+        token_rejects: list[dict[str, str]] = []
+        if self.tokens is not None and has_tokens(to):
+            resolved = await self.tokens.resolve(key.account_id, to)
+            to, shown, token_rejects = resolved.to, resolved.tokens, resolved.rejected
         parsed = parse_numbers(to)
         intl, invalid = _international(parsed.invalid, parsed.duplicates)
-        rejected = [_reject(n, "NUMBER_INVALID") for n in invalid]
+        rejected = token_rejects + [_reject(n, "NUMBER_INVALID") for n in invalid]
         rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
         lookup = self._table.lookup_tuple
         infos = [lookup(n) for n in parsed.valid] + [(i.number, i.carrier, i.province) for i in intl]
@@ -190,7 +201,7 @@ class AcceptService:
         )
         if screening.rejected:
             refused = screening.rejected
-            rejected += [_reject(n, refused[n]) for n, _, _ in infos if n in refused]
+            rejected += [_reject(shown.get(n, n), refused[n]) for n, _, _ in infos if n in refused]
             infos = [t for t in infos if t[0] not in refused]
         prices: dict[str, int] = {}
         await self.pricer.refresh(key)
@@ -214,6 +225,7 @@ class AcceptService:
             request_hash=hashlib.sha256(raw).hexdigest(),
             note=screening.note,
             release=screening.release,
+            tokens=shown,
         )
 
     async def _render_template(self, key: ApiKey, body: dict[str, Any]) -> tuple[int, str, str]:
@@ -245,15 +257,17 @@ class AcceptService:
         guard: Guard | None = None,
         extra_caps: Sequence[tuple[str, Caps]] = (),
         on_persist: Callable[[Tx, Prepared], None] | None = None,
+        pin: str | None = None,
     ) -> dict[str, Any]:
         """Accept one send request (the use case behind POST /v1/sms and every other way in). ``guard``
         runs first inside the accept transaction and may refuse it (the API's request nonce).
         ``extra_caps``: flow-control scopes besides the account's (services/flow.py), e.g. a customer
         port passes ``[(f"conn:{id}", Caps(tps, daily))]`` for its direct connection.
         ``on_persist(tx, prepared)`` runs inside the accept transaction after the messages are written
-        (the customer ports record the receipts they owe there), never for a replayed answer."""
+        (the customer ports record the receipts they owe there), never for a replayed answer. ``pin`` (not
+        reachable from a request body) sends every message over that one channel: interception tests."""
         try:
-            resp = await self._accept(key, body, raw, guard, extra_caps, on_persist)
+            resp = await self._accept(key, body, raw, guard, extra_caps, on_persist, pin)
         except QxError as e:
             if self.metrics is not None:
                 self.metrics.refused.labels(e.code).inc()
@@ -271,6 +285,7 @@ class AcceptService:
         guard: Guard | None,
         extra_caps: Sequence[tuple[str, Caps]],
         on_persist: Callable[[Tx, Prepared], None] | None = None,
+        pin: str | None = None,
     ) -> dict[str, Any]:
         idem = body.get("idempotency_key")
         if isinstance(idem, str) and idem:
@@ -283,6 +298,7 @@ class AcceptService:
                     guard.committed()
                 return replay
         p = await self.prepare(key, body, raw)
+        p.pin = pin
         ticket: Ticket | None = None
         try:
             if not p.rows and p.idempotency_key is None:
@@ -334,7 +350,7 @@ def _international(invalid: list[str], duplicates: list[str]) -> tuple[list[Numb
 
 
 def response_of(p: Prepared) -> dict[str, Any]:
-    parts = p.parts
+    parts, tk = p.parts, p.tokens
     return {
         "batch_id": str(p.batch_id),
         "status": "scheduled" if p.send_at else "queued",
@@ -344,7 +360,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "total_fee_li": p.total_fee,
         "total_fee": li_to_yuan(p.total_fee),
         "package_parts": p.package_parts,
-        "accepted": [{"id": str(r[0]), "to": r[1], "parts": parts, "fee_li": r[4]} for r in p.rows],
+        "accepted": [{"id": str(r[0]), "to": tk.get(r[1], r[1]), "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
     } | ({"deferred_to": p.note["deferred_to"]} if "deferred_to" in p.note else {})
 
@@ -412,6 +428,10 @@ def persist(tx: Tx, p: Prepared, on_persist: Callable[[Tx, Prepared], None] | No
         {"batch_id": batch_id, "account_id": account_id, "type": mtype, "parts": parts, "status": status,
          "created_at": now, "send_at": send_at, "refunded": False, "receipts_pending": 0},
     )  # fmt: skip
+    if p.pin:
+        token_store.pin_batch(tx, p.batch_id, p.pin)
+    if p.tokens:
+        token_store.tag_messages(tx, [(p.tokens[r[1]], r[0]) for r in p.rows if r[1] in p.tokens])
     sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)
     stats.record_accept(
         tx, account_id, p.signature, p.template_id, mtype, status, now,

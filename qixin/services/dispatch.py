@@ -61,6 +61,7 @@ class Outgoing:
     account_id: int
     extension: str = ""  # the account's 扩展码, appended to the channel's service code
     tried: list[str] = field(default_factory=list)  # channels this message was handed to
+    pin: str = ""  # only this channel may carry it (an interception test, services/flashtests.py)
 
 
 class Sink(Protocol):
@@ -87,8 +88,8 @@ def claim(tx: Tx, now: int, lease_ms: int, limit: int, max_attempts: int) -> tup
     exhausted = [int(r[0]) for r in rows if r[1] > max_attempts]
     wanted = [int(r[0]) for r in rows if r[1] <= max_attempts]
     out = [
-        Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or "")
-        for mid, number, carrier, content, mtype, account_id, ext in messages.outgoing(tx, wanted)
+        Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or "", pin=pin or "")
+        for mid, number, carrier, content, mtype, account_id, ext, pin in messages.outgoing(tx, wanted)
     ]
     return out, exhausted
 
@@ -105,6 +106,8 @@ class Router:
     dedicated to the message's account, when there are any, else the shared ones; (3) channels that are
     up and not failing, else up, else any (messages then wait for the link); (4) the lowest priority
     number; (5) weighted random among those. ``exclude`` names channels already tried (failover).
+    A message pinned to a channel (``Outgoing.pin``) goes to that channel or nowhere (NO_ROUTE): no
+    failover, whatever it carries — an interception test asks exactly that channel.
     """
 
     def __init__(self, connectors: list[Connector] | None = None) -> None:
@@ -115,6 +118,8 @@ class Router:
         self.connectors = list(connectors)
 
     def pick(self, item: Outgoing, exclude: Collection[str] = ()) -> Connector | None:
+        if item.pin:
+            return next((c for c in self.connectors if c.name == item.pin and c.name not in exclude), None)
         cands = [c for c in self.connectors if c.name not in exclude and c.carries(item.carrier, item.type)]
         if not cands:
             return None

@@ -96,7 +96,9 @@ class MessageFilter:
 
 def _conditions(f: MessageFilter, account_id: int | None) -> dict[str, Any]:
     out: dict[str, Any] = {"account_id": account_id}
-    if f.number:
+    if f.number and f.number.startswith("tk_"):  # privacy numbers: messages sent to a token
+        out["token"] = f.number
+    elif f.number:
         parsed = parse_numbers([f.number])
         if not parsed.valid:
             raise QxError("NUMBER_INVALID", "查询号码格式错误")

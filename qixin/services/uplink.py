@@ -47,11 +47,14 @@ class UplinkService:
         service_codes: Callable[[], list[str]],
         flush_interval: float = 0.05,
         listeners: list[MoListener] | None = None,
+        present_source: Callable[[Tx, int, str], str] | None = None,
     ) -> None:
         self.db = db
         self.service_codes = service_codes
         self.flush_interval = flush_interval
         self.listeners: list[MoListener] = list(listeners or [])
+        # what the customer sees as the sender (privacy numbers: the account's token for it)
+        self.present_source = present_source
         self._pending: list[tuple[Mo, asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -116,8 +119,9 @@ class UplinkService:
             matched += 1
             key = store.callback_key(tx, account_id)
             if key is not None:
+                source = self.present_source(tx, account_id, mo.source) if self.present_source else mo.source
                 payload = {
-                    "type": "mo", "id": str(mo_id), "from": mo.source, "to": mo.destination,
+                    "type": "mo", "id": str(mo_id), "from": source, "to": mo.destination,
                     "content": mo.text, "received_at": mo.at,
                 }  # fmt: skip
                 outbox.insert_events(tx, [(account_id, key[0], key[1], orjson.dumps(payload).decode(), now, now)])

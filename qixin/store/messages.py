@@ -41,10 +41,12 @@ def claim_due(tx: Tx, now: int, lease_until: int, limit: int) -> list[Any]:
 
 
 def outgoing(tx: Tx, ids: Sequence[int]) -> list[Any]:
-    """(id, number, carrier, content, type, account_id, extension code or None) of each message."""
+    """(id, number, carrier, content, type, account_id, extension code or None, pinned channel or None) of
+    each message."""
     return _in(
         tx,
-        "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code"
+        "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code,"
+        " m.pin_channel"
         " FROM messages m JOIN batches b ON b.id = m.batch_id"
         " LEFT JOIN extensions e ON e.account_id = m.account_id AND e.signature IS NULL"
         " WHERE m.id IN ({ids})",
@@ -105,7 +107,7 @@ def event_rows(tx: Tx, ids: Sequence[int]) -> list[tuple[Any, ...]]:
     the key's callback_url) each."""
     return _in(
         tx,
-        "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, m.number, m.status, m.parts,"
+        "SELECT m.id, m.account_id, m.fee_li, m.batch_id, m.out_id, COALESCE(m.token, m.number), m.status, m.parts,"
         " m.carrier_stat, m.carrier_err, m.error_code, m.done_at, m.submitted_at, b.api_key_id, k.callback_url"
         " FROM messages m JOIN batches b ON b.id = m.batch_id LEFT JOIN api_keys k ON k.id = b.api_key_id"
         " WHERE m.id IN ({ids})",

@@ -19,7 +19,8 @@ MESSAGE_COLUMNS = (
 def message_row(tx: Tx, account_id: int, message_id: int) -> Any:
     """The message (MESSAGE_COLUMNS) if it belongs to ``account_id``, else None."""
     return tx.one(
-        "SELECT m.id, m.batch_id, m.number, m.carrier, m.province, m.type, m.parts, m.fee_li, m.status, m.out_id,"
+        "SELECT m.id, m.batch_id, COALESCE(m.token, m.number), m.carrier, m.province, m.type, m.parts, m.fee_li,"
+        " m.status, m.out_id,"
         " m.channel, m.carrier_stat, m.carrier_err, m.error_code, m.refunded, m.created_at, m.send_at,"
         " m.submitted_at, m.done_at, COALESCE(m.content, b.content)"
         " FROM messages m JOIN batches b ON b.id = m.batch_id WHERE m.id = ? AND m.account_id = ?",
@@ -70,7 +71,8 @@ SEARCH_COLUMNS = (
 # filter name -> SQL condition (each takes one parameter)
 SEARCH_FILTERS = {
     "account_id": "m.account_id = ?",
-    "number": "m.number = ?",
+    "number": "m.number = ? AND m.token IS NULL",  # a tokenised message is found by its token only
+    "token": "m.token = ?",
     "batch_id": "m.batch_id = ?",
     "out_id": "m.out_id = ?",
     "status": "m.status = ?",
@@ -93,7 +95,8 @@ def search_messages(tx: Tx, filters: dict[str, Any], limit: int) -> list[Any]:
     params = [filters[k] for k in SEARCH_FILTERS if filters.get(k) is not None]
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
     return tx.all(
-        "SELECT m.id, m.batch_id, m.account_id, m.number, m.carrier, m.province, m.type, m.parts, m.fee_li, m.status,"
+        "SELECT m.id, m.batch_id, m.account_id, COALESCE(m.token, m.number), m.carrier, m.province, m.type, m.parts,"
+        " m.fee_li, m.status,"
         " m.out_id, m.channel, m.carrier_stat, m.carrier_err, m.error_code, m.created_at, m.submitted_at, m.done_at,"
         " b.signature, b.template_id, c.protocol FROM messages m JOIN batches b ON b.id = m.batch_id"
         f" LEFT JOIN channels c ON c.name = m.channel{where}"

@@ -619,6 +619,126 @@ api_nonces = Table(
     Column("expires_at", BigInteger, nullable=False, index=True),
 )
 
+# -- number services: status check (空号检测), issue 14 (migration 0014_numbers; services/numbercheck.py) --
+# The history evidence reads the final messages of a number. Partial: a message enters the index when its
+# receipt makes it final (a receipt-time cost), never at accept, so the 100,000-number send pays nothing.
+Index(
+    "ix_messages_number",
+    messages.c.number,
+    sqlite_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
+    postgresql_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
+)
+
+# One row per check (an inline request or a batch); its fee is on the ledger as ref "numcheck:<id>".
+number_checks = Table(
+    "number_checks",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("total", Integer, nullable=False),  # numbers checked
+    Column("charged", Integer, nullable=False),  # of them billed (库无 and upstream timeouts/errors are free)
+    Column("fee_li", BigInteger, nullable=False),
+    Column("unit_li", BigInteger, nullable=False),
+    Column("counts", Text, nullable=False, server_default="{}"),  # JSON: class -> numbers
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_number_checks_account", number_checks.c.account_id, number_checks.c.created_at)
+
+# The results of a check in pages of 1,000: JSON rows [seq, number, class, carrier, province, ported,
+# confidence in per mille, evidence codes space-separated, billed] (one row per page, not per number: a
+# 100,000-number check writes 100 rows).
+number_check_pages = Table(
+    "number_check_pages",
+    metadata,
+    Column("check_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("page", Integer, primary_key=True, autoincrement=False),
+    Column("rows", Text, nullable=False),
+)
+
+# -- privacy numbers: recipient tokens (issue 14, migration 0014b_tokens; services/tokens.py) ------------
+# A token stands for a real number of one account until it expires; the number is sealed (SecretBox)
+# and found by its keyed hash. A message sent to a token carries it (messages.token): every customer
+# read shows the token instead of the number.
+recipient_tokens = Table(
+    "recipient_tokens",
+    metadata,
+    Column("token", String(40), primary_key=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("number_sealed", Text, nullable=False),
+    Column("number_hash", String(64), nullable=False),  # SecretBox.mac("token-number", number)
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_recipient_tokens_number", recipient_tokens.c.account_id, recipient_tokens.c.number_hash)
+messages.append_column(Column("token", String(40), nullable=True))
+
+# -- interception tests (闪测), issue 14 (migration 0014c_flash; services/flashtests.py) ---------------------
+# A message pinned to one channel goes there or nowhere (dispatch Router.pick).
+messages.append_column(Column("pin_channel", String(64), nullable=True))
+
+# Test phones per carrier that staff keep (the embedded default uses simulator numbers when none is set).
+flash_seeds = Table(
+    "flash_seeds",
+    metadata,
+    Column("number", String(32), primary_key=True),
+    Column("carrier", String(8), nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+flash_tests = Table(
+    "flash_tests",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("signature", String(32), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("timeout_ms", BigInteger, nullable=False),  # no receipt within this: "no_receipt"
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_flash_tests_account", flash_tests.c.account_id, flash_tests.c.created_at)
+
+# One batch per channel tested (its messages pinned to the channel); rejected: accept's refusals (JSON).
+flash_test_batches = Table(
+    "flash_test_batches",
+    metadata,
+    Column("test_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("channel", String(64), primary_key=True),
+    Column("batch_id", BigInteger, nullable=True),  # NULL: accept refused every seed
+    Column("rejected", Text, nullable=False, server_default="[]"),
+)
+
+# -- number check file jobs (issue 14, migration 0014d_numcheck_jobs; services/numbercheck_jobs.py) ------
+# A batch check of up to 1,000,000 numbers from a file, processed in chunks; each chunk's results,
+# its share of the settlement and the progress commit together, so a restart resumes at the next chunk.
+number_check_jobs = Table(
+    "number_check_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # = number_checks.id
+    Column("account_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | done
+    Column("total", Integer, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("chunk_size", Integer, nullable=False),
+    Column("done_chunks", Integer, nullable=False, server_default="0"),
+    Column("unit_li", BigInteger, nullable=False),
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+Index("ix_number_check_jobs_status", number_check_jobs.c.status, number_check_jobs.c.created_at)
+
+# A job's normalised input, one row per chunk: JSON [[as written, 11 digits or null], …]; deleted when done.
+number_check_inputs = Table(
+    "number_check_inputs",
+    metadata,
+    Column("job_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("chunk", Integer, primary_key=True, autoincrement=False),
+    Column("entries", Text, nullable=False),
+)
 
 # -- direct connections: customer SMPP / CMPP ports (migration 0010_ports; services/connections.py) ------
 # A login a customer's own SMPP or CMPP client binds with (账号直连). The secret is sealed with the
