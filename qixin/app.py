@@ -197,7 +197,9 @@ def build(settings: Settings) -> Services:
     ports_box: list[PortDesk] = []  # MO for accounts with direct connections are owed to the ports
     uplink = UplinkService(
         db, lambda: channels_box[0].service_codes(),
-        listeners=[compliance.on_mo, lambda tx, a, src, text: ports_box[0].on_mo(tx, a, src, text)],
+        # the ports see the number as the customer may: a tokenised sender as its token
+        listeners=[compliance.on_mo,
+                   lambda tx, a, src, text: ports_box[0].on_mo(tx, a, tokens.present_source(tx, a, src), text)],
         present_source=tokens.present_source,
     )  # fmt: skip
     channels = ChannelManager(db, router, hooks=Hooks(on_mo=uplink.receive))

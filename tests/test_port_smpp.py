@@ -204,11 +204,12 @@ async def test_refusals_map_to_command_status(ports: tuple[Running, int]) -> Non
         _submit(c, "86123", "【企信】您的验证码是 111111")  # invalid destination
         _submit(c, "8613800138002", "【企信】验证码 222222 新开ｃａｓｉｎｏ")  # forbidden content
         _submit(c, "8613800138003", "【别家】您的验证码是 333333")  # signature not approved
-        c.until(lambda: len(c.resps) == 5)
+        _submit(c, "tk_0123456789abcdef", "【企信】您的验证码是 444444")  # a privacy token: HTTP API only
+        c.until(lambda: len(c.resps) == 6)
         c.close()
         return [p.status for p in sorted(c.resps, key=lambda p: p.sequence)]
 
-    assert await asyncio.to_thread(session) == [0, 0x402, 0x0B, 0x401, 0x403]
+    assert await asyncio.to_thread(session) == [0, 0x402, 0x0B, 0x401, 0x403, 0x0B]
     rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
     assert len(rows) == 1  # refused messages are neither stored nor billed
 

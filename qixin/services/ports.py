@@ -283,6 +283,10 @@ class PortDesk:
         if fresh.status != "active":
             raise QxError("CONNECTION_DISABLED")
         conn = fresh
+        if any(d.startswith("tk_") for d in seg.destinations):
+            # receipts and MO of the ports carry the destination as sent: a token would come back as the
+            # real number behind it, so tokens are for the HTTP API only (docs/numbers.md)
+            raise QxError("NUMBER_INVALID", "客户端口不支持隐私号令牌，请通过 HTTP API 发送")
         if conn.tps > 0 and self._shared is not None and not await self._shared.take(conn.id, conn.tps):
             raise QxError("CONNECTION_THROTTLED")
         if seg.ref is None or seg.total <= 1:
