@@ -356,7 +356,9 @@ async def test_listener_refuses_wrong_smg_credentials():
 
 
 async def test_idle_sessions_are_unbound_and_reopened_on_demand():
-    cfg = SgipSimulatorConfig(receipt_delay=(0.0, 0.01), idle_timeout=0.2)
+    # the client's own idle close is what is tested here (the SMG closing first is the connector test's):
+    # the simulator's idle timeout is longer, so the two never race
+    cfg = SgipSimulatorConfig(receipt_delay=(0.0, 0.01), idle_timeout=5.0)
     sim, client, got = await _pair(cfg, idle_timeout=0.2)
     try:
         await client.wait_bound(5)
