@@ -14,7 +14,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 from qixin.services.channels import Channel
 from qixin.services.dispatch import Connector, Outgoing, Sink
 from qixin.services.receipts import Failed, Receipt, Submitted
+from qixin.tasks import cancel
 
 MoHandler = Callable[[str, str, str, str], "asyncio.Future[None] | None"]  # (channel, source, destination, text)
 
@@ -132,10 +132,7 @@ class ChannelConnector:
             self._task = asyncio.create_task(self._pace(), name=f"pace-{self.name}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         self._queue.clear()
         for c in self.connections:
             await c.stop()

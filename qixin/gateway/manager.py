@@ -10,7 +10,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from typing import Any
@@ -22,6 +21,7 @@ from qixin.services.channels import Channel, list_channels
 from qixin.services.dispatch import Router, Sink
 from qixin.store import channels as store
 from qixin.store.db import Database, Tx, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,7 @@ class ChannelManager:
         self._task = asyncio.create_task(self._loop(), name="channel-manager")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         async with self._lock:
             for conn in list(self.active.values()):
                 await conn.stop()

@@ -18,7 +18,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from qixin.services.actor import Actor, UseCase
 from qixin.store import alerts as store
 from qixin.store import reads
 from qixin.store.db import Database, Tx, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger("qixin.alerts")
 
@@ -285,11 +285,8 @@ class AlertWorker:
             self._task = asyncio.create_task(self._run(), name="alerts")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -37,6 +37,7 @@ from qixin.services.actor import Actor, UseCase
 from qixin.services.numbercheck import PAGE, NumberChecks, normalized_entries
 from qixin.store import numbercheck as store
 from qixin.store.db import Tx, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger("qixin.numbercheck")
 
@@ -130,11 +131,8 @@ class NumberCheckJobs(UseCase):
         self._task = asyncio.create_task(self._loop(), name="qixin-numcheck-jobs")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

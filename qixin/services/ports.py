@@ -29,7 +29,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from qixin.services.connections import Connection, ConnectionDirectory
 from qixin.services.receipts import FINAL
 from qixin.store import connections as store
 from qixin.store.db import Database, Tx, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger("qixin.ports")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -216,11 +216,8 @@ class PortDesk:
         self._task = asyncio.create_task(self._sweeper(), name="ports-sweep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self._shared is not None:
             await self._shared.close()
             self._shared = None

@@ -13,7 +13,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from qixin.services.channels import account_of_destination
 from qixin.store import uplink as store
 from qixin.store import webhooks as outbox
 from qixin.store.db import Database, Tx, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,7 @@ class UplinkService:
         self._task = asyncio.create_task(self._loop(), name="uplink")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.flush()
 
     async def _loop(self) -> None:

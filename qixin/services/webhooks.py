@@ -19,7 +19,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
@@ -32,6 +31,7 @@ from qixin.services.aliyun import aliyun_bodies
 from qixin.store import aliyun as formats
 from qixin.store import webhooks as outbox
 from qixin.store.db import Database, Tx, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,7 @@ class WebhookWorker:
         self._task = asyncio.create_task(self._loop(), name="webhooks")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         if self._client:
             await self._client.aclose()
 

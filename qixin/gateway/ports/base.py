@@ -15,7 +15,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from typing import Any
@@ -25,6 +24,7 @@ from qixin.protocols.server import ProtocolServer
 from qixin.protocols.session import Session
 from qixin.services.connections import Connection
 from qixin.services.ports import Event, PortDesk
+from qixin.tasks import cancel
 
 __all__ = ["CONN", "CustomerPort", "Pump"]
 
@@ -86,11 +86,8 @@ class Pump:
         self._task = asyncio.create_task(self._loop(), name="ports-pump")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:
