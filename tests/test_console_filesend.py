@@ -7,10 +7,14 @@ import asyncio
 import html
 import re
 
+import pytest
 from console_helpers import PASSWORD
 from test_console_pages import CSRF_RE, login
 
+from qixin.errors import QxError
+from qixin.services.accounts import add_template, review
 from qixin.services.actor import Actor
+from qixin.services.filejobs import JobOptions
 
 HIDDEN_RE = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 
@@ -103,3 +107,45 @@ async def test_file_send_page(running) -> None:  # type: ignore[no-untyped-def]
     finally:
         await operator.aclose()
         await viewer.aclose()
+
+
+async def test_file_send_template_columns_and_use_case_refusal(running) -> None:  # type: ignore[no-untyped-def]
+    api = running.account(allow_free_text=False)
+
+    def setup(tx):  # type: ignore[no-untyped-def]
+        tid = add_template(tx, api.account_id, "发货", "notification", "${name}您好，订单${order}已发货。",
+                           {"name": "text:10", "order": "text:20"})  # fmt: skip
+        review(tx, "templates", tid, True)
+        return tid
+
+    tid = running.platform.db.write_sync(setup)
+    users = running.platform.console_users
+    await users.create_user(Actor.cli(), api.account_id, "所有者", "13900003011", "owner", PASSWORD)
+    viewer = await users.create_user(Actor.cli(), api.account_id, "只读", "13900003012", "viewer", PASSWORD)
+    # the use case refuses a console user whose role may not send, whatever the entry point
+    as_viewer = Actor.console_user(int(viewer["user_id"]), api.account_id, "viewer")
+    with pytest.raises(QxError) as e:
+        await running.platform.filejobs.preview(as_viewer, None, b"13900010001\n", "a.txt", JobOptions(content="x"))
+    assert e.value.code == "FORBIDDEN"
+    http = await login(running, "13900003011")
+    try:
+        page = await http.get("/send/file")
+        assert f'value="{tid}"' in page.text  # the approved template is offered
+        token = CSRF_RE.search(page.text)[1]
+        csv = "手机号,姓名,订单号\n13900011001,张三,A001\n13900011002,李四,A002\n".encode()
+        fields = {"csrf": token, "action": "preview", "template_id": str(tid), "signature": "企信",
+                  "params_columns": "name=姓名\norder=订单号"}  # fmt: skip
+        r = await http.post("/send/file", data=fields, files={"file": ("p.csv", csv, "text/csv")})
+        assert r.status_code == 200, r.text[:2000]
+        assert cell(r.text, "pv-valid") == "2" and "张三您好，订单A001已发货。" in r.text
+        # a column that is not in the file: the use case's refusal, shown on the form
+        r = await http.post("/send/file", data={**fields, "params_columns": "name=名字\norder=订单号"},
+                            files={"file": ("p.csv", csv, "text/csv")})  # fmt: skip
+        assert r.status_code == 400 and 'class="error"' in r.text
+        # free text is not allowed for this account: refused at preview with the catalogue's message
+        r = await http.post("/send/file", data={"csrf": token, "action": "preview", "content": "自由文本"},
+                            files={"file": ("p.csv", csv, "text/csv")})  # fmt: skip
+        assert r.status_code == 400 and 'class="error"' in r.text
+        assert await running.platform.filejobs.listing(Actor.cli(), api.account_id) == []
+    finally:
+        await http.aclose()

@@ -38,9 +38,9 @@ def reason(code: str) -> str:
 
 
 def _pairs(text: str, name: str) -> dict[str, str]:
-    """``name=value`` lines (or comma-separated pairs) as a mapping."""
+    """``name=value`` lines as a mapping (a value may hold commas)."""
     out: dict[str, str] = {}
-    for item in text.replace("\r", "").replace("，", ",").replace("\n", ",").split(","):
+    for item in text.replace("\r", "").split("\n"):
         if not item.strip():
             continue
         k, sep, v = item.partition("=")
