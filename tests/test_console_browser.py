@@ -210,3 +210,37 @@ async def test_viewer_lockout_and_csrf(running: Running, browser: Any) -> None:
     await page.click("button[type=submit]")
     assert "锁定" in await page.inner_text(".error")  # the right password too, while locked
     await shot(page, "locked")
+
+
+async def test_file_send_xlsx_preview_and_job_to_100_percent(running: Running, browser: Any, tmp_path: Path) -> None:
+    """文件发送: a 10,000-number XLSX uploaded, the preview shown, confirmed, the job page (htmx) at 100 %."""
+    from openpyxl import Workbook
+
+    api = running.account(balance_li=10_000_000)
+    await running.platform.console_users.create_user(Actor.cli(), api.account_id, "操作员", "13900003101",
+                                                     "operator", PASSWORD)  # fmt: skip
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["手机号"])
+    for i in range(10_000):
+        ws.append([f"1390002{i:04d}"])
+    path = tmp_path / "名单.xlsx"
+    wb.save(path)
+
+    page = await new_page(browser)
+    await login(running, page, "13900003101")
+    await page.click("nav >> text=文件发送")
+    await page.set_input_files("input[name=file]", str(path))
+    await page.fill("textarea[name=content]", "会员日活动通知，详情见公众号。")
+    await page.click("main form button[type=submit]")
+    await page.wait_for_selector("#preview")
+    assert await page.inner_text("#pv-valid") == "10000"
+    assert await page.inner_text("#pv-fee") == "350.000 元"
+    await shot(page, "file-preview")
+    await page.click("text=确认发送")
+    await page.wait_for_url(re.compile(r".*/send/file/jobs/\d+$"))
+    # the progress fragment is polled by htmx every second until the job is final
+    await page.wait_for_selector("#job-progress[data-status='done']", timeout=60_000)
+    assert await page.inner_text("#job-percent") == "100%"
+    assert await page.inner_text("#job-accepted") == "10000"
+    await shot(page, "file-job")

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from qixin.api.billing import statement_file
 from qixin.api.deps import client_ip
 from qixin.api.docs import Static
+from qixin.console.filesend import file_pages
 from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx
 from qixin.domain.delivery import REASONS
 from qixin.domain.money import yuan_to_li
@@ -41,6 +42,7 @@ def console_router(platform: Services) -> APIRouter:
     users = platform.console_users
     _login_routes(c, router)
     _customer_pages(c, platform)
+    file_pages(c, platform)
     _staff_pages(c, platform)
 
     @router.post("/logout", include_in_schema=False)

@@ -95,6 +95,7 @@ class Ctx:
     session: ConsoleSession | None
     form: dict[str, str] = field(default_factory=dict)
     forms: list[tuple[str, str]] = field(default_factory=list)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # multipart uploads: name -> (filename, data)
 
     @property
     def ip(self) -> str | None:
@@ -154,6 +155,19 @@ class Console:
         return parse_qsl(body, keep_blank_values=True)
 
     @staticmethod
+    async def read_multipart(request: Request) -> tuple[list[tuple[str, str]], dict[str, tuple[str, bytes]]]:
+        """The text fields and the uploaded files of a multipart/form-data POST (the file-send page)."""
+        forms: list[tuple[str, str]] = []
+        files: dict[str, tuple[str, bytes]] = {}
+        async with request.form() as data:
+            for name, value in data.multi_items():
+                if isinstance(value, str):
+                    forms.append((name, value))
+                else:
+                    files[name] = (value.filename or "", await value.read())
+        return forms, files
+
+    @staticmethod
     def csrf_ok(request: Request, form: dict[str, str], expected: str) -> bool:
         got = form.get("csrf") or request.headers.get("x-csrf-token") or ""
         return bool(expected) and secrets.compare_digest(got, expected)
@@ -168,8 +182,12 @@ class Console:
 
         async def endpoint(request: Request) -> Response:
             session = await self.session_of(request)
-            forms = await self.read_form(request)
-            ctx = Ctx(request, session, dict(forms), forms)
+            files: dict[str, tuple[str, bytes]] = {}
+            if request.method == "POST" and request.headers.get("content-type", "").startswith("multipart/form-data"):
+                forms, files = await self.read_multipart(request)
+            else:
+                forms = await self.read_form(request)
+            ctx = Ctx(request, session, dict(forms), forms, files)
             if session is None:
                 if request.method == "POST":
                     return self.refuse(ctx, 403, "请求被拒绝", QxError("CSRF_INVALID").message)

@@ -182,7 +182,16 @@ class FileJobs(UseCase):
 
     # -- shared steps -------------------------------------------------------------------------------
     async def _key(self, actor: Actor, account_id: int | None) -> ApiKey:
-        """The API key the job sends as: a customer's own; the account's oldest active key for staff/CLI."""
+        """The API key the job sends as: a customer's own; the account's oldest active key for staff/CLI
+        and for a console user (who needs ``console.send``)."""
+        if actor.is_customer and actor.role is not None:  # a console user (services/console_users.py)
+            actor.require("console.send")
+            account = actor.account_for(None)
+            app_key = await self.db.read_small(lambda tx: store.first_active_key(tx, account))
+            console_key = await self.directory.key(app_key) if app_key else None
+            if console_key is None:
+                raise QxError("APPKEY_INVALID", "账户没有可用的 API 密钥，无法发送")
+            return console_key
         if actor.is_customer:
             key = await self.directory.key(actor.id)
             if key is None:
@@ -417,6 +426,8 @@ class FileJobs(UseCase):
     async def cancel(self, actor: Actor, job_id: int | str, account_id: int | None = None) -> dict[str, Any]:
         """Stop the job before its next chunk (accepted chunks stay accepted)."""
         job = await self.progress(actor, job_id, account_id)
+        if actor.is_customer and actor.role is not None:  # a console user
+            actor.require("console.send")
         if not actor.is_customer:
             actor.require("accounts.write")
         jid = int(job["job_id"])
