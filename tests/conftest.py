@@ -243,3 +243,32 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     yield rec, f"http://127.0.0.1:{port}/hook"
     server.should_exit = True
     await task
+
+
+class MailInbox:
+    """A real SMTP server's mailbox on loopback (aiosmtpd): every message delivered to it, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import email
+        from email import policy
+
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+@pytest.fixture
+def mail_sink() -> Iterator[tuple[int, MailInbox]]:
+    """An SMTP server on a free loopback port: (port, its inbox)."""
+    from aiosmtpd.controller import Controller
+
+    box = MailInbox()
+    port = free_port()
+    ctl = Controller(box, hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        yield port, box
+    finally:
+        ctl.stop()

@@ -8,9 +8,7 @@ reached without waiting; the facts themselves are real (simulator stopped, recei
 from __future__ import annotations
 
 import asyncio
-import email
-from collections.abc import AsyncIterator, Callable, Iterator
-from email import policy
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 from conftest import TEST_COMPLIANCE, Running, free_port, start_running
+from conftest import MailInbox as Inbox
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -103,25 +101,9 @@ class StaffHook:
         return Response(b"ok")
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
-        return "250 OK"
-
-
 @pytest.fixture
-def inbox() -> Iterator[tuple[int, Inbox]]:
-    box = Inbox()
-    port = free_port()
-    ctl = Controller(box, hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
-        yield port, box
-    finally:
-        ctl.stop()
+def inbox(mail_sink: tuple[int, Inbox]) -> tuple[int, Inbox]:
+    return mail_sink
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ SMTP sink); customers list only the ones addressed to them; late incident notice
 from __future__ import annotations
 
 import asyncio
-import email
-from collections.abc import Callable, Iterator
-from email import policy
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import Receiver, Running, free_port
+from conftest import MailInbox as Inbox
+from conftest import Receiver, Running
 
 from qixin.services.actor import Actor
 from qixin.services.notify import Notifier, Smtp
@@ -21,25 +19,10 @@ from qixin.services.staff import create_staff
 from qixin.store.db import now_ms
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[Smtp, Inbox]]:
-    box = Inbox()
-    port = free_port()
-    ctl = Controller(box, hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
-        yield Smtp(host="127.0.0.1", port=port, sender="noc@qixin.test"), box
-    finally:
-        ctl.stop()
+def smtp(mail_sink: tuple[int, Inbox]) -> tuple[Smtp, Inbox]:
+    port, box = mail_sink
+    return Smtp(host="127.0.0.1", port=port, sender="noc@qixin.test"), box
 
 
 async def until(pred: Callable[[], Any], timeout: float = 20.0) -> None:

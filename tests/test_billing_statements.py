@@ -4,18 +4,14 @@ with the XLSX attached and readable; the dispute window of 3 working days."""
 from __future__ import annotations
 
 import csv
-import email
 import io
 from collections.abc import Iterator
 from datetime import datetime
-from email import policy
-from typing import Any
 
 import openpyxl
 import pytest
 from _billing import Bill, numbers
-from aiosmtpd.controller import Controller
-from conftest import free_port
+from conftest import MailInbox as Inbox
 
 from qixin.domain.calendar import SHANGHAI, dispute_deadline, period_bounds, period_of
 from qixin.domain.money import li_to_yuan
@@ -34,25 +30,10 @@ def bill(db_url: str) -> Iterator[Bill]:
     b.close()
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
-        return "250 OK"
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[Smtp, Inbox]]:
-    inbox = Inbox()
-    port = free_port()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
-        yield Smtp(host="127.0.0.1", port=port, sender="billing@qixin.test"), inbox
-    finally:
-        ctl.stop()
+def smtp(mail_sink: tuple[int, Inbox]) -> tuple[Smtp, Inbox]:
+    port, box = mail_sink
+    return Smtp(host="127.0.0.1", port=port, sender="billing@qixin.test"), box
 
 
 def ms(y: int, mo: int, d: int, h: int = 0) -> int:
