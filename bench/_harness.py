@@ -66,6 +66,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each thread of process ``pid`` (tid -> (name, seconds)), from /proc (Linux)."""
+    out: dict[int, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return out
+
+
+def thread_split(pid: int, before: dict[int, tuple[str, float]], per: int) -> str:
+    """µs per unit (``per`` units) of the main thread, the busiest other threads, and the rest."""
+    after = thread_cpu(pid)
+    used = {t: (n, s - before.get(t, (n, 0.0))[1]) for t, (n, s) in after.items()}
+    main = used.pop(pid, ("main", 0.0))[1]
+    others = sorted(used.items(), key=lambda kv: -kv[1][1])
+    parts = [f"event loop {main * 1e6 / per:,.0f}"]
+    parts += [f"thread {t} {s * 1e6 / per:,.0f}" for t, (_, s) in others[:3]]
+    rest = sum(s for _, (_, s) in others[3:])
+    parts.append(f"{len(others) - 3} others {rest * 1e6 / per:,.0f}")
+    return "µs per unit by thread: " + ", ".join(parts)
+
+
 def py_spy() -> str | None:
     exe = Path(PY).with_name("py-spy")
     return str(exe) if exe.exists() else shutil.which("py-spy")

@@ -31,6 +31,8 @@ from _harness import (
     random_numbers,
     signed_request,
     summarize_profile,
+    thread_cpu,
+    thread_split,
     use_uvloop,
 )
 
@@ -122,8 +124,10 @@ def main() -> None:
         plat.start_profile()
         pid = plat.proc.pid if plat.proc else 0
         cpu0 = cpu_seconds(pid) if pid else 0.0
+        threads0 = thread_cpu(pid) if pid else {}
         r = asyncio.run(run_load(plat.port, timed, args.concurrency, args.max_seconds))
         cpu = cpu_seconds(pid) - cpu0 if pid else float("nan")
+        split = thread_split(pid, threads0, max(int(r["n"]), 1)) if pid else ""
         plat.stop_profile()
         h = plat.health()
     print(
@@ -135,6 +139,7 @@ def main() -> None:
         f"platform process CPU during the timed run: {cpu:.2f} s = {cpu / max(r['n'], 1) * 1e6:,.0f} µs per request"
         " (accept plus whatever dispatch and receipts it did meanwhile)"
     )
+    print(split.replace("per unit", "per request"))
     print(f"platform after the run: dispatch {h.get('dispatch')}")
     ok = r["rps"] >= 2000 and r["p99"] < 50
     print(f"target >= 2,000 req/s and p99 < 50 ms: {'MET' if ok else 'NOT MET'}")
