@@ -142,9 +142,7 @@ def _print_ports(settings: Settings, data_dir: Path | None) -> None:
         )
 
 
-def _serve(
-    application: Any, host: str, port: int, trusted_proxies: tuple[str, ...], reuse_port: bool = False
-) -> None:
+def _serve(application: Any, host: str, port: int, trusted_proxies: tuple[str, ...], reuse_port: bool = False) -> None:
     import uvicorn
 
     from qixin.api.server import listen_socket, server_config
@@ -216,9 +214,7 @@ def api(
     cmpp_port: CmppPort = None,
     reuse_port: Annotated[
         bool,
-        typer.Option(
-            "--reuse-port", help="以 SO_REUSEPORT 监听：多个 qixin api 进程可共享同一端口，由内核分配连接"
-        ),
+        typer.Option("--reuse-port", help="以 SO_REUSEPORT 监听：多个 qixin api 进程可共享同一端口，由内核分配连接"),
     ] = False,
     workers: Annotated[
         int,
@@ -315,7 +311,10 @@ def dispatcher(
     def runtime(services: Services) -> Any:
         return dispatcher_only(services, simulators, workers=not no_workers)
 
-    _run_role(data_dir, runtime, lambda s: f"企信 qixin 调度进程已启动：{len(s.router.connectors)} 个通道", "调度进程已停止")
+    def started(s: Services) -> str:
+        return f"企信 qixin 调度进程已启动：{len(s.router.connectors)} 个通道"
+
+    _run_role(data_dir, runtime, started, "调度进程已停止")
 
 
 @app.command()

@@ -24,6 +24,7 @@ from qixin.domain.signing import signed_headers
 
 REDIS = "redis://127.0.0.1:6379/0"
 CLI = [sys.executable, "-m", "qixin.cli"]
+SECRET_KEY = "c2NhbGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyEhISE="  # 32 bytes, base64: the same in every process
 FINAL = "('delivered','undelivered','expired','rejected','failed')"
 
 
@@ -97,8 +98,9 @@ async def test_n_apis_and_m_dispatchers_submit_each_message_exactly_once(pg_url:
     tag = uuid.uuid4().hex[:8]
     env = dict(
         os.environ, QIXIN_SENDING_WINDOWS="off", QIXIN_MAX_NUMBER_RUN="0", QIXIN_DATABASE_URL=pg_url,
-        QIXIN_REDIS_URL=REDIS, QIXIN_FLOW_PREFIX=f"qixin-flow-scale-{tag}", QIXIN_LIMITS_PREFIX=f"qixin-limits-scale-{tag}",
-        QIXIN_SMPP_PORT=str(smpp_port), QIXIN_CLAIM_BATCH="20", QIXIN_SECRET_KEY="c2NhbGUtdGVzdC1rZXktMzItYnl0ZXMtbG9uZyEhISE=",
+        QIXIN_REDIS_URL=REDIS, QIXIN_FLOW_PREFIX=f"qixin-flow-scale-{tag}",
+        QIXIN_LIMITS_PREFIX=f"qixin-limits-scale-{tag}", QIXIN_SMPP_PORT=str(smpp_port), QIXIN_CLAIM_BATCH="20",
+        QIXIN_SECRET_KEY=SECRET_KEY,
         QIXIN_SMPP_SERVER_PORT="0", QIXIN_CMPP_SERVER_PORT="0",
     )  # fmt: skip
     env.pop("QIXIN_NODE_ID", None)
