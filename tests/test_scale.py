@@ -37,7 +37,7 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> list[int | None]:
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    codes = []
+    codes: list[int | None] = []
     for proc in procs:
         try:
             codes.append(proc.wait(timeout=30))
