@@ -11,8 +11,9 @@ final (submitted, receipt stored).
 
 Prints per k: accepted msg/s and HTTP p50/p99 (send phase), end to end msg/s (first send → last final), and
 CPU µs per message of each API process, each dispatcher, the simulator, the database backends of this
-database (their pids from pg_stat_activity) and the load client. On a shared 2-core machine the rates say
-little about more cores; the CPU per message and per role is what predicts a bigger box.
+database (their pids from pg_stat_activity) and the load client; then the idle CPU of each role (measured
+for ``--idle-seconds`` before the load: polling loops) and the CPU per message above it. On a shared 2-core
+machine the rates say little about more cores; the CPU per message and per role is what predicts a bigger box.
 """
 
 from __future__ import annotations
@@ -232,6 +233,12 @@ async def one_count(k: int, args: argparse.Namespace, sim: SimulatorProcess) -> 
             roles = {"api": cluster.api_pids, "dispatcher": [p.pid for p in cluster.dispatchers],
                      "simulator": [sim.proc.pid] if sim.proc else []}  # fmt: skip
             db_pids = backends(dsn, pg.name)
+            # idle: what the processes burn with nothing to do (polling loops), per second
+            idle0, db_idle0 = {r: cpu_of(p) for r, p in roles.items()}, cpu_of(db_pids)
+            await asyncio.sleep(args.idle_seconds)  # the quiet interval itself is what is measured
+            idle = {r: sum(v - idle0[r].get(pid, v) for pid, v in cpu_of(p).items()) / args.idle_seconds
+                    for r, p in roles.items()}  # fmt: skip
+            idle["db"] = sum(v - db_idle0.get(pid, v) for pid, v in cpu_of(db_pids).items()) / args.idle_seconds
             before = {r: cpu_of(p) for r, p in roles.items()}
             db_before, me_before = cpu_of(db_pids), self_cpu()
             t0 = time.perf_counter()
@@ -247,11 +254,19 @@ async def one_count(k: int, args: argparse.Namespace, sim: SimulatorProcess) -> 
             shutil.rmtree(tmp, ignore_errors=True)
     n = args.n
     us = 1e6 / n
+
+    def marginal(role: str, used: float) -> float:
+        """µs of CPU per message above what the role burns idle over the same time."""
+        return max(0.0, used - idle[role] * e2e) * us
+
     return {
         "k": k, "accept": n / sent["seconds"], "p50": sent["p50"], "p99": sent["p99"], "errors": sent["errors"],
         "e2e": n / e2e, "seconds": e2e,
         "api_us": [c * us for c in per["api"]], "disp_us": [c * us for c in per["dispatcher"]],
         "sim_us": sum(per["simulator"]) * us, "db_us": db * us, "db_backends": len(db_after), "client_us": me * us,
+        "api_m": marginal("api", sum(per["api"])), "disp_m": marginal("dispatcher", sum(per["dispatcher"])),
+        "db_m": marginal("db", db), "sim_m": marginal("simulator", sum(per["simulator"])),
+        "idle_api": idle["api"] / k * 100, "idle_disp": idle["dispatcher"] / k * 100, "idle_db": idle["db"] * 100,
     }  # fmt: skip
 
 
@@ -267,12 +282,21 @@ def row(r: dict[str, Any]) -> str:
     )
 
 
+def marginal_row(r: dict[str, Any]) -> str:
+    total = r["api_m"] + r["disp_m"] + r["db_m"] + r["sim_m"] + r["client_us"]
+    return (
+        f"| {r['k']} × {r['k']} | {r['idle_api']:.1f} % | {r['idle_disp']:.1f} % | {r['idle_db']:.1f} % |"
+        f" {r['api_m']:,.0f} | {r['disp_m']:,.0f} | {r['db_m']:,.0f} | {r['sim_m']:,.0f} | {total:,.0f} |"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", type=int, nargs="+", default=[1, 2, 4], help="processes of each role (1 2 4)")
     ap.add_argument("-n", type=int, default=6_000, help="timed one-number requests per count (default 6,000)")
     ap.add_argument("-c", "--concurrency", type=int, default=48, help="client connections (default 48)")
     ap.add_argument("--warmup", type=int, default=500)
+    ap.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU measured over this, before the load")
     ap.add_argument("--max-seconds", type=float, default=180.0, help="give up waiting for final statuses")
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server")
     ap.add_argument("--tmp", default=None, help="parent of the data directories (default: the system's)")
@@ -285,13 +309,19 @@ def main() -> None:
             r = asyncio.run(one_count(k, args, sim))
             results.append(r)
             print(f"k={k}: accept {r['accept']:,.0f} msg/s, e2e {r['e2e']:,.0f} msg/s, errors {r['errors']}")
-    print()
+    print(f"\nmachine after: {machine()}\n")
     print("| API × dispatchers | accepted msg/s | HTTP p50 / p99 ms | end to end msg/s | API µs CPU/msg (each = sum) |"
           " dispatcher µs CPU/msg (each = sum) | PostgreSQL backends µs/msg (count) | simulator µs/msg |"
           " client µs/msg | total µs/msg |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(row(r))
+    print("\nIdle CPU (% of one core, per process; the database: all its backends) and CPU per message above idle:\n")
+    print("| API × dispatchers | idle per API process | idle per dispatcher | idle PostgreSQL | API µs/msg |"
+          " dispatchers µs/msg | PostgreSQL µs/msg | simulator µs/msg | total µs/msg (with client) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(marginal_row(r))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ def node_of(message_id: str) -> int:
     return (int(message_id) >> 12) & 0x3FF
 
 
+def submitted_by(resp: httpx.Response) -> int:
+    """``qixin_dispatch_submitted`` of one dispatcher, from its /metrics."""
+    line = next(x for x in resp.text.splitlines() if x.startswith("qixin_dispatch_submitted_total "))
+    return int(float(line.split()[1]))
+
+
 def stop(procs: list[subprocess.Popen[bytes]]) -> list[int | None]:
     for proc in procs:
         if proc.poll() is None:
@@ -112,9 +118,15 @@ async def test_n_apis_and_m_dispatchers_submit_each_message_exactly_once(pg_url:
     acct = json.loads(created.stdout)
     port = free_port()
     quiet = subprocess.DEVNULL
+    metrics = [free_port() for _ in range(n_dispatch)]  # each dispatcher's own Prometheus endpoint
     procs = [
-        subprocess.Popen([*CLI, "dispatcher", "--data-dir", data], env=env, stdout=quiet, stderr=quiet)  # noqa: ASYNC220
-        for _ in range(n_dispatch)
+        subprocess.Popen(  # noqa: ASYNC220
+            [*CLI, "dispatcher", "--data-dir", data],
+            env=env | {"QIXIN_METRICS_PORT": str(m)},
+            stdout=quiet,
+            stderr=quiet,
+        )
+        for m in metrics
     ]
     api = subprocess.Popen(  # noqa: ASYNC220
         [*CLI, "api", "--workers", str(n_api), "--port", str(port), "--data-dir", data], env=env, stdout=quiet,
@@ -159,6 +171,9 @@ async def test_n_apis_and_m_dispatchers_submit_each_message_exactly_once(pg_url:
             await asyncio.sleep(0.1)
         assert (final, total) == (len(accepted), len(accepted))
         assert sim.stats.submits == len(accepted)  # nobody submitted a message another dispatcher held
+        async with httpx.AsyncClient(timeout=10) as http:
+            submitted = [submitted_by(await http.get(f"http://127.0.0.1:{m}/metrics")) for m in metrics]
+        assert sum(submitted) == len(accepted) and all(submitted), submitted  # every dispatcher took a share
     finally:
         codes = stop(procs)
         await sim.stop()
