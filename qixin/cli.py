@@ -243,10 +243,10 @@ def api(
 
 
 def _api_workers(n: int, settings: Settings, data_dir: Path | None) -> None:
-    """``qixin api --workers N``: N child ``qixin api --reuse-port`` processes on one port, each with its own id
-    node (``QIXIN_NODE_ID`` + i, or a random base + i), the customer ports in the first only. SIGTERM / SIGINT
-    stop them all; a child that exits by itself stops the rest and its code becomes ours (the orchestrator
-    restarts the whole unit)."""
+    """``qixin api --workers N``: migrations once, then N child ``qixin api --reuse-port`` processes on one port,
+    each with its own id node (``QIXIN_NODE_ID`` + i, or a random base + i), the customer ports in the first
+    only. SIGTERM / SIGINT stop them all; a child that exits by itself stops the rest and its code becomes ours
+    (the orchestrator restarts the whole unit)."""
     import os
     import random
     import signal
@@ -255,6 +255,9 @@ def _api_workers(n: int, settings: Settings, data_dir: Path | None) -> None:
     if settings.port == 0:
         typer.echo("--workers 需要固定端口（--port 不能为 0）", err=True)
         raise typer.Exit(code=2)
+    from qixin.store.migrate import migrate as do_migrate
+
+    do_migrate(settings.db_url)  # once, here: N children migrating a fresh database at once would race
     base = settings.node_id if settings.node_id is not None else random.randrange(1024)
     common = [sys.executable, "-m", "qixin.cli", "api", "--reuse-port", "--host", settings.host,
               "--port", str(settings.port)] + (["--data-dir", str(data_dir)] if data_dir else [])  # fmt: skip

@@ -90,6 +90,35 @@ def test_workers_needs_a_fixed_port(tmp_path: Path) -> None:
     assert out.returncode == 2 and "--workers" in out.stderr
 
 
+def listeners(port: int) -> int:
+    """Sockets listening on ``port`` on loopback (each SO_REUSEPORT listener is its own line)."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for x in lines if x.split()[1].endswith(f":{port:04X}") and x.split()[3] == "0A")
+
+
+def test_workers_supervisor_stops_all_when_one_dies(tmp_path: Path) -> None:
+    """``qixin api --workers 2``: both children listen on the one port; when one dies (SIGKILL), the supervisor
+    stops the other and exits non-zero, so the orchestrator restarts the unit."""
+    port = free_port()
+    env = dict(os.environ, QIXIN_SMPP_SERVER_PORT="0", QIXIN_CMPP_SERVER_PORT="0")
+    sup = subprocess.Popen([*CLI, "api", "--workers", "2", "--port", str(port), "--data-dir", str(tmp_path)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while listeners(port) < 2:
+            assert sup.poll() is None and time.monotonic() < deadline, "two API processes did not listen"
+            time.sleep(0.1)
+        kids = [int(c) for c in Path(f"/proc/{sup.pid}/task/{sup.pid}/children").read_text().split()]
+        assert len(kids) == 2
+        os.kill(kids[0], signal.SIGKILL)
+        assert sup.wait(timeout=30) != 0
+        assert listeners(port) == 0  # the other child was stopped too
+        assert not Path(f"/proc/{kids[1]}").exists()  # and reaped by the supervisor before it exited
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+
+
 @pytest.mark.pg
 async def test_n_apis_and_m_dispatchers_submit_each_message_exactly_once(pg_url: str, tmp_path: Path) -> None:
     """3 API processes on one port × 3 dispatchers (small claim batches, so they really share the queue):
