@@ -274,7 +274,9 @@ def _api_workers(n: int, settings: Settings, data_dir: Path | None) -> None:
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
     for i in range(n):
-        ports = [] if i == 0 else ["--smpp-port", "0", "--cmpp-port", "0"]  # one process owns the customer ports
+        # one process owns the customer ports (as given to this command: flags or environment)
+        smpp, cmpp = (settings.smpp_server_port, settings.cmpp_server_port) if i == 0 else (0, 0)
+        ports = ["--smpp-port", str(smpp), "--cmpp-port", str(cmpp)]
         env = dict(os.environ, QIXIN_NODE_ID=str((base + i) % 1024))
         procs.append(subprocess.Popen([*common, *ports], env=env))
     typer.echo(f"企信 qixin 接口：{n} 个进程共享 http://{settings.host}:{settings.port}/"

@@ -259,6 +259,9 @@ async def test_compose_services_run_as_local_processes_and_deliver(pg_url: str, 
                 await asyncio.sleep(0.1)
             assert got["channel"] == "smpp-sim"  # the simulator service, reached through QIXIN_SMPP_HOST/PORT
             assert any(e.get("status") == "delivered" for b in pushed for e in orjson.loads(b)["events"])
+            # the customer SMPP port (QIXIN_SMPP_SERVER_PORT) is open, in one of the API processes
+            _, writer = await asyncio.open_connection("127.0.0.1", ports[("api", 0, "2775")])
+            writer.close()
             metrics = await http.get(f"http://127.0.0.1:{ports[('dispatcher', 0, '9100')]}/metrics")
             assert metrics.status_code == 200  # each dispatcher replica has its own metrics endpoint
     finally:
