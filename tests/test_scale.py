@@ -82,6 +82,18 @@ def test_reuse_port_lets_two_sockets_share_a_port() -> None:
         first.close()
 
 
+def test_help_documents_the_scale_out_flags() -> None:
+    from typer.testing import CliRunner
+
+    from qixin.cli import app
+
+    runner = CliRunner()
+    api = runner.invoke(app, ["api", "--help"], env={"COLUMNS": "200"}).output
+    assert "--workers" in api and "--reuse-port" in api and "SO_REUSEPORT" in api
+    assert "--no-workers" in runner.invoke(app, ["dispatcher", "--help"], env={"COLUMNS": "200"}).output
+    assert runner.invoke(app, ["worker", "--help"]).exit_code == 0
+
+
 def test_workers_needs_a_fixed_port(tmp_path: Path) -> None:
     out = subprocess.run(
         [*CLI, "api", "--workers", "2", "--port", "0", "--data-dir", str(tmp_path)],
