@@ -131,6 +131,8 @@ messages = Table(
     Column("done_at", BigInteger, nullable=True),
 )
 Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
+# the records page and GET /v1/sms: an account's messages newest first, one page (store/reads.search_messages)
+Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 # the receipt-timeout sweep: only messages waiting for a receipt (rows enter on submit, leave when final)
 Index(
     "ix_messages_awaiting_receipt",
