@@ -18,6 +18,8 @@ from qixin.api.billing import statement_file
 from qixin.api.deps import client_ip
 from qixin.api.docs import Static
 from qixin.console.filesend import file_pages
+from qixin.console.lists import optout_pages
+from qixin.console.staffdesk import staff_desk_pages
 from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx
 from qixin.domain.delivery import REASONS
 from qixin.domain.money import yuan_to_li
@@ -43,7 +45,9 @@ def console_router(platform: Services) -> APIRouter:
     _login_routes(c, router)
     _customer_pages(c, platform)
     file_pages(c, platform)
+    optout_pages(c, platform)
     _staff_pages(c, platform)
+    staff_desk_pages(c, platform)
 
     @router.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
@@ -293,6 +297,9 @@ def _customer_pages(c: Console, p: Services) -> None:
         elif action == "callback":
             await p.accounts.set_callback(ctx.actor, ctx.get("app_key"), ctx.get("callback_url") or None)
             return "回调地址已保存"
+        elif action == "test_event":
+            out = await p.accounts.send_test_event(ctx.actor, ctx.get("app_key"))
+            return f"测试事件已加入推送队列，将推送到 {out['callback_url']}（签名方式与回执相同）"
         elif action == "ips":
             ips = [x for x in ctx.get("ips").replace("\n", ",").split(",") if x.strip()]
             await p.accounts.set_ip_allowlist(ctx.actor, ctx.get("app_key"), ips)
