@@ -14,7 +14,7 @@ from test_console_pages import CSRF_RE, login
 
 from qixin.services.actor import Actor
 
-PROMO = "本周新品上市，欢迎选购，回T退订"
+PROMO = {"content": "本周新品上市，欢迎选购，回T退订", "type": "marketing", "audience": "会员"}
 
 
 def token(page_text: str) -> str:
@@ -46,7 +46,7 @@ async def test_optouts_page_add_remove_export_and_roles(running) -> None:  # typ
         assert "不是有效的手机号码" in r.text
         assert "139****5551" in r.text and "13900005551" not in r.text  # masked in the list
         # the list is what the send path reads: marketing to an opted-out number is refused, to another not
-        out = (await api.send(to=["13900005551", "13900005553"], content=PROMO, type="marketing", audience="会员")).json()
+        out = (await api.send(to=["13900005551", "13900005553"], **PROMO)).json()
         assert out["accepted_count"] == 1 and out["rejected_count"] == 1, out
         # a CSV upload (first column; a header line is skipped)
         files = {"file": ("td.csv", "号码,备注\n13900005554,客户要求\n".encode(), "text/csv")}
@@ -61,7 +61,7 @@ async def test_optouts_page_add_remove_export_and_roles(running) -> None:  # typ
         # remove
         r = await owner.post("/optouts", data={"csrf": t, "action": "remove", "numbers": "13900005551"})
         assert r.status_code == 200 and "已移除 1 个号码" in r.text
-        out = (await api.send(to="13900005551", content=PROMO, type="marketing", audience="会员")).json()
+        out = (await api.send(to="13900005551", **PROMO)).json()
         assert out["accepted_count"] == 1, out
         # a viewer reads the list but changes nothing, and cannot export
         page = await viewer.get("/optouts")
@@ -171,7 +171,8 @@ async def test_staff_statistics_alerts_and_announcements(running) -> None:  # ty
     finance = await login(running, "13900003032")
     owner = await login(running, "13900003033")
     try:
-        assert (await api.send(to=["13900007771", "13900007772", "13900007773"], content="您的订单已发货")).status_code == 200
+        sent = await api.send(to=["13900007771", "13900007772", "13900007773"], content="您的订单已发货")
+        assert sent.status_code == 200
         await running.wait_final(3)
         # statistics across accounts (finance reads accounts; ops does too)
         page = await finance.get("/staff/statistics")
@@ -185,7 +186,8 @@ async def test_staff_statistics_alerts_and_announcements(running) -> None:  # ty
         assert (await finance.get("/staff/alerts")).status_code == 403
         await running.platform.alerts.evaluate_once()
         page = await ops.get("/staff/alerts?state=unacknowledged")
-        m = re.search(rf'<tr id="alert-(\d+)"><td>\d+</td><td>账户余额不足</td><td>account:{poor.account_id}<', page.text)
+        row_re = rf'<tr id="alert-(\d+)"><td>\d+</td><td>账户余额不足</td><td>account:{poor.account_id}<'
+        m = re.search(row_re, page.text)
         assert m, page.text[-3000:]
         t = token(page.text)
         r = await ops.post("/staff/alerts", data={"csrf": t, "action": "ack", "alert_id": m[1]})
@@ -213,8 +215,8 @@ async def test_staff_statistics_alerts_and_announcements(running) -> None:  # ty
         aid = int(re.search(r"公告 (\d+) 已发布", r.text)[1])  # type: ignore[index]
         seen = await running.platform.announcements.listing(Actor.customer(api.account_id, api.app_key))
         assert [a["title"] for a in seen["announcements"]] == ["通道维护"]
-        r = await ops.post("/staff/announcements", data={"csrf": t, "action": "publish", "kind": "incident",
-                                                         "title": "", "body": "x", "starts_at": "2026-12-03T23:00"})  # fmt: skip
+        empty = {"csrf": t, "action": "publish", "kind": "incident", "title": "", "body": "x", "starts_at": "2026-12"}
+        r = await ops.post("/staff/announcements", data=empty)
         assert r.status_code == 400
         r = await ops.post("/staff/announcements", data={"csrf": t, "action": "withdraw", "id": aid})
         assert r.status_code == 200 and "已撤回" in r.text
