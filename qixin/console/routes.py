@@ -17,10 +17,11 @@ from fastapi.responses import RedirectResponse, Response
 from qixin.api.billing import statement_file
 from qixin.api.deps import client_ip
 from qixin.api.docs import Static
+from qixin.console.contacts import contact_pages
 from qixin.console.filesend import file_pages
 from qixin.console.lists import optout_pages
 from qixin.console.staffdesk import staff_desk_pages
-from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx
+from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx, message_body
 from qixin.domain.delivery import REASONS
 from qixin.domain.money import yuan_to_li
 from qixin.domain.roles import CUSTOMER_ROLES
@@ -46,6 +47,7 @@ def console_router(platform: Services) -> APIRouter:
     _customer_pages(c, platform)
     file_pages(c, platform)
     optout_pages(c, platform)
+    contact_pages(c, platform)
     _staff_pages(c, platform)
     staff_desk_pages(c, platform)
 
@@ -201,20 +203,7 @@ def _customer_pages(c: Console, p: Services) -> None:
 
     async def send(ctx: Ctx) -> str:
         numbers = [n for n in ctx.get("to").replace("，", ",").replace("\n", ",").split(",") if n.strip()]
-        body: dict[str, Any] = {"to": numbers[0] if len(numbers) == 1 else numbers, "signature": ctx.get("signature"),
-                                "type": ctx.get("type") or "notification"}  # fmt: skip
-        if ctx.get("template_id"):
-            body["template_id"] = ctx.get("template_id")
-            params: dict[str, str] = {}
-            for line in ctx.get("params").splitlines():
-                k, sep, v = line.partition("=")
-                if sep:
-                    params[k.strip()] = v.strip()
-            body["params"] = params
-        else:
-            body["content"] = ctx.get("content")
-        if ctx.get("send_at"):
-            body["send_at"] = ctx.get("send_at")
+        body = message_body(ctx) | {"to": numbers[0] if len(numbers) == 1 else numbers}
         if not numbers:
             raise QxError("NUMBERS_EMPTY")
         out = await p.console_send.send(ctx.actor, body)
