@@ -102,14 +102,16 @@ class Recorder:
 
 
 async def print_plan(platform: Any, account_id: int) -> None:
-    """The database's plan for the records page's first page (store/reads.search_messages)."""
-    rec = Recorder()
-    reads.search_messages(rec, {"account_id": account_id}, 51)  # type: ignore[arg-type]
-    prefix = "EXPLAIN QUERY PLAN " if not platform.db.is_pg else "EXPLAIN ANALYZE "
-    rows = await platform.db.read(lambda tx: tx.all(prefix + rec.sql, rec.params))
-    print("plan of the records query:")
-    for r in rows:
-        print("   ", r[-1])
+    """The database's plans for the records page's first page (store/reads.search_messages), unfiltered
+    and with a status filter."""
+    for filters in ({"account_id": account_id}, {"account_id": account_id, "status": "queued"}):
+        rec = Recorder()
+        reads.search_messages(rec, filters, 51)  # type: ignore[arg-type]
+        prefix = "EXPLAIN QUERY PLAN " if not platform.db.is_pg else "EXPLAIN ANALYZE "
+        rows = await platform.db.read(lambda tx, sql=prefix + rec.sql, ps=rec.params: tx.all(sql, ps))
+        print(f"plan of the records query {sorted(filters)}:")
+        for r in rows:
+            print("   ", r[-1])
 
 
 async def run(
