@@ -5,7 +5,7 @@ With only (account_id, created_at) the database reads and sorts every message of
 (account_id, id) it walks the index backwards and stops after one page.
 
 Revision ID: 0020_console2
-Revises: 0010_console
+Revises: 0015_rowid_keys
 Create Date: 2026-12-02
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0020_console2"
-down_revision = "0010_console"
+down_revision = "0015_rowid_keys"
 branch_labels = None
 depends_on = None
 
