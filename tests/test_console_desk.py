@@ -147,6 +147,18 @@ async def test_staff_compliance_page(running) -> None:  # type: ignore[no-untype
                                                            "numbers": "13900006661"})  # fmt: skip
         assert "已移出黑名单 1 个号码" in r.text
         assert (await api.send(to="13900006661", content="您的订单已发货")).json()["accepted_count"] == 1
+        # a complaint about a number that got a message: blacklisted, with its evidence report
+        r = await reviewer.post("/staff/compliance", data={"csrf": t, "action": "complaint", "number": "13900006662",
+                                                           "note": "用户投诉骚扰"})  # fmt: skip
+        assert r.status_code == 200 and "投诉已登记" in r.text, r.text[:800]
+        cid = int(re.search(r"投诉已登记（编号 (\d+)）", r.text)[1])  # type: ignore[index]
+        page = await reviewer.get(f"/staff/compliance/complaints/{cid}")
+        assert page.status_code == 200 and "您的订单已发货" in page.text and "139****6662" in page.text
+        assert "13900006662" not in page.text
+        r = await reviewer.get(f"/staff/compliance/complaints/{cid}.csv")
+        assert r.status_code == 200 and "13900006662" in r.content.decode("utf-8-sig")  # as GET /admin/…/evidence
+        assert (await api.send(to="13900006662", content="您的订单已发货")).json().get("accepted_count", 0) == 0
+        assert (await reviewer.get("/staff/compliance/complaints/999999")).status_code == 404
         # ops have no compliance area: refused on the page and the POST, and no link in the navigation
         assert (await ops.get("/staff/compliance")).status_code == 403
         page = await ops.get("/staff/channels")
@@ -154,6 +166,7 @@ async def test_staff_compliance_page(running) -> None:  # type: ignore[no-untype
         r = await ops.post("/staff/compliance", data={"csrf": token(page.text), "action": "blacklist_add",
                                                       "numbers": "13900006663"})  # fmt: skip
         assert r.status_code == 403
+        assert (await ops.get(f"/staff/compliance/complaints/{cid}.csv")).status_code == 403
         assert all(b["number"] != "13900006663" for b in await running.platform.compliance_desk.blacklist(Actor.cli()))
     finally:
         await reviewer.aclose()

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
 
 from qixin.console.web import SHANGHAI, Console, Ctx
 from qixin.domain.compliance.lexicon import CATEGORIES
@@ -47,6 +49,13 @@ def _lines(text: str) -> list[str]:
 
 def _json(data: Any) -> str:
     return orjson.dumps(data).decode().replace("</", "<\\/")
+
+
+def _number(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError as e:
+        raise QxError("INVALID_REQUEST", f"{what}应为数字") from e
 
 
 def _day(text: str, default: datetime) -> datetime:
@@ -125,6 +134,13 @@ def _compliance(c: Console, p: Services) -> None:
                 return f"已加入黑名单 {out['added']} 个号码" + bad
             out = await desk.remove_blacklist(a, parsed)
             return f"已移出黑名单 {out['removed']} 个号码" + bad
+        if action == "complaint":
+            message_id = ctx.get("message_id")
+            if message_id and not message_id.isdigit():
+                raise QxError("INVALID_REQUEST", "短信编号应为数字")
+            out = await desk.record_complaint(a, ctx.get("number"), int(message_id) if message_id else None,
+                                              ctx.get("note"))  # fmt: skip
+            return f"投诉已登记（编号 {out['complaint_id']}），号码已加入黑名单"
         if action == "word_add":
             body = {"add": [{"word": w, "category": ctx.get("category")} for w in _lines(ctx.get("words"))],
                     "note": ctx.get("note")}  # fmt: skip
@@ -140,6 +156,37 @@ def _compliance(c: Console, p: Services) -> None:
         return f"词库已更新为第 {out['version']} 版，立即生效"
 
     c.page("/staff/compliance", kind="staff", area="compliance", get=page, post=act)
+
+    async def evidence(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+        complaint_id = _number(ctx.request.path_params["complaint_id"], "投诉编号")
+        report = await desk.evidence_report(ctx.actor, complaint_id)
+        if not ctx.actor.may("numbers.read"):
+            report["complaint"]["number"] = mask(report["complaint"]["number"])
+            for m in report["messages"]:
+                m["number"] = mask(m["number"])
+        return "staff_evidence.html", {"report": report, "types": TYPES}
+
+    async def evidence_file(request: Request, complaint_id: int) -> Response:
+        session = await c.session_of(request)
+        if session is None or not session.user.is_staff or session.user.must_change:
+            return RedirectResponse("/login", status_code=303)
+        ctx = Ctx(request, session)
+        if not ctx.actor.may("compliance"):
+            return c.refuse(ctx, 403, "无权访问", "您的角色无权下载证据报告。")
+        try:
+            report = await desk.evidence_report(ctx.actor, complaint_id)
+        except QxError as e:
+            return c.refuse(ctx, e.status, "操作失败", e.message)
+        return Response(
+            usecases.evidence.evidence_csv(report).encode(), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="complaint-{complaint_id}.csv"',
+                     "Cache-Control": "no-store"},
+        )  # fmt: skip
+
+    c.router.add_api_route("/staff/compliance/complaints/{complaint_id}.csv", evidence_file, methods=["GET"],
+                           include_in_schema=False)  # fmt: skip
+    # after the .csv route: the page's {complaint_id} would also match "5.csv"
+    c.page("/staff/compliance/complaints/{complaint_id}", kind="staff", area="compliance", get=evidence)
 
 
 # -- 统计 -----------------------------------------------------------------------------------------------------
