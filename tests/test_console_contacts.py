@@ -4,12 +4,15 @@ and tenant isolation."""
 
 from __future__ import annotations
 
+import io
 import re
+from datetime import date
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from console_helpers import PASSWORD
+from openpyxl import Workbook
 from test_console_pages import CSRF_RE, login
 
 from qixin.errors import QxError
@@ -42,6 +45,16 @@ def test_parse_contacts_report() -> None:
     assert [g[0] for g in good] == ["13900008003", "13900008004"] and bad == []
     good, _ = parse_contacts("号码,姓名\n13900008005,赵六\n".encode("gb18030"))
     assert good == [("13900008005", "赵六", {})]
+    # XLSX (by its content): numbers stored as numbers, a date cell as a field
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["手机号", "姓名", "生日"])
+    ws.append([13900008006, "钱七", date(1990, 5, 1)])
+    ws.append(["12345", "坏号码", None])
+    buf = io.BytesIO()
+    wb.save(buf)
+    good, bad = parse_contacts(buf.getvalue(), "book.xlsx")
+    assert good == [("13900008006", "钱七", {"生日": "1990-05-01T00:00:00"})] and bad[0]["row"] == 3
     with pytest.raises(QxError) as e:
         parse_contacts(b"")
     assert e.value.code == "FILE_INVALID"

@@ -2,7 +2,7 @@
 
 ``/contacts`` lists the groups (with their sizes) and the contacts (numbers masked; ``?group=ID`` for
 one group, ``before=ID`` for the next page); owners and operators create and delete groups, import a
-CSV (bad rows reported), add one contact, put selected contacts into a group or take them out, delete
+CSV or XLSX (bad rows reported), add one contact, put selected contacts into a group or take them out, delete
 them, and send to a group (``AddressBook.send_to_group``: the console's send with the group's numbers).
 Everyone with ``console.read`` sees the page; every change needs ``console.send`` (checked here and in
 the use case).
@@ -65,10 +65,10 @@ def contact_pages(c: Console, p: Services) -> None:
             return "分组已删除（联系人仍保留在通讯录中）"
         if action in ("import", "add"):
             if action == "import":
-                data = ctx.files.get("file", ("", b""))[1]
+                filename, data = ctx.files.get("file", ("", b""))
                 if not data:
-                    raise QxError("FILE_INVALID", "请选择要导入的 CSV 文件")
-                out = await book.import_csv(a, data, group_id)
+                    raise QxError("FILE_INVALID", "请选择要导入的 CSV 或 XLSX 文件")
+                out = await book.import_file(a, data, filename, group_id)
             else:
                 out = await book.add_contact(a, ctx.get("number"), ctx.get("name"), group_id)
             ctx.form["_rejected"] = out["rejected"]

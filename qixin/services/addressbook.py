@@ -6,9 +6,9 @@ Rules:
   of groups. Every read and change is scoped to the actor's account (another account's ids: NOT_FOUND).
 - Console users read with ``console.read``; changing the book and sending need ``console.send`` (owner,
   operator). Every change is audited in its own transaction (``UseCase.change``).
-- Import: CSV (UTF-8 or GBK) with a header line; the number column is the one headed 号码 / 手机号 /
-  手机 / number / phone / mobile (else the first); 姓名 / name is the name; every other column is a
-  field. Bad rows (invalid number, duplicate in the file) are reported with their line and never stored;
+- Import: CSV (UTF-8 or GBK) or XLSX (first sheet) with a header line; the number column is the one
+  headed 号码 / 手机号 / 手机 / number / phone / mobile (else the first); 姓名 / name is the name; every
+  other column is a field. Bad rows (invalid number, duplicate in the file) are reported with their line and never stored;
   a number already in the book is updated (name, fields) rather than duplicated. At most
   ``MAX_IMPORT`` rows per file.
 - Sending to a group is the console's send (``ConsoleSender.send``: the account's key, accept's rules,
@@ -18,12 +18,11 @@ Rules:
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import orjson
 
+from qixin.domain.numberfile import table_rows
 from qixin.domain.numbers import mask, parse_numbers
 from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase
@@ -37,18 +36,18 @@ NUMBER_HEADERS = ("号码", "手机号", "手机号码", "手机", "电话", "nu
 NAME_HEADERS = ("姓名", "名称", "名字", "name")
 
 
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise QxError("FILE_INVALID", "无法识别文件编码，请使用 UTF-8 或 GBK 编码的 CSV")
-
-
-def parse_contacts(data: bytes) -> tuple[list[tuple[str, str, dict[str, str]]], list[dict[str, Any]]]:
-    """The rows of a contacts CSV as (number, name, fields), and the bad rows (line, value masked, reason)."""
-    rows = list(csv.reader(io.StringIO(_decode(data))))
+def parse_contacts(
+    data: bytes, filename: str = ""
+) -> tuple[list[tuple[str, str, dict[str, str]]], list[dict[str, Any]]]:
+    """The rows of a contacts CSV or XLSX as (number, name, fields), and the bad rows (line, value masked,
+    reason)."""
+    rows: list[list[str]] = []
+    filled = 0
+    for row in table_rows(data, filename):
+        filled += any(c.strip() for c in row)
+        if filled > MAX_IMPORT + 1:  # the header and MAX_IMPORT contacts
+            raise QxError("TOO_MANY_NUMBERS", f"单次最多导入 {MAX_IMPORT} 个联系人")
+        rows.append(row)
     while rows and not any(c.strip() for c in rows[0]):
         rows.pop(0)
     if not rows:
@@ -154,10 +153,13 @@ class AddressBook(UseCase):
 
         return await self.change(actor, "contacts.group_delete", f"contact_group:{group_id}", fn)
 
-    async def import_csv(self, actor: Actor, data: bytes, group_id: int | None = None) -> dict[str, Any]:
-        """Add or update the file's contacts (into ``group_id`` when given): ``{added, updated, rejected}``."""
+    async def import_file(
+        self, actor: Actor, data: bytes, filename: str = "", group_id: int | None = None
+    ) -> dict[str, Any]:
+        """Add or update the contacts of a CSV or XLSX file (into ``group_id`` when given):
+        ``{added, updated, rejected}``."""
         account = self._account(actor, True)
-        good, bad = parse_contacts(data)
+        good, bad = parse_contacts(data, filename)
         return await self._save(actor, account, good, bad, group_id)
 
     async def add_contact(
