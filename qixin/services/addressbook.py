@@ -8,9 +8,9 @@ Rules:
   operator). Every change is audited in its own transaction (``UseCase.change``).
 - Import: CSV (UTF-8 or GBK) or XLSX (first sheet) with a header line; the number column is the one
   headed 号码 / 手机号 / 手机 / number / phone / mobile (else the first); 姓名 / name is the name; every
-  other column is a field. Bad rows (invalid number, duplicate in the file) are reported with their line and never stored;
-  a number already in the book is updated (name, fields) rather than duplicated. At most
-  ``MAX_IMPORT`` rows per file.
+  other column is a field. Bad rows (invalid number, duplicate in the file) are reported with their
+  line and never stored; a number already in the book is updated (name, fields) rather than
+  duplicated. At most ``MAX_IMPORT`` rows per file.
 - Sending to a group is the console's send (``ConsoleSender.send``: the account's key, accept's rules,
   billing and refusals) with the group's numbers as ``to`` — at most ``MAX_SEND`` (one batch); larger
   groups belong in a file job (文件发送).
