@@ -228,6 +228,7 @@ async def test_staff_statistics_alerts_and_announcements(running) -> None:  # ty
         aid = int(re.search(r"公告 (\d+) 已发布", r.text)[1])  # type: ignore[index]
         seen = await running.platform.announcements.listing(Actor.customer(api.account_id, api.app_key))
         assert [a["title"] for a in seen["announcements"]] == ["通道维护"]
+        assert f'id="announcement-{aid}"' in (await owner.get("/")).text  # on the customer's dashboard
         empty = {"csrf": t, "action": "publish", "kind": "incident", "title": "", "body": "x", "starts_at": "2026-12"}
         r = await ops.post("/staff/announcements", data=empty)
         assert r.status_code == 400
@@ -235,6 +236,7 @@ async def test_staff_statistics_alerts_and_announcements(running) -> None:  # ty
         assert r.status_code == 200 and "已撤回" in r.text
         seen = await running.platform.announcements.listing(Actor.customer(api.account_id, api.app_key))
         assert seen["announcements"] == []
+        assert f'id="announcement-{aid}"' not in (await owner.get("/")).text
         # a customer does not reach staff pages
         for path in ("/staff/statistics", "/staff/alerts", "/staff/announcements", "/staff/compliance"):
             assert (await owner.get(path)).headers["location"] == "/", path

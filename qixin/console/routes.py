@@ -189,7 +189,8 @@ def _customer_pages(c: Console, p: Services) -> None:
         balance = await p.billing.balance(actor) if actor.may("console.billing") else None
         account = await p.accounts.get(actor)
         recent = await p.console_views.recent_batches(actor, limit=10)
-        return "dashboard.html", {
+        notices = (await p.announcements.listing(actor, None, 5))["announcements"]
+        return "dashboard.html", {"announcements": notices,
             "today": total(today), "month": total(month), "balance": balance, "account": account,
             "chart_json": orjson.dumps(chart).decode().replace("</", "<\\/"), "recent": recent,
         }  # fmt: skip
