@@ -208,6 +208,7 @@ async def test_staff_statistics_alerts_and_announcements(running) -> None:  # ty
         r = await ops.post("/staff/alerts", data={"csrf": t, "action": "ack", "alert_id": m[1]})
         assert r.status_code == 400 and "已被确认" in r.text
         assert f'id="alert-{m[1]}"' not in (await ops.get("/staff/alerts?state=unacknowledged")).text
+        assert "运维 · " in (await ops.get("/staff/alerts")).text  # acknowledged by name, as through the API
         # a rule changed from the page; a bad value is refused with the reason
         rules = await running.platform.alerts.rules(Actor.cli())
         rule = next(x for x in rules if x["kind"] == "balance_low")
