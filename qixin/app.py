@@ -35,6 +35,7 @@ from qixin.gateway.manager import ChannelManager, load_health
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.addressbook import AddressBook
 from qixin.services.alerts import Alerts, AlertTargets, AlertWorker
 from qixin.services.aliyun import AliyunApi
 from qixin.services.announcements import Announcements
@@ -122,6 +123,7 @@ class Services:
     console_users: ConsoleUsers
     console_send: ConsoleSender
     console_views: ConsoleViews
+    addressbook: AddressBook
     retention: Retention
     log: logging.Logger = log
 
@@ -313,6 +315,7 @@ def build(settings: Settings) -> Services:
         console_users=console_users,
         console_send=console_send,
         console_views=ConsoleViews(db),
+        addressbook=AddressBook(db, console_send),
         retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour),
     )  # fmt: skip
 
