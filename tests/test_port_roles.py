@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import smpplib.client
-from conftest import free_port
+from conftest import free_port, migrate_from_template
 
 
 def _customer(port: int) -> tuple[list[Any], list[Any]]:
@@ -46,6 +46,7 @@ async def test_port_in_the_api_process_receipts_from_the_dispatcher(db_url: str,
     env = dict(os.environ, QIXIN_SENDING_WINDOWS="off", QIXIN_DATABASE_URL=db_url)
     if db_url.startswith("sqlite"):
         env.pop("QIXIN_DATABASE_URL")
+        migrate_from_template(f"sqlite:///{tmp_path / 'data' / 'qixin.db'}")  # the processes find it migrated
     data = str(tmp_path / "data")
     cli = [sys.executable, "-m", "qixin.cli"]
     created = subprocess.run(  # noqa: ASYNC221 - CLI calls before any process runs

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from conftest import free_port
+from conftest import free_port, migrate_from_template
 
 from qixin.domain.signing import signed_headers
 
@@ -28,6 +28,7 @@ async def test_api_and_dispatcher_processes(db_url: str, tmp_path: Path) -> None
     )
     if db_url.startswith("sqlite"):
         env.pop("QIXIN_DATABASE_URL")
+        migrate_from_template(f"sqlite:///{tmp_path / 'data' / 'qixin.db'}")  # the processes find it migrated
     data = str(tmp_path / "data")
     cli = [sys.executable, "-m", "qixin.cli"]
     created = subprocess.run(  # noqa: ASYNC221 - one CLI call before any process runs
