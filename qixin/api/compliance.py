@@ -41,14 +41,32 @@ M = TypeVar("M", bound=BaseModel)
 # --- request and response models -------------------------------------------------------------------------
 
 
+def _numbers_as_text(schema: dict[str, Any]) -> None:
+    """The schema of a model with ``coerce_numbers_to_str``: wherever a string is taken, a JSON number is
+    too (as its text, e.g. a phone number sent as 13800138000), so the OpenAPI document says so."""
+
+    def widen(s: Any) -> None:
+        if not isinstance(s, dict):
+            return
+        if s.get("type") == "string" and not {"enum", "const", "format"} & s.keys():
+            s["type"] = ["string", "number"]
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in s.get(key, ()):
+                widen(sub)
+        widen(s.get("items"))
+
+    for prop in schema.get("properties", {}).values():
+        widen(prop)
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)
+    model_config = ConfigDict(coerce_numbers_to_str=True, json_schema_extra=_numbers_as_text)
 
 
 class PolicyChanges(_In):
     """Only the fields given change; ``max_number_run: null`` returns to the platform default."""
 
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, json_schema_extra=_numbers_as_text)
     permit_24h: StrictBool | None = Field(None, description="24 小时发送许可（营销仍限 9–20 点）")
     international: StrictBool | None = Field(None, description="允许国际号码")
     verification_window: StrictBool | None = Field(
