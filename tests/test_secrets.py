@@ -57,9 +57,18 @@ def _tracked() -> list[Path]:
     return [ROOT / p for p in out.stdout.decode().split("\0") if p]
 
 
+# a value that says it is to be replaced is documentation, not a secret
+PLACEHOLDER = re.compile(r"REPLACE|CHANGE[-_ ]?ME|EXAMPLE|YOUR[-_]|<[a-z_-]+>|x{8,}", re.IGNORECASE)
+
+
 def scan(text: str) -> list[str]:
-    """The names of the secret patterns ``text`` matches, with the match (cut)."""
-    return [f"{name}: {m.group(0)[:24]}…" for name, rx in SECRET_PATTERNS for m in rx.finditer(text)]
+    """The names of the secret patterns ``text`` matches, with the match (cut); placeholders pass."""
+    return [
+        f"{name}: {m.group(0)[:24]}…"
+        for name, rx in SECRET_PATTERNS
+        for m in rx.finditer(text)
+        if not PLACEHOLDER.search(m.group(0))
+    ]
 
 
 def test_the_scanner_finds_what_it_looks_for() -> None:
@@ -69,7 +78,7 @@ def test_the_scanner_finds_what_it_looks_for() -> None:
         "AKIA" + "Q" * 16,
         "ghp_" + "a1" * 18,
         "xoxb-" + "1234567890-abc",
-        "sk_live_" + "x" * 24,
+        "sk_live_" + "a1b2" * 6,
         "AIza" + "B" * 35,
         "eyJ" + "a" * 12 + ".eyJ" + "b" * 12 + "." + "c" * 12,
         "qxs_" + "Z" * 43,
@@ -80,6 +89,7 @@ def test_the_scanner_finds_what_it_looks_for() -> None:
     for sample in made_up:
         assert scan(sample), sample
     assert not scan("QIXIN_SECRET_KEY=${QIXIN_SECRET_KEY}  app_secret: …  qxs_…  postgresql://postgres@127.0.0.1")
+    assert not scan("QIXIN_SECRET_KEY: REPLACE-WITH-BASE64-OF-32-RANDOM-BYTES")
 
 
 def test_no_tracked_file_holds_a_real_secret() -> None:
