@@ -136,12 +136,16 @@ async def crash_run(tmp_path: Path, n: int, throttle: int | None, wait: float) -
         kills.append({"phase": "accept", "answered": client.answered, "unanswered": len(client.pending)})
         assert client.pending, "the kill during accept came after the last request"
         proc = await _start(data, http_port, smpp_port)
-        while client.pending:
-            await client.run(base)
-        assert client.accepted == n, (client.accepted, n)
-        assert _count(db, "SELECT COUNT(*) FROM messages") == n  # none accepted twice
 
-        # kill 2: during dispatch
+        async def resend() -> None:  # the client retries what went unanswered, through the next kill too
+            while client.pending:
+                await client.run(base)
+                if client.pending:
+                    await asyncio.sleep(0.2)  # the client's retry pause while the platform is down
+
+        sending = asyncio.create_task(resend())
+
+        # kill 2: during dispatch (the client may still be sending)
         def carried() -> int:  # submits the carrier accepted (throttled ones are answered, not carried)
             return int(sim.stats.submit_resps[0])
 
@@ -149,9 +153,12 @@ async def crash_run(tmp_path: Path, n: int, throttle: int | None, wait: float) -
         await _until(lambda: carried() >= start + max((n - start) // 3, 1), wait, "dispatch under way")
         await _kill(proc)
         print(f"kill 2 at {time.monotonic() - t0:.1f}s", flush=True)
-        kills.append({"phase": "dispatch", "carried": carried()})
+        kills.append({"phase": "dispatch", "carried": carried(), "accepted_so_far": client.accepted})
         assert carried() < n, "the kill during dispatch came after the last submit"
         proc = await _start(data, http_port, smpp_port)
+        await asyncio.wait_for(sending, wait)
+        assert client.accepted == n, (client.accepted, n)
+        assert _count(db, "SELECT COUNT(*) FROM messages") == n  # none accepted twice
 
         # kill 3: while receipts flow back (every message submitted, receipts still owed)
         await _until(lambda: carried() >= n, wait, "every message submitted")
