@@ -13,6 +13,11 @@ Rules:
   number checks apart from SMS) in the SAME transaction that stores the check and its results, with
   the audit row; a balance that cannot pay refuses the whole check (INSUFFICIENT_BALANCE), nothing
   stored.
+- Marks (skip in batch sends): the check's transaction also keeps, per account and number, the latest
+  class when it is 空号 (empty) or 沉默号 (silent) (``number_marks``); a newer check that classes the
+  number otherwise removes its mark. A send with ``skip_empty`` (and ``skip_silent``) refuses the
+  numbers marked so by a check of the last ``skip_days`` days (``skippable``), per number with
+  NUMBER_EMPTY_SKIPPED / NUMBER_SILENT_SKIPPED: neither sent nor billed (services/accept.py).
 - Results stay readable by their account (``get``) and downloadable as the four packages 实号包 / 沉默号包
   / 空号包 / 风险包 (``package``: CSV or XLSX, cells escaped against formulas). The customer sees the
   numbers it submitted in full (they are its own input); logs show them masked.
@@ -61,6 +66,7 @@ PAGE = 1_000  # results stored per row of number_check_pages (JSON)
 GC_PAUSE_MIN = 10_000  # batches this large build their objects with the cyclic GC paused
 GET_MAX = 10_000  # checks larger than this answer ``get`` without the per-number results (packages instead)
 READ_SPLIT = 2  # a large batch's evidence is read in this many parts at once
+MARKED = ("empty", "silent")  # the classes a batch send may skip (number_marks)
 PACKAGE_COLUMNS = ("number", "class", "carrier", "province", "ported", "confidence", "evidence")
 
 
@@ -137,8 +143,10 @@ class NumberChecks(UseCase):
         rules: Rules = Rules(),
         max_inline: int = 1_000,
         price_ttl: float = 3.0,
+        skip_days: int = 30,
     ) -> None:
         super().__init__(db)
+        self.skip_days = skip_days
         self.provider = provider
         self.rules = rules
         self.max_inline = max_inline
@@ -217,6 +225,7 @@ class NumberChecks(UseCase):
                 billing.debit(tx, acct, fee, f"numcheck:{check_id}", f"号码检测 {charged} 次")
             store.insert_check(tx, check_id, acct, actor.id, len(entries), charged, fee, unit, counts, now)
             store.insert_pages(tx, check_id, pages)
+            record_marks(tx, acct, rows, now)
 
         await self.change(
             actor, "numbers.check", f"numcheck:{check_id}", write,
@@ -227,6 +236,16 @@ class NumberChecks(UseCase):
             "counts": counts,
         }  # fmt: skip
         return summary, rows
+
+    async def skippable(self, account_id: int, numbers: Sequence[str], classes: Sequence[str]) -> dict[str, str]:
+        """{number: class} of ``numbers`` that a check of the account in the last ``skip_days`` days classed
+        as one of ``classes`` (of ``MARKED``): what a send with skip_empty / skip_silent leaves out."""
+        wanted = [c for c in classes if c in MARKED]
+        if not numbers or not wanted:
+            return {}
+        since = now_ms() - self.skip_days * 86_400_000
+        read = self.db.read_small if len(numbers) <= 100 else self.db.read
+        return await read(lambda tx: store.marks(tx, account_id, numbers, wanted, since))
 
     async def _own_check(self, actor: Actor, check_id: str | int) -> tuple[int, Any]:
         from qixin.services.queries import parse_id
@@ -304,6 +323,26 @@ def _rows(
         rows.append((seq, shown, verdict.cls, carrier, province, moved, round(verdict.confidence * 1000),
                      " ".join(verdict.evidence), billed))  # fmt: skip
     return rows, counts, charged
+
+
+def record_marks(tx: Tx, account_id: int, rows: Sequence[Sequence[Any]], now: int) -> None:
+    """Keep the 空号 / 沉默号 classes of a check's ``rows`` as the account's marks; clear older marks of the
+    numbers it classed otherwise."""
+    put: list[tuple[str, str]] = []
+    other: list[str] = []
+    for r in rows:
+        number = str(r[1])
+        if len(number) != 11 or not number.isdigit():  # not a mainland mobile number: never sent to
+            continue
+        if r[2] in MARKED:
+            put.append((number, str(r[2])))
+        else:
+            other.append(number)
+    # a small check deletes at once (one statement either way); a large one looks first whether there are
+    # marks to clear at all (an account's first large check has none)
+    if other and (len(other) <= store.CHUNK or store.has_marks(tx, account_id)):
+        store.clear_marks(tx, account_id, other)
+    store.put_marks(tx, account_id, put, now)
 
 
 @contextlib.contextmanager

@@ -178,3 +178,64 @@ def insert_pages_from(tx: Tx, check_id: int, first_page: int, pages: Sequence[st
     tx.bulk_insert(
         "number_check_pages", ("check_id", "page", "rows"), [(check_id, first_page + i, p) for i, p in enumerate(pages)]
     )
+
+
+# -- marks: the latest 空号 / 沉默号 class per account and number (batch sends may skip them) ------------------
+
+
+def put_marks(tx: Tx, account_id: int, marks: Sequence[tuple[str, str]], at: int) -> None:
+    """(number, class) each: the account's latest check classed the number so (replacing an older mark)."""
+    if not marks:
+        return
+    tx.executemany(
+        "INSERT INTO number_marks (account_id, number, cls, checked_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (account_id, number) DO UPDATE SET cls = excluded.cls, checked_at = excluded.checked_at",
+        [(account_id, n, c, at) for n, c in marks],
+    )
+
+
+def has_marks(tx: Tx, account_id: int) -> bool:
+    return tx.one("SELECT 1 FROM number_marks WHERE account_id = ? LIMIT 1", (account_id,)) is not None
+
+
+def clear_marks(tx: Tx, account_id: int, numbers: Sequence[str]) -> None:
+    """A newer check classed these numbers otherwise (real, risk, 库无): their marks go."""
+    for part in _chunks(numbers):
+        cond, params = _in(tx, "number", part)
+        tx.execute(f"DELETE FROM number_marks WHERE account_id = ? AND {cond}", (account_id, *params))
+
+
+def marks(tx: Tx, account_id: int, numbers: Sequence[str], classes: Sequence[str], since: int) -> dict[str, str]:
+    """{number: class} of those ``numbers`` the account's checks since ``since`` classed as one of ``classes``."""
+    out: dict[str, str] = {}
+    wanted = ", ".join("?" * len(classes))
+    for part in _chunks(numbers):
+        cond, params = _in(tx, "number", part)
+        rows = tx.all(
+            f"SELECT number, cls FROM number_marks WHERE account_id = ? AND {cond} AND cls IN ({wanted})"
+            " AND checked_at >= ?",
+            (account_id, *params, *classes, since),
+        )
+        out.update((str(n), str(c)) for n, c in rows)
+    return out
+
+
+# -- provider probes ------------------------------------------------------------------------------------------
+
+
+def put_probe(tx: Tx, provider: str, status: str, latency_ms: int, detail: str, at: int) -> None:
+    """The provider's latest probe; ``failures`` counts consecutive failed probes (reset by an ok one)."""
+    tx.execute(
+        "INSERT INTO numcheck_probes (provider, status, latency_ms, detail, failures, probed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET status = excluded.status,"
+        " latency_ms = excluded.latency_ms, detail = excluded.detail, probed_at = excluded.probed_at,"
+        " failures = CASE WHEN excluded.status = 'ok' THEN 0 ELSE numcheck_probes.failures + 1 END",
+        (provider, status, latency_ms, detail[:200], 0 if status == "ok" else 1, at),
+    )
+
+
+def probes(tx: Tx) -> list[Any]:
+    """(provider, status, latency_ms, detail, failures, probed_at) of every provider probed."""
+    return tx.all(
+        "SELECT provider, status, latency_ms, detail, failures, probed_at FROM numcheck_probes ORDER BY provider"
+    )
