@@ -4,10 +4,18 @@ classes the number otherwise, or an old check, no longer skips it; tokens are re
 
 from __future__ import annotations
 
+from typing import Any
+
 from conftest import Running
 
+from qixin.domain.numbercheck import Upstream
+from qixin.services.accounts import create_account
+from qixin.services.actor import Actor
+from qixin.services.numbercheck import NumberChecks
+from qixin.services.numberproviders import SimulatorProvider
 from qixin.services.pricing import create_plan
-from qixin.store.db import now_ms
+from qixin.store.db import Database, now_ms
+from qixin.store.migrate import migrate
 
 DAY = 86_400_000
 # the embedded simulator provider answers by the last digit: 0 empty, 1 silent, other digits real
@@ -89,3 +97,31 @@ async def test_a_newer_check_that_finds_the_number_real_clears_its_mark(running:
     again = (await api.request("POST", "/v1/numbers/check", {"numbers": [EMPTY, REAL]})).json()
     assert again["results"][0]["class"] == "real", again
     assert (await api.send(to=[EMPTY], content="测试", skip_empty=True)).json()["accepted_count"] == 1
+
+
+async def test_a_large_check_replaces_its_marks_and_a_later_one_clears_them(db_url: str) -> None:
+    """Beyond 100 marks the marks are bulk-written (COPY on PostgreSQL) after clearing the older ones."""
+    migrate(db_url)
+    db = Database(db_url)
+    db.start()
+    try:
+        acct = int(db.write_sync(lambda tx: create_account(tx, "检测客户", "企信", 10**9, 35))["account_id"])
+        db.write_sync(lambda tx: create_plan(tx, acct, "numcheck", 1))
+        actor = Actor.customer(acct, "qxtest")
+        numbers = [f"1390000{i:04d}" for i in range(1000)]  # no own evidence: the simulator decides
+        checks = NumberChecks(db, SimulatorProvider(), max_inline=1000)
+        for _ in range(2):  # the second check replaces the first one's marks (no duplicate key)
+            out = await checks.check(actor, numbers)
+            assert (out["counts"]["empty"], out["counts"]["silent"]) == (100, 100)
+        marked = await checks.skippable(acct, numbers, ["empty", "silent"])
+        assert len(marked) == 200 and marked["13900000010"] == "empty" and marked["13900000011"] == "silent"
+        assert len(await checks.skippable(acct, numbers, ["empty"])) == 100
+
+        class AllReal(SimulatorProvider):
+            async def check(self, numbers: Any) -> Any:
+                return {n: Upstream("all-real", "ok", "real", 0.9) for n in numbers}
+
+        await NumberChecks(db, AllReal(), max_inline=1000).check(actor, numbers)
+        assert await checks.skippable(acct, numbers, ["empty", "silent"]) == {}
+    finally:
+        db.close()

@@ -5,8 +5,10 @@ Rules:
   spaces) and deduplicated (first seen wins); an entry that is not a mainland mobile number is
   answered ``empty`` by the number plan (``plan:invalid``). The evidence is read with one query per
   source (history, blacklist, complaints, ported numbers) for the whole request; the classes follow
-  ``domain/numbercheck`` (documented rules). The upstream provider is asked only for the numbers the
-  own evidence does not decide (``needs_upstream``), in one call.
+  ``domain/numbercheck`` (documented rules); a check of at most 100 numbers reads every source in one
+  statement (one round trip on PostgreSQL), and the channels' protocols come from a 3-second cache. The
+  upstream provider is asked only for the numbers the own evidence does not decide (``needs_upstream``),
+  in one call.
 - Billing (c000 3.1): each answered query costs the account's ``numcheck`` price (a price plan; without
   one the check is refused PRICE_NOT_SET); 库无 (``unknown``) and queries whose upstream timed out or
   failed are free. The fee is debited on the ledger (ref ``numcheck:<check id>``, so statements show
@@ -80,17 +82,34 @@ class Evidence:
     ported: dict[str, str]
 
 
-def read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
-    """Every own evidence source for ``numbers``: one query per source and chunk."""
+def read_evidence(tx: Tx, numbers: Sequence[str], protocols: dict[str, str] | None = None) -> Evidence:
+    """Every own evidence source for ``numbers``: one query per source and chunk; at most ``store.SMALL``
+    numbers (a single check), one statement for all of them. ``protocols`` (channel -> protocol, to read
+    receipt codes) is read too unless given."""
     with _gc_paused(len(numbers) >= GC_PAUSE_MIN):
-        return _read_evidence(tx, numbers)
+        return _read_evidence(tx, numbers, protocols)
 
 
-def _read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
-    protocols = store.channel_protocols(tx)
+def _read_evidence(tx: Tx, numbers: Sequence[str], protocols: dict[str, str] | None = None) -> Evidence:
+    if protocols is None:
+        protocols = store.channel_protocols(tx)
+    if len(numbers) <= store.SMALL:  # a single check: one statement for every source
+        rows = store.evidence_small(tx, numbers)
+        history = [r[1:] for r in rows if r[0] == "h"]
+        black = {str(r[1]) for r in rows if r[0] == "b"}
+        compl = {str(r[1]): int(r[7]) for r in rows if r[0] == "c"}
+        moved = {str(r[1]): str(r[3]) for r in rows if r[0] == "p"}
+        return Evidence(_history(history, protocols), black, compl, moved)
+    hist = _history(store.history(tx, numbers), protocols)
+    return Evidence(
+        hist, store.blacklisted(tx, numbers), store.complaint_counts(tx, numbers), store.ported(tx, numbers)
+    )
+
+
+def _history(rows: Sequence[Sequence[Any]], protocols: dict[str, str]) -> dict[str, History]:
     hist: dict[str, History] = {}
     reasons: dict[tuple[Any, ...], str] = {}
-    for number, status, channel, stat, err, code, count, at in store.history(tx, numbers):
+    for number, status, channel, stat, err, code, count, at in rows:
         h = hist.get(number)
         if h is None:
             h = hist[number] = History()
@@ -111,9 +130,7 @@ def _read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
             h.unreachable_receipts += int(count)
             if h.last_unreachable_at is None or at > h.last_unreachable_at:
                 h.last_unreachable_at = at
-    return Evidence(
-        hist, store.blacklisted(tx, numbers), store.complaint_counts(tx, numbers), store.ported(tx, numbers)
-    )
+    return hist
 
 
 def classify_all(
@@ -152,6 +169,7 @@ class NumberChecks(UseCase):
         self.max_inline = max_inline
         self.price_ttl = price_ttl
         self._plans: dict[int, tuple[float, list[Plan]]] = {}
+        self._protocols: tuple[float, dict[str, str]] | None = None
 
     async def unit_price(self, account_id: int) -> int:
         hit = self._plans.get(account_id)
@@ -163,11 +181,21 @@ class NumberChecks(UseCase):
             raise QxError("PRICE_NOT_SET", product="numcheck")
         return li
 
+    async def protocols(self) -> dict[str, str]:
+        """Channel -> protocol (to read receipt codes), cached ``price_ttl`` seconds: a channel added since
+        is read at the next refresh."""
+        hit = self._protocols
+        if hit is None or hit[0] <= time.monotonic():
+            found = await self.db.read(store.channel_protocols)
+            hit = self._protocols = (time.monotonic() + self.price_ttl, found)
+        return hit[1]
+
     async def _evidence(self, valid: list[str]) -> Evidence:
         """The own evidence; a large batch is read in ``READ_SPLIT`` parts at once (each part on its own
         reader connection, so the database work of the parts overlaps)."""
         if len(valid) < GC_PAUSE_MIN:
-            return await self.db.read(lambda tx: read_evidence(tx, valid))
+            protocols = await self.protocols()
+            return await self.db.read(lambda tx: read_evidence(tx, valid, protocols))
         size = -(-len(valid) // READ_SPLIT)
         parts = [valid[i : i + size] for i in range(0, len(valid), size)]
         found = await asyncio.gather(*(self.db.read(functools.partial(read_evidence, numbers=p)) for p in parts))
@@ -326,22 +354,25 @@ def _rows(
 
 
 def record_marks(tx: Tx, account_id: int, rows: Sequence[Sequence[Any]], now: int) -> None:
-    """Keep the 空号 / 沉默号 classes of a check's ``rows`` as the account's marks; clear older marks of the
-    numbers it classed otherwise."""
+    """Keep the 空号 / 沉默号 classes of a check's ``rows`` as the account's marks, replacing the older marks
+    of every number it checked (a number now classed otherwise loses its mark)."""
+    checked: list[str] = []
     put: list[tuple[str, str]] = []
-    other: list[str] = []
     for r in rows:
         number = str(r[1])
         if len(number) != 11 or not number.isdigit():  # not a mainland mobile number: never sent to
             continue
+        checked.append(number)
         if r[2] in MARKED:
             put.append((number, str(r[2])))
+    # a large check looks first whether the account has marks to clear at all (its first one has none);
+    # a few marks are upserted, so only the other numbers need clearing
+    if checked and (len(checked) <= store.CHUNK or store.has_marks(tx, account_id)):
+        if len(put) > store.SMALL:
+            store.clear_marks(tx, account_id, checked)
         else:
-            other.append(number)
-    # a small check deletes at once (one statement either way); a large one looks first whether there are
-    # marks to clear at all (an account's first large check has none)
-    if other and (len(other) <= store.CHUNK or store.has_marks(tx, account_id)):
-        store.clear_marks(tx, account_id, other)
+            marked = {n for n, _ in put}
+            store.clear_marks(tx, account_id, [n for n in checked if n not in marked])
     store.put_marks(tx, account_id, put, now)
 
 

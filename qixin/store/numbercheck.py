@@ -72,6 +72,30 @@ def ported(tx: Tx, numbers: Sequence[str]) -> dict[str, str]:
     return out
 
 
+SMALL = 100  # at most this many numbers: every own evidence source in ONE statement (``evidence_small``)
+
+
+def evidence_small(tx: Tx, numbers: Sequence[str]) -> list[Any]:
+    """Every own evidence source of at most ``SMALL`` numbers in one statement (one round trip instead of
+    four on PostgreSQL): rows (source, number, status, channel, stat, err, error_code, count, time) with
+    source ``h`` (as ``history``), ``b`` (blacklisted), ``c`` (complaint count in ``count``), ``p`` (ported:
+    the carrier in ``channel``)."""
+    assert len(numbers) <= SMALL
+    cond, params = _in(tx, "number", numbers)
+    final = ", ".join(f"'{s}'" for s in RECEIPT_STATUSES)
+    return tx.all(
+        "SELECT 'h', number, status, channel, carrier_stat, carrier_err, error_code, COUNT(*),"
+        " MAX(COALESCE(done_at, submitted_at, created_at)) FROM messages"
+        f" WHERE {cond} AND status IN ({final})"
+        " GROUP BY number, status, channel, carrier_stat, carrier_err, error_code"
+        f" UNION ALL SELECT 'b', number, NULL, NULL, NULL, NULL, NULL, 0, 0 FROM blacklist WHERE {cond}"
+        f" UNION ALL SELECT 'c', number, NULL, NULL, NULL, NULL, NULL, COUNT(*), 0 FROM complaints WHERE {cond}"
+        " GROUP BY number"
+        f" UNION ALL SELECT 'p', number, NULL, carrier, NULL, NULL, NULL, 0, 0 FROM ported_numbers WHERE {cond}",
+        params * 4,
+    )
+
+
 def _chunks(numbers: Sequence[str]) -> list[Sequence[str]]:
     return [numbers[i : i + CHUNK] for i in range(0, len(numbers), CHUNK)]
 
@@ -184,8 +208,14 @@ def insert_pages_from(tx: Tx, check_id: int, first_page: int, pages: Sequence[st
 
 
 def put_marks(tx: Tx, account_id: int, marks: Sequence[tuple[str, str]], at: int) -> None:
-    """(number, class) each: the account's latest check classed the number so (replacing an older mark)."""
+    """(number, class) each: the account's latest check classed the number so (replacing an older mark).
+    A few marks are upserted; many (a batch check) are COPied on PostgreSQL, so the caller must have
+    cleared those numbers' older marks first (``clear_marks``)."""
     if not marks:
+        return
+    if len(marks) > SMALL:
+        tx.bulk_insert("number_marks", ("account_id", "number", "cls", "checked_at"),
+                       [(account_id, n, c, at) for n, c in marks])  # fmt: skip
         return
     tx.executemany(
         "INSERT INTO number_marks (account_id, number, cls, checked_at) VALUES (?, ?, ?, ?)"
@@ -199,7 +229,7 @@ def has_marks(tx: Tx, account_id: int) -> bool:
 
 
 def clear_marks(tx: Tx, account_id: int, numbers: Sequence[str]) -> None:
-    """A newer check classed these numbers otherwise (real, risk, 库无): their marks go."""
+    """The marks of these numbers go (a newer check classed them)."""
     for part in _chunks(numbers):
         cond, params = _in(tx, "number", part)
         tx.execute(f"DELETE FROM number_marks WHERE account_id = ? AND {cond}", (account_id, *params))
