@@ -2,7 +2,7 @@
 batch sends) and the number-check provider probes
 
 Revision ID: 0020_numbers2
-Revises: 0014d_numcheck_jobs
+Revises: 0015_rowid_keys
 Create Date: 2026-12-02
 """
 
@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_numbers2"
-down_revision = "0014d_numcheck_jobs"
+down_revision = "0015_rowid_keys"
 branch_labels = None
-depends_on = ("0010_alerts",)  # seeds a rule in its alert_rules
+depends_on = None
 
 
 def upgrade() -> None:
