@@ -1,6 +1,6 @@
 """A "TD" (退订) reply from the real number behind a privacy token: the opt-out is stored against the real
 number, so a later marketing send to the token (or to the number) is refused OPTED_OUT, reported as the token; the
-customer's own opt-out list shows the token, never the real number."""
+customer's own opt-out list (API and console, page and CSV) shows the token, never the real number."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from collections.abc import Callable
 
 import orjson
 from conftest import Running
+from console_helpers import PASSWORD
+from test_console_pages import login
 
+from qixin.services.actor import Actor
 from qixin.services.channels import extension_of
 
 REAL = "13912340000"
@@ -59,6 +62,20 @@ async def test_td_from_a_tokenised_number_opts_out_the_real_number(running: Runn
     csv = await api.request("GET", "/v1/optouts?format=csv")
     assert tk in csv.text
     for text in (mine.text, csv.text, orjson.dumps(again).decode()):
+        assert REAL not in text and REAL[:3] + "****" + REAL[-4:] not in text
+    # the console's 退订管理 page and its CSV export show the token too
+    await running.platform.console_users.create_user(
+        Actor.cli(), api.account_id, "所有者", "13900003101", "owner", PASSWORD
+    )
+    owner = await login(running, "13900003101")
+    try:
+        page = await owner.get("/optouts")
+        export = await owner.get("/optouts.csv")
+    finally:
+        await owner.aclose()
+    assert page.status_code == 200 and export.status_code == 200
+    assert tk in export.text and tk[:3] in page.text
+    for text in (page.text, export.text):
         assert REAL not in text and REAL[:3] + "****" + REAL[-4:] not in text
     # another account's opt-out list and sends are untouched
     assert (await other.request("GET", "/v1/optouts")).json()["optouts"] == []
