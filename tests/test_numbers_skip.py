@@ -125,3 +125,24 @@ async def test_a_large_check_replaces_its_marks_and_a_later_one_clears_them(db_u
         assert await checks.skippable(acct, numbers, ["empty", "silent"]) == {}
     finally:
         db.close()
+
+
+async def test_a_file_send_skips_them_too(running: Running) -> None:
+    """POST /v1/batches (multipart) with skip_empty: every chunk's accept request carries the option."""
+    from test_filejobs import upload, wait_job
+
+    api = running.account(balance_li=100_000, price_li=35)
+    running.platform.db.write_sync(lambda tx: create_plan(tx, api.account_id, "numcheck", 10))
+    await api.request("POST", "/v1/numbers/check", {"numbers": [EMPTY, SILENT, REAL]})
+    data = f"号码\n{EMPTY}\n{SILENT}\n{REAL}\n".encode()
+    fields = {"signature": "企信", "content": "您的订单已发货", "skip_empty": "true"}
+    resp = await upload(api, fields, ("list.csv", data))
+    assert resp.status_code == 202, resp.text
+    job = await wait_job(api, resp.json()["job_id"])
+    assert (job["status"], job["accepted"], job["rejected"]) == ("done", 2, 1), job
+    numbers = running.platform.db.read_sync(
+        lambda tx: tx.all("SELECT number FROM messages WHERE account_id = ? ORDER BY number", (api.account_id,))
+    )
+    assert [str(n) for (n,) in numbers] == [SILENT, REAL]  # the empty number was never sent
+    bad = await upload(api, {**fields, "skip_empty": "maybe"}, ("list.csv", data))
+    assert bad.json()["code"] == "INVALID_REQUEST"
