@@ -56,11 +56,12 @@ class PolicyRow:
     optout_words: str
     max_number_run: int | None
     verification_window: bool
+    promo_as: str = "marketing"
 
 
 _POLICY_COLUMNS = (
     "permit_24h", "international", "link_policy", "allowed_domains", "limits", "optout_words", "max_number_run",
-    "verification_window",
+    "verification_window", "promo_as",
 )  # fmt: skip
 
 
@@ -70,7 +71,7 @@ def policy_row(tx: Tx, account_id: int) -> PolicyRow | None:
         return None
     return PolicyRow(
         bool(r[0]), bool(r[1]), str(r[2]), r[3] or "", r[4] or "{}", r[5] or "",
-        None if r[6] is None else int(r[6]), bool(r[7]),
+        None if r[6] is None else int(r[6]), bool(r[7]), str(r[8] or "marketing"),
     )  # fmt: skip
 
 
@@ -78,7 +79,7 @@ def save_policy(tx: Tx, account_id: int, row: PolicyRow, updated_at: int) -> Non
     """Write the account's policy row (update, or insert when the account has none yet)."""
     values = (
         row.permit_24h, row.international, row.link_policy, row.allowed_domains, row.limits, row.optout_words,
-        row.max_number_run, row.verification_window, updated_at, account_id,
+        row.max_number_run, row.verification_window, row.promo_as, updated_at, account_id,
     )  # fmt: skip
     sets = ", ".join(f"{c} = ?" for c in (*_POLICY_COLUMNS, "updated_at"))
     tx.execute(f"UPDATE account_policies SET {sets} WHERE account_id = ?", values)
