@@ -28,7 +28,8 @@ def insert_hold(tx: Tx, values: Sequence[Any]) -> None:
 
 
 def list_holds(tx: Tx, status: str | None, account_id: int | None, limit: int) -> list[Any]:
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     if status is not None:
         where.append("h.status = ?")
         args.append(status)
