@@ -252,3 +252,37 @@ async def test_retrain_from_staff_decisions_changes_the_version_in_force(running
     # the same data and parameters give the same version: nothing new
     again = await asyncio.to_thread(runner.invoke, cli_app, args)
     assert again.exit_code == 0 and json.loads(again.output.strip().splitlines()[-1])["new"] is False
+
+
+async def test_optout_by_mo_applies_to_the_signature_the_number_last_received(running: Running) -> None:
+    from qixin.services.channels import extension_of
+    from qixin.store.accounts import insert_signature
+
+    api = running.account(balance_li=10_000)
+    running.platform.db.write_sync(lambda tx: insert_signature(tx, api.account_id, "乙品牌", "approved"))
+    running.platform.directory.invalidate()
+    body = {"content": "新品上市，回T退订", "type": "marketing", "audience": "会员"}
+    sent = await api.send(to=NUMBERS[0], **body)
+    assert sent.status_code == 200, sent.text
+    await running.wait_final(1)
+    ext = running.platform.db.write_sync(lambda tx: extension_of(tx, api.account_id))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while True:  # the platform's receiving session binds in the background
+        try:
+            await running.runtime.simulator.send_mo("86" + NUMBERS[0], "10690000" + ext, "TD")
+            break
+        except RuntimeError:
+            assert loop.time() < deadline, "no bound session"
+            await asyncio.sleep(0.05)
+
+    async def opted_out() -> bool:
+        return bool((await api.get("/v1/optouts")).json()["count"])
+
+    await wait_for(opted_out)
+    out = (await api.get("/v1/optouts")).json()["optouts"]
+    assert [(o["number"], o["signature"], o["source"]) for o in out] == [(NUMBERS[0], "企信", "mo")]
+    again = (await api.send(to=NUMBERS[0], **body)).json()
+    assert again["code"] == "NO_VALID_NUMBERS" and again["rejected"][0]["code"] == "OPTED_OUT", again
+    other = await api.send(to=NUMBERS[0], signature="乙品牌", **body)
+    assert other.status_code == 200 and other.json()["accepted_count"] == 1, other.text

@@ -130,6 +130,18 @@ def _insert_ignore(tx: Tx, table: str, columns: Sequence[str], rows: list[tuple[
     return max(tx.rowcount, 0)  # executemany sums the rows changed, on both drivers
 
 
+def last_signature_to(tx: Tx, account_id: int, number: str, since: int) -> str | None:
+    """The signature of the newest final message the account sent to ``number`` since ``since`` (ms), or
+    None (reads the partial index ix_messages_number: its status condition is repeated here)."""
+    r = tx.one(
+        "SELECT b.signature FROM messages m JOIN batches b ON b.id = m.batch_id"
+        " WHERE m.number = ? AND m.status IN ('delivered', 'undelivered', 'expired') AND m.account_id = ?"
+        " AND m.created_at >= ? ORDER BY m.created_at DESC LIMIT 1",
+        (number, account_id, since),
+    )
+    return None if r is None else str(r[0])
+
+
 def insert_optouts(tx: Tx, account_id: int, numbers: Sequence[str], signature: str, source: str, at: int) -> int:
     rows = [(account_id, n, signature, source, at) for n in numbers]
     return _insert_ignore(tx, "optouts", ("account_id", "number", "signature", "source", "created_at"), rows)

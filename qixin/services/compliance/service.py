@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 CONTENT_CODES = frozenset({"CONTENT_FORBIDDEN", "CONTENT_SPECIAL_CHAR", "UNSUBSCRIBE_MISSING", "LINK_FORBIDDEN"})
 MAX_AUDIENCE = 500
+MO_SIGNATURE_DAYS = 30  # an opt-out reply applies to the signature of the last message within this many days
 
 
 class ComplianceService:
@@ -340,6 +341,10 @@ def record_mo_optout(tx: Tx, service: ComplianceService, account_id: int | None,
     if not service.is_optout(text, pol):
         return False
     number = source[-11:] if len(source) > 11 and source.startswith(("86", "+86", "0086")) else source
-    store.add_optouts(tx, account_id, [number], "mo")
+    # per signature: the reply opts out of the signature whose message the number last received from
+    # the account (within MO_SIGNATURE_DAYS); with none found, of all the account's signatures
+    since = now_ms() - MO_SIGNATURE_DAYS * 86_400_000
+    signature = store.q.last_signature_to(tx, account_id, number, since) or ""
+    store.add_optouts(tx, account_id, [number], "mo", signature)
     service.stats["optouts_mo"] += 1
     return True
