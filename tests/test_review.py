@@ -286,3 +286,41 @@ async def test_optout_by_mo_applies_to_the_signature_the_number_last_received(ru
     assert again["code"] == "NO_VALID_NUMBERS" and again["rejected"][0]["code"] == "OPTED_OUT", again
     other = await api.send(to=NUMBERS[0], signature="乙品牌", **body)
     assert other.status_code == 200 and other.json()["accepted_count"] == 1, other.text
+
+
+async def test_frozen_account_freezes_its_packages_and_a_rejected_hold_gives_parts_back(running: Running) -> None:
+    from qixin.services.billing import grant_package
+
+    api = running.account(balance_li=10_000)
+    db = running.platform.db
+    pkg = db.write_sync(lambda tx: grant_package(tx, api.account_id, "term", 100, "pkg-freeze", months=1))
+    pid = int(pkg["id"])
+
+    async def package() -> tuple[str, int, int]:
+        row = await db.read(
+            lambda tx: tx.one("SELECT status, remaining_parts, expires_at FROM packages WHERE id = ?", (pid,))
+        )
+        return str(row[0]), int(row[1]), int(row[2])
+
+    batch = (await send_held(api))["batch_id"]
+    status, remaining, expires = await package()
+    assert (status, remaining) == ("active", 97) and await balance(running, api) == 10_000  # paid by the package
+    async with staff(running, "admin") as admin, staff(running) as reviewer:
+        frozen = await admin.post(f"/admin/accounts/{api.account_id}/freeze", json={"reason": "违规"})
+        assert frozen.status_code == 200 and frozen.json()["packages"] == 1, frozen.text
+        assert (await package())[0] == "frozen"
+        refused = await api.send(to=NUMBERS[0], content="会议通知")
+        assert refused.status_code == 403 and refused.json()["code"] == "ACCOUNT_FROZEN"
+        # the held batch is rejected while the account is frozen: its parts still come back, exactly
+        assert (await reviewer.post(f"/admin/reviews/{batch}/reject", json={"reason": "违规"})).status_code == 200
+        assert (await package())[:2] == ("frozen", 100)
+        await ledger_exact(running)
+        day = 86_400_000
+        db.write_sync(lambda tx: tx.execute("UPDATE package_freezes SET frozen_at = frozen_at - ?", (day,)))
+        thawed = await admin.post(f"/admin/accounts/{api.account_id}/unfreeze", json={"reason": "整改完成"})
+        assert thawed.status_code == 200 and thawed.json()["packages"] == 1, thawed.text
+    status, remaining, expires_after = await package()
+    assert (status, remaining) == ("active", 100)
+    assert day <= expires_after - expires < day + 60_000  # the frozen day given back
+    ok = await api.send(to=NUMBERS[0], content="会议通知")
+    assert ok.status_code == 200 and ok.json()["package_parts"] == 1, ok.text

@@ -93,6 +93,7 @@ class StatusOut(BaseModel):
     status: str
     previous: str
     reason: str
+    packages: int = Field(0, description="随账户冻结（或解冻）的套餐数")
 
 
 class Violation(BaseModel):

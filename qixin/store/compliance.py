@@ -41,6 +41,32 @@ def freeze_if_active(tx: Tx, account_id: int) -> bool:
     return tx.rowcount > 0
 
 
+def freeze_packages(tx: Tx, account_id: int, at: int) -> int:
+    """The account's active packages become ``frozen`` (not usable, not swept for expiry); the time is
+    kept in ``package_freezes`` so that thawing can give the frozen time back."""
+    tx.execute(
+        "INSERT INTO package_freezes (package_id, account_id, frozen_at)"
+        " SELECT id, account_id, ? FROM packages WHERE account_id = ? AND status = 'active'",
+        (at, account_id),
+    )
+    tx.execute("UPDATE packages SET status = 'frozen' WHERE account_id = ? AND status = 'active'", (account_id,))
+    return tx.rowcount
+
+
+def thaw_packages(tx: Tx, account_id: int, at: int) -> int:
+    """Frozen packages active again; a ``term`` package's expiry moves on by the time it was frozen (a
+    ``year`` package keeps its 31 December)."""
+    rows = tx.all("SELECT package_id, frozen_at FROM package_freezes WHERE account_id = ?", (account_id,))
+    tx.executemany(
+        "UPDATE packages SET status = 'active',"
+        " expires_at = CASE WHEN kind = 'term' THEN expires_at + ? ELSE expires_at END"
+        " WHERE id = ? AND status = 'frozen'",
+        [(max(0, at - int(frozen_at)), int(pid)) for pid, frozen_at in rows],
+    )
+    tx.execute("DELETE FROM package_freezes WHERE account_id = ?", (account_id,))
+    return len(rows)
+
+
 # --- policies ----------------------------------------------------------------------------------------
 
 

@@ -598,6 +598,15 @@ classifier_decisions = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Packages frozen with their account (c003 8.5): thawing gives a term package the frozen time back.
+package_freezes = Table(
+    "package_freezes",
+    metadata,
+    Column("package_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("frozen_at", BigInteger, nullable=False),
+)
+
 # Retrained classifier models (the newest is in force in every process; none = the shipped model).
 classifier_models = Table(
     "classifier_models",

@@ -235,6 +235,7 @@ def record_violations(
     count = q.count_violations(tx, account_id, ts - freeze_period_ms, codes)
     if count < freeze_after or not q.freeze_if_active(tx, account_id):
         return False
+    q.freeze_packages(tx, account_id, ts)
     detail = {"reason": "auto", "violations": count, "period_s": freeze_period_ms // 1000}
     audit(tx, Actor.system("compliance"), "account.freeze", f"account:{account_id}", detail)
     return True
@@ -246,7 +247,10 @@ def set_account_status(tx: Tx, account_id: int, frozen: bool, reason: str) -> di
         raise QxError("NOT_FOUND", "账户不存在")
     status = "frozen" if frozen else "active"
     q.set_account_status(tx, account_id, status)
-    return {"account_id": account_id, "status": status, "previous": previous, "reason": reason}
+    packages = 0
+    if status != previous:  # c003 8.5: the account's packages are frozen with it, and thawed with it
+        packages = q.freeze_packages(tx, account_id, now_ms()) if frozen else q.thaw_packages(tx, account_id, now_ms())
+    return {"account_id": account_id, "status": status, "previous": previous, "reason": reason, "packages": packages}
 
 
 def list_violations(tx: Tx, account_id: int | None, limit: int = 100) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """manual review of content (人工审核): held batches, staff decisions, retrained classifier models;
-account_policies.promo_as (issue 15)
+account_policies.promo_as; packages frozen with their account (issue 15)
 
 Revision ID: 0020_review
 Revises: 0003b
@@ -49,6 +49,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "package_freezes",
+        sa.Column("package_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("frozen_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("package_id"),
+    )
+    op.create_index("ix_package_freezes_account_id", "package_freezes", ["account_id"], unique=False)
+    op.create_table(
         "classifier_models",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("version", sa.String(length=32), nullable=False),
@@ -63,6 +71,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("classifier_models")
+    op.drop_index("ix_package_freezes_account_id", table_name="package_freezes")
+    op.drop_table("package_freezes")
     op.drop_table("classifier_decisions")
     op.drop_index("ix_review_holds_status", table_name="review_holds")
     op.drop_table("review_holds")
