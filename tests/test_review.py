@@ -311,7 +311,9 @@ async def test_frozen_account_freezes_its_packages_and_a_rejected_hold_gives_par
         assert (await package())[0] == "frozen"
         refused = await api.send(to=NUMBERS[0], content="会议通知")
         assert refused.status_code == 403 and refused.json()["code"] == "ACCOUNT_FROZEN"
-        # the held batch is rejected while the account is frozen: its parts still come back, exactly
+        # a frozen account's held batch cannot be approved; rejected, its parts still come back, exactly
+        blocked = await reviewer.post(f"/admin/reviews/{batch}/approve")
+        assert blocked.status_code == 403 and blocked.json()["code"] == "ACCOUNT_FROZEN", blocked.text
         assert (await reviewer.post(f"/admin/reviews/{batch}/reject", json={"reason": "违规"})).status_code == 200
         assert (await package())[:2] == ("frozen", 100)
         await ledger_exact(running)

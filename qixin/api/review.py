@@ -96,9 +96,10 @@ def review_router(platform: Platform) -> APIRouter:
         actor = await deps.staff_actor(platform, request)
         return _ok(HoldOut, await queue.get(actor, _batch(batch_id)))
 
+    approve_errors = error_responses(*STAFF, "INVALID_JSON", "NOT_FOUND", "REVIEW_DECIDED", "ACCOUNT_FROZEN")
+
     @router.post("/{batch_id}/approve", summary="审核通过：整批发送", response_model=DecisionOut,
-                 openapi_extra=body_of(ApproveIn),
-                 responses=error_responses(*STAFF, "INVALID_JSON", "NOT_FOUND", "REVIEW_DECIDED"))  # fmt: skip
+                 openapi_extra=body_of(ApproveIn), responses=approve_errors)  # fmt: skip
     async def approve(batch_id: str, request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
         raw = await request.body()

@@ -33,6 +33,7 @@ from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase, audit
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.receipts import Failed, record_failures
+from qixin.store import compliance as compliance_store
 from qixin.store import review as q
 from qixin.store import webhooks as outbox
 from qixin.store.db import Database, Tx, now_ms
@@ -108,6 +109,8 @@ class ReviewQueue(UseCase):
 
         def job(tx: Tx) -> dict[str, Any]:
             r = _pending(tx, batch_id)
+            if compliance_store.account_status(tx, int(r[1])) != "active":
+                raise QxError("ACCOUNT_FROZEN", "账户已冻结：此批次只能驳回或等待过期退款")
             now = now_ms()
             if not q.decide(tx, batch_id, "approved", now, by, note or None):
                 raise QxError("REVIEW_DECIDED")
