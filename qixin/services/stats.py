@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from qixin.domain import latency as latency_rules
@@ -52,6 +53,19 @@ class Change:
     carrier_stat: str | None = None
     carrier_err: str | None = None
     error_code: str | None = None
+
+
+@lru_cache(maxsize=4096)
+def change(
+    status: str,
+    channel: str | None = None,
+    carrier_stat: str | None = None,
+    carrier_err: str | None = None,
+    error_code: str | None = None,
+) -> Change:
+    """A shared ``Change`` (they are immutable, and the changes of one batch repeat a few values: one per
+    channel at submit, one per receipt code at delivery), instead of a new object per message."""
+    return Change(status, channel, carrier_stat, carrier_err, error_code)
 
 
 def _move(tx: Tx, key: store.Key, messages: int, parts: int, fee_li: int) -> None:

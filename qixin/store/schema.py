@@ -84,7 +84,8 @@ templates = Table(
 batches = Table(
     "batches",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the key is the rowid (one B-tree); migration 0015_rowid_keys
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("api_key_id", BigInteger, nullable=True),  # whose callback URL receives the receipts
     Column("type", String(16), nullable=False),
@@ -107,7 +108,8 @@ batches = Table(
 messages = Table(
     "messages",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the key is the rowid (one B-tree); migration 0015_rowid_keys
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("batch_id", BigInteger, nullable=False, index=True),
     Column("account_id", BigInteger, nullable=False),
     Column("number", String(32), nullable=False),
@@ -145,7 +147,8 @@ Index(
 dispatch_queue = Table(
     "dispatch_queue",
     metadata,
-    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the key is the rowid (one B-tree); migration 0015_rowid_keys
+    Column("message_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("priority", SmallInteger, nullable=False),  # 0 verification, 1 notification, 2 marketing
     Column("due_at", BigInteger, nullable=False),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
