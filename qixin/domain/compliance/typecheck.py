@@ -8,9 +8,9 @@ the account's ``promo_as`` policy:
 - ``refuse``: refused with CONTENT_TYPE_MISMATCH;
 - ``off``: sent as typed.
 
-"Reads as marketing": the classifier's promotional probability reaches the ``type_check`` threshold
-of ``classifier_thresholds.json``, or the normalised text holds at least ``MIN_CUES`` distinct
-promotion cues of :data:`MARKETING_CUES` (offers, discounts, sales calls). The cues are there because
+"Reads as marketing": the normalised text holds at least ``MIN_CUES`` distinct promotion cues of
+:data:`MARKETING_CUES` (offers, discounts, sales calls), or one cue and the classifier's promotional
+probability at the ``type_check`` threshold of ``classifier_thresholds.json``. The cues are there because
 the classifier's promotional head, trained on marketing that ends with an unsubscribe instruction,
 weighs that instruction most and sees little else (measured: docs/compliance.md).
 
@@ -51,7 +51,9 @@ def marketing_cues(normalized: str) -> tuple[str, ...]:
 
 
 def reads_as_marketing(promotional: float, threshold: float, cues: tuple[str, ...]) -> bool:
-    return promotional >= threshold or len(cues) >= MIN_CUES
+    """Two promotion cues, or one with the classifier's promotional probability at ``threshold``: the
+    classifier alone is not trusted (short texts it has never seen, such as ``您好``, score high)."""
+    return len(cues) >= MIN_CUES or (bool(cues) and promotional >= threshold)
 
 
 def promotional_action(msg_type: str, marketing: bool, promo_as: str) -> str | None:
