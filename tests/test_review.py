@@ -44,7 +44,7 @@ async def statuses(r: Running, batch_id: str) -> dict[str, tuple[str, str | None
     return {str(n): (str(s), e) for n, s, e in rows}
 
 
-async def wait_for(cond: Any, timeout: float = 20.0) -> None:
+async def wait_for(cond: Any, timeout: float = 60.0) -> None:
     """Wait until ``cond()`` (an async predicate) holds, at most ``timeout`` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not await cond():
