@@ -31,7 +31,7 @@ import functools
 import logging
 import random
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qixin.services.receipts import (
@@ -60,7 +60,7 @@ class Outgoing:
     type: str
     account_id: int
     extension: str = ""  # the account's 扩展码, appended to the channel's service code
-    tried: list[str] = field(default_factory=list)  # channels this message was handed to
+    tried: tuple[str, ...] = ()  # channels this message was handed to (a tuple: no list per message)
     pin: str = ""  # only this channel may carry it (an interception test, services/flashtests.py)
 
 
@@ -241,7 +241,7 @@ class Dispatcher:
         self._maybe_flush()
 
     def _hand(self, connector: Connector, item: Outgoing) -> None:
-        item.tried.append(connector.name)
+        item.tried = (*item.tried, connector.name)
         self._items[item.message_id] = item
         connector.submit(item)
 

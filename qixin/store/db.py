@@ -100,6 +100,14 @@ class Tx:
             for i, x in enumerate(values):
                 v[i] += x
 
+    def counters(self, flusher: Flusher) -> dict[Any, list[int]]:
+        """This job's counters of ``flusher`` (key -> values), for callers that add many moves inline;
+        the same rules as ``count``."""
+        entry = self._job_counters.get(flusher)
+        if entry is None:
+            entry = self._job_counters[flusher] = (False, {})
+        return entry[1]
+
     def reset_counters(self, flusher: Flusher) -> None:
         """Drop the counters of ``flusher`` that earlier jobs left to write (a job that recomputes what
         they count from the rows themselves); takes effect only if this job succeeds."""
