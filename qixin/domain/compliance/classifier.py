@@ -412,7 +412,7 @@ def train(corpus: Iterable[LabelledText], params: TrainParams | None = None) -> 
     col_ids: list[int] = []
     values: list[float] = []
     for i, counts in enumerate(docs):
-        for gram, count in counts.items():
+        for gram in counts:
             j = column.get(gram)
             if j is not None:
                 row_ids.append(i)
