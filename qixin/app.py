@@ -7,11 +7,12 @@ Rules:
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
   QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
-  housekeeping), ``AlertsRole`` (alert rules, staff notices), ``RetentionRole`` (the daily purge) and
-  ``PortsRole`` (the customer SMPP / CMPP ports). The HTTP API is served by whoever serves
-  ``qixin.api.app.asgi_app(services)``.
+  housekeeping), ``AlertsRole`` (alert rules, staff notices), ``NumberProbeRole`` (the number check's
+  upstream probe), ``RetentionRole`` (the daily purge) and ``PortsRole`` (the customer SMPP / CMPP
+  ports). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
 - ``qixin run`` = every role in one process; ``qixin api`` = Core + PortsRole; ``qixin dispatcher`` =
-  Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole + RetentionRole.
+  Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole + NumberProbeRole +
+  RetentionRole (``--no-workers``: without the last five, which ``qixin worker`` runs).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStor
 from qixin.services.notify import Smtp
 from qixin.services.numbercheck import NumberChecks
 from qixin.services.numbercheck_jobs import NumberCheckJobs
+from qixin.services.numbercheck_probe import ProviderProbe
 from qixin.services.numberproviders import CircuitBreaker, HttpProvider, Provider, SimulatorProvider
 from qixin.services.ports import PortDesk
 from qixin.services.pricing import PlanPricer
@@ -115,6 +117,7 @@ class Services:
     tokens: RecipientTokens
     flash_tests: FlashTests
     numcheck_jobs: NumberCheckJobs
+    numcheck_probe: ProviderProbe
     alerts: Alerts
     alert_worker: AlertWorker
     announcements: Announcements
@@ -219,9 +222,14 @@ def build(settings: Settings) -> Services:
         )
     )  # fmt: skip
     flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
+    numbers = NumberChecks(
+        db, numcheck_provider(s.numcheck),
+        NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
+        skip_days=s.numcheck.skip_days,
+    )  # fmt: skip
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics, flow=flow, tokens=tokens,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow, tokens=tokens, skippable=numbers.skippable,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -230,10 +238,6 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
-    numbers = NumberChecks(
-        db, numcheck_provider(s.numcheck),
-        NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
-    )  # fmt: skip
 
     async def channel_health() -> list[dict[str, Any]]:
         if channels.started:
@@ -304,6 +308,7 @@ def build(settings: Settings) -> Services:
         flash_tests=FlashTests(db, directory, accept),
         numbers=numbers,
         numcheck_jobs=NumberCheckJobs(numbers),
+        numcheck_probe=ProviderProbe(db, numbers.provider, s.numcheck.probe_interval, s.numcheck.probe_timeout),
         alerts=alerts,
         alert_worker=AlertWorker(alerts, s.alerts_interval),
         announcements=Announcements(db),
@@ -621,6 +626,20 @@ class AlertsRole:
         await self.s.alert_worker.stop()
 
 
+class NumberProbeRole:
+    """Probes the number check's upstream provider every ``numcheck.probe_interval`` seconds; the alert
+    rules read the outcome (services/numbercheck_probe.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.numcheck_probe.start()
+
+    async def stop(self) -> None:
+        await self.s.numcheck_probe.stop()
+
+
 class RetentionRole:
     """The daily retention purge (services/retention.py) at ``retention_hour`` Beijing time."""
 
@@ -683,6 +702,7 @@ def embedded(
         WorkersRole(services),
         FileJobsRole(services),
         AlertsRole(services),
+        NumberProbeRole(services),
         RetentionRole(services),
         PortsRole(services),
     ]
@@ -705,10 +725,14 @@ def dispatcher_only(services: Services, simulators: bool = False, workers: bool 
 
 
 def workers_only(services: Services) -> Runtime:
-    """``qixin worker``: webhook pushes, billing housekeeping, number-check and file jobs, alerts and the
-    retention purge, without channels or dispatch (beside ``qixin dispatcher --no-workers``)."""
+    """``qixin worker``: webhook pushes, billing housekeeping, number-check and file jobs, alerts, the
+    number-check upstream probe and the retention purge, without channels or dispatch (beside ``qixin
+    dispatcher --no-workers``)."""
     return Runtime(services, [Core(services), *_worker_roles(services)])
 
 
 def _worker_roles(services: Services) -> list[Role]:
-    return [WorkersRole(services), FileJobsRole(services), AlertsRole(services), RetentionRole(services)]
+    return [
+        WorkersRole(services), FileJobsRole(services), AlertsRole(services), NumberProbeRole(services),
+        RetentionRole(services),
+    ]  # fmt: skip

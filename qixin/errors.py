@@ -47,6 +47,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "NUMBER_DUPLICATE": (400, "号码重复"),
     "TOKEN_UNKNOWN": (400, "隐私号码令牌不存在"),
     "TOKEN_EXPIRED": (400, "隐私号码令牌已过期"),
+    "NUMBER_EMPTY_SKIPPED": (400, "号码检测为空号，已按要求跳过"),
+    "NUMBER_SILENT_SKIPPED": (400, "号码检测为沉默号，已按要求跳过"),
     "NO_VALID_NUMBERS": (400, "没有可发送的有效号码"),
     "SEND_AT_INVALID": (400, "定时发送时间格式错误"),
     "SEND_AT_TOO_FAR": (400, "定时发送时间超出允许范围（最多 90 天后）"),

@@ -102,6 +102,13 @@ class NumberCheckSettings(BaseSettings):
     fresh_days: int = Field(30, ge=1, description="A delivery this recent makes a number real with confidence 0.95")
     silent_days: int = Field(90, ge=1, description="No delivery for longer than this makes a number silent (沉默号)")
     max_inline: int = Field(1_000, ge=1, description="Numbers per POST /v1/numbers/check")
+    skip_days: int = Field(
+        30, ge=1, description="A send with skip_empty / skip_silent skips numbers so classed by a check this recent"
+    )
+    probe_interval: float = Field(
+        60.0, ge=0, description="Seconds between probes of the upstream provider (alert numcheck_provider); 0: off"
+    )
+    probe_timeout: float = Field(10.0, gt=0, description="A probe not answered in this many seconds failed")
     http_url: str = Field("", description="HTTP provider: URL the numbers are POSTed to")
     http_numbers_field: str = Field("numbers", description="HTTP provider: request field holding the number list")
     http_extra_body: dict[str, Any] = Field({}, description="HTTP provider: fixed fields added to every request (JSON)")

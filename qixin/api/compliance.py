@@ -613,7 +613,7 @@ def _customer_router(platform: Platform) -> APIRouter:
     )  # fmt: skip
     async def my_optouts(request: Request, format: str = "json") -> Response:
         actor, _ = await deps.customer(platform, request)
-        rows = await usecases.own_optouts(db, actor)
+        rows = await usecases.own_optouts(db, actor, platform.tokens.tokens_of)
         if format == "csv":
             return _csv(rows, usecases.OPTOUT_COLUMNS, "optouts")
         return _ok(OptoutsOut, {"optouts": rows, "count": len(rows)})

@@ -1080,6 +1080,30 @@ retention_marks = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# -- number services, part two (issue 14; migration 0020_numbers2) --------------------------------------------
+# The latest 空号 / 沉默号 class per account and number from its checks (a send's skip_empty / skip_silent).
+number_marks = Table(
+    "number_marks",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("number", String(32), primary_key=True),
+    Column("cls", String(8), nullable=False),  # empty | silent
+    Column("checked_at", BigInteger, nullable=False),
+)
+
+# The latest probe of each number-check upstream provider (services/numbercheck_probe.py; alert
+# numcheck_provider).
+numcheck_probes = Table(
+    "numcheck_probes",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # ok | timeout | error | open
+    Column("latency_ms", BigInteger, nullable=False),
+    Column("detail", String(200), nullable=False, server_default=""),
+    Column("failures", BigInteger, nullable=False, server_default="0"),  # consecutive failed probes
+    Column("probed_at", BigInteger, nullable=False),
+)
+
 # The console's address book (通讯录, services/addressbook.py): an account's contacts (one row per number)
 # and groups; a contact belongs to any number of groups.
 contact_groups = Table(
