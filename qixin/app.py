@@ -45,6 +45,7 @@ from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import ChannelDesk, upsert_embedded_channel
 from qixin.services.compliance import documents
 from qixin.services.compliance.desk import ComplianceDesk
+from qixin.services.compliance.review import ReviewQueue
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.connections import ConnectionDirectory, Connections
@@ -111,6 +112,7 @@ class Services:
     ports: PortDesk  # what the customer ports do, whatever the protocol
     channel_desk: ChannelDesk
     compliance_desk: ComplianceDesk
+    reviews: ReviewQueue  # manual content review (人工审核) and its expiry sweep
     numbers: NumberChecks
     tokens: RecipientTokens
     flash_tests: FlashTests
@@ -301,6 +303,7 @@ def build(settings: Settings) -> Services:
         statistics=statistics,
         channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        reviews=ReviewQueue(db, compliance, on_release=dispatcher.wake),
         tokens=tokens,
         flash_tests=FlashTests(db, directory, accept),
         numbers=numbers,
@@ -533,8 +536,10 @@ class WorkersRole:
         await self.s.webhooks.start()
         await self.s.billing_worker.start()
         await self.s.numcheck_jobs.start()
+        await self.s.reviews.start()
 
     async def stop(self) -> None:
+        await self.s.reviews.stop()
         await self.s.numcheck_jobs.stop()
         await self.s.billing_worker.stop()
         await self.s.webhooks.stop()

@@ -50,6 +50,8 @@ app.add_typer(alerts_app, name="alerts")
 connection_app = typer.Typer(help="账号直连：客户 SMPP / CMPP 登录账号", no_args_is_help=True)
 app.add_typer(connection_app, name="connection")
 app.add_typer(retention_app, name="retention")
+classifier_app = typer.Typer(help="内容分类器：用语料与人工审核结论重新训练", no_args_is_help=True)
+app.add_typer(classifier_app, name="classifier")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
@@ -1055,6 +1057,24 @@ def retention_close_complaint(
 
     _call(data_dir, lambda s: s.retention.close_complaint(Actor.cli(), complaint_id, note))
     typer.echo(f"投诉 {complaint_id} 已结案")
+
+
+@classifier_app.command("retrain")
+def classifier_retrain(
+    epochs: Annotated[int | None, typer.Option("--epochs", help="训练轮数（默认训练参数）")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """用内置语料加上全部人工审核结论重新训练内容分类器，新版本在各进程数秒内生效。"""
+    from dataclasses import replace
+
+    from qixin.domain.compliance.classifier import TrainParams
+
+    params = TrainParams() if epochs is None else replace(TrainParams(), epochs=epochs)
+    out = _call(data_dir, lambda s: s.reviews.retrain(Actor.cli(), params))
+    new = "新版本" if out["new"] else "版本未变（训练数据与参数相同）"
+    human = f"分类器 {out['previous_version']} → {out['version']}（{new}，人工审核结论 {out['decisions']} 条）"
+    _out(out, as_json, human)
 
 
 @simulator_app.command("smpp")

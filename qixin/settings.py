@@ -76,6 +76,14 @@ class ComplianceSettings(BaseSettings):
         ("CONTENT_FORBIDDEN", "LINK_FORBIDDEN"), description="Violation codes that count toward the auto-freeze"
     )
     limits_prefix: str = Field("qixin-limits", description="Redis key prefix of the frequency counters")
+    classifier: bool = Field(True, description="Content classifier in screening: refuse, hold for manual review, pass")
+    classifier_thresholds: str = Field(
+        "", description="JSON file of the classifier's hold/refuse thresholds per category (empty: the shipped file)"
+    )
+    review_hold_ttl: int = Field(
+        86_400, ge=1, description="Seconds a batch held for manual review waits before it expires (refunded)"
+    )
+    review_expire_interval: float = Field(30.0, gt=0, description="Seconds between sweeps for expired review holds")
 
     _split_lists = field_validator("optout_words", "freeze_codes", mode="before")(_split)
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from qixin.api import deps
 from qixin.api.common import body_of, error_responses, json_response, parse_model
+from qixin.api.review import review_router
 from qixin.domain.compliance import CATEGORIES
 from qixin.errors import QxError
 from qixin.services.actor import Actor
@@ -79,6 +80,9 @@ class PolicyChanges(_In):
     )
     optout_words: list[str] | None = Field(None, description="另加的退订词")
     max_number_run: int | None = Field(None, description="连续号段上限（0 = 关闭，null = 平台默认）")
+    promo_as: str | None = Field(
+        None, description="通知/验证码内容读作营销时：marketing（按营销处理）| refuse（拒绝）| off（不检查）"
+    )
 
 
 class PolicyOut(BaseModel):
@@ -91,6 +95,7 @@ class PolicyOut(BaseModel):
     limits: dict[str, str]
     optout_words: list[str]
     max_number_run: int | None
+    promo_as: str
 
 
 class FreezeIn(_In):
@@ -106,6 +111,7 @@ class StatusOut(BaseModel):
     status: str
     previous: str
     reason: str
+    packages: int = Field(0, description="随账户冻结（或解冻）的套餐数")
 
 
 class Violation(BaseModel):
@@ -402,7 +408,7 @@ def _list(body: NumbersIn) -> ParsedList:
 
 
 def compliance_routers(platform: Platform) -> list[APIRouter]:
-    return [_admin_router(platform), _customer_router(platform)]
+    return [_admin_router(platform), review_router(platform), _customer_router(platform)]
 
 
 def _admin_router(platform: Platform) -> APIRouter:

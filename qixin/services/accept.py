@@ -380,7 +380,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
     parts, tk = p.parts, p.tokens
     return {
         "batch_id": str(p.batch_id),
-        "status": "scheduled" if p.send_at else "queued",
+        "status": "held" if "review" in p.note else "scheduled" if p.send_at else "queued",
         "accepted_count": len(p.rows),
         "rejected_count": len(p.rejected),
         "parts": parts,
@@ -389,7 +389,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "package_parts": p.package_parts,
         "accepted": [{"id": str(r[0]), "to": tk.get(r[1], r[1]), "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
-    } | ({"deferred_to": p.note["deferred_to"]} if "deferred_to" in p.note else {})
+    } | {k: p.note[k] for k in ("deferred_to", "review") if k in p.note}  # review: held (compliance/review.py)
 
 
 def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, Any] | None:
