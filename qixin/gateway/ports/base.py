@@ -10,6 +10,11 @@ Rules:
   receiving session bound in this process, pushes each through a session's window and settles them
   (acknowledged: deleted; anything else: due again). Nothing is lost when no session is bound: the
   rows wait in the database for the next bind, in whichever process it lands.
+- What every port does the same way lives here, once: the bind guard (one bind per session, none while
+  another is being judged: ``begin_bind``), the login through ``PortDesk.login`` (``_login``), the
+  admission of a submit (bound, reading its answers, window, TPS: ``_admit``), the submit through
+  ``PortDesk.submit`` with the session's outstanding count (``_submit``) and the report dates
+  (``report_date``). A port states its codes and PDUs only.
 """
 
 from __future__ import annotations
@@ -17,20 +22,45 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from qixin.errors import QxError
 from qixin.protocols.errors import RequestTimeout, SessionClosed
 from qixin.protocols.server import ProtocolServer
 from qixin.protocols.session import Session
 from qixin.services.connections import Connection
-from qixin.services.ports import Event, PortDesk
+from qixin.services.ports import Event, PortDesk, Segment
 from qixin.tasks import cancel
 
-__all__ = ["CONN", "CustomerPort", "Pump"]
+__all__ = ["CONN", "DROPPED", "THROTTLED", "UNBOUND", "CustomerPort", "Pump", "begin_bind", "report_date"]
 
 log = logging.getLogger("qixin.ports")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 CONN = "connection"  # session.info key of the bound Connection
+BINDING = "binding"  # session.info key set while a bind is being judged
+
+# why ``_admit`` refused a submit before looking at it (each port maps these to its status)
+UNBOUND = "unbound"  # no connection on the session
+DROPPED = "dropped"  # the client does not read its answers: the session was aborted
+THROTTLED = "throttled"  # the session's window is full or the connection's TPS cap is hit
+
+
+def report_date(ms: int) -> str:
+    """A receipt date (YYMMDDhhmm) in Beijing time, as Chinese gateways and SMSCs write them."""
+    return datetime.fromtimestamp(ms / 1000, SHANGHAI).strftime("%y%m%d%H%M")
+
+
+def begin_bind(session: Session, account_key: str) -> bool:
+    """Whether a bind may be judged on ``session``: not bound yet and no other bind being judged (which
+    it then marks). A False answer is the protocol's "already bound" refusal."""
+    if session.info.get(account_key) is not None or session.info.get(BINDING):
+        return False
+    session.info[BINDING] = True
+    return True
 
 
 class CustomerPort:
@@ -39,8 +69,10 @@ class CustomerPort:
     protocol: str
     server: ProtocolServer
 
-    def __init__(self, desk: PortDesk) -> None:
+    def __init__(self, desk: PortDesk, *, window: int, max_buffered: int) -> None:
         self.desk = desk
+        self.window = window
+        self.max_buffered = max_buffered
 
     async def start(self) -> int:
         return await self.server.start()
@@ -68,6 +100,57 @@ class CustomerPort:
         conn: Connection | None = session.info.get(CONN)
         if conn is not None:
             self.desk.logout(conn)
+
+    # -- binds ---------------------------------------------------------------------------------
+    async def _login(
+        self, session: Session, login: str, verify: Callable[[Connection], bool]
+    ) -> Connection | QxError | None:
+        """The bind's connection (then recorded on the session), the refusal, or None when the client
+        went away while the bind was judged (nothing to answer)."""
+        ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        try:
+            conn = await self.desk.login(self.protocol, login, ip, verify)
+        except QxError as e:
+            return e
+        finally:
+            session.info.pop(BINDING, None)
+        if session.is_closed:
+            self.desk.logout(conn)
+            return None
+        session.info[CONN] = conn
+        session.info["pending"] = 0
+        return conn
+
+    # -- submits -------------------------------------------------------------------------------
+    def _admit(self, session: Session) -> Connection | str:
+        """The session's connection, or why a submit is refused before it is looked at (UNBOUND,
+        DROPPED, THROTTLED)."""
+        conn: Connection | None = session.info.get(CONN)
+        if conn is None:
+            return UNBOUND
+        transport = session.transport
+        if transport is not None and transport.get_write_buffer_size() > self.max_buffered:
+            log.warning("%s port: %s does not read its answers (%d bytes buffered), dropping", self.protocol,
+                        session.name, transport.get_write_buffer_size())  # fmt: skip
+            session.abort()
+            return DROPPED
+        if session.info["pending"] >= self.window or self.desk.throttled(conn):
+            return THROTTLED
+        return conn
+
+    async def _submit(
+        self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]
+    ) -> Any:
+        """``PortDesk.submit`` counted in the session's outstanding submits; ``answer(None)`` when
+        accepted, ``answer(code)`` with the refusal code otherwise."""
+        session.info["pending"] += 1
+        try:
+            await self.desk.submit(conn, seg)
+        except QxError as e:
+            return answer(e.code)
+        finally:
+            session.info["pending"] -= 1
+        return answer(None)
 
 
 class Pump:
