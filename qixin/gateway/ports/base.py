@@ -35,7 +35,10 @@ from qixin.services.connections import Connection
 from qixin.services.ports import Event, PortDesk, Segment
 from qixin.tasks import cancel
 
-__all__ = ["CONN", "DROPPED", "THROTTLED", "UNBOUND", "CustomerPort", "Pump", "begin_bind", "report_date"]
+__all__ = [
+    "CONN", "DROPPED", "REFUSALS", "THROTTLED", "UNBOUND", "CustomerPort", "Pump", "begin_bind", "report_date",
+    "status_table",
+]  # fmt: skip
 
 log = logging.getLogger("qixin.ports")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -47,6 +50,53 @@ BINDING = "binding"  # session.info key set while a bind is being judged
 UNBOUND = "unbound"  # no connection on the session
 DROPPED = "dropped"  # the client does not read its answers: the session was aborted
 THROTTLED = "throttled"  # the session's window is full or the connection's TPS cap is hit
+
+
+# the refusal codes of ``PortDesk`` (bind) and of accept (submit), in the groups every protocol's status
+# table answers alike; a port names one status per group (``status_table``)
+REFUSALS: dict[str, tuple[str, ...]] = {
+    "throttled": ("CONNECTION_THROTTLED", "ACCOUNT_THROTTLED"),
+    "daily_cap": ("DAILY_CAP_EXCEEDED",),
+    "destination": (
+        "NUMBER_INVALID",
+        "NUMBERS_EMPTY",
+        "NUMBER_DUPLICATE",
+        "INTERNATIONAL_NOT_ALLOWED",
+        "NUMBER_RANGE_FORBIDDEN",
+    ),
+    "empty": ("CONTENT_EMPTY",),
+    "too_long": ("CONTENT_TOO_LONG",),
+    "balance": ("INSUFFICIENT_BALANCE", "BALANCE_EXPIRED"),
+    "content": (
+        "CONTENT_FORBIDDEN",
+        "CONTENT_SPECIAL_CHAR",
+        "LINK_FORBIDDEN",
+        "UNSUBSCRIBE_MISSING",
+        "VERIFICATION_KEYWORD_MISSING",
+        "AUDIENCE_REQUIRED",
+        "FREE_TEXT_FORBIDDEN",
+    ),
+    "recipient": ("OPTED_OUT", "BLACKLISTED", "RATE_LIMITED"),
+    "signature": ("SIGNATURE_NOT_APPROVED",),
+    "frozen": ("ACCOUNT_FROZEN", "CONNECTION_DISABLED", "LOGIN_INVALID"),
+    "malformed": ("INVALID_REQUEST",),
+    "internal": ("INTERNAL_ERROR",),
+    # bind refusals (PortDesk.login)
+    "login": ("LOGIN_INVALID",),
+    "disabled": ("CONNECTION_DISABLED",),
+    "ip": ("IP_FORBIDDEN",),
+    "account_frozen": ("ACCOUNT_FROZEN",),
+    "connections": ("CONNECTIONS_EXCEEDED",),
+}
+
+
+def status_table(**statuses: int) -> dict[str, int]:
+    """A refusal code -> protocol status table from one status per group of ``REFUSALS`` (groups not
+    named fall to the caller's default)."""
+    unknown = set(statuses) - set(REFUSALS)
+    if unknown:
+        raise ValueError(f"not refusal groups: {sorted(unknown)}")
+    return {code: status for group, status in statuses.items() for code in REFUSALS[group]}
 
 
 def report_date(ms: int) -> str:

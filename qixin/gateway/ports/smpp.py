@@ -23,7 +23,7 @@ from typing import Any
 
 from qixin.domain.text import decode_payload
 from qixin.errors import QxError
-from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, begin_bind, report_date
+from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, begin_bind, report_date, status_table
 from qixin.ids import ids
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
@@ -65,46 +65,18 @@ ESME_QX_RECIPIENT = 0x402
 ESME_QX_SIGNATURE = 0x403
 ESME_QX_FROZEN = 0x404
 
-# PortDesk refusal code at bind -> bind_*_resp command_status
-BIND_STATUS = {
-    "LOGIN_INVALID": ESME_RINVPASWD,  # unknown system_id: ESME_RINVSYSID
-    "CONNECTION_DISABLED": ESME_RBINDFAIL,
-    "IP_FORBIDDEN": ESME_RBINDFAIL,
-    "ACCOUNT_FROZEN": ESME_RBINDFAIL,
-    "CONNECTIONS_EXCEEDED": ESME_RBINDFAIL,
-}
+# PortDesk refusal code at bind -> bind_*_resp command_status (unknown system_id: ESME_RINVSYSID)
+BIND_STATUS = status_table(
+    login=ESME_RINVPASWD, disabled=ESME_RBINDFAIL, ip=ESME_RBINDFAIL, account_frozen=ESME_RBINDFAIL,
+    connections=ESME_RBINDFAIL,
+)  # fmt: skip
 
 # refusal code at submit -> submit_sm_resp command_status (anything else: ESME_RSUBMITFAIL)
-SUBMIT_STATUS = {
-    "CONNECTION_THROTTLED": ESME_RTHROTTLED,
-    "ACCOUNT_THROTTLED": ESME_RTHROTTLED,
-    "DAILY_CAP_EXCEEDED": ESME_RMSGQFUL,
-    "NUMBER_INVALID": ESME_RINVDSTADR,
-    "NUMBERS_EMPTY": ESME_RINVDSTADR,
-    "NUMBER_DUPLICATE": ESME_RINVDSTADR,
-    "INTERNATIONAL_NOT_ALLOWED": ESME_RINVDSTADR,
-    "NUMBER_RANGE_FORBIDDEN": ESME_RINVDSTADR,
-    "CONTENT_EMPTY": ESME_RINVMSGLEN,
-    "CONTENT_TOO_LONG": ESME_RINVMSGLEN,
-    "INSUFFICIENT_BALANCE": ESME_QX_BALANCE,
-    "BALANCE_EXPIRED": ESME_QX_BALANCE,
-    "CONTENT_FORBIDDEN": ESME_QX_CONTENT,
-    "CONTENT_SPECIAL_CHAR": ESME_QX_CONTENT,
-    "LINK_FORBIDDEN": ESME_QX_CONTENT,
-    "UNSUBSCRIBE_MISSING": ESME_QX_CONTENT,
-    "VERIFICATION_KEYWORD_MISSING": ESME_QX_CONTENT,
-    "AUDIENCE_REQUIRED": ESME_QX_CONTENT,
-    "FREE_TEXT_FORBIDDEN": ESME_QX_CONTENT,
-    "OPTED_OUT": ESME_QX_RECIPIENT,
-    "BLACKLISTED": ESME_QX_RECIPIENT,
-    "RATE_LIMITED": ESME_QX_RECIPIENT,
-    "SIGNATURE_NOT_APPROVED": ESME_QX_SIGNATURE,
-    "ACCOUNT_FROZEN": ESME_QX_FROZEN,
-    "CONNECTION_DISABLED": ESME_QX_FROZEN,
-    "LOGIN_INVALID": ESME_QX_FROZEN,
-    "INVALID_REQUEST": ESME_RSUBMITFAIL,
-    "INTERNAL_ERROR": ESME_RSYSERR,
-}
+SUBMIT_STATUS = status_table(
+    throttled=ESME_RTHROTTLED, daily_cap=ESME_RMSGQFUL, destination=ESME_RINVDSTADR, empty=ESME_RINVMSGLEN,
+    too_long=ESME_RINVMSGLEN, balance=ESME_QX_BALANCE, content=ESME_QX_CONTENT, recipient=ESME_QX_RECIPIENT,
+    signature=ESME_QX_SIGNATURE, frozen=ESME_QX_FROZEN, malformed=ESME_RSUBMITFAIL, internal=ESME_RSYSERR,
+)  # fmt: skip
 
 
 def submit_status(code: str) -> int:
