@@ -1,10 +1,12 @@
-"""Direct connections (账号直连): the logins a customer's own SMPP or CMPP client binds with.
+"""Direct connections (账号直连): the logins a customer's own SMPP, CMPP, SGIP or SMGP client binds with.
 
 Rules:
-- A direct connection is data, per account: protocol (``smpp`` | ``cmpp``), login (SMPP system_id, CMPP
-  SP id — unique per protocol), secret, allowed IP ranges, maximum concurrent connections, TPS cap,
-  the service code shown as the source address (plus the account's extension code), the signature it
-  uses (empty: the 【…】 in the text) and the message type it sends.
+- A direct connection is data, per account: protocol (``smpp`` | ``cmpp`` | ``sgip`` | ``smgp``), login
+  (SMPP system_id, CMPP SP id, SGIP Login Name, SMGP ClientID — unique per protocol), secret, allowed IP
+  ranges, maximum concurrent connections, TPS cap, the service code shown as the source address (plus the
+  account's extension code), the signature it uses (empty: the 【…】 in the text), the message type it
+  sends and, for SGIP, ``deliver_to``: host:port of the customer's own listener, where the port connects
+  back to send Report and MO (SGIP has the SMG call the SP for those).
 - The secret is write-only: sealed with the platform's SecretBox (CMPP's MD5 authenticator needs the
   shared secret itself, so a one-way hash cannot do), never returned, never logged or audited.
 - Staff (area ``channels``) and the CLI manage connections; every change is audited (``UseCase.change``)
