@@ -130,7 +130,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
-        self.ports.directory.invalidate()
+        self.ports.invalidate()
         self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
