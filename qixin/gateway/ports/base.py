@@ -197,11 +197,32 @@ class CustomerPort:
             return THROTTLED
         return conn
 
-    async def _submit(
+    def _submit(self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]) -> Any:
+        """``PortDesk.submit`` counted in the session's outstanding submits; ``answer(None)`` when
+        accepted, ``answer(code)`` with the refusal code otherwise. The common case takes no task: the
+        answer is sent when the submit's group is accepted (``PortDesk.submit_nowait``)."""
+        fut = self.desk.submit_nowait(conn, seg)
+        if fut is None:
+            return self._submit_async(session, conn, seg, answer)
+        info = session.info
+        info["pending"] += 1
+
+        def done(f: asyncio.Future[None]) -> None:
+            info["pending"] -= 1
+            exc = QxError("INTERNAL_ERROR") if f.cancelled() else f.exception()
+            if exc is not None and not isinstance(exc, QxError):
+                log.error("%s port: submit failed", self.protocol, exc_info=exc)
+                exc = QxError("INTERNAL_ERROR")
+            resp = answer(None if exc is None else exc.code)
+            if resp is not None and not session.is_closed:
+                session.send(resp)
+
+        fut.add_done_callback(done)
+        return None
+
+    async def _submit_async(
         self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]
     ) -> Any:
-        """``PortDesk.submit`` counted in the session's outstanding submits; ``answer(None)`` when
-        accepted, ``answer(code)`` with the refusal code otherwise."""
         session.info["pending"] += 1
         try:
             await self.desk.submit(conn, seg)
