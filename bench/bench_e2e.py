@@ -37,6 +37,8 @@ from _harness import (
     random_numbers,
     signed_request,
     summarize_profile,
+    thread_cpu,
+    thread_split,
     use_uvloop,
 )
 
@@ -188,8 +190,10 @@ def main() -> None:
             print(f"pre-built and signed {len(requests)} requests in {time.perf_counter() - t:.2f}s")
             plat.start_profile()
             cpu0 = cpu_seconds(plat.proc.pid) if plat.proc else 0.0
+            threads0 = thread_cpu(plat.proc.pid) if plat.proc else {}
             r = asyncio.run(run(plat, requests, args.n, args))
             cpu = cpu_seconds(plat.proc.pid) - cpu0 if plat.proc else float("nan")
+            split = thread_split(plat.proc.pid, threads0, args.n) if plat.proc else ""
             plat.stop_profile()
     finally:
         if pg:
@@ -205,6 +209,7 @@ def main() -> None:
         f" {r['final'] / r['final_s']:,.0f} msg/s sustained end to end"
     )
     print(f"platform process CPU: {cpu:.2f} s = {cpu / max(n, 1) * 1e6:,.0f} µs per message (accept to final)")
+    print(split.replace("per unit", "per message"))
     ok = r["final"] >= n and n / r["final_s"] >= 5000
     print(f"target >= 5,000 msg/s sustained: {'MET' if ok else 'NOT MET'}")
     if args.profile and args.profile.endswith(".txt") and os.path.exists(args.profile):

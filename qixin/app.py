@@ -35,6 +35,7 @@ from qixin.gateway.manager import ChannelManager, load_health
 from qixin.services import portability
 from qixin.services.accept import AcceptService
 from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+from qixin.services.addressbook import AddressBook
 from qixin.services.alerts import Alerts, AlertTargets, AlertWorker
 from qixin.services.aliyun import AliyunApi
 from qixin.services.announcements import Announcements
@@ -122,6 +123,7 @@ class Services:
     console_users: ConsoleUsers
     console_send: ConsoleSender
     console_views: ConsoleViews
+    addressbook: AddressBook
     retention: Retention
     log: logging.Logger = log
 
@@ -313,6 +315,7 @@ def build(settings: Settings) -> Services:
         console_users=console_users,
         console_send=console_send,
         console_views=ConsoleViews(db),
+        addressbook=AddressBook(db, console_send),
         retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour),
     )  # fmt: skip
 
@@ -695,9 +698,21 @@ def api_only(services: Services) -> Runtime:
     return Runtime(services, [Core(services), PortsRole(services)])
 
 
-def dispatcher_only(services: Services, simulators: bool = False) -> Runtime:
+def dispatcher_only(services: Services, simulators: bool = False, workers: bool = True) -> Runtime:
     """``qixin dispatcher``: channels, dispatcher, uplink, webhooks and billing housekeeping; with
-    ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too."""
+    ``simulators`` (a demo or test of the distributed roles) the built-in simulators run in it too; without
+    ``workers`` (``--no-workers``) only the channels, the dispatcher and the uplink, the rest being left to
+    ``qixin worker`` processes."""
     channel: Role = EmbeddedSimulators(services) if simulators else SettingsChannel(services)
-    roles: list[Role] = [Core(services), channel, DispatchRole(services), WorkersRole(services)]
-    return Runtime(services, [*roles, FileJobsRole(services), AlertsRole(services), RetentionRole(services)])
+    roles: list[Role] = [Core(services), channel, DispatchRole(services)]
+    return Runtime(services, [*roles, *_worker_roles(services)] if workers else roles)
+
+
+def workers_only(services: Services) -> Runtime:
+    """``qixin worker``: webhook pushes, billing housekeeping, number-check and file jobs, alerts and the
+    retention purge, without channels or dispatch (beside ``qixin dispatcher --no-workers``)."""
+    return Runtime(services, [Core(services), *_worker_roles(services)])
+
+
+def _worker_roles(services: Services) -> list[Role]:
+    return [WorkersRole(services), FileJobsRole(services), AlertsRole(services), RetentionRole(services)]

@@ -145,12 +145,14 @@ def _print_ports(settings: Settings, data_dir: Path | None) -> None:
         )
 
 
-def _serve(application: Any, host: str, port: int, trusted_proxies: tuple[str, ...]) -> None:
+def _serve(application: Any, host: str, port: int, trusted_proxies: tuple[str, ...], reuse_port: bool = False) -> None:
     import uvicorn
 
-    from qixin.api.server import server_config
+    from qixin.api.server import listen_socket, server_config
 
-    uvicorn.Server(server_config(application, host, port, trusted_proxies, loop="auto")).run()
+    server = uvicorn.Server(server_config(application, host, port, trusted_proxies, loop="auto"))
+    # with SO_REUSEPORT several processes bind the same port and the kernel spreads connections over them
+    server.run(sockets=[listen_socket(host, port, reuse_port=True)] if reuse_port else None)
 
 
 @app.command()
@@ -213,6 +215,20 @@ def api(
     data_dir: DataDir = None,
     smpp_port: SmppPort = None,
     cmpp_port: CmppPort = None,
+    reuse_port: Annotated[
+        bool,
+        typer.Option("--reuse-port", help="以 SO_REUSEPORT 监听：多个 qixin api 进程可共享同一端口，由内核分配连接"),
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="启动 N 个接口进程共享同一端口（SO_REUSEPORT，各用不同的 ID 节点号）；本进程只看护它们，"
+            "任一进程意外退出即全部停止",
+        ),
+    ] = 1,
 ) -> None:
     """只运行 HTTP 接口、控制台与客户直连端口（分布式部署；调度与推送由 qixin dispatcher 进程负责）。"""
     from qixin.api.app import asgi_app
@@ -220,10 +236,67 @@ def api(
 
     settings = load_settings(data_dir, host=host, port=port, smpp_server_port=smpp_port, cmpp_server_port=cmpp_port)
     host, port = settings.host, settings.port
+    if workers > 1:
+        _api_workers(workers, settings, data_dir)
+        return
     services = build(settings)
     _print_ports(settings, data_dir)
     typer.echo(f"企信 qixin 接口进程：http://{host}:{port}/（调度请另行运行 qixin dispatcher）")
-    _serve(asgi_app(services, api_only(services)), host, port, settings.trusted_proxies)
+    _serve(asgi_app(services, api_only(services)), host, port, settings.trusted_proxies, reuse_port=reuse_port)
+
+
+def _api_workers(n: int, settings: Settings, data_dir: Path | None) -> None:
+    """``qixin api --workers N``: migrations once, then N child ``qixin api --reuse-port`` processes on one port,
+    each with its own id node (``QIXIN_NODE_ID`` + i, or a random base + i), the customer ports in the first
+    only. SIGTERM / SIGINT stop them all; a child that exits by itself stops the rest and its code becomes ours
+    (the orchestrator restarts the whole unit)."""
+    import os
+    import random
+    import signal
+    import subprocess
+
+    if settings.port == 0:
+        typer.echo("--workers 需要固定端口（--port 不能为 0）", err=True)
+        raise typer.Exit(code=2)
+    from qixin.store.migrate import migrate as do_migrate
+
+    do_migrate(settings.db_url)  # once, here: N children migrating a fresh database at once would race
+    base = settings.node_id if settings.node_id is not None else random.randrange(1024)
+    common = [sys.executable, "-m", "qixin.cli", "api", "--reuse-port", "--host", settings.host,
+              "--port", str(settings.port)] + (["--data-dir", str(data_dir)] if data_dir else [])  # fmt: skip
+    procs: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for p in procs:
+            if p.returncode is None:
+                p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for i in range(n):
+        # one process owns the customer ports (as given to this command: flags or environment)
+        smpp, cmpp = (settings.smpp_server_port, settings.cmpp_server_port) if i == 0 else (0, 0)
+        ports = ["--smpp-port", str(smpp), "--cmpp-port", str(cmpp)]
+        env = dict(os.environ, QIXIN_NODE_ID=str((base + i) % 1024))
+        procs.append(subprocess.Popen([*common, *ports], env=env))
+    typer.echo(f"企信 qixin 接口：{n} 个进程共享 http://{settings.host}:{settings.port}/"
+               f"（ID 节点号 {base % 1024}–{(base + n - 1) % 1024}）")  # fmt: skip
+    code = 0
+    alive = {p.pid: p for p in procs}
+    while alive:
+        pid, status = os.wait()
+        child = alive.pop(pid, None)
+        if child is None:
+            continue
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if not stopping:
+            typer.echo(f"接口进程 {pid} 意外退出（{child.returncode}），停止其余进程", err=True)
+            code = child.returncode or 1
+            stop_all()
+    raise typer.Exit(code=code)
 
 
 @app.command()
@@ -232,22 +305,54 @@ def dispatcher(
     simulators: Annotated[
         bool, typer.Option("--simulators", help="在本进程内启动内置运营商模拟器作为通道（演示与测试用）")
     ] = False,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers", help="只运行通道、调度与上行；推送、计费、文件任务、告警与数据清理交给 qixin worker 进程"
+        ),
+    ] = False,
 ) -> None:
-    """只运行调度、通道、上行、回执推送与计费任务（分布式部署；接口由 qixin api 进程提供）。"""
+    """只运行调度、通道、上行、回执推送与计费任务（分布式部署；接口由 qixin api 进程提供）。
+    多个调度进程可共用一个 PostgreSQL 队列，每条短信只提交一次。"""
+    from qixin.app import dispatcher_only
+
+    def runtime(services: Services) -> Any:
+        return dispatcher_only(services, simulators, workers=not no_workers)
+
+    def started(s: Services) -> str:
+        return f"企信 qixin 调度进程已启动：{len(s.router.connectors)} 个通道"
+
+    _run_role(data_dir, runtime, started, "调度进程已停止")
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """只运行后台任务：回执推送（webhook）、计费日常、空号检测与文件任务、告警、数据清理（分布式部署，
+    与 qixin dispatcher --no-workers 搭配）。"""
+    from qixin.app import workers_only
+
+    _run_role(data_dir, workers_only, lambda s: "企信 qixin 后台任务进程已启动", "后台任务进程已停止")
+
+
+def _run_role(
+    data_dir: Path | None, make: Callable[[Services], Any], started: Callable[[Services], str], stopped: str
+) -> None:
+    """Run one process's roles until SIGTERM / SIGINT (``qixin dispatcher``, ``qixin worker``), with the
+    Prometheus endpoint when ``QIXIN_METRICS_PORT`` is set."""
     import signal
 
-    from qixin.app import build, dispatcher_only
+    from qixin.app import build
 
     async def main() -> None:
         services = build(load_settings(data_dir))
-        runtime = dispatcher_only(services, simulators)
+        runtime = make(services)
         await runtime.start()
         if services.settings.metrics_port:
             from prometheus_client import start_http_server
 
             start_http_server(services.settings.metrics_port, services.settings.host, services.metrics.registry)
             typer.echo(f"Prometheus 指标：http://{services.settings.host}:{services.settings.metrics_port}/metrics")
-        typer.echo(f"企信 qixin 调度进程已启动：{len(services.router.connectors)} 个通道")
+        typer.echo(started(services))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -256,7 +361,7 @@ def dispatcher(
             await stop.wait()
         finally:
             await runtime.stop()
-            typer.echo("调度进程已停止")
+            typer.echo(stopped)
 
     try:
         import uvloop

@@ -397,7 +397,7 @@ async def test_readyz_database_migrations_and_channels(running: Running) -> None
             await asyncio.sleep(0.1)
         assert resp.json() == {"ok": False, "failed": ["channel:cmcc"]}
     # a database whose migrations are behind the code
-    platform.db.write_sync(lambda tx: tx.execute("DELETE FROM alembic_version WHERE version_num = '0006_nonces'"))
+    platform.db.write_sync(lambda tx: tx.execute("DELETE FROM alembic_version"))  # no head applied
     assert "migrations" in await health.readiness(platform)
 
 

@@ -244,3 +244,72 @@ async def test_file_send_xlsx_preview_and_job_to_100_percent(running: Running, b
     assert await page.inner_text("#job-percent") == "100%"
     assert await page.inner_text("#job-accepted") == "10000"
     await shot(page, "file-job")
+
+
+async def test_address_book_import_and_send_to_a_group(running: Running, browser: Any, tmp_path: Path) -> None:
+    api = running.account()
+    await running.platform.console_users.create_user(Actor.cli(), api.account_id, "王经理", "13900003021", "owner",
+                                                     PASSWORD)  # fmt: skip
+    page = await new_page(browser)
+    await login(running, page, "13900003021")
+    await page.click("nav >> text=通讯录")
+    await page.fill("input[name=name][maxlength='64']", "VIP 客户")
+    await page.click("button:has-text('创建')")
+    assert "已创建分组" in await page.inner_text(".notice")
+    await page.click("text=VIP 客户（0）")
+    path = tmp_path / "vip.csv"
+    path.write_text("姓名,手机号,城市\n张三,13900008201,上海\n李四,13900008202,北京\n坏行,12345,\n", encoding="utf-8")
+    await page.set_input_files("input[name=file]", str(path))
+    await page.click("button:has-text('导入')")
+    assert "新增 2 个联系人" in await page.inner_text(".notice")
+    assert "不是有效的手机号码" in await page.inner_text("#rejected")
+    assert "139****8201" in await page.inner_text("#contacts")
+    await page.fill("textarea[name=content]", "会员您好，本周六店庆全场八折。")
+    await shot(page, "contacts")
+    await page.click("button:has-text('发送')")
+    assert "已提交 2 条" in await page.inner_text(".notice")
+
+    await page.click("nav >> text=退订管理")
+    await page.fill("form:has(input[value=add]) textarea[name=numbers]", "13900008202\n1234")
+    await page.click("button:has-text('添加到退订名单')")
+    assert "已添加 1 个号码" in await page.inner_text(".notice")
+    assert "139****8202" in await page.inner_text("#optouts")
+    await shot(page, "optouts")
+
+
+async def test_staff_statistics_compliance_alerts_announcements(running: Running, browser: Any) -> None:
+    api = running.account(name="统计客户")
+    assert (await api.send(to=["13900008301", "13900008302"], content="您的订单已发货")).status_code == 200
+    await running.wait_final(2)
+    await running.platform.console_users.create_staff(Actor.cli(), "管理员", "admin", "13900003022", PASSWORD)
+    page = await new_page(browser)
+    await login(running, page, "13900003022")
+    await page.click("nav >> text=统计")
+    await page.wait_for_selector("#chart-days[data-ready='1'] canvas")
+    row = await page.inner_text("#stat-groups tr:has-text('统计客户')")
+    assert row.split("\t")[1].strip() == "2", row  # (the total also counts the login code's SMS)
+    await shot(page, "staff-statistics")
+
+    await page.click("nav >> text=合规")
+    await page.fill("textarea[name=content]", "稳赚不赔的股票内幕，加微信领取")
+    await page.select_option("select[name=type]", "marketing")
+    await page.click("button:has-text('检测')")
+    assert await page.inner_text("#check-result") != ""
+    assert "未发现违规" not in await page.inner_text("#check-result")
+    await shot(page, "staff-compliance")
+
+    await running.platform.accounts.create(Actor.cli(), "余额不足客户", "企信", 100, 35)
+    await running.platform.alerts.evaluate_once()
+    await page.click("nav >> text=告警")
+    await page.click("#alerts button:has-text('确认')")
+    assert "已确认" in await page.inner_text(".notice")
+    await shot(page, "staff-alerts")
+
+    await page.click("nav >> text=公告")
+    await page.fill("input[name=starts_at]", "2026-12-20T23:00")
+    await page.fill("input[name=title]", "移动通道维护")
+    await page.fill("textarea[name=body]", "12 月 20 日 23:00 至次日 01:00 维护，期间移动号码的短信延迟发送。")
+    await page.click("button:has-text('发布并通知')")
+    assert "已发布" in await page.inner_text(".notice")
+    assert "移动通道维护" in await page.inner_text("#announcements")
+    await shot(page, "staff-announcements")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qixin.store.db import Database, Tx
+from qixin.store.db import CONST_MIN_ROWS, Database, Tx
 from qixin.store.migrate import migrate
 
 
@@ -30,6 +30,46 @@ def test_bulk_insert_const_rows_and_refusals(db_url: str) -> None:
                     )
             with pytest.raises(TypeError):
                 db.write_sync(lambda tx: tx.bulk_insert_const("dispatch_queue", ("message_id",), [(9,)], {"x": 1.5}))
+    finally:
+        db.close()
+
+
+def test_small_const_inserts_keep_one_statement_text(tmp_path: Any) -> None:
+    """A single send's rows (few) bind their constants: SQLite gets the same statement text every time and
+    compiles it once; a large insert inlines them (fewer parameters per row)."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    migrate(url)
+    db = Database(url)
+    texts: list[str] = []
+
+    class Recording:  # the cursor, recording each statement's text
+        def __init__(self, cur: Any) -> None:
+            self.cur = cur
+
+        def executemany(self, sql: str, rows: Any) -> Any:
+            texts.append(sql)
+            return self.cur.executemany(sql, rows)
+
+    def insert(rows: list[tuple[int]], due: int) -> None:
+        def job(tx: Tx) -> None:
+            cur, tx._cur = tx._cur, Recording(tx._cur)
+            try:
+                tx.bulk_insert_const(
+                    "dispatch_queue", ("message_id",), rows, {"priority": 2, "due_at": due, "attempts": 0}
+                )
+            finally:
+                tx._cur = cur
+
+        db.write_sync(job)
+
+    try:
+        insert([(1,)], 100)
+        insert([(2,)], 200)
+        assert len(texts) == 2 and texts[0] == texts[1] and "200" not in texts[1]
+        insert([(i,) for i in range(10, 10 + CONST_MIN_ROWS)], 300)
+        assert "300" in texts[2]  # the constant is a literal in the statement
+        rows = db.read_sync(lambda tx: tx.all("SELECT message_id, due_at FROM dispatch_queue WHERE message_id < 3"))
+        assert sorted(tuple(r) for r in rows) == [(1, 100), (2, 200)]
     finally:
         db.close()
 

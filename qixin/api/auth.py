@@ -56,7 +56,8 @@ async def authenticate_deferred(
     key = await directory.key(app_key)
     if key is None:
         raise QxError("APPKEY_INVALID")
-    query = signing.canonical_query(request.query_params.multi_items())
+    # no query string (every send): skip parsing one; the path as the client signed it (URL-escaped)
+    query = signing.canonical_query(request.query_params.multi_items()) if request.scope.get("query_string") else ""
     if not signing.verify(key.app_secret, sig, request.method, request.url.path, query, ts, nonce, body):
         raise QxError("SIGNATURE_INVALID")
     client_ip = request.client.host if request.client else ""

@@ -8,6 +8,7 @@ client address the IP allow-list checks. Without trusted proxies the allow-list 
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import uvicorn
@@ -24,3 +25,19 @@ def server_config(app: Any, host: str, port: int, trusted_proxies: tuple[str, ..
         options["proxy_headers"] = False
         options["forwarded_allow_ips"] = []
     return uvicorn.Config(app, host=host, port=port, **options)
+
+
+def listen_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound TCP socket for uvicorn; with ``reuse_port`` (SO_REUSEPORT, Linux ≥ 3.9) every process that binds
+    the same address this way shares the port and the kernel spreads new connections over them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from qixin.gateway.manager import ChannelManager
     from qixin.services.accept import AcceptService
     from qixin.services.accounts import Accounts, Directory, Signatures, Templates
+    from qixin.services.addressbook import AddressBook
     from qixin.services.alerts import Alerts
     from qixin.services.aliyun import AliyunApi
     from qixin.services.announcements import Announcements
@@ -107,6 +108,8 @@ class ApiServices(Protocol):
     def console_send(self) -> ConsoleSender: ...
     @property
     def console_views(self) -> ConsoleViews: ...
+    @property
+    def addressbook(self) -> AddressBook: ...
     @property
     def retention(self) -> Retention: ...
     @property

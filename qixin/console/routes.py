@@ -17,8 +17,11 @@ from fastapi.responses import RedirectResponse, Response
 from qixin.api.billing import statement_file
 from qixin.api.deps import client_ip
 from qixin.api.docs import Static
+from qixin.console.contacts import contact_pages
 from qixin.console.filesend import file_pages
-from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx
+from qixin.console.lists import optout_pages
+from qixin.console.staffdesk import staff_desk_pages
+from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx, message_body
 from qixin.domain.delivery import REASONS
 from qixin.domain.money import yuan_to_li
 from qixin.domain.roles import CUSTOMER_ROLES
@@ -43,7 +46,10 @@ def console_router(platform: Services) -> APIRouter:
     _login_routes(c, router)
     _customer_pages(c, platform)
     file_pages(c, platform)
+    optout_pages(c, platform)
+    contact_pages(c, platform)
     _staff_pages(c, platform)
+    staff_desk_pages(c, platform)
 
     @router.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
@@ -183,7 +189,8 @@ def _customer_pages(c: Console, p: Services) -> None:
         balance = await p.billing.balance(actor) if actor.may("console.billing") else None
         account = await p.accounts.get(actor)
         recent = await p.console_views.recent_batches(actor, limit=10)
-        return "dashboard.html", {
+        notices = (await p.announcements.listing(actor, None, 5))["announcements"]
+        return "dashboard.html", {"announcements": notices,
             "today": total(today), "month": total(month), "balance": balance, "account": account,
             "chart_json": orjson.dumps(chart).decode().replace("</", "<\\/"), "recent": recent,
         }  # fmt: skip
@@ -197,20 +204,7 @@ def _customer_pages(c: Console, p: Services) -> None:
 
     async def send(ctx: Ctx) -> str:
         numbers = [n for n in ctx.get("to").replace("，", ",").replace("\n", ",").split(",") if n.strip()]
-        body: dict[str, Any] = {"to": numbers[0] if len(numbers) == 1 else numbers, "signature": ctx.get("signature"),
-                                "type": ctx.get("type") or "notification"}  # fmt: skip
-        if ctx.get("template_id"):
-            body["template_id"] = ctx.get("template_id")
-            params: dict[str, str] = {}
-            for line in ctx.get("params").splitlines():
-                k, sep, v = line.partition("=")
-                if sep:
-                    params[k.strip()] = v.strip()
-            body["params"] = params
-        else:
-            body["content"] = ctx.get("content")
-        if ctx.get("send_at"):
-            body["send_at"] = ctx.get("send_at")
+        body = message_body(ctx) | {"to": numbers[0] if len(numbers) == 1 else numbers}
         if not numbers:
             raise QxError("NUMBERS_EMPTY")
         out = await p.console_send.send(ctx.actor, body)
@@ -293,6 +287,9 @@ def _customer_pages(c: Console, p: Services) -> None:
         elif action == "callback":
             await p.accounts.set_callback(ctx.actor, ctx.get("app_key"), ctx.get("callback_url") or None)
             return "回调地址已保存"
+        elif action == "test_event":
+            out = await p.accounts.send_test_event(ctx.actor, ctx.get("app_key"))
+            return f"测试事件已加入推送队列，将推送到 {out['callback_url']}（签名方式与回执相同）"
         elif action == "ips":
             ips = [x for x in ctx.get("ips").replace("\n", ",").split(",") if x.strip()]
             await p.accounts.set_ip_allowlist(ctx.actor, ctx.get("app_key"), ips)

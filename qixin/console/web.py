@@ -224,3 +224,24 @@ class Console:
 
         methods = ["GET"] + (["POST"] if post is not None else [])
         self.router.add_api_route(path, endpoint, methods=methods, include_in_schema=False)
+
+
+def message_body(ctx: Ctx) -> dict[str, Any]:
+    """The message options of a send form (signature, type, free text or template with ``name=value``
+    lines, optional audience and time) as a POST /v1/sms body without ``to``."""
+    body: dict[str, Any] = {"signature": ctx.get("signature"), "type": ctx.get("type") or "notification"}
+    if ctx.get("template_id"):
+        body["template_id"] = ctx.get("template_id")
+        params: dict[str, str] = {}
+        for line in ctx.get("params").splitlines():
+            k, sep, v = line.partition("=")
+            if sep:
+                params[k.strip()] = v.strip()
+        body["params"] = params
+    else:
+        body["content"] = ctx.get("content")
+    if ctx.get("audience"):
+        body["audience"] = ctx.get("audience")
+    if ctx.get("send_at"):
+        body["send_at"] = ctx.get("send_at")
+    return body

@@ -312,3 +312,12 @@ def _from_rows(
     for row in it:
         take(row)
     return NumberFile(kind, numbers, params, header)
+
+
+def table_rows(data: bytes, filename: str = "") -> Iterator[list[str]]:
+    """Every row of a CSV or XLSX file (XLSX by its content, whatever the name) as text cells — the
+    address book's import (services/addressbook.py) reads its columns itself. Date cells of a sheet
+    become their ISO text."""
+    rows = _xlsx_rows(data, fast=False) if detect_kind(data, filename) == "xlsx" else _csv_rows(data)
+    for row in rows:
+        yield [cell_text(v.isoformat() if hasattr(v, "isoformat") else v) for v in row]

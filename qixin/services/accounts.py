@@ -31,7 +31,8 @@ from qixin.services.actor import Actor, UseCase
 from qixin.services.cache import TtlCache
 from qixin.services.channels import extension_of
 from qixin.store import accounts as store
-from qixin.store.db import Database, Tx
+from qixin.store import webhooks as outbox
+from qixin.store.db import Database, Tx, now_ms
 
 T = TypeVar("T")
 log = logging.getLogger("qixin.accounts")
@@ -305,6 +306,31 @@ class Accounts(UseCase):
     async def keys(self, actor: Actor, account_id: int | None = None) -> list[dict[str, Any]]:
         account_id = actor.account_for(account_id)
         return [_key_dict(r) for r in await self.read(lambda tx: store.list_keys(tx, account_id))]
+
+    async def send_test_event(self, actor: Actor, app_key: str) -> dict[str, Any]:
+        """Queue a ``{"type": "test"}`` event for the key's callback URL (the 推送测试 button): the webhook
+        worker delivers it like a receipt — signed with the key, retried with backoff — so the customer
+        checks their endpoint and signature verification end to end. A console user needs ``console.keys``."""
+        if actor.is_customer and actor.role is not None:
+            actor.require("console.keys")
+        elif not actor.is_customer:
+            actor.require("accounts.write")
+
+        def job(tx: Tx) -> dict[str, Any]:
+            row = store.key_callback(tx, app_key)
+            if row is None or (actor.is_customer and row[1] != actor.account_id):
+                raise QxError("APPKEY_INVALID")
+            key_id, account_id, url, status = row
+            if status != "active":
+                raise QxError("APPKEY_INVALID", "密钥已停用")
+            if not url:
+                raise QxError("INVALID_REQUEST", "请先设置回调地址")
+            now = now_ms()
+            event = {"type": "test", "app_key": app_key, "message": "这是一条来自企信的推送测试事件", "sent_at": now}
+            outbox.insert_events(tx, [(account_id, key_id, url, orjson.dumps(event).decode(), now, now)])
+            return {"app_key": app_key, "callback_url": url, "sent_at": now}
+
+        return await self.change(actor, "key.test_event", f"key:{app_key}", job)
 
     async def set_callback(self, actor: Actor, app_key: str, url: str | None) -> dict[str, Any]:
         if url and not url.startswith(("http://", "https://")):

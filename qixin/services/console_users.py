@@ -81,7 +81,7 @@ class ConsoleUser:
     def actor(self, ip: str | None = None) -> Actor:
         if self.is_staff:
             assert self.staff_id is not None
-            return Actor.staff(self.staff_id, self.role, ip)
+            return Actor.staff(self.staff_id, self.role, ip, self.name)  # named as the API names them
         assert self.account_id is not None
         return Actor.console_user(self.id, self.account_id, self.role, ip)
 

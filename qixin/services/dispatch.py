@@ -30,8 +30,8 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qixin.services.receipts import (
@@ -60,7 +60,7 @@ class Outgoing:
     type: str
     account_id: int
     extension: str = ""  # the account's 扩展码, appended to the channel's service code
-    tried: list[str] = field(default_factory=list)  # channels this message was handed to
+    tried: tuple[str, ...] = ()  # channels this message was handed to (a tuple: no list per message)
     pin: str = ""  # only this channel may carry it (an interception test, services/flashtests.py)
 
 
@@ -120,20 +120,50 @@ class Router:
     def pick(self, item: Outgoing, exclude: Collection[str] = ()) -> Connector | None:
         if item.pin:
             return next((c for c in self.connectors if c.name == item.pin and c.name not in exclude), None)
-        cands = [c for c in self.connectors if c.name not in exclude and c.carries(item.carrier, item.type)]
+        return self._choose(self._group(item.carrier, item.type, item.account_id, exclude))
+
+    def pick_all(self, items: Sequence[Outgoing]) -> list[Connector | None]:
+        """``pick`` for each of a claimed batch: the rules run once per (carrier, type, account) of the
+        batch, the weighted draw once per message."""
+        memo: dict[tuple[str, str, int], tuple[list[Connector], list[int] | None]] = {}
+        out: list[Connector | None] = []
+        for item in items:
+            if item.pin:
+                out.append(self.pick(item))
+                continue
+            key = (item.carrier, item.type, item.account_id)
+            group = memo.get(key)
+            if group is None:
+                group = memo[key] = self._group(*key, ())
+            out.append(self._choose(group))
+        return out
+
+    def _group(
+        self, carrier: str, msg_type: str, account_id: int, exclude: Collection[str]
+    ) -> tuple[list[Connector], list[int] | None]:
+        """The channels a message may go to after rules (1)–(4), with their weights when more than one."""
+        cands = [c for c in self.connectors if c.name not in exclude and c.carries(carrier, msg_type)]
         if not cands:
-            return None
-        dedicated = [c for c in cands if item.account_id in _meta(c, "accounts", frozenset())]
+            return [], None
+        dedicated = [c for c in cands if account_id in _meta(c, "accounts", frozenset())]
         cands = dedicated or [c for c in cands if not _meta(c, "accounts", frozenset())]
         if not cands:
-            return None
+            return [], None
         healthy = [c for c in cands if getattr(c, "up", True) and not getattr(c, "failing", False)]
         healthy = healthy or [c for c in cands if getattr(c, "up", True)] or cands
         best = min(_meta(c, "priority", 100) for c in healthy)
         group = [c for c in healthy if _meta(c, "priority", 100) == best]
         if len(group) == 1:
-            return group[0]
-        return self._rng.choices(group, weights=[max(1, _meta(c, "weight", 1)) for c in group])[0]
+            return group, None
+        return group, [max(1, _meta(c, "weight", 1)) for c in group]
+
+    def _choose(self, group: tuple[list[Connector], list[int] | None]) -> Connector | None:
+        channels, weights = group
+        if not channels:
+            return None
+        if weights is None:
+            return channels[0]
+        return self._rng.choices(channels, weights=weights)[0]
 
 
 def _meta(connector: Connector, name: str, default: Any) -> Any:
@@ -211,7 +241,7 @@ class Dispatcher:
         self._maybe_flush()
 
     def _hand(self, connector: Connector, item: Outgoing) -> None:
-        item.tried.append(connector.name)
+        item.tried = (*item.tried, connector.name)
         self._items[item.message_id] = item
         connector.submit(item)
 
@@ -299,8 +329,7 @@ class Dispatcher:
                 continue
             self.stats["claimed"] += len(items)
             self.inflight += len(items)
-            for item in items:
-                conn = self.router.pick(item)
+            for item, conn in zip(items, self.router.pick_all(items), strict=True):
                 if conn is None:
                     self.failed(Failed(item.message_id, "NO_ROUTE", "", now))
                 else:

@@ -35,13 +35,18 @@ class Metrics:
             "qixin_http_request_seconds", "HTTP requests by method, route and status", ["method", "route", "status"],
             registry=r, buckets=LATENCY_BUCKETS,
         )  # fmt: skip
+        self._http_children: dict[tuple[str, str, int], Any] = {}
         self.accepted = Counter("qixin_messages_accepted", "Messages accepted, by type", ["type"], registry=r)
         self.refused = Counter(
             "qixin_refusals", "Send refusals (whole requests and single numbers) by error code", ["code"], registry=r
         )
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_seconds.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        child = self._http_children.get(key)
+        if child is None:  # the label lookup once per (method, route, status), not per request
+            child = self._http_children[key] = self.http_seconds.labels(method, route, str(status))
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -58,7 +58,8 @@ class Receipt:
 def record_submits(tx: Tx, items: list[Submitted]) -> None:
     if not items:
         return
-    stats.record_changes(tx, {s.message_id: stats.Change("submitted", channel=s.channel) for s in items})
+    change = stats.change
+    stats.record_changes(tx, {s.message_id: change("submitted", s.channel) for s in items})
     messages.mark_submitted(tx, [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in items])
     messages.insert_submits(
         tx, [(s.channel, cid, s.message_id, i + 1, s.at) for s in items for i, cid in enumerate(s.carrier_ids)]
@@ -70,9 +71,7 @@ def record_failures(tx: Tx, items: list[Failed]) -> None:
     if not items:
         return
     ids_ = [f.message_id for f in items]
-    stats.record_changes(
-        tx, {f.message_id: stats.Change("failed", error_code=f.code, carrier_err=f.detail[:16]) for f in items}
-    )
+    stats.record_changes(tx, {f.message_id: stats.change("failed", None, None, f.detail[:16], f.code) for f in items})
     messages.mark_failed(tx, [(f.code, f.detail[:16], f.at, f.message_id) for f in items])
     messages.dequeue(tx, ids_)
     rows = messages.event_rows(tx, ids_)
@@ -159,9 +158,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
             d = dims[mid]  # (created_at, account_id, …, channel [7], …, submitted_at [15], send_at [16])
             latency.record_final(tx, d[7], int(d[1]), int(d[0]), d[16], d[15], done_at)
         updates.append((status, max(pending, 0), stat, err, done_at if pending <= 0 else None, mid))
-    stats.record_changes(
-        tx, {u[5]: stats.Change(u[0], carrier_stat=u[2], carrier_err=u[3], error_code=None) for u in updates}, dims
-    )
+    stats.record_changes(tx, {u[5]: stats.change(u[0], None, u[2], u[3]) for u in updates}, dims)
     messages.set_states(tx, updates)
     if ported:
         portability.record(tx, [(n, ported[i]) for i, n in messages.numbers(tx, list(ported))])

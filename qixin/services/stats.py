@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from qixin.domain import latency as latency_rules
@@ -52,6 +53,19 @@ class Change:
     carrier_stat: str | None = None
     carrier_err: str | None = None
     error_code: str | None = None
+
+
+@lru_cache(maxsize=4096)
+def change(
+    status: str,
+    channel: str | None = None,
+    carrier_stat: str | None = None,
+    carrier_err: str | None = None,
+    error_code: str | None = None,
+) -> Change:
+    """A shared ``Change`` (they are immutable, and the changes of one batch repeat a few values: one per
+    channel at submit, one per receipt code at delivery), instead of a new object per message."""
+    return Change(status, channel, carrier_stat, carrier_err, error_code)
 
 
 def _move(tx: Tx, key: store.Key, messages: int, parts: int, fee_li: int) -> None:
@@ -94,6 +108,7 @@ def record_changes(tx: Tx, changes: dict[int, Change], now: dict[int, tuple[Any,
         return
     current = store.message_dims(tx, list(changes)) if now is None else now
     protocols: dict[str, str] | None = None  # read only when a failure needs its channel's code table
+    acc = tx.counters(store.add)  # what _move adds to, summed per bucket over the group commit
     for mid, ch in changes.items():
         row = current.get(mid)
         if row is None:
@@ -112,8 +127,24 @@ def record_changes(tx: Tx, changes: dict[int, Change], now: dict[int, tuple[Any,
             else ""
         )
         base = (hour, int(account), sig, int(tpl), mtype, carrier, prov)
-        _move(tx, (*base, channel, status, old_reason), -1, -int(parts), -int(fee))
-        _move(tx, (*base, new_channel, ch.status, new_reason), 1, int(parts), int(fee))
+        parts, fee = int(parts), int(fee)
+        # the two moves of _move, inline (this runs for every message at submit and at delivery)
+        old_key = (*base, channel, status, old_reason)
+        v = acc.get(old_key)
+        if v is None:
+            acc[old_key] = [-1, -parts, -fee]
+        else:
+            v[0] -= 1
+            v[1] -= parts
+            v[2] -= fee
+        new_key = (*base, new_channel, ch.status, new_reason)
+        v = acc.get(new_key)
+        if v is None:
+            acc[new_key] = [1, parts, fee]
+        else:
+            v[0] += 1
+            v[1] += parts
+            v[2] += fee
 
 
 def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:

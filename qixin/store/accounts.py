@@ -72,6 +72,12 @@ def key_account(tx: Tx, app_key: str) -> int | None:
     return int(r[0]) if r else None
 
 
+def key_callback(tx: Tx, app_key: str) -> tuple[int, int, str | None, str] | None:
+    """(key id, account id, callback URL, status) of a key."""
+    r = tx.one("SELECT id, account_id, callback_url, status FROM api_keys WHERE app_key = ?", (app_key,))
+    return (int(r[0]), int(r[1]), r[2], str(r[3])) if r else None
+
+
 def list_keys(tx: Tx, account_id: int) -> list[Any]:
     return tx.all(
         "SELECT app_key, callback_url, ip_allowlist, status, created_at FROM api_keys WHERE account_id = ? ORDER BY id",

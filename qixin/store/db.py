@@ -42,6 +42,7 @@ Flusher = Callable[["Tx", Counters], None]
 
 
 COPY_MIN_ROWS = 64  # PostgreSQL: below this, plain INSERTs beat COPY
+CONST_MIN_ROWS = 64  # SQLite: below this, bulk_insert_const binds its constants too (one statement text)
 IN_LIST_MAX = 500  # values per "IN (?, …)" list: well under SQLite's parameter limit
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # BIGINT on both databases
 
@@ -53,6 +54,21 @@ def chunks(seq: Sequence[T], n: int = IN_LIST_MAX) -> list[Sequence[T]]:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _literal(name: str, v: bool | int | str | None) -> str:
+    """SQL text of a ``bulk_insert_const`` constant: bools, ints, None, or short identifiers only."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if not isinstance(v, int | str):
+        raise TypeError(f"constant {name} must be bool, int, str or None")
+    if isinstance(v, int):
+        return str(int(v))
+    if v.isascii() and v.replace("_", "").isalpha() and v.islower():
+        return f"'{v}'"
+    raise ValueError(f"constant {name}={v!r} is not a plain identifier; bind it as a column")
 
 
 class Tx:
@@ -83,6 +99,14 @@ class Tx:
         else:
             for i, x in enumerate(values):
                 v[i] += x
+
+    def counters(self, flusher: Flusher) -> dict[Any, list[int]]:
+        """This job's counters of ``flusher`` (key -> values), for callers that add many moves inline;
+        the same rules as ``count``."""
+        entry = self._job_counters.get(flusher)
+        if entry is None:
+            entry = self._job_counters[flusher] = (False, {})
+        return entry[1]
 
     def reset_counters(self, flusher: Flusher) -> None:
         """Drop the counters of ``flusher`` that earlier jobs left to write (a job that recomputes what
@@ -161,9 +185,11 @@ class Tx:
     ) -> None:
         """``bulk_insert`` where some columns hold the same value in every row.
 
-        SQLite binds only the varying columns (the constants become literals in the statement: far fewer
-        parameters per row); PostgreSQL COPYs full rows. Constants must be bools, ints, None, or short
-        identifiers (``[a-z_]``) — never customer text, which must stay a parameter.
+        SQLite binds only the varying columns of a large insert (the constants become literals in the
+        statement: far fewer parameters per row); below ``CONST_MIN_ROWS`` rows it binds them too, so that
+        a single send's insert keeps one statement text (compiled once). PostgreSQL COPYs full rows.
+        Constants must be bools, ints, None, or short identifiers (``[a-z_]``) — never customer text,
+        which must stay a parameter.
         """
         if not rows:
             return
@@ -171,20 +197,13 @@ class Tx:
             values = tuple(constants.values())
             self.bulk_insert(table, (*columns, *constants), [(*r, *values) for r in rows])
             return
-        literals = []
-        for name, v in constants.items():
-            if v is None:
-                literals.append("NULL")
-            elif isinstance(v, bool):
-                literals.append("1" if v else "0")
-            elif not isinstance(v, int | str):
-                raise TypeError(f"constant {name} must be bool, int, str or None")
-            elif isinstance(v, int):
-                literals.append(str(int(v)))
-            elif v.isascii() and v.replace("_", "").isalpha() and v.islower():
-                literals.append(f"'{v}'")
-            else:
-                raise ValueError(f"constant {name}={v!r} is not a plain identifier; bind it as a column")
+        literals = [_literal(name, v) for name, v in constants.items()]  # refuses what is not a constant
+        if len(rows) < CONST_MIN_ROWS:
+            # a few rows bind every value: the statement's text stays the same from request to request,
+            # so SQLite compiles it once (its statement cache) instead of once per request
+            values = tuple(constants.values())
+            self.bulk_insert(table, (*columns, *constants), [(*r, *values) for r in rows])
+            return
         marks = ", ".join("?" * len(columns))
         sql = f"INSERT INTO {table} ({', '.join((*columns, *constants))}) VALUES ({marks}, {', '.join(literals)})"
         self._cur.executemany(sql, rows)
@@ -292,7 +311,9 @@ class Database:
             import psycopg
 
             return psycopg.connect(pg_dsn(self.url), autocommit=False)
-        conn = sqlite3.connect(_sqlite_path(self.url), isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            _sqlite_path(self.url), isolation_level=None, check_same_thread=False, cached_statements=512
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")

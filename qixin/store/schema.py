@@ -84,7 +84,8 @@ templates = Table(
 batches = Table(
     "batches",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the key is the rowid (one B-tree); migration 0015_rowid_keys
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("account_id", BigInteger, ForeignKey("accounts.id"), nullable=False),
     Column("api_key_id", BigInteger, nullable=True),  # whose callback URL receives the receipts
     Column("type", String(16), nullable=False),
@@ -107,7 +108,8 @@ batches = Table(
 messages = Table(
     "messages",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the key is the rowid (one B-tree); migration 0015_rowid_keys
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("batch_id", BigInteger, nullable=False, index=True),
     Column("account_id", BigInteger, nullable=False),
     Column("number", String(32), nullable=False),
@@ -131,6 +133,8 @@ messages = Table(
     Column("done_at", BigInteger, nullable=True),
 )
 Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
+# the records page and GET /v1/sms: an account's messages newest first, one page (store/reads.search_messages)
+Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 # the receipt-timeout sweep: only messages waiting for a receipt (rows enter on submit, leave when final)
 Index(
     "ix_messages_awaiting_receipt",
@@ -145,7 +149,8 @@ Index(
 dispatch_queue = Table(
     "dispatch_queue",
     metadata,
-    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    # INTEGER on SQLite: the key is the rowid (one B-tree); migration 0015_rowid_keys
+    Column("message_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("priority", SmallInteger, nullable=False),  # 0 verification, 1 notification, 2 marketing
     Column("due_at", BigInteger, nullable=False),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
@@ -1017,3 +1022,34 @@ retention_marks = Table(
     Column("before_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# The console's address book (通讯录, services/addressbook.py): an account's contacts (one row per number)
+# and groups; a contact belongs to any number of groups.
+contact_groups = Table(
+    "contact_groups",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_contact_groups_account_name"),
+)
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("number", String(32), nullable=False),  # the stored (normalised) form
+    Column("name", String(64), nullable=False, server_default=""),
+    Column("fields", Text, nullable=False, server_default="{}"),  # JSON object: the import's other columns
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "number", name="uq_contacts_account_number"),
+)
+contact_members = Table(
+    "contact_members",
+    metadata,
+    Column("group_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("contact_id", BigInteger, primary_key=True, autoincrement=False),
+)
+Index("ix_contact_members_contact", contact_members.c.contact_id)

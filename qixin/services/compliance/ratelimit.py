@@ -70,6 +70,14 @@ class Reservation:
             self.gate._decrement(keys)
 
 
+@lru_cache(maxsize=4096)
+def _key_parts(item: RateLimitItem, ids: tuple[str, ...]) -> tuple[str, str, int]:
+    """The library's key for (*ids, number) as head + number + tail, and the window's expiry: built once
+    per (limit, account, signature…), not per request."""
+    head, tail = item.key_for(*ids, "\x00").split("\x00")
+    return head, tail, item.get_expiry()
+
+
 class RateGate:
     """The frequency-limit counters of the platform (one per process, shared storage when Redis)."""
 
@@ -97,9 +105,7 @@ class RateGate:
         reserved until the returned reservation is released (or forever, once the batch is committed)."""
         keys: list[tuple[str, int]] = []
         for item, ids, numbers in groups:
-            # the library's key for (*ids, number), built once per group: head + number + tail
-            head, tail = item.key_for(*ids, "\x00").split("\x00")
-            expiry = item.get_expiry()
+            head, tail, expiry = _key_parts(item, tuple(ids))
             keys.extend([(head + n + tail, expiry) for n in numbers])
         if not keys:
             return {}, Reservation(None)

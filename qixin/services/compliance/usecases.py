@@ -178,6 +178,32 @@ async def import_own_optouts(db: Database, actor: Actor, parsed: store.ParsedLis
     return await db.write(job)
 
 
+def _console_change(actor: Actor) -> None:
+    """A console user changes the account's lists only with a role that sends (owner, operator)."""
+    if actor.is_customer and actor.role is not None:
+        actor.require("console.send")
+
+
+async def add_own_optouts(db: Database, actor: Actor, parsed: store.ParsedList, signature: str) -> dict[str, Any]:
+    """``import_own_optouts`` for a console user, who needs ``console.send``."""
+    _console_change(actor)
+    return await import_own_optouts(db, actor, parsed, signature)
+
+
+async def remove_own_optouts(db: Database, actor: Actor, parsed: store.ParsedList) -> dict[str, Any]:
+    """A customer takes numbers off their own opt-out list (audited in the same transaction); a console
+    user needs ``console.send``."""
+    _console_change(actor)
+    account_id = actor.account_for(None)
+
+    def job(tx: Tx) -> dict[str, Any]:
+        removed = store.remove_optouts(tx, account_id, parsed.numbers)
+        audit(tx, actor, "optouts.remove", f"account:{account_id}", {"removed": removed})
+        return {"removed": removed, "rejected": parsed.rejected}
+
+    return await db.write(job)
+
+
 def decode_document(content_base64: str) -> bytes:
     try:
         return base64.b64decode(content_base64, validate=True)

@@ -1,7 +1,7 @@
 """SGIP direct connections: the address of the customer's own SGIP listener (issue 12)
 
 Revision ID: 0020_ports2
-Revises: 0010_ports
+Revises: 0015_rowid_keys
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_ports2"
-down_revision = "0010_ports"
+down_revision = "0015_rowid_keys"
 branch_labels = None
 depends_on = None
 
