@@ -281,6 +281,8 @@ def _api_workers(n: int, settings: Settings, data_dir: Path | None) -> None:
         smpp, cmpp = (settings.smpp_server_port, settings.cmpp_server_port) if i == 0 else (0, 0)
         ports = ["--smpp-port", str(smpp), "--cmpp-port", str(cmpp)]
         env = dict(os.environ, QIXIN_NODE_ID=str((base + i) % 1024))
+        if i:  # the SGIP and SMGP ports (environment only) likewise stay with the first
+            env.update(QIXIN_SGIP_SERVER_PORT="0", QIXIN_SMGP_SERVER_PORT="0")
         procs.append(subprocess.Popen([*common, *ports], env=env))
     typer.echo(f"企信 qixin 接口：{n} 个进程共享 http://{settings.host}:{settings.port}/"
                f"（ID 节点号 {base % 1024}–{(base + n - 1) % 1024}）")  # fmt: skip
