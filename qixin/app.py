@@ -137,7 +137,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
-        self.ports.directory.invalidate()
+        self.ports.invalidate()
         self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
@@ -546,7 +546,8 @@ class WorkersRole:
 
 
 class PortsRole:
-    """The customer SMPP and CMPP ports (``QIXIN_SMPP_SERVER_PORT``, ``QIXIN_CMPP_SERVER_PORT``; 0 = off)
+    """The customer SMPP, CMPP, SGIP and SMGP ports (``QIXIN_SMPP_SERVER_PORT``, ``QIXIN_CMPP_SERVER_PORT``,
+    ``QIXIN_SGIP_SERVER_PORT``, ``QIXIN_SMGP_SERVER_PORT``; 0 = off)
     and the pump delivering receipts and MO to their sessions. A port whose address is taken is
     reported and left off; the rest of the process runs on."""
 
@@ -559,6 +560,8 @@ class PortsRole:
     async def start(self) -> None:
         from qixin.gateway.ports.base import Pump
         from qixin.gateway.ports.cmpp import CmppPort
+        from qixin.gateway.ports.sgip import SgipPort
+        from qixin.gateway.ports.smgp import SmgpPort
         from qixin.gateway.ports.smpp import SmppPort
         from qixin.protocols.limits import ListenerLimits
 
@@ -572,6 +575,12 @@ class PortsRole:
             ("cmpp", st.cmpp_server_port, lambda p: CmppPort(
                 self.s.ports, host, p, window=st.port_window, heartbeat_interval=st.port_heartbeat, limits=limits,
                 max_buffered=st.port_max_buffered, gateway_id=st.node_id)),
+            ("sgip", st.sgip_server_port, lambda p: SgipPort(
+                self.s.ports, host, p, window=st.port_window, idle_timeout=st.port_heartbeat * 3, limits=limits,
+                max_buffered=st.port_max_buffered, node_id=st.node_id)),
+            ("smgp", st.smgp_server_port, lambda p: SmgpPort(
+                self.s.ports, host, p, window=st.port_window, heartbeat_interval=st.port_heartbeat, limits=limits,
+                max_buffered=st.port_max_buffered, smgw_code=st.node_id or 0)),
         ]  # fmt: skip
         for protocol, number, make in wanted:
             if not number:
@@ -585,7 +594,7 @@ class PortsRole:
                 continue
             self.ports[protocol] = port
         if not self.ports:
-            return  # both ports off (or taken): nothing to deliver to from this process
+            return  # every port off (or taken): nothing to deliver to from this process
         await self.s.ports.start()
         self.pump = Pump(self.s.ports, list(self.ports.values()))
         await self.pump.start()

@@ -222,6 +222,12 @@ class Settings(BaseSettings):
     cmpp_server_port: int = Field(
         7890, ge=0, le=65535, description="Customer CMPP 2.0/3.0 port (qixin run / qixin api); 0 turns it off"
     )
+    sgip_server_port: int = Field(
+        8801, ge=0, le=65535, description="Customer SGIP 1.2 port (qixin run / qixin api); 0 turns it off"
+    )
+    smgp_server_port: int = Field(
+        8890, ge=0, le=65535, description="Customer SMGP 3.0 port (qixin run / qixin api); 0 turns it off"
+    )
     ports_host: str = Field("", description="Listen address of the customer ports; empty: the HTTP host")
     port_window: int = Field(256, ge=1, le=65535, description="Outstanding submits and deliveries per port session")
     port_heartbeat: float = Field(
@@ -286,6 +292,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    def customer_port(self, protocol: str) -> int:
+        """The customer port of a direct-connection protocol (0: off or unknown)."""
+        ports = {
+            "smpp": self.smpp_server_port, "cmpp": self.cmpp_server_port, "sgip": self.sgip_server_port,
+            "smgp": self.smgp_server_port,
+        }  # fmt: skip
+        return ports.get(protocol, 0)
 
     def with_(self, **changes: object) -> Settings:
         return self.model_copy(update=changes)

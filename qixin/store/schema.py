@@ -824,6 +824,7 @@ direct_connections = Table(
     Column("status", String(16), nullable=False, server_default="active"),  # active | disabled
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("deliver_to", String(64), nullable=False, server_default=""),  # SGIP: host:port of the SP's listener
     UniqueConstraint("protocol", "login", name="uq_direct_connections_login"),
 )
 
