@@ -34,6 +34,7 @@ from qixin.store.db import Database
 log = logging.getLogger(__name__)
 
 CACHE_MAX = 65_536
+_DIGITS = str.maketrans("123456789", "000000000")
 
 
 def load_thresholds(path: str) -> tuple[Thresholds, float]:
@@ -57,13 +58,20 @@ class ContentClassifier:
         return self.model.version
 
     def classify(self, content: str) -> tuple[Decision, tuple[str, ...]]:
-        """The model's decision on ``content`` and its promotion cues (``typecheck.marketing_cues``)."""
-        hit = self._verdicts.get(content)
+        """The model's decision on ``content`` and its promotion cues (``typecheck.marketing_cues``).
+
+        Cached by the text with its ASCII digits folded to ``0``: the model folds digits itself, so
+        verification texts that differ only in their code share one verdict. The one cue that reads
+        digits (满…减…) is taken from the text itself."""
+        key = content.translate(_DIGITS)
+        hit = self._verdicts.get(key)
         if hit is None:
             if len(self._verdicts) >= CACHE_MAX:
                 self._verdicts.clear()
             decision = self.model.classify(content, self.thresholds)
-            hit = self._verdicts[content] = (decision, marketing_cues(normalize(content)))
+            hit = self._verdicts[key] = (decision, marketing_cues(normalize(content)))
+        elif key != content and "满" in content:
+            hit = (hit[0], marketing_cues(normalize(content)))
         return hit
 
     async def refresh(self) -> str:
