@@ -1,16 +1,21 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), a platform on real loopback HTTP, signed clients.
 
 PostgreSQL tests use a fresh database per test on 127.0.0.1:5432 (QIXIN_TEST_PG for another server).
-Without PostgreSQL they are skipped with the reason printed, except when QIXIN_REQUIRE_SERVICES=1
+Migrations run once per session, not once per test (see "Migrated templates" below).
+Without PostgreSQL the PostgreSQL tests are skipped with the reason printed, except when QIXIN_REQUIRE_SERVICES=1
 (set by .ci/run): then a missing service is a failure, never a silent skip.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import secrets
+import shutil
 import socket
+import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+import qixin.app
+import qixin.store.migrate
 from qixin.api.app import asgi_app
 from qixin.api.server import server_config
 from qixin.app import Runtime, Services, build, embedded
@@ -81,17 +88,97 @@ def need(reason: str | None) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    need(pg_available())
-    name = f"qixin_t_{secrets.token_hex(6)}"
+# -- Migrated templates -----------------------------------------------------------------------------------
+# Alembic from an empty database costs about 2 s (all revisions, SQLite table rebuilds), and most tests start
+# a platform whose Core migrates its fresh database. So each session runs the real migrations once per
+# engine into a template, and a test's new database starts as a copy of it:
+# - SQLite: ``migrate(url)`` of a file that does not exist yet copies the template file there first;
+# - PostgreSQL: ``pg_url`` creates its database ``TEMPLATE`` a database migrated at the session's start.
+# The real ``migrate`` still runs after the copy (it finds the newest revision and does nothing), so a
+# revision added later than the template would still apply. tests/test_migrations.py runs Alembic from
+# empty databases (``empty_db_url``, ``real_migrate``). QIXIN_TEST_MIGRATE_EACH=1 turns the templates off.
+
+real_migrate = qixin.store.migrate.migrate
+EACH = os.environ.get("QIXIN_TEST_MIGRATE_EACH") == "1"
+_template_lock = threading.Lock()
+_sqlite_template: list[Path] = []  # the migrated SQLite file, made on first use
+
+
+def _sqlite_template_file() -> Path:
+    with _template_lock:
+        if not _sqlite_template:
+            folder = Path(tempfile.mkdtemp(prefix="qixin-migrated-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = folder / "template.db"
+            real_migrate(f"sqlite:///{path}")
+            _sqlite_template.append(path)
+        return _sqlite_template[0]
+
+
+def migrate_from_template(url: str) -> None:
+    """``qixin.store.migrate.migrate`` in tests: a new SQLite file starts as the migrated template."""
+    if not EACH and url.startswith("sqlite:///") and ":memory:" not in url:
+        target = Path(url.split("///", 1)[1])
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_sqlite_template_file(), target)
+    real_migrate(url)
+
+
+# Tests and qixin.app import the name at import time; conftest is imported before every test module.
+qixin.store.migrate.migrate = migrate_from_template
+qixin.app.migrate = migrate_from_template
+
+
+def _pg_url(name: str) -> str:
+    return f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str | None]:
+    """The name of a PostgreSQL database migrated to the newest schema once per session (None: no PG)."""
+    if pg_available() is not None or EACH:
+        yield None
+        return
+    name = f"qixin_t_tpl_{secrets.token_hex(6)}"
     with _pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}"
+        real_migrate(_pg_url(name))
+        yield name
     finally:
         with _pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _fresh_pg(template: str | None) -> Iterator[str]:
+    need(pg_available())
+    name = f"qixin_t_{secrets.token_hex(6)}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield _pg_url(name)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A new PostgreSQL database, already at the newest schema (a copy of ``pg_template``)."""
+    need(pg_available())
+    yield from _fresh_pg(request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no tables), once on SQLite and once on PostgreSQL: for tests of the migrations."""
+    if request.param == "sqlite":
+        path = tmp_path / "empty.db"
+        path.touch()  # exists, so migrate_from_template leaves it to Alembic
+        yield f"sqlite:///{path}"
+    else:
+        yield from _fresh_pg(None)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])

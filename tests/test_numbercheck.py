@@ -387,10 +387,10 @@ async def test_http_route_checks_and_serves_packages(running: Running, tmp_path:
 # -- file jobs ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n", [100_000, pytest.param(1_000_000, marks=[pytest.mark.slow, pytest.mark.soak])])
 async def test_a_large_number_job_resumes_after_a_restart_and_settles_exactly(tmp_path: Path, n: int) -> None:
-    """100,000 numbers by default (seconds); the 1,000,000-number run (about a minute on a busy 2-core
-    machine) with ``-m slow``."""
+    """100,000 numbers in ``make test`` (seconds); the 1,000,000-number run (about a minute on a busy 2-core
+    machine) with ``make soak``."""
     from qixin.services.numbercheck_jobs import NumberCheckJobs
 
     chunk = n // 20
