@@ -535,3 +535,15 @@ async def test_account_caps_apply_on_the_port(ports: tuple[Running, int]) -> Non
     assert statuses.count(0) == 2 and statuses.count(0x14) == 2, statuses
     rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
     assert len(rows) == 2
+
+
+def test_every_content_refusal_code_has_the_content_status_on_each_port() -> None:
+    """The classifier's and the type check's refusals answer like the lexicon's on every customer port
+    (not the generic submit failure)."""
+    from qixin.gateway.ports import cmpp, sgip, smgp, smpp
+
+    for code in ("CONTENT_CLASSIFIED", "CONTENT_TYPE_MISMATCH", "VERIFICATION_CODE_MISSING"):
+        assert smpp.SUBMIT_STATUS[code] == smpp.SUBMIT_STATUS["CONTENT_FORBIDDEN"] == 0x401
+        for mod in (cmpp, sgip, smgp):
+            tables = [v for v in vars(mod).values() if isinstance(v, dict) and "CONTENT_FORBIDDEN" in v]
+            assert tables and all(t[code] == t["CONTENT_FORBIDDEN"] for t in tables), mod.__name__
