@@ -7,6 +7,8 @@ blacklist and 2,000 complaints — then times, in process (no HTTP):
 - ``batch``: ``NumberChecks.check`` of all 100,000 numbers in one call (evidence read with one query per
   source and chunk, classes, the fee debited and the 100,000 results stored in one transaction);
   upstream provider off, so every class comes from the own evidence. Target ≤ 2 s.
+- ``evidence``: one number's own evidence read 300 times one after another, as one statement (a single
+  check) and as the four per-source queries (a batch, per chunk).
 - ``single``: ``--singles`` checks of one number each, ``--concurrency`` at a time (each one a read,
   the classes, a write with its ledger row and audit row, group-committed). Target ≥ 2,000/s.
 
@@ -27,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qixin.services.accounts import create_account
 from qixin.services.actor import Actor
-from qixin.services.numbercheck import NumberChecks
+from qixin.services.numbercheck import NumberChecks, read_evidence
 from qixin.services.pricing import create_plan
+from qixin.store import numbercheck as store
 from qixin.store.db import Database, now_ms
 from qixin.store.migrate import migrate
 
@@ -99,6 +102,21 @@ async def run(args: argparse.Namespace) -> None:
         print(f"batch round {round_ + 1}: {len(nums):,} numbers in {took:.2f} s, CPU {cpu:.2f} s "
               f"(all threads; {len(nums) / took:,.0f}/s) "
               f"counts {out['counts']} fee {out['fee_li']} 厘")  # fmt: skip
+
+    # one number's own evidence, read one after another: one statement (what a single check does) against
+    # the four per-source queries (what a batch does per chunk)
+    sample = nums[:300]
+    protocols = db.read_sync(store.channel_protocols)
+    for label, read in (
+        ("one statement", lambda tx, n: store.evidence_small(tx, [n])),
+        ("four queries", lambda tx, n: (store.history(tx, [n]), store.blacklisted(tx, [n]),
+                                        store.complaint_counts(tx, [n]), store.ported(tx, [n]))),
+        ("read_evidence", lambda tx, n: read_evidence(tx, [n], protocols)),
+    ):  # fmt: skip
+        t0 = time.perf_counter()
+        for n in sample:
+            db.read_sync(lambda tx, n=n, read=read: read(tx, n))
+        print(f"evidence of one number, {label}: {(time.perf_counter() - t0) / len(sample) * 1e6:,.0f} µs")
 
     singles = nums[: args.singles]
     sem = asyncio.Semaphore(args.concurrency)

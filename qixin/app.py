@@ -7,11 +7,12 @@ Rules:
   the lexicon), ``EmbeddedSimulators`` (the built-in carrier simulators and the channel rows pointing at
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
   QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
-  housekeeping), ``AlertsRole`` (alert rules, staff notices), ``RetentionRole`` (the daily purge) and
-  ``PortsRole`` (the customer SMPP / CMPP ports). The HTTP API is served by whoever serves
-  ``qixin.api.app.asgi_app(services)``.
+  housekeeping), ``AlertsRole`` (alert rules, staff notices), ``NumberProbeRole`` (the number check's
+  upstream probe), ``RetentionRole`` (the daily purge) and ``PortsRole`` (the customer SMPP / CMPP
+  ports). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
 - ``qixin run`` = every role in one process; ``qixin api`` = Core + PortsRole; ``qixin dispatcher`` =
-  Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole + RetentionRole.
+  Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole + NumberProbeRole +
+  RetentionRole (``--no-workers``: without the last five, which ``qixin worker`` runs).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from qixin.services.billing_worker import BillingWorker
 from qixin.services.channels import ChannelDesk, upsert_embedded_channel
 from qixin.services.compliance import documents
 from qixin.services.compliance.desk import ComplianceDesk
+from qixin.services.compliance.review import ReviewQueue
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import update_policy
 from qixin.services.connections import ConnectionDirectory, Connections
@@ -59,6 +61,7 @@ from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStor
 from qixin.services.notify import Smtp
 from qixin.services.numbercheck import NumberChecks
 from qixin.services.numbercheck_jobs import NumberCheckJobs
+from qixin.services.numbercheck_probe import ProviderProbe
 from qixin.services.numberproviders import CircuitBreaker, HttpProvider, Provider, SimulatorProvider
 from qixin.services.ports import PortDesk
 from qixin.services.pricing import PlanPricer
@@ -109,10 +112,12 @@ class Services:
     ports: PortDesk  # what the customer ports do, whatever the protocol
     channel_desk: ChannelDesk
     compliance_desk: ComplianceDesk
+    reviews: ReviewQueue  # manual content review (人工审核) and its expiry sweep
     numbers: NumberChecks
     tokens: RecipientTokens
     flash_tests: FlashTests
     numcheck_jobs: NumberCheckJobs
+    numcheck_probe: ProviderProbe
     alerts: Alerts
     alert_worker: AlertWorker
     announcements: Announcements
@@ -132,7 +137,7 @@ class Services:
         self.directory.invalidate()
         self.staff.invalidate()
         self.compliance.invalidate()
-        self.ports.directory.invalidate()
+        self.ports.invalidate()
         self.flow.invalidate()
 
     def health(self) -> dict[str, Any]:
@@ -217,9 +222,14 @@ def build(settings: Settings) -> Services:
         )
     )  # fmt: skip
     flow = FlowControl(db, FlowGate(s.redis_url, s.flow_prefix))
+    numbers = NumberChecks(
+        db, numcheck_provider(s.numcheck),
+        NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
+        skip_days=s.numcheck.skip_days,
+    )  # fmt: skip
     accept = AcceptService(
         db, directory, s.max_parts, s.max_numbers_per_request, screener=compliance, pricer=pricer,
-        on_accepted=dispatcher.wake, metrics=metrics, flow=flow, tokens=tokens,
+        on_accepted=dispatcher.wake, metrics=metrics, flow=flow, tokens=tokens, skippable=numbers.skippable,
     )  # fmt: skip
     smtp = Smtp(s.smtp_host, s.smtp_port, s.smtp_user, s.smtp_password, s.smtp_from, s.smtp_starttls)
 
@@ -228,10 +238,6 @@ def build(settings: Settings) -> Services:
         compliance.invalidate()
 
     accounts = Accounts(db, directory, on_policy=update_policy, on_change=on_change)
-    numbers = NumberChecks(
-        db, numcheck_provider(s.numcheck),
-        NumberRules(fresh_days=s.numcheck.fresh_days, silent_days=s.numcheck.silent_days), s.numcheck.max_inline,
-    )  # fmt: skip
 
     async def channel_health() -> list[dict[str, Any]]:
         if channels.started:
@@ -297,10 +303,12 @@ def build(settings: Settings) -> Services:
         statistics=statistics,
         channel_desk=ChannelDesk(db, accept.ported, resync=lambda: channels.sync() if channels.started else _nothing()),
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
+        reviews=ReviewQueue(db, compliance, on_release=dispatcher.wake),
         tokens=tokens,
         flash_tests=FlashTests(db, directory, accept),
         numbers=numbers,
         numcheck_jobs=NumberCheckJobs(numbers),
+        numcheck_probe=ProviderProbe(db, numbers.provider, s.numcheck.probe_interval, s.numcheck.probe_timeout),
         alerts=alerts,
         alert_worker=AlertWorker(alerts, s.alerts_interval),
         announcements=Announcements(db),
@@ -528,15 +536,18 @@ class WorkersRole:
         await self.s.webhooks.start()
         await self.s.billing_worker.start()
         await self.s.numcheck_jobs.start()
+        await self.s.reviews.start()
 
     async def stop(self) -> None:
+        await self.s.reviews.stop()
         await self.s.numcheck_jobs.stop()
         await self.s.billing_worker.stop()
         await self.s.webhooks.stop()
 
 
 class PortsRole:
-    """The customer SMPP and CMPP ports (``QIXIN_SMPP_SERVER_PORT``, ``QIXIN_CMPP_SERVER_PORT``; 0 = off)
+    """The customer SMPP, CMPP, SGIP and SMGP ports (``QIXIN_SMPP_SERVER_PORT``, ``QIXIN_CMPP_SERVER_PORT``,
+    ``QIXIN_SGIP_SERVER_PORT``, ``QIXIN_SMGP_SERVER_PORT``; 0 = off)
     and the pump delivering receipts and MO to their sessions. A port whose address is taken is
     reported and left off; the rest of the process runs on."""
 
@@ -549,6 +560,8 @@ class PortsRole:
     async def start(self) -> None:
         from qixin.gateway.ports.base import Pump
         from qixin.gateway.ports.cmpp import CmppPort
+        from qixin.gateway.ports.sgip import SgipPort
+        from qixin.gateway.ports.smgp import SmgpPort
         from qixin.gateway.ports.smpp import SmppPort
         from qixin.protocols.limits import ListenerLimits
 
@@ -562,6 +575,12 @@ class PortsRole:
             ("cmpp", st.cmpp_server_port, lambda p: CmppPort(
                 self.s.ports, host, p, window=st.port_window, heartbeat_interval=st.port_heartbeat, limits=limits,
                 max_buffered=st.port_max_buffered, gateway_id=st.node_id)),
+            ("sgip", st.sgip_server_port, lambda p: SgipPort(
+                self.s.ports, host, p, window=st.port_window, idle_timeout=st.port_heartbeat * 3, limits=limits,
+                max_buffered=st.port_max_buffered, node_id=st.node_id)),
+            ("smgp", st.smgp_server_port, lambda p: SmgpPort(
+                self.s.ports, host, p, window=st.port_window, heartbeat_interval=st.port_heartbeat, limits=limits,
+                max_buffered=st.port_max_buffered, smgw_code=st.node_id or 0)),
         ]  # fmt: skip
         for protocol, number, make in wanted:
             if not number:
@@ -575,7 +594,7 @@ class PortsRole:
                 continue
             self.ports[protocol] = port
         if not self.ports:
-            return  # both ports off (or taken): nothing to deliver to from this process
+            return  # every port off (or taken): nothing to deliver to from this process
         await self.s.ports.start()
         self.pump = Pump(self.s.ports, list(self.ports.values()))
         await self.pump.start()
@@ -614,6 +633,20 @@ class AlertsRole:
 
     async def stop(self) -> None:
         await self.s.alert_worker.stop()
+
+
+class NumberProbeRole:
+    """Probes the number check's upstream provider every ``numcheck.probe_interval`` seconds; the alert
+    rules read the outcome (services/numbercheck_probe.py)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.numcheck_probe.start()
+
+    async def stop(self) -> None:
+        await self.s.numcheck_probe.stop()
 
 
 class RetentionRole:
@@ -678,6 +711,7 @@ def embedded(
         WorkersRole(services),
         FileJobsRole(services),
         AlertsRole(services),
+        NumberProbeRole(services),
         RetentionRole(services),
         PortsRole(services),
     ]
@@ -700,10 +734,14 @@ def dispatcher_only(services: Services, simulators: bool = False, workers: bool 
 
 
 def workers_only(services: Services) -> Runtime:
-    """``qixin worker``: webhook pushes, billing housekeeping, number-check and file jobs, alerts and the
-    retention purge, without channels or dispatch (beside ``qixin dispatcher --no-workers``)."""
+    """``qixin worker``: webhook pushes, billing housekeeping, number-check and file jobs, alerts, the
+    number-check upstream probe and the retention purge, without channels or dispatch (beside ``qixin
+    dispatcher --no-workers``)."""
     return Runtime(services, [Core(services), *_worker_roles(services)])
 
 
 def _worker_roles(services: Services) -> list[Role]:
-    return [WorkersRole(services), FileJobsRole(services), AlertsRole(services), RetentionRole(services)]
+    return [
+        WorkersRole(services), FileJobsRole(services), AlertsRole(services), NumberProbeRole(services),
+        RetentionRole(services),
+    ]  # fmt: skip

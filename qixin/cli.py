@@ -47,9 +47,11 @@ numbers_app = typer.Typer(help="号码服务：空号检测", no_args_is_help=Tr
 app.add_typer(numbers_app, name="numbers")
 alerts_app = typer.Typer(help="告警：历史、确认、规则", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
-connection_app = typer.Typer(help="账号直连：客户 SMPP / CMPP 登录账号", no_args_is_help=True)
+connection_app = typer.Typer(help="账号直连：客户 SMPP / CMPP / SGIP / SMGP 登录账号", no_args_is_help=True)
 app.add_typer(connection_app, name="connection")
 app.add_typer(retention_app, name="retention")
+classifier_app = typer.Typer(help="内容分类器：用语料与人工审核结论重新训练", no_args_is_help=True)
+app.add_typer(classifier_app, name="classifier")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="数据目录（默认 ./data 或 QIXIN_DATA_DIR）")]
 AsJson = Annotated[bool, typer.Option("--json", help="以 JSON 输出")]
@@ -124,7 +126,10 @@ def _print_ports(settings: Settings, data_dir: Path | None) -> None:
 
     host = settings.ports_host or settings.host
     opened = []
-    for name, number in (("SMPP", settings.smpp_server_port), ("CMPP", settings.cmpp_server_port)):
+    for name, number in (
+        ("SMPP", settings.smpp_server_port), ("CMPP", settings.cmpp_server_port), ("SGIP", settings.sgip_server_port),
+        ("SMGP", settings.smgp_server_port),
+    ):  # fmt: skip
         if not number:
             continue
         with socket.socket() as sock:
@@ -134,7 +139,7 @@ def _print_ports(settings: Settings, data_dir: Path | None) -> None:
         opened.append(name.lower())
     if opened:
         typer.echo(
-            "创建直连账号（客户用自己的 SMPP / CMPP 客户端登录），在另一个终端运行：\n"
+            "创建直连账号（客户用自己的 SMPP / CMPP / SGIP / SMGP 客户端登录），在另一个终端运行：\n"
             f"  {_qixin()} connection add --account 1 --protocol {opened[0]} --login "
             + ("901234" if opened[0] == "cmpp" else "cust01")
             + " --secret s3cret --json"
@@ -278,6 +283,8 @@ def _api_workers(n: int, settings: Settings, data_dir: Path | None) -> None:
         smpp, cmpp = (settings.smpp_server_port, settings.cmpp_server_port) if i == 0 else (0, 0)
         ports = ["--smpp-port", str(smpp), "--cmpp-port", str(cmpp)]
         env = dict(os.environ, QIXIN_NODE_ID=str((base + i) % 1024))
+        if i:  # the SGIP and SMGP ports (environment only) likewise stay with the first
+            env.update(QIXIN_SGIP_SERVER_PORT="0", QIXIN_SMGP_SERVER_PORT="0")
         procs.append(subprocess.Popen([*common, *ports], env=env))
     typer.echo(f"企信 qixin 接口：{n} 个进程共享 http://{settings.host}:{settings.port}/"
                f"（ID 节点号 {base % 1024}–{(base + n - 1) % 1024}）")  # fmt: skip
@@ -1057,6 +1064,24 @@ def retention_close_complaint(
     typer.echo(f"投诉 {complaint_id} 已结案")
 
 
+@classifier_app.command("retrain")
+def classifier_retrain(
+    epochs: Annotated[int | None, typer.Option("--epochs", help="训练轮数（默认训练参数）")] = None,
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """用内置语料加上全部人工审核结论重新训练内容分类器，新版本在各进程数秒内生效。"""
+    from dataclasses import replace
+
+    from qixin.domain.compliance.classifier import TrainParams
+
+    params = TrainParams() if epochs is None else replace(TrainParams(), epochs=epochs)
+    out = _call(data_dir, lambda s: s.reviews.retrain(Actor.cli(), params))
+    new = "新版本" if out["new"] else "版本未变（训练数据与参数相同）"
+    human = f"分类器 {out['previous_version']} → {out['version']}（{new}，人工审核结论 {out['decisions']} 条）"
+    _out(out, as_json, human)
+
+
 @simulator_app.command("smpp")
 def simulator_smpp(
     host: Annotated[str, typer.Option(help="监听地址")] = "127.0.0.1",
@@ -1087,15 +1112,14 @@ def simulator_smpp(
 
 def _port_of(protocol: str) -> int | None:
     st = load_settings()
-    number = st.smpp_server_port if protocol == "smpp" else st.cmpp_server_port if protocol == "cmpp" else 0
-    return number or None
+    return st.customer_port(protocol) or None
 
 
 @connection_app.command("add")
 def connection_add(
     account: Annotated[int, typer.Option(help="账户 ID")],
-    protocol: Annotated[str, typer.Option(help="smpp / cmpp")],
-    login: Annotated[str, typer.Option(help="登录名（SMPP system_id，CMPP 企业代码 SP ID）")],
+    protocol: Annotated[str, typer.Option(help="smpp / cmpp / sgip / smgp")],
+    login: Annotated[str, typer.Option(help="登录名（SMPP system_id，CMPP SP ID，SGIP Login Name，SMGP ClientID）")],
     secret: Annotated[str, typer.Option(help="密码（只写：之后不再显示）")],
     ip: Annotated[list[str] | None, typer.Option("--ip", help="允许的来源 IP 或网段，可重复；不填表示不限")] = None,
     max_connections: Annotated[int, typer.Option(help="最大并发连接数")] = 4,
@@ -1104,16 +1128,19 @@ def connection_add(
     service_code: Annotated[str, typer.Option(help="服务代码（源号码前缀，后接账户扩展码）")] = "",
     signature: Annotated[str, typer.Option(help="使用的签名；不填则取内容中的【签名】")] = "",
     msg_type: Annotated[str, typer.Option("--type", help="verification / notification / marketing")] = "notification",
+    deliver_to: Annotated[
+        str, typer.Option(help="SGIP：客户自己的 SGIP 监听地址 主机:端口（回执与上行送往此处）")
+    ] = "",
     data_dir: DataDir = None,
     as_json: AsJson = False,
 ) -> None:
-    """为账户新建直连登录账号（客户用自己的 SMPP / CMPP 客户端连接平台端口）。"""
+    """为账户新建直连登录账号（客户用自己的 SMPP / CMPP / SGIP / SMGP 客户端连接平台端口）。"""
     out = _call(
         data_dir,
         lambda s: s.connections.add(
             Actor.cli(), account, protocol, login, secret, ip_allowlist=list(ip or []),
             max_connections=max_connections, tps=tps, daily_cap=daily_cap, service_code=service_code,
-            signature=signature, msg_type=msg_type, port=_port_of(protocol),
+            signature=signature, msg_type=msg_type, deliver_to=deliver_to, port=_port_of(protocol),
         ),
     )  # fmt: skip
     _out(
@@ -1146,6 +1173,7 @@ def connection_set(
     signature: Annotated[str | None, typer.Option(help="签名")] = None,
     msg_type: Annotated[str | None, typer.Option("--type", help="短信类型")] = None,
     status: Annotated[str | None, typer.Option(help="active / disabled")] = None,
+    deliver_to: Annotated[str | None, typer.Option(help="SGIP 回送地址 主机:端口")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """修改直连账号（运行中的端口数秒内生效；已建立的连接不断开）。"""
@@ -1155,6 +1183,7 @@ def connection_set(
         lambda s: s.connections.set(
             Actor.cli(), connection_id, secret=secret, ip_allowlist=ips, max_connections=max_connections, tps=tps,
             daily_cap=daily_cap, service_code=service_code, signature=signature, msg_type=msg_type, status=status,
+            deliver_to=deliver_to,
         ),
     )  # fmt: skip
     typer.echo(json.dumps(out, ensure_ascii=False))

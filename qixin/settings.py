@@ -76,6 +76,14 @@ class ComplianceSettings(BaseSettings):
         ("CONTENT_FORBIDDEN", "LINK_FORBIDDEN"), description="Violation codes that count toward the auto-freeze"
     )
     limits_prefix: str = Field("qixin-limits", description="Redis key prefix of the frequency counters")
+    classifier: bool = Field(True, description="Content classifier in screening: refuse, hold for manual review, pass")
+    classifier_thresholds: str = Field(
+        "", description="JSON file of the classifier's hold/refuse thresholds per category (empty: the shipped file)"
+    )
+    review_hold_ttl: int = Field(
+        86_400, ge=1, description="Seconds a batch held for manual review waits before it expires (refunded)"
+    )
+    review_expire_interval: float = Field(30.0, gt=0, description="Seconds between sweeps for expired review holds")
 
     _split_lists = field_validator("optout_words", "freeze_codes", mode="before")(_split)
 
@@ -94,6 +102,13 @@ class NumberCheckSettings(BaseSettings):
     fresh_days: int = Field(30, ge=1, description="A delivery this recent makes a number real with confidence 0.95")
     silent_days: int = Field(90, ge=1, description="No delivery for longer than this makes a number silent (沉默号)")
     max_inline: int = Field(1_000, ge=1, description="Numbers per POST /v1/numbers/check")
+    skip_days: int = Field(
+        30, ge=1, description="A send with skip_empty / skip_silent skips numbers so classed by a check this recent"
+    )
+    probe_interval: float = Field(
+        60.0, ge=0, description="Seconds between probes of the upstream provider (alert numcheck_provider); 0: off"
+    )
+    probe_timeout: float = Field(10.0, gt=0, description="A probe not answered in this many seconds failed")
     http_url: str = Field("", description="HTTP provider: URL the numbers are POSTed to")
     http_numbers_field: str = Field("numbers", description="HTTP provider: request field holding the number list")
     http_extra_body: dict[str, Any] = Field({}, description="HTTP provider: fixed fields added to every request (JSON)")
@@ -207,6 +222,12 @@ class Settings(BaseSettings):
     cmpp_server_port: int = Field(
         7890, ge=0, le=65535, description="Customer CMPP 2.0/3.0 port (qixin run / qixin api); 0 turns it off"
     )
+    sgip_server_port: int = Field(
+        8801, ge=0, le=65535, description="Customer SGIP 1.2 port (qixin run / qixin api); 0 turns it off"
+    )
+    smgp_server_port: int = Field(
+        8890, ge=0, le=65535, description="Customer SMGP 3.0 port (qixin run / qixin api); 0 turns it off"
+    )
     ports_host: str = Field("", description="Listen address of the customer ports; empty: the HTTP host")
     port_window: int = Field(256, ge=1, le=65535, description="Outstanding submits and deliveries per port session")
     port_heartbeat: float = Field(
@@ -271,6 +292,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.db_url.startswith("sqlite")
+
+    def customer_port(self, protocol: str) -> int:
+        """The customer port of a direct-connection protocol (0: off or unknown)."""
+        ports = {
+            "smpp": self.smpp_server_port, "cmpp": self.cmpp_server_port, "sgip": self.sgip_server_port,
+            "smgp": self.smgp_server_port,
+        }  # fmt: skip
+        return ports.get(protocol, 0)
 
     def with_(self, **changes: object) -> Settings:
         return self.model_copy(update=changes)

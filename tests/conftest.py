@@ -45,10 +45,12 @@ from qixin.store import reads
 # recipients 139000000000, 139000000001, … The compliance tests switch the rules back on.
 TEST_COMPLIANCE = ComplianceSettings(sending_windows=False, max_number_run=0)
 
-# The customer ports (2775, 7890 by default) stay closed in test platforms and the processes they start,
-# unless a test asks for them (tests/test_port_*.py pass free ports explicitly).
+# The customer ports (2775, 7890, 8801, 8890 by default) stay closed in test platforms and the processes they
+# start, unless a test asks for them (tests/test_port_*.py and test_ports_*.py pass free ports explicitly).
 os.environ.setdefault("QIXIN_SMPP_SERVER_PORT", "0")
 os.environ.setdefault("QIXIN_CMPP_SERVER_PORT", "0")
+os.environ.setdefault("QIXIN_SGIP_SERVER_PORT", "0")
+os.environ.setdefault("QIXIN_SMGP_SERVER_PORT", "0")
 
 PG_SERVER = os.environ.get("QIXIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REQUIRE = os.environ.get("QIXIN_REQUIRE_SERVICES") == "1"

@@ -215,3 +215,23 @@ def test_unknown_labels_in_training_rows_are_refused() -> None:
         train([LabelledText("某个文本内容", "no_such_label")], QUICK)
     with pytest.raises(ValueError):
         train([LabelledText("某个文本内容", LEGIT, split="heldout")], QUICK)  # no training rows
+
+
+def test_screening_cache_folds_digits_but_reads_spend_cues_from_the_text() -> None:
+    """Verification texts that differ only in their code share one cached verdict (the model folds digits
+    itself, so the verdict is the same); the digit-reading cue 满…减… still comes from each text."""
+    from typing import Any, cast
+
+    from qixin.services.compliance.classify import ContentClassifier
+
+    clf = ContentClassifier(cast(Any, None))
+    a, _ = clf.classify("您的验证码是 123456，5 分钟内有效。")
+    b, _ = clf.classify("您的验证码是 987654，5 分钟内有效。")
+    assert (
+        len(clf._verdicts) == 1
+        and a == b
+        and clf.model.classify("您的验证码是 987654，5 分钟内有效。", clf.thresholds) == b
+    )
+    _, one = clf.classify("会员日满100减20，满200减50")
+    _, other = clf.classify("会员日满300减20，满300减20")
+    assert len(one) == 3 and len(other) == 2  # 会员日 + two distinct spends, vs 会员日 + one

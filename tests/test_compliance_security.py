@@ -155,6 +155,10 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/signatures/{signature_id}/suspend"): REVIEW,
     ("GET", "/admin/signatures/{signature_id}/documents"): REVIEW,
     ("GET", "/admin/documents/{document_id}"): REVIEW,
+    ("GET", "/admin/reviews"): REVIEW,
+    ("GET", "/admin/reviews/{batch_id}"): REVIEW,
+    ("POST", "/admin/reviews/{batch_id}/approve"): REVIEW,
+    ("POST", "/admin/reviews/{batch_id}/reject"): REVIEW,
 }
 BODIES: dict[str, dict[str, Any]] = {
     "/admin/accounts/{account_id}/policy": {"permit_24h": True, "international": True},
@@ -167,6 +171,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "/admin/lexicon/check": {"content": "会议通知"},
     "/admin/complaints": {"number": "13800138000"},
     "/admin/signatures/{signature_id}/suspend": {"reason": "矩阵"},
+    "/admin/reviews/{batch_id}/approve": {},
+    "/admin/reviews/{batch_id}/reject": {"reason": "矩阵"},
 }
 
 
@@ -185,6 +191,7 @@ async def test_every_compliance_route_for_every_role(running: Running) -> None:
         "signature_id": "999999",
         "document_id": "999999",
         "complaint_id": "999999",
+        "batch_id": "999999",
     }
     clients = {role: staff(running, role) for role in ROLES}
     try:

@@ -12,6 +12,7 @@ import re
 from console_helpers import PASSWORD
 from test_console_pages import CSRF_RE, login
 
+from qixin.errors import CATALOGUE
 from qixin.services.actor import Actor
 
 PROMO = {"content": "本周新品上市，欢迎选购，回T退订", "type": "marketing", "audience": "会员"}
@@ -244,3 +245,59 @@ async def test_staff_statistics_alerts_and_announcements(running) -> None:  # ty
     finally:
         for h in (ops, finance, owner):
             await h.aclose()
+
+
+async def test_staff_content_review_page_approves_and_rejects_held_batches(running) -> None:  # type: ignore[no-untyped-def]
+    """内容审核: a batch the classifier held is listed with its category and evidence; 通过 sends it, 驳回 with
+    a reason refunds it; the page and its actions are the reviewer's (ops gets 403)."""
+    from test_review import HELD, NUMBERS, balance, statuses
+
+    api = running.account(balance_li=10_000, name="审核客户")
+    users = running.platform.console_users
+    await users.create_staff(Actor.cli(), "审核员", "reviewer", "13900003041", PASSWORD)
+    await users.create_staff(Actor.cli(), "运维", "ops", "13900003042", PASSWORD)
+    reviewer = await login(running, "13900003041")
+    ops = await login(running, "13900003042")
+    try:
+        first = (await api.send(to=NUMBERS, content=HELD)).json()
+        second = (await api.send(to=NUMBERS, content=HELD + "。")).json()
+        assert first["status"] == "held" and second["status"] == "held", (first, second)
+        charged = await balance(running, api)
+        assert charged < 10_000  # taken at accept, refunded exactly on reject
+        assert (await ops.get("/staff/content-review")).status_code == 403
+        page = await reviewer.get("/staff/content-review")
+        assert page.status_code == 200
+        for b in (first, second):
+            assert f'id="hold-{b["batch_id"]}"' in page.text
+        assert first["review"]["category_label"] in page.text and "3 条" in page.text
+        t = token(page.text)
+        ops_csrf = token((await ops.get("/staff")).text)
+        r = await ops.post(
+            "/staff/content-review", data={"csrf": ops_csrf, "action": "approve", "batch_id": first["batch_id"]}
+        )
+        assert r.status_code == 403
+        r = await reviewer.post(
+            "/staff/content-review", data={"csrf": t, "action": "approve", "batch_id": first["batch_id"]}
+        )
+        assert r.status_code == 200 and f"批次 {first['batch_id']} 已通过" in r.text, r.text[-2000:]
+        r = await reviewer.post(
+            "/staff/content-review",
+            data={"csrf": t, "action": "reject", "batch_id": second["batch_id"], "reason": "涉嫌冒充司法机关"},
+        )
+        assert r.status_code == 200 and "已驳回" in r.text, r.text[-2000:]
+        r = await reviewer.post(
+            "/staff/content-review", data={"csrf": t, "action": "approve", "batch_id": second["batch_id"]}
+        )
+        assert r.status_code == 400 and CATALOGUE["REVIEW_DECIDED"][1] in r.text  # decided once
+        await running.wait_final(6)
+        assert {s for s, _ in (await statuses(running, first["batch_id"])).values()} == {"delivered"}
+        assert {e for _, e in (await statuses(running, second["batch_id"])).values()} == {"REVIEW_REJECTED"}
+        per_batch = (10_000 - charged) // 2
+        assert await balance(running, api) == 10_000 - per_batch  # only the approved batch paid
+        done = await reviewer.get("/staff/content-review?state=rejected")
+        assert (
+            f'id="hold-{second["batch_id"]}"' in done.text and "涉嫌冒充司法机关" in done.text and "审核员" in done.text
+        )
+    finally:
+        await reviewer.aclose()
+        await ops.aclose()

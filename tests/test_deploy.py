@@ -180,7 +180,10 @@ def local(services: dict[str, Any], name: str, replica: int, ports: dict[tuple[s
             env[key] = "127.0.0.1"
         elif key == "QIXIN_SMPP_PORT":
             env[key] = port(env.get("QIXIN_SMPP_HOST", "simulator"), value)
-        elif key in ("QIXIN_SMPP_SERVER_PORT", "QIXIN_CMPP_SERVER_PORT", "QIXIN_METRICS_PORT"):
+        elif key in (
+            "QIXIN_SMPP_SERVER_PORT", "QIXIN_CMPP_SERVER_PORT", "QIXIN_SGIP_SERVER_PORT", "QIXIN_SMGP_SERVER_PORT",
+            "QIXIN_METRICS_PORT",
+        ):  # fmt: skip
             env[key] = port(name, value, replica)
     if "QIXIN_SMPP_HOST" in svc.get("environment", {}):
         env["QIXIN_SMPP_PORT"] = port(svc["environment"]["QIXIN_SMPP_HOST"], svc["environment"]["QIXIN_SMPP_PORT"])

@@ -55,7 +55,7 @@ async def test_flash_test_over_four_simulators_shows_the_one_that_refuses(runnin
     api = r.account(balance_li=100_000, price_li=35)
     before = (await api.get("/v1/account")).json()
 
-    made = await api.request("POST", "/v1/flash-tests", {"content": "双十一会员专享，全场五折", "signature": "企信"})
+    made = await api.request("POST", "/v1/flash-tests", {"content": "您的会员积分已到账，请查收", "signature": "企信"})
     assert made.status_code == 201, made.text
     test = made.json()
     assert sorted(test["channels"]) == sorted(CHANNELS)

@@ -5,17 +5,14 @@ garbage): CONNECT with the MD5 authenticator, SUBMIT with a CMPP Msg_Id, one sta
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST_COMPLIANCE, Running, free_port, start_running
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from _ports import Customer, add_login, fuzz, garbage, one_port
+from conftest import Running
 
 from qixin.protocols.cmpp.client import CmppClient
 from qixin.protocols.cmpp.codec import (
@@ -23,61 +20,35 @@ from qixin.protocols.cmpp.codec import (
     VERSION_30,
     CmppCodec,
     Connect,
-    Deliver,
     Submit,
     cmpp_authenticator_source,
     decode_report,
     unpack_msg_id,
 )
 from qixin.protocols.cmpp.text import encode_text
-from qixin.services.actor import Actor
-from qixin.settings import Settings
 
 SP, SECRET = "912345", "cmpp-secret"
 
 
 @pytest.fixture
 async def ports(tmp_path: Path) -> AsyncIterator[tuple[Running, int]]:
-    settings = Settings(
-        data_dir=tmp_path, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE, simulators=("smpp",),
-        smpp_server_port=0, cmpp_server_port=free_port(), port_part_timeout=1.0,
-    )  # fmt: skip
-    r, server, task = await start_running(settings)
-    try:
-        yield r, settings.cmpp_server_port
-    finally:
-        for c in r.clients:
-            await c.aclose()
-        server.should_exit = True
-        await task
-        await r.runtime.stop()
+    async for out in one_port(tmp_path, "cmpp"):
+        yield out
 
 
 async def _login(r: Running, **kw: Any) -> int:
-    api = r.account(balance_li=100_000, price_li=35)
-    await r.platform.connections.add(Actor.cli(), api.account_id, "cmpp", kw.pop("login", SP), SECRET, **kw)
-    return api.account_id
+    return await add_login(r, "cmpp", kw.pop("login", SP), SECRET, **kw)
 
 
-class Sp:
+class Sp(Customer):
     """Our CMPP client as the customer's SP, collecting DELIVERs."""
 
     def __init__(self, port: int, version: int = VERSION_30, secret: str = SECRET, sp: str = SP) -> None:
-        self.delivers: list[Deliver] = []
+        super().__init__()
+        self.delivers = self.got
         self.version = version
         self.client = CmppClient("127.0.0.1", port, sp, secret, version=version, reconnect_min=0.05,
-                                 reconnect_max=0.1, on_deliver=self._got)  # fmt: skip
-
-    def _got(self, pdu: Deliver) -> None:
-        self.delivers.append(pdu)
-
-    async def __aenter__(self) -> Sp:
-        await self.client.start()
-        await self.client.wait_bound(5)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.stop(2)
+                                 reconnect_max=0.1, on_deliver=self.got.append)  # fmt: skip
 
     async def submit(self, to: str, text: str, rd: int = 1) -> list[Any]:
         fmt, contents, udhi = encode_text(text, 7)
@@ -89,12 +60,6 @@ class Sp:
             )  # fmt: skip
             futs.append(await self.client.submit(pdu))
         return [await f for f in futs]
-
-    async def wait(self, n: int, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.delivers) < n:
-            assert time.monotonic() < deadline, f"only {len(self.delivers)} DELIVERs"
-            await asyncio.sleep(0.02)
 
     def reports(self) -> list[Any]:
         return [decode_report(d.msg_content, self.version) for d in self.delivers if d.registered_delivery]
@@ -174,40 +139,13 @@ async def test_refusals_map_to_result_codes(ports: tuple[Running, int]) -> None:
     assert len(rows) == burst.count(0)
 
 
-_frames = st.one_of(
-    st.binary(max_size=300),
-    st.builds(lambda n, body: struct.pack(">I", n) + body, st.integers(0, 2**32 - 1), st.binary(max_size=64)),
-    st.builds(
-        lambda cid, body: struct.pack(">III", 12 + len(body), cid, 1) + body,
-        st.sampled_from([0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x77]),
-        st.binary(max_size=200),
-    ),
-)
-
-
-def _raw(port: int, data: bytes) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        try:
-            while s.recv(65536):
-                pass
-        except (TimeoutError, ConnectionResetError):
-            pass
-
-
 async def test_garbage_never_hurts_other_sessions(ports: tuple[Running, int]) -> None:
     r, port = ports
     await _login(r)
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(_frames)
-    def fuzz(data: bytes) -> None:
-        _raw(port, data)
-
     async with Sp(port) as sp:
         before = await sp.submit("13800138000", "【企信】before", rd=0)
-        await asyncio.to_thread(fuzz)
+        await asyncio.to_thread(fuzz, port, garbage(">III", (0x01, 0x02, 0x04, 0x05, 0x06, 0x08, 0x77)), 60)
         after = await sp.submit("13800138001", "【企信】after", rd=0)
     assert before[0].result == 0 and after[0].result == 0
 

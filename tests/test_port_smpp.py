@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -19,12 +17,10 @@ import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
-from conftest import TEST_COMPLIANCE, Running, free_port, start_running
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from _ports import fuzz, garbage, one_port
+from conftest import Running
 
 from qixin.services.actor import Actor
-from qixin.settings import Settings
 
 LOGIN, SECRET = "cust01", "pw0001"
 
@@ -42,19 +38,8 @@ async def pg_ports(tmp_path: Path, pg_url: str) -> AsyncIterator[tuple[Running, 
 
 
 async def _platform(tmp_path: Path, database_url: str, **kw: Any) -> AsyncIterator[tuple[Running, int]]:
-    settings = Settings(
-        data_dir=tmp_path, database_url=database_url, sim_receipt_delay=(0.01, 0.05), compliance=TEST_COMPLIANCE,
-        simulators=("smpp",), smpp_server_port=free_port(), cmpp_server_port=0, port_part_timeout=1.0, **kw,
-    )  # fmt: skip
-    r, server, task = await start_running(settings)
-    try:
-        yield r, settings.smpp_server_port
-    finally:
-        for c in r.clients:
-            await c.aclose()
-        server.should_exit = True
-        await task
-        await r.runtime.stop()
+    async for out in one_port(tmp_path, "smpp", database_url=database_url, **kw):
+        yield out
 
 
 async def _login(r: Running, **kw: Any) -> tuple[int, dict[str, Any]]:
@@ -287,28 +272,7 @@ async def test_missing_segment_fails_unsent(ports: tuple[Running, int]) -> None:
 # -- garbage on the wire: answered with an error or closed; other sessions keep working ----------------
 
 
-def _raw(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
-        return out
-
-
-_frames = st.one_of(
-    st.binary(max_size=300),
-    st.builds(lambda n, body: struct.pack(">I", n) + body, st.integers(0, 2**32 - 1), st.binary(max_size=64)),
-    st.builds(
-        lambda cid, body: struct.pack(">IIII", 16 + len(body), cid, 0, 1) + body,
-        st.sampled_from([0x02, 0x04, 0x09, 0x103, 0x15, 0x06, 0x99]),
-        st.binary(max_size=80),
-    ),
-)
+_frames = garbage(">IIII", (0x02, 0x04, 0x09, 0x103, 0x15, 0x06, 0x99), 80)
 
 
 async def test_garbage_never_hurts_other_sessions(ports: tuple[Running, int]) -> None:
@@ -328,16 +292,10 @@ async def test_garbage_never_hurts_other_sessions(ports: tuple[Running, int]) ->
         seen.append(i)
         c.close()
 
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(_frames)
-    def fuzz(data: bytes) -> None:
-        answer = _raw(port, data)
-        assert isinstance(answer, bytes)
-
     worker = threading.Thread(target=steady)
     worker.start()
     try:
-        await asyncio.to_thread(fuzz)
+        await asyncio.to_thread(fuzz, port, _frames, 60)
     finally:
         stop.set()
         await asyncio.to_thread(worker.join, 30)
@@ -577,3 +535,15 @@ async def test_account_caps_apply_on_the_port(ports: tuple[Running, int]) -> Non
     assert statuses.count(0) == 2 and statuses.count(0x14) == 2, statuses
     rows = await r.platform.db.read(lambda tx: tx.all("SELECT id FROM messages WHERE account_id = ?", (account_id,)))
     assert len(rows) == 2
+
+
+def test_every_content_refusal_code_has_the_content_status_on_each_port() -> None:
+    """The classifier's and the type check's refusals answer like the lexicon's on every customer port
+    (not the generic submit failure)."""
+    from qixin.gateway.ports import cmpp, sgip, smgp, smpp
+
+    for code in ("CONTENT_CLASSIFIED", "CONTENT_TYPE_MISMATCH", "VERIFICATION_CODE_MISSING"):
+        assert smpp.SUBMIT_STATUS[code] == smpp.SUBMIT_STATUS["CONTENT_FORBIDDEN"] == 0x401
+        for mod in (cmpp, sgip, smgp):
+            tables = [v for v in vars(mod).values() if isinstance(v, dict) and "CONTENT_FORBIDDEN" in v]
+            assert tables and all(t[code] == t["CONTENT_FORBIDDEN"] for t in tables), mod.__name__

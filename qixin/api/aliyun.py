@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
@@ -109,12 +109,21 @@ async def authenticate(platform: Services, request: Request, body: bytes) -> tup
     return key, action, {k: v for k, v in params.items() if k != "Signature"}
 
 
+# Aliyun answers most refusals with 200 and an isv.* Code; signature, parameter, permission and lookup
+# errors come with their HTTP status (services/aliyun.ISV_CODES, AcsError), always in the same shape
+ACS_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": f"{what}：RequestId、Code、Message、HostId", "content": {"application/json": {}}}
+    for status, what in ((400, "参数或签名错误"), (403, "无权限"), (404, "资源不存在"))
+}
+
+
 def aliyun_router(platform: Services) -> APIRouter:
     router = APIRouter(tags=["aliyun"])
 
     @router.post(
         "/", summary="阿里云短信 API 兼容接口（x-acs-action 头 V3 签名，或 Action 参数 V2 签名）",
         description="见 docs/aliyun.md：SendSms、SendBatchSms、QuerySendDetails、QuerySendStatistics、签名与模板接口。",
+        responses=ACS_ERRORS,
     )  # fmt: skip
     async def acs_endpoint(request: Request) -> Response:
         rid = request_id()

@@ -140,8 +140,18 @@ def _options(fields: dict[str, Any]) -> JobOptions:
         template_id=text("template_id"), params=_mapping(fields.get("params"), "params"),
         params_columns=_mapping(fields.get("params_columns"), "params_columns"),
         number_column=text("number_column"), send_at=send_at if send_at not in ("", None) else None,
-        audience=text("audience"),
+        audience=text("audience"), skip_empty=_flag(fields.get("skip_empty"), "skip_empty"),
+        skip_silent=_flag(fields.get("skip_silent"), "skip_silent"),
     )  # fmt: skip
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A true / false field (JSON boolean, or the form's text "true" / "false" / "1" / "0")."""
+    if value is None or value == "" or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    raise QxError("INVALID_REQUEST", f"{name} 必须是 true 或 false")
 
 
 async def _upload(platform: Services, request: Request, body: bytes) -> tuple[bytes, str, JobOptions]:

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from qixin.api import deps
 from qixin.api.common import body_of, error_responses, json_response, parse_model
+from qixin.api.review import review_router
 from qixin.domain.compliance import CATEGORIES
 from qixin.errors import QxError
 from qixin.services.actor import Actor
@@ -41,14 +42,32 @@ M = TypeVar("M", bound=BaseModel)
 # --- request and response models -------------------------------------------------------------------------
 
 
+def _numbers_as_text(schema: dict[str, Any]) -> None:
+    """The schema of a model with ``coerce_numbers_to_str``: wherever a string is taken, a JSON number is
+    too (as its text, e.g. a phone number sent as 13800138000), so the OpenAPI document says so."""
+
+    def widen(s: Any) -> None:
+        if not isinstance(s, dict):
+            return
+        if s.get("type") == "string" and not {"enum", "const", "format"} & s.keys():
+            s["type"] = ["string", "number"]
+        for key in ("anyOf", "oneOf", "allOf"):
+            for sub in s.get(key, ()):
+                widen(sub)
+        widen(s.get("items"))
+
+    for prop in schema.get("properties", {}).values():
+        widen(prop)
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)
+    model_config = ConfigDict(coerce_numbers_to_str=True, json_schema_extra=_numbers_as_text)
 
 
 class PolicyChanges(_In):
     """Only the fields given change; ``max_number_run: null`` returns to the platform default."""
 
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, json_schema_extra=_numbers_as_text)
     permit_24h: StrictBool | None = Field(None, description="24 小时发送许可（营销仍限 9–20 点）")
     international: StrictBool | None = Field(None, description="允许国际号码")
     verification_window: StrictBool | None = Field(
@@ -61,6 +80,9 @@ class PolicyChanges(_In):
     )
     optout_words: list[str] | None = Field(None, description="另加的退订词")
     max_number_run: int | None = Field(None, description="连续号段上限（0 = 关闭，null = 平台默认）")
+    promo_as: str | None = Field(
+        None, description="通知/验证码内容读作营销时：marketing（按营销处理）| refuse（拒绝）| off（不检查）"
+    )
 
 
 class PolicyOut(BaseModel):
@@ -73,6 +95,7 @@ class PolicyOut(BaseModel):
     limits: dict[str, str]
     optout_words: list[str]
     max_number_run: int | None
+    promo_as: str
 
 
 class FreezeIn(_In):
@@ -88,6 +111,7 @@ class StatusOut(BaseModel):
     status: str
     previous: str
     reason: str
+    packages: int = Field(0, description="随账户冻结（或解冻）的套餐数")
 
 
 class Violation(BaseModel):
@@ -384,7 +408,7 @@ def _list(body: NumbersIn) -> ParsedList:
 
 
 def compliance_routers(platform: Platform) -> list[APIRouter]:
-    return [_admin_router(platform), _customer_router(platform)]
+    return [_admin_router(platform), review_router(platform), _customer_router(platform)]
 
 
 def _admin_router(platform: Platform) -> APIRouter:
@@ -607,7 +631,7 @@ def _customer_router(platform: Platform) -> APIRouter:
     )  # fmt: skip
     async def my_optouts(request: Request, format: str = "json") -> Response:
         actor, _ = await deps.customer(platform, request)
-        rows = await usecases.own_optouts(db, actor)
+        rows = await usecases.own_optouts(db, actor, platform.tokens.tokens_of)
         if format == "csv":
             return _csv(rows, usecases.OPTOUT_COLUMNS, "optouts")
         return _ok(OptoutsOut, {"optouts": rows, "count": len(rows)})

@@ -25,8 +25,8 @@ ERRORS = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN", "INVALID_JS
 class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_id: int
-    protocol: str = Field(description="smpp | cmpp")
-    login: str = Field(description="SMPP system_id / CMPP SP id (digits)")
+    protocol: str = Field(description="smpp | cmpp | sgip | smgp")
+    login: str = Field(description="SMPP system_id / CMPP SP id (digits) / SGIP Login Name / SMGP ClientID")
     secret: str = Field(description="write-only")
     ip_allowlist: list[str] = Field(default_factory=list, description="CIDRs; empty: any source")
     max_connections: int = 4
@@ -35,6 +35,7 @@ class ConnectionCreate(BaseModel):
     service_code: str = ""
     signature: str = ""
     msg_type: str = "notification"
+    deliver_to: str = Field("", description="SGIP: host:port of the customer's own listener (receipts and MO)")
 
 
 class ConnectionChange(BaseModel):
@@ -48,14 +49,14 @@ class ConnectionChange(BaseModel):
     signature: str | None = None
     msg_type: str | None = None
     status: str | None = Field(None, description="active | disabled")
+    deliver_to: str | None = None
 
 
 def connections_router(platform: Services) -> APIRouter:
     router = APIRouter(prefix="/admin/connections", tags=["admin"])
 
     def _port(protocol: str) -> int | None:
-        st = platform.settings
-        return (st.smpp_server_port if protocol == "smpp" else st.cmpp_server_port if protocol == "cmpp" else 0) or None
+        return platform.settings.customer_port(protocol) or None
 
     @router.get("", summary="直连账号列表（不含密码）", responses=error_responses(*ERRORS))
     async def list_connections(request: Request, account_id: int | None = None) -> Response:
@@ -72,7 +73,7 @@ def connections_router(platform: Services) -> APIRouter:
         out = await platform.connections.add(
             who, req.account_id, req.protocol, req.login, req.secret, ip_allowlist=req.ip_allowlist,
             max_connections=req.max_connections, tps=req.tps, daily_cap=req.daily_cap, service_code=req.service_code,
-            signature=req.signature, msg_type=req.msg_type, port=_port(req.protocol),
+            signature=req.signature, msg_type=req.msg_type, deliver_to=req.deliver_to, port=_port(req.protocol),
         )  # fmt: skip
         return json_response(out, 201)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
@@ -38,6 +38,13 @@ def _filter(
                          since, until, account_id)  # fmt: skip
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# what an export answers: CSV (format=csv, the default) or XLSX, never JSON
+EXPORT_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}, XLSX: {}}, "description": "CSV（UTF-8，带 BOM）或 XLSX 文件"}
+}
+
+
 async def _export(platform: Services, actor: Actor, f: MessageFilter, fmt: str) -> Response:
     search = platform.message_search
     if fmt == "csv":
@@ -55,7 +62,7 @@ async def _export(platform: Services, actor: Actor, f: MessageFilter, fmt: str) 
         raise
     return FileResponse(
         tmp, filename="messages.xlsx", background=BackgroundTask(tmp.unlink, missing_ok=True),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX,
     )  # fmt: skip
 
 
@@ -78,7 +85,7 @@ def message_routers(platform: Services) -> list[APIRouter]:
         return json_response(await platform.message_search.search(actor, f, cursor, limit))
 
     @v1.get("/exports/messages", summary="导出短信记录（CSV 流式或 XLSX），筛选条件同 GET /v1/sms",
-            responses=error_responses(*AUTH, *FILTER_ERRORS))  # fmt: skip
+            responses=error_responses(*AUTH, *FILTER_ERRORS) | EXPORT_DOC)  # fmt: skip
     async def export(
         request: Request, format: str = "csv", number: str | None = None, batch_id: str | None = None,
         out_id: str | None = None, status: str | None = None, type: str | None = None,
@@ -112,7 +119,7 @@ def message_routers(platform: Services) -> list[APIRouter]:
         return json_response(await platform.message_search.search(actor, f, cursor, limit))
 
     @admin.get("/exports/messages", summary="导出短信记录（全部账户；号码按角色脱敏）",
-               responses=error_responses(*STAFF, *FILTER_ERRORS))  # fmt: skip
+               responses=error_responses(*STAFF, *FILTER_ERRORS) | EXPORT_DOC)  # fmt: skip
     async def admin_export(
         request: Request, format: str = "csv", account_id: int | None = Query(None, ge=1, lt=2**63),
         status: str | None = None, batch_id: str | None = None, since: str | None = None, until: str | None = None,

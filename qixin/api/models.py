@@ -27,6 +27,12 @@ class SendRequest(BaseModel):
     audience: str | None = Field(
         None, max_length=500, description="发送对象说明（如“近90天下单的会员”），营销短信必填，投诉时作为证据"
     )
+    skip_empty: bool = Field(
+        False, description="跳过近期号码检测为空号的号码（逐号拒绝 NUMBER_EMPTY_SKIPPED，不发送、不计费）"
+    )
+    skip_silent: bool = Field(
+        False, description="跳过近期号码检测为沉默号的号码（逐号拒绝 NUMBER_SILENT_SKIPPED，不发送、不计费）"
+    )
 
 
 class AcceptedMessage(BaseModel):

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from qixin.services.billing_desk import BillingDesk
     from qixin.services.channels import ChannelDesk
     from qixin.services.compliance.desk import ComplianceDesk
+    from qixin.services.compliance.review import ReviewQueue
     from qixin.services.compliance.service import ComplianceService
     from qixin.services.connections import Connections
     from qixin.services.console_send import ConsoleSender
@@ -56,6 +57,8 @@ class ApiServices(Protocol):
     def nonces(self) -> NonceStore: ...
     @property
     def compliance(self) -> ComplianceService: ...
+    @property
+    def reviews(self) -> ReviewQueue: ...
     @property
     def accept(self) -> AcceptService: ...
     @property

@@ -48,7 +48,7 @@ def _input(ctx: Ctx) -> Any:
 
 def optout_pages(c: Console, p: Services) -> None:
     async def page(ctx: Ctx) -> tuple[str, dict[str, Any]]:
-        rows = await usecases.own_optouts(p.db, ctx.actor)
+        rows = await usecases.own_optouts(p.db, ctx.actor, p.tokens.tokens_of)
         rows.sort(key=lambda r: -int(r["created_at"] or 0))
         return "optouts.html", {
             "rows": rows[:SHOWN], "total": len(rows), "shown": SHOWN,
@@ -78,7 +78,7 @@ def optout_pages(c: Console, p: Services) -> None:
         ctx = Ctx(request, session)
         if not ctx.actor.may(CHANGE):
             return c.refuse(ctx, 403, "无权访问", "您的角色无权导出退订名单。")
-        rows = await usecases.own_optouts(p.db, ctx.actor)
+        rows = await usecases.own_optouts(p.db, ctx.actor, p.tokens.tokens_of)
         return Response(
             usecases.to_csv(rows, usecases.OPTOUT_COLUMNS), media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="optouts.csv"', "Cache-Control": "no-store"},

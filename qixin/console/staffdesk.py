@@ -14,6 +14,9 @@ the staff role again:
   the rules (threshold, duration, window, minimum messages, enabled).
 - ``/staff/announcements`` (``channels``): publish a maintenance or incident notice to every account or
   a list, list them, withdraw.
+- ``/staff/content-review`` (``review``: reviewer, admin): the batches the content classifier held for
+  manual review (人工审核, services/compliance/review.ReviewQueue) — category, score, evidence, content,
+  messages and money — approve (sent at once) or reject with a reason (refunded, the customer told why).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ def staff_desk_pages(c: Console, p: Services) -> None:
     _statistics(c, p)
     _alerts(c, p)
     _announcements(c, p)
+    _content_review(c, p)
 
 
 # -- 合规 -----------------------------------------------------------------------------------------------------
@@ -304,3 +308,32 @@ def _announcements(c: Console, p: Services) -> None:
         return f"公告 {out['id']} 已发布，已通知 {out['notified_accounts']} 个账户"
 
     c.page("/staff/announcements", kind="staff", area="channels", get=page, post=act)
+
+
+# -- 内容审核 -----------------------------------------------------------------------------------------------------
+
+REVIEW_STATES = {"pending": "待审核", "approved": "已通过", "rejected": "已驳回", "expired": "已过期"}
+
+
+def _content_review(c: Console, p: Services) -> None:
+    async def page(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+        state = ctx.get("state") or "pending"
+        if state not in REVIEW_STATES:
+            state = "pending"
+        holds = await p.reviews.list(ctx.actor, state, None, 200)
+        return "staff_content_review.html", {"holds": holds, "state": state, "states": REVIEW_STATES}
+
+    async def act(ctx: Ctx) -> str:
+        try:
+            batch_id = int(ctx.get("batch_id"))
+        except ValueError as e:
+            raise QxError("NOT_FOUND", "待审核批次不存在") from e
+        if ctx.get("action") == "approve":
+            out = await p.reviews.approve(ctx.actor, batch_id, ctx.get("note"))
+            return f"批次 {batch_id} 已通过，{out['messages']} 条短信开始发送"
+        if ctx.get("action") == "reject":
+            out = await p.reviews.reject(ctx.actor, batch_id, ctx.get("reason"))
+            return f"批次 {batch_id} 已驳回，{out['messages']} 条短信已退款"
+        raise QxError("INVALID_REQUEST", "未知操作")
+
+    c.page("/staff/content-review", kind="staff", area="review", get=page, post=act)

@@ -7,7 +7,8 @@ Rules:
 - ``evaluate(rules, facts, state)`` answers the findings that fire now, keyed by (rule id, subject), and
   the state to pass next time (when each condition was first seen, the receipt progress per channel).
   No clock, no I/O: the caller passes ``facts.now`` (ms UTC).
-- Subjects are strings: ``channel:<name>``, ``account:<id>``, ``platform`` (queue lag).
+- Subjects are strings: ``channel:<name>``, ``account:<id>``, ``platform`` (queue lag),
+  ``provider:<name>`` (the number check's upstream, from its periodic probe).
 - Units are integers: percent for success rates, seconds for durations, 厘 for money.
 """
 
@@ -17,7 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("channel_down", "success_rate", "queue_lag", "receipts_stopped", "webhook_dead_letters", "balance_low")
+KINDS = (
+    "channel_down", "success_rate", "queue_lag", "receipts_stopped", "webhook_dead_letters", "balance_low",
+    "numcheck_provider",
+)  # fmt: skip
 SCOPES = {
     "channel_down": ("channel",),
     "success_rate": ("channel", "account"),
@@ -25,6 +29,7 @@ SCOPES = {
     "receipts_stopped": ("channel",),
     "webhook_dead_letters": ("account",),
     "balance_low": ("account",),
+    "numcheck_provider": ("provider",),
 }
 
 # What each kind means to the staff who read the notice (zh-CN, customer-facing text style).
@@ -35,6 +40,7 @@ TITLES = {
     "receipts_stopped": "通道回执停止",
     "webhook_dead_letters": "推送死信",
     "balance_low": "账户余额不足",
+    "numcheck_provider": "号码检测上游异常",
 }
 
 
@@ -43,7 +49,8 @@ class Rule:
     id: int
     kind: str
     scope: str
-    threshold: int = 0  # percent (success_rate), seconds (queue_lag), count (dead letters), 厘 (balance)
+    threshold: int = 0  # percent (success_rate), seconds (queue_lag), count (dead letters), 厘 (balance),
+    # ms (numcheck_provider: a probe slower than this is degraded)
     for_seconds: int = 0  # the condition must hold this long before the alert fires
     window_seconds: int = 0  # success_rate, webhook_dead_letters: the window looked at
     min_messages: int = 0  # success_rate: no alert on fewer finished messages than this
@@ -59,6 +66,7 @@ DEFAULT_RULES: tuple[tuple[str, str, int, int, int, int], ...] = (
     ("receipts_stopped", "channel", 0, 600, 0, 0),
     ("webhook_dead_letters", "account", 1, 0, 86400, 0),
     ("balance_low", "account", 10_000, 0, 0, 0),
+    ("numcheck_provider", "provider", 1_000, 0, 0, 0),  # seeded by migration 0020_numbers2
 )
 
 
@@ -74,7 +82,7 @@ def check_rule(kind: str, scope: str, threshold: int, for_seconds: int, window_s
         return "成功率阈值须在 1–100（%）之间，窗口须大于 0 秒"
     if kind == "webhook_dead_letters" and not (threshold >= 1 and window_seconds > 0):
         return "死信阈值须至少为 1，窗口须大于 0 秒"
-    if kind in ("queue_lag", "balance_low") and threshold <= 0:
+    if kind in ("queue_lag", "balance_low", "numcheck_provider") and threshold <= 0:
         return "阈值须大于 0"
     if kind == "receipts_stopped" and for_seconds <= 0:
         return "回执停止的持续时间须大于 0 秒"
@@ -89,6 +97,14 @@ class ChannelFact:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderFact:
+    status: str  # the latest probe: ok, timeout, error, open (circuit open)
+    latency_ms: int
+    failures: int  # consecutive failed probes
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     now: int  # ms UTC
     channels: Mapping[str, ChannelFact] = field(default_factory=dict)
@@ -97,6 +113,7 @@ class Facts:
     queue_lag_seconds: float = 0.0
     dead_letters: Mapping[int, Mapping[str, int]] = field(default_factory=dict)  # by rule id: subject -> count
     balances: Mapping[str, int] = field(default_factory=dict)  # account subject -> balance in 厘
+    providers: Mapping[str, ProviderFact] = field(default_factory=dict)  # number-check upstream -> last probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +185,14 @@ def conditions(rule: Rule, facts: Facts, waiting: Mapping[str, int | None]) -> l
         for subject, bal in facts.balances.items():
             if bal < rule.threshold:
                 out.append((subject, bal, f"{subject} 余额 {bal} 厘，低于 {rule.threshold} 厘"))
+    elif k == "numcheck_provider":
+        for name, p in facts.providers.items():
+            if p.status != "ok":
+                out.append((f"provider:{name}", p.failures, f"号码检测上游 {name} 探测失败（{p.status}：{p.detail}），"
+                                                            f"已连续 {p.failures} 次"))  # fmt: skip
+            elif p.latency_ms > rule.threshold:
+                out.append((f"provider:{name}", p.latency_ms, f"号码检测上游 {name} 响应变慢：探测耗时 {p.latency_ms} "
+                                                               f"毫秒，超过 {rule.threshold} 毫秒"))  # fmt: skip
     return out
 
 

@@ -102,6 +102,23 @@ class Prepared:
         return self.parts * len(self.rows)
 
 
+# (account id, numbers, classes) -> {number: class}: NumberChecks.skippable (services/numbercheck.py)
+Skippable = Callable[[int, Sequence[str], Sequence[str]], Awaitable[dict[str, str]]]
+SKIP_OPTIONS = {"skip_empty": ("empty", "NUMBER_EMPTY_SKIPPED"), "skip_silent": ("silent", "NUMBER_SILENT_SKIPPED")}
+
+
+def _skip_classes(body: dict[str, Any]) -> list[str]:
+    """The number-check classes a send asks to skip (``skip_empty`` / ``skip_silent``: true or false)."""
+    out = []
+    for option, (cls, _) in SKIP_OPTIONS.items():
+        value = body.get(option, False)
+        if not isinstance(value, bool):
+            raise QxError("INVALID_REQUEST", f"{option} 必须是 true 或 false")
+        if value:
+            out.append(cls)
+    return out
+
+
 def _reject(number: str, code: str) -> dict[str, str]:
     return {"to": number, "code": code, "message": CATALOGUE[code][1]}
 
@@ -119,8 +136,10 @@ class AcceptService:
         metrics: Metrics | None = None,
         flow: FlowControl | None = None,
         tokens: RecipientTokens | None = None,
+        skippable: Skippable | None = None,
     ) -> None:
         self.db = db
+        self.skippable = skippable  # skip_empty / skip_silent: numbers a recent number check classed so
         self.tokens = tokens  # privacy numbers: "tk_…" entries of ``to`` (services/tokens.py)
         self.directory = directory
         self.max_parts = max_parts
@@ -190,8 +209,16 @@ class AcceptService:
         intl, invalid = _international(parsed.invalid, parsed.duplicates)
         rejected = token_rejects + [_reject(n, "NUMBER_INVALID") for n in invalid]
         rejected += [_reject(n, "NUMBER_DUPLICATE") for n in parsed.duplicates]
+        valid = parsed.valid
+        skip = _skip_classes(body)
+        if skip and self.skippable is not None and valid:  # before screening: a skipped number is not sent
+            marked = await self.skippable(key.account_id, valid, skip)
+            if marked:
+                codes = {cls: code for cls, code in SKIP_OPTIONS.values()}
+                rejected += [_reject(shown.get(n, n), codes[marked[n]]) for n in valid if n in marked]
+                valid = [n for n in valid if n not in marked]
         lookup = self._table.lookup_tuple
-        infos = [lookup(n) for n in parsed.valid] + [(i.number, i.carrier, i.province) for i in intl]
+        infos = [lookup(n) for n in valid] + [(i.number, i.carrier, i.province) for i in intl]
         await self.ported.refresh()
         moved = self.ported.map
         if moved:  # 携号转网: the carrier learned from receipts (or imported) beats the prefix
@@ -353,7 +380,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
     parts, tk = p.parts, p.tokens
     return {
         "batch_id": str(p.batch_id),
-        "status": "scheduled" if p.send_at else "queued",
+        "status": "held" if "review" in p.note else "scheduled" if p.send_at else "queued",
         "accepted_count": len(p.rows),
         "rejected_count": len(p.rejected),
         "parts": parts,
@@ -362,7 +389,7 @@ def response_of(p: Prepared) -> dict[str, Any]:
         "package_parts": p.package_parts,
         "accepted": [{"id": str(r[0]), "to": tk.get(r[1], r[1]), "parts": parts, "fee_li": r[4]} for r in p.rows],
         "rejected": p.rejected,
-    } | ({"deferred_to": p.note["deferred_to"]} if "deferred_to" in p.note else {})
+    } | {k: p.note[k] for k in ("deferred_to", "review") if k in p.note}  # review: held (compliance/review.py)
 
 
 def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, Any] | None:

@@ -2,8 +2,10 @@
 
 Rules:
 - Facts are read cheaply each round: the channels' health (the running channels of this process, else the
-  snapshots every dispatcher writes), success rates from the hourly rollups (``stats_hourly``; the window
-  is rounded up to whole hours of acceptance), the oldest due queue row, dead webhook events, balances.
+  snapshots every dispatcher writes), the latest probe of the number check's upstream provider
+  (``numcheck_probes``, written by services/numbercheck_probe.py), success rates from the hourly rollups
+  (``stats_hourly``; the window is rounded up to whole hours of acceptance), the oldest due queue row,
+  dead webhook events, balances.
 - Firing and resolving is one write job: the open alerts are read inside it, so a round never opens a
   second alert for a (rule, subject) already open. Run the evaluator in one process (``AlertsRole`` is in
   ``qixin run`` and ``qixin dispatcher``; set ``QIXIN_ALERTS_INTERVAL=0`` on the others).
@@ -26,11 +28,12 @@ from typing import Any
 import httpx
 
 from qixin.domain import alerts as rules_mod
-from qixin.domain.alerts import ChannelFact, Facts, Finding, Rule, State
+from qixin.domain.alerts import ChannelFact, Facts, Finding, ProviderFact, Rule, State
 from qixin.errors import QxError
 from qixin.services import notify
 from qixin.services.actor import Actor, UseCase
 from qixin.store import alerts as store
+from qixin.store import numbercheck as numcheck_store
 from qixin.store import reads
 from qixin.store.db import Database, Tx, now_ms
 from qixin.tasks import cancel
@@ -174,6 +177,8 @@ class Alerts(UseCase):
             channels[name] = ChannelFact(bool(h.get("up")), int(h.get("submitted", 0) or 0),
                                          int(h.get("receipts", 0) or 0))  # fmt: skip
 
+        providers: dict[str, ProviderFact] = {}
+
         def q(tx: Tx) -> tuple[dict[int, dict[str, tuple[int, int]]], float, dict[int, dict[str, int]], dict[str, int]]:
             rates: dict[int, dict[str, tuple[int, int]]] = {}
             dead: dict[int, dict[str, int]] = {}
@@ -202,10 +207,13 @@ class Alerts(UseCase):
                     dead[r.id] = {f"account:{a}": int(n) for a, n in rows}
                 elif r.kind == "balance_low":
                     balances.update({f"account:{a}": int(b) for a, b in store.low_balances(tx, r.threshold)})
+                elif r.kind == "numcheck_provider":
+                    for name, status, latency, detail, failures, _ in numcheck_store.probes(tx):
+                        providers[str(name)] = ProviderFact(str(status), int(latency), int(failures), str(detail))
             return rates, lag, dead, balances
 
         rates, lag, dead, balances = await self.read(q)
-        return Facts(now, channels, rates, lag, dead, balances)
+        return Facts(now, channels, rates, lag, dead, balances, providers)
 
     async def evaluate_once(self, now: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """One round: read the facts, fire and resolve; notify. Returns (fired, resolved) alerts."""

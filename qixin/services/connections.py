@@ -1,10 +1,12 @@
-"""Direct connections (账号直连): the logins a customer's own SMPP or CMPP client binds with.
+"""Direct connections (账号直连): the logins a customer's own SMPP, CMPP, SGIP or SMGP client binds with.
 
 Rules:
-- A direct connection is data, per account: protocol (``smpp`` | ``cmpp``), login (SMPP system_id, CMPP
-  SP id — unique per protocol), secret, allowed IP ranges, maximum concurrent connections, TPS cap,
-  the service code shown as the source address (plus the account's extension code), the signature it
-  uses (empty: the 【…】 in the text) and the message type it sends.
+- A direct connection is data, per account: protocol (``smpp`` | ``cmpp`` | ``sgip`` | ``smgp``), login
+  (SMPP system_id, CMPP SP id, SGIP Login Name, SMGP ClientID — unique per protocol), secret, allowed IP
+  ranges, maximum concurrent connections, TPS cap, the service code shown as the source address (plus the
+  account's extension code), the signature it uses (empty: the 【…】 in the text), the message type it
+  sends and, for SGIP, ``deliver_to``: host:port of the customer's own listener, where the port connects
+  back to send Report and MO (SGIP has the SMG call the SP for those).
 - The secret is write-only: sealed with the platform's SecretBox (CMPP's MD5 authenticator needs the
   shared secret itself, so a one-way hash cannot do), never returned, never logged or audited.
 - Staff (area ``channels``) and the CLI manage connections; every change is audited (``UseCase.change``)
@@ -34,11 +36,13 @@ from qixin.store.db import Database, Tx, now_ms
 
 log = logging.getLogger("qixin.connections")
 
-PROTOCOLS = ("smpp", "cmpp")
-LOGIN_MAX = {"smpp": 15, "cmpp": 6}  # SMPP system_id C-Octet String(16); CMPP Source_Addr Octet String(6)
-SECRET_MAX = {"smpp": 8, "cmpp": 32}  # SMPP password C-Octet String(9)
+PROTOCOLS = ("smpp", "cmpp", "sgip", "smgp")
+# SMPP system_id C-Octet String(16); CMPP Source_Addr Octet String(6); SGIP Login Name 16; SMGP ClientID 8
+LOGIN_MAX = {"smpp": 15, "cmpp": 6, "sgip": 16, "smgp": 8}
+SECRET_MAX = {"smpp": 8, "cmpp": 32, "sgip": 16, "smgp": 32}  # SMPP password C-Octet String(9); SGIP 16
 EDITABLE = (
     "secret", "ip_allowlist", "max_connections", "tps", "daily_cap", "service_code", "signature", "msg_type", "status",
+    "deliver_to",
 )  # fmt: skip
 
 
@@ -62,6 +66,7 @@ class Connection:
     allow_free_text: bool
     key_id: int
     daily_cap: int = 0  # messages per Beijing day; 0 = none
+    deliver_to: str = ""  # SGIP: "host:port" of the customer's own listener, where receipts and MO go
 
     @property
     def principal(self) -> ApiKey:
@@ -109,6 +114,14 @@ def _public(r: Any) -> dict[str, Any]:
     return out
 
 
+def _host_port(value: str) -> tuple[str, int] | None:
+    """``host:port`` split (None when it is not one)."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or len(value) > 64:
+        return None
+    return host.strip("[]"), int(port)
+
+
 def _check(values: dict[str, Any], protocol: str) -> dict[str, Any]:
     """Validated column values (the secret still in clear)."""
     out: dict[str, Any] = {}
@@ -137,6 +150,9 @@ def _check(values: dict[str, Any], protocol: str) -> dict[str, Any]:
             if not isinstance(v, str) or len(v) > 30:
                 raise QxError("INVALID_REQUEST", "签名过长")
             v = v.strip().removeprefix("【").removesuffix("】")
+        elif k == "deliver_to":
+            if not isinstance(v, str) or (v and not _host_port(v)):
+                raise QxError("INVALID_REQUEST", "回送地址须为 主机:端口")
         elif k == "msg_type":
             if v not in MESSAGE_TYPES:
                 raise QxError("TYPE_INVALID")
@@ -174,19 +190,21 @@ class Connections(UseCase):
         service_code: str = "",
         signature: str = "",
         msg_type: str = "notification",
+        deliver_to: str = "",
         port: int | None = None,
     ) -> dict[str, Any]:
         """A new login for ``account_id``; answers its id, login, protocol and port (never the secret)."""
         actor.require("channels")
         if protocol not in PROTOCOLS:
-            raise QxError("INVALID_REQUEST", "协议须为 smpp 或 cmpp")
+            raise QxError("INVALID_REQUEST", "协议须为 smpp、cmpp、sgip 或 smgp")
         if not isinstance(login, str) or not login or len(login) > LOGIN_MAX[protocol] or not login.isprintable():
             raise QxError("INVALID_REQUEST", f"登录名须为 1–{LOGIN_MAX[protocol]} 个可见字符")
         if protocol == "cmpp" and not login.isdigit():
             raise QxError("INVALID_REQUEST", "CMPP 企业代码（SP ID）须为数字")
         values = _check(
             {"secret": secret, "ip_allowlist": ip_allowlist or [], "max_connections": max_connections, "tps": tps,
-             "daily_cap": daily_cap, "service_code": service_code, "signature": signature, "msg_type": msg_type},
+             "daily_cap": daily_cap, "service_code": service_code, "signature": signature, "msg_type": msg_type,
+             "deliver_to": deliver_to},
             protocol,
         )  # fmt: skip
 
@@ -283,7 +301,7 @@ class ConnectionDirectory:
             ips = tuple(x for x in (r[5] or "").split(",") if x)
             return Connection(
                 int(r[0]), int(r[1]), r[2], r[3], secret, ips, int(r[6]), int(r[7]), r[8], r[9], r[10], r[11],
-                ext, r[15], int(r[16]), bool(r[17]), int(r[18]), int(r[14]),
+                ext, r[16], int(r[17]), bool(r[18]), int(r[19]), int(r[14]), r[15] or "",
             )  # fmt: skip
 
         return await self._cache.get_or_load(("login", protocol, login), lambda: self.db.read(q))

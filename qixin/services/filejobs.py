@@ -74,6 +74,8 @@ class JobOptions:
     number_column: str | None = None
     send_at: int | str | None = None
     audience: str | None = None
+    skip_empty: bool = False  # POST /v1/sms's skip_empty / skip_silent (numbers a recent number check classed so)
+    skip_silent: bool = False
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()
@@ -253,6 +255,9 @@ class FileJobs(UseCase):
             body["send_at"] = options.send_at
         if options.audience is not None:
             body["audience"] = options.audience
+        for option in ("skip_empty", "skip_silent"):
+            if getattr(options, option):
+                body[option] = True
         if job_id is not None:
             body["idempotency_key"] = f"job:{job_id}:{suffix}"
         return body, orjson.dumps(body)

@@ -5,14 +5,21 @@ Rules:
   spaces) and deduplicated (first seen wins); an entry that is not a mainland mobile number is
   answered ``empty`` by the number plan (``plan:invalid``). The evidence is read with one query per
   source (history, blacklist, complaints, ported numbers) for the whole request; the classes follow
-  ``domain/numbercheck`` (documented rules). The upstream provider is asked only for the numbers the
-  own evidence does not decide (``needs_upstream``), in one call.
+  ``domain/numbercheck`` (documented rules); a check of at most 100 numbers reads every source in one
+  statement (one round trip on PostgreSQL), and the channels' protocols come from a 3-second cache. The
+  upstream provider is asked only for the numbers the own evidence does not decide (``needs_upstream``),
+  in one call.
 - Billing (c000 3.1): each answered query costs the account's ``numcheck`` price (a price plan; without
   one the check is refused PRICE_NOT_SET); 库无 (``unknown``) and queries whose upstream timed out or
   failed are free. The fee is debited on the ledger (ref ``numcheck:<check id>``, so statements show
   number checks apart from SMS) in the SAME transaction that stores the check and its results, with
   the audit row; a balance that cannot pay refuses the whole check (INSUFFICIENT_BALANCE), nothing
   stored.
+- Marks (skip in batch sends): the check's transaction also keeps, per account and number, the latest
+  class when it is 空号 (empty) or 沉默号 (silent) (``number_marks``); a newer check that classes the
+  number otherwise removes its mark. A send with ``skip_empty`` (and ``skip_silent``) refuses the
+  numbers marked so by a check of the last ``skip_days`` days (``skippable``), per number with
+  NUMBER_EMPTY_SKIPPED / NUMBER_SILENT_SKIPPED: neither sent nor billed (services/accept.py).
 - Results stay readable by their account (``get``) and downloadable as the four packages 实号包 / 沉默号包
   / 空号包 / 风险包 (``package``: CSV or XLSX, cells escaped against formulas). The customer sees the
   numbers it submitted in full (they are its own input); logs show them masked.
@@ -61,6 +68,7 @@ PAGE = 1_000  # results stored per row of number_check_pages (JSON)
 GC_PAUSE_MIN = 10_000  # batches this large build their objects with the cyclic GC paused
 GET_MAX = 10_000  # checks larger than this answer ``get`` without the per-number results (packages instead)
 READ_SPLIT = 2  # a large batch's evidence is read in this many parts at once
+MARKED = ("empty", "silent")  # the classes a batch send may skip (number_marks)
 PACKAGE_COLUMNS = ("number", "class", "carrier", "province", "ported", "confidence", "evidence")
 
 
@@ -74,17 +82,34 @@ class Evidence:
     ported: dict[str, str]
 
 
-def read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
-    """Every own evidence source for ``numbers``: one query per source and chunk."""
+def read_evidence(tx: Tx, numbers: Sequence[str], protocols: dict[str, str] | None = None) -> Evidence:
+    """Every own evidence source for ``numbers``: one query per source and chunk; at most ``store.SMALL``
+    numbers (a single check), one statement for all of them. ``protocols`` (channel -> protocol, to read
+    receipt codes) is read too unless given."""
     with _gc_paused(len(numbers) >= GC_PAUSE_MIN):
-        return _read_evidence(tx, numbers)
+        return _read_evidence(tx, numbers, protocols)
 
 
-def _read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
-    protocols = store.channel_protocols(tx)
+def _read_evidence(tx: Tx, numbers: Sequence[str], protocols: dict[str, str] | None = None) -> Evidence:
+    if protocols is None:
+        protocols = store.channel_protocols(tx)
+    if len(numbers) <= store.SMALL:  # a single check: one statement for every source
+        rows = store.evidence_small(tx, numbers)
+        history = [r[1:] for r in rows if r[0] == "h"]
+        black = {str(r[1]) for r in rows if r[0] == "b"}
+        compl = {str(r[1]): int(r[7]) for r in rows if r[0] == "c"}
+        moved = {str(r[1]): str(r[3]) for r in rows if r[0] == "p"}
+        return Evidence(_history(history, protocols), black, compl, moved)
+    hist = _history(store.history(tx, numbers), protocols)
+    return Evidence(
+        hist, store.blacklisted(tx, numbers), store.complaint_counts(tx, numbers), store.ported(tx, numbers)
+    )
+
+
+def _history(rows: Sequence[Sequence[Any]], protocols: dict[str, str]) -> dict[str, History]:
     hist: dict[str, History] = {}
     reasons: dict[tuple[Any, ...], str] = {}
-    for number, status, channel, stat, err, code, count, at in store.history(tx, numbers):
+    for number, status, channel, stat, err, code, count, at in rows:
         h = hist.get(number)
         if h is None:
             h = hist[number] = History()
@@ -105,9 +130,7 @@ def _read_evidence(tx: Tx, numbers: Sequence[str]) -> Evidence:
             h.unreachable_receipts += int(count)
             if h.last_unreachable_at is None or at > h.last_unreachable_at:
                 h.last_unreachable_at = at
-    return Evidence(
-        hist, store.blacklisted(tx, numbers), store.complaint_counts(tx, numbers), store.ported(tx, numbers)
-    )
+    return hist
 
 
 def classify_all(
@@ -137,13 +160,16 @@ class NumberChecks(UseCase):
         rules: Rules = Rules(),
         max_inline: int = 1_000,
         price_ttl: float = 3.0,
+        skip_days: int = 30,
     ) -> None:
         super().__init__(db)
+        self.skip_days = skip_days
         self.provider = provider
         self.rules = rules
         self.max_inline = max_inline
         self.price_ttl = price_ttl
         self._plans: dict[int, tuple[float, list[Plan]]] = {}
+        self._protocols: tuple[float, dict[str, str]] | None = None
 
     async def unit_price(self, account_id: int) -> int:
         hit = self._plans.get(account_id)
@@ -155,11 +181,21 @@ class NumberChecks(UseCase):
             raise QxError("PRICE_NOT_SET", product="numcheck")
         return li
 
+    async def protocols(self) -> dict[str, str]:
+        """Channel -> protocol (to read receipt codes), cached ``price_ttl`` seconds: a channel added since
+        is read at the next refresh."""
+        hit = self._protocols
+        if hit is None or hit[0] <= time.monotonic():
+            found = await self.db.read(store.channel_protocols)
+            hit = self._protocols = (time.monotonic() + self.price_ttl, found)
+        return hit[1]
+
     async def _evidence(self, valid: list[str]) -> Evidence:
         """The own evidence; a large batch is read in ``READ_SPLIT`` parts at once (each part on its own
         reader connection, so the database work of the parts overlaps)."""
         if len(valid) < GC_PAUSE_MIN:
-            return await self.db.read(lambda tx: read_evidence(tx, valid))
+            protocols = await self.protocols()
+            return await self.db.read(lambda tx: read_evidence(tx, valid, protocols))
         size = -(-len(valid) // READ_SPLIT)
         parts = [valid[i : i + size] for i in range(0, len(valid), size)]
         found = await asyncio.gather(*(self.db.read(functools.partial(read_evidence, numbers=p)) for p in parts))
@@ -217,6 +253,7 @@ class NumberChecks(UseCase):
                 billing.debit(tx, acct, fee, f"numcheck:{check_id}", f"号码检测 {charged} 次")
             store.insert_check(tx, check_id, acct, actor.id, len(entries), charged, fee, unit, counts, now)
             store.insert_pages(tx, check_id, pages)
+            record_marks(tx, acct, rows, now)
 
         await self.change(
             actor, "numbers.check", f"numcheck:{check_id}", write,
@@ -227,6 +264,16 @@ class NumberChecks(UseCase):
             "counts": counts,
         }  # fmt: skip
         return summary, rows
+
+    async def skippable(self, account_id: int, numbers: Sequence[str], classes: Sequence[str]) -> dict[str, str]:
+        """{number: class} of ``numbers`` that a check of the account in the last ``skip_days`` days classed
+        as one of ``classes`` (of ``MARKED``): what a send with skip_empty / skip_silent leaves out."""
+        wanted = [c for c in classes if c in MARKED]
+        if not numbers or not wanted:
+            return {}
+        since = now_ms() - self.skip_days * 86_400_000
+        read = self.db.read_small if len(numbers) <= 100 else self.db.read
+        return await read(lambda tx: store.marks(tx, account_id, numbers, wanted, since))
 
     async def _own_check(self, actor: Actor, check_id: str | int) -> tuple[int, Any]:
         from qixin.services.queries import parse_id
@@ -304,6 +351,29 @@ def _rows(
         rows.append((seq, shown, verdict.cls, carrier, province, moved, round(verdict.confidence * 1000),
                      " ".join(verdict.evidence), billed))  # fmt: skip
     return rows, counts, charged
+
+
+def record_marks(tx: Tx, account_id: int, rows: Sequence[Sequence[Any]], now: int) -> None:
+    """Keep the 空号 / 沉默号 classes of a check's ``rows`` as the account's marks, replacing the older marks
+    of every number it checked (a number now classed otherwise loses its mark)."""
+    checked: list[str] = []
+    put: list[tuple[str, str]] = []
+    for r in rows:
+        number = str(r[1])
+        if len(number) != 11 or not number.isdigit():  # not a mainland mobile number: never sent to
+            continue
+        checked.append(number)
+        if r[2] in MARKED:
+            put.append((number, str(r[2])))
+    # a large check looks first whether the account has marks to clear at all (its first one has none);
+    # a few marks are upserted, so only the other numbers need clearing
+    if checked and (len(checked) <= store.CHUNK or store.has_marks(tx, account_id)):
+        if len(put) > store.SMALL:
+            store.clear_marks(tx, account_id, checked)
+        else:
+            marked = {n for n, _ in put}
+            store.clear_marks(tx, account_id, [n for n in checked if n not in marked])
+    store.put_marks(tx, account_id, put, now)
 
 
 @contextlib.contextmanager

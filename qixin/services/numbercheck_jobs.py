@@ -34,7 +34,7 @@ from qixin.errors import QxError
 from qixin.ids import ids
 from qixin.services import billing
 from qixin.services.actor import Actor, UseCase
-from qixin.services.numbercheck import PAGE, NumberChecks, normalized_entries
+from qixin.services.numbercheck import PAGE, NumberChecks, normalized_entries, record_marks
 from qixin.store import numbercheck as store
 from qixin.store.db import Tx, now_ms
 from qixin.tasks import cancel
@@ -161,10 +161,14 @@ class NumberCheckJobs(UseCase):
             pages = [orjson.dumps(rows[i : i + PAGE]).decode() for i in range(0, len(rows), PAGE)]
             first_page = chunk * (size // PAGE)
 
-            def step(tx: Tx, c: int = chunk, p: list[str] = pages, k: list[str] = keys, fp: int = first_page) -> None:
+            def step(
+                tx: Tx, c: int = chunk, p: list[str] = pages, k: list[str] = keys, fp: int = first_page,
+                rows: list[tuple[Any, ...]] = rows,
+            ) -> None:  # fmt: skip
                 if not store.advance_job(tx, jid, c, now_ms() + LEASE_MS, now_ms()):
                     raise QxError("CONFLICT", "该分片已由其他进程完成")  # nothing written: the update matched nothing
                 store.insert_pages_from(tx, jid, fp, p)
+                record_marks(tx, acct, rows, now_ms())
                 if unit:
                     billing.numcheck_settle(tx, acct, f"{jid}:{c}", k, unit)
 

@@ -157,10 +157,14 @@ class MessageSearch(UseCase):
                 it.pop("account_id")
         return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
 
-    async def rows(self, actor: Actor, f: MessageFilter) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every matching message, page by page (constant memory), for exports."""
+    def rows(self, actor: Actor, f: MessageFilter) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every matching message, page by page (constant memory), for exports. The actor's rights and
+        the filter are checked here, at the call, so a refusal comes before a streamed answer starts
+        (found by schemathesis: a bad ``type`` broke a 200 CSV stream half-way)."""
         account_id, reveal = self._scope(actor, f)
-        where = _conditions(f, account_id)
+        return self._pages(_conditions(f, account_id), reveal)
+
+    async def _pages(self, where: dict[str, Any], reveal: bool) -> AsyncIterator[list[dict[str, Any]]]:
         while True:
             page = await self.read(lambda tx: reads.search_messages(tx, dict(where), EXPORT_PAGE))
             if not page:
@@ -170,12 +174,16 @@ class MessageSearch(UseCase):
                 return
             where["before_id"] = int(page[-1][0])
 
-    async def export_csv(self, actor: Actor, f: MessageFilter) -> AsyncIterator[bytes]:
-        """The search as CSV (UTF-8 with BOM, for Excel), streamed; cells escaped against formulas."""
+    def export_csv(self, actor: Actor, f: MessageFilter) -> AsyncIterator[bytes]:
+        """The search as CSV (UTF-8 with BOM, for Excel), streamed; cells escaped against formulas. Refusals
+        (rights, filter) are raised at the call, before the first byte."""
+        return self._csv(self.rows(actor, f))
+
+    async def _csv(self, pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
         head = io.StringIO()
         csv.writer(head, lineterminator="\r\n").writerow(EXPORT_COLUMNS)
         yield ("\ufeff" + head.getvalue()).encode()
-        async for page in self.rows(actor, f):
+        async for page in pages:
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\r\n")
             for it in page:

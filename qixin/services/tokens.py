@@ -15,7 +15,10 @@ Rules:
   number does not find tokenised messages (that would confirm which number a token stands for);
   searching by the token does.
 - MO: a reply from a number the account holds a token for reaches the customer with its latest token
-  (expired or not) as ``from`` (``present_source``).
+  (expired or not) as ``from`` (``present_source``). A "TD" (opt-out word) reply is stored by compliance
+  against the real number, so later sends to the token — or to the number — are refused OPTED_OUT
+  (reported as the token); the customer's own opt-out list (``GET /v1/optouts``) shows the token
+  (``tokens_of``).
 - Staff with ``numbers.read`` may resolve a token to its number; each resolution is audited.
 """
 
@@ -117,6 +120,12 @@ class RecipientTokens(UseCase):
             out.to.append(number)
             out.tokens[number] = entry
         return out
+
+    def tokens_of(self, tx: Tx, account_id: int, numbers: Sequence[str]) -> dict[str, str]:
+        """{number: the account's latest token for it} for those ``numbers`` it holds a token for (expired
+        ones included): lists the customer reads (its opt-outs) show the token, never the number."""
+        by_hash = {self.number_hash(normalize_cn_mobile(n) or n): n for n in numbers}
+        return {by_hash[h]: t for h, t in store.latest_for_hashes(tx, account_id, list(by_hash)).items()}
 
     def present_source(self, tx: Tx, account_id: int, number: str) -> str:
         """What the customer sees as the sender of an MO: its token for the number, if it has one."""

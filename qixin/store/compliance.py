@@ -41,6 +41,32 @@ def freeze_if_active(tx: Tx, account_id: int) -> bool:
     return tx.rowcount > 0
 
 
+def freeze_packages(tx: Tx, account_id: int, at: int) -> int:
+    """The account's active packages become ``frozen`` (not usable, not swept for expiry); the time is
+    kept in ``package_freezes`` so that thawing can give the frozen time back."""
+    tx.execute(
+        "INSERT INTO package_freezes (package_id, account_id, frozen_at)"
+        " SELECT id, account_id, ? FROM packages WHERE account_id = ? AND status = 'active'",
+        (at, account_id),
+    )
+    tx.execute("UPDATE packages SET status = 'frozen' WHERE account_id = ? AND status = 'active'", (account_id,))
+    return tx.rowcount
+
+
+def thaw_packages(tx: Tx, account_id: int, at: int) -> int:
+    """Frozen packages active again; a ``term`` package's expiry moves on by the time it was frozen (a
+    ``year`` package keeps its 31 December)."""
+    rows = tx.all("SELECT package_id, frozen_at FROM package_freezes WHERE account_id = ?", (account_id,))
+    tx.executemany(
+        "UPDATE packages SET status = 'active',"
+        " expires_at = CASE WHEN kind = 'term' THEN expires_at + ? ELSE expires_at END"
+        " WHERE id = ? AND status = 'frozen'",
+        [(max(0, at - int(frozen_at)), int(pid)) for pid, frozen_at in rows],
+    )
+    tx.execute("DELETE FROM package_freezes WHERE account_id = ?", (account_id,))
+    return len(rows)
+
+
 # --- policies ----------------------------------------------------------------------------------------
 
 
@@ -56,11 +82,12 @@ class PolicyRow:
     optout_words: str
     max_number_run: int | None
     verification_window: bool
+    promo_as: str = "marketing"
 
 
 _POLICY_COLUMNS = (
     "permit_24h", "international", "link_policy", "allowed_domains", "limits", "optout_words", "max_number_run",
-    "verification_window",
+    "verification_window", "promo_as",
 )  # fmt: skip
 
 
@@ -70,7 +97,7 @@ def policy_row(tx: Tx, account_id: int) -> PolicyRow | None:
         return None
     return PolicyRow(
         bool(r[0]), bool(r[1]), str(r[2]), r[3] or "", r[4] or "{}", r[5] or "",
-        None if r[6] is None else int(r[6]), bool(r[7]),
+        None if r[6] is None else int(r[6]), bool(r[7]), str(r[8] or "marketing"),
     )  # fmt: skip
 
 
@@ -78,7 +105,7 @@ def save_policy(tx: Tx, account_id: int, row: PolicyRow, updated_at: int) -> Non
     """Write the account's policy row (update, or insert when the account has none yet)."""
     values = (
         row.permit_24h, row.international, row.link_policy, row.allowed_domains, row.limits, row.optout_words,
-        row.max_number_run, row.verification_window, updated_at, account_id,
+        row.max_number_run, row.verification_window, row.promo_as, updated_at, account_id,
     )  # fmt: skip
     sets = ", ".join(f"{c} = ?" for c in (*_POLICY_COLUMNS, "updated_at"))
     tx.execute(f"UPDATE account_policies SET {sets} WHERE account_id = ?", values)
@@ -127,6 +154,18 @@ def _insert_ignore(tx: Tx, table: str, columns: Sequence[str], rows: list[tuple[
     tail = " ON CONFLICT DO NOTHING" if tx.is_pg else ""
     tx.executemany(f"{verb} INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}", rows)
     return max(tx.rowcount, 0)  # executemany sums the rows changed, on both drivers
+
+
+def last_signature_to(tx: Tx, account_id: int, number: str, since: int) -> str | None:
+    """The signature of the newest final message the account sent to ``number`` since ``since`` (ms), or
+    None (reads the partial index ix_messages_number: its status condition is repeated here)."""
+    r = tx.one(
+        "SELECT b.signature FROM messages m JOIN batches b ON b.id = m.batch_id"
+        " WHERE m.number = ? AND m.status IN ('delivered', 'undelivered', 'expired') AND m.account_id = ?"
+        " AND m.created_at >= ? ORDER BY m.created_at DESC LIMIT 1",
+        (number, account_id, since),
+    )
+    return None if r is None else str(r[0])
 
 
 def insert_optouts(tx: Tx, account_id: int, numbers: Sequence[str], signature: str, source: str, at: int) -> int:

@@ -1,4 +1,4 @@
-"""SQL of direct connections (customer SMPP / CMPP logins) and the ports' outbox (services/connections.py,
+"""SQL of direct connections (customer SMPP / CMPP / SGIP / SMGP logins) and the ports' outbox (services/connections.py,
 services/ports.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from qixin.store.db import Tx
 # the columns services/connections.Connection is built from, in order (the account's fields follow)
 COLUMNS = (
     "id", "account_id", "protocol", "login", "secret", "ip_allowlist", "max_connections", "tps", "service_code",
-    "signature", "msg_type", "status", "created_at", "updated_at", "daily_cap",
+    "signature", "msg_type", "status", "created_at", "updated_at", "daily_cap", "deliver_to",
 )  # fmt: skip
 WRITABLE = frozenset(COLUMNS) - {"id", "created_at"}
 _SELECT = f"SELECT {', '.join('c.' + c for c in COLUMNS)} FROM direct_connections c"

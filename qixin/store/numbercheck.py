@@ -72,6 +72,30 @@ def ported(tx: Tx, numbers: Sequence[str]) -> dict[str, str]:
     return out
 
 
+SMALL = 100  # at most this many numbers: every own evidence source in ONE statement (``evidence_small``)
+
+
+def evidence_small(tx: Tx, numbers: Sequence[str]) -> list[Any]:
+    """Every own evidence source of at most ``SMALL`` numbers in one statement (one round trip instead of
+    four on PostgreSQL): rows (source, number, status, channel, stat, err, error_code, count, time) with
+    source ``h`` (as ``history``), ``b`` (blacklisted), ``c`` (complaint count in ``count``), ``p`` (ported:
+    the carrier in ``channel``)."""
+    assert len(numbers) <= SMALL
+    cond, params = _in(tx, "number", numbers)
+    final = ", ".join(f"'{s}'" for s in RECEIPT_STATUSES)
+    return tx.all(
+        "SELECT 'h', number, status, channel, carrier_stat, carrier_err, error_code, COUNT(*),"
+        " MAX(COALESCE(done_at, submitted_at, created_at)) FROM messages"
+        f" WHERE {cond} AND status IN ({final})"
+        " GROUP BY number, status, channel, carrier_stat, carrier_err, error_code"
+        f" UNION ALL SELECT 'b', number, NULL, NULL, NULL, NULL, NULL, 0, 0 FROM blacklist WHERE {cond}"
+        f" UNION ALL SELECT 'c', number, NULL, NULL, NULL, NULL, NULL, COUNT(*), 0 FROM complaints WHERE {cond}"
+        " GROUP BY number"
+        f" UNION ALL SELECT 'p', number, NULL, carrier, NULL, NULL, NULL, 0, 0 FROM ported_numbers WHERE {cond}",
+        params * 4,
+    )
+
+
 def _chunks(numbers: Sequence[str]) -> list[Sequence[str]]:
     return [numbers[i : i + CHUNK] for i in range(0, len(numbers), CHUNK)]
 
@@ -177,4 +201,71 @@ def job_row(tx: Tx, job_id: int) -> Any:
 def insert_pages_from(tx: Tx, check_id: int, first_page: int, pages: Sequence[str]) -> None:
     tx.bulk_insert(
         "number_check_pages", ("check_id", "page", "rows"), [(check_id, first_page + i, p) for i, p in enumerate(pages)]
+    )
+
+
+# -- marks: the latest 空号 / 沉默号 class per account and number (batch sends may skip them) ------------------
+
+
+def put_marks(tx: Tx, account_id: int, marks: Sequence[tuple[str, str]], at: int) -> None:
+    """(number, class) each: the account's latest check classed the number so (replacing an older mark).
+    A few marks are upserted; many (a batch check) are COPied on PostgreSQL, so the caller must have
+    cleared those numbers' older marks first (``clear_marks``)."""
+    if not marks:
+        return
+    if len(marks) > SMALL:
+        tx.bulk_insert("number_marks", ("account_id", "number", "cls", "checked_at"),
+                       [(account_id, n, c, at) for n, c in marks])  # fmt: skip
+        return
+    tx.executemany(
+        "INSERT INTO number_marks (account_id, number, cls, checked_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (account_id, number) DO UPDATE SET cls = excluded.cls, checked_at = excluded.checked_at",
+        [(account_id, n, c, at) for n, c in marks],
+    )
+
+
+def has_marks(tx: Tx, account_id: int) -> bool:
+    return tx.one("SELECT 1 FROM number_marks WHERE account_id = ? LIMIT 1", (account_id,)) is not None
+
+
+def clear_marks(tx: Tx, account_id: int, numbers: Sequence[str]) -> None:
+    """The marks of these numbers go (a newer check classed them)."""
+    for part in _chunks(numbers):
+        cond, params = _in(tx, "number", part)
+        tx.execute(f"DELETE FROM number_marks WHERE account_id = ? AND {cond}", (account_id, *params))
+
+
+def marks(tx: Tx, account_id: int, numbers: Sequence[str], classes: Sequence[str], since: int) -> dict[str, str]:
+    """{number: class} of those ``numbers`` the account's checks since ``since`` classed as one of ``classes``."""
+    out: dict[str, str] = {}
+    wanted = ", ".join("?" * len(classes))
+    for part in _chunks(numbers):
+        cond, params = _in(tx, "number", part)
+        rows = tx.all(
+            f"SELECT number, cls FROM number_marks WHERE account_id = ? AND {cond} AND cls IN ({wanted})"
+            " AND checked_at >= ?",
+            (account_id, *params, *classes, since),
+        )
+        out.update((str(n), str(c)) for n, c in rows)
+    return out
+
+
+# -- provider probes ------------------------------------------------------------------------------------------
+
+
+def put_probe(tx: Tx, provider: str, status: str, latency_ms: int, detail: str, at: int) -> None:
+    """The provider's latest probe; ``failures`` counts consecutive failed probes (reset by an ok one)."""
+    tx.execute(
+        "INSERT INTO numcheck_probes (provider, status, latency_ms, detail, failures, probed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider) DO UPDATE SET status = excluded.status,"
+        " latency_ms = excluded.latency_ms, detail = excluded.detail, probed_at = excluded.probed_at,"
+        " failures = CASE WHEN excluded.status = 'ok' THEN 0 ELSE numcheck_probes.failures + 1 END",
+        (provider, status, latency_ms, detail[:200], 0 if status == "ok" else 1, at),
+    )
+
+
+def probes(tx: Tx) -> list[Any]:
+    """(provider, status, latency_ms, detail, failures, probed_at) of every provider probed."""
+    return tx.all(
+        "SELECT provider, status, latency_ms, detail, failures, probed_at FROM numcheck_probes ORDER BY provider"
     )

@@ -106,11 +106,12 @@ def record_uses(tx: Tx, rows: Sequence[tuple[int, int, int, int, int]]) -> None:
 
 
 def paid_by(tx: Tx, message_id: int, now: int) -> tuple[int, int] | None:
-    """(package id, parts) when a still-valid active package paid for the message; else None."""
+    """(package id, parts) when a still-valid package (active, or frozen with its account) paid for the
+    message; else None."""
     row = tx.one(
         "SELECT u.package_id, m.parts FROM messages m JOIN package_uses u ON u.batch_id = m.batch_id"
         " AND m.id BETWEEN u.first_message_id AND u.last_message_id"
-        " JOIN packages k ON k.id = u.package_id AND k.status = 'active' AND k.expires_at > ?"
+        " JOIN packages k ON k.id = u.package_id AND k.status IN ('active', 'frozen') AND k.expires_at > ?"
         " WHERE m.id = ?",
         (now, message_id),
     )

@@ -485,6 +485,9 @@ account_policies = Table(
     Column("updated_at", BigInteger, nullable=False),
     # verification codes follow the sending window too (default: they go out at any hour)
     Column("verification_window", Boolean, nullable=False, server_default="0"),
+    # a notification / verification that reads as marketing: "marketing" (treated as marketing),
+    # "refuse" (CONTENT_TYPE_MISMATCH) or "off" (migration 0020_review)
+    Column("promo_as", String(16), nullable=False, server_default="marketing"),
 )
 
 # The account's opt-out list; signature "" means every signature of the account.
@@ -563,6 +566,61 @@ batch_audience = Table(
     Column("batch_id", BigInteger, primary_key=True, autoincrement=False),
     Column("account_id", BigInteger, nullable=False),
     Column("audience", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# -- manual review of content (人工审核, migration 0020_review; services/compliance/review.py) ----------------
+# A batch the content classifier holds waits here (its messages are charged and queued "never" until a
+# decision); one row per batch, reviewed once whatever its number count.
+review_holds = Table(
+    "review_holds",
+    metadata,
+    Column("batch_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved | rejected | expired
+    Column("category", String(32), nullable=False),
+    Column("score", Integer, nullable=False),  # probability in per mille
+    Column("evidence", Text, nullable=False),  # JSON array of phrases
+    Column("model_version", String(32), nullable=False),
+    Column("send_at", BigInteger, nullable=True),  # the time the batch would have gone (deferral), NULL = now
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("decided_at", BigInteger, nullable=True),
+    Column("decided_by", String(64), nullable=True),
+    Column("reason", Text, nullable=True),
+)
+Index("ix_review_holds_status", review_holds.c.status, review_holds.c.expires_at)
+
+# Staff decisions on held content: labelled texts that ``qixin classifier retrain`` adds to the corpus.
+classifier_decisions = Table(
+    "classifier_decisions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("batch_id", BigInteger, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("label", String(32), nullable=False),  # a classifier category or "legit"
+    Column("decided_by", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Packages frozen with their account (c003 8.5): thawing gives a term package the frozen time back.
+package_freezes = Table(
+    "package_freezes",
+    metadata,
+    Column("package_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False, index=True),
+    Column("frozen_at", BigInteger, nullable=False),
+)
+
+# Retrained classifier models (the newest is in force in every process; none = the shipped model).
+classifier_models = Table(
+    "classifier_models",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("version", String(32), nullable=False, unique=True),
+    Column("model", Text, nullable=False),  # ClassifierModel.dumps()
+    Column("decisions", Integer, nullable=False),  # staff decisions it was trained with
+    Column("created_by", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -766,6 +824,7 @@ direct_connections = Table(
     Column("status", String(16), nullable=False, server_default="active"),  # active | disabled
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("deliver_to", String(64), nullable=False, server_default=""),  # SGIP: host:port of the SP's listener
     UniqueConstraint("protocol", "login", name="uq_direct_connections_login"),
 )
 
@@ -1020,6 +1079,30 @@ retention_marks = Table(
     Column("name", String(32), primary_key=True),  # messages
     Column("before_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# -- number services, part two (issue 14; migration 0020_numbers2) --------------------------------------------
+# The latest 空号 / 沉默号 class per account and number from its checks (a send's skip_empty / skip_silent).
+number_marks = Table(
+    "number_marks",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("number", String(32), primary_key=True),
+    Column("cls", String(8), nullable=False),  # empty | silent
+    Column("checked_at", BigInteger, nullable=False),
+)
+
+# The latest probe of each number-check upstream provider (services/numbercheck_probe.py; alert
+# numcheck_provider).
+numcheck_probes = Table(
+    "numcheck_probes",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # ok | timeout | error | open
+    Column("latency_ms", BigInteger, nullable=False),
+    Column("detail", String(200), nullable=False, server_default=""),
+    Column("failures", BigInteger, nullable=False, server_default="0"),  # consecutive failed probes
+    Column("probed_at", BigInteger, nullable=False),
 )
 
 # The console's address book (通讯录, services/addressbook.py): an account's contacts (one row per number)

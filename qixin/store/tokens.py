@@ -49,6 +49,22 @@ def latest_for_number(tx: Tx, account_id: int, number_hash: str) -> str | None:
     return str(r[0]) if r is not None else None
 
 
+def latest_for_hashes(tx: Tx, account_id: int, hashes: Sequence[str]) -> dict[str, str]:
+    """{number hash: the account's most recent token for it} for those ``hashes`` it holds tokens for."""
+    out: dict[str, tuple[int, str]] = {}
+    for part in chunks(list(hashes)):
+        for h, token, at in tx.all(
+            "SELECT number_hash, token, created_at FROM recipient_tokens"
+            f" WHERE account_id = ? AND number_hash IN ({tx.in_list(part)})",
+            (account_id, *part),
+        ):
+            best = out.get(str(h))
+            key = (-int(at), str(token))  # newest first, then by token: the order of latest_for_number
+            if best is None or key < best:
+                out[str(h)] = key
+    return {h: t for h, (_, t) in out.items()}
+
+
 def tag_messages(tx: Tx, rows: Sequence[tuple[str, int]]) -> None:
     """(token, message id) each: the messages sent to a token carry it."""
     tx.executemany("UPDATE messages SET token = ? WHERE id = ?", rows)

@@ -24,7 +24,8 @@ corpus plus staff decisions.
 
 Scoring is one ``str.translate`` (normalise, fold, encode) and one scan of a pyahocorasick automaton
 whose keys are the model's n-grams and whose values are their (label, weight) pairs: the logits are
-the biases plus the weights of every n-gram occurrence, exactly the count features of training.  As
+the biases plus the weight of every n-gram present (once, however often it occurs: presence features,
+as in training, so that repeating a phrase cannot push a legitimate text over a threshold).  As
 in ``lexicon.py``, characters are spelt as (high, low) symbol pairs of a small alphabet so that no
 trie node has thousands of children.  Weights below ``prune`` are dropped after training, which keeps
 the automaton small and the scan fast; the pruned model is the one evaluated and shipped.
@@ -75,7 +76,7 @@ THRESHOLDS_FILE: Final = DATA_DIR / "classifier_thresholds.json"
 CLASSIFIER_LABELS: Final[tuple[str, ...]] = tuple(c for c in CATEGORIES if c not in ("political", "fraud", "other"))
 PROMOTIONAL: Final = "promotional"
 LEGIT: Final = "legit"
-FORMAT: Final = 1  # model file format; bump when scoring or features change meaning
+FORMAT: Final = 2  # model file format; bump when scoring or features change meaning (2: presence, not counts)
 
 Outcome = Literal["refuse", "hold", "pass"]
 
@@ -240,8 +241,12 @@ class ClassifierModel:
         """Bias plus the weight of every n-gram occurrence, per label (in :attr:`labels` order)."""
         acc = list(self._bias)
         if text:
-            for _end, (weights, _n) in self._automaton.iter(self._encoder.encode_raw(text)):
-                for index, weight in weights:
+            seen: set[int] = set()
+            for _end, value in self._automaton.iter(self._encoder.encode_raw(text)):
+                if id(value) in seen:  # presence features: an n-gram counts once however often it occurs
+                    continue
+                seen.add(id(value))
+                for index, weight in value[0]:
                     acc[index] += weight
         return acc
 
@@ -407,12 +412,12 @@ def train(corpus: Iterable[LabelledText], params: TrainParams | None = None) -> 
     col_ids: list[int] = []
     values: list[float] = []
     for i, counts in enumerate(docs):
-        for gram, count in counts.items():
+        for gram in counts:
             j = column.get(gram)
             if j is not None:
                 row_ids.append(i)
                 col_ids.append(j)
-                values.append(float(count))
+                values.append(1.0)  # presence: a repeated phrase weighs once (format 2)
     n_docs, n_feat, n_labels = len(rows), len(vocab), len(labels)
     y = np.zeros((n_docs, n_labels), dtype=np.float32)
     for i, row in enumerate(rows):

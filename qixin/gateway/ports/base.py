@@ -10,6 +10,11 @@ Rules:
   receiving session bound in this process, pushes each through a session's window and settles them
   (acknowledged: deleted; anything else: due again). Nothing is lost when no session is bound: the
   rows wait in the database for the next bind, in whichever process it lands.
+- What every port does the same way lives here, once: the bind guard (one bind per session, none while
+  another is being judged: ``begin_bind``), the login through ``PortDesk.login`` (``_login``), the
+  admission of a submit (bound, reading its answers, window, TPS: ``_admit``), the submit through
+  ``PortDesk.submit`` with the session's outstanding count (``_submit``) and the report dates
+  (``report_date``). A port states its codes and PDUs only.
 """
 
 from __future__ import annotations
@@ -17,20 +22,107 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from qixin.errors import QxError
 from qixin.protocols.errors import RequestTimeout, SessionClosed
 from qixin.protocols.server import ProtocolServer
 from qixin.protocols.session import Session
 from qixin.services.connections import Connection
-from qixin.services.ports import Event, PortDesk
+from qixin.services.ports import Event, PortDesk, Segment
 from qixin.tasks import cancel
 
-__all__ = ["CONN", "CustomerPort", "Pump"]
+__all__ = [
+    "CONN", "DROPPED", "REFUSALS", "THROTTLED", "UNBOUND", "CustomerPort", "Pump", "begin_bind", "report_date",
+    "status_table",
+]  # fmt: skip
 
 log = logging.getLogger("qixin.ports")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 CONN = "connection"  # session.info key of the bound Connection
+BINDING = "binding"  # session.info key set while a bind is being judged
+
+# why ``_admit`` refused a submit before looking at it (each port maps these to its status)
+UNBOUND = "unbound"  # no connection on the session
+DROPPED = "dropped"  # the client does not read its answers: the session was aborted
+THROTTLED = "throttled"  # the session's window is full or the connection's TPS cap is hit
+
+
+# the refusal codes of ``PortDesk`` (bind) and of accept (submit), in the groups every protocol's status
+# table answers alike; a port names one status per group (``status_table``)
+REFUSALS: dict[str, tuple[str, ...]] = {
+    "throttled": ("CONNECTION_THROTTLED", "ACCOUNT_THROTTLED"),
+    "daily_cap": ("DAILY_CAP_EXCEEDED",),
+    "destination": (
+        "NUMBER_INVALID",
+        "NUMBERS_EMPTY",
+        "NUMBER_DUPLICATE",
+        "INTERNATIONAL_NOT_ALLOWED",
+        "NUMBER_RANGE_FORBIDDEN",
+    ),
+    "empty": ("CONTENT_EMPTY",),
+    "too_long": ("CONTENT_TOO_LONG",),
+    "balance": ("INSUFFICIENT_BALANCE", "BALANCE_EXPIRED"),
+    "content": (
+        "CONTENT_FORBIDDEN",
+        "CONTENT_SPECIAL_CHAR",
+        "LINK_FORBIDDEN",
+        "UNSUBSCRIBE_MISSING",
+        "VERIFICATION_KEYWORD_MISSING",
+        "VERIFICATION_CODE_MISSING",
+        "CONTENT_CLASSIFIED",
+        "CONTENT_TYPE_MISMATCH",
+        "AUDIENCE_REQUIRED",
+        "FREE_TEXT_FORBIDDEN",
+    ),
+    "recipient": ("OPTED_OUT", "BLACKLISTED", "RATE_LIMITED"),
+    "signature": ("SIGNATURE_NOT_APPROVED",),
+    "frozen": ("ACCOUNT_FROZEN", "CONNECTION_DISABLED", "LOGIN_INVALID"),
+    "malformed": ("INVALID_REQUEST",),
+    "internal": ("INTERNAL_ERROR",),
+    # bind refusals (PortDesk.login)
+    "login": ("LOGIN_INVALID",),
+    "disabled": ("CONNECTION_DISABLED",),
+    "ip": ("IP_FORBIDDEN",),
+    "account_frozen": ("ACCOUNT_FROZEN",),
+    "connections": ("CONNECTIONS_EXCEEDED",),
+}
+
+
+def status_table(**statuses: int) -> dict[str, int]:
+    """A refusal code -> protocol status table from one status per group of ``REFUSALS`` (groups not
+    named fall to the caller's default)."""
+    unknown = set(statuses) - set(REFUSALS)
+    if unknown:
+        raise ValueError(f"not refusal groups: {sorted(unknown)}")
+    return {code: status for group, status in statuses.items() for code in REFUSALS[group]}
+
+
+_DATES: dict[int, str] = {}  # minute since the epoch -> its report date (Beijing has no DST: exact)
+
+
+def report_date(ms: int) -> str:
+    """A receipt date (YYMMDDhhmm) in Beijing time, as Chinese gateways and SMSCs write them."""
+    minute = ms // 60_000
+    date = _DATES.get(minute)
+    if date is None:
+        if len(_DATES) >= 4096:
+            _DATES.clear()
+        date = _DATES[minute] = datetime.fromtimestamp(minute * 60, SHANGHAI).strftime("%y%m%d%H%M")
+    return date
+
+
+def begin_bind(session: Session, account_key: str) -> bool:
+    """Whether a bind may be judged on ``session``: not bound yet and no other bind being judged (which
+    it then marks). A False answer is the protocol's "already bound" refusal."""
+    if session.info.get(account_key) is not None or session.info.get(BINDING):
+        return False
+    session.info[BINDING] = True
+    return True
 
 
 class CustomerPort:
@@ -39,8 +131,10 @@ class CustomerPort:
     protocol: str
     server: ProtocolServer
 
-    def __init__(self, desk: PortDesk) -> None:
+    def __init__(self, desk: PortDesk, *, window: int, max_buffered: int) -> None:
         self.desk = desk
+        self.window = window
+        self.max_buffered = max_buffered
 
     async def start(self) -> int:
         return await self.server.start()
@@ -68,6 +162,78 @@ class CustomerPort:
         conn: Connection | None = session.info.get(CONN)
         if conn is not None:
             self.desk.logout(conn)
+
+    # -- binds ---------------------------------------------------------------------------------
+    async def _login(
+        self, session: Session, login: str, verify: Callable[[Connection], bool]
+    ) -> Connection | QxError | None:
+        """The bind's connection (then recorded on the session), the refusal, or None when the client
+        went away while the bind was judged (nothing to answer)."""
+        ip = session.peer[0] if isinstance(session.peer, tuple) else None
+        try:
+            conn = await self.desk.login(self.protocol, login, ip, verify)
+        except QxError as e:
+            return e
+        finally:
+            session.info.pop(BINDING, None)
+        if session.is_closed:
+            self.desk.logout(conn)
+            return None
+        session.info[CONN] = conn
+        session.info["pending"] = 0
+        return conn
+
+    # -- submits -------------------------------------------------------------------------------
+    def _admit(self, session: Session) -> Connection | str:
+        """The session's connection, or why a submit is refused before it is looked at (UNBOUND,
+        DROPPED, THROTTLED)."""
+        conn: Connection | None = session.info.get(CONN)
+        if conn is None:
+            return UNBOUND
+        transport = session.transport
+        if transport is not None and transport.get_write_buffer_size() > self.max_buffered:
+            log.warning("%s port: %s does not read its answers (%d bytes buffered), dropping", self.protocol,
+                        session.name, transport.get_write_buffer_size())  # fmt: skip
+            session.abort()
+            return DROPPED
+        if session.info["pending"] >= self.window or self.desk.throttled(conn):
+            return THROTTLED
+        return conn
+
+    def _submit(self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]) -> Any:
+        """``PortDesk.submit`` counted in the session's outstanding submits; ``answer(None)`` when
+        accepted, ``answer(code)`` with the refusal code otherwise. The common case takes no task: the
+        answer is sent when the submit's group is accepted (``PortDesk.submit_nowait``)."""
+        fut = self.desk.submit_nowait(conn, seg)
+        if fut is None:
+            return self._submit_async(session, conn, seg, answer)
+        info = session.info
+        info["pending"] += 1
+
+        def done(f: asyncio.Future[None]) -> None:
+            info["pending"] -= 1
+            exc = QxError("INTERNAL_ERROR") if f.cancelled() else f.exception()
+            if exc is not None and not isinstance(exc, QxError):
+                log.error("%s port: submit failed", self.protocol, exc_info=exc)
+                exc = QxError("INTERNAL_ERROR")
+            resp = answer(None if exc is None else exc.code)
+            if resp is not None and not session.is_closed:
+                session.send(resp)
+
+        fut.add_done_callback(done)
+        return None
+
+    async def _submit_async(
+        self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]
+    ) -> Any:
+        session.info["pending"] += 1
+        try:
+            await self.desk.submit(conn, seg)
+        except QxError as e:
+            return answer(e.code)
+        finally:
+            session.info["pending"] -= 1
+        return answer(None)
 
 
 class Pump:
@@ -114,35 +280,61 @@ class Pump:
         events = await self.desk.claim(sorted(by_conn), sorted(by_account))
         if not events:
             return 0
-        jobs = []
-        for e in events:
+        plan: dict[Session, tuple[CustomerPort, list[int]]] = {}  # session -> its port and events (indexes)
+        for i, e in enumerate(events):
             targets = by_conn.get(e.connection_id or -1) if e.kind == "receipt" else by_account.get(e.account_id)
-            if not targets:
-                jobs.append(self._none(e))
-                continue
-            port, session = targets[next(self._rr) % len(targets)]
-            jobs.append(self._deliver(port, session, e))
-        results = await asyncio.gather(*jobs)
-        ok = [e.id for e, r in zip(events, results, strict=True) if r]
+            if targets:
+                port, session = targets[next(self._rr) % len(targets)]
+                plan.setdefault(session, (port, []))[1].append(i)
+        results = [False] * len(events)  # no target: due again (another process may hold its session)
+        done = await asyncio.gather(
+            *(self._deliver(port, session, [events[i] for i in idx]) for session, (port, idx) in plan.items())
+        )
+        for (_, idx), oks in zip(plan.values(), done, strict=True):
+            for i, ok in zip(idx, oks, strict=True):
+                results[i] = ok
+        ok_ids = [e.id for e, r in zip(events, results, strict=True) if r]
         bad = [e.id for e, r in zip(events, results, strict=True) if not r]
-        self.stats["delivered"] += len(ok)
+        self.stats["delivered"] += len(ok_ids)
         self.stats["failed"] += len(bad)
-        await self.desk.settle(ok, bad)
+        await self.desk.settle(ok_ids, bad)
         return len(events)
 
-    async def _none(self, event: Event) -> bool:
-        return False
-
-    async def _deliver(self, port: CustomerPort, session: Session, event: Event) -> bool:
+    async def _deliver(self, port: CustomerPort, session: Session, events: list[Event]) -> list[bool]:
+        """Push ``events`` through ``session``'s window in order (one task per session, not per event; a
+        free slot is taken without waiting), then collect the answers; True where acknowledged."""
+        ok = [False] * len(events)
+        sent: list[tuple[int, list[asyncio.Future[Any]]]] = []
+        loop = asyncio.get_running_loop()
         try:
-            pdus = port.delivery(session, event)
-            for pdu in pdus if isinstance(pdus, list) else [pdus]:
-                fut = await asyncio.wait_for(port.server.deliver(session, pdu), self.timeout)
-                if not port.acknowledged(await fut):
-                    return False
+            async with asyncio.timeout(self.timeout) as bound:  # moved on by every slot taken
+                for i, event in enumerate(events):
+                    try:
+                        pdus = port.delivery(session, event)
+                    except Exception:
+                        log.exception("ports: event %d cannot be put in a PDU", event.id)
+                        continue
+                    futs = []
+                    for pdu in pdus if isinstance(pdus, list) else [pdus]:
+                        fut = session.try_request(pdu)
+                        if fut is None:
+                            fut = await port.server.deliver(session, pdu)
+                            bound.reschedule(loop.time() + self.timeout)
+                        futs.append(fut)
+                    sent.append((i, futs))
         except (SessionClosed, RequestTimeout, TimeoutError, ConnectionError):
-            return False
+            pass  # the rest is due again
         except Exception:
             log.exception("ports: delivery to %s failed", session.name)
-            return False
-        return True
+        for i, futs in sent:  # each answer is bounded by the session's request timeout
+            good = True
+            for fut in futs:
+                try:
+                    good = port.acknowledged(await fut) and good
+                except (SessionClosed, RequestTimeout, TimeoutError, ConnectionError):
+                    good = False
+                except Exception:
+                    log.exception("ports: delivery to %s failed", session.name)
+                    good = False
+            ok[i] = good
+        return ok

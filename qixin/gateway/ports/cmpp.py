@@ -23,12 +23,12 @@ import itertools
 import logging
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from qixin.errors import QxError
-from qixin.gateway.ports.base import CONN, CustomerPort
+from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, begin_bind, report_date, status_table
 from qixin.protocols.cmpp.codec import (
     CONNECT_AUTH_FAILED,
     CONNECT_BAD_SOURCE_ADDR,
@@ -77,60 +77,30 @@ RESULT_QX_RECIPIENT = 22
 RESULT_QX_SIGNATURE = 23
 RESULT_QX_FROZEN = 24
 
-# PortDesk refusal code at CONNECT -> CONNECT_RESP Status
-CONNECT_STATUS = {
-    "LOGIN_INVALID": CONNECT_AUTH_FAILED,  # unknown SP id: Status 2
-    "CONNECTION_DISABLED": CONNECT_OTHER_ERROR,
-    "IP_FORBIDDEN": CONNECT_OTHER_ERROR,
-    "ACCOUNT_FROZEN": CONNECT_OTHER_ERROR,
-    "CONNECTIONS_EXCEEDED": CONNECT_OTHER_ERROR,
-}
+# PortDesk refusal code at CONNECT -> CONNECT_RESP Status (unknown SP id: Status 1, bad Source_Addr)
+CONNECT_STATUS = status_table(
+    login=CONNECT_AUTH_FAILED, disabled=CONNECT_OTHER_ERROR, ip=CONNECT_OTHER_ERROR, account_frozen=CONNECT_OTHER_ERROR,
+    connections=CONNECT_OTHER_ERROR,
+)  # fmt: skip
 
 # refusal code at SUBMIT -> SUBMIT_RESP Result (anything else: 9, other error)
-SUBMIT_RESULT = {
-    "CONNECTION_THROTTLED": RESULT_FLOW_CONTROL,
-    "ACCOUNT_THROTTLED": RESULT_FLOW_CONTROL,
-    "DAILY_CAP_EXCEEDED": RESULT_FLOW_CONTROL,
-    "NUMBER_INVALID": RESULT_BAD_DEST_TERMINAL_ID,
-    "NUMBERS_EMPTY": RESULT_BAD_DEST_TERMINAL_ID,
-    "NUMBER_DUPLICATE": RESULT_BAD_DEST_TERMINAL_ID,
-    "INTERNATIONAL_NOT_ALLOWED": RESULT_BAD_DEST_TERMINAL_ID,
-    "NUMBER_RANGE_FORBIDDEN": RESULT_BAD_DEST_TERMINAL_ID,
-    "CONTENT_EMPTY": RESULT_BAD_MSG_LENGTH,
-    "CONTENT_TOO_LONG": RESULT_MSG_TOO_LONG,
-    "INSUFFICIENT_BALANCE": RESULT_QX_BALANCE,
-    "BALANCE_EXPIRED": RESULT_QX_BALANCE,
-    "CONTENT_FORBIDDEN": RESULT_QX_CONTENT,
-    "CONTENT_SPECIAL_CHAR": RESULT_QX_CONTENT,
-    "LINK_FORBIDDEN": RESULT_QX_CONTENT,
-    "UNSUBSCRIBE_MISSING": RESULT_QX_CONTENT,
-    "VERIFICATION_KEYWORD_MISSING": RESULT_QX_CONTENT,
-    "AUDIENCE_REQUIRED": RESULT_QX_CONTENT,
-    "FREE_TEXT_FORBIDDEN": RESULT_QX_CONTENT,
-    "OPTED_OUT": RESULT_QX_RECIPIENT,
-    "BLACKLISTED": RESULT_QX_RECIPIENT,
-    "RATE_LIMITED": RESULT_QX_RECIPIENT,
-    "SIGNATURE_NOT_APPROVED": RESULT_QX_SIGNATURE,
-    "ACCOUNT_FROZEN": RESULT_QX_FROZEN,
-    "CONNECTION_DISABLED": RESULT_QX_FROZEN,
-    "LOGIN_INVALID": RESULT_QX_FROZEN,
-    "INVALID_REQUEST": RESULT_BAD_STRUCTURE,
-}
+SUBMIT_RESULT = status_table(
+    throttled=RESULT_FLOW_CONTROL, daily_cap=RESULT_FLOW_CONTROL, destination=RESULT_BAD_DEST_TERMINAL_ID,
+    empty=RESULT_BAD_MSG_LENGTH, too_long=RESULT_MSG_TOO_LONG, balance=RESULT_QX_BALANCE, content=RESULT_QX_CONTENT,
+    recipient=RESULT_QX_RECIPIENT, signature=RESULT_QX_SIGNATURE, frozen=RESULT_QX_FROZEN,
+    malformed=RESULT_BAD_STRUCTURE,
+)  # fmt: skip
 
 _CODECS = {VERSION_20: CmppCodec(VERSION_20), VERSION_30: CmppCodec(VERSION_30)}
 
 
-def submit_result(code: str) -> int:
-    return SUBMIT_RESULT.get(code, RESULT_OTHER_ERROR)
+def submit_result(code: str | None) -> int:
+    return RESULT_OK if code is None else SUBMIT_RESULT.get(code, RESULT_OTHER_ERROR)
 
 
 def _layout(version: int) -> int:
     """The byte layout a client version speaks: 0x30 (3.0) or 0x20 (2.0, also for 0x21)."""
     return VERSION_30 if version >= VERSION_30 else VERSION_20
-
-
-def _time10(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(SHANGHAI).strftime("%y%m%d%H%M")
 
 
 class MsgIds:
@@ -157,13 +127,12 @@ class _Server(CmppServer):
     port_of: CmppPort
 
     def _connect(self, session: Session, pdu: Connect) -> Any:
-        if session.info.get("sp_id") is not None or session.info.get("binding"):
-            return self._refuse(session, pdu, CONNECT_OTHER_ERROR, "already connected")
         if pdu.version > VERSION_30:
             return self._refuse(session, pdu, CONNECT_VERSION_TOO_HIGH, f"version 0x{pdu.version:02X}")
         if pdu.version not in (VERSION_20, VERSION_21, VERSION_30):
             return self._refuse(session, pdu, CONNECT_OTHER_ERROR, f"version 0x{pdu.version:02X} not served")
-        session.info["binding"] = True
+        if not begin_bind(session, self.account_key):
+            return self._refuse(session, pdu, CONNECT_OTHER_ERROR, "already connected")
         return self.port_of._connect(session, pdu)
 
     def _refuse(self, session: Session, pdu: Connect, status: int, why: str) -> ConnectResp:
@@ -188,9 +157,7 @@ class CmppPort(CustomerPort):
         max_buffered: int = 4 << 20,
         gateway_id: int | None = None,
     ) -> None:
-        super().__init__(desk)
-        self.window = window
-        self.max_buffered = max_buffered
+        super().__init__(desk, window=window, max_buffered=max_buffered)
         self.msg_ids = MsgIds(gateway_id)
         server = _Server(
             host, port, lambda _sp: None, self._on_submit, window=window, heartbeat_interval=heartbeat_interval,
@@ -201,43 +168,29 @@ class CmppPort(CustomerPort):
 
     # -- CONNECT -------------------------------------------------------------------------------
     async def _connect(self, session: Session, pdu: Connect) -> Any:
-        ip = session.peer[0] if isinstance(session.peer, tuple) else None
         stamp = f"{pdu.timestamp:010d}"
 
         def verify(c: Connection) -> bool:
             return cmpp_authenticator_source(pdu.source_addr, c.secret, stamp) == pdu.authenticator
 
         server = self.server
-        try:
-            conn = await self.desk.login("cmpp", pdu.source_addr, ip, verify)
-        except QxError as e:
-            session.info.pop("binding", None)
-            status = CONNECT_BAD_SOURCE_ADDR if e.detail.get("unknown") else CONNECT_STATUS.get(e.code, 5)
-            return server._refuse(session, pdu, status, e.code)
-        session.info.pop("binding", None)
-        if session.is_closed:
-            self.desk.logout(conn)
+        conn = await self._login(session, pdu.source_addr, verify)
+        if isinstance(conn, QxError):
+            status = CONNECT_BAD_SOURCE_ADDR if conn.detail.get("unknown") else CONNECT_STATUS.get(conn.code, 5)
+            return server._refuse(session, pdu, status, conn.code)
+        if conn is None:
             return None
         layout = _layout(pdu.version)
         session.codec = _CODECS[layout]
-        session.info[CONN] = conn
-        session.info["pending"] = 0
         server._accept(session, pdu.source_addr, version=layout, client_version=pdu.version)
         auth = cmpp_authenticator_ismg(CONNECT_OK, pdu.authenticator, conn.secret, layout)
         return ConnectResp(CONNECT_OK, auth, pdu.version, pdu.sequence)
 
     # -- SUBMIT --------------------------------------------------------------------------------
     def _on_submit(self, session: Session, pdu: Submit) -> Any:
-        conn: Connection | None = session.info.get(CONN)
-        if conn is None:
-            return SubmitResp(0, RESULT_OTHER_ERROR, pdu.sequence)
-        transport = session.transport
-        if transport is not None and transport.get_write_buffer_size() > self.max_buffered:
-            log.warning("cmpp port: %s does not read its answers, dropping", session.name)
-            session.abort()
-            return None
-        if session.info["pending"] >= self.window or self.desk.throttled(conn):
-            return SubmitResp(0, RESULT_FLOW_CONTROL, pdu.sequence)
+        conn = self._admit(session)
+        if isinstance(conn, str):
+            return SubmitResp(0, RESULT_FLOW_CONTROL if conn == THROTTLED else RESULT_OTHER_ERROR, pdu.sequence)
         if conn.service_code and pdu.src_id and not pdu.src_id.startswith(conn.source_address):
             return SubmitResp(0, RESULT_BAD_SRC_ID, pdu.sequence)
         try:
@@ -255,17 +208,8 @@ class CmppPort(CustomerPort):
             seg.ref, seg.total, seg.number = concat.ref, concat.total, concat.seq
         elif pdu.pk_total > 1:
             seg.ref, seg.total, seg.number = -1, pdu.pk_total, pdu.pk_number
-        return self._submit(session, conn, seg, msg_id, pdu.sequence)
-
-    async def _submit(self, session: Session, conn: Connection, seg: Segment, msg_id: int, sequence: int) -> Any:
-        session.info["pending"] += 1
-        try:
-            await self.desk.submit(conn, seg)
-        except QxError as e:
-            return SubmitResp(msg_id, submit_result(e.code), sequence)
-        finally:
-            session.info["pending"] -= 1
-        return SubmitResp(msg_id, RESULT_OK, sequence)
+        seq = pdu.sequence
+        return self._submit(session, conn, seg, lambda code: SubmitResp(msg_id, submit_result(code), seq))
 
     # -- DELIVER -------------------------------------------------------------------------------
     def delivery(self, session: Session, event: Event) -> Deliver | list[Deliver]:
@@ -273,7 +217,7 @@ class CmppPort(CustomerPort):
         version = session.info.get("version", VERSION_30)
         if event.kind == "receipt":
             report = Report(
-                int(event.customer_id), event.stat[:7], _time10(event.submitted_at), _time10(event.done_at),
+                int(event.customer_id), event.stat[:7], report_date(event.submitted_at), report_date(event.done_at),
                 event.destination, event.id & 0xFFFFFFFF,
             )  # fmt: skip
             return Deliver(

@@ -19,13 +19,11 @@ port", holds the status table):
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from qixin.domain.text import decode_payload
 from qixin.errors import QxError
-from qixin.gateway.ports.base import CONN, CustomerPort
+from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, begin_bind, report_date, status_table
 from qixin.ids import ids
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
@@ -59,7 +57,6 @@ from qixin.services.ports import Event, PortDesk, Segment
 __all__ = ["BIND_STATUS", "SUBMIT_STATUS", "SmppPort"]
 
 log = logging.getLogger("qixin.ports.smpp")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # vendor-specific command_status values (SMPP 3.4 §5.1.3 reserves 0x400–0x4FF for the SMSC vendor)
 ESME_QX_BALANCE = 0x400
@@ -68,55 +65,22 @@ ESME_QX_RECIPIENT = 0x402
 ESME_QX_SIGNATURE = 0x403
 ESME_QX_FROZEN = 0x404
 
-# PortDesk refusal code at bind -> bind_*_resp command_status
-BIND_STATUS = {
-    "LOGIN_INVALID": ESME_RINVPASWD,  # unknown system_id: ESME_RINVSYSID
-    "CONNECTION_DISABLED": ESME_RBINDFAIL,
-    "IP_FORBIDDEN": ESME_RBINDFAIL,
-    "ACCOUNT_FROZEN": ESME_RBINDFAIL,
-    "CONNECTIONS_EXCEEDED": ESME_RBINDFAIL,
-}
+# PortDesk refusal code at bind -> bind_*_resp command_status (unknown system_id: ESME_RINVSYSID)
+BIND_STATUS = status_table(
+    login=ESME_RINVPASWD, disabled=ESME_RBINDFAIL, ip=ESME_RBINDFAIL, account_frozen=ESME_RBINDFAIL,
+    connections=ESME_RBINDFAIL,
+)  # fmt: skip
 
 # refusal code at submit -> submit_sm_resp command_status (anything else: ESME_RSUBMITFAIL)
-SUBMIT_STATUS = {
-    "CONNECTION_THROTTLED": ESME_RTHROTTLED,
-    "ACCOUNT_THROTTLED": ESME_RTHROTTLED,
-    "DAILY_CAP_EXCEEDED": ESME_RMSGQFUL,
-    "NUMBER_INVALID": ESME_RINVDSTADR,
-    "NUMBERS_EMPTY": ESME_RINVDSTADR,
-    "NUMBER_DUPLICATE": ESME_RINVDSTADR,
-    "INTERNATIONAL_NOT_ALLOWED": ESME_RINVDSTADR,
-    "NUMBER_RANGE_FORBIDDEN": ESME_RINVDSTADR,
-    "CONTENT_EMPTY": ESME_RINVMSGLEN,
-    "CONTENT_TOO_LONG": ESME_RINVMSGLEN,
-    "INSUFFICIENT_BALANCE": ESME_QX_BALANCE,
-    "BALANCE_EXPIRED": ESME_QX_BALANCE,
-    "CONTENT_FORBIDDEN": ESME_QX_CONTENT,
-    "CONTENT_SPECIAL_CHAR": ESME_QX_CONTENT,
-    "LINK_FORBIDDEN": ESME_QX_CONTENT,
-    "UNSUBSCRIBE_MISSING": ESME_QX_CONTENT,
-    "VERIFICATION_KEYWORD_MISSING": ESME_QX_CONTENT,
-    "AUDIENCE_REQUIRED": ESME_QX_CONTENT,
-    "FREE_TEXT_FORBIDDEN": ESME_QX_CONTENT,
-    "OPTED_OUT": ESME_QX_RECIPIENT,
-    "BLACKLISTED": ESME_QX_RECIPIENT,
-    "RATE_LIMITED": ESME_QX_RECIPIENT,
-    "SIGNATURE_NOT_APPROVED": ESME_QX_SIGNATURE,
-    "ACCOUNT_FROZEN": ESME_QX_FROZEN,
-    "CONNECTION_DISABLED": ESME_QX_FROZEN,
-    "LOGIN_INVALID": ESME_QX_FROZEN,
-    "INVALID_REQUEST": ESME_RSUBMITFAIL,
-    "INTERNAL_ERROR": ESME_RSYSERR,
-}
+SUBMIT_STATUS = status_table(
+    throttled=ESME_RTHROTTLED, daily_cap=ESME_RMSGQFUL, destination=ESME_RINVDSTADR, empty=ESME_RINVMSGLEN,
+    too_long=ESME_RINVMSGLEN, balance=ESME_QX_BALANCE, content=ESME_QX_CONTENT, recipient=ESME_QX_RECIPIENT,
+    signature=ESME_QX_SIGNATURE, frozen=ESME_QX_FROZEN, malformed=ESME_RSUBMITFAIL, internal=ESME_RSYSERR,
+)  # fmt: skip
 
 
 def submit_status(code: str) -> int:
     return SUBMIT_STATUS.get(code, ESME_RSUBMITFAIL)
-
-
-def _date(ms: int) -> str:
-    """Receipt dates in Beijing time (as the CMPP port's, and as Chinese SMSCs write them)."""
-    return datetime.fromtimestamp(ms / 1000, SHANGHAI).strftime("%y%m%d%H%M")
 
 
 class _Server(SmppServer):
@@ -125,9 +89,8 @@ class _Server(SmppServer):
     port_of: SmppPort
 
     def _bind(self, session: Session, pdu: Any, kind: str) -> Any:
-        if session.info.get("system_id") is not None or session.info.get("binding"):
+        if not begin_bind(session, self.account_key):
             return pdu.response(ESME_RALYBND)
-        session.info["binding"] = True
         return self.port_of._bind(session, pdu, kind)
 
 
@@ -146,9 +109,8 @@ class SmppPort(CustomerPort):
         max_buffered: int = 4 << 20,
         system_id: str = "qixin",
     ) -> None:
-        super().__init__(desk)
-        self.window = window
-        self.max_buffered = max_buffered
+        super().__init__(desk, window=window, max_buffered=max_buffered)
+        self._ids: list[int] = []
         server = _Server(
             host, port, lambda _u, _p: False, self._on_submit, system_id=system_id, window=window,
             enquire_link_interval=enquire_link_interval, on_unbind=self._unbound, data_sm_handler=self._on_data_sm,
@@ -159,37 +121,21 @@ class SmppPort(CustomerPort):
 
     # -- binds ---------------------------------------------------------------------------------
     async def _bind(self, session: Session, pdu: Any, kind: str) -> Any:
-        ip = session.peer[0] if isinstance(session.peer, tuple) else None
-        try:
-            conn = await self.desk.login("smpp", pdu.system_id, ip, lambda c: c.secret == pdu.password)
-        except QxError as e:
-            session.info.pop("binding", None)
-            status = ESME_RINVSYSID if e.detail.get("unknown") else BIND_STATUS.get(e.code, ESME_RBINDFAIL)
+        conn = await self._login(session, pdu.system_id, lambda c: c.secret == pdu.password)
+        if isinstance(conn, QxError):
+            status = ESME_RINVSYSID if conn.detail.get("unknown") else BIND_STATUS.get(conn.code, ESME_RBINDFAIL)
             return pdu.response(status)
-        session.info.pop("binding", None)
-        if session.is_closed:
-            self.desk.logout(conn)
+        if conn is None:
             return None
-        session.info[CONN] = conn
-        session.info["pending"] = 0
         self.server._accept(session, pdu.system_id, bind=kind)
         return pdu.response(ESME_ROK, system_id=self.server.system_id)
 
     # -- submits -------------------------------------------------------------------------------
-    def _admit(self, session: Session) -> Connection | int:
-        """The session's connection, or the status refusing a submit before it is looked at."""
-        conn: Connection | None = session.info.get(CONN)
-        if conn is None:
-            return ESME_RSYSERR
-        transport = session.transport
-        if transport is not None and transport.get_write_buffer_size() > self.max_buffered:
-            log.warning("smpp port: %s does not read its answers (%d bytes buffered), dropping", session.name,
-                        transport.get_write_buffer_size())  # fmt: skip
-            session.abort()
-            return ESME_RSYSERR
-        if session.info["pending"] >= self.window or self.desk.throttled(conn):
-            return ESME_RTHROTTLED
-        return conn
+    def _message_id(self) -> str:
+        """A platform-wide unique id (``qixin.ids``), taken in blocks: one lock round per 256 submits."""
+        if not self._ids:
+            self._ids = ids.take(256)[::-1]
+        return str(self._ids.pop())
 
     def _segment(self, pdu: SubmitSm | DataSm) -> Segment | int:
         payload = pdu.message_payload if pdu.message_payload is not None else getattr(pdu, "short_message", b"")
@@ -198,7 +144,7 @@ class SmppPort(CustomerPort):
         except (ValueError, UnicodeDecodeError):
             return ESME_RINVESMCLASS if pdu.esm_class & ESM_CLASS_UDHI else ESME_RSUBMITFAIL
         seg = Segment(
-            str(ids.one()), pdu.source_addr, (pdu.destination_addr,), text, receipt=pdu.registered_delivery & 3
+            self._message_id(), pdu.source_addr, (pdu.destination_addr,), text, receipt=pdu.registered_delivery & 3
         )
         if concat is not None:
             seg.ref, seg.total, seg.number = concat.ref, concat.total, concat.seq
@@ -208,41 +154,35 @@ class SmppPort(CustomerPort):
         return seg
 
     def _on_submit(self, session: Session, pdu: SubmitSm) -> Any:
-        got = self._admit(session)
-        if isinstance(got, int):
-            return SubmitSmResp(sequence=pdu.sequence, command_status=got)
-        seg = self._segment(pdu)
-        if isinstance(seg, int):
-            return SubmitSmResp(sequence=pdu.sequence, command_status=seg)
-        return self._submit(session, got, seg, pdu.sequence, SubmitSmResp)
+        return self._take(session, pdu, SubmitSmResp)
 
     def _on_data_sm(self, session: Session, pdu: DataSm) -> Any:
         if session.info.get("bind") == "receiver":
             return DataSmResp(sequence=pdu.sequence, command_status=0x04)  # ESME_RINVBNDSTS
+        return self._take(session, pdu, DataSmResp)
+
+    def _take(self, session: Session, pdu: SubmitSm | DataSm, resp: Any) -> Any:
+        sequence = pdu.sequence
         got = self._admit(session)
-        if isinstance(got, int):
-            return DataSmResp(sequence=pdu.sequence, command_status=got)
+        if isinstance(got, str):
+            return resp(sequence=sequence, command_status=ESME_RTHROTTLED if got == THROTTLED else ESME_RSYSERR)
         seg = self._segment(pdu)
         if isinstance(seg, int):
-            return DataSmResp(sequence=pdu.sequence, command_status=seg)
-        return self._submit(session, got, seg, pdu.sequence, DataSmResp)
+            return resp(sequence=sequence, command_status=seg)
 
-    async def _submit(self, session: Session, conn: Connection, seg: Segment, sequence: int, resp: Any) -> Any:
-        session.info["pending"] += 1
-        try:
-            await self.desk.submit(conn, seg)
-        except QxError as e:
-            return resp(sequence=sequence, command_status=submit_status(e.code))
-        finally:
-            session.info["pending"] -= 1
-        return resp(sequence=sequence, message_id=seg.customer_id)
+        def answer(code: str | None) -> Any:
+            if code is None:
+                return resp(sequence=sequence, message_id=seg.customer_id)
+            return resp(sequence=sequence, command_status=submit_status(code))
+
+        return self._submit(session, got, seg, answer)
 
     # -- deliveries ------------------------------------------------------------------------------
     def delivery(self, session: Session, event: Event) -> DeliverSm:
         conn: Connection = session.info[CONN]
         if event.kind == "receipt":
             text = format_receipt(
-                event.customer_id, event.stat, event.err, _date(event.submitted_at), _date(event.done_at),
+                event.customer_id, event.stat, event.err, report_date(event.submitted_at), report_date(event.done_at),
                 "".join(c for c in event.content if c.isascii() and c.isprintable()),
             )  # fmt: skip
             return DeliverSm(

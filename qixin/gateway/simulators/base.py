@@ -17,14 +17,23 @@ Behaviour common to all of them:
   task per message. What has no bound receiving session waits until that account binds again, as real
   carriers do; what is lost with its connection is queued again, in front. What the peer refuses is
   queued again in front and pushed at once, unless the protocol says otherwise (``_refused``).
+* Fault switches (``config``, each may be flipped at run time): ``never_answer`` (above);
+  ``refuse_logins``: every login / bind is refused as bad credentials (counted as a bind failure);
+  ``duplicate_receipts``: every receipt goes out a second time, a few milliseconds after the first
+  (counted in ``receipts_duplicated``); ``unknown_receipts``: beside every receipt, one with the same
+  stat for a carrier message id this simulator never issued (counted in ``receipts_unknown``). The
+  extra receipts are pending until acknowledged like any other; ``receipts_by_stat`` counts only the
+  real ones. ``drop_connections()`` aborts every connection (a reset in the middle of the window).
 * Stats: ``submits``, ``unanswered``, ``receipts_scheduled`` / ``_sent`` (acknowledged as OK) /
-  ``_pending`` (scheduled or queued, not yet acknowledged) / ``_by_stat``, ``mo_sent``, ``mo_pending``.
+  ``_pending`` (scheduled or queued, not yet acknowledged) / ``_by_stat``, ``receipts_duplicated``,
+  ``receipts_unknown``, ``mo_sent``, ``mo_pending``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import functools
 import heapq
 import itertools
@@ -62,6 +71,9 @@ class SimulatorConfigBase:
     throttle_tps: int | None = None  # answer the protocol's throttling status beyond this rate
     submit_error_rate: float = 0.0  # share of submits answered with the protocol's error status
     never_answer: bool = False  # fault mode: swallow every submit
+    refuse_logins: bool = False  # fault mode: refuse every login / bind (bad credentials)
+    duplicate_receipts: bool = False  # fault mode: send every receipt twice
+    unknown_receipts: bool = False  # fault mode: beside every receipt, one for an id never issued
     receipts: bool = True
     window: int = 256  # outstanding receipts / MO per session
     # 携号转网: numbers (11 digits) ported to another carrier -> that carrier; their receipts report
@@ -79,6 +91,8 @@ class SimulatorStatsBase:
     receipts_sent: int = 0  # acknowledged as OK
     receipts_pending: int = 0  # scheduled or queued, not yet acknowledged
     receipts_by_stat: Counter[str] = field(default_factory=Counter)
+    receipts_duplicated: int = 0  # extra copies sent in duplicate_receipts mode
+    receipts_unknown: int = 0  # receipts for ids never issued, in unknown_receipts mode
     mo_sent: int = 0
     mo_pending: int = 0
 
@@ -193,6 +207,15 @@ class SimulatorBase(Generic[C, S]):
         """Whether an outbox item is a receipt (else MO)."""
         raise NotImplementedError
 
+    def _copy_receipt(self, item: Any) -> Any:
+        """A second, independent copy of a receipt (``duplicate_receipts``)."""
+        return dataclasses.replace(item)
+
+    def _unknown_receipt(self, item: Any) -> Any:
+        """A copy of a receipt naming a carrier message id this simulator never issued
+        (``unknown_receipts``)."""
+        raise NotImplementedError
+
     def _request(self, session: Session, item: Any) -> asyncio.Future[Any] | None:
         """Send an outbox item on ``session`` if its window has room (else None)."""
         return session.try_request(item)
@@ -264,14 +287,24 @@ class SimulatorBase(Generic[C, S]):
         return self._date[1]
 
     # -- scheduling ----------------------------------------------------------------------------
-    def _schedule(self, due: float, account: str, item: Any, stat: str | None = None) -> None:
+    def _schedule(self, due: float, account: str, item: Any, stat: str | None = None, *, extra: bool = False) -> None:
         """Put ``item`` into ``account``'s outbox at loop time ``due``; with ``stat`` it is a new receipt
-        (counted as scheduled and pending)."""
+        (counted as scheduled and pending; the fault switches add their copies), with ``extra`` such a
+        copy (counted as pending)."""
         if stat is not None:
             st = self.stats
             st.receipts_scheduled += 1
             st.receipts_pending += 1
             st.receipts_by_stat[stat] += 1
+            cfg = self.config
+            if cfg.duplicate_receipts:
+                st.receipts_duplicated += 1
+                self._schedule(due + 0.005, account, self._copy_receipt(item), None, extra=True)
+            if cfg.unknown_receipts:
+                st.receipts_unknown += 1
+                self._schedule(due, account, self._unknown_receipt(item), None, extra=True)
+        elif extra:
+            self.stats.receipts_pending += 1
         heapq.heappush(self._heap, (due, next(self._seq), account, item))
         timer = self._timer
         if timer is None or due < self._timer_at - 0.005:

@@ -28,6 +28,7 @@ per-account outbox — is stated in ``simulators/base.py``):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -163,6 +164,8 @@ class CmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
     # -- connects ------------------------------------------------------------------------------
     def _secret(self, sp_id: str) -> str | None:
         accounts = self.config.accounts
+        if self.config.refuse_logins:
+            return None  # refused as an unknown SP (on_bind_failure counts it)
         if accounts is None:
             return self.config.default_secret
         return accounts.get(sp_id)
@@ -241,6 +244,15 @@ class CmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
 
     def _is_receipt(self, item: _Out) -> bool:
         return item.report is not None
+
+    def _copy_receipt(self, item: _Out) -> _Out:
+        return _Out(dataclasses.replace(item.deliver), item.report)
+
+    def _unknown_receipt(self, item: _Out) -> _Out:
+        # the lowest bit of the 22-bit gateway id flipped: a Msg_Id of another gateway, never issued here
+        assert item.report is not None
+        report = dataclasses.replace(item.report, msg_id=item.report.msg_id ^ (1 << 16))
+        return _Out(dataclasses.replace(item.deliver, msg_id=self._next_msg_id()), report)
 
     def _lost(self, account: str, item: _Out) -> None:
         """Connection gone or no answer: first in line when the SP is back."""

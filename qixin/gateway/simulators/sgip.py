@@ -24,6 +24,7 @@ stated in ``simulators/base.py``; the outbox here is per SP, pushed over the one
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections import Counter, deque
@@ -185,6 +186,9 @@ class SgipSimulator(SimulatorBase[SgipSimulatorConfig, SgipSimulatorStats]):
     # -- binds ---------------------------------------------------------------------------------
     def _authenticate(self, login_name: str, password: str) -> bool | int:
         accounts = self.config.accounts
+        if self.config.refuse_logins:
+            self.stats.bind_failures += 1
+            return False
         if accounts is None:
             return True
         if accounts.get(login_name) != password:
@@ -320,6 +324,11 @@ class SgipSimulator(SimulatorBase[SgipSimulatorConfig, SgipSimulatorStats]):
 
     def _is_receipt(self, item: Any) -> bool:
         return isinstance(item, c.Report)
+
+    def _unknown_receipt(self, item: c.Report) -> c.Report:
+        # a Submit sequence with timestamp 0 (MMDDhhmmss): no SP ever sends one
+        seq = item.submit_sequence
+        return dataclasses.replace(item, submit_sequence=c.SgipSeq(seq.node_id, 0, seq.counter))
 
 
 async def run_simulator(host: str = "127.0.0.1", port: int = 8801, config: SgipSimulatorConfig | None = None) -> None:

@@ -23,6 +23,7 @@ per-account outbox — is stated in ``simulators/base.py``):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -41,6 +42,7 @@ from qixin.protocols.session import Session
 from qixin.protocols.smgp.codec import (
     MSG_FORMAT_ASCII,
     MSG_FORMAT_UCS2,
+    STATUS_AUTH_FAILED,
     STATUS_BAD_STRUCTURE,
     STATUS_OK,
     STATUS_ROUTE_ERROR,
@@ -146,6 +148,9 @@ class SmgpSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
 
     # -- logins --------------------------------------------------------------------------------
     def _authenticate(self, login: Login) -> tuple[int, str | bytes | None]:
+        if self.config.refuse_logins:
+            self.stats.login_failures += 1
+            return STATUS_AUTH_FAILED, None
         status, secret = self._accounts_auth(login)
         if status != STATUS_OK:
             self.stats.login_failures += 1
@@ -230,6 +235,12 @@ class SmgpSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
 
     def _is_receipt(self, item: Deliver) -> bool:
         return bool(item.is_report)
+
+    def _unknown_receipt(self, item: Deliver) -> Deliver:
+        # the MsgID of another SMGW (its first three BCD bytes): never issued here
+        other = bytes.fromhex(f"{(self.config.smgw_code + 1) % 1_000_000:06d}")
+        content = item.msg_content[:3] + other + item.msg_content[6:]
+        return dataclasses.replace(item, msg_id=self._next_msg_id(), msg_content=content)
 
     def _refused(self, account: str, item: Deliver) -> bool:
         """Refused by the client (status != 0): give it a moment instead of spinning."""

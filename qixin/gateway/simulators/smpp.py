@@ -18,6 +18,7 @@ per-account outbox — is stated in ``simulators/base.py``):
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections import Counter
@@ -110,6 +111,9 @@ class SmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
     # -- binds ---------------------------------------------------------------------------------
     def _authenticate(self, system_id: str, password: str) -> bool | int:
         accounts = self.config.accounts
+        if self.config.refuse_logins:
+            self.stats.bind_failures += 1
+            return False
         if accounts is None:
             return True
         expected = accounts.get(system_id)
@@ -172,6 +176,14 @@ class SmppSimulator(SimulatorBase[SimulatorConfig, SimulatorStats]):
 
     def _is_receipt(self, item: DeliverSm) -> bool:
         return item.esm_class & ESM_CLASS_RECEIPT != 0
+
+    def _unknown_receipt(self, item: DeliverSm) -> DeliverSm:
+        # the counter never reaches 0xff00000000: an id with this prefix that was never issued
+        old = item.receipted_message_id or ""
+        new = f"{self._prefix}ff{next(self._counter) & 0xFFFFFFFF:08x}"
+        return dataclasses.replace(
+            item, receipted_message_id=new, short_message=item.short_message.replace(old.encode(), new.encode(), 1)
+        )
 
 
 async def run_simulator(host: str = "127.0.0.1", port: int = 2775, config: SimulatorConfig | None = None) -> None:

@@ -26,6 +26,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,17 +40,25 @@ from qixin.domain.compliance import (
     normalize,
 )
 from qixin.domain.compliance.templates import CODE_KEYWORDS
+from qixin.domain.compliance.typecheck import (
+    has_verification_code,
+    promotional_action,
+    reads_as_marketing,
+)
 from qixin.errors import QxError
 from qixin.services.compliance import store
+from qixin.services.compliance.classify import ContentClassifier
 from qixin.services.compliance.ratelimit import Group, RateGate, parse_limit
 from qixin.services.screening import Screening, ScreenRequest
 from qixin.settings import ComplianceSettings
 from qixin.store.db import Database, Tx, now_ms
+from qixin.store.review import HELD_DUE
 
 log = logging.getLogger(__name__)
 
 CONTENT_CODES = frozenset({"CONTENT_FORBIDDEN", "CONTENT_SPECIAL_CHAR", "UNSUBSCRIBE_MISSING", "LINK_FORBIDDEN"})
 MAX_AUDIENCE = 500
+MO_SIGNATURE_DAYS = 30  # an opt-out reply applies to the signature of the last message within this many days
 
 
 class ComplianceService:
@@ -76,12 +85,15 @@ class ComplianceService:
         self._policies: dict[int, tuple[float, store.Policy]] = {}
         self.policy_ttl = 3.0
         self.stats = {"screened": 0, "content_refused": 0, "numbers_refused": 0, "deferred": 0, "optouts_mo": 0}
+        self.classifier = ContentClassifier(db, settings.classifier_thresholds)
+        self.stats |= {"classifier_refused": 0, "held": 0, "typed_as_marketing": 0}
 
     # -- lifecycle and caches ------------------------------------------------------------------------
     async def start(self) -> None:
         """Seed the default lexicon on a fresh database and compile the current version."""
         await self.db.write(store.seed_lexicon)
         await self.reload_lexicon()
+        await self.classifier.refresh()
 
     async def reload_lexicon(self, version: int | None = None) -> int:
         async with self._lexicon_lock:
@@ -100,6 +112,8 @@ class ComplianceService:
         v = await self.db.read(store.lexicon_version)
         if v != self.checker.lexicon.version:
             await self.reload_lexicon()
+        if self.cfg.classifier:
+            await self.classifier.refresh()
 
     def invalidate(self, account_id: int | None = None) -> None:
         if account_id is None:
@@ -140,6 +154,7 @@ class ComplianceService:
             )
         if items:
             await self._refuse_content(account_id, req.content, items)
+        req, review = await self._classify(req, pol)  # classifier and type check (issue 15)
 
         # 2. audience
         note: dict[str, Any] = {}
@@ -197,6 +212,11 @@ class ComplianceService:
             if black or out:
                 remaining = [n for n in remaining if n not in rejected]
 
+        if review is not None:  # held for manual review: queued "never" until a decision (review.py)
+            note["review_hold"] = {**review, "send_at": send_at}
+            note["review"] = {k: review[k] for k in ("status", "category", "category_label", "expires_at")}
+            send_at = HELD_DUE
+            self.stats["held"] += 1
         screening = Screening(send_at=send_at, note=note)
         if remaining and self.cfg.rate_limits:
             groups = self._limit_groups(req, pol, remaining)
@@ -215,6 +235,48 @@ class ComplianceService:
         screening.rejected = rejected
         self.stats["numbers_refused"] += len(rejected)
         return screening
+
+    async def _classify(self, req: ScreenRequest, pol: store.Policy) -> tuple[ScreenRequest, dict[str, Any] | None]:
+        """The classifier's verdict (cached per distinct content) and the type checks: raises a refusal,
+        or answers the request to screen on (retyped as marketing when its text reads as marketing) and
+        the hold for manual review, if any."""
+        items: list[tuple[str, str, dict[str, Any]]] = []
+        if req.msg_type == VERIFICATION and not has_verification_code(req.content):
+            items.append(("VERIFICATION_CODE_MISSING", "验证码短信须包含 4–8 位验证码（字母或数字，至少一位数字）", {}))
+        if items or not self.cfg.classifier:
+            if items:
+                await self._refuse_content(req.key.account_id, req.content, items)
+            return req, None
+        d, cues = self.classifier.classify(req.content)
+        if d.outcome == "refuse":
+            self.stats["classifier_refused"] += 1
+            detail = {"category": d.category, "category_label": d.category_label, "score": round(d.score, 3),
+                      "evidence": list(d.evidence), "model_version": d.model_version}  # fmt: skip
+            message = f"内容经识别属于违规类别「{d.category_label}」（依据：{'、'.join(d.evidence)}），不允许发送"
+            await self._refuse_content(req.key.account_id, req.content, [("CONTENT_CLASSIFIED", message, detail)])
+        action = None
+        if req.msg_type != MARKETING and pol.promo_as != "off":
+            marketing = reads_as_marketing(d.promotional, self.classifier.type_check, cues)
+            action = promotional_action(req.msg_type, marketing, pol.promo_as)
+        if action == "refuse":
+            detail = {"promotional": round(d.promotional, 3), "cues": list(cues), "model_version": d.model_version,
+                      "type": req.msg_type}  # fmt: skip
+            message = "内容属于营销推广，不能以通知或验证码类型发送，请使用营销类型"
+            await self._refuse_content(req.key.account_id, req.content, [("CONTENT_TYPE_MISMATCH", message, detail)])
+        if action == "marketing":
+            self.stats["typed_as_marketing"] += 1
+            req = replace(req, msg_type=MARKETING)
+            found = self.checker.check_content(req.content, MARKETING, pol.link_policy, pol.allowed_domains)
+            if found:
+                retyped = [(v.code, v.message_zh, {**v.detail, "treated_as": MARKETING}) for v in found]
+                await self._refuse_content(req.key.account_id, req.content, retyped)
+        if d.outcome != "hold":
+            return req, None
+        return req, {
+            "status": "pending", "category": d.category, "category_label": d.category_label,
+            "score": d.score, "evidence": list(d.evidence), "model_version": d.model_version,
+            "expires_at": now_ms() + self.cfg.review_hold_ttl * 1000,
+        }  # fmt: skip
 
     def _limit_groups(self, req: ScreenRequest, pol: store.Policy, numbers: list[str]) -> list[Group]:
         """Every frequency limit that applies to this request (see ratelimit.py for how they count)."""
@@ -248,7 +310,8 @@ class ComplianceService:
             if self.on_freeze:
                 self.on_freeze(account_id)
         code, message, detail = items[0]
-        extra = {k: v for k, v in detail.items() if k in ("word", "category", "category_label", "character", "link")}
+        extra = {k: v for k, v in detail.items() if k in ("word", "category", "category_label", "character", "link",
+                                                          "score", "evidence", "model_version")}  # fmt: skip
         raise QxError(
             code,
             message,
@@ -278,6 +341,10 @@ def record_mo_optout(tx: Tx, service: ComplianceService, account_id: int | None,
     if not service.is_optout(text, pol):
         return False
     number = source[-11:] if len(source) > 11 and source.startswith(("86", "+86", "0086")) else source
-    store.add_optouts(tx, account_id, [number], "mo")
+    # per signature: the reply opts out of the signature whose message the number last received from
+    # the account (within MO_SIGNATURE_DAYS); with none found, of all the account's signatures
+    since = now_ms() - MO_SIGNATURE_DAYS * 86_400_000
+    signature = store.q.last_signature_to(tx, account_id, number, since) or ""
+    store.add_optouts(tx, account_id, [number], "mo", signature)
     service.stats["optouts_mo"] += 1
     return True

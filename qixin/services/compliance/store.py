@@ -22,11 +22,13 @@ import orjson
 
 from qixin.domain.compliance import CATEGORIES, LINK_POLICIES, Lexicon, LexiconEntry, default_entries
 from qixin.domain.compliance.default_lexicon import DEFAULT_ALLOW
+from qixin.domain.compliance.typecheck import PROMO_AS
 from qixin.domain.numbers import mask, normalize_cn_mobile
 from qixin.errors import QxError
 from qixin.services.actor import Actor, audit
 from qixin.services.compliance.intl import international_number
 from qixin.store import compliance as q
+from qixin.store import review as review_store
 from qixin.store.db import Tx, now_ms
 
 LIMIT_KEYS = ("verification", "any_sender", "template", "same_content")
@@ -49,6 +51,7 @@ class Policy:
     optout_words: tuple[str, ...] = ()
     max_number_run: int | None = None
     verification_window: bool = False  # True: verification codes wait for the window like notifications
+    promo_as: str = "marketing"  # a notification/verification reading as marketing: marketing | refuse | off
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,7 @@ class Policy:
             "optout_words": list(self.optout_words),
             "max_number_run": self.max_number_run,
             "verification_window": self.verification_window,
+            "promo_as": self.promo_as,
         }
 
 
@@ -75,6 +79,7 @@ def load_policy(tx: Tx, account_id: int) -> Policy:
     return Policy(
         account_id, r.permit_24h, r.international, r.link_policy, _split(r.allowed_domains),
         orjson.loads(r.limits or "{}"), _split(r.optout_words), r.max_number_run, r.verification_window,
+        r.promo_as,
     )  # fmt: skip
 
 
@@ -108,6 +113,10 @@ def validate_policy_changes(changes: dict[str, Any]) -> dict[str, Any]:
                 except ValueError as e:
                     raise QxError("INVALID_REQUEST", f"limits.{k} 格式错误，应如 1/minute;5/hour;10/day") from e
             out[name] = {str(k): str(v) for k, v in value.items()}
+        elif name == "promo_as":
+            if value not in PROMO_AS:
+                raise QxError("INVALID_REQUEST", f"promo_as 必须是 {', '.join(PROMO_AS)} 之一")
+            out[name] = value
         elif name == "max_number_run":
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise QxError("INVALID_REQUEST", "max_number_run 应为非负整数或 null")
@@ -126,6 +135,7 @@ def update_policy(tx: Tx, account_id: int, changes: dict[str, Any]) -> Policy:
         bool(merged["permit_24h"]), bool(merged["international"]), merged["link_policy"],
         ",".join(merged["allowed_domains"]), orjson.dumps(merged["limits"]).decode(),
         ",".join(merged["optout_words"]), merged["max_number_run"], bool(merged["verification_window"]),
+        merged["promo_as"],
     )  # fmt: skip
     q.save_policy(tx, account_id, row, now_ms())
     return load_policy(tx, account_id)
@@ -225,6 +235,7 @@ def record_violations(
     count = q.count_violations(tx, account_id, ts - freeze_period_ms, codes)
     if count < freeze_after or not q.freeze_if_active(tx, account_id):
         return False
+    q.freeze_packages(tx, account_id, ts)
     detail = {"reason": "auto", "violations": count, "period_s": freeze_period_ms // 1000}
     audit(tx, Actor.system("compliance"), "account.freeze", f"account:{account_id}", detail)
     return True
@@ -236,7 +247,10 @@ def set_account_status(tx: Tx, account_id: int, frozen: bool, reason: str) -> di
         raise QxError("NOT_FOUND", "账户不存在")
     status = "frozen" if frozen else "active"
     q.set_account_status(tx, account_id, status)
-    return {"account_id": account_id, "status": status, "previous": previous, "reason": reason}
+    packages = 0
+    if status != previous:  # c003 8.5: the account's packages are frozen with it, and thawed with it
+        packages = q.freeze_packages(tx, account_id, now_ms()) if frozen else q.thaw_packages(tx, account_id, now_ms())
+    return {"account_id": account_id, "status": status, "previous": previous, "reason": reason, "packages": packages}
 
 
 def list_violations(tx: Tx, account_id: int | None, limit: int = 100) -> list[dict[str, Any]]:
@@ -354,3 +368,10 @@ def record_batch_note(tx: Tx, batch_id: int, account_id: int, note: dict[str, An
     audience = note.get("audience")
     if audience:
         q.insert_batch_audience(tx, batch_id, account_id, audience, now_ms())
+    hold = note.get("review_hold")
+    if hold:  # held by the classifier: waits for manual review (services/compliance/review.py)
+        evidence = orjson.dumps(hold["evidence"]).decode()
+        review_store.insert_hold(tx, (
+            batch_id, account_id, hold["category"], round(hold["score"] * 1000), evidence,
+            hold["model_version"], hold["send_at"], now_ms(), hold["expires_at"],
+        ))  # fmt: skip

@@ -18,7 +18,7 @@ import base64
 import binascii
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +160,25 @@ def suspend_signature(tx: Tx, signature_id: int, reason: str) -> dict[str, Any]:
 # --- customers ------------------------------------------------------------------------------------------------
 
 
-async def own_optouts(db: Database, actor: Actor) -> list[dict[str, Any]]:
-    """A customer's own opt-out list."""
+# (tx, account id, numbers) -> {number: token} for the numbers the account knows only by a privacy token
+TokensOf = Callable[[Tx, int, Sequence[str]], dict[str, str]]
+
+
+async def own_optouts(db: Database, actor: Actor, tokens_of: TokensOf | None = None) -> list[dict[str, Any]]:
+    """A customer's own opt-out list; with ``tokens_of`` (services/tokens.py), a number the account holds a
+    privacy token for is listed as its token (an opt-out by a "TD" reply from a tokenised number must not
+    show the customer the real number)."""
     account_id = actor.account_for(None)
-    return await db.read(lambda tx: store.list_optouts(tx, account_id))
+
+    def job(tx: Tx) -> list[dict[str, Any]]:
+        rows = store.list_optouts(tx, account_id)
+        if tokens_of is not None and rows:
+            shown = tokens_of(tx, account_id, [r["number"] for r in rows])
+            for r in rows:
+                r["number"] = shown.get(r["number"], r["number"])
+        return rows
+
+    return await db.read(job)
 
 
 async def import_own_optouts(db: Database, actor: Actor, parsed: store.ParsedList, signature: str) -> dict[str, Any]:
