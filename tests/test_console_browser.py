@@ -264,7 +264,7 @@ async def test_address_book_import_and_send_to_a_group(running: Running, browser
     assert "新增 2 个联系人" in await page.inner_text(".notice")
     assert "不是有效的手机号码" in await page.inner_text("#rejected")
     assert "139****8201" in await page.inner_text("#contacts")
-    await page.fill("textarea[name=content]", "会员您好，本周六店庆全场八折。")
+    await page.fill("textarea[name=content]", "会员您好，本店周六营业时间调整为 10:00–18:00。")
     await shot(page, "contacts")
     await page.click("button:has-text('发送')")
     assert "已提交 2 条" in await page.inner_text(".notice")
