@@ -253,3 +253,40 @@ def test_counters_of_a_group_are_summed_written_once_and_a_failed_jobs_are_dropp
         assert flushed == [{(4,): [3]}]
     finally:
         db.close()
+
+
+def test_processes_starting_together_seed_the_lexicon_once(db_url: str) -> None:
+    """Several dispatchers start at once on one database: each seeds the default lexicon if absent; the
+    version row is claimed first, so none fails on its key and the entries are written once."""
+    import threading
+
+    from qixin.services.compliance.store import seed_lexicon
+
+    migrate(db_url)
+    dbs = [Database(db_url) for _ in range(4)]
+    errors: list[BaseException] = []
+    go = threading.Barrier(len(dbs))
+
+    def seed(db: Database) -> None:
+        go.wait()
+        try:
+            db.write_sync(seed_lexicon)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=seed, args=(db,)) for db in dbs]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        n = dbs[0].read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM lexicon_versions")[0])
+        entries = dbs[0].read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM lexicon_entries")[0])
+        distinct = dbs[0].read_sync(
+            lambda tx: tx.one("SELECT COUNT(DISTINCT kind || ':' || word) FROM lexicon_entries")[0]
+        )
+        assert n == 1 and entries == distinct > 0
+    finally:
+        for db in dbs:
+            db.close()

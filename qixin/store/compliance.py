@@ -276,6 +276,17 @@ def insert_lexicon_version(
     )
 
 
+def claim_lexicon_version(tx: Tx, version: int, actor: str, note: str, added: int, at: int) -> bool:
+    """Insert the version row unless it exists (another process seeding at the same moment: PostgreSQL
+    waits for its commit, then does nothing); True when this transaction wrote it."""
+    cur = tx.execute(
+        "INSERT INTO lexicon_versions (version, actor, note, added, removed, created_at) VALUES (?, ?, ?, ?, 0, ?)"
+        " ON CONFLICT (version) DO NOTHING",
+        (version, actor, note, added, at),
+    )
+    return bool(cur.rowcount and cur.rowcount > 0)
+
+
 def lexicon_version_rows(tx: Tx, limit: int) -> list[Any]:
     """(version, actor, note, added, removed, created_at), newest first."""
     return tx.all(

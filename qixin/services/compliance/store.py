@@ -275,8 +275,9 @@ def seed_lexicon(tx: Tx) -> int:
         return current
     rows = [("word", e.word, e.category, 1) for e in default_entries()]
     rows += [("allow", phrase, "", 1) for phrase in DEFAULT_ALLOW]
-    q.insert_lexicon_entries(tx, rows)
-    q.insert_lexicon_version(tx, 1, "system", "默认词库", len(rows), 0, now_ms())
+    # the version row first: processes starting together (several dispatchers) seed it once
+    if q.claim_lexicon_version(tx, 1, "system", "默认词库", len(rows), now_ms()):
+        q.insert_lexicon_entries(tx, rows)
     return 1
 
 
