@@ -33,6 +33,7 @@ from qixin.domain.compliance.lexicon import CATEGORIES
 from qixin.domain.numbers import mask
 from qixin.errors import QxError
 from qixin.services.compliance import usecases
+from qixin.services.queries import parse_id
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
@@ -324,10 +325,7 @@ def _content_review(c: Console, p: Services) -> None:
         return "staff_content_review.html", {"holds": holds, "state": state, "states": REVIEW_STATES}
 
     async def act(ctx: Ctx) -> str:
-        try:
-            batch_id = int(ctx.get("batch_id"))
-        except ValueError as e:
-            raise QxError("NOT_FOUND", "待审核批次不存在") from e
+        batch_id = parse_id(ctx.get("batch_id"))
         if ctx.get("action") == "approve":
             out = await p.reviews.approve(ctx.actor, batch_id, ctx.get("note"))
             return f"批次 {batch_id} 已通过，{out['messages']} 条短信开始发送"

@@ -58,8 +58,7 @@ class Receipt:
 def record_submits(tx: Tx, items: list[Submitted]) -> None:
     if not items:
         return
-    change = stats.change
-    stats.record_changes(tx, {s.message_id: change("submitted", s.channel) for s in items})
+    stats.record_changes(tx, {s.message_id: stats.change("submitted", s.channel) for s in items})
     messages.mark_submitted(tx, [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in items])
     messages.insert_submits(
         tx, [(s.channel, cid, s.message_id, i + 1, s.at) for s in items for i, cid in enumerate(s.carrier_ids)]

@@ -268,21 +268,14 @@ def retire_lexicon_entry(tx: Tx, kind: str, word: str, version: int) -> int:
 
 
 def insert_lexicon_version(
-    tx: Tx, version: int, actor: str, note: str, added: int, removed: int, at: int
-) -> None:  # fmt: skip
-    tx.execute(
-        "INSERT INTO lexicon_versions (version, actor, note, added, removed, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (version, actor, note, added, removed, at),
-    )
-
-
-def claim_lexicon_version(tx: Tx, version: int, actor: str, note: str, added: int, at: int) -> bool:
-    """Insert the version row unless it exists (another process seeding at the same moment: PostgreSQL
-    waits for its commit, then does nothing); True when this transaction wrote it."""
+    tx: Tx, version: int, actor: str, note: str, added: int, removed: int, at: int, if_absent: bool = False
+) -> bool:  # fmt: skip
+    """Insert a version row; True when written. ``if_absent``: nothing if it exists (processes seeding at
+    the same moment: PostgreSQL waits for the other's commit, then does nothing)."""
     cur = tx.execute(
-        "INSERT INTO lexicon_versions (version, actor, note, added, removed, created_at) VALUES (?, ?, ?, ?, 0, ?)"
-        " ON CONFLICT (version) DO NOTHING",
-        (version, actor, note, added, at),
+        "INSERT INTO lexicon_versions (version, actor, note, added, removed, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+        + (" ON CONFLICT (version) DO NOTHING" if if_absent else ""),
+        (version, actor, note, added, removed, at),
     )
     return bool(cur.rowcount and cur.rowcount > 0)
 

@@ -56,6 +56,16 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def add_into(counters: dict[Any, list[int]], key: Any, values: Sequence[int]) -> None:
+    """Add ``values`` to ``counters[key]`` (a new list when the key is new)."""
+    v = counters.get(key)
+    if v is None:
+        counters[key] = list(values)
+    else:
+        for i, x in enumerate(values):
+            v[i] += x
+
+
 def _literal(name: str, v: bool | int | str | None) -> str:
     """SQL text of a ``bulk_insert_const`` constant: bools, ints, None, or short identifiers only."""
     if v is None:
@@ -89,20 +99,11 @@ class Tx:
         """Add ``values`` to the counters under ``key``; ``flusher(tx, counters)`` writes them once,
         summed over every job of the group, just before the commit (rollups: one upsert per bucket per
         group, not per request). A job that fails leaves nothing: its counters are dropped with it."""
-        entry = self._job_counters.get(flusher)
-        if entry is None:
-            entry = self._job_counters[flusher] = (False, {})
-        acc = entry[1]
-        v = acc.get(key)
-        if v is None:
-            acc[key] = list(values)
-        else:
-            for i, x in enumerate(values):
-                v[i] += x
+        add_into(self.counters(flusher), key, values)
 
     def counters(self, flusher: Flusher) -> dict[Any, list[int]]:
-        """This job's counters of ``flusher`` (key -> values), for callers that add many moves inline;
-        the same rules as ``count``."""
+        """This job's counters of ``flusher`` (key -> values), for callers that add many moves with
+        ``add_into`` (no lookup per move); the same rules as ``count``."""
         entry = self._job_counters.get(flusher)
         if entry is None:
             entry = self._job_counters[flusher] = (False, {})
@@ -121,12 +122,7 @@ class Tx:
                     self._group_counters[flusher] = acc
                     continue
                 for key, values in acc.items():
-                    v = group.get(key)
-                    if v is None:
-                        group[key] = values
-                    else:
-                        for i, x in enumerate(values):
-                            v[i] += x
+                    add_into(group, key, values)
         self._job_counters = {}
 
     def flush_counters(self) -> None:
@@ -193,14 +189,10 @@ class Tx:
         """
         if not rows:
             return
-        if self.is_pg:
-            values = tuple(constants.values())
-            self.bulk_insert(table, (*columns, *constants), [(*r, *values) for r in rows])
-            return
-        literals = [_literal(name, v) for name, v in constants.items()]  # refuses what is not a constant
-        if len(rows) < CONST_MIN_ROWS:
-            # a few rows bind every value: the statement's text stays the same from request to request,
-            # so SQLite compiles it once (its statement cache) instead of once per request
+        literals = [] if self.is_pg else [_literal(name, v) for name, v in constants.items()]  # refuses non-constants
+        if self.is_pg or len(rows) < CONST_MIN_ROWS:
+            # every value bound: COPY on PostgreSQL; on SQLite a few rows keep one statement text from
+            # request to request, so SQLite compiles it once (its statement cache), not once per request
             values = tuple(constants.values())
             self.bulk_insert(table, (*columns, *constants), [(*r, *values) for r in rows])
             return

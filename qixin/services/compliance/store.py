@@ -276,7 +276,7 @@ def seed_lexicon(tx: Tx) -> int:
     rows = [("word", e.word, e.category, 1) for e in default_entries()]
     rows += [("allow", phrase, "", 1) for phrase in DEFAULT_ALLOW]
     # the version row first: processes starting together (several dispatchers) seed it once
-    if q.claim_lexicon_version(tx, 1, "system", "默认词库", len(rows), now_ms()):
+    if q.insert_lexicon_version(tx, 1, "system", "默认词库", len(rows), 0, now_ms(), if_absent=True):
         q.insert_lexicon_entries(tx, rows)
     return 1
 
