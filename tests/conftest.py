@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -190,10 +191,34 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield request.getfixturevalue("pg_url")
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port that is free now and was not handed out before in this run. It lies below the
+    kernel's ephemeral range: a port from bind(0) is one that any outgoing connection (a pool's next
+    PostgreSQL or Redis connection, in this or a started process) may take as its source port before the
+    server that was meant to listen there binds it — which made a service exit with EADDRINUSE now and then."""
+    high = min(_ephemeral_low(), 32768)
+    for _ in range(1000):
+        port = random.randrange(15000, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 class Api:

@@ -200,6 +200,13 @@ def local(services: dict[str, Any], name: str, replica: int, ports: dict[tuple[s
     return [*CLI, *argv[1:]], env
 
 
+def started(procs: list[subprocess.Popen[bytes]], tmp_path: Path) -> str:
+    """Why the services did not come up: each one that exited, with its exit code and the end of its log."""
+    dead = [f"{' '.join(map(str, p.args))[-80:]} exited {p.returncode}" for p in procs if p.poll() is not None]
+    logs = "\n".join(f"--- {f.name}\n{f.read_text(errors='replace')[-3000:]}" for f in sorted(tmp_path.glob("*.log")))
+    return f"a service did not start: {dead or 'none exited; the deadline passed'}\n{logs}"
+
+
 @pytest.mark.pg
 async def test_compose_services_run_as_local_processes_and_deliver(pg_url: str, tmp_path: Path) -> None:
     need(redis_available(REDIS))
@@ -243,7 +250,7 @@ async def test_compose_services_run_as_local_processes_and_deliver(pg_url: str, 
                         break
                 except httpx.TransportError:
                     pass
-                assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, "a service did not start"
+                assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, started(procs, tmp_path)
                 await asyncio.sleep(0.2)
             body = orjson.dumps({"to": "13800138000", "content": "部署验证", "signature": "企信"})
             headers = signed_headers(acct["app_key"], acct["app_secret"], "POST", "/v1/sms", body)

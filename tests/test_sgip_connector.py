@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
+
+from conftest import free_port
 
 import qixin.gateway.connectors  # noqa: F401  (registers the protocol factories)
 from qixin.domain.text import decode_payload
@@ -248,9 +249,7 @@ async def test_idle_close_by_the_smg_keeps_the_channel_up_and_traffic_on_sgip():
 
 async def test_sgip_channel_that_cannot_connect_is_down():
     """Idle is not down, and down is still down: a channel whose SMG is unreachable is not up."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]  # nothing listens there once closed
+    dead = free_port()  # nothing listens there
     unicom = ChannelConnector(_channel("unicom", "sgip", dead, carriers="cucc", node_id=NODE), FACTORIES["sgip"])
     sink = Sink()
     await unicom.start(sink)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
+from conftest import free_port
 
 from qixin.gateway.simulators.sgip import SgipSimulator, SgipSimulatorConfig
 from qixin.protocols.errors import BindError, RequestTimeout, SessionClosed
@@ -46,12 +46,6 @@ async def _pair(config: SgipSimulatorConfig, seed: int = 1, **client_kw) -> tupl
     await client.start()
     sim.register_sp("sp1", "127.0.0.1", client.listen_port)
     return sim, client, got
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the codec adapter ------------------------------------------------------------------------------
@@ -312,7 +306,7 @@ async def test_unreachable_sp_keeps_reports_and_retries():
     cfg = SgipSimulatorConfig(receipt_delay=(0.0, 0.01), reconnect_min=0.05, reconnect_max=0.2)
     sim = SgipSimulator(config=cfg, seed=5)
     port = await sim.start()
-    listen = _free_port()
+    listen = free_port()
     sim.register_sp("sp1", "127.0.0.1", listen)
     got: list = []
     # the SP's outgoing side runs, its listener does not (yet)
