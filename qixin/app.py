@@ -393,10 +393,27 @@ EMBEDDED = (
 SIM_ACCOUNT = ("901234", "qixin-sim")  # the account every embedded simulator accepts
 
 
-def _free_port() -> int:
+def free_loopback_port() -> int:
+    """A loopback port free now for a listener bound a moment later (the SGIP SP listener). Drawn below the
+    kernel's ephemeral range: a bind(0) port is one the next outgoing connection (a database or Redis pool)
+    may take as its source port before the listener binds it."""
+    import random
     import socket
 
-    with socket.socket() as sock:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            high = min(int(f.read().split()[0]), 32768)
+    except (OSError, ValueError, IndexError):
+        high = 32768
+    for _ in range(200):
+        port = random.randrange(15000, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a crowded range: the kernel's choice after all
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -420,7 +437,7 @@ async def start_simulator(protocol: str, delay: tuple[float, float]) -> tuple[An
     if protocol == "sgip":
         from qixin.gateway.simulators import sgip
 
-        listen = _free_port()  # our SP listener, where the SMG connects back to
+        listen = free_loopback_port()  # our SP listener, where the SMG connects back to
         options = {"node_id": 3010012345, "corp_id": "12345", "listen_port": listen,
                    "smg_login_name": "smg", "smg_password": "smg-secret"}  # fmt: skip
         sg = sgip.SgipSimulator(

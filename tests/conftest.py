@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import random
 import secrets
 import shutil
-import socket
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -35,7 +33,7 @@ import qixin.app
 import qixin.store.migrate
 from qixin.api.app import asgi_app
 from qixin.api.server import server_config
-from qixin.app import Runtime, Services, build, embedded
+from qixin.app import Runtime, Services, build, embedded, free_loopback_port
 from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers, verify
 from qixin.services.accounts import create_account
 from qixin.settings import ComplianceSettings, Settings
@@ -194,31 +192,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 _HANDED_OUT: set[int] = set()
 
 
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
 def free_port() -> int:
-    """A loopback port that is free now and was not handed out before in this run. It lies below the
-    kernel's ephemeral range: a port from bind(0) is one that any outgoing connection (a pool's next
-    PostgreSQL or Redis connection, in this or a started process) may take as its source port before the
-    server that was meant to listen there binds it — which made a service exit with EADDRINUSE now and then."""
-    high = min(_ephemeral_low(), 32768)
-    for _ in range(1000):
-        port = random.randrange(15000, high)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
-    raise RuntimeError("no free loopback port below the ephemeral range")
+    """A loopback port that is free now and was not handed out before in this run, drawn below the
+    kernel's ephemeral range (qixin.app.free_loopback_port): a bind(0) port is one that an outgoing
+    connection (a pool's next PostgreSQL or Redis connection, in this or a started process) may take as its
+    source port before the server meant to listen there binds it — a service then exits with EADDRINUSE."""
+    while (port := free_loopback_port()) in _HANDED_OUT:
+        pass
+    _HANDED_OUT.add(port)
+    return port
 
 
 class Api:
