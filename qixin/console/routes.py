@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
@@ -26,7 +27,9 @@ from qixin.domain.delivery import REASONS
 from qixin.domain.money import yuan_to_li
 from qixin.domain.roles import CUSTOMER_ROLES
 from qixin.errors import QxError
-from qixin.services.queries import MessageFilter
+from qixin.services.compliance.documents import check_content as check_document
+from qixin.services.compliance.usecases import upload_document
+from qixin.services.queries import MessageFilter, parse_id
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
@@ -235,11 +238,32 @@ def _customer_pages(c: Console, p: Services) -> None:
             "signatures": await p.signatures.listing(ctx.actor), "templates": await p.templates.listing(ctx.actor),
         }  # fmt: skip
 
+    def uploads(ctx: Ctx) -> list[tuple[str, bytes]]:
+        """The chosen qualification documents of the form (empty file inputs skipped), each checked
+        (DOCUMENT_INVALID) before anything is written."""
+        files = [ctx.files[k] for k in sorted(ctx.files) if k.startswith("document") and ctx.files[k][1]]
+        for _, data in files:
+            check_document(data)
+        return files
+
+    async def upload(ctx: Ctx, signature_id: int, files: list[tuple[str, bytes]]) -> None:
+        for filename, data in files:
+            await upload_document(p.db, p.settings.data_dir, ctx.actor, signature_id, filename, "", data)
+
     async def apply(ctx: Ctx) -> str:
         ctx.actor.require("console.apply")
         if ctx.get("what") == "signature":
+            files = uploads(ctx)
             out = await p.signatures.apply(ctx.actor, ctx.get("name"), ctx.get("purpose"))
-            return f"签名「{out['name']}」已提交审核"
+            await upload(ctx, int(out["id"]), files)
+            docs = f"，附资质文件 {len(files)} 份" if files else ""
+            return f"签名「{out['name']}」已提交审核{docs}"
+        if ctx.get("what") == "document":
+            files = uploads(ctx)
+            if not files:
+                raise QxError("DOCUMENT_INVALID", "请选择要上传的资质文件（PDF、JPEG、PNG）")
+            await upload(ctx, parse_id(ctx.get("signature_id")), files)
+            return f"已上传资质文件 {len(files)} 份"
         variables: dict[str, Any] = {}
         for line in ctx.get("variables").splitlines():
             k, sep, v = line.partition("=")
@@ -333,8 +357,12 @@ def _customer_pages(c: Console, p: Services) -> None:
 
 def _staff_pages(c: Console, p: Services) -> None:
     async def review(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+        pending = await p.signatures.listing(ctx.actor, status="pending")
+        for sig in pending:
+            application = await p.compliance_desk.signature_application(ctx.actor, int(sig["id"]))
+            sig["purpose"], sig["documents"] = application["purpose"], application["documents"]
         return "staff_review.html", {
-            "signatures": await p.signatures.listing(ctx.actor, status="pending"),
+            "signatures": pending,
             "templates": await p.templates.listing(ctx.actor, status="pending"),
         }  # fmt: skip
 
@@ -346,6 +374,27 @@ def _staff_pages(c: Console, p: Services) -> None:
         return ("已通过" if approve else "已驳回") + f"（编号 {item}）"
 
     c.page("/staff/review", kind="staff", area="review", get=review, post=decide)
+
+    async def document(request: Request, document_id: int) -> Response:
+        """A qualification document, for reviewers only; every download is audited."""
+        session = await c.session_of(request)
+        if session is None or session.user.must_change:
+            return RedirectResponse("/login", status_code=303)
+        ctx = Ctx(request, session)
+        if not session.user.is_staff or not ctx.actor.may("review"):
+            return c.refuse(ctx, 403, "无权访问", "只有审核员可以查看资质文件。")
+        try:
+            name, content, content_type = await p.compliance_desk.read_document(
+                ctx.actor, p.settings.data_dir, document_id
+            )
+        except QxError as e:
+            return c.refuse(ctx, e.status, "操作失败", e.message)
+        disposition = f"attachment; filename=\"document-{document_id}\"; filename*=UTF-8''{quote(name)}"
+        return Response(content, media_type=content_type, headers={
+            "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+        })  # fmt: skip
+
+    c.router.add_api_route("/staff/documents/{document_id}", document, methods=["GET"], include_in_schema=False)
 
     async def home(ctx: Ctx) -> tuple[str, dict[str, Any]]:
         a = ctx.actor
