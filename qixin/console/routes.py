@@ -21,6 +21,7 @@ from qixin.api.docs import Static
 from qixin.console.contacts import contact_pages
 from qixin.console.filesend import file_pages
 from qixin.console.lists import optout_pages
+from qixin.console.staffadmin import staff_admin_pages
 from qixin.console.staffdesk import staff_desk_pages
 from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx, message_body
 from qixin.domain.delivery import REASONS
@@ -53,6 +54,7 @@ def console_router(platform: Services) -> APIRouter:
     contact_pages(c, platform)
     _staff_pages(c, platform)
     staff_desk_pages(c, platform)
+    staff_admin_pages(c, platform)
 
     @router.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
@@ -436,28 +438,9 @@ def _staff_pages(c: Console, p: Services) -> None:
 
     c.page("/staff/accounts", kind="staff", area="accounts.read", get=accounts, post=account_action)
 
-    async def channels(ctx: Ctx) -> tuple[str, dict[str, Any]]:
-        health = p.health()
-        rows = p.channels.health() if p.channels.started else health["channels"]
-        return "staff_channels.html", {"channels": rows, "dispatch": health["dispatch"]}
-
-    c.page("/staff/channels", kind="staff", area="channels", get=channels)
-
     async def audit(ctx: Ctx) -> tuple[str, dict[str, Any]]:
         before = int(ctx.get("before") or 0) or None
         rows = await p.staff_users.audit(ctx.actor, 100, before, ctx.get("action") or None)
         return "staff_audit.html", {"rows": rows, "q_action": ctx.get("action")}
 
     c.page("/staff/audit", kind="staff", area="audit.read", get=audit)
-
-    async def staff_users(ctx: Ctx) -> tuple[str, dict[str, Any]]:
-        staff = await p.staff_users.listing(ctx.actor)
-        return "staff_users.html", {"staff": staff, "users": await p.console_users.listing(ctx.actor, None)}
-
-    async def staff_users_action(ctx: Ctx) -> str:
-        if ctx.get("action") == "unlock":
-            await p.console_users.unlock(ctx.actor, int(ctx.get("user_id") or 0))
-            return "已解锁"
-        raise QxError("INVALID_REQUEST", "未知操作")
-
-    c.page("/staff/users", kind="staff", area="staff.write", get=staff_users, post=staff_users_action)
