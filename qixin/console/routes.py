@@ -35,6 +35,9 @@ from qixin.services.queries import MessageFilter, parse_id
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
 
+# the records page filtered by a status other than a failure reads at most this many messages per page
+# (services/queries.MessageSearch.search): the page stays fast at any number of messages
+RECORDS_SCAN_WINDOW = 20_000
 CARRIER_NAMES = {"cmcc": "移动", "cucc": "联通", "ctcc": "电信", "cbn": "广电", "intl": "国际", "": "未知"}
 
 
@@ -227,10 +230,12 @@ def _customer_pages(c: Console, p: Services) -> None:
             number=ctx.get("number") or None, batch_id=ctx.get("batch_id") or None, status=ctx.get("status") or None,
             since=ctx.get("since") or None, until=ctx.get("until") or None,
         )  # fmt: skip
-        page = await p.message_search.search(ctx.actor, f, cursor=ctx.get("cursor") or None, limit=50)
+        page = await p.message_search.search(ctx.actor, f, cursor=ctx.get("cursor") or None, limit=50,
+                                             scan_window=RECORDS_SCAN_WINDOW)  # fmt: skip
         report = await p.message_search.batch_report(ctx.actor, f.batch_id) if f.batch_id else None
         query = {k: ctx.get(k) for k in ("number", "batch_id", "status", "since", "until") if ctx.get(k)}
         return "records.html", {"items": page["items"], "next_cursor": page["next_cursor"], "q": query,
+                                "scanned_to": page.get("scanned_to"), "scan_window": RECORDS_SCAN_WINDOW,
                                 "report": report, "carriers": CARRIER_NAMES, "reasons": REASONS}  # fmt: skip
 
     c.page("/records", kind="customer", area="console.read", get=records)
