@@ -1163,6 +1163,6 @@ Index(
     "ix_messages_account_failed",
     messages.c.account_id,
     messages.c.id,
-    sqlite_where=text("status IN ('undelivered', 'failed', 'rejected', 'expired')"),
-    postgresql_where=text("status IN ('undelivered', 'failed', 'rejected', 'expired')"),
+    sqlite_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
+    postgresql_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
 )
