@@ -9,12 +9,14 @@ plus loopback HTTP). ``--grow N`` then copies the account's messages in SQL (new
 account's, same batches) until it has N — many millions without N API calls — and ``--failed-every K``
 marks every K-th of them failed. The status pages: ``queued`` matches every loaded message (dense),
 ``delivered`` none (the records page reads its bounded window, services/queries.py), ``failed`` a few
-(the partial index ix_messages_account_failed). ``--without-index`` drops the records index (migration
-0020_console2) first, to measure the page as it was; ``--analyze`` runs ANALYZE on PostgreSQL after the
-load (as autovacuum soon would); ``--explain`` prints the records query's plan.
+(the partial index ix_messages_account_failed). ``--before`` drops ix_messages_account_failed and lifts
+the records page's window (the status search as before migration 0022_console3). ``--without-index``
+drops the records index (migration 0020_console2) first, to measure the page as it was; ``--analyze``
+runs ANALYZE on PostgreSQL after the load (as autovacuum soon would); ``--explain`` prints the records
+query's plan.
 
     .venv/bin/python bench/bench_console.py [-n 100000] [--others 100000] [--rounds 5] [--without-index]
-        [--grow 10000000] [--failed-every 1000] [--explain] [--analyze]
+        [--grow 10000000] [--failed-every 1000] [--before] [--explain] [--analyze]
         [--pg [postgresql://postgres@127.0.0.1:5432]]
 
 Target (issue 11): every console page <= 200 ms server time.
@@ -37,6 +39,7 @@ import orjson
 import uvicorn
 from _harness import PostgresDb, free_port, machine, random_numbers
 
+import qixin.console.routes as console_routes
 from qixin.api.app import asgi_app
 from qixin.api.server import server_config
 from qixin.app import build, embedded
@@ -159,6 +162,7 @@ async def run(
     without_index: bool = False,
     grow_to: int = 0,
     failed_every: int = 0,
+    before: bool = False,
 ) -> dict[str, list[float]]:
     tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-console-"))
     settings = Settings(data_dir=tmp, database_url=database_url or f"sqlite:///{tmp}/qixin.db",
@@ -184,6 +188,9 @@ async def run(
         )
         if without_index:
             await platform.db.write(lambda tx: tx.execute("DROP INDEX ix_messages_account_id"))
+        if before:  # the status search as before migration 0022_console3: no failed index, no window
+            await platform.db.write(lambda tx: tx.execute("DROP INDEX ix_messages_account_failed"))
+            console_routes.RECORDS_SCAN_WINDOW = None  # type: ignore[assignment]
         t0 = time.perf_counter()
         stored = await load(api, acct, n, 7000)
         # another account's messages, stored after: the measured account's are not simply the newest rows
@@ -225,6 +232,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--grow", type=int, default=0, help="then copy the account's messages in SQL up to this many")
     ap.add_argument("--failed-every", type=int, default=0, help="with --grow: every K-th copy is failed")
+    ap.add_argument("--before", action="store_true", help="status search as before 0022: no failed index, no window")
     ap.add_argument("--without-index", action="store_true", help="drop the records index first (as before)")
     ap.add_argument("--analyze", action="store_true", help="PostgreSQL: ANALYZE messages after the load")
     ap.add_argument("--explain", action="store_true", help="print the records query's plan")
@@ -234,10 +242,10 @@ def main() -> None:
     if a.pg:
         with PostgresDb(a.pg) as pg:
             results = asyncio.run(run(a.n, a.others, a.rounds, pg.url, a.explain, a.analyze, a.without_index,
-                                      a.grow, a.failed_every))  # fmt: skip
+                                      a.grow, a.failed_every, a.before))  # fmt: skip
     else:
         results = asyncio.run(run(a.n, a.others, a.rounds, None, a.explain, False, a.without_index, a.grow,
-                                  a.failed_every))  # fmt: skip
+                                  a.failed_every, a.before))  # fmt: skip
     total = max(a.n, a.grow)
     print(f"{'page':<28} {'median ms':>10} {'best ms':>9}   ({a.rounds} requests, {total} messages)")
     for path, times in results.items():
