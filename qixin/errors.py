@@ -113,6 +113,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "SESSION_EXPIRED": (401, "登录已过期，请重新登录"),
     "PASSWORD_WEAK": (400, "密码不符合要求"),
     "CSRF_INVALID": (403, "页面已过期或请求来源不可信（CSRF 校验失败），请刷新页面后重试"),
+    "READ_ONLY": (403, "只读查看模式：不能执行修改操作"),
     # generic
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }

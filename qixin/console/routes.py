@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
@@ -20,17 +21,23 @@ from qixin.api.docs import Static
 from qixin.console.contacts import contact_pages
 from qixin.console.filesend import file_pages
 from qixin.console.lists import optout_pages
+from qixin.console.staffadmin import staff_admin_pages
 from qixin.console.staffdesk import staff_desk_pages
 from qixin.console.web import HERE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SHANGHAI, Console, Ctx, message_body
 from qixin.domain.delivery import REASONS
 from qixin.domain.money import yuan_to_li
 from qixin.domain.roles import CUSTOMER_ROLES
 from qixin.errors import QxError
-from qixin.services.queries import MessageFilter
+from qixin.services.compliance.documents import check_content as check_document
+from qixin.services.compliance.usecases import upload_document
+from qixin.services.queries import MessageFilter, parse_id
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
 
+# the records page filtered by a status other than a failure reads at most this many messages per page
+# (services/queries.MessageSearch.search): the page stays fast at any number of messages
+RECORDS_SCAN_WINDOW = 20_000
 CARRIER_NAMES = {"cmcc": "移动", "cucc": "联通", "ctcc": "电信", "cbn": "广电", "intl": "国际", "": "未知"}
 
 
@@ -50,6 +57,7 @@ def console_router(platform: Services) -> APIRouter:
     contact_pages(c, platform)
     _staff_pages(c, platform)
     staff_desk_pages(c, platform)
+    staff_admin_pages(c, platform)
 
     @router.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
@@ -222,10 +230,12 @@ def _customer_pages(c: Console, p: Services) -> None:
             number=ctx.get("number") or None, batch_id=ctx.get("batch_id") or None, status=ctx.get("status") or None,
             since=ctx.get("since") or None, until=ctx.get("until") or None,
         )  # fmt: skip
-        page = await p.message_search.search(ctx.actor, f, cursor=ctx.get("cursor") or None, limit=50)
+        page = await p.message_search.search(ctx.actor, f, cursor=ctx.get("cursor") or None, limit=50,
+                                             scan_window=RECORDS_SCAN_WINDOW)  # fmt: skip
         report = await p.message_search.batch_report(ctx.actor, f.batch_id) if f.batch_id else None
         query = {k: ctx.get(k) for k in ("number", "batch_id", "status", "since", "until") if ctx.get(k)}
         return "records.html", {"items": page["items"], "next_cursor": page["next_cursor"], "q": query,
+                                "scanned_to": page.get("scanned_to"), "scan_window": RECORDS_SCAN_WINDOW,
                                 "report": report, "carriers": CARRIER_NAMES, "reasons": REASONS}  # fmt: skip
 
     c.page("/records", kind="customer", area="console.read", get=records)
@@ -235,11 +245,32 @@ def _customer_pages(c: Console, p: Services) -> None:
             "signatures": await p.signatures.listing(ctx.actor), "templates": await p.templates.listing(ctx.actor),
         }  # fmt: skip
 
+    def uploads(ctx: Ctx) -> list[tuple[str, bytes]]:
+        """The chosen qualification documents of the form (empty file inputs skipped), each checked
+        (DOCUMENT_INVALID) before anything is written."""
+        files = [ctx.files[k] for k in sorted(ctx.files) if k.startswith("document") and ctx.files[k][1]]
+        for _, data in files:
+            check_document(data)
+        return files
+
+    async def upload(ctx: Ctx, signature_id: int, files: list[tuple[str, bytes]]) -> None:
+        for filename, data in files:
+            await upload_document(p.db, p.settings.data_dir, ctx.actor, signature_id, filename, "", data)
+
     async def apply(ctx: Ctx) -> str:
         ctx.actor.require("console.apply")
         if ctx.get("what") == "signature":
+            files = uploads(ctx)
             out = await p.signatures.apply(ctx.actor, ctx.get("name"), ctx.get("purpose"))
-            return f"签名「{out['name']}」已提交审核"
+            await upload(ctx, int(out["id"]), files)
+            docs = f"，附资质文件 {len(files)} 份" if files else ""
+            return f"签名「{out['name']}」已提交审核{docs}"
+        if ctx.get("what") == "document":
+            files = uploads(ctx)
+            if not files:
+                raise QxError("DOCUMENT_INVALID", "请选择要上传的资质文件（PDF、JPEG、PNG）")
+            await upload(ctx, parse_id(ctx.get("signature_id")), files)
+            return f"已上传资质文件 {len(files)} 份"
         variables: dict[str, Any] = {}
         for line in ctx.get("variables").splitlines():
             k, sep, v = line.partition("=")
@@ -333,8 +364,12 @@ def _customer_pages(c: Console, p: Services) -> None:
 
 def _staff_pages(c: Console, p: Services) -> None:
     async def review(ctx: Ctx) -> tuple[str, dict[str, Any]]:
+        pending = await p.signatures.listing(ctx.actor, status="pending")
+        for sig in pending:
+            application = await p.compliance_desk.signature_application(ctx.actor, int(sig["id"]))
+            sig["purpose"], sig["documents"] = application["purpose"], application["documents"]
         return "staff_review.html", {
-            "signatures": await p.signatures.listing(ctx.actor, status="pending"),
+            "signatures": pending,
             "templates": await p.templates.listing(ctx.actor, status="pending"),
         }  # fmt: skip
 
@@ -346,6 +381,27 @@ def _staff_pages(c: Console, p: Services) -> None:
         return ("已通过" if approve else "已驳回") + f"（编号 {item}）"
 
     c.page("/staff/review", kind="staff", area="review", get=review, post=decide)
+
+    async def document(request: Request, document_id: int) -> Response:
+        """A qualification document, for reviewers only; every download is audited."""
+        session = await c.session_of(request)
+        if session is None or session.user.must_change:
+            return RedirectResponse("/login", status_code=303)
+        ctx = Ctx(request, session)
+        if not session.user.is_staff or not ctx.actor.may("review"):
+            return c.refuse(ctx, 403, "无权访问", "只有审核员可以查看资质文件。")
+        try:
+            name, content, content_type = await p.compliance_desk.read_document(
+                ctx.actor, p.settings.data_dir, document_id
+            )
+        except QxError as e:
+            return c.refuse(ctx, e.status, "操作失败", e.message)
+        disposition = f"attachment; filename=\"document-{document_id}\"; filename*=UTF-8''{quote(name)}"
+        return Response(content, media_type=content_type, headers={
+            "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+        })  # fmt: skip
+
+    c.router.add_api_route("/staff/documents/{document_id}", document, methods=["GET"], include_in_schema=False)
 
     async def home(ctx: Ctx) -> tuple[str, dict[str, Any]]:
         a = ctx.actor
@@ -387,28 +443,9 @@ def _staff_pages(c: Console, p: Services) -> None:
 
     c.page("/staff/accounts", kind="staff", area="accounts.read", get=accounts, post=account_action)
 
-    async def channels(ctx: Ctx) -> tuple[str, dict[str, Any]]:
-        health = p.health()
-        rows = p.channels.health() if p.channels.started else health["channels"]
-        return "staff_channels.html", {"channels": rows, "dispatch": health["dispatch"]}
-
-    c.page("/staff/channels", kind="staff", area="channels", get=channels)
-
     async def audit(ctx: Ctx) -> tuple[str, dict[str, Any]]:
         before = int(ctx.get("before") or 0) or None
         rows = await p.staff_users.audit(ctx.actor, 100, before, ctx.get("action") or None)
         return "staff_audit.html", {"rows": rows, "q_action": ctx.get("action")}
 
     c.page("/staff/audit", kind="staff", area="audit.read", get=audit)
-
-    async def staff_users(ctx: Ctx) -> tuple[str, dict[str, Any]]:
-        staff = await p.staff_users.listing(ctx.actor)
-        return "staff_users.html", {"staff": staff, "users": await p.console_users.listing(ctx.actor, None)}
-
-    async def staff_users_action(ctx: Ctx) -> str:
-        if ctx.get("action") == "unlock":
-            await p.console_users.unlock(ctx.actor, int(ctx.get("user_id") or 0))
-            return "已解锁"
-        raise QxError("INVALID_REQUEST", "未知操作")
-
-    c.page("/staff/users", kind="staff", area="staff.write", get=staff_users, post=staff_users_action)

@@ -9,6 +9,10 @@ Rules:
 - Every page names who may see it: customer pages a ``domain/roles.CUSTOMER_GRANTS`` area, staff pages
   a staff area (``ROLE_GRANTS``). The check runs here, on the server, before the handler; the use cases
   check again. A user who must change the password is sent to /password first.
+- A staff session may view one customer account's console read-only (``/staff/view``, audited start and
+  stop): customer pages then read as that account's owner, under a banner 「只读查看：账户 X」; every POST
+  to a customer page is refused here (403), and the use cases refuse any change by that actor
+  (``READ_ONLY``, services/actor.py).
 - Routes only translate: they call the use cases of ``services/`` and render; a QxError from a use case
   is shown on the page it came from (the page re-rendered with the error).
 """
@@ -96,6 +100,7 @@ class Ctx:
     form: dict[str, str] = field(default_factory=dict)
     forms: list[tuple[str, str]] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # multipart uploads: name -> (filename, data)
+    customer_page: bool = False  # a customer page (a staff session viewing an account reads it read-only)
 
     @property
     def ip(self) -> str | None:
@@ -104,7 +109,13 @@ class Ctx:
     @property
     def actor(self) -> Actor:
         assert self.session is not None
-        return self.session.user.actor(self.ip)
+        return self.session.actor(self.ip, self.customer_page)
+
+    @property
+    def viewing(self) -> int | None:
+        """The account a staff session views read-only (None: not viewing)."""
+        s = self.session
+        return s.view_account_id if s is not None and s.user.is_staff else None
 
     def get(self, name: str, default: str = "") -> str:
         return self.form.get(name, self.request.query_params.get(name, default)).strip()
@@ -125,6 +136,7 @@ class Console:
     def render(self, ctx: Ctx | None, template: str, status: int = 200, **data: Any) -> HTMLResponse:
         session = ctx.session if ctx else None
         html = self.env.get_template(template).render(
+            viewing=ctx.viewing if ctx else None, customer_view=bool(ctx and ctx.viewing and ctx.customer_page),
             session=session, user=session.user if session else None, csrf=session.csrf if session else "",
             path=ctx.request.url.path if ctx else "", may=(lambda area: ctx.actor.may(area)) if session and ctx else
             (lambda area: False), **data,
@@ -196,8 +208,13 @@ class Console:
                 return self.refuse(ctx, 403, "请求被拒绝", QxError("CSRF_INVALID").message)
             if session.user.must_change:
                 return RedirectResponse("/password", status_code=303)
-            if (kind == "staff") != session.user.is_staff:
+            ctx.customer_page = kind == "customer"
+            viewing = ctx.customer_page and ctx.viewing is not None
+            if (kind == "staff") != session.user.is_staff and not viewing:
                 return RedirectResponse("/staff" if session.user.is_staff else "/", status_code=303)
+            if viewing and request.method == "POST":
+                return self.refuse(ctx, 403, "只读查看", f"只读查看模式（账户 {ctx.viewing}）：不能执行修改操作。"
+                                   "请先退出只读查看，再以员工身份在员工页面操作。")  # fmt: skip
             if area is not None and not ctx.actor.may(area):
                 return self.refuse(
                     ctx, 403, "无权访问", f"您的角色（{ROLE_NAMES.get(session.user.role, '')}）无权访问此页面。"

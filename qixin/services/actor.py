@@ -37,6 +37,9 @@ class Actor:
     role: str | None = None  # the staff role, or a console user's customer role (owner, operator, …)
     ip: str | None = None
     name: str | None = None  # a person's name, for records that name who acted (lexicon versions, complaints)
+    # a staff member viewing a customer's console (services/console_users.py ``start_view``): reads as the
+    # account's owner, every change refused (``UseCase.change`` and ``audit``, which every write passes)
+    read_only: bool = False
 
     @classmethod
     def customer(cls, account_id: int, app_key: str, ip: str | None = None) -> Actor:
@@ -50,6 +53,12 @@ class Actor:
     def console_user(cls, user_id: int, account_id: int, role: str, ip: str | None = None) -> Actor:
         """A customer's console user (services/console_users.py): acts on its account within its role."""
         return cls("customer", f"user:{user_id}", account_id=account_id, role=role, ip=ip)
+
+    @classmethod
+    def staff_view(cls, staff_id: int, account_id: int, ip: str | None = None, name: str | None = None) -> Actor:
+        """A staff member viewing ``account_id``'s console read-only: the owner's reads, no change."""
+        return cls("customer", f"staff-view:{staff_id}", account_id=account_id, role="owner", ip=ip, name=name,
+                   read_only=True)  # fmt: skip
 
     @classmethod
     def cli(cls) -> Actor:
@@ -91,6 +100,12 @@ class Actor:
         return account_id
 
 
+def refuse_read_only(actor: Actor) -> None:
+    """READ_ONLY for a staff member viewing a customer's console: nothing may change in that view."""
+    if actor.read_only:
+        raise QxError("READ_ONLY", "只读查看模式：不能执行修改操作")
+
+
 def scrub(detail: Any) -> Any:
     """``detail`` without secret-looking fields (at any depth), for the audit log."""
     if isinstance(detail, dict):
@@ -106,6 +121,7 @@ def scrub(detail: Any) -> Any:
 
 def audit(tx: Tx, actor: Actor, action: str, target: str = "", detail: Any = None) -> None:
     """One audit row for ``actor``'s ``action`` (secrets removed)."""
+    refuse_read_only(actor)
     body = orjson.dumps(scrub(detail or {}), default=str).decode()
     staff_store.insert_audit(tx, actor.kind, actor.id, action, target, body, actor.ip)
 
@@ -126,6 +142,7 @@ class UseCase:
         detail: Callable[[T], Any] | None = None,
     ) -> T:
         """Run ``fn`` and its audit row in one transaction; then invalidate caches."""
+        refuse_read_only(actor)
 
         def job(tx: Tx) -> T:
             out = fn(tx)

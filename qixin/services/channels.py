@@ -274,13 +274,21 @@ class ChannelDesk(UseCase):
         await self._applied()
         return out
 
-    async def update(self, actor: Actor, ref: str | int, values: dict[str, Any]) -> dict[str, Any]:
-        """``ref``: the channel's id, or (a string) its name or id."""
+    async def update(
+        self, actor: Actor, ref: str | int, values: dict[str, Any], keep_secret_options: bool = False
+    ) -> dict[str, Any]:
+        """``ref``: the channel's id, or (a string) its name or id. With ``keep_secret_options`` (the
+        console, which never shows them), new ``options`` keep the secret options already set unless they
+        name them again."""
         actor.require("channels")
 
         def job(tx: Tx) -> dict[str, Any]:
-            channel_id = ref if isinstance(ref, int) else find_channel(tx, ref).id
-            return update_channel(tx, channel_id, values).public()
+            channel = get_channel(tx, ref) if isinstance(ref, int) else find_channel(tx, ref)
+            changes = values
+            if keep_secret_options and isinstance(values.get("options"), dict):
+                kept = {k: v for k, v in channel.options.items() if is_secret_option(k)}
+                changes = values | {"options": kept | values["options"]}
+            return update_channel(tx, channel.id, changes).public()
 
         out = await self.change(actor, "channel.update", f"channel:{ref}", job)
         await self._applied()

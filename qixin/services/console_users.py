@@ -98,6 +98,15 @@ class ConsoleSession:
     user: ConsoleUser
     stage: str
     csrf: str
+    view_account_id: int | None = None  # a staff session viewing this account's console read-only
+
+    def actor(self, ip: str | None = None, customer_page: bool = False) -> Actor:
+        """Who acts: the user; on a customer page of a staff session that views an account, a read-only
+        actor of that account (``Actor.staff_view``)."""
+        if customer_page and self.user.is_staff and self.view_account_id is not None:
+            assert self.user.staff_id is not None
+            return Actor.staff_view(self.user.staff_id, self.view_account_id, ip, self.user.name)
+        return self.user.actor(ip)
 
     @property
     def rotation_due(self) -> bool:
@@ -406,11 +415,47 @@ class ConsoleUsers(UseCase):
         user = ConsoleUser.of(u)
         if s[1] != stage or int(s[6]) < now_ms() or user.status != "active":
             return None
-        return ConsoleSession(h, user, s[1], s[2])
+        return ConsoleSession(h, user, s[1], s[2], None if s[7] is None or not user.is_staff else int(s[7]))
+
+    # -- staff: the read-only view of a customer's console -------------------------------------------------
+    async def start_view(self, session: ConsoleSession, account_id: int, ip: str | None) -> dict[str, Any]:
+        """A staff member (accounts.read) views ``account_id``'s console read-only in this session: audited
+        (``console.view_start``); every change in that view is refused (READ_ONLY)."""
+        if not session.user.is_staff:
+            raise QxError("FORBIDDEN", "只有员工可以只读查看客户控制台")
+        actor = session.user.actor(ip)
+        actor.require("accounts.read")
+
+        def job(tx: Tx) -> dict[str, Any]:
+            from qixin.store import accounts as accounts_store
+
+            if not accounts_store.account_exists(tx, account_id):
+                raise QxError("NOT_FOUND", "账户不存在")
+            store.set_session_view(tx, session.token_hash, account_id)
+            audit(tx, actor, "console.view_start", f"account:{account_id}", {"account_id": account_id})
+            return {"account_id": account_id}
+
+        return await self.db.write(job)
+
+    async def stop_view(self, session: ConsoleSession, ip: str | None) -> dict[str, Any]:
+        """End the read-only view (audited ``console.view_stop``); nothing to end is not an error."""
+        account_id = session.view_account_id
+
+        def job(tx: Tx) -> dict[str, Any]:
+            store.set_session_view(tx, session.token_hash, None)
+            if account_id is not None:
+                audit(tx, session.user.actor(ip), "console.view_stop", f"account:{account_id}",
+                      {"account_id": account_id})  # fmt: skip
+            return {"account_id": account_id}
+
+        return await self.db.write(job)
 
     async def logout(self, session: ConsoleSession, ip: str | None) -> None:
         def job(tx: Tx) -> None:
             store.delete_session(tx, session.token_hash)
+            if session.view_account_id is not None:  # logging out ends the read-only view too
+                audit(tx, session.user.actor(ip), "console.view_stop", f"account:{session.view_account_id}",
+                      {"account_id": session.view_account_id, "by": "logout"})  # fmt: skip
             audit(tx, session.user.actor(ip), "console.logout", f"console_user:{session.user.id}")
 
         await self.db.write(job)

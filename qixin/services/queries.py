@@ -141,21 +141,46 @@ class MessageSearch(UseCase):
         return out
 
     async def search(
-        self, actor: Actor, f: MessageFilter, cursor: str | None = None, limit: int = 50
-    ) -> dict[str, Any]:
+        self, actor: Actor, f: MessageFilter, cursor: str | None = None, limit: int = 50,
+        scan_window: int | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """One page, newest first; ``next_cursor`` continues after its last row (stable under inserts:
-        new messages have larger ids and never shift a page)."""
+        new messages have larger ids and never shift a page).
+
+        A failure status (undelivered, failed, rejected, expired) walks only the account's failed messages
+        (index ix_messages_account_failed). Any other status, with ``scan_window`` (the console's records
+        page), reads at most that many of the account's messages per page: the page may then hold fewer
+        rows than ``limit`` with ``next_cursor`` set and ``scanned_to`` naming the oldest message id
+        looked at, so "继续查找" goes on from there; without it (the API) the page is always full."""
         account_id, reveal = self._scope(actor, f)
         where = _conditions(f, account_id)
         if cursor:
             where["before_id"] = parse_id(cursor)
         limit = max(1, min(int(limit), 1000))
-        rows = await self.read(lambda tx: reads.search_messages(tx, where, limit + 1))
+        bounded = (
+            scan_window is not None and account_id is not None and where.get("status") is not None
+            and where["status"] not in reads.FAILED_STATUSES
+            and not any(where.get(k) is not None for k in ("number", "token", "batch_id", "out_id"))
+        )  # fmt: skip
+
+        def q(tx: Tx) -> tuple[list[Any], int | None]:
+            floor = None
+            if bounded:
+                assert account_id is not None and scan_window is not None
+                floor = reads.scan_floor(tx, account_id, where.get("before_id"), scan_window)
+                where["min_id"] = floor
+            return reads.search_messages(tx, where, limit + 1), floor
+
+        rows, floor = await self.read(q)
         items = [self._item(r, reveal) for r in rows[:limit]]
         if actor.is_customer:
             for it in items:
                 it.pop("account_id")
-        return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+        if len(rows) > limit:
+            return {"items": items, "next_cursor": items[-1]["id"]}
+        if floor is not None:
+            return {"items": items, "next_cursor": str(floor), "scanned_to": str(floor)}
+        return {"items": items, "next_cursor": None}
 
     def rows(self, actor: Actor, f: MessageFilter) -> AsyncIterator[list[dict[str, Any]]]:
         """Every matching message, page by page (constant memory), for exports. The actor's rights and

@@ -91,10 +91,10 @@ def insert_session(
 
 
 def session_row(tx: Tx, token_hash: str) -> Any:
-    """(user_id, stage, csrf, code_hash, code_expires_at, code_attempts, expires_at) or None."""
+    """(user_id, stage, csrf, code_hash, code_expires_at, code_attempts, expires_at, view_account_id) or None."""
     return tx.one(
-        "SELECT user_id, stage, csrf, code_hash, code_expires_at, code_attempts, expires_at FROM console_sessions"
-        " WHERE token_hash = ?",
+        "SELECT user_id, stage, csrf, code_hash, code_expires_at, code_attempts, expires_at, view_account_id"
+        " FROM console_sessions WHERE token_hash = ?",
         (token_hash,),
     )
 
@@ -108,6 +108,12 @@ def promote_session(tx: Tx, token_hash: str, expires_at: int) -> None:
         "UPDATE console_sessions SET stage = 'full', code_hash = NULL, expires_at = ? WHERE token_hash = ?",
         (expires_at, token_hash),
     )
+
+
+def set_session_view(tx: Tx, token_hash: str, account_id: int | None) -> bool:
+    """A staff session starts (an account id) or stops (None) viewing a customer's console read-only."""
+    tx.execute("UPDATE console_sessions SET view_account_id = ? WHERE token_hash = ?", (account_id, token_hash))
+    return tx.rowcount > 0
 
 
 def delete_session(tx: Tx, token_hash: str) -> bool:

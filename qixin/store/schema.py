@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -1030,6 +1031,8 @@ console_sessions = Table(
     Column("ip", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=False),
+    # a staff session viewing this customer account's console read-only (migration 0022_console3)
+    Column("view_account_id", BigInteger, nullable=True),
 )
 Index("ix_console_sessions_user", console_sessions.c.user_id)
 
@@ -1135,3 +1138,31 @@ contact_members = Table(
     Column("contact_id", BigInteger, primary_key=True, autoincrement=False),
 )
 Index("ix_contact_members_contact", contact_members.c.contact_id)
+
+
+# -- the console, third part (migration 0022_console3) ---------------------------------------------------
+# An account's contact tags (标签) and which contacts carry them (services/addressbook.py).
+contact_tags = Table(
+    "contact_tags",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, nullable=False),
+    Column("name", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_contact_tags_account_name"),
+)
+contact_taggings = Table(
+    "contact_taggings",
+    metadata,
+    Column("tag_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("contact_id", BigInteger, primary_key=True, autoincrement=False),
+)
+Index("ix_contact_taggings_contact", contact_taggings.c.contact_id)
+# the records page filtered by a failure status: only failed messages, each entering once when final
+Index(
+    "ix_messages_account_failed",
+    messages.c.account_id,
+    messages.c.id,
+    sqlite_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
+    postgresql_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
+)

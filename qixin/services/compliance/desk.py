@@ -10,10 +10,11 @@ HTTP routes (api/compliance.py), the CLI and the console call these and nothing 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from qixin.services.actor import Actor, UseCase
-from qixin.services.compliance import usecases
+from qixin.services.compliance import documents, usecases
 from qixin.services.compliance.service import ComplianceService
 from qixin.services.compliance.store import LexiconChange, ParsedList
 from qixin.store.db import Database
@@ -117,6 +118,16 @@ class ComplianceDesk(UseCase):
     async def signature_application(self, actor: Actor, signature_id: int) -> dict[str, Any]:
         actor.require("review")
         return await usecases.signature_application(self.db, signature_id)
+
+    async def read_document(self, actor: Actor, data_dir: Path, document_id: int) -> tuple[str, bytes, str]:
+        """(filename, content, content type) of a qualification document, for a reviewer; each read is
+        audited (``signature.document_read``)."""
+        actor.require("review")
+        meta = await self.db.read(lambda tx: documents.document(tx, document_id))
+        content = documents.read_file(data_dir, meta["path"])
+        await self.change(actor, "signature.document_read", f"document:{document_id}", lambda tx: None,
+                          detail=lambda _: {"filename": meta["filename"]})  # fmt: skip
+        return str(meta["filename"]), content, str(meta["content_type"])
 
 
 def _apply_lexicon(tx: Any, change: LexiconChange, base: int, by: str) -> dict[str, Any]:

@@ -35,7 +35,8 @@ class Stored:
     path: str  # relative to data_dir
 
 
-def store_file(data_dir: Path, account_id: int, filename: str, content_type: str, content: bytes) -> Stored:
+def check_content(content: bytes) -> tuple[str, str]:
+    """(extension, content type) of an acceptable document; DOCUMENT_INVALID otherwise (nothing written)."""
     if not content:
         raise QxError("DOCUMENT_INVALID", "文件为空")
     if len(content) > MAX_BYTES:
@@ -43,6 +44,11 @@ def store_file(data_dir: Path, account_id: int, filename: str, content_type: str
     kind = next((v for magic, v in KINDS.items() if content.startswith(magic)), None)
     if kind is None:
         raise QxError("DOCUMENT_INVALID", "只接受 PDF、JPEG、PNG 文件")
+    return kind
+
+
+def store_file(data_dir: Path, account_id: int, filename: str, content_type: str, content: bytes) -> Stored:
+    kind = check_content(content)
     name = Path(filename.replace("\\", "/")).name[:200] or "document"
     digest = hashlib.sha256(content).hexdigest()
     rel = f"documents/{account_id}/{digest}{kind[0]}"

@@ -231,6 +231,8 @@ async def upload_document(
 ) -> dict[str, Any]:
     """Store a qualification document of one of the customer's signatures: NOT_FOUND (nothing written,
     no file) for a signature that is not theirs; DOCUMENT_INVALID for content that is not PDF/JPEG/PNG."""
+    if actor.is_customer and actor.role is not None:  # a console user: a role that applies (owner, operator)
+        actor.require("console.apply")
     account_id = actor.account_for(None)
     await db.read(lambda tx: documents.check_owner(tx, account_id, signature_id))
     stored = documents.store_file(data_dir, account_id, filename, content_type, content)
