@@ -187,6 +187,7 @@ class PortDesk:
         sweep_interval: float = 1.0,
         group_wait: float = 0.002,
         group_max: int = 1000,
+        inflight_max: int = 2,
         redis_url: str = "",
         redis_prefix: str = "qixin-ports",
     ) -> None:
@@ -212,6 +213,15 @@ class PortDesk:
         # connection id -> (until (monotonic), the directory's answer): looked up again at most every
         # FRESH seconds per login instead of once per submit (the directory itself caches 3 s)
         self._fresh: dict[int, tuple[float, Connection | None]] = {}
+        # (connection id, generation) -> the one lookup of that login in flight, shared by every submit
+        # that needs it; ``invalidate`` starts a new generation (a lookup begun before it is not reused)
+        self._lookups: dict[tuple[int, int], asyncio.Task[Connection | None]] = {}
+        self._generation = 0
+        # accepts of a group key in flight (at most ``inflight_max``: a group closed beyond that waits
+        # for one to finish, gathering what arrives meanwhile: bigger groups when the writer is busy)
+        self.inflight_max = inflight_max
+        self._inflight: dict[tuple[Any, ...], int] = {}
+        self._due: dict[tuple[Any, ...], _Group] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -251,21 +261,42 @@ class PortDesk:
             raise
         self.sessions[conn.id] = self.sessions.get(conn.id, 0) + 1
         self.stats["binds"] += 1
+        self._fresh[conn.id] = (time.monotonic() + FRESH, conn)  # just looked up: the first submits need not
         return conn
 
     def invalidate(self) -> None:
         """Forget what was looked up (after a staff change in this process)."""
+        self._generation += 1
         self._fresh.clear()
         self.directory.invalidate()
 
     async def _current(self, conn: Connection) -> Connection | None:
-        now = time.monotonic()
         memo = self._fresh.get(conn.id)
-        if memo is not None and memo[0] > now:
+        if memo is not None and memo[0] > time.monotonic():
             return memo[1]
+        return await self._lookup(conn)
+
+    def _lookup(self, conn: Connection) -> asyncio.Task[Connection | None]:
+        """The login looked up again: one lookup per login in flight, whatever the number of submits
+        waiting for it (a burst arriving as the memo expires is one directory read, not one each)."""
+        key = (conn.id, self._generation)
+        task = self._lookups.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._look_up(conn, key[1]))
+            self._lookups[key] = task
+            task.add_done_callback(lambda t: self._looked_up(key, t))
+        return task
+
+    async def _look_up(self, conn: Connection, generation: int) -> Connection | None:
         fresh = await self.directory.find(conn.protocol, conn.login)
-        self._fresh[conn.id] = (now + FRESH, fresh)
+        if generation == self._generation:
+            self._fresh[conn.id] = (time.monotonic() + FRESH, fresh)
         return fresh
+
+    def _looked_up(self, key: tuple[int, int], task: asyncio.Task[Connection | None]) -> None:
+        self._lookups.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("ports: looking up connection %d failed: %s", key[0], task.exception())
 
     def logout(self, conn: Connection) -> None:
         n = self.sessions.get(conn.id, 0) - 1
@@ -300,13 +331,19 @@ class PortDesk:
 
     def submit_nowait(self, conn: Connection, seg: Segment) -> asyncio.Future[None] | None:
         """``submit`` without a coroutine for the common case — a single-part submit to one number, the
-        login looked up less than ``FRESH`` seconds ago, no shared TPS counter to ask — as the future of
-        its outcome (its group's accept); None when the case is not that one (use ``submit``)."""
+        login looked up since the bind or the last ``invalidate``, no shared TPS counter to ask — as the
+        future of its outcome (its group's accept); None when the case is not that one (use ``submit``).
+
+        A lookup older than ``FRESH`` seconds is still used while the one lookup that renews it runs
+        (started here): a login disabled or an account frozen stops sending within ``FRESH`` seconds
+        plus one directory lookup, and a burst of submits never waits for it."""
         if (seg.total > 1 and seg.ref is not None) or len(seg.destinations) != 1 or self.group_max <= 1:
             return None
         memo = self._fresh.get(conn.id)
-        if memo is None or memo[0] <= time.monotonic() or (conn.tps > 0 and self._shared is not None):
+        if memo is None or (conn.tps > 0 and self._shared is not None):
             return None
+        if memo[0] <= time.monotonic():
+            self._lookup(conn)
         self.stats["submits"] += 1
         try:
             fresh = self._usable(conn, memo[1], seg)
@@ -361,7 +398,7 @@ class PortDesk:
         number = normalize_cn_mobile(seg.destinations[0]) or seg.destinations[0]
         seg.destinations = (number,)  # as accept names it in its rows and refusals
         if group is not None and (number in group.numbers or len(group.items) >= self.group_max):
-            self._close_group(key)
+            self._close_group(key, force=True)
             group = None
         if group is None:
             group = self._groups[key] = _Group(conn)
@@ -371,14 +408,30 @@ class PortDesk:
         group.numbers.add(number)
         return fut
 
-    def _close_group(self, key: tuple[Any, ...], only: _Group | None = None) -> None:
+    def _close_group(self, key: tuple[Any, ...], only: _Group | None = None, force: bool = False) -> None:
         group = self._groups.get(key)
         if group is None or (only is not None and group is not only):
             return
+        if not force and self._inflight.get(key, 0) >= self.inflight_max:
+            self._due[key] = group  # stays open, gathering, until an accept of its key finishes
+            return
         del self._groups[key]
+        self._due.pop(key, None)
+        self._inflight[key] = self._inflight.get(key, 0) + 1
         task = asyncio.get_running_loop().create_task(self._accept_group(group))
         self._group_tasks.add(task)
-        task.add_done_callback(self._group_tasks.discard)
+        task.add_done_callback(lambda t: self._group_done(key, t))
+
+    def _group_done(self, key: tuple[Any, ...], task: asyncio.Task[None]) -> None:
+        self._group_tasks.discard(task)
+        n = self._inflight.get(key, 1) - 1
+        if n > 0:
+            self._inflight[key] = n
+        else:
+            self._inflight.pop(key, None)
+        due = self._due.pop(key, None)
+        if due is not None:
+            self._close_group(key, due)
 
     async def _accept_group(self, group: _Group) -> None:
         items = group.items
