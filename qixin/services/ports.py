@@ -161,17 +161,28 @@ def split_signature(text: str) -> tuple[str | None, str]:
 @dataclass(slots=True)
 class _Group:
     conn: Connection
-    items: list[tuple[Segment, asyncio.Future[None]]] = field(default_factory=list)
+    items: list[tuple[Segment, Outcome]] = field(default_factory=list)
     numbers: set[str] = field(default_factory=set)
 
 
-def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
-    if fut.done():
+# what a grouped submit's outcome is given to: a future (``submit``), or a plain callback called with None
+# (accepted) or the exception (``submit_soon``: no future, no loop round per submit)
+Outcome = asyncio.Future[None] | Callable[[BaseException | None], None]
+
+
+def _settle(target: Outcome, exc: BaseException | None) -> None:
+    if not isinstance(target, asyncio.Future):
+        try:
+            target(exc)
+        except Exception:
+            log.exception("ports: answering a submit failed")
+        return
+    if target.done():
         return
     if exc is None:
-        fut.set_result(None)
+        target.set_result(None)
     else:
-        fut.set_exception(exc)
+        target.set_exception(exc)
 
 
 class PortDesk:
@@ -330,28 +341,36 @@ class PortDesk:
         return fresh
 
     def submit_nowait(self, conn: Connection, seg: Segment) -> asyncio.Future[None] | None:
+        """``submit`` without a coroutine for the common case (see ``submit_soon``), as the future of its
+        outcome (its group's accept); None when the case is not that one (use ``submit``)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        return fut if self.submit_soon(conn, seg, fut) else None
+
+    def submit_soon(self, conn: Connection, seg: Segment, done: Outcome) -> bool:
         """``submit`` without a coroutine for the common case — a single-part submit to one number, the
-        login looked up since the bind or the last ``invalidate``, no shared TPS counter to ask — as the
-        future of its outcome (its group's accept); None when the case is not that one (use ``submit``).
+        login looked up since the bind or the last ``invalidate``, no shared TPS counter to ask —: its
+        outcome (its group's accept: None, or the QxError) is given to ``done``, maybe before this
+        returns (a refusal known at once); False, and nothing done, when the case is not that one (use
+        ``submit``).
 
         A lookup older than ``FRESH`` seconds is still used while the one lookup that renews it runs
         (started here): a login disabled or an account frozen stops sending within ``FRESH`` seconds
         plus one directory lookup, and a burst of submits never waits for it."""
         if (seg.total > 1 and seg.ref is not None) or len(seg.destinations) != 1 or self.group_max <= 1:
-            return None
+            return False
         memo = self._fresh.get(conn.id)
         if memo is None or (conn.tps > 0 and self._shared is not None):
-            return None
+            return False
         if memo[0] <= time.monotonic():
             self._lookup(conn)
         self.stats["submits"] += 1
         try:
             fresh = self._usable(conn, memo[1], seg)
         except QxError as e:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            fut.set_exception(e)
-            return fut
-        return self._enqueue(fresh, seg)
+            _settle(done, e)
+            return True
+        self._put(fresh, seg, done)
+        return True
 
     async def submit(self, conn: Connection, seg: Segment) -> None:
         """Accept one submit (or hold a segment until its message is complete). Raises QxError when the
@@ -393,6 +412,11 @@ class PortDesk:
 
     def _enqueue(self, conn: Connection, seg: Segment) -> asyncio.Future[None]:
         """Put a single-part submit in its open group (opening one if needed); the future of its outcome."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put(conn, seg, fut)
+        return fut
+
+    def _put(self, conn: Connection, seg: Segment, done: Outcome) -> None:
         key = (conn.id, seg.text, seg.receipt)
         group = self._groups.get(key)
         number = normalize_cn_mobile(seg.destinations[0]) or seg.destinations[0]
@@ -403,10 +427,8 @@ class PortDesk:
         if group is None:
             group = self._groups[key] = _Group(conn)
             asyncio.get_running_loop().call_later(self.group_wait, self._close_group, key, group)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        group.items.append((seg, fut))
+        group.items.append((seg, done))
         group.numbers.add(number)
-        return fut
 
     def _close_group(self, key: tuple[Any, ...], only: _Group | None = None, force: bool = False) -> None:
         group = self._groups.get(key)

@@ -225,26 +225,25 @@ class CustomerPort:
 
     def _submit(self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]) -> Any:
         """``PortDesk.submit`` counted in the session's outstanding submits; ``answer(None)`` when
-        accepted, ``answer(code)`` with the refusal code otherwise. The common case takes no task: the
-        answer is sent when the submit's group is accepted (``PortDesk.submit_nowait``)."""
-        fut = self.desk.submit_nowait(conn, seg)
-        if fut is None:
-            return self._submit_async(session, conn, seg, answer)
+        accepted, ``answer(code)`` with the refusal code otherwise. The common case takes no task and no
+        future: the answer is sent when the submit's group is accepted (``PortDesk.submit_soon``)."""
         info = session.info
-        info["pending"] += 1
+        protocol = self.protocol
 
-        def done(f: asyncio.Future[None]) -> None:
+        def done(exc: BaseException | None) -> None:
             info["pending"] -= 1
-            exc = QxError("INTERNAL_ERROR") if f.cancelled() else f.exception()
             if exc is not None and not isinstance(exc, QxError):
-                log.error("%s port: submit failed", self.protocol, exc_info=exc)
+                log.error("%s port: submit failed", protocol, exc_info=exc)
                 exc = QxError("INTERNAL_ERROR")
             resp = answer(None if exc is None else exc.code)
             if resp is not None and not session.is_closed:
                 session.send(resp)
 
-        fut.add_done_callback(done)
-        return None
+        info["pending"] += 1
+        if self.desk.submit_soon(conn, seg, done):
+            return None
+        info["pending"] -= 1
+        return self._submit_async(session, conn, seg, answer)
 
     async def _submit_async(
         self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]
@@ -349,15 +348,22 @@ class Pump:
             pass  # the rest is due again
         except Exception:
             log.exception("ports: delivery to %s failed", session.name)
-        for i, futs in sent:  # each answer is bounded by the session's request timeout
+        pending = [fut for _, futs in sent for fut in futs if not fut.done()]
+        if pending:  # one wake-up for the lot, not one per answer; each is bounded by the request timeout
+            await asyncio.wait(pending)
+        for i, futs in sent:
             good = True
             for fut in futs:
-                try:
-                    good = port.acknowledged(await fut) and good
-                except (SessionClosed, RequestTimeout, TimeoutError, ConnectionError):
-                    good = False
-                except Exception:
-                    log.exception("ports: delivery to %s failed", session.name)
-                    good = False
+                exc = fut.exception() if not fut.cancelled() else SessionClosed("cancelled")
+                if exc is None:
+                    try:
+                        good = port.acknowledged(fut.result()) and good
+                    except Exception:
+                        log.exception("ports: the answer of %s cannot be read", session.name)
+                        good = False
+                    continue
+                if not isinstance(exc, (SessionClosed, RequestTimeout, TimeoutError, ConnectionError)):
+                    log.error("ports: delivery to %s failed", session.name, exc_info=exc)
+                good = False
             ok[i] = good
         return ok
