@@ -262,7 +262,14 @@ async def _run(
         else:
             s.mark_bound()
             submit = s.request
-        # the signature comes from the account's only approved one ("企信")
+        # the signature comes from the account's only approved one ("企信"). One warm-up submit first, not
+        # counted: what the platform builds on first use (compliance tables) is not the port path
+        warm = await (await submit(make("14700000000")))
+        assert ok(warm), warm
+        deadline = time.monotonic() + timeout
+        while rd and not receipts and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        receipts.clear()
         cpu0, threads0 = time.process_time(), _thread_cpu()
         child0 = dispatcher.cpu() if dispatcher else 0.0
         gc_spent = _gc_clock()
