@@ -34,7 +34,7 @@ from qixin.gateway.ports.base import (
     printable_ascii,
     report_date,
     status_table,
-)  # fmt: skip
+)
 from qixin.protocols.cmpp.text import decode_content
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session

@@ -31,7 +31,7 @@ from qixin.gateway.ports.base import (
     printable_ascii,
     report_date,
     status_table,
-)  # fmt: skip
+)
 from qixin.ids import ids
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
