@@ -1,24 +1,42 @@
-"""Customer ports: one SMPP session's (and one CMPP session's) submits accepted per second — checked,
-billed, stored by the same accept use case as POST /v1/sms — with a receipt back for every submit.
+"""Customer ports: one SMPP (CMPP, SGIP, SMGP) session's submits accepted per second — checked, billed,
+stored by the same accept use case as POST /v1/sms — with a receipt back for every submit.
 
 The platform runs in this process (embedded roles, SQLite in a temporary directory, the SMPP simulator
-as the channel, sending windows off); the customer is one session of our own protocol engine on
-loopback, pipelining ``--window`` submits. The client shares the event loop with the platform, so the
-figure is a lower bound of what a separate client would see. Bounded: ``--count`` messages (default
-20,000) and ``--timeout`` seconds for the receipts.
+as the channel, sending windows off); the customer is one session on loopback pipelining ``--window``
+submits (SMPP and CMPP: our protocol engine's bare session; SGIP and SMGP: our SP clients, the SGIP one
+with its own listener as the login's ``deliver_to``, where the port connects back with the Reports). The
+client shares the event loop with the platform, so the figure is a lower bound of what a separate client
+would see. Bounded: ``--count`` messages (default 20,000) and ``--timeout`` seconds for the receipts.
 
-    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--protocol smpp|cmpp|both]
+``--profile FILE``: cProfile of the event loop (this process's main thread) over the timed part only, to
+``FILE.<protocol>`` (``python -m pstats``); it slows the loop about 2.5×.
+
+``--split``: the dispatcher and the SMPP simulator run in a child process (``qixin dispatcher
+--simulators`` on the same SQLite file) and this process has the ``qixin api`` roles only (HTTP, the
+ports and their receipt pump), as in the distributed mode: the port path measured without the carrier
+side sharing its GIL. Every run prints the CPU of this process per message, split by thread (the event
+loop, the database writer, the reader threads), and with ``--split`` the child's.
+
+    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split]
+        [--protocol smpp|cmpp|sgip|smgp|both|all]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import gc
+import os
 import random
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +44,20 @@ from qixin.app import api_only, build, embedded
 from qixin.protocols.cmpp.codec import VERSION_30, CmppCodec, Connect, Submit, cmpp_authenticator_source
 from qixin.protocols.cmpp.text import encode_text
 from qixin.protocols.session import Session
+from qixin.protocols.sgip import codec as sgip
+from qixin.protocols.sgip.client import SgipClient
+from qixin.protocols.smgp.client import SmgpClient
+from qixin.protocols.smgp.codec import Submit as SmgpSubmit
 from qixin.protocols.smpp.codec import BindTransceiver, SmppCodec, SubmitSm
 from qixin.services.accounts import create_account
 from qixin.services.actor import Actor
 from qixin.settings import ComplianceSettings, Settings
 
 ACCEPT_ONLY = "--accept-only" in sys.argv
+GC_FREEZE = "--gc-freeze" in sys.argv
+PROFILE = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else ""
+ROOT = Path(__file__).resolve().parent.parent
+LOGINS = {"smpp": "bench01", "cmpp": "900001", "sgip": "bench-sgip", "smgp": "bench001"}
 
 
 def _free_port() -> int:
@@ -57,30 +83,128 @@ async def _client(codec: Any, port: int, receipts: list[Any], window: int) -> Se
     return session
 
 
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of each thread of this process: native id -> (name, seconds), from /proc."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        tid = int(task.name)
+        name = names.get(tid) or (task / "comm").read_text().strip()
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _split_line(before: dict[int, tuple[str, float]], per: int) -> str:
+    """µs of CPU per message of this process by thread kind: the event loop (main thread), the database
+    writer(s), the reader threads (asyncio.to_thread), the rest."""
+    after = _thread_cpu()
+    kinds: dict[str, float] = {}
+    main = threading.main_thread().native_id
+    for tid, (name, sec) in after.items():
+        used = sec - before.get(tid, (name, 0.0))[1]
+        kind = (
+            "event loop" if tid == main else "writer" if name.startswith("qixin-writer")
+            else "readers" if name.startswith(("asyncio_", "uvloop_", "ThreadPoolExecutor")) else "other"
+        )  # fmt: skip
+        kinds[kind] = kinds.get(kind, 0.0) + used
+    total = sum(kinds.values())
+    parts = [f"{k} {v * 1e6 / per:,.0f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])]
+    return f"CPU {total * 1e6 / per:,.0f} µs per message ({', '.join(parts)})"
+
+
+def _gc_clock() -> Callable[[], float]:
+    """CPU seconds the cyclic garbage collector used from now on (its callbacks, the thread that ran it),
+    read by calling the result."""
+    spent = [0.0, 0.0]
+
+    def hook(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            spent[1] = time.thread_time()
+        else:
+            spent[0] += time.thread_time() - spent[1]
+
+    gc.callbacks.append(hook)
+
+    def read() -> float:
+        if hook in gc.callbacks:
+            gc.callbacks.remove(hook)
+        return spent[0]
+
+    return read
+
+
+def _cpu_of(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Dispatcher:
+    """``qixin dispatcher --simulators`` on the bench's SQLite file, in a child process (``--split``)."""
+
+    def __init__(self, data_dir: Path, database_url: str) -> None:
+        env = dict(os.environ)
+        env.pop("QIXIN_DATABASE_URL", None)
+        if database_url:
+            env["QIXIN_DATABASE_URL"] = database_url
+        env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY="0.01,0.1", QIXIN_SENDING_WINDOWS="off")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "qixin.cli", "dispatcher", "--simulators", "--data-dir", str(data_dir)],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "dispatcher.log", "wb"),  # noqa: SIM115
+        )  # fmt: skip
+
+    def cpu(self) -> float:
+        return _cpu_of(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 async def _run(
-    protocol: str, count: int, window: int, timeout: float, rd: int = 1, database_url: str = ""
+    protocol: str, count: int, window: int, timeout: float, rd: int = 1, database_url: str = "", split: bool = False
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="qixin-bench-ports-"))
-    smpp_port, cmpp_port = _free_port(), _free_port()
+    port = _free_port()
     settings = Settings(
-        data_dir=tmp, database_url=database_url, simulators=("smpp",), sim_receipt_delay=(0.01, 0.1),
-        smpp_server_port=smpp_port,
-        cmpp_server_port=cmpp_port, port_window=window, compliance=ComplianceSettings(sending_windows=False),
+        data_dir=tmp, database_url=database_url, simulators=() if split else ("smpp",),
+        sim_receipt_delay=(0.01, 0.1), port_window=window, compliance=ComplianceSettings(sending_windows=False),
+        smpp_server_port=port if protocol == "smpp" else 0, cmpp_server_port=port if protocol == "cmpp" else 0,
+        sgip_server_port=port if protocol == "sgip" else 0, smgp_server_port=port if protocol == "smgp" else 0,
     )  # fmt: skip
     platform = build(settings)
-    runtime = api_only(platform) if rd == 0 and ACCEPT_ONLY else embedded(platform)
+    runtime = api_only(platform) if split or (rd == 0 and ACCEPT_ONLY) else embedded(platform)
     await runtime.start()
+    if GC_FREEZE:
+        gc.collect()
+        gc.freeze()  # what the platform holds after start-up (tables, lexicons) is never scanned again
+    dispatcher = _Dispatcher(tmp, database_url) if split else None
+    client: Any = None
     try:
         acct = await platform.db.write(
             lambda tx: create_account(tx, "bench", "企信", 10**12, 35, box=platform.directory.box)
         )
-        login = "bench01" if protocol == "smpp" else "900001"
-        await platform.connections.add(Actor.cli(), acct["account_id"], protocol, login, "benchpw")
+        login = LOGINS[protocol]
+        listen = _free_port()
+        await platform.connections.add(
+            Actor.cli(), acct["account_id"], protocol, login, "benchpw",
+            deliver_to=f"127.0.0.1:{listen}" if protocol == "sgip" else "",
+        )  # fmt: skip
         receipts: list[Any] = []
         numbers = _numbers(count)
+        submit: Any = None
         if protocol == "smpp":
             codec: Any = SmppCodec()
-            s = await _client(codec, smpp_port, receipts, window)
+            s = await _client(codec, port, receipts, window)
             resp = await (await s.request(BindTransceiver(system_id=login, password="benchpw")))
             assert resp.command_status == 0, resp
 
@@ -89,9 +213,9 @@ async def _run(
 
             def ok(r: Any) -> bool:
                 return int(r.command_status) == 0
-        else:
+        elif protocol == "cmpp":
             codec = CmppCodec(VERSION_30)
-            s = await _client(codec, cmpp_port, receipts, window)
+            s = await _client(codec, port, receipts, window)
             ts = time.strftime("%m%d%H%M%S")
             auth = cmpp_authenticator_source(login, "benchpw", ts)
             resp = await (await s.request(Connect(source_addr=login, authenticator=auth, version=VERSION_30,
@@ -105,11 +229,55 @@ async def _run(
 
             def ok(r: Any) -> bool:
                 return int(r.result) == 0
+        elif protocol == "sgip":
+            client = SgipClient(
+                "127.0.0.1", port, login, "benchpw", node_id=3_0755_00001, listen_port=listen,
+                smg_login_name=login, smg_password="benchpw", window=window, request_timeout=60.0,
+                on_deliver=receipts.append,
+            )  # fmt: skip
+            coding, contents, _ = encode_text("hello", 1)
 
-        s.mark_bound()
-        # the signature comes from the account's only approved one ("企信")
+            def make(n: str) -> Any:
+                return sgip.Submit(sp_number="1069", user_numbers=("86" + n,), report_flag=1 if rd else 2,
+                                   message_coding=coding, message_content=contents[0])  # fmt: skip
+
+            def ok(r: Any) -> bool:
+                return int(r.result) == 0
+        else:
+            client = SmgpClient("127.0.0.1", port, login, "benchpw", window=window, request_timeout=60.0,
+                                on_deliver=receipts.append)  # fmt: skip
+            fmt, contents, _ = encode_text("hello", 1)
+
+            def make(n: str) -> Any:
+                return SmgpSubmit(need_report=rd, msg_format=fmt, src_term_id="1069", dest_term_ids=(n,),
+                                  msg_content=contents[0])  # fmt: skip
+
+            def ok(r: Any) -> bool:
+                return int(r.status) == 0
+
+        if client is not None:
+            await client.start()
+            await client.wait_bound(10)
+            submit = client.submit
+        else:
+            s.mark_bound()
+            submit = s.request
+        # the signature comes from the account's only approved one ("企信"). One warm-up submit first, not
+        # counted: what the platform builds on first use (compliance tables) is not the port path
+        warm = await (await submit(make("14700000000")))
+        assert ok(warm), warm
+        deadline = time.monotonic() + timeout
+        while rd and not receipts and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        receipts.clear()
+        cpu0, threads0 = time.process_time(), _thread_cpu()
+        child0 = dispatcher.cpu() if dispatcher else 0.0
+        gc_spent = _gc_clock()
+        prof = cProfile.Profile() if PROFILE else None
+        if prof is not None:
+            prof.enable()
         t0 = time.perf_counter()
-        futs = [await s.request(make(n)) for n in numbers]
+        futs = [await submit(make(n)) for n in numbers]
         resps = await asyncio.gather(*futs)
         t1 = time.perf_counter()
         accepted = sum(1 for r in resps if ok(r))
@@ -117,13 +285,27 @@ async def _run(
         while rd and len(receipts) < accepted and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         t2 = time.perf_counter()
-        await s.close(2)
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(f"{PROFILE}.{protocol}")
+        split_line = f"{_split_line(threads0, count)}; garbage collector {gc_spent() * 1e6 / count:,.0f} µs per message"
+        cpu = time.process_time() - cpu0
+        child = (dispatcher.cpu() - child0) if dispatcher else 0.0
+        if client is not None:
+            await client.stop(2)
+        else:
+            await s.close(2)
         return {
             "protocol": protocol, "messages": count, "accepted": accepted, "accept_s": t1 - t0,
             "accepted_per_s": accepted / (t1 - t0), "receipts": len(receipts), "all_receipts_s": t2 - t0,
+            "cpu_us": cpu * 1e6 / count, "split": split_line, "child_us": child * 1e6 / count,
         }  # fmt: skip
     finally:
+        if client is not None:
+            await client.stop(1)
         await runtime.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
 
 
 def _rss() -> int:
@@ -170,13 +352,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--window", type=int, default=256)
-    ap.add_argument("--protocol", choices=("smpp", "cmpp", "both"), default="both")
+    ap.add_argument("--protocol", choices=("smpp", "cmpp", "sgip", "smgp", "both", "all"), default="both")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--no-receipts", action="store_true", help="submits ask for no receipt")
     ap.add_argument("--accept-only", action="store_true", help="with --no-receipts: no dispatcher (qixin api roles)")
     ap.add_argument(
         "--pg", default="", help="PostgreSQL server (postgresql://postgres@127.0.0.1:5432): a fresh database"
     )
+    ap.add_argument("--profile", default="", help="cProfile of the event loop over the timed part, to FILE.<protocol>")
+    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the platform started")
+    ap.add_argument("--split", action="store_true", help="the dispatcher and simulator in a child process")
     ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
     a = ap.parse_args()
     try:
@@ -192,19 +377,23 @@ def main() -> None:
             f"RSS {out['rss_per_conn'] / 1024:.1f} KiB per connection (client sockets included)"
         )
         return
-    for protocol in ("smpp", "cmpp") if a.protocol == "both" else (a.protocol,):
+    protocols = {"both": ("smpp", "cmpp"), "all": ("smpp", "cmpp", "sgip", "smgp")}.get(a.protocol, (a.protocol,))
+    rd = 0 if a.no_receipts else 1
+    for protocol in protocols:
         if a.pg:
             sys.path.insert(0, str(Path(__file__).parent))
             from _harness import PostgresDb
 
             with PostgresDb(a.pg) as pg:
-                out = runner(_run(protocol, a.count, a.window, a.timeout, 0 if a.no_receipts else 1, pg.url))
+                out = runner(_run(protocol, a.count, a.window, a.timeout, rd, pg.url, a.split))
         else:
-            out = runner(_run(protocol, a.count, a.window, a.timeout, 0 if a.no_receipts else 1))
+            out = runner(_run(protocol, a.count, a.window, a.timeout, rd, split=a.split))
         print(
             f"{out['protocol']}: {out['accepted']}/{out['messages']} accepted in {out['accept_s']:.2f}s "
             f"= {out['accepted_per_s']:,.0f}/s; {out['receipts']} receipts back after {out['all_receipts_s']:.2f}s"
         )
+        child = f"; dispatcher process {out['child_us']:,.0f} µs per message" if a.split else ""
+        print(f"  {out['split']}{child}; load average {os.getloadavg()[0]:.1f}")
         sys.stdout.flush()
 
 

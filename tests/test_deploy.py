@@ -137,6 +137,48 @@ def test_k8s_manifests_run_the_compose_commands_with_the_same_settings() -> None
     assert dispatchers["spec"]["replicas"] >= 2
 
 
+def customer_ports_missing(docs: list[dict[str, Any]], wanted: dict[str, int]) -> list[str]:
+    """What the qixin-api StatefulSet and Service lack of ``wanted`` (protocol -> port): the
+    ``QIXIN_<P>_SERVER_PORT`` env entry, the named containerPort, the Service port targeting it."""
+    api = next(d for d in docs if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "qixin-api")
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "qixin-api")
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: str(e.get("value")) for e in container.get("env", [])}
+    container_ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    service_ports = {p.get("targetPort"): p["port"] for p in service["spec"]["ports"]}
+    missing = []
+    for protocol, port in wanted.items():
+        if env.get(f"QIXIN_{protocol.upper()}_SERVER_PORT") != str(port):
+            missing.append(f"env QIXIN_{protocol.upper()}_SERVER_PORT={port}")
+        if container_ports.get(protocol) != port:
+            missing.append(f"containerPort {protocol} {port}")
+        if service_ports.get(protocol) != port:
+            missing.append(f"Service port {protocol} {port}")
+    return missing
+
+
+def test_k8s_api_lists_every_customer_port() -> None:
+    from qixin.settings import Settings
+
+    # every customer port setting (smpp, cmpp, sgip, smgp …) with its default, as the compose file publishes it
+    defaults = {
+        name.removesuffix("_server_port"): int(field.default)
+        for name, field in Settings.model_fields.items()
+        if name.endswith("_server_port")
+    }
+    assert {"smpp": 2775, "cmpp": 7890, "sgip": 8801, "smgp": 8890}.items() <= defaults.items()
+    api_env = compose({"QIXIN_SECRET_KEY": SECRET_KEY})["api"]["environment"]
+    published = {p: int(api_env[f"QIXIN_{p.upper()}_SERVER_PORT"]) for p in defaults}
+    assert published == defaults, "the compose file's api service publishes every customer port at its default"
+    docs = k8s_docs()
+    assert customer_ports_missing(docs, published) == []
+    # the check itself fails on a manifest without one of them
+    for d in docs:
+        if d["kind"] == "Service" and d["metadata"]["name"] == "qixin-api":
+            d["spec"]["ports"] = [p for p in d["spec"]["ports"] if p.get("targetPort") != "smgp"]
+    assert customer_ports_missing(docs, published) == ["Service port smgp 8890"]
+
+
 class Hooks(BaseHTTPRequestHandler):
     """A customer's webhook endpoint: records every POSTed body."""
 

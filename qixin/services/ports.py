@@ -161,17 +161,28 @@ def split_signature(text: str) -> tuple[str | None, str]:
 @dataclass(slots=True)
 class _Group:
     conn: Connection
-    items: list[tuple[Segment, asyncio.Future[None]]] = field(default_factory=list)
+    items: list[tuple[Segment, Outcome]] = field(default_factory=list)
     numbers: set[str] = field(default_factory=set)
 
 
-def _settle(fut: asyncio.Future[None], exc: BaseException | None) -> None:
-    if fut.done():
+# what a grouped submit's outcome is given to: a future (``submit``), or a plain callback called with None
+# (accepted) or the exception (``submit_soon``: no future, no loop round per submit)
+Outcome = asyncio.Future[None] | Callable[[BaseException | None], None]
+
+
+def _settle(target: Outcome, exc: BaseException | None) -> None:
+    if not isinstance(target, asyncio.Future):
+        try:
+            target(exc)
+        except Exception:
+            log.exception("ports: answering a submit failed")
+        return
+    if target.done():
         return
     if exc is None:
-        fut.set_result(None)
+        target.set_result(None)
     else:
-        fut.set_exception(exc)
+        target.set_exception(exc)
 
 
 class PortDesk:
@@ -187,6 +198,7 @@ class PortDesk:
         sweep_interval: float = 1.0,
         group_wait: float = 0.002,
         group_max: int = 1000,
+        inflight_max: int = 2,
         redis_url: str = "",
         redis_prefix: str = "qixin-ports",
     ) -> None:
@@ -212,6 +224,15 @@ class PortDesk:
         # connection id -> (until (monotonic), the directory's answer): looked up again at most every
         # FRESH seconds per login instead of once per submit (the directory itself caches 3 s)
         self._fresh: dict[int, tuple[float, Connection | None]] = {}
+        # (connection id, generation) -> the one lookup of that login in flight, shared by every submit
+        # that needs it; ``invalidate`` starts a new generation (a lookup begun before it is not reused)
+        self._lookups: dict[tuple[int, int], asyncio.Task[Connection | None]] = {}
+        self._generation = 0
+        # accepts of a group key in flight (at most ``inflight_max``: a group closed beyond that waits
+        # for one to finish, gathering what arrives meanwhile: bigger groups when the writer is busy)
+        self.inflight_max = inflight_max
+        self._inflight: dict[tuple[Any, ...], int] = {}
+        self._due: dict[tuple[Any, ...], _Group] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -251,21 +272,42 @@ class PortDesk:
             raise
         self.sessions[conn.id] = self.sessions.get(conn.id, 0) + 1
         self.stats["binds"] += 1
+        self._fresh[conn.id] = (time.monotonic() + FRESH, conn)  # just looked up: the first submits need not
         return conn
 
     def invalidate(self) -> None:
         """Forget what was looked up (after a staff change in this process)."""
+        self._generation += 1
         self._fresh.clear()
         self.directory.invalidate()
 
     async def _current(self, conn: Connection) -> Connection | None:
-        now = time.monotonic()
         memo = self._fresh.get(conn.id)
-        if memo is not None and memo[0] > now:
+        if memo is not None and memo[0] > time.monotonic():
             return memo[1]
+        return await self._lookup(conn)
+
+    def _lookup(self, conn: Connection) -> asyncio.Task[Connection | None]:
+        """The login looked up again: one lookup per login in flight, whatever the number of submits
+        waiting for it (a burst arriving as the memo expires is one directory read, not one each)."""
+        key = (conn.id, self._generation)
+        task = self._lookups.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._look_up(conn, key[1]))
+            self._lookups[key] = task
+            task.add_done_callback(lambda t: self._looked_up(key, t))
+        return task
+
+    async def _look_up(self, conn: Connection, generation: int) -> Connection | None:
         fresh = await self.directory.find(conn.protocol, conn.login)
-        self._fresh[conn.id] = (now + FRESH, fresh)
+        if generation == self._generation:
+            self._fresh[conn.id] = (time.monotonic() + FRESH, fresh)
         return fresh
+
+    def _looked_up(self, key: tuple[int, int], task: asyncio.Task[Connection | None]) -> None:
+        self._lookups.pop(key, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("ports: looking up connection %d failed: %s", key[0], task.exception())
 
     def logout(self, conn: Connection) -> None:
         n = self.sessions.get(conn.id, 0) - 1
@@ -299,22 +341,36 @@ class PortDesk:
         return fresh
 
     def submit_nowait(self, conn: Connection, seg: Segment) -> asyncio.Future[None] | None:
+        """``submit`` without a coroutine for the common case (see ``submit_soon``), as the future of its
+        outcome (its group's accept); None when the case is not that one (use ``submit``)."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        return fut if self.submit_soon(conn, seg, fut) else None
+
+    def submit_soon(self, conn: Connection, seg: Segment, done: Outcome) -> bool:
         """``submit`` without a coroutine for the common case — a single-part submit to one number, the
-        login looked up less than ``FRESH`` seconds ago, no shared TPS counter to ask — as the future of
-        its outcome (its group's accept); None when the case is not that one (use ``submit``)."""
+        login looked up since the bind or the last ``invalidate``, no shared TPS counter to ask —: its
+        outcome (its group's accept: None, or the QxError) is given to ``done``, maybe before this
+        returns (a refusal known at once); False, and nothing done, when the case is not that one (use
+        ``submit``).
+
+        A lookup older than ``FRESH`` seconds is still used while the one lookup that renews it runs
+        (started here): a login disabled or an account frozen stops sending within ``FRESH`` seconds
+        plus one directory lookup, and a burst of submits never waits for it."""
         if (seg.total > 1 and seg.ref is not None) or len(seg.destinations) != 1 or self.group_max <= 1:
-            return None
+            return False
         memo = self._fresh.get(conn.id)
-        if memo is None or memo[0] <= time.monotonic() or (conn.tps > 0 and self._shared is not None):
-            return None
+        if memo is None or (conn.tps > 0 and self._shared is not None):
+            return False
+        if memo[0] <= time.monotonic():
+            self._lookup(conn)
         self.stats["submits"] += 1
         try:
             fresh = self._usable(conn, memo[1], seg)
         except QxError as e:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            fut.set_exception(e)
-            return fut
-        return self._enqueue(fresh, seg)
+            _settle(done, e)
+            return True
+        self._put(fresh, seg, done)
+        return True
 
     async def submit(self, conn: Connection, seg: Segment) -> None:
         """Accept one submit (or hold a segment until its message is complete). Raises QxError when the
@@ -356,29 +412,48 @@ class PortDesk:
 
     def _enqueue(self, conn: Connection, seg: Segment) -> asyncio.Future[None]:
         """Put a single-part submit in its open group (opening one if needed); the future of its outcome."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put(conn, seg, fut)
+        return fut
+
+    def _put(self, conn: Connection, seg: Segment, done: Outcome) -> None:
         key = (conn.id, seg.text, seg.receipt)
         group = self._groups.get(key)
         number = normalize_cn_mobile(seg.destinations[0]) or seg.destinations[0]
         seg.destinations = (number,)  # as accept names it in its rows and refusals
         if group is not None and (number in group.numbers or len(group.items) >= self.group_max):
-            self._close_group(key)
+            self._close_group(key, force=True)
             group = None
         if group is None:
             group = self._groups[key] = _Group(conn)
             asyncio.get_running_loop().call_later(self.group_wait, self._close_group, key, group)
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        group.items.append((seg, fut))
+        group.items.append((seg, done))
         group.numbers.add(number)
-        return fut
 
-    def _close_group(self, key: tuple[Any, ...], only: _Group | None = None) -> None:
+    def _close_group(self, key: tuple[Any, ...], only: _Group | None = None, force: bool = False) -> None:
         group = self._groups.get(key)
         if group is None or (only is not None and group is not only):
             return
+        if not force and self._inflight.get(key, 0) >= self.inflight_max:
+            self._due[key] = group  # stays open, gathering, until an accept of its key finishes
+            return
         del self._groups[key]
+        self._due.pop(key, None)
+        self._inflight[key] = self._inflight.get(key, 0) + 1
         task = asyncio.get_running_loop().create_task(self._accept_group(group))
         self._group_tasks.add(task)
-        task.add_done_callback(self._group_tasks.discard)
+        task.add_done_callback(lambda t: self._group_done(key, t))
+
+    def _group_done(self, key: tuple[Any, ...], task: asyncio.Task[None]) -> None:
+        self._group_tasks.discard(task)
+        n = self._inflight.get(key, 1) - 1
+        if n > 0:
+            self._inflight[key] = n
+        else:
+            self._inflight.pop(key, None)
+        due = self._due.pop(key, None)
+        if due is not None:
+            self._close_group(key, due)
 
     async def _accept_group(self, group: _Group) -> None:
         items = group.items

@@ -11,10 +11,11 @@ Rules:
   (acknowledged: deleted; anything else: due again). Nothing is lost when no session is bound: the
   rows wait in the database for the next bind, in whichever process it lands.
 - What every port does the same way lives here, once: the bind guard (one bind per session, none while
-  another is being judged: ``begin_bind``), the login through ``PortDesk.login`` (``_login``), the
+  another is being judged: ``judge_bind``), the login through ``PortDesk.login`` (``_login``), the
   admission of a submit (bound, reading its answers, window, TPS: ``_admit``), the submit through
-  ``PortDesk.submit`` with the session's outstanding count (``_submit``) and the report dates
-  (``report_date``). A port states its codes and PDUs only.
+  ``PortDesk.submit`` with the session's outstanding count (``_submit``), the report dates
+  (``report_date``), a receipt's text excerpt (``printable_ascii``) and an MO split into the Deliver
+  parts of a CMPP-family protocol (``mo_parts``). A port states its codes and PDUs only.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from qixin.errors import QxError
+from qixin.protocols.cmpp.text import encode_text
 from qixin.protocols.errors import RequestTimeout, SessionClosed
 from qixin.protocols.server import ProtocolServer
 from qixin.protocols.session import Session
@@ -36,8 +38,8 @@ from qixin.services.ports import Event, PortDesk, Segment
 from qixin.tasks import cancel
 
 __all__ = [
-    "CONN", "DROPPED", "REFUSALS", "THROTTLED", "UNBOUND", "CustomerPort", "Pump", "begin_bind", "report_date",
-    "status_table",
+    "CONN", "DROPPED", "REFUSALS", "THROTTLED", "UNBOUND", "CustomerPort", "Pump", "judge_bind", "mo_parts",
+    "printable_ascii", "report_date", "status_table",
 ]  # fmt: skip
 
 log = logging.getLogger("qixin.ports")
@@ -116,13 +118,34 @@ def report_date(ms: int) -> str:
     return date
 
 
-def begin_bind(session: Session, account_key: str) -> bool:
-    """Whether a bind may be judged on ``session``: not bound yet and no other bind being judged (which
-    it then marks). A False answer is the protocol's "already bound" refusal."""
+def printable_ascii(text: str) -> str:
+    """The printable ASCII characters of ``text`` (the ``text:`` excerpt of a receipt), ``text`` itself
+    when it has no other (the common case: no new string per receipt)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch for ch in text if ch.isascii() and ch.isprintable())
+
+
+def mo_parts(session: Session, event: Event, make: Callable[[str, int, bytes, bool], Any]) -> Any:
+    """An MO as the Deliver PDU(s) of a CMPP-family protocol (CMPP, SGIP, SMGP): the text encoded as
+    those protocols code it, a long one in UDH parts; ``make(to, coding, content, udhi)`` builds one
+    part, ``to`` the number the MO was sent to (the login's service code + extension when the event has
+    none). One PDU, or the list of the parts (acknowledged only when every part is)."""
+    conn: Connection = session.info[CONN]
+    to = (event.destination or conn.source_address)[:21]
+    coding, contents, udhi = encode_text(event.content, event.id & 0xFF)
+    parts = [make(to, coding, content, udhi) for content in contents]
+    return parts[0] if len(parts) == 1 else parts
+
+
+def judge_bind(session: Session, account_key: str, refused: Callable[[], Any], judge: Callable[[], Any]) -> Any:
+    """A bind on ``session``: ``judge()`` (the port's judgement, a coroutine) when one may be judged — not
+    bound yet and no other bind being judged (which it then marks) —, else ``refused()`` (the protocol's
+    "already bound" answer). Every port's server hands its bind, CONNECT or Login here."""
     if session.info.get(account_key) is not None or session.info.get(BINDING):
-        return False
+        return refused()
     session.info[BINDING] = True
-    return True
+    return judge()
 
 
 class CustomerPort:
@@ -202,26 +225,25 @@ class CustomerPort:
 
     def _submit(self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]) -> Any:
         """``PortDesk.submit`` counted in the session's outstanding submits; ``answer(None)`` when
-        accepted, ``answer(code)`` with the refusal code otherwise. The common case takes no task: the
-        answer is sent when the submit's group is accepted (``PortDesk.submit_nowait``)."""
-        fut = self.desk.submit_nowait(conn, seg)
-        if fut is None:
-            return self._submit_async(session, conn, seg, answer)
+        accepted, ``answer(code)`` with the refusal code otherwise. The common case takes no task and no
+        future: the answer is sent when the submit's group is accepted (``PortDesk.submit_soon``)."""
         info = session.info
-        info["pending"] += 1
+        protocol = self.protocol
 
-        def done(f: asyncio.Future[None]) -> None:
+        def done(exc: BaseException | None) -> None:
             info["pending"] -= 1
-            exc = QxError("INTERNAL_ERROR") if f.cancelled() else f.exception()
             if exc is not None and not isinstance(exc, QxError):
-                log.error("%s port: submit failed", self.protocol, exc_info=exc)
+                log.error("%s port: submit failed", protocol, exc_info=exc)
                 exc = QxError("INTERNAL_ERROR")
             resp = answer(None if exc is None else exc.code)
             if resp is not None and not session.is_closed:
                 session.send(resp)
 
-        fut.add_done_callback(done)
-        return None
+        info["pending"] += 1
+        if self.desk.submit_soon(conn, seg, done):
+            return None
+        info["pending"] -= 1
+        return self._submit_async(session, conn, seg, answer)
 
     async def _submit_async(
         self, session: Session, conn: Connection, seg: Segment, answer: Callable[[str | None], Any]
@@ -326,15 +348,22 @@ class Pump:
             pass  # the rest is due again
         except Exception:
             log.exception("ports: delivery to %s failed", session.name)
-        for i, futs in sent:  # each answer is bounded by the session's request timeout
+        pending = [fut for _, futs in sent for fut in futs if not fut.done()]
+        if pending:  # one wake-up for the lot, not one per answer; each is bounded by the request timeout
+            await asyncio.wait(pending)
+        for i, futs in sent:
             good = True
             for fut in futs:
-                try:
-                    good = port.acknowledged(await fut) and good
-                except (SessionClosed, RequestTimeout, TimeoutError, ConnectionError):
-                    good = False
-                except Exception:
-                    log.exception("ports: delivery to %s failed", session.name)
-                    good = False
+                exc = fut.exception() if not fut.cancelled() else SessionClosed("cancelled")
+                if exc is None:
+                    try:
+                        good = port.acknowledged(fut.result()) and good
+                    except Exception:
+                        log.exception("ports: the answer of %s cannot be read", session.name)
+                        good = False
+                    continue
+                if not isinstance(exc, (SessionClosed, RequestTimeout, TimeoutError, ConnectionError)):
+                    log.error("ports: delivery to %s failed", session.name, exc_info=exc)
+                good = False
             ok[i] = good
         return ok

@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from qixin.errors import QxError
-from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, begin_bind, report_date, status_table
+from qixin.gateway.ports.base import THROTTLED, CustomerPort, judge_bind, mo_parts, report_date, status_table
 from qixin.protocols.cmpp.codec import (
     CONNECT_AUTH_FAILED,
     CONNECT_BAD_SOURCE_ADDR,
@@ -58,7 +58,7 @@ from qixin.protocols.cmpp.codec import (
     pack_msg_id,
 )
 from qixin.protocols.cmpp.server import CmppServer
-from qixin.protocols.cmpp.text import decode_content, encode_text
+from qixin.protocols.cmpp.text import decode_content
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
 from qixin.services.connections import Connection
@@ -131,9 +131,10 @@ class _Server(CmppServer):
             return self._refuse(session, pdu, CONNECT_VERSION_TOO_HIGH, f"version 0x{pdu.version:02X}")
         if pdu.version not in (VERSION_20, VERSION_21, VERSION_30):
             return self._refuse(session, pdu, CONNECT_OTHER_ERROR, f"version 0x{pdu.version:02X} not served")
-        if not begin_bind(session, self.account_key):
-            return self._refuse(session, pdu, CONNECT_OTHER_ERROR, "already connected")
-        return self.port_of._connect(session, pdu)
+        return judge_bind(
+            session, self.account_key, lambda: self._refuse(session, pdu, CONNECT_OTHER_ERROR, "already connected"),
+            lambda: self.port_of._connect(session, pdu),
+        )  # fmt: skip
 
     def _refuse(self, session: Session, pdu: Connect, status: int, why: str) -> ConnectResp:
         log.info("CMPP CONNECT as %r from %s refused: %s", pdu.source_addr, session.peer, why)
@@ -213,7 +214,6 @@ class CmppPort(CustomerPort):
 
     # -- DELIVER -------------------------------------------------------------------------------
     def delivery(self, session: Session, event: Event) -> Deliver | list[Deliver]:
-        conn: Connection = session.info[CONN]
         version = session.info.get("version", VERSION_30)
         if event.kind == "receipt":
             report = Report(
@@ -224,16 +224,10 @@ class CmppPort(CustomerPort):
                 msg_id=self.msg_ids.next(), dest_id=event.source[:21], src_terminal_id=event.destination,
                 registered_delivery=1, msg_content=encode_report(report, version),
             )  # fmt: skip
-        fmt, contents, udhi = encode_text(event.content, event.id & 0xFF)  # a long MO: UDH parts
-        parts = [
-            Deliver(
-                msg_id=self.msg_ids.next(), dest_id=(event.destination or conn.source_address)[:21],
-                src_terminal_id=event.source, tp_udhi=1 if udhi else 0, msg_fmt=fmt, registered_delivery=0,
-                msg_content=content,
-            )
-            for content in contents
-        ]  # fmt: skip
-        return parts[0] if len(parts) == 1 else parts
+        return mo_parts(session, event, lambda to, fmt, content, udhi: Deliver(
+            msg_id=self.msg_ids.next(), dest_id=to, src_terminal_id=event.source, tp_udhi=int(udhi), msg_fmt=fmt,
+            registered_delivery=0, msg_content=content,
+        ))  # fmt: skip
 
     def acknowledged(self, resp: Any) -> bool:
         return int(resp.result) == RESULT_OK

@@ -25,8 +25,8 @@ import time
 from typing import Any
 
 from qixin.errors import QxError
-from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, begin_bind, status_table
-from qixin.protocols.cmpp.text import decode_content, encode_text
+from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, judge_bind, mo_parts, status_table
+from qixin.protocols.cmpp.text import decode_content
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
 from qixin.protocols.sgip import codec as c
@@ -87,9 +87,8 @@ class _Server(SgipServer):
         seq = c.sequence_of(pdu)
         if pdu.login_type != c.LOGIN_SP_TO_SMG:
             return c.BindResp(c.RESULT_BAD_LOGIN_TYPE, "", *seq)
-        if not begin_bind(session, self.account_key):
-            return c.BindResp(c.RESULT_REPEATED_LOGIN, "", *seq)
-        return self.port_of._bind(session, pdu)
+        refused = c.BindResp(c.RESULT_REPEATED_LOGIN, "", *seq)
+        return judge_bind(session, self.account_key, lambda: refused, lambda: self.port_of._bind(session, pdu))
 
 
 class SgipPort(CustomerPort):
@@ -196,7 +195,6 @@ class SgipPort(CustomerPort):
             self._connecting.pop(conn.id, None)
 
     def delivery(self, session: Session, event: Event) -> Any:
-        conn: Connection = session.info[CONN]
         if event.kind == "receipt":
             delivered = event.stat == "DELIVRD"
             code = int(event.err) if event.err.isdigit() and int(event.err) < 256 else 0
@@ -205,16 +203,10 @@ class SgipPort(CustomerPort):
                 user_number=event.destination, state=c.STATE_DELIVERED if delivered else c.STATE_FAILED,
                 error_code=0 if delivered else (code or RESULT_QX_OTHER),
             )  # fmt: skip
-        coding, contents, udhi = encode_text(event.content, event.id & 0xFF)  # a long MO: UDH parts
-        parts = [
-            c.Deliver(
-                user_number=c.add_country_code(event.source.removeprefix("+")),
-                sp_number=(event.destination or conn.source_address)[:21], tp_udhi=1 if udhi else 0,
-                message_coding=coding, message_content=content,
-            )
-            for content in contents
-        ]  # fmt: skip
-        return parts[0] if len(parts) == 1 else parts
+        user_number = c.add_country_code(event.source.removeprefix("+"))
+        return mo_parts(session, event, lambda to, coding, content, udhi: c.Deliver(
+            user_number=user_number, sp_number=to, tp_udhi=int(udhi), message_coding=coding, message_content=content,
+        ))  # fmt: skip
 
     def acknowledged(self, resp: Any) -> bool:
         return int(resp.result) == c.RESULT_OK

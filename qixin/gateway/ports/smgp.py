@@ -25,8 +25,17 @@ from datetime import datetime
 from typing import Any
 
 from qixin.errors import QxError
-from qixin.gateway.ports.base import CONN, SHANGHAI, THROTTLED, CustomerPort, begin_bind, report_date, status_table
-from qixin.protocols.cmpp.text import decode_content, encode_text
+from qixin.gateway.ports.base import (
+    SHANGHAI,
+    THROTTLED,
+    CustomerPort,
+    judge_bind,
+    mo_parts,
+    printable_ascii,
+    report_date,
+    status_table,
+)
+from qixin.protocols.cmpp.text import decode_content
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
 from qixin.protocols.smgp.codec import (
@@ -123,9 +132,8 @@ class _Server(SmgpServer):
             return LoginResp(status=STATUS_BAD_COMMAND, sequence=pdu.sequence)
         if pdu.client_version > VERSION_30:
             return LoginResp(status=STATUS_VERSION_TOO_HIGH, sequence=pdu.sequence)
-        if not begin_bind(session, self.account_key):
-            return LoginResp(status=STATUS_BAD_COMMAND, sequence=pdu.sequence)
-        return self.port_of._login_pdu(session, pdu)
+        refused = LoginResp(status=STATUS_BAD_COMMAND, sequence=pdu.sequence)
+        return judge_bind(session, self.account_key, lambda: refused, lambda: self.port_of._login_pdu(session, pdu))
 
 
 class SmgpPort(CustomerPort):
@@ -196,28 +204,21 @@ class SmgpPort(CustomerPort):
 
     # -- Deliver -------------------------------------------------------------------------------
     def delivery(self, session: Session, event: Event) -> Deliver | list[Deliver]:
-        conn: Connection = session.info[CONN]
         now = datetime.now(SHANGHAI).strftime("%Y%m%d%H%M%S")
         if event.kind == "receipt":
-            txt = "".join(c for c in event.content if c.isascii() and c.isprintable())[:20].encode("ascii")
             report = Report(
                 bytes.fromhex(event.customer_id), submit_date=report_date(event.submitted_at),
-                done_date=report_date(event.done_at), stat=event.stat[:7], err=event.err[:3], txt=txt,
+                done_date=report_date(event.done_at), stat=event.stat[:7], err=event.err[:3],
+                txt=printable_ascii(event.content)[:20].encode("ascii"),
             )  # fmt: skip
             return Deliver(
                 msg_id=self.msg_ids.next(), is_report=1, msg_format=MSG_FORMAT_ASCII, recv_time=now,
                 src_term_id=event.destination, dest_term_id=event.source[:21], msg_content=encode_report(report),
             )  # fmt: skip
-        fmt, contents, udhi = encode_text(event.content, event.id & 0xFF)  # a long MO: UDH parts
-        parts = [
-            Deliver(
-                msg_id=self.msg_ids.next(), is_report=0, msg_format=fmt, recv_time=now, src_term_id=event.source,
-                dest_term_id=(event.destination or conn.source_address)[:21], msg_content=content,
-                tlvs=(tlv_u8(TAG_TP_UDHI, 1),) if udhi else (),
-            )
-            for content in contents
-        ]  # fmt: skip
-        return parts[0] if len(parts) == 1 else parts
+        return mo_parts(session, event, lambda to, fmt, content, udhi: Deliver(
+            msg_id=self.msg_ids.next(), is_report=0, msg_format=fmt, recv_time=now, src_term_id=event.source,
+            dest_term_id=to, msg_content=content, tlvs=(tlv_u8(TAG_TP_UDHI, 1),) if udhi else (),
+        ))  # fmt: skip
 
     def acknowledged(self, resp: Any) -> bool:
         return int(resp.status) == STATUS_OK

@@ -23,7 +23,15 @@ from typing import Any
 
 from qixin.domain.text import decode_payload
 from qixin.errors import QxError
-from qixin.gateway.ports.base import CONN, THROTTLED, CustomerPort, begin_bind, report_date, status_table
+from qixin.gateway.ports.base import (
+    CONN,
+    THROTTLED,
+    CustomerPort,
+    judge_bind,
+    printable_ascii,
+    report_date,
+    status_table,
+)
 from qixin.ids import ids
 from qixin.protocols.limits import ListenerLimits
 from qixin.protocols.session import Session
@@ -89,9 +97,12 @@ class _Server(SmppServer):
     port_of: SmppPort
 
     def _bind(self, session: Session, pdu: Any, kind: str) -> Any:
-        if not begin_bind(session, self.account_key):
-            return pdu.response(ESME_RALYBND)
-        return self.port_of._bind(session, pdu, kind)
+        return judge_bind(
+            session,
+            self.account_key,
+            lambda: pdu.response(ESME_RALYBND),
+            lambda: self.port_of._bind(session, pdu, kind),
+        )
 
 
 class SmppPort(CustomerPort):
@@ -183,7 +194,7 @@ class SmppPort(CustomerPort):
         if event.kind == "receipt":
             text = format_receipt(
                 event.customer_id, event.stat, event.err, report_date(event.submitted_at), report_date(event.done_at),
-                "".join(c for c in event.content if c.isascii() and c.isprintable()),
+                printable_ascii(event.content),
             )  # fmt: skip
             return DeliverSm(
                 source_addr_ton=1 if event.destination.startswith("86") else 0,
