@@ -18,6 +18,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -686,6 +687,7 @@ class Runtime:
         self.services = services
         self.roles = roles
         self._started: list[Role] = []
+        self._frozen = False
 
     @property
     def simulators(self) -> dict[str, Any]:
@@ -707,10 +709,20 @@ class Runtime:
         for role in self.roles:
             await role.start()
             self._started.append(role)
+        if self.services.settings.gc_freeze:
+            # what start-up built (lexicon automata, classifier model, compiled statements, imported modules)
+            # lives as long as the process: out of the cyclic collector's sight, so its full collections no
+            # longer walk it again and again under traffic (22–87 µs per message, bench/RESULTS.md)
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
 
     async def stop(self) -> None:
         while self._started:
             await self._started.pop().stop()
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
 
 
 def embedded(

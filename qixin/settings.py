@@ -248,6 +248,9 @@ class Settings(BaseSettings):
     retention_chunk_ms: float = Field(
         50.0, gt=0, description="Target duration (ms) of one purge transaction; chunks are sized to it"
     )
+    gc_freeze: bool = Field(
+        True, description="After start-up, move what start-up built out of the garbage collector's sight (gc.freeze)"
+    )
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"

@@ -50,6 +50,9 @@ os.environ.setdefault("QIXIN_SMPP_SERVER_PORT", "0")
 os.environ.setdefault("QIXIN_CMPP_SERVER_PORT", "0")
 os.environ.setdefault("QIXIN_SGIP_SERVER_PORT", "0")
 os.environ.setdefault("QIXIN_SMGP_SERVER_PORT", "0")
+# Test platforms start hundreds of times in one pytest process: a full collection before each gc.freeze
+# would walk the whole test session's heap every time. tests/test_entry_points.py checks the freeze itself.
+os.environ.setdefault("QIXIN_GC_FREEZE", "off")
 
 PG_SERVER = os.environ.get("QIXIN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REQUIRE = os.environ.get("QIXIN_REQUIRE_SERVICES") == "1"

@@ -156,3 +156,24 @@ async def test_two_dispatchers_share_the_queue_without_double_sends(pg_url: str,
             except subprocess.TimeoutExpired:
                 proc.kill()
         await sim.stop()
+
+
+async def test_a_started_runtime_freezes_what_start_up_built_and_stop_gives_it_back(tmp_path: Path) -> None:
+    """gc_freeze (on in every process qixin starts): after start-up the collector no longer walks the
+    lexicon, the classifier model and the modules; stop hands them back, and off leaves gc alone."""
+    import gc
+
+    from qixin.app import Core, Runtime, build
+    from qixin.settings import Settings
+
+    migrate_from_template(f"sqlite:///{tmp_path / 'qixin.db'}")
+    for freeze in (True, False):
+        services = build(Settings(data_dir=tmp_path, gc_freeze=freeze))
+        runtime = Runtime(services, [Core(services)])
+        assert gc.get_freeze_count() == 0
+        await runtime.start()
+        try:
+            assert (gc.get_freeze_count() > 10_000) is freeze, gc.get_freeze_count()
+        finally:
+            await runtime.stop()
+        assert gc.get_freeze_count() == 0
