@@ -20,6 +20,13 @@ Rules:
   of purged hours are kept while their messages are gone).
 - The cutoff is the start of an hour (UTC), so the rollups of an hour are either all before the mark or
   all after it.
+- PostgreSQL (store/partitions.py): ``messages`` and ``submits`` are partitioned by Beijing month (by id
+  range). A month whose whole range is before the cutoff (with the ids' minute of margin) is detached and
+  dropped in one short transaction of its own connection (a lock timeout, tried again); the messages it
+  must keep (open-complaint evidence, not final) are copied out and written back first — they land in the
+  default partition, where the chunked walk keeps them until the complaint closes. The partial edge month
+  (and the default and legacy partitions) go through the same chunked walk as SQLite. ``maintain`` creates
+  the current and the next month ahead: on start of the role and before each daily purge.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from qixin.domain.calendar import SHANGHAI
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase, audit
+from qixin.store import partitions
 from qixin.store import retention as store
 from qixin.store.db import Database, Tx, now_ms
 
@@ -100,6 +108,7 @@ class Retention(UseCase):
         self.days = days
         self.chunk_ms = chunk_ms
         self.hour = hour
+        self.lock_timeout_ms = 1000  # a partition drop waits at most this long for its lock, then tries again
         self._task: asyncio.Task[None] | None = None
 
     def cutoff(self, now: int | None = None) -> int:
@@ -123,6 +132,10 @@ class Retention(UseCase):
         kept = {"complaint_evidence": 0, "not_final": 0}
         kept_batches: set[int] = set()
         id_below = _id_below(cut)
+        dropped: list[str] = []
+        drop_ms = 0.0
+        if not dry_run and self.db.is_pg and await self.db.read(partitions.is_partitioned):
+            dropped, drop_ms = await self._drop_months(cut, counts)
 
         # 1. messages and their parts, by id (time order)
         last = 0
@@ -235,6 +248,9 @@ class Retention(UseCase):
             else 0.0,
             "seconds": round(time.perf_counter() - started, 3),
         }
+        if dropped:
+            out["partitions_dropped"] = dropped
+            out["longest_drop_ms"] = round(drop_ms, 1)
         if not dry_run:
 
             def finish(tx: Tx) -> None:
@@ -244,6 +260,56 @@ class Retention(UseCase):
             await self.db.write(finish)
             log.info("retention purge before %s: %s", out["before_local"], counts)
         return out
+
+    async def _drop_months(self, cut: int, counts: dict[str, int]) -> tuple[list[str], float]:
+        """PostgreSQL: detach and drop every month partition wholly before ``cut``; the rows it must keep
+        are written back (to the default partition) in the same transaction. Counts what went; the names
+        dropped and the longest drop transaction (ms, the exclusive lock included)."""
+        below = partitions.id_at(cut - 60_000)  # every id of the range older than the cutoff by a minute
+        pairs = await self.db.read(lambda tx: partitions.droppable(tx, below))
+        names: list[str] = []
+        longest = 0.0
+        for mpart, spart in pairs:
+            # the scans outside the lock: old months do not change, only the open complaints may
+            numbers, protected = await self.db.read(store.open_complaints)
+            rows = await self.db.read(lambda tx, p=mpart.name: partitions.count_rows(tx, p))  # type: ignore[misc]
+            subs = 0 if spart is None else await self.db.read(
+                lambda tx, p=spart.name: partitions.count_rows(tx, p)  # type: ignore[misc]
+            )  # fmt: skip
+            keep = await self.db.read(
+                lambda tx, p=mpart.name, n=numbers, i=protected: partitions.kept_rows(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
+            )
+
+            def ddl(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
+                    keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
+                    ) -> tuple[int, int, float]:  # fmt: skip
+                t0 = time.perf_counter()
+                partitions.set_lock_timeout(tx, self.lock_timeout_ms)
+                if store.open_complaints(tx) != seen:  # a complaint came or went meanwhile
+                    now_numbers, now_protected = store.open_complaints(tx)
+                    keep = partitions.kept_rows(tx, mpart.name, cut, FINAL, now_numbers, now_protected)
+                m, s = partitions.drop_month(tx, mpart.name, spart.name if spart else None,
+                                             [int(r[0]) for r in keep], self.lock_timeout_ms)  # fmt: skip
+                return m, s, (time.perf_counter() - t0) * 1000
+
+            t0 = time.perf_counter()
+            kept_m, kept_s, _ = await asyncio.to_thread(partitions.isolated, self.db, ddl)
+            longest = max(longest, (time.perf_counter() - t0) * 1000)  # commit included
+            counts["messages"] += rows - kept_m
+            counts["submits"] += subs - kept_s
+            names.append(mpart.name)
+            log.info("retention: dropped partition %s (%d rows, %d kept)", mpart.name, rows, kept_m)
+        return names, longest
+
+    async def maintain(self, now: int | None = None) -> list[str]:
+        """PostgreSQL: the current and the next month's partitions exist (no-op on SQLite). Created names."""
+        if not self.db.is_pg:
+            return []
+        at = now_ms() if now is None else now
+        made = await asyncio.to_thread(partitions.isolated, self.db, lambda tx: partitions.ensure_months(tx, at))
+        if made:
+            log.info("retention: created partitions %s", ", ".join(made))
+        return made
 
     async def close_complaint(self, actor: Actor, complaint_id: int, note: str = "") -> dict[str, Any]:
         """Close a complaint: the purge may then remove the messages it kept as evidence."""
@@ -279,11 +345,16 @@ class Retention(UseCase):
                 pass
 
     async def _loop(self) -> None:
+        try:
+            await self.maintain()
+        except Exception:
+            log.exception("retention: creating the months' partitions failed; tried again before the purge")
         while True:
             due = self.next_run(now_ms())
             while (left := due - now_ms()) > 0:
                 await asyncio.sleep(min(left / 1000, 60.0))
             try:
+                await self.maintain()
                 await self.purge(Actor.system("retention"))
             except Exception:
                 log.exception("retention purge failed; next run tomorrow")
