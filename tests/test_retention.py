@@ -100,7 +100,11 @@ async def test_purge_removes_old_details_and_keeps_the_rest(running: Running) ->
     assert out["purged"]["submits"] == 39
     assert out["purged"]["batches"] == 0  # the batch still holds the evidence message
     assert out["purged"]["mo_messages"] == 1 and out["purged"]["webhook_outbox"] == 2  # sent + dead, not pending
-    assert out["purged"]["receipt_inbox"] == 1
+    # the old parked receipt goes: by the purge, or first by the dispatcher, which drops parked receipts
+    # older than a day as orphans every half second (a race the test must not depend on)
+    assert out["purged"]["receipt_inbox"] in (0, 1)
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM receipt_inbox WHERE received_at < ?",
+                                           (out["before"],))) == 0  # fmt: skip
     assert out["kept"]["complaint_evidence"] == 1 and out["chunks"] > 3
 
     def remaining(tx: Tx) -> dict[str, int]:

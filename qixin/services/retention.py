@@ -272,13 +272,12 @@ class Retention(UseCase):
         for mpart, spart in pairs:
             # the scans outside the lock: old months do not change, only the open complaints may
             numbers, protected = await self.db.read(store.open_complaints)
-            rows = await self.db.read(lambda tx, p=mpart.name: partitions.count_rows(tx, p))  # type: ignore[misc]
+            rows, keep = await self.db.read(
+                lambda tx, p=mpart.name, n=numbers, i=protected: partitions.scan_month(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
+            )
             subs = 0 if spart is None else await self.db.read(
                 lambda tx, p=spart.name: partitions.count_rows(tx, p)  # type: ignore[misc]
             )  # fmt: skip
-            keep = await self.db.read(
-                lambda tx, p=mpart.name, n=numbers, i=protected: partitions.kept_rows(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
-            )
 
             def ddl(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
                     keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
@@ -287,7 +286,7 @@ class Retention(UseCase):
                 partitions.set_lock_timeout(tx, self.lock_timeout_ms)
                 if store.open_complaints(tx) != seen:  # a complaint came or went meanwhile
                     now_numbers, now_protected = store.open_complaints(tx)
-                    keep = partitions.kept_rows(tx, mpart.name, cut, FINAL, now_numbers, now_protected)
+                    keep = partitions.scan_month(tx, mpart.name, cut, FINAL, now_numbers, now_protected)[1]
                 m, s = partitions.drop_month(tx, mpart.name, spart.name if spart else None,
                                              [int(r[0]) for r in keep], self.lock_timeout_ms)  # fmt: skip
                 return m, s, (time.perf_counter() - t0) * 1000

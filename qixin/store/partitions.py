@@ -15,6 +15,7 @@ docs/retention.md).
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -153,15 +154,19 @@ def droppable(tx: Tx, below_id: int) -> list[tuple[Part, Part | None]]:
     ]
 
 
-def kept_rows(tx: Tx, part: str, before_at: int, final: Iterable[str],
-              numbers: set[str], protected: set[int]) -> list[Any]:  # fmt: skip
-    """(id, number, status, created_at, batch_id) of the messages of one partition the purge keeps: not
-    final, not older than ``before_at``, or named by an open complaint (by number or by id). One scan."""
-    return tx.all(
-        f"SELECT id, number, status, created_at, batch_id FROM {part} WHERE NOT (status = ANY(?))"
-        f" OR created_at >= ? OR number = ANY(?) OR id = ANY(?) ORDER BY id",
+def scan_month(tx: Tx, part: str, before_at: int, final: Iterable[str],
+               numbers: set[str], protected: set[int]) -> tuple[int, list[Any]]:  # fmt: skip
+    """(rows, kept) of one messages partition in one scan; kept: (id, number, status, created_at,
+    batch_id) of the messages the purge keeps — not final, not older than ``before_at``, or named by an
+    open complaint (by number or by id)."""
+    row = tx.one(
+        "SELECT COUNT(*), COALESCE(json_agg(json_build_array(id, number, status, created_at, batch_id) ORDER BY id)"
+        " FILTER (WHERE NOT (status = ANY(?)) OR created_at >= ? OR number = ANY(?) OR id = ANY(?)), '[]')"
+        f" FROM {part}",
         (sorted(final), before_at, sorted(numbers), sorted(protected)),
     )
+    kept = row[1] if isinstance(row[1], list) else json.loads(row[1])
+    return int(row[0]), [tuple(k) for k in kept]
 
 
 def count_rows(tx: Tx, part: str) -> int:
