@@ -324,7 +324,7 @@ def build(settings: Settings) -> Services:
         console_send=console_send,
         console_views=ConsoleViews(db),
         addressbook=AddressBook(db, console_send),
-        retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour),
+        retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour, data_dir=s.data_dir),
     )  # fmt: skip
 
 

@@ -1045,7 +1045,8 @@ def retention_purge(
     human = (
         f"{'将清理' if dry_run else '已清理'} {out['before_local']} 之前：短信 {p['messages']} 条，"
         f"提交记录 {p['submits']}，批次 {p['batches']}，上行 {p['mo_messages']}，推送 {p['webhook_outbox']}，"
-        f"暂存回执 {p['receipt_inbox']}；投诉证据保留 {out['kept']['complaint_evidence']} 条，"
+        f"暂存回执 {p['receipt_inbox']}，文件任务 {p.get('file_jobs', 0)}；"
+        f"投诉证据保留 {out['kept']['complaint_evidence']} 条，"
         f"未终态保留 {out['kept']['not_final']} 条；最长事务 {out['longest_chunk_ms']} ms"
     )
     _out(out, as_json, human)

@@ -424,3 +424,46 @@ def test_migration_turns_a_table_with_rows_into_the_legacy_partition(empty_db_ur
         assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM submits")) == 0
     finally:
         db.close()
+
+
+async def test_purge_removes_finished_file_jobs_and_their_uploads(running: Running) -> None:
+    """Finished file jobs older than the cutoff go with their uploaded file and chunk rows; a running one
+    and a recent one stay; a stored path outside data_dir is never deleted."""
+    db = running.platform.db
+    data_dir = running.platform.retention.data_dir
+    assert data_dir is not None
+    now = now_ms()
+    outside = data_dir.parent / "outside-data-dir.txt"
+    outside.write_text("13900000000")
+    jobs = {1: ("done", now - AGE_MS), 2: ("running", now - AGE_MS), 3: ("done", now), 4: ("failed", now - AGE_MS)}
+    for jid, (status, at) in jobs.items():
+        rel = f"filejobs/1/{jid}.txt" if jid != 4 else "../outside-data-dir.txt"
+        if jid != 4:
+            (data_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (data_dir / rel).write_text("13900000000\n")
+
+        def add(tx: Tx, jid: int = jid, status: str = status, at: int = at, rel: str = rel) -> None:
+            tx.execute(
+                "INSERT INTO file_jobs (id, account_id, app_key, status, filename, path, size, options, total,"
+                " duplicates, chunks, created_by, created_at) VALUES (?, 1, 'k', ?, 'n.txt', ?, 12, '{}', 1, 0, 1,"
+                " 'cli:', ?)",
+                (jid, status, rel, at),
+            )
+            tx.execute(
+                "INSERT INTO file_job_chunks (job_id, n, size, accepted, rejected, fee_li, refused, batch_ids,"
+                " committed_at) VALUES (?, 0, 1, 1, 0, 35, '{}', '', ?)",
+                (jid, at),
+            )
+
+        await db.write(add)
+    dry = await running.platform.retention.purge(Actor.cli(), dry_run=True)
+    assert dry["purged"]["file_jobs"] == 2 and (data_dir / "filejobs/1/1.txt").exists()
+    out = await running.platform.retention.purge(Actor.cli())
+    assert out["purged"]["file_jobs"] == 2
+    left = await db.read(lambda tx: sorted(int(r[0]) for r in tx.all("SELECT id FROM file_jobs")))
+    assert left == [2, 3]
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM file_job_chunks")) == 2
+    assert not (data_dir / "filejobs/1/1.txt").exists()
+    assert (data_dir / "filejobs/1/2.txt").exists() and (data_dir / "filejobs/1/3.txt").exists()
+    assert outside.exists()  # a path escaping data_dir: the row goes, the file outside is left alone
+    assert (await running.platform.retention.purge(Actor.cli()))["purged"]["file_jobs"] == 0

@@ -36,6 +36,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from qixin import ids
@@ -103,8 +104,9 @@ class Retention(UseCase):
     """The purge (CLI, daily worker) and the closing of complaints whose evidence it keeps."""
 
     def __init__(self, db: Database, days: int, chunk_ms: float = 50.0, hour: int = 4,
-                 on_change: Callable[[], None] | None = None) -> None:  # fmt: skip
+                 on_change: Callable[[], None] | None = None, data_dir: Path | None = None) -> None:  # fmt: skip
         super().__init__(db, on_change)
+        self.data_dir = data_dir  # where file jobs keep their uploads (None: rows only)
         self.days = days
         self.chunk_ms = chunk_ms
         self.hour = hour
@@ -128,7 +130,7 @@ class Retention(UseCase):
             raise QxError("INVALID_REQUEST", "清理时间点不能晚于当前时间")
         started = time.perf_counter()
         chunks = Chunks(self.chunk_ms)
-        counts = {"messages": 0, "submits": 0, "batches": 0, **{t: 0 for t in store.SIMPLE_TABLES}}
+        counts = {"messages": 0, "submits": 0, "batches": 0, **{t: 0 for t in store.SIMPLE_TABLES}, "file_jobs": 0}
         kept = {"complaint_evidence": 0, "not_final": 0}
         kept_batches: set[int] = set()
         id_below = _id_below(cut)
@@ -234,6 +236,25 @@ class Retention(UseCase):
                 if done:
                     break
 
+        # 4. finished file jobs: the uploaded file first, then the rows (a crash in between leaves a row
+        #    whose file is gone: the next purge deletes it)
+        chunks = chunks.phase()
+        if dry_run:
+            counts["file_jobs"] = await self.db.read(lambda tx: store.count_old_file_jobs(tx, cut))
+        else:
+            last = 0
+            while True:
+                found = await self.db.read(lambda tx, last=last: store.old_file_jobs(tx, last, cut, 500))  # type: ignore[misc]
+                if not found:
+                    break
+                await asyncio.to_thread(self._unlink, [p for _, p in found])
+                t0 = time.perf_counter()
+                n = await self.db.write(lambda tx, f=found: store.delete_file_jobs(tx, [i for i, _ in f]))  # type: ignore[misc]
+                ms = (time.perf_counter() - t0) * 1000
+                chunks.took(len(found), ms, ms)
+                counts["file_jobs"] += n
+                last = found[-1][0]
+
         out = {
             "before": cut,
             "before_local": datetime.fromtimestamp(cut / 1000, SHANGHAI).isoformat(timespec="seconds"),
@@ -260,6 +281,16 @@ class Retention(UseCase):
             await self.db.write(finish)
             log.info("retention purge before %s: %s", out["before_local"], counts)
         return out
+
+    def _unlink(self, paths: list[str]) -> None:
+        """Delete stored files (relative to data_dir; never outside it)."""
+        if self.data_dir is None:
+            return
+        root = self.data_dir.resolve()
+        for rel in paths:
+            path = (root / rel).resolve()
+            if path.is_relative_to(root) and path != root:
+                path.unlink(missing_ok=True)
 
     async def _drop_months(self, cut: int, counts: dict[str, int]) -> tuple[list[str], float]:
         """PostgreSQL: detach and drop every month partition wholly before ``cut``; the rows it must keep
