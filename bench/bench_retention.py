@@ -9,8 +9,10 @@ Usage (from the repository root):
 ``--partition`` (PostgreSQL): the month's rows are generated in SQL (generate_series, no Python rows)
 into the month partition of 8 months ago (messages and one submitted part each, 1,000 batches, one
 message kept as open-complaint evidence); the purge detaches and drops the month. Reports the time of
-the drop transaction (the exclusive lock included), the whole purge (its read-only scan of the month
-first: counts and the rows to keep), and the probe's longest write wait. Bounded: at most 20,000,000 rows.
+the detach transaction (the parents' exclusive lock, commit included), of the drop of the detached
+tables (no lock on the parents), the whole purge (its read-only scan of the month first: counts and the
+rows to keep), and the longest wait of a probe write job that reads ``messages`` every 5 ms (it waits
+for the parent's lock). Bounded: at most 20,000,000 rows.
 
 Reports rows/s of the purge, the number of chunks, the longest chunk transaction (its statements, as
 the purge measures it) and the longest wait of a one-row write job submitted every 5 ms while the purge
@@ -211,7 +213,7 @@ async def measure_partition(url: str, rows: int) -> dict[str, object]:
     async def probe() -> None:
         while not done.is_set():
             t = time.perf_counter()
-            await db.write(lambda tx: tx.one("SELECT 1"))
+            await db.write(lambda tx: tx.one("SELECT COUNT(*) FROM messages WHERE id = -1"))  # locks the parent
             waits.append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(0.005)
 
@@ -230,7 +232,8 @@ async def measure_partition(url: str, rows: int) -> dict[str, object]:
     return {
         "rows": rows,
         "generate_s": round(gen_s, 1),
-        "drop_ms": out["longest_drop_ms"],
+        "detach_ms": out["longest_detach_ms"],
+        "drop_steps_ms": retention.last_drop_steps,
         "purge_s": round(elapsed, 2),
         "submits_purged": purged["submits"],
         "batches_purged": purged["batches"],

@@ -248,6 +248,9 @@ class Settings(BaseSettings):
     retention_chunk_ms: float = Field(
         50.0, gt=0, description="Target duration (ms) of one purge transaction; chunks are sized to it"
     )
+    export_keep_days: int = Field(
+        7, ge=1, description="Days a finished export job and its file are kept before the retention purge deletes them"
+    )
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"

@@ -325,7 +325,7 @@ async def test_postgresql_drops_whole_months_and_keeps_complaint_evidence(runnin
     assert out["kept"]["complaint_evidence"] == 1
     assert out["purged"]["batches"] == 0  # the evidence message still needs its batch
     if db.is_pg:
-        assert out["partitions_dropped"] == [name] and out["longest_drop_ms"] > 0
+        assert out["partitions_dropped"] == [name] and out["longest_detach_ms"] > 0
         tables = lambda tx: {str(r[0]) for r in tx.all("SELECT tablename FROM pg_tables")}  # noqa: E731
         left = await db.read(tables)
         assert name not in left and partitions.month_name("submits", *month) not in left
@@ -417,9 +417,16 @@ def test_migration_turns_a_table_with_rows_into_the_legacy_partition(empty_db_ur
         assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages_default")) == 0
         # the legacy partition is dropped once wholly past a cutoff (called directly: a real cutoff is months away)
         assert [p.name for p, _ in db.read_sync(lambda tx: partitions.droppable(tx, later))] == ["messages_legacy"]
-        kept = partitions.isolated(db, lambda tx: partitions.drop_month(tx, "messages_legacy", "submits_legacy", [],
-                                                                        1000))  # fmt: skip
-        assert kept == (0, 0)
+        kept = partitions.isolated(db, lambda tx: partitions.detach_month(tx, "messages_legacy", "submits_legacy",
+                                                                          [mid], 1000))  # fmt: skip
+        assert kept == (1, 1)  # written back: to the default partition
+        assert db.read_sync(partitions.detached) == ["messages_legacy", "submits_legacy"]
+        assert db.read_sync(lambda tx: tx.one("SELECT tableoid::regclass::text FROM messages WHERE id = ?",
+                                              (mid,)))[0] == "messages_default"  # fmt: skip
+        partitions.isolated(db, lambda tx: partitions.drop_detached(tx, partitions.detached(tx), 1000))
+        assert db.read_sync(partitions.detached) == []
+        db.write_sync(lambda tx: tx.execute("DELETE FROM messages WHERE id = ?", (mid,)))
+        db.write_sync(lambda tx: tx.execute("DELETE FROM submits WHERE message_id = ?", (mid,)))
         assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages WHERE id = ?", (mid,))) == 0
         assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM submits")) == 0
     finally:

@@ -44,6 +44,7 @@ from qixin.domain.calendar import SHANGHAI
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase, audit
+from qixin.store import exports as export_store
 from qixin.store import partitions
 from qixin.store import retention as store
 from qixin.store.db import Database, Tx, now_ms
@@ -104,12 +105,15 @@ class Retention(UseCase):
     """The purge (CLI, daily worker) and the closing of complaints whose evidence it keeps."""
 
     def __init__(self, db: Database, days: int, chunk_ms: float = 50.0, hour: int = 4,
-                 on_change: Callable[[], None] | None = None, data_dir: Path | None = None) -> None:  # fmt: skip
+                 on_change: Callable[[], None] | None = None, data_dir: Path | None = None,
+                 export_keep_days: int = 7) -> None:  # fmt: skip
         super().__init__(db, on_change)
+        self.export_keep_days = export_keep_days  # finished export jobs (services/exports.py) kept this long
         self.data_dir = data_dir  # where file jobs keep their uploads (None: rows only)
         self.days = days
         self.chunk_ms = chunk_ms
         self.hour = hour
+        self.last_drop_steps: dict[str, float] = {}  # the last partition drop, step by step (ms; benches read it)
         self.lock_timeout_ms = 1000  # a partition drop waits at most this long for its lock, then tries again
         self._task: asyncio.Task[None] | None = None
 
@@ -130,7 +134,14 @@ class Retention(UseCase):
             raise QxError("INVALID_REQUEST", "清理时间点不能晚于当前时间")
         started = time.perf_counter()
         chunks = Chunks(self.chunk_ms)
-        counts = {"messages": 0, "submits": 0, "batches": 0, **{t: 0 for t in store.SIMPLE_TABLES}, "file_jobs": 0}
+        counts = {
+            "messages": 0,
+            "submits": 0,
+            "batches": 0,
+            **{t: 0 for t in store.SIMPLE_TABLES},
+            "file_jobs": 0,
+            "export_jobs": 0,
+        }
         kept = {"complaint_evidence": 0, "not_final": 0}
         kept_batches: set[int] = set()
         id_below = _id_below(cut)
@@ -255,6 +266,22 @@ class Retention(UseCase):
                 counts["file_jobs"] += n
                 last = found[-1][0]
 
+        # 5. finished export jobs and their files, ``export_keep_days`` after they finished (not the cutoff)
+        exports_before = now - self.export_keep_days * DAY_MS
+        if dry_run:
+            counts["export_jobs"] = await self.db.read(lambda tx: export_store.count_old_jobs(tx, exports_before))
+        else:
+            last = 0
+            while True:
+                found = await self.db.read(lambda tx, last=last: export_store.old_jobs(tx, last, exports_before, 500))  # type: ignore[misc]
+                if not found:
+                    break
+                await asyncio.to_thread(self._unlink, [p for _, p in found])
+                counts["export_jobs"] += await self.db.write(
+                    lambda tx, f=found: export_store.delete_jobs(tx, [i for i, _ in f])  # type: ignore[misc]
+                )
+                last = found[-1][0]
+
         out = {
             "before": cut,
             "before_local": datetime.fromtimestamp(cut / 1000, SHANGHAI).isoformat(timespec="seconds"),
@@ -271,7 +298,7 @@ class Retention(UseCase):
         }
         if dropped:
             out["partitions_dropped"] = dropped
-            out["longest_drop_ms"] = round(drop_ms, 1)
+            out["longest_detach_ms"] = round(drop_ms, 1)
         if not dry_run:
 
             def finish(tx: Tx) -> None:
@@ -294,13 +321,15 @@ class Retention(UseCase):
 
     async def _drop_months(self, cut: int, counts: dict[str, int]) -> tuple[list[str], float]:
         """PostgreSQL: detach and drop every month partition wholly before ``cut``; the rows it must keep
-        are written back (to the default partition) in the same transaction. Counts what went; the names
-        dropped and the longest drop transaction (ms, the exclusive lock included)."""
+        are written back (to the default partition) in the detach's transaction. Counts what went; the
+        names dropped and the longest detach transaction (ms: the parents' exclusive lock, commit included)."""
         below = partitions.id_at(cut - 60_000)  # every id of the range older than the cutoff by a minute
         pairs = await self.db.read(lambda tx: partitions.droppable(tx, below))
         names: list[str] = []
         longest = 0.0
+        await self._drop_detached()  # left by a purge that stopped between its detach and its drop
         for mpart, spart in pairs:
+            steps: dict[str, float] = {}
             # the scans outside the lock: old months do not change, only the open complaints may
             numbers, protected = await self.db.read(store.open_complaints)
             rows, keep = await self.db.read(
@@ -310,26 +339,36 @@ class Retention(UseCase):
                 lambda tx, p=spart.name: partitions.count_rows(tx, p)  # type: ignore[misc]
             )  # fmt: skip
 
-            def ddl(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
-                    keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
-                    ) -> tuple[int, int, float]:  # fmt: skip
-                t0 = time.perf_counter()
+            def detach(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
+                       keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
+                       steps: dict[str, float] = steps) -> tuple[int, int]:  # fmt: skip
                 partitions.set_lock_timeout(tx, self.lock_timeout_ms)
                 if store.open_complaints(tx) != seen:  # a complaint came or went meanwhile
                     now_numbers, now_protected = store.open_complaints(tx)
                     keep = partitions.scan_month(tx, mpart.name, cut, FINAL, now_numbers, now_protected)[1]
-                m, s = partitions.drop_month(tx, mpart.name, spart.name if spart else None,
-                                             [int(r[0]) for r in keep], self.lock_timeout_ms)  # fmt: skip
-                return m, s, (time.perf_counter() - t0) * 1000
+                return partitions.detach_month(tx, mpart.name, spart.name if spart else None,
+                                               [int(r[0]) for r in keep], self.lock_timeout_ms, steps)  # fmt: skip
 
             t0 = time.perf_counter()
-            kept_m, kept_s, _ = await asyncio.to_thread(partitions.isolated, self.db, ddl)
-            longest = max(longest, (time.perf_counter() - t0) * 1000)  # commit included
+            kept_m, kept_s = await asyncio.to_thread(partitions.isolated, self.db, detach)
+            took = (time.perf_counter() - t0) * 1000  # commit included: the parents' lock is released
+            longest = max(longest, took)
             counts["messages"] += rows - kept_m
             counts["submits"] += subs - kept_s
             names.append(mpart.name)
+            t1 = time.perf_counter()
+            await self._drop_detached()
+            steps |= {"detach_total": round(took, 1), "drop_total": round((time.perf_counter() - t1) * 1000, 1)}
+            self.last_drop_steps = steps
             log.info("retention: dropped partition %s (%d rows, %d kept)", mpart.name, rows, kept_m)
         return names, longest
+
+    async def _drop_detached(self) -> None:
+        names = await self.db.read(partitions.detached)
+        if names:
+            await asyncio.to_thread(
+                partitions.isolated, self.db, lambda tx: partitions.drop_detached(tx, names, self.lock_timeout_ms)
+            )
 
     async def maintain(self, now: int | None = None) -> list[str]:
         """PostgreSQL: the current and the next month's partitions exist (no-op on SQLite). Created names."""

@@ -173,38 +173,59 @@ def count_rows(tx: Tx, part: str) -> int:
     return int(tx.one(f"SELECT COUNT(*) FROM {part}")[0])
 
 
-def drop_month(tx: Tx, messages_part: str, submits_part: str | None, keep: Sequence[int],
-               lock_timeout_ms: int) -> tuple[int, int]:  # fmt: skip
-    """Detach and drop one month (messages and its submits); the messages in ``keep`` and their parts are
-    copied out first and written back through the parent (they land in the default partition). The lock
-    on the parents is held for the catalog changes and the copy of ``keep`` only. Returns the rows kept
-    (messages, submits)."""
+def detach_month(tx: Tx, messages_part: str, submits_part: str | None, keep: Sequence[int],
+                 lock_timeout_ms: int, timings: dict[str, float] | None = None) -> tuple[int, int]:  # fmt: skip
+    """Detach one month (messages and its submits) from the parents; the messages in ``keep`` and their
+    parts are copied out first and written back through the parents (they land in the default
+    partitions). The parents' exclusive lock lasts for this transaction only: catalog changes and the copy
+    of ``keep``. The detached tables are dropped afterwards (``drop_detached``), in a transaction of their
+    own, because a DROP frees the files at commit, which on a big month takes seconds, and it would hold
+    the lock that long. Returns the rows kept (messages, submits); ``timings`` receives each step's ms."""
+    times = timings if timings is not None else {}
+    t = time.perf_counter()
+
+    def step(name: str, sql: str, params: Sequence[Any] = ()) -> None:
+        nonlocal t
+        tx.execute(sql, params)
+        now = time.perf_counter()
+        times[name] = round((now - t) * 1000, 1)
+        t = now
+
     set_lock_timeout(tx, lock_timeout_ms)
-    tx.execute(f"ALTER TABLE messages DETACH PARTITION {messages_part}")
+    step("detach_messages", f"ALTER TABLE messages DETACH PARTITION {messages_part}")
     if submits_part:
-        tx.execute(f"ALTER TABLE submits DETACH PARTITION {submits_part}")
+        step("detach_submits", f"ALTER TABLE submits DETACH PARTITION {submits_part}")
     kept = kept_subs = 0
     if keep:
-        tx.execute(
-            f"CREATE TEMP TABLE qx_kept_messages ON COMMIT DROP AS SELECT * FROM {messages_part} WHERE id = ANY(?)",
-            (list(keep),),
-        )
-        if submits_part:
-            tx.execute(
-                f"CREATE TEMP TABLE qx_kept_submits ON COMMIT DROP AS"
-                f" SELECT * FROM {submits_part} WHERE message_id = ANY(?)",
-                (list(keep),),
-            )
-    tx.execute(f"DROP TABLE {messages_part}")
-    if submits_part:
-        tx.execute(f"DROP TABLE {submits_part}")
-    if keep:
-        tx.execute("INSERT INTO messages SELECT * FROM qx_kept_messages")
+        step("write_back", f"INSERT INTO messages SELECT * FROM {messages_part} WHERE id = ANY(?)", (list(keep),))
         kept = tx.rowcount
         if submits_part:
-            tx.execute("INSERT INTO submits SELECT * FROM qx_kept_submits")
+            step("write_back_submits", f"INSERT INTO submits SELECT * FROM {submits_part} WHERE message_id = ANY(?)",
+                 (list(keep),))  # fmt: skip
             kept_subs = tx.rowcount
     return kept, kept_subs
+
+
+_DETACHED = r"^(messages|submits)_(p[0-9]{6}|legacy)$"
+
+
+def detached(tx: Tx) -> list[str]:
+    """Month (or legacy) tables no longer attached: detached by a purge whose drop has not run yet."""
+    rows = tx.all(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT c.relispartition AND c.relname ~ ?"
+        " ORDER BY c.relname",
+        (_DETACHED,),
+    )
+    return [str(r[0]) for r in rows]
+
+
+def drop_detached(tx: Tx, names: Sequence[str], lock_timeout_ms: int) -> None:
+    """Drop detached month tables (their rows to keep were written back when they were detached)."""
+    set_lock_timeout(tx, lock_timeout_ms)
+    for name in names:
+        if re.match(_DETACHED, name):
+            tx.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def isolated(db: Database, fn: Callable[[Tx], T], attempts: int = 5) -> T:

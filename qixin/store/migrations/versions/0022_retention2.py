@@ -1,4 +1,5 @@
-"""PostgreSQL: messages and submits range-partitioned by month (by id / message_id); SQLite unchanged
+"""PostgreSQL: messages and submits range-partitioned by month (by id / message_id); SQLite unchanged.
+Both: the export_jobs table (services/exports.py).
 
 An empty table (a new install) is recreated partitioned, with the current and the next Beijing month and
 a default partition. A table holding rows is not rewritten: it becomes one partition (``*_legacy``)
@@ -68,7 +69,35 @@ def _convert(conn: sa.Connection, table: str, key: str, legacy_high: int | None,
     q(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT")
 
 
+def _export_jobs() -> None:
+    op.create_table(
+        "export_jobs",
+        sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("account_id", sa.BigInteger(), nullable=True),
+        sa.Column("created_by", sa.String(length=80), nullable=False),
+        sa.Column("reveal", sa.Boolean(), nullable=False),
+        sa.Column("filters", sa.Text(), nullable=False),
+        sa.Column("format", sa.String(length=8), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=True),
+        sa.Column("rows_written", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=True),
+        sa.Column("offset_bytes", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("path", sa.Text(), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=True),
+        sa.Column("error_code", sa.String(length=40), nullable=True),
+        sa.Column("runner", sa.String(length=40), nullable=True),
+        sa.Column("lease_until", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("finished_at", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_export_jobs_status", "export_jobs", ["status"], unique=False)
+    op.create_index("ix_export_jobs_account", "export_jobs", ["account_id", "id"], unique=False)
+
+
 def upgrade() -> None:
+    _export_jobs()
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
@@ -84,6 +113,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_export_jobs_account", table_name="export_jobs")
+    op.drop_index("ix_export_jobs_status", table_name="export_jobs")
+    op.drop_table("export_jobs")
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
