@@ -1171,3 +1171,34 @@ Index("ix_export_jobs_account", export_jobs.c.account_id, export_jobs.c.id)
 # ``submits`` there is (channel, carrier_msg_id, message_id) — a partitioned table's key must hold the
 # partition key. Alembic compares neither partitioning nor primary keys; the partitions themselves are
 # left out of the comparison (partitions.include_name).
+
+# -- alert notices and leases (migration 0022_retention2; services/alerts.py) ------------------------------
+# One row per notice of a fired or resolved alert to one target (email:<address>, webhook, sms), written in
+# the transaction that fires or resolves the alert; delivered after the commit, retried with backoff until
+# sent or given up (dead). A sender claims a row by moving next_at forward (a lease), so one process sends it.
+alert_notices = Table(
+    "alert_notices",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", BigInteger, nullable=False, index=True),
+    Column("event", String(16), nullable=False),  # fired | resolved
+    Column("target", String(160), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: the alert as it was then
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending | sent | dead
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_at", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+)
+Index("ix_alert_notices_due", alert_notices.c.status, alert_notices.c.next_at)
+
+# A named lease one process holds at a time (the alert evaluator): taken when free or run out, renewed by
+# its holder.
+service_leases = Table(
+    "service_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(80), nullable=False),
+    Column("until", BigInteger, nullable=False),
+)

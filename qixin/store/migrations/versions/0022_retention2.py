@@ -1,5 +1,5 @@
 """PostgreSQL: messages and submits range-partitioned by month (by id / message_id); SQLite unchanged.
-Both: the export_jobs table (services/exports.py).
+Both: the export_jobs table (services/exports.py); alert_notices and service_leases (services/alerts.py).
 
 An empty table (a new install) is recreated partitioned, with the current and the next Beijing month and
 a default partition. A table holding rows is not rewritten: it becomes one partition (``*_legacy``)
@@ -96,8 +96,36 @@ def _export_jobs() -> None:
     op.create_index("ix_export_jobs_account", "export_jobs", ["account_id", "id"], unique=False)
 
 
+def _notices_and_leases() -> None:
+    op.create_table(
+        "alert_notices",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("alert_id", sa.BigInteger(), nullable=False),
+        sa.Column("event", sa.String(length=16), nullable=False),
+        sa.Column("target", sa.String(length=160), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="pending", nullable=False),
+        sa.Column("attempts", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("next_at", sa.BigInteger(), nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("sent_at", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_alert_notices_alert_id", "alert_notices", ["alert_id"], unique=False)
+    op.create_index("ix_alert_notices_due", "alert_notices", ["status", "next_at"], unique=False)
+    op.create_table(
+        "service_leases",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("holder", sa.String(length=80), nullable=False),
+        sa.Column("until", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
+
+
 def upgrade() -> None:
     _export_jobs()
+    _notices_and_leases()
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
@@ -113,6 +141,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("service_leases")
+    op.drop_index("ix_alert_notices_due", table_name="alert_notices")
+    op.drop_index("ix_alert_notices_alert_id", table_name="alert_notices")
+    op.drop_table("alert_notices")
     op.drop_index("ix_export_jobs_account", table_name="export_jobs")
     op.drop_index("ix_export_jobs_status", table_name="export_jobs")
     op.drop_table("export_jobs")
