@@ -183,3 +183,25 @@ async def test_retention_purges_finished_export_jobs_and_their_files(running: Ru
     assert out["purged"]["export_jobs"] == 1 and not path.exists()
     r = await a.get(f"/v1/exports/{job['id']}")
     assert r.status_code == 404
+
+
+def test_cli_exports_create_runs_the_job_and_lists_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from qixin.cli import app
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    d = str(tmp_path)
+    assert runner.invoke(app, ["migrate", "--data-dir", d]).exit_code == 0
+    out = runner.invoke(app, ["exports", "create", "--status", "delivered", "--data-dir", d])
+    assert out.exit_code == 0, out.output
+    job = json.loads(out.output)
+    assert job["status"] == "done" and job["rows_written"] == 0 and job["numbers_masked"] is False
+    assert Path(job["path"]).read_bytes().startswith("\ufeffid,".encode())
+    listed = runner.invoke(app, ["exports", "list", "--data-dir", d])
+    assert [j["id"] for j in json.loads(listed.output)["items"]] == [job["id"]]
+    bad = runner.invoke(app, ["exports", "create", "--format", "pdf", "--data-dir", d])
+    assert bad.exit_code == 2 and "INVALID_REQUEST" in bad.output

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 AUTH = ("AUTH_MISSING", "APPKEY_INVALID", "SIGNATURE_INVALID", "TIMESTAMP_EXPIRED", "NONCE_REPLAYED", "IP_FORBIDDEN")
 STAFF = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN")
 FILTER_ERRORS = ("NUMBER_INVALID", "TYPE_INVALID", "INVALID_REQUEST", "INVALID_JSON")
+# what a download answers: the file (CSV or XLSX), never JSON
+FILE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}},
+          "description": "导出文件（CSV，UTF-8 带 BOM；或 XLSX）"}
+}  # fmt: skip
 FIELDS = ("number", "batch_id", "out_id", "status", "type", "template_id", "signature", "channel", "carrier",
           "province", "since", "until")  # fmt: skip
 
@@ -76,7 +81,7 @@ def export_routers(platform: Services) -> list[APIRouter]:
         return json_response(await jobs.progress(actor, job_id))
 
     @v1.get("/exports/{job_id}/file", summary="下载导出文件（任务完成后）",
-            responses=error_responses(*AUTH, "EXPORT_JOB_NOT_FOUND", "EXPORT_NOT_READY"))  # fmt: skip
+            responses=error_responses(*AUTH, "EXPORT_JOB_NOT_FOUND", "EXPORT_NOT_READY") | FILE_DOC)  # fmt: skip
     async def download(job_id: str, request: Request) -> Response:
         actor, _ = await deps.customer(platform, request)
         path, name, media = await jobs.file(actor, job_id)
@@ -101,7 +106,7 @@ def export_routers(platform: Services) -> list[APIRouter]:
         return json_response(await jobs.progress(actor, job_id))
 
     @admin.get("/exports/{job_id}/file", summary="下载导出文件（员工）",
-               responses=error_responses(*STAFF, "EXPORT_JOB_NOT_FOUND", "EXPORT_NOT_READY"))  # fmt: skip
+               responses=error_responses(*STAFF, "EXPORT_JOB_NOT_FOUND", "EXPORT_NOT_READY") | FILE_DOC)  # fmt: skip
     async def admin_download(job_id: str, request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
         path, name, media = await jobs.file(actor, job_id)
