@@ -474,3 +474,39 @@ async def test_purge_removes_finished_file_jobs_and_their_uploads(running: Runni
     assert (data_dir / "filejobs/1/2.txt").exists() and (data_dir / "filejobs/1/3.txt").exists()
     assert outside.exists()  # a path escaping data_dir: the row goes, the file outside is left alone
     assert (await running.platform.retention.purge(Actor.cli()))["purged"]["file_jobs"] == 0
+
+
+async def test_two_processes_purging_and_creating_months_at_once(running: Running) -> None:
+    """PostgreSQL: two purges at once (two processes' daily run) drop a month once and count each row once;
+    two maintenance steps at once create each month once, without an error. (SQLite: nothing to create;
+    the chunked purges alone are tested idempotent above.)"""
+    import asyncio
+
+    from qixin.services.retention import Retention
+    from qixin.store import partitions
+
+    db = running.platform.db
+    if not db.is_pg:
+        return
+    old = running.account(name="旧客户")
+    assert (await old.send(to=[f"1394000{i:04d}" for i in range(12)], content="您的订单已发货")).status_code == 200
+    await running.wait_final(12)
+    age = 260 * DAY_MS
+    await db.write(lambda tx: _age_account_by(tx, old.account_id, age))
+    month = partitions.month_of(now_ms() - age)
+    await db.write(lambda tx: partitions.create_month(tx, *month))
+    one, two = running.platform.retention, Retention(db, 183, data_dir=running.platform.retention.data_dir)
+    a, b = await asyncio.gather(one.purge(Actor.cli()), two.purge(Actor.cli()))
+    assert a["purged"]["messages"] + b["purged"]["messages"] == 12
+    assert a["purged"]["submits"] + b["purged"]["submits"] == 12
+    dropped = a.get("partitions_dropped", []) + b.get("partitions_dropped", [])
+    assert dropped == [partitions.month_name("messages", *month)]
+    assert await db.read(partitions.detached) == []
+    # months far ahead, created by two maintenance steps at once
+    later = now_ms() + 400 * DAY_MS
+    made = await asyncio.gather(one.maintain(later), two.maintain(later))
+    names = sorted(made[0] + made[1])
+    y, m = partitions.month_of(later)
+    ny, nm = partitions.next_month(y, m)
+    assert names == sorted(partitions.month_name(t, yy, mm) for t in ("messages", "submits")
+                           for yy, mm in ((y, m), (ny, nm)))  # fmt: skip

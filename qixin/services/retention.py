@@ -342,7 +342,9 @@ class Retention(UseCase):
             def detach(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
                        keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
                        steps: dict[str, float] = steps) -> tuple[int, int]:  # fmt: skip
-                partitions.set_lock_timeout(tx, self.lock_timeout_ms)
+                partitions.lock_parents(tx, self.lock_timeout_ms)  # what the detach takes anyway, first
+                if not partitions.attached(tx, "messages", mpart.name):
+                    return -1, 0  # another process's purge detached it meanwhile
                 if store.open_complaints(tx) != seen:  # a complaint came or went meanwhile
                     now_numbers, now_protected = store.open_complaints(tx)
                     keep = partitions.scan_month(tx, mpart.name, cut, FINAL, now_numbers, now_protected)[1]
@@ -352,6 +354,8 @@ class Retention(UseCase):
             t0 = time.perf_counter()
             kept_m, kept_s = await asyncio.to_thread(partitions.isolated, self.db, detach)
             took = (time.perf_counter() - t0) * 1000  # commit included: the parents' lock is released
+            if kept_m < 0:
+                continue
             longest = max(longest, took)
             counts["messages"] += rows - kept_m
             counts["submits"] += subs - kept_s
@@ -424,6 +428,9 @@ class Retention(UseCase):
                 await asyncio.sleep(min(left / 1000, 60.0))
             try:
                 await self.maintain()
+            except Exception:
+                log.exception("retention: creating the months' partitions failed")
+            try:
                 await self.purge(Actor.system("retention"))
             except Exception:
                 log.exception("retention purge failed; next run tomorrow")

@@ -96,6 +96,21 @@ def partitions(tx: Tx, table: str) -> list[Part]:
     return sorted(out, key=lambda p: (p.default, -(2**63) if p.low is None else p.low))
 
 
+def lock_parents(tx: Tx, lock_timeout_ms: int) -> None:
+    """The exclusive lock a detach takes on the parents, taken up front (messages, then submits: one order
+    for every process), so that what the transaction checks first still holds when it detaches."""
+    set_lock_timeout(tx, lock_timeout_ms)
+    tx.execute("LOCK TABLE messages, submits IN ACCESS EXCLUSIVE MODE")
+
+
+def attached(tx: Tx, table: str, name: str) -> bool:
+    """Whether ``name`` is (still) a partition of ``table``."""
+    row = tx.one(
+        "SELECT 1 FROM pg_inherits WHERE inhparent = to_regclass(?) AND inhrelid = to_regclass(?)", (table, name)
+    )
+    return row is not None
+
+
 def month_name(table: str, year: int, month: int) -> str:
     return f"{table}_p{year:04d}{month:02d}"
 
@@ -105,9 +120,20 @@ def set_lock_timeout(tx: Tx, ms: int) -> None:
     tx.execute(f"SET LOCAL lock_timeout = '{int(ms)}ms'")
 
 
+def creators_lock(tx: Tx) -> None:
+    """One creator of partitions at a time (a transaction-level advisory lock: it blocks no send). Two
+    processes checking and creating the same month at once would otherwise fail, or deadlock on the
+    default partition that both read."""
+    tx.execute("SELECT pg_advisory_xact_lock(?)", (CREATORS_LOCK,))
+
+
+CREATORS_LOCK = 0x71786E_70617274  # "qxn" "part": this module's advisory lock key
+
+
 def create_month(tx: Tx, year: int, month: int) -> list[str]:
     """Create the month's partition of every partitioned table unless a partition already covers any of
-    its ids; rows of the month that landed in the default partition move into it. The names created."""
+    its ids; rows of the month that landed in the default partition move into it. The names created.
+    Callers other than ``ensure_months`` (tests, benches) run alone or take ``creators_lock`` first."""
     low, high = id_at(month_start(year, month)), id_at(month_start(year, month + 1))
     made: list[str] = []
     for table, key in TABLES.items():
@@ -136,6 +162,7 @@ def ensure_months(tx: Tx, now: int, ahead: int = 1) -> list[str]:
     if not is_partitioned(tx):
         return []
     set_lock_timeout(tx, 2000)
+    creators_lock(tx)
     year, month = month_of(now)
     made: list[str] = []
     for _ in range(ahead + 1):
