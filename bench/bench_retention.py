@@ -5,6 +5,7 @@ Usage (from the repository root):
 
     .venv/bin/python bench/bench_retention.py --rows 200000 [--db sqlite|postgresql|both] [--pg URL]
     .venv/bin/python bench/bench_retention.py --partition --rows 10000000 [--pg URL]
+    .venv/bin/python bench/bench_retention.py --migration --rows 2000000 [--pg URL]
 
 ``--partition`` (PostgreSQL): the month's rows are generated in SQL (generate_series, no Python rows)
 into the month partition of 8 months ago (messages and one submitted part each, 1,000 batches, one
@@ -12,7 +13,11 @@ message kept as open-complaint evidence); the purge detaches and drops the month
 the detach transaction (the parents' exclusive lock, commit included), of the drop of the detached
 tables (no lock on the parents), the whole purge (its read-only scan of the month first: counts and the
 rows to keep), and the longest wait of a probe write job that reads ``messages`` every 5 ms (it waits
-for the parent's lock). Bounded: at most 20,000,000 rows.
+for the parent's lock).
+
+``--migration`` (PostgreSQL): the tables as they were before migration 0022_retention2 are given N
+messages and parts (SQL), then the migration runs: how long converting a table with rows takes (it
+becomes the legacy partition; submits gets its new primary key). Bounded: at most 20,000,000 rows.
 
 Reports rows/s of the purge, the number of chunks, the longest chunk transaction (its statements, as
 the purge measures it) and the longest wait of a one-row write job submitted every 5 ms while the purge
@@ -243,13 +248,67 @@ async def measure_partition(url: str, rows: int) -> dict[str, object]:
     }
 
 
+def measure_migration(server: str, rows: int) -> dict[str, object]:
+    """PostgreSQL: migration 0022_retention2 on tables that hold ``rows`` messages (and one submitted part
+    each) generated in SQL before it: how long the conversion (the legacy partition) takes."""
+    from alembic import command
+
+    from qixin.store.migrate import alembic_config
+    from qixin.store.partitions import id_at
+
+    with PostgresDb(server) as pg:
+        cfg = alembic_config(pg.url)
+        for head in ("0020_numbers2", "0020_ports2", "0020_review", "0021_console2"):
+            command.upgrade(cfg, head)
+        db = Database(pg.url)
+        start = now_ms() - 20 * DAY_MS
+        span = 19 * DAY_MS
+        low = id_at(start)
+        t0 = time.perf_counter()
+        for a in range(0, rows, 1_000_000):
+            b = min(a + 1_000_000, rows)
+
+            def chunk(tx: Tx, a: int = a, b: int = b) -> None:
+                tx.execute(
+                    "INSERT INTO messages (id, batch_id, account_id, number, carrier, province, type, parts, fee_li,"
+                    " status, channel, receipts_pending, refunded, created_at)"
+                    f" SELECT {low} + g * 4096, 1, 1, '139' || lpad((g % 100000000)::text, 8, '0'), 'cmcc', '北京',"
+                    f" 'notification', 1, 35, 'delivered', 'smpp-sim', 0, false, {start} + g * {span} / {rows}"
+                    f" FROM generate_series({a}::bigint, {b - 1}::bigint) g"
+                )
+                tx.execute(
+                    "INSERT INTO submits (channel, carrier_msg_id, message_id, part_no, stat, submitted_at)"
+                    f" SELECT 'smpp-sim', 'c' || g, {low} + g * 4096, 1, 'DELIVRD', {start}"
+                    f" FROM generate_series({a}::bigint, {b - 1}::bigint) g"
+                )
+
+            db.write_sync(chunk)
+        db.write_sync(lambda tx: tx.execute("ANALYZE"))
+        db.close()
+        gen_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        command.upgrade(cfg, "heads")
+        took = time.perf_counter() - t1
+        db = Database(pg.url)
+        n = db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM messages_legacy")[0])
+        db.close()
+        assert n == rows, n
+    return {"rows": rows, "generate_s": round(gen_s, 1), "migration_s": round(took, 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--partition", action="store_true", help="PostgreSQL: drop a partitioned month")
+    ap.add_argument("--migration", action="store_true", help="PostgreSQL: migration 0022 on a table with rows")
     args = ap.parse_args()
+    if args.migration:
+        rows = min(args.rows, 20_000_000)
+        print(f"# bench_retention --migration: {rows} rows; {machine()}")
+        print("postgresql", measure_migration(args.pg, rows))
+        return
     if args.partition:
         rows = min(args.rows, 20_000_000)
         print(f"# bench_retention --partition: {rows} rows; {machine()}")
