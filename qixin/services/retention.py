@@ -57,6 +57,10 @@ MIN_CHUNK, MAX_CHUNK, FIRST_CHUNK = 100, 20_000, 500
 FINAL = frozenset(store.FINAL)
 
 
+async def _zero() -> int:
+    return 0
+
+
 def _id_below(before_at: int) -> int:
     """An id above every id generated before ``before_at`` (ids are time-ordered: ms << 22), with a
     minute's margin for clocks: the created_at test decides exactly."""
@@ -332,12 +336,16 @@ class Retention(UseCase):
             steps: dict[str, float] = {}
             # the scans outside the lock: old months do not change, only the open complaints may
             numbers, protected = await self.db.read(store.open_complaints)
-            rows, keep = await self.db.read(
-                lambda tx, p=mpart.name, n=numbers, i=protected: partitions.scan_month(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
+            # the month's scan and the count of its parts at once (two readers: two database backends)
+            scan, subs = await asyncio.gather(
+                self.db.read(
+                    lambda tx, p=mpart.name, n=numbers, i=protected: partitions.scan_month(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
+                ),
+                self.db.read(lambda tx, p=spart.name: partitions.count_rows(tx, p))  # type: ignore[misc]
+                if spart is not None
+                else _zero(),
             )
-            subs = 0 if spart is None else await self.db.read(
-                lambda tx, p=spart.name: partitions.count_rows(tx, p)  # type: ignore[misc]
-            )  # fmt: skip
+            rows, keep = scan
 
             def detach(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
                        keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
