@@ -57,6 +57,12 @@ def _side_rows(tx: Tx, account_id: int) -> None:
             " VALUES ('smpp-sim', ?, 'DELIVRD', '000', ?)",
             (f"x{at}", at),
         )
+        for status in ("sent", "pending"):
+            tx.execute(
+                "INSERT INTO alert_notices (alert_id, event, target, payload, status, attempts, next_at, created_at)"
+                " VALUES (1, 'fired', 'webhook', '{}', ?, 1, ?, ?)",
+                (status, now + DAY_MS, at),
+            )
 
 
 def _snapshot(tx: Tx) -> dict[str, object]:
@@ -106,6 +112,7 @@ async def test_purge_removes_old_details_and_keeps_the_rest(running: Running) ->
     assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM receipt_inbox WHERE received_at < ?",
                                            (out["before"],))) == 0  # fmt: skip
     assert out["kept"]["complaint_evidence"] == 1 and out["chunks"] > 3
+    assert out["purged"]["alert_notices"] == 1  # the old sent one; a pending one stays whatever its age
 
     def remaining(tx: Tx) -> dict[str, int]:
         return {

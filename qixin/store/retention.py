@@ -87,6 +87,7 @@ _SIMPLE = {
     "mo_messages": ("received_at", None),
     "webhook_outbox": ("created_at", ("sent", "dead")),
     "receipt_inbox": ("received_at", None),
+    "alert_notices": ("created_at", ("sent", "dead")),  # staff notices delivered or given up (services/alerts.py)
 }
 
 
