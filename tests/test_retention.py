@@ -457,11 +457,12 @@ async def test_purge_removes_finished_file_jobs_and_their_uploads(running: Runni
             (data_dir / rel).write_text("13900000000\n")
 
         def add(tx: Tx, jid: int = jid, status: str = status, at: int = at, rel: str = rel) -> None:
+            # the running one is leased to another runner: the platform's own file-job worker leaves it alone
             tx.execute(
                 "INSERT INTO file_jobs (id, account_id, app_key, status, filename, path, size, options, total,"
-                " duplicates, chunks, created_by, created_at) VALUES (?, 1, 'k', ?, 'n.txt', ?, 12, '{}', 1, 0, 1,"
-                " 'cli:', ?)",
-                (jid, status, rel, at),
+                " duplicates, chunks, created_by, runner, lease_until, created_at) VALUES (?, 1, 'k', ?, 'n.txt', ?,"
+                " 12, '{}', 1, 0, 1, 'cli:', 'elsewhere', ?, ?)",
+                (jid, status, rel, now + DAY_MS, at),
             )
             tx.execute(
                 "INSERT INTO file_job_chunks (job_id, n, size, accepted, rejected, fee_li, refused, batch_ids,"
