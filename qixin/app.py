@@ -54,6 +54,7 @@ from qixin.services.console_send import ConsoleSender
 from qixin.services.console_users import ConsoleUsers
 from qixin.services.console_views import ConsoleViews
 from qixin.services.dispatch import Connector, Dispatcher, Router
+from qixin.services.exports import ExportJobs
 from qixin.services.filejobs import FileJobs
 from qixin.services.flashtests import FlashTests
 from qixin.services.flow import FlowControl, FlowGate
@@ -131,6 +132,7 @@ class Services:
     console_views: ConsoleViews
     addressbook: AddressBook
     retention: Retention
+    exports: ExportJobs
     log: logging.Logger = log
 
     def invalidate(self) -> None:
@@ -325,7 +327,9 @@ def build(settings: Settings) -> Services:
         console_send=console_send,
         console_views=ConsoleViews(db),
         addressbook=AddressBook(db, console_send),
-        retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour),
+        retention=Retention(db, s.retention_days, s.retention_chunk_ms, s.retention_hour, data_dir=s.data_dir,
+                            export_keep_days=s.export_keep_days),
+        exports=ExportJobs(db, message_search, s.data_dir, poll_interval=s.filejob_poll_interval),
     )  # fmt: skip
 
 
@@ -635,8 +639,10 @@ class FileJobsRole:
 
     async def start(self) -> None:
         await self.s.filejobs.start()
+        await self.s.exports.start()  # export jobs (services/exports.py) run beside the file jobs
 
     async def stop(self) -> None:
+        await self.s.exports.stop()
         await self.s.filejobs.stop()
 
 

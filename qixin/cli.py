@@ -30,6 +30,7 @@ billing_app = typer.Typer(help="计费", no_args_is_help=True)
 simulator_app = typer.Typer(help="运营商网关模拟器", no_args_is_help=True)
 stats_app = typer.Typer(help="统计：核对与重建", no_args_is_help=True)
 retention_app = typer.Typer(help="数据保留：清理过期短信明细", no_args_is_help=True)
+exports_app = typer.Typer(help="导出任务：大批量导出短信记录到文件", no_args_is_help=True)
 staff_app = typer.Typer(help="平台员工（管理接口令牌）", no_args_is_help=True)
 user_app = typer.Typer(help="客户控制台用户（手机号 + 密码 + 短信验证码登录）", no_args_is_help=True)
 channels_app = typer.Typer(help="通道：列表、新建、修改、启停（运行中的平台数秒内生效）", invoke_without_command=True)
@@ -50,6 +51,7 @@ app.add_typer(alerts_app, name="alerts")
 connection_app = typer.Typer(help="账号直连：客户 SMPP / CMPP / SGIP / SMGP 登录账号", no_args_is_help=True)
 app.add_typer(connection_app, name="connection")
 app.add_typer(retention_app, name="retention")
+app.add_typer(exports_app, name="exports")
 classifier_app = typer.Typer(help="内容分类器：用语料与人工审核结论重新训练", no_args_is_help=True)
 app.add_typer(classifier_app, name="classifier")
 
@@ -1045,7 +1047,8 @@ def retention_purge(
     human = (
         f"{'将清理' if dry_run else '已清理'} {out['before_local']} 之前：短信 {p['messages']} 条，"
         f"提交记录 {p['submits']}，批次 {p['batches']}，上行 {p['mo_messages']}，推送 {p['webhook_outbox']}，"
-        f"暂存回执 {p['receipt_inbox']}；投诉证据保留 {out['kept']['complaint_evidence']} 条，"
+        f"暂存回执 {p['receipt_inbox']}，文件任务 {p.get('file_jobs', 0)}；"
+        f"投诉证据保留 {out['kept']['complaint_evidence']} 条，"
         f"未终态保留 {out['kept']['not_final']} 条；最长事务 {out['longest_chunk_ms']} ms"
     )
     _out(out, as_json, human)
@@ -1483,3 +1486,35 @@ def numbers_job(
         return await s.numcheck_jobs.get(Actor.cli(), out["job_id"])
 
     typer.echo(json.dumps(_call(data_dir, run), ensure_ascii=False))
+
+
+@exports_app.command("create")
+def exports_create(
+    account_id: Annotated[int | None, typer.Option("--account-id", help="只导出该账户（默认全部账户）")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="状态，如 delivered、undelivered")] = None,
+    batch_id: Annotated[str | None, typer.Option("--batch-id", help="批次 ID")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="起始时间（含）")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="结束时间（不含）")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv 或 xlsx")] = "csv",
+    data_dir: DataDir = None,
+) -> None:
+    """创建导出任务并在本进程中运行到完成，输出任务与文件路径（操作员：号码不脱敏）。"""
+    from qixin.services.queries import MessageFilter
+
+    async def run(s: Services) -> Any:
+        f = MessageFilter(batch_id=batch_id, status=status, since=since, until=until, account_id=account_id)
+        job = await s.exports.create(Actor.cli(), f, fmt)
+        while await s.exports.run_pending():
+            pass
+        out = await s.exports.progress(Actor.cli(), job["id"])
+        if out["status"] == "done":
+            out["path"] = str((await s.exports.file(Actor.cli(), job["id"]))[0])
+        return out
+
+    typer.echo(json.dumps(_call(data_dir, run), ensure_ascii=False))
+
+
+@exports_app.command("list")
+def exports_list(data_dir: DataDir = None) -> None:
+    """最近的导出任务（员工侧）。"""
+    typer.echo(json.dumps(_call(data_dir, lambda s: s.exports.listing(Actor.cli())), ensure_ascii=False))

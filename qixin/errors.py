@@ -105,6 +105,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "FILE_COLUMN_UNKNOWN": (400, "文件中没有指定的列"),
     "FILE_JOB_NOT_FOUND": (404, "文件发送任务不存在"),
     "FILE_JOB_FINISHED": (409, "文件发送任务已结束"),
+    # export jobs (services/exports.py, docs/api.md "Export jobs")
+    "EXPORT_JOB_NOT_FOUND": (404, "导出任务不存在"),
+    "EXPORT_NOT_READY": (409, "导出尚未完成，请稍后下载"),
     # console login (services/console_users.py)
     "LOGIN_FAILED": (401, "手机号或密码错误"),
     "LOGIN_LOCKED": (423, "登录失败次数过多，账号已锁定"),

@@ -251,6 +251,9 @@ class Settings(BaseSettings):
     gc_freeze: bool = Field(
         True, description="After start-up, move what start-up built out of the garbage collector's sight (gc.freeze)"
     )
+    export_keep_days: int = Field(
+        7, ge=1, description="Days a finished export job and its file are kept before the retention purge deletes them"
+    )
     # the embedded mode's simulators
     sim_receipt_delay: Annotated[tuple[float, float], NoDecode] = Field(
         (0.05, 0.5), description="Receipt delay range (seconds, min,max) of the built-in simulators"

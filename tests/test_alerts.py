@@ -95,9 +95,14 @@ def test_rule_values_are_checked() -> None:
 class StaffHook:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
+        self.fail = 0  # answer this many more posts with 503 (not recorded)
 
     async def handle(self, request: Request) -> Response:
-        self.posts.append(orjson.loads(await request.body()))
+        body = orjson.loads(await request.body())
+        if self.fail > 0:
+            self.fail -= 1
+            return Response(b"busy", status_code=503)
+        self.posts.append(body)
         return Response(b"ok")
 
 
@@ -399,3 +404,84 @@ async def test_the_alerts_role_evaluates_by_itself(tmp_path: Path, staff_hook: t
         await task
         await r.runtime.stop()
     assert r.platform.alert_worker._task is None  # stopped with the runtime
+
+
+# -- notices retried; one evaluator ------------------------------------------------------------------------
+
+
+async def _ops_account(r: Running) -> Any:
+    ops = r.account(name="平台运维")  # the platform's own account: alert SMS go out through it
+    await r.platform.db.write(lambda tx: tx.execute("UPDATE api_keys SET app_key = ? WHERE account_id = ?",
+                                                    (OPS_APP_KEY, ops.account_id)))  # fmt: skip
+    r.platform.directory.invalidate()
+    return ops
+
+
+async def test_a_failed_notice_is_retried_with_backoff_and_its_state_is_in_the_history(
+    plat: Running, staff_hook: tuple[StaffHook, str], inbox: tuple[int, Inbox]
+) -> None:
+    r, alerts, (hook, _) = plat, plat.platform.alerts, staff_hook
+    await _ops_account(r)
+    alerts.notice_backoff_ms, alerts.notice_max_attempts = 200, 3
+    hook.fail = 1  # the staff webhook is down for one attempt
+    poor = r.account(balance_li=5_000)
+    fired, _ = await alerts.evaluate_once()
+    assert kinds(fired, "balance_low") == [f"account:{poor.account_id}"]
+    assert hook.posts == [] and len(inbox[1].messages) == 1  # the email went; the webhook failed
+    history = await alerts.history(Actor.cli(), kind="balance_low")
+    hook_notice = [n for n in history["alerts"][0]["notices"] if n["target"] == "webhook"]
+    assert hook_notice[0]["status"] == "pending" and hook_notice[0]["attempts"] == 1
+    assert "503" in hook_notice[0]["last_error"] and hook_notice[0]["next_at"] > now_ms()
+    assert await alerts.deliver_due() == 0  # not due before its backoff
+    await until_async(lambda: alerts.deliver_due(), timeout=10)  # due after ~200 ms: sent
+    assert [p["type"] for p in hook.posts] == ["alert.fired"]
+    history = await alerts.history(Actor.cli(), kind="balance_low")
+    assert {(n["target"], n["status"], n["attempts"]) for n in history["alerts"][0]["notices"]} == {
+        ("email:oncall@qixin.test", "sent", 1), ("webhook", "sent", 2), ("sms", "sent", 1)}  # fmt: skip
+    assert len(inbox[1].messages) == 1  # the email was not sent again
+
+    # a target that never answers is given up after notice_max_attempts, bounded
+    hook.fail = 100
+    await r.platform.billing.topup(Actor.cli(), poor.account_id, 10_000, "retry-test", operator=True)
+    _, resolved = await alerts.evaluate_once()
+    assert kinds(resolved, "balance_low") == [f"account:{poor.account_id}"]
+
+    async def dead() -> bool:
+        await alerts.deliver_due()
+        h = await alerts.history(Actor.cli(), kind="balance_low")
+        return any(n["status"] == "dead" for n in h["alerts"][0]["notices"] if n["event"] == "resolved")
+
+    await until_async(dead, timeout=15)
+    h = await alerts.history(Actor.cli(), kind="balance_low")
+    gone = [n for n in h["alerts"][0]["notices"] if n["event"] == "resolved" and n["target"] == "webhook"]
+    assert gone[0]["attempts"] == 3 and gone[0]["next_at"] is None
+    assert [p["type"] for p in hook.posts] == ["alert.fired"]
+
+
+async def test_two_evaluators_one_notice_per_firing(plat: Running, staff_hook: tuple[StaffHook, str]) -> None:
+    """Two evaluators on one database (two processes' worth: their own state, their own holder id): only
+    the lease holder evaluates; each firing gives one notice per target; the other takes over once the
+    holder's lease has run out."""
+    from qixin.services.alerts import Alerts
+
+    r, (hook, _) = plat, staff_hook
+    ops = await _ops_account(r)
+    one = r.platform.alerts
+    two = Alerts(one.db, one.channel_health, one.smtp, one.targets, one.sms)
+    poor = r.account(balance_li=5_000)
+    results = await asyncio.gather(*(a.evaluate_once() for a in (one, two, one, two)))
+    fired = [a for f, _ in results for a in f if a["kind"] == "balance_low"]
+    assert [a["subject"] for a in fired] == [f"account:{poor.account_id}"]
+    assert one.stats["not_leader"] + two.stats["not_leader"] >= 2  # the other was refused its rounds
+    await asyncio.gather(one.deliver_due(), two.deliver_due(), one.deliver_due(), two.deliver_due())
+    assert [p["type"] for p in hook.posts] == ["alert.fired"]  # one notice for the one firing
+    assert await count_messages(r, ops.account_id) == len(ON_CALL)  # and one SMS to each on-call number
+    leader = one if one.stats["not_leader"] < two.stats["not_leader"] else two
+    other = two if leader is one else one
+    # the holder stops (its lease runs out): the other evaluates from then on
+    await r.platform.db.write(lambda tx: tx.execute("UPDATE service_leases SET until = 0 WHERE name = 'alerts'"))
+    await r.platform.billing.topup(Actor.cli(), poor.account_id, 10_000, "lease-test", operator=True)
+    _, resolved = await other.evaluate_once()
+    assert kinds(resolved, "balance_low") == [f"account:{poor.account_id}"]
+    assert await leader.evaluate_once() == ([], [])  # no longer the holder
+    assert [p["type"] for p in hook.posts] == ["alert.fired", "alert.resolved"]

@@ -8,13 +8,14 @@ from conftest import real_migrate
 from sqlalchemy import create_engine
 
 from qixin.store.migrate import alembic_config, migrate
+from qixin.store.partitions import include_name
 from qixin.store.schema import metadata
 
 
 def _diff(url: str) -> list:  # type: ignore[type-arg]
     engine = create_engine(alembic_config(url).get_main_option("sqlalchemy.url") or "")
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": include_name}), metadata)
     engine.dispose()
     return diff
 

@@ -57,6 +57,12 @@ def _side_rows(tx: Tx, account_id: int) -> None:
             " VALUES ('smpp-sim', ?, 'DELIVRD', '000', ?)",
             (f"x{at}", at),
         )
+        for status in ("sent", "pending"):
+            tx.execute(
+                "INSERT INTO alert_notices (alert_id, event, target, payload, status, attempts, next_at, created_at)"
+                " VALUES (1, 'fired', 'webhook', '{}', ?, 1, ?, ?)",
+                (status, now + DAY_MS, at),
+            )
 
 
 def _snapshot(tx: Tx) -> dict[str, object]:
@@ -100,8 +106,13 @@ async def test_purge_removes_old_details_and_keeps_the_rest(running: Running) ->
     assert out["purged"]["submits"] == 39
     assert out["purged"]["batches"] == 0  # the batch still holds the evidence message
     assert out["purged"]["mo_messages"] == 1 and out["purged"]["webhook_outbox"] == 2  # sent + dead, not pending
-    assert out["purged"]["receipt_inbox"] == 1
+    # the old parked receipt goes: by the purge, or first by the dispatcher, which drops parked receipts
+    # older than a day as orphans every half second (a race the test must not depend on)
+    assert out["purged"]["receipt_inbox"] in (0, 1)
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM receipt_inbox WHERE received_at < ?",
+                                           (out["before"],))) == 0  # fmt: skip
     assert out["kept"]["complaint_evidence"] == 1 and out["chunks"] > 3
+    assert out["purged"]["alert_notices"] == 1  # the old sent one; a pending one stays whatever its age
 
     def remaining(tx: Tx) -> dict[str, int]:
         return {
@@ -263,3 +274,247 @@ def test_chunks_follow_the_measured_cost_toward_the_target() -> None:
     for _ in range(5):
         c.took(c.size, c.size * 10.0, c.size * 10.0)  # 10 ms a row: the floor
     assert c.size == MIN_CHUNK and c.count == 57
+
+
+def _age_account_by(tx: Tx, account_id: int, age_ms: int) -> None:
+    shift = age_ms << 22
+    tx.execute(
+        "UPDATE submits SET message_id = message_id - ?, submitted_at = submitted_at - ?"
+        " WHERE message_id IN (SELECT id FROM messages WHERE account_id = ?)",
+        (shift, age_ms, account_id),
+    )
+    tx.execute(
+        "UPDATE messages SET id = id - ?, batch_id = batch_id - ?, created_at = created_at - ?,"
+        " submitted_at = submitted_at - ?, done_at = done_at - ? WHERE account_id = ?",
+        (shift, shift, age_ms, age_ms, age_ms, account_id),
+    )
+    tx.execute("UPDATE batches SET id = id - ?, created_at = created_at - ? WHERE account_id = ?",
+               (shift, age_ms, account_id))  # fmt: skip
+    tx.execute("UPDATE stats_hourly SET hour = hour - ? WHERE account_id = ?", (age_ms, account_id))
+
+
+async def test_postgresql_drops_whole_months_and_keeps_complaint_evidence(running: Running) -> None:
+    """PostgreSQL: a month wholly past retention is detached and dropped (messages and submits), its open
+    complaint evidence written back to the default partition; the current month stays; the partial
+    month and the default partition go through the chunked walk. SQLite: no partitions (same results)."""
+    from qixin.store import partitions
+
+    db = running.platform.db
+    old, new = running.account(name="旧客户"), running.account(name="新客户")
+    old_numbers = [f"1392000{i:04d}" for i in range(30)]
+    assert (await old.send(to=old_numbers, content="您的订单已发货")).status_code == 200
+    assert (await new.send(to=[f"1393000{i:04d}" for i in range(5)], content="您的订单已发货")).status_code == 200
+    await running.wait_final(35)
+    age = 260 * DAY_MS  # its month ends long before the 183-day cutoff
+    await db.write(lambda tx: _age_account_by(tx, old.account_id, age))
+    when = now_ms() - age
+    month = partitions.month_of(when)
+    name = partitions.month_name("messages", *month)
+    if db.is_pg:
+        assert await db.read(partitions.is_partitioned)
+        # the aged rows fell into the default partition (no month held them); creating the month moves them
+        in_default = lambda tx: _count(tx, "SELECT COUNT(*) FROM messages_default")  # noqa: E731
+        assert await db.read(in_default) == 30
+        made = await db.write(lambda tx: partitions.create_month(tx, *month))
+        assert made == [name, partitions.month_name("submits", *month)]
+        assert await db.read(in_default) == 0
+        assert await db.read(lambda tx: _count(tx, f"SELECT COUNT(*) FROM {name}")) == 30
+        assert await db.write(lambda tx: partitions.create_month(tx, *month)) == []  # exists: nothing made
+        assert await running.platform.retention.maintain() == []  # current and next months exist already
+    else:
+        assert not await db.read(partitions.is_partitioned)
+        assert await running.platform.retention.maintain() == []
+
+    complaint = await running.platform.compliance_desk.record_complaint(Actor.cli(), old_numbers[7], None, "投诉")
+    before = await db.read(_snapshot)
+    out = await running.platform.retention.purge(Actor.system("retention"))
+    assert out["purged"]["messages"] == 29 and out["purged"]["submits"] == 29
+    assert out["kept"]["complaint_evidence"] == 1
+    assert out["purged"]["batches"] == 0  # the evidence message still needs its batch
+    if db.is_pg:
+        assert out["partitions_dropped"] == [name] and out["longest_detach_ms"] > 0
+        tables = lambda tx: {str(r[0]) for r in tx.all("SELECT tablename FROM pg_tables")}  # noqa: E731
+        left = await db.read(tables)
+        assert name not in left and partitions.month_name("submits", *month) not in left
+        # the evidence lives on in the default partition, with its submitted part
+        assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages_default")) == 1
+        assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM submits_default")) == 1
+    else:
+        assert "partitions_dropped" not in out
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages WHERE account_id = ?",
+                                           (new.account_id,))) == 5  # fmt: skip
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages WHERE number = ?",
+                                           (old_numbers[7],))) == 1  # fmt: skip
+    assert await db.read(_snapshot) == before  # rollups, ledger, balances untouched
+    evidence = await running.platform.compliance_desk.evidence_report(Actor.cli(), complaint["complaint_id"])
+    assert len(evidence["messages"]) == 1
+    assert (await db.read(stats.verify))["ok"]
+
+    # the complaint closed, the evidence goes by the chunked walk, then its batch
+    await running.platform.retention.close_complaint(Actor.cli(), complaint["complaint_id"])
+    again = await running.platform.retention.purge(Actor.cli())
+    assert again["purged"]["messages"] == 1 and again["purged"]["submits"] == 1 and again["purged"]["batches"] == 1
+    assert "partitions_dropped" not in again
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages WHERE account_id = ?",
+                                           (old.account_id,))) == 0  # fmt: skip
+    # sending still works into the current month
+    assert (await new.send(to=["13930009999"], content="您的订单已发货")).status_code == 200
+    await running.wait_final(6)
+
+
+def test_migration_turns_a_table_with_rows_into_the_legacy_partition(empty_db_url: str) -> None:
+    """0022_retention2 on a messages table holding rows (PostgreSQL): no rewrite, the table becomes the
+    ``*_legacy`` partition below the next month; lookups, inserts into the months after it, ON CONFLICT-free
+    bulk inserts of submits (the key now holds message_id) and the purge's drop all work. SQLite: unchanged."""
+    from alembic import command
+
+    from qixin import ids as idgen
+    from qixin.store import partitions
+    from qixin.store.db import Database
+    from qixin.store.migrate import alembic_config
+
+    cfg = alembic_config(empty_db_url)
+    for head in ("0020_numbers2", "0020_ports2", "0020_review", "0021_console2"):
+        command.upgrade(cfg, head)
+    db = Database(empty_db_url)
+    mid = idgen.ids.one()
+    cols = ("id", "batch_id", "account_id", "number", "carrier", "type", "parts", "fee_li", "status", "created_at")
+
+    def seed(tx: Tx) -> None:
+        tx.bulk_insert("messages", cols, [(mid, 1, 1, "13900000001", "cmcc", "notification", 1, 35, "delivered",
+                                           now_ms())])  # fmt: skip
+        tx.bulk_insert("submits", ("channel", "carrier_msg_id", "message_id", "part_no", "submitted_at"),
+                       [("smpp-sim", "c1", mid, 1, now_ms())])  # fmt: skip
+
+    db.write_sync(seed)
+    db.close()
+    command.upgrade(cfg, "heads")
+    db = Database(empty_db_url)
+    try:
+        if not db.is_pg:
+            assert not db.read_sync(partitions.is_partitioned)
+            assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages")) == 1
+            return
+        parts = db.read_sync(lambda tx: partitions.partitions(tx, "messages"))
+        names = [p.name for p in parts]
+        nxt = partitions.next_month(*partitions.month_of(now_ms()))
+        assert names == ["messages_legacy", partitions.month_name("messages", *nxt), "messages_default"], names
+        assert parts[0].low is None and parts[0].high == partitions.id_at(partitions.month_start(*nxt))
+        assert db.read_sync(lambda tx: tx.one("SELECT number FROM messages WHERE id = ?", (mid,)))[0] == "13900000001"
+        # the partitioned parent carries the table's indexes; the legacy partition's own were attached
+        idx = db.read_sync(lambda tx: {str(r[0]) for r in tx.all(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'messages'")})  # fmt: skip
+        assert {"messages_pkey", "ix_messages_account_id", "ix_messages_awaiting_receipt"} <= idx, idx
+        key = db.read_sync(lambda tx: tx.one(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'submits_pkey'"))[0]  # fmt: skip
+        assert key == "PRIMARY KEY (channel, carrier_msg_id, message_id)"
+        # a row of next month goes to its month; one far ahead to the default
+        later = partitions.id_at(partitions.month_start(*nxt)) + 5
+        far = partitions.id_at(partitions.month_start(nxt[0] + 2, 1)) + 5
+        for i in (later, far):
+            db.write_sync(lambda tx, i=i: tx.bulk_insert("messages", cols, [(i, 1, 1, "13900000002", "cmcc",
+                          "notification", 1, 35, "delivered", partitions.ms_of_id(i))]))  # fmt: skip
+        where = db.read_sync(lambda tx: {int(r[1]): str(r[0]) for r in tx.all(
+            "SELECT tableoid::regclass::text, id FROM messages")})  # fmt: skip
+        assert where == {mid: "messages_legacy", later: partitions.month_name("messages", *nxt),
+                         far: "messages_default"}  # fmt: skip
+        # a month created later takes its rows out of the default
+        made = db.write_sync(lambda tx: partitions.create_month(tx, nxt[0] + 2, 1))
+        assert partitions.month_name("messages", nxt[0] + 2, 1) in made
+        assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages_default")) == 0
+        # the legacy partition is dropped once wholly past a cutoff (called directly: a real cutoff is months away)
+        assert [p.name for p, _ in db.read_sync(lambda tx: partitions.droppable(tx, later))] == ["messages_legacy"]
+        kept = partitions.isolated(db, lambda tx: partitions.detach_month(tx, "messages_legacy", "submits_legacy",
+                                                                          [mid], 1000))  # fmt: skip
+        assert kept == (1, 1)  # written back: to the default partition
+        assert db.read_sync(partitions.detached) == ["messages_legacy", "submits_legacy"]
+        assert db.read_sync(lambda tx: tx.one("SELECT tableoid::regclass::text FROM messages WHERE id = ?",
+                                              (mid,)))[0] == "messages_default"  # fmt: skip
+        partitions.isolated(db, lambda tx: partitions.drop_detached(tx, partitions.detached(tx), 1000))
+        assert db.read_sync(partitions.detached) == []
+        db.write_sync(lambda tx: tx.execute("DELETE FROM messages WHERE id = ?", (mid,)))
+        db.write_sync(lambda tx: tx.execute("DELETE FROM submits WHERE message_id = ?", (mid,)))
+        assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM messages WHERE id = ?", (mid,))) == 0
+        assert db.read_sync(lambda tx: _count(tx, "SELECT COUNT(*) FROM submits")) == 0
+    finally:
+        db.close()
+
+
+async def test_purge_removes_finished_file_jobs_and_their_uploads(running: Running) -> None:
+    """Finished file jobs older than the cutoff go with their uploaded file and chunk rows; a running one
+    and a recent one stay; a stored path outside data_dir is never deleted."""
+    db = running.platform.db
+    data_dir = running.platform.retention.data_dir
+    assert data_dir is not None
+    now = now_ms()
+    outside = data_dir.parent / "outside-data-dir.txt"
+    outside.write_text("13900000000")
+    jobs = {1: ("done", now - AGE_MS), 2: ("running", now - AGE_MS), 3: ("done", now), 4: ("failed", now - AGE_MS)}
+    for jid, (status, at) in jobs.items():
+        rel = f"filejobs/1/{jid}.txt" if jid != 4 else "../outside-data-dir.txt"
+        if jid != 4:
+            (data_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            (data_dir / rel).write_text("13900000000\n")
+
+        def add(tx: Tx, jid: int = jid, status: str = status, at: int = at, rel: str = rel) -> None:
+            # the running one is leased to another runner: the platform's own file-job worker leaves it alone
+            tx.execute(
+                "INSERT INTO file_jobs (id, account_id, app_key, status, filename, path, size, options, total,"
+                " duplicates, chunks, created_by, runner, lease_until, created_at) VALUES (?, 1, 'k', ?, 'n.txt', ?,"
+                " 12, '{}', 1, 0, 1, 'cli:', 'elsewhere', ?, ?)",
+                (jid, status, rel, now + DAY_MS, at),
+            )
+            tx.execute(
+                "INSERT INTO file_job_chunks (job_id, n, size, accepted, rejected, fee_li, refused, batch_ids,"
+                " committed_at) VALUES (?, 0, 1, 1, 0, 35, '{}', '', ?)",
+                (jid, at),
+            )
+
+        await db.write(add)
+    dry = await running.platform.retention.purge(Actor.cli(), dry_run=True)
+    assert dry["purged"]["file_jobs"] == 2 and (data_dir / "filejobs/1/1.txt").exists()
+    out = await running.platform.retention.purge(Actor.cli())
+    assert out["purged"]["file_jobs"] == 2
+    left = await db.read(lambda tx: sorted(int(r[0]) for r in tx.all("SELECT id FROM file_jobs")))
+    assert left == [2, 3]
+    assert await db.read(lambda tx: _count(tx, "SELECT COUNT(*) FROM file_job_chunks")) == 2
+    assert not (data_dir / "filejobs/1/1.txt").exists()
+    assert (data_dir / "filejobs/1/2.txt").exists() and (data_dir / "filejobs/1/3.txt").exists()
+    assert outside.exists()  # a path escaping data_dir: the row goes, the file outside is left alone
+    assert (await running.platform.retention.purge(Actor.cli()))["purged"]["file_jobs"] == 0
+
+
+async def test_two_processes_purging_and_creating_months_at_once(running: Running) -> None:
+    """PostgreSQL: two purges at once (two processes' daily run) drop a month once and count each row once;
+    two maintenance steps at once create each month once, without an error. (SQLite: nothing to create;
+    the chunked purges alone are tested idempotent above.)"""
+    import asyncio
+
+    from qixin.services.retention import Retention
+    from qixin.store import partitions
+
+    db = running.platform.db
+    if not db.is_pg:
+        return
+    old = running.account(name="旧客户")
+    assert (await old.send(to=[f"1394000{i:04d}" for i in range(12)], content="您的订单已发货")).status_code == 200
+    await running.wait_final(12)
+    age = 260 * DAY_MS
+    await db.write(lambda tx: _age_account_by(tx, old.account_id, age))
+    month = partitions.month_of(now_ms() - age)
+    await db.write(lambda tx: partitions.create_month(tx, *month))
+    one, two = running.platform.retention, Retention(db, 183, data_dir=running.platform.retention.data_dir)
+    a, b = await asyncio.gather(one.purge(Actor.cli()), two.purge(Actor.cli()))
+    assert a["purged"]["messages"] + b["purged"]["messages"] == 12
+    assert a["purged"]["submits"] + b["purged"]["submits"] == 12
+    dropped = a.get("partitions_dropped", []) + b.get("partitions_dropped", [])
+    assert dropped == [partitions.month_name("messages", *month)]
+    assert await db.read(partitions.detached) == []
+    # months far ahead, created by two maintenance steps at once
+    later = now_ms() + 400 * DAY_MS
+    made = await asyncio.gather(one.maintain(later), two.maintain(later))
+    names = sorted(made[0] + made[1])
+    y, m = partitions.month_of(later)
+    ny, nm = partitions.next_month(y, m)
+    assert names == sorted(partitions.month_name(t, yy, mm) for t in ("messages", "submits")
+                           for yy, mm in ((y, m), (ny, nm)))  # fmt: skip

@@ -32,6 +32,7 @@ from qixin.api.common import (
 from qixin.api.compliance import compliance_routers
 from qixin.api.connections import connections_router
 from qixin.api.docs import mount_docs
+from qixin.api.exports import export_routers
 from qixin.api.health import health_router
 from qixin.api.limits import ROUTE_LIMITS, BodyLimit, MiB, route
 from qixin.api.messages import message_routers
@@ -173,6 +174,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
 
     for router in (
         *message_routers(platform),
+        *export_routers(platform),  # after message_routers: /exports/messages (the streamed export) first
         *stats_routers(platform),
         *batch_routers(platform),
         *retention_routers(platform),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from qixin.services.console_send import ConsoleSender
     from qixin.services.console_users import ConsoleUsers
     from qixin.services.console_views import ConsoleViews
+    from qixin.services.exports import ExportJobs
     from qixin.services.filejobs import FileJobs
     from qixin.services.flashtests import FlashTests
     from qixin.services.flow import FlowControl
@@ -115,6 +116,8 @@ class ApiServices(Protocol):
     def addressbook(self) -> AddressBook: ...
     @property
     def retention(self) -> Retention: ...
+    @property
+    def exports(self) -> ExportJobs: ...
     @property
     def log(self) -> logging.Logger: ...
 

@@ -7,12 +7,19 @@ Rules:
   (``stats_hourly``; the window is rounded up to whole hours of acceptance), the oldest due queue row,
   dead webhook events, balances.
 - Firing and resolving is one write job: the open alerts are read inside it, so a round never opens a
-  second alert for a (rule, subject) already open. Run the evaluator in one process (``AlertsRole`` is in
-  ``qixin run`` and ``qixin dispatcher``; set ``QIXIN_ALERTS_INTERVAL=0`` on the others).
-- Notices go out after the commit, to every configured target: email (``QIXIN_ALERT_EMAILS``), a staff
-  webhook (``QIXIN_ALERT_WEBHOOK_URL``, JSON POST) and SMS through the platform's own send path
-  (``QIXIN_ALERT_SMS_NUMBERS`` sent as the account of ``QIXIN_ALERT_SMS_APP_KEY``). A failed notice is
-  logged and counted (``stats``), not retried: the alert itself stays in the history either way.
+  second alert for a (rule, subject) already open.
+- One evaluator: a round first takes (or renews) the lease ``alerts`` (``service_leases``, ``lease_ms``,
+  at least three rounds long). Several processes may run the alerts role (``qixin run``, ``qixin
+  dispatcher``): only the lease holder evaluates; another takes over once the holder's lease ran out
+  (it stopped or died). Works the same on SQLite and PostgreSQL.
+- Notices: the write job that fires or resolves an alert also writes one notice row per configured target
+  (``alert_notices``): email (``QIXIN_ALERT_EMAILS``), a staff webhook (``QIXIN_ALERT_WEBHOOK_URL``, JSON
+  POST) and SMS through the platform's own send path (``QIXIN_ALERT_SMS_NUMBERS`` sent as the account of
+  ``QIXIN_ALERT_SMS_APP_KEY``). They are delivered right after the commit and by every later round. A
+  sender claims a notice before each attempt (its ``next_at`` moves forward), so one process sends it. A
+  failed attempt is tried again with exponential backoff (``notice_backoff_ms`` doubling, at most
+  ``notice_cap_ms``). After ``notice_max_attempts`` attempts it is ``dead``. Each notice's state (sent,
+  pending with its attempts and last error, dead) is in the alert history.
 - Staff (area ``channels``: ops and admin) list the history, acknowledge (audited) and change the rules
   (audited).
 """
@@ -21,17 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from qixin.domain import alerts as rules_mod
 from qixin.domain.alerts import ChannelFact, Facts, Finding, ProviderFact, Rule, State
 from qixin.errors import QxError
 from qixin.services import notify
 from qixin.services.actor import Actor, UseCase
+from qixin.store import alert_notices as notice_store
 from qixin.store import alerts as store
 from qixin.store import numbercheck as numcheck_store
 from qixin.store import reads
@@ -102,7 +113,13 @@ class Alerts(UseCase):
         self.sms = sms
         self.state = State()
         self._lock = asyncio.Lock()
-        self.stats = {"rounds": 0, "fired": 0, "resolved": 0, "notices": 0, "notice_failures": 0}
+        self.stats = {"rounds": 0, "fired": 0, "resolved": 0, "notices": 0, "notice_failures": 0, "not_leader": 0}
+        self.holder = f"alerts-{os.getpid()}-{secrets.token_hex(4)}"  # this evaluator, in the lease
+        self.lease_ms = 30_000
+        self.notice_backoff_ms = 5_000
+        self.notice_cap_ms = 300_000
+        self.notice_max_attempts = 6
+        self.notice_claim_ms = 60_000  # an attempt in flight keeps its notice this long
 
     # -- staff use cases ----------------------------------------------------------------------------------
 
@@ -116,6 +133,16 @@ class Alerts(UseCase):
         limit = max(1, min(int(limit), 200))
         rows = await self.read(lambda tx: store.list_alerts(tx, state or None, kind or None, before_id, limit))
         items = [alert_dict(r) for r in rows]
+        notices = await self.read(lambda tx: notice_store.of_alerts(tx, [a["id"] for a in items]))
+        by_alert: dict[int, list[dict[str, Any]]] = {}
+        for n in notices:
+            by_alert.setdefault(int(n[1]), []).append({
+                "event": str(n[2]), "target": str(n[3]), "status": str(n[5]), "attempts": int(n[6]),
+                "next_at": int(n[7]) if n[5] == "pending" else None, "last_error": n[8],
+                "sent_at": None if n[10] is None else int(n[10]),
+            })  # fmt: skip
+        for a in items:
+            a["notices"] = by_alert.get(a["id"], [])
         return {"alerts": items, "next_before_id": items[-1]["id"] if len(items) == limit else None}
 
     async def acknowledge(self, actor: Actor, alert_id: int) -> dict[str, Any]:
@@ -216,11 +243,19 @@ class Alerts(UseCase):
         return Facts(now, channels, rates, lag, dead, balances, providers)
 
     async def evaluate_once(self, now: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """One round: read the facts, fire and resolve; notify. Returns (fired, resolved) alerts."""
+        """One round: take the lease (else nothing: another process evaluates), read the facts, fire and
+        resolve (with their notices, one transaction); deliver the notices due. Returns (fired, resolved)."""
         async with self._lock:
-            t = now_ms() if now is None else now
+            real = now_ms()
+            if not await self.db.write(
+                lambda tx: notice_store.take_lease(tx, "alerts", self.holder, real, real + self.lease_ms)
+            ):
+                self.stats["not_leader"] += 1
+                return [], []
+            t = real if now is None else now
             rules = [_rule(r) for r in await self.read(store.rules)]
             firing = rules_mod.evaluate(rules, await self.facts(rules, t), self.state)
+            targets = self._targets()
 
             def job(tx: Tx) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 open_ = {(int(r[1]), str(r[3])): r for r in store.open_alerts(tx)}
@@ -230,6 +265,9 @@ class Alerts(UseCase):
                 for r in resolve:
                     if store.resolve(tx, int(r[0]), t):
                         resolved.append(alert_dict(store.alert(tx, int(r[0]))))
+                for event, alerts in (("fired", fired), ("resolved", resolved)):
+                    for a in alerts:
+                        notice_store.insert_notices(tx, a["id"], event, targets, orjson.dumps(a).decode(), real)
                 return fired, resolved
 
             fired, resolved = await self.db.write(job)
@@ -238,10 +276,9 @@ class Alerts(UseCase):
             self.stats["resolved"] += len(resolved)
         for a in fired:
             log.warning("alert fired: %s %s %s", a["kind"], a["subject"], a["message"])
-            await self.notify("fired", a)
         for a in resolved:
             log.info("alert resolved: %s %s", a["kind"], a["subject"])
-            await self.notify("resolved", a)
+        await self.deliver_due()
         return fired, resolved
 
     @staticmethod
@@ -251,27 +288,62 @@ class Alerts(UseCase):
 
     # -- notices ---------------------------------------------------------------------------------------------
 
-    async def notify(self, event: str, a: dict[str, Any]) -> None:
-        """Tell staff about a fired or resolved alert on every configured target (failures are logged)."""
-        head = "告警" if event == "fired" else "恢复"
-        subject = f"【qixin {head}】{a['title']} {a['subject']}"
-        body = f"{a['message']}\n告警编号：{a['id']}\n类型：{a['kind']}\n对象：{a['subject']}"
-        sends: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        for to in self.targets.emails:
-            sends.append((f"email {to}", lambda to=to: notify.send_email(self.smtp, to, subject, body)))  # type: ignore[misc]
+    def _targets(self) -> list[str]:
+        out = [f"email:{to}" for to in self.targets.emails]
         if self.targets.webhook_url:
-            sends.append(("webhook", lambda: self._post({"type": f"alert.{event}", "alert": a})))
+            out.append("webhook")
         if self.sms is not None and self.targets.sms_numbers:
-            sms = self.sms
-            text = f"{head}：{a['title']} {a['subject']}，{a['message']}"[:300]
-            sends.append(("sms", lambda: sms(self.targets.sms_numbers, text)))
-        for what, send in sends:
+            out.append("sms")
+        return out
+
+    async def _send(self, target: str, event: str, a: dict[str, Any]) -> None:
+        head = "告警" if event == "fired" else "恢复"
+        if target.startswith("email:"):
+            subject = f"【qixin {head}】{a['title']} {a['subject']}"
+            body = f"{a['message']}\n告警编号：{a['id']}\n类型：{a['kind']}\n对象：{a['subject']}"
+            await notify.send_email(self.smtp, target[len("email:") :], subject, body)
+        elif target == "webhook":
+            if not self.targets.webhook_url:
+                raise RuntimeError("no staff webhook configured")
+            await self._post({"type": f"alert.{event}", "alert": a})
+        elif target == "sms":
+            if self.sms is None or not self.targets.sms_numbers:
+                raise RuntimeError("no on-call SMS configured")
+            await self.sms(self.targets.sms_numbers, f"{head}：{a['title']} {a['subject']}，{a['message']}"[:300])
+        else:
+            raise RuntimeError(f"unknown target {target}")
+
+    def _retry_at(self, attempts: int, now: int) -> int | None:
+        """When to try a notice again after its ``attempts``-th failed attempt (None: give up)."""
+        if attempts >= self.notice_max_attempts:
+            return None
+        return now + min(self.notice_backoff_ms * 2 ** (attempts - 1), self.notice_cap_ms)
+
+    async def deliver_due(self) -> int:
+        """Send every due notice once (claimed first: one sender per notice); the notices sent."""
+        done = 0
+        for row in await self.read(lambda tx: notice_store.due(tx, now_ms())):
+            nid, event, target, payload, attempts = int(row[0]), str(row[2]), str(row[3]), str(row[4]), int(row[6])
+            now = now_ms()
+            if not await self.db.write(
+                lambda tx, i=nid, n=now: notice_store.claim(tx, i, n, n + self.notice_claim_ms)  # type: ignore[misc]
+            ):
+                continue  # another process took it
+            a = orjson.loads(payload)
             try:
-                await send()
-                self.stats["notices"] += 1
+                await self._send(target, event, a)
             except Exception as e:
                 self.stats["notice_failures"] += 1
-                log.warning("alert %s notice by %s failed: %s", a["id"], what, e)
+                retry = self._retry_at(attempts + 1, now_ms())
+                err = f"{type(e).__name__}: {e}"
+                log.warning("alert %s notice to %s failed (attempt %d%s): %s", a["id"], target, attempts + 1,
+                            "" if retry else ", given up", err)  # fmt: skip
+                await self.db.write(lambda tx, i=nid, m=err, r=retry: notice_store.failed(tx, i, m, r))  # type: ignore[misc]
+                continue
+            await self.db.write(lambda tx, i=nid: notice_store.sent(tx, i, now_ms()))  # type: ignore[misc]
+            self.stats["notices"] += 1
+            done += 1
+        return done
 
     async def _post(self, payload: dict[str, Any]) -> None:
         async with httpx.AsyncClient(timeout=self.targets.timeout) as http:
@@ -286,6 +358,8 @@ class AlertWorker:
     def __init__(self, alerts: Alerts, interval: float) -> None:
         self.alerts = alerts
         self.interval = interval
+        if interval > 0:  # the evaluator's lease outlives a few rounds, so it stays with one process
+            alerts.lease_ms = max(alerts.lease_ms, int(3 * interval * 1000))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -189,6 +189,16 @@ class MessageSearch(UseCase):
         account_id, reveal = self._scope(actor, f)
         return self._pages(_conditions(f, account_id), reveal)
 
+    def conditions(self, actor: Actor, f: MessageFilter) -> tuple[dict[str, Any], bool]:
+        """The validated search conditions for ``actor`` (its scope included) and whether numbers are shown:
+        what an export job stores at creation and later runs with ``pages`` (services/exports.py)."""
+        account_id, reveal = self._scope(actor, f)
+        return _conditions(f, account_id), reveal
+
+    def pages(self, where: dict[str, Any], reveal: bool) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages of the rows ``conditions`` chose, newest first, from ``where["before_id"]`` when given."""
+        return self._pages(dict(where), reveal)
+
     async def _pages(self, where: dict[str, Any], reveal: bool) -> AsyncIterator[list[dict[str, Any]]]:
         while True:
             page = await self.read(lambda tx: reads.search_messages(tx, dict(where), EXPORT_PAGE))

@@ -20,6 +20,13 @@ Rules:
   of purged hours are kept while their messages are gone).
 - The cutoff is the start of an hour (UTC), so the rollups of an hour are either all before the mark or
   all after it.
+- PostgreSQL (store/partitions.py): ``messages`` and ``submits`` are partitioned by Beijing month (by id
+  range). A month whose whole range is before the cutoff (with the ids' minute of margin) is detached and
+  dropped in one short transaction of its own connection (a lock timeout, tried again); the messages it
+  must keep (open-complaint evidence, not final) are copied out and written back first — they land in the
+  default partition, where the chunked walk keeps them until the complaint closes. The partial edge month
+  (and the default and legacy partitions) go through the same chunked walk as SQLite. ``maintain`` creates
+  the current and the next month ahead: on start of the role and before each daily purge.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from qixin import ids
@@ -36,6 +44,8 @@ from qixin.domain.calendar import SHANGHAI
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase, audit
+from qixin.store import exports as export_store
+from qixin.store import partitions
 from qixin.store import retention as store
 from qixin.store.db import Database, Tx, now_ms
 
@@ -45,6 +55,10 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 MIN_CHUNK, MAX_CHUNK, FIRST_CHUNK = 100, 20_000, 500
 FINAL = frozenset(store.FINAL)
+
+
+async def _zero() -> int:
+    return 0
 
 
 def _id_below(before_at: int) -> int:
@@ -95,11 +109,16 @@ class Retention(UseCase):
     """The purge (CLI, daily worker) and the closing of complaints whose evidence it keeps."""
 
     def __init__(self, db: Database, days: int, chunk_ms: float = 50.0, hour: int = 4,
-                 on_change: Callable[[], None] | None = None) -> None:  # fmt: skip
+                 on_change: Callable[[], None] | None = None, data_dir: Path | None = None,
+                 export_keep_days: int = 7) -> None:  # fmt: skip
         super().__init__(db, on_change)
+        self.export_keep_days = export_keep_days  # finished export jobs (services/exports.py) kept this long
+        self.data_dir = data_dir  # where file jobs keep their uploads (None: rows only)
         self.days = days
         self.chunk_ms = chunk_ms
         self.hour = hour
+        self.last_drop_steps: dict[str, float] = {}  # the last partition drop, step by step (ms; benches read it)
+        self.lock_timeout_ms = 1000  # a partition drop waits at most this long for its lock, then tries again
         self._task: asyncio.Task[None] | None = None
 
     def cutoff(self, now: int | None = None) -> int:
@@ -119,10 +138,21 @@ class Retention(UseCase):
             raise QxError("INVALID_REQUEST", "清理时间点不能晚于当前时间")
         started = time.perf_counter()
         chunks = Chunks(self.chunk_ms)
-        counts = {"messages": 0, "submits": 0, "batches": 0, **{t: 0 for t in store.SIMPLE_TABLES}}
+        counts = {
+            "messages": 0,
+            "submits": 0,
+            "batches": 0,
+            **{t: 0 for t in store.SIMPLE_TABLES},
+            "file_jobs": 0,
+            "export_jobs": 0,
+        }
         kept = {"complaint_evidence": 0, "not_final": 0}
         kept_batches: set[int] = set()
         id_below = _id_below(cut)
+        dropped: list[str] = []
+        drop_ms = 0.0
+        if not dry_run and self.db.is_pg and await self.db.read(partitions.is_partitioned):
+            dropped, drop_ms = await self._drop_months(cut, counts)
 
         # 1. messages and their parts, by id (time order)
         last = 0
@@ -221,6 +251,41 @@ class Retention(UseCase):
                 if done:
                     break
 
+        # 4. finished file jobs: the uploaded file first, then the rows (a crash in between leaves a row
+        #    whose file is gone: the next purge deletes it)
+        chunks = chunks.phase()
+        if dry_run:
+            counts["file_jobs"] = await self.db.read(lambda tx: store.count_old_file_jobs(tx, cut))
+        else:
+            last = 0
+            while True:
+                found = await self.db.read(lambda tx, last=last: store.old_file_jobs(tx, last, cut, 500))  # type: ignore[misc]
+                if not found:
+                    break
+                await asyncio.to_thread(self._unlink, [p for _, p in found])
+                t0 = time.perf_counter()
+                n = await self.db.write(lambda tx, f=found: store.delete_file_jobs(tx, [i for i, _ in f]))  # type: ignore[misc]
+                ms = (time.perf_counter() - t0) * 1000
+                chunks.took(len(found), ms, ms)
+                counts["file_jobs"] += n
+                last = found[-1][0]
+
+        # 5. finished export jobs and their files, ``export_keep_days`` after they finished (not the cutoff)
+        exports_before = now - self.export_keep_days * DAY_MS
+        if dry_run:
+            counts["export_jobs"] = await self.db.read(lambda tx: export_store.count_old_jobs(tx, exports_before))
+        else:
+            last = 0
+            while True:
+                found = await self.db.read(lambda tx, last=last: export_store.old_jobs(tx, last, exports_before, 500))  # type: ignore[misc]
+                if not found:
+                    break
+                await asyncio.to_thread(self._unlink, [p for _, p in found])
+                counts["export_jobs"] += await self.db.write(
+                    lambda tx, f=found: export_store.delete_jobs(tx, [i for i, _ in f])  # type: ignore[misc]
+                )
+                last = found[-1][0]
+
         out = {
             "before": cut,
             "before_local": datetime.fromtimestamp(cut / 1000, SHANGHAI).isoformat(timespec="seconds"),
@@ -235,6 +300,9 @@ class Retention(UseCase):
             else 0.0,
             "seconds": round(time.perf_counter() - started, 3),
         }
+        if dropped:
+            out["partitions_dropped"] = dropped
+            out["longest_detach_ms"] = round(drop_ms, 1)
         if not dry_run:
 
             def finish(tx: Tx) -> None:
@@ -244,6 +312,85 @@ class Retention(UseCase):
             await self.db.write(finish)
             log.info("retention purge before %s: %s", out["before_local"], counts)
         return out
+
+    def _unlink(self, paths: list[str]) -> None:
+        """Delete stored files (relative to data_dir; never outside it)."""
+        if self.data_dir is None:
+            return
+        root = self.data_dir.resolve()
+        for rel in paths:
+            path = (root / rel).resolve()
+            if path.is_relative_to(root) and path != root:
+                path.unlink(missing_ok=True)
+
+    async def _drop_months(self, cut: int, counts: dict[str, int]) -> tuple[list[str], float]:
+        """PostgreSQL: detach and drop every month partition wholly before ``cut``; the rows it must keep
+        are written back (to the default partition) in the detach's transaction. Counts what went; the
+        names dropped and the longest detach transaction (ms: the parents' exclusive lock, commit included)."""
+        below = partitions.id_at(cut - 60_000)  # every id of the range older than the cutoff by a minute
+        pairs = await self.db.read(lambda tx: partitions.droppable(tx, below))
+        names: list[str] = []
+        longest = 0.0
+        await self._drop_detached()  # left by a purge that stopped between its detach and its drop
+        for mpart, spart in pairs:
+            steps: dict[str, float] = {}
+            # the scans outside the lock: old months do not change, only the open complaints may
+            numbers, protected = await self.db.read(store.open_complaints)
+            # the month's scan and the count of its parts at once (two readers: two database backends)
+            scan, subs = await asyncio.gather(
+                self.db.read(
+                    lambda tx, p=mpart.name, n=numbers, i=protected: partitions.scan_month(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
+                ),
+                self.db.read(lambda tx, p=spart.name: partitions.count_rows(tx, p))  # type: ignore[misc]
+                if spart is not None
+                else _zero(),
+            )
+            rows, keep = scan
+
+            def detach(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
+                       keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
+                       steps: dict[str, float] = steps) -> tuple[int, int]:  # fmt: skip
+                partitions.lock_parents(tx, self.lock_timeout_ms)  # what the detach takes anyway, first
+                if not partitions.attached(tx, "messages", mpart.name):
+                    return -1, 0  # another process's purge detached it meanwhile
+                if store.open_complaints(tx) != seen:  # a complaint came or went meanwhile
+                    now_numbers, now_protected = store.open_complaints(tx)
+                    keep = partitions.scan_month(tx, mpart.name, cut, FINAL, now_numbers, now_protected)[1]
+                return partitions.detach_month(tx, mpart.name, spart.name if spart else None,
+                                               [int(r[0]) for r in keep], self.lock_timeout_ms, steps)  # fmt: skip
+
+            t0 = time.perf_counter()
+            kept_m, kept_s = await asyncio.to_thread(partitions.isolated, self.db, detach)
+            took = (time.perf_counter() - t0) * 1000  # commit included: the parents' lock is released
+            if kept_m < 0:
+                continue
+            longest = max(longest, took)
+            counts["messages"] += rows - kept_m
+            counts["submits"] += subs - kept_s
+            names.append(mpart.name)
+            t1 = time.perf_counter()
+            await self._drop_detached()
+            steps |= {"detach_total": round(took, 1), "drop_total": round((time.perf_counter() - t1) * 1000, 1)}
+            self.last_drop_steps = steps
+            log.info("retention: dropped partition %s (%d rows, %d kept)", mpart.name, rows, kept_m)
+        return names, longest
+
+    async def _drop_detached(self) -> None:
+        names = await self.db.read(partitions.detached)
+        if names:
+            await asyncio.to_thread(
+                partitions.isolated, self.db, lambda tx: partitions.drop_detached(tx, names, self.lock_timeout_ms)
+            )
+
+    async def maintain(self, now: int | None = None) -> list[str]:
+        """PostgreSQL: the current and the next month's partitions exist (no-op on SQLite). Created names."""
+        if not self.db.is_pg:
+            return []
+        at = now_ms() if now is None else now
+        made = await asyncio.to_thread(partitions.isolated, self.db, lambda tx: partitions.ensure_months(tx, at))
+        if made:
+            log.info("retention: created partitions %s", ", ".join(made))
+        return made
 
     async def close_complaint(self, actor: Actor, complaint_id: int, note: str = "") -> dict[str, Any]:
         """Close a complaint: the purge may then remove the messages it kept as evidence."""
@@ -279,10 +426,18 @@ class Retention(UseCase):
                 pass
 
     async def _loop(self) -> None:
+        try:
+            await self.maintain()
+        except Exception:
+            log.exception("retention: creating the months' partitions failed; tried again before the purge")
         while True:
             due = self.next_run(now_ms())
             while (left := due - now_ms()) > 0:
                 await asyncio.sleep(min(left / 1000, 60.0))
+            try:
+                await self.maintain()
+            except Exception:
+                log.exception("retention: creating the months' partitions failed")
             try:
                 await self.purge(Actor.system("retention"))
             except Exception:

@@ -87,6 +87,7 @@ _SIMPLE = {
     "mo_messages": ("received_at", None),
     "webhook_outbox": ("created_at", ("sent", "dead")),
     "receipt_inbox": ("received_at", None),
+    "alert_notices": ("created_at", ("sent", "dead")),  # staff notices delivered or given up (services/alerts.py)
 }
 
 
@@ -148,3 +149,35 @@ def close_complaint(tx: Tx, complaint_id: int, actor: str, note: str, now: int) 
         (complaint_id, actor, note, now),
     )
     return True
+
+
+FILE_JOB_FINAL = ("done", "failed", "cancelled")
+
+
+def old_file_jobs(tx: Tx, after_id: int, before_at: int, limit: int) -> list[tuple[int, str]]:
+    """(id, stored file relative to data_dir) of finished file jobs created before ``before_at``, by id."""
+    rows = tx.all(
+        f"SELECT id, path FROM file_jobs WHERE id > ? AND created_at < ? AND status IN ({tx.in_list(FILE_JOB_FINAL)})"
+        " ORDER BY id LIMIT ?",
+        (after_id, before_at, *FILE_JOB_FINAL, limit),
+    )
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+def delete_file_jobs(tx: Tx, ids: Sequence[int]) -> int:
+    """Delete these file jobs and their chunk rows; the jobs deleted."""
+    n = 0
+    for part in chunks(list(ids)):
+        tx.execute(f"DELETE FROM file_job_chunks WHERE job_id IN ({tx.in_list(part)})", tuple(part))
+        tx.execute(f"DELETE FROM file_jobs WHERE id IN ({tx.in_list(part)})", tuple(part))
+        n += tx.rowcount
+    return n
+
+
+def count_old_file_jobs(tx: Tx, before_at: int) -> int:
+    return int(
+        tx.one(
+            f"SELECT COUNT(*) FROM file_jobs WHERE created_at < ? AND status IN ({tx.in_list(FILE_JOB_FINAL)})",
+            (before_at, *FILE_JOB_FINAL),
+        )[0]
+    )

@@ -1165,4 +1165,69 @@ Index(
     messages.c.id,
     sqlite_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
     postgresql_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
+# -- export jobs (migration 0022_retention2; services/exports.py, docs/api.md "Export jobs") ---------------
+# A large export runs as a job: the validated filter (JSON), the side that asked (a customer account, or
+# staff) and whether numbers are shown were fixed at creation; the worker writes the file under data_dir,
+# checkpointing its progress (rows, the last message id, the CSV's byte offset) so a restart resumes a CSV
+# (an XLSX starts again). Finished jobs are purged with their file after ``export_keep_days``.
+export_jobs = Table(
+    "export_jobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=True),  # the customer's account; NULL: a staff export
+    Column("created_by", String(80), nullable=False),  # actor kind:id
+    Column("reveal", Boolean, nullable=False),  # numbers shown unmasked
+    Column("filters", Text, nullable=False),  # JSON: the search conditions (store/reads.SEARCH_FILTERS)
+    Column("format", String(8), nullable=False),  # csv | xlsx
+    Column("status", String(16), nullable=False),  # queued | running | done | failed
+    Column("total", BigInteger, nullable=True),  # rows matching when the job started (an estimate)
+    Column("rows_written", BigInteger, nullable=False, server_default="0"),
+    Column("last_id", BigInteger, nullable=True),  # the last message written (rows go newest first)
+    Column("offset_bytes", BigInteger, nullable=False, server_default="0"),  # the CSV's size at that row
+    Column("path", Text, nullable=False),  # relative to data_dir
+    Column("size", BigInteger, nullable=True),
+    Column("error_code", String(40), nullable=True),
+    Column("runner", String(40), nullable=True),
+    Column("lease_until", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+)
+Index("ix_export_jobs_status", export_jobs.c.status)
+Index("ix_export_jobs_account", export_jobs.c.account_id, export_jobs.c.id)
+
+# PostgreSQL (migration 0022_retention2, store/partitions.py): ``messages`` is range-partitioned by ``id``
+# and ``submits`` by ``message_id``, one partition per Beijing month plus a default; the primary key of
+# ``submits`` there is (channel, carrier_msg_id, message_id) — a partitioned table's key must hold the
+# partition key. Alembic compares neither partitioning nor primary keys; the partitions themselves are
+# left out of the comparison (partitions.include_name).
+
+# -- alert notices and leases (migration 0022_retention2; services/alerts.py) ------------------------------
+# One row per notice of a fired or resolved alert to one target (email:<address>, webhook, sms), written in
+# the transaction that fires or resolves the alert; delivered after the commit, retried with backoff until
+# sent or given up (dead). A sender claims a row by moving next_at forward (a lease), so one process sends it.
+alert_notices = Table(
+    "alert_notices",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("alert_id", BigInteger, nullable=False, index=True),
+    Column("event", String(16), nullable=False),  # fired | resolved
+    Column("target", String(160), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: the alert as it was then
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending | sent | dead
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Column("next_at", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+)
+Index("ix_alert_notices_due", alert_notices.c.status, alert_notices.c.next_at)
+
+# A named lease one process holds at a time (the alert evaluator): taken when free or run out, renewed by
+# its holder.
+service_leases = Table(
+    "service_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(80), nullable=False),
+    Column("until", BigInteger, nullable=False),
 )
