@@ -1165,6 +1165,8 @@ Index(
     messages.c.id,
     sqlite_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
     postgresql_where=text("status = 'undelivered' OR status = 'failed' OR status = 'rejected' OR status = 'expired'"),
+)
+
 # -- export jobs (migration 0022_retention2; services/exports.py, docs/api.md "Export jobs") ---------------
 # A large export runs as a job: the validated filter (JSON), the side that asked (a customer account, or
 # staff) and whether numbers are shown were fixed at creation; the worker writes the file under data_dir,
