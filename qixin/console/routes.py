@@ -390,7 +390,8 @@ def _staff_pages(c: Console, p: Services) -> None:
     async def channels(ctx: Ctx) -> tuple[str, dict[str, Any]]:
         health = p.health()
         rows = p.channels.health() if p.channels.started else health["channels"]
-        return "staff_channels.html", {"channels": rows, "dispatch": health["dispatch"]}
+        probes = await p.flash_probe.report(ctx.actor)  # the periodic 闪测 of every channel
+        return "staff_channels.html", {"channels": rows, "dispatch": health["dispatch"], "probes": probes}
 
     c.page("/staff/channels", kind="staff", area="channels", get=channels)
 
