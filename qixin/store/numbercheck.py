@@ -114,6 +114,20 @@ def insert_check(
     )
 
 
+def insert_checks(tx: Tx, checks: Sequence[tuple[Any, ...]]) -> None:
+    """``insert_check`` of many: (check_id, account_id, actor, total, charged, fee_li, unit_li, counts, at)."""
+    tx.executemany(
+        "INSERT INTO number_checks (id, account_id, actor, total, charged, fee_li, unit_li, counts, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*c[:7], orjson.dumps(c[7]).decode(), c[8]) for c in checks],
+    )
+
+
+def insert_pages_many(tx: Tx, pages: Sequence[tuple[int, int, str]]) -> None:
+    """(check_id, page, rows JSON) of several checks."""
+    tx.executemany("INSERT INTO number_check_pages (check_id, page, rows) VALUES (?, ?, ?)", pages)
+
+
 PAGES_PER_READ = 100
 
 
