@@ -20,6 +20,8 @@ Rules:
   number otherwise removes its mark. A send with ``skip_empty`` (and ``skip_silent``) refuses the
   numbers marked so by a check of the last ``skip_days`` days (``skippable``), per number with
   NUMBER_EMPTY_SKIPPED / NUMBER_SILENT_SKIPPED: neither sent nor billed (services/accept.py).
+- Small checks (≤ ``COALESCE_MAX`` numbers) arriving together are coalesced into one evidence read and
+  one write job, each check keeping its own id, results, ledger row and audit row (see ``_coalesced``).
 - Results stay readable by their account (``get``) and downloadable as the four packages 实号包 / 沉默号包
   / 空号包 / 风险包 (``package``: CSV or XLSX, cells escaped against formulas). The customer sees the
   numbers it submitted in full (they are its own input); logs show them masked.
