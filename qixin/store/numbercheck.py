@@ -20,6 +20,7 @@ CHUNK = 5_000
 # it once per statement (hashed ``= ANY``): fewer, larger statements scan it fewer times (a 100,000-number
 # history read: 20 statements 3.1 s, 2 statements 1.8 s, loaded machine; bench/RESULTS.md).
 PG_CHUNK = 50_000
+PG_WORK_MEM = "64MB"  # a large history read's session work_mem on PostgreSQL (reset after)
 RECEIPT_STATUSES = ("delivered", "undelivered", "expired")
 
 
@@ -38,15 +39,22 @@ def history(tx: Tx, numbers: Sequence[str]) -> list[Any]:
     ``numbers``, grouped (every account: the platform's own evidence)."""
     out: list[Any] = []
     final = ", ".join(f"'{s}'" for s in RECEIPT_STATUSES)  # literal: it must match the partial index's WHERE
-    for part in _chunks(numbers, tx):
-        cond, params = _in(tx, "number", part)
-        out += tx.all(
-            "SELECT number, status, channel, carrier_stat, carrier_err, error_code, COUNT(*),"
-            " MAX(COALESCE(done_at, submitted_at, created_at)) FROM messages"
-            f" WHERE {cond} AND status IN ({final})"
-            " GROUP BY number, status, channel, carrier_stat, carrier_err, error_code",
-            params,
-        )
+    big = tx.is_pg and len(numbers) > CHUNK
+    if big:  # the GROUP BY of a large read sorts in memory instead of spilling to disk (default 4 MB)
+        tx.execute(f"SET work_mem = '{PG_WORK_MEM}'")
+    try:
+        for part in _chunks(numbers, tx):
+            cond, params = _in(tx, "number", part)
+            out += tx.all(
+                "SELECT number, status, channel, carrier_stat, carrier_err, error_code, COUNT(*),"
+                " MAX(COALESCE(done_at, submitted_at, created_at)) FROM messages"
+                f" WHERE {cond} AND status IN ({final})"
+                " GROUP BY number, status, channel, carrier_stat, carrier_err, error_code",
+                params,
+            )
+    finally:
+        if big:
+            tx.execute("RESET work_mem")
     return out
 
 
