@@ -8,11 +8,12 @@ Rules:
   them — only the embedded mode and the tests start it), ``SettingsChannel`` (the one SMPP endpoint of
   QIXIN_SMPP_*), ``DispatchRole`` (channels, dispatcher, uplink), ``WorkersRole`` (webhooks, billing
   housekeeping), ``AlertsRole`` (alert rules, staff notices), ``NumberProbeRole`` (the number check's
-  upstream probe), ``RetentionRole`` (the daily purge) and ``PortsRole`` (the customer SMPP / CMPP
-  ports). The HTTP API is served by whoever serves ``qixin.api.app.asgi_app(services)``.
+  upstream probe), ``RetentionRole`` (the daily purge), ``PortsRole`` (the customer SMPP / CMPP
+  ports) and ``FlashProbeRole`` (the periodic 闪测 of every channel). The HTTP API is served by whoever
+  serves ``qixin.api.app.asgi_app(services)``.
 - ``qixin run`` = every role in one process; ``qixin api`` = Core + PortsRole; ``qixin dispatcher`` =
   Core + SettingsChannel + DispatchRole + WorkersRole + FileJobsRole + AlertsRole + NumberProbeRole +
-  RetentionRole (``--no-workers``: without the last five, which ``qixin worker`` runs).
+  RetentionRole + FlashProbeRole (``--no-workers``: without the last six, which ``qixin worker`` runs).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from qixin.services.console_views import ConsoleViews
 from qixin.services.dispatch import Connector, Dispatcher, Router
 from qixin.services.exports import ExportJobs
 from qixin.services.filejobs import FileJobs
-from qixin.services.flashtests import FlashTests
+from qixin.services.flashtests import FlashProbe, FlashTests
 from qixin.services.flow import FlowControl, FlowGate
 from qixin.services.metrics import Metrics, PipelineCollector
 from qixin.services.nonces import DatabaseNonceStore, NonceStore, RedisNonceStore
@@ -118,6 +119,7 @@ class Services:
     numbers: NumberChecks
     tokens: RecipientTokens
     flash_tests: FlashTests
+    flash_probe: FlashProbe  # the periodic 闪测 of every channel
     numcheck_jobs: NumberCheckJobs
     numcheck_probe: ProviderProbe
     alerts: Alerts
@@ -276,6 +278,7 @@ def build(settings: Settings) -> Services:
     signatures = Signatures(db, directory, on_apply=documents.set_purpose)
     templates = Templates(db, directory, checker=lambda: compliance.checker)
     queries, message_search, statistics = Queries(db), MessageSearch(db), Statistics(db)
+    flash_tests = FlashTests(db, directory, accept)
     aliyun = AliyunApi(db, accept, message_search, queries, statistics, signatures, templates)
     return Services(
         settings=s,
@@ -308,7 +311,11 @@ def build(settings: Settings) -> Services:
         compliance_desk=ComplianceDesk(db, compliance, on_change=on_change),
         reviews=ReviewQueue(db, compliance, on_release=dispatcher.wake),
         tokens=tokens,
-        flash_tests=FlashTests(db, directory, accept),
+        flash_tests=flash_tests,
+        flash_probe=FlashProbe(
+            db, flash_tests, s.flash_probe_interval, s.flash_probe_timeout, s.flash_probe_content,
+            s.flash_probe_signature, s.flash_probe_account,
+        ),
         numbers=numbers,
         numcheck_jobs=NumberCheckJobs(numbers),
         numcheck_probe=ProviderProbe(db, numbers.provider, s.numcheck.probe_interval, s.numcheck.probe_timeout),
@@ -673,6 +680,20 @@ class NumberProbeRole:
         await self.s.numcheck_probe.stop()
 
 
+class FlashProbeRole:
+    """The periodic 闪测 of every channel every ``flash_probe_interval`` seconds; the alert rules read the
+    outcome (services/flashtests.py FlashProbe)."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def start(self) -> None:
+        await self.s.flash_probe.start()
+
+    async def stop(self) -> None:
+        await self.s.flash_probe.stop()
+
+
 class RetentionRole:
     """The daily retention purge (services/retention.py) at ``retention_hour`` Beijing time."""
 
@@ -749,6 +770,7 @@ def embedded(
         NumberProbeRole(services),
         RetentionRole(services),
         PortsRole(services),
+        FlashProbeRole(services),
     ]
     return Runtime(services, roles)
 
@@ -778,5 +800,5 @@ def workers_only(services: Services) -> Runtime:
 def _worker_roles(services: Services) -> list[Role]:
     return [
         WorkersRole(services), FileJobsRole(services), AlertsRole(services), NumberProbeRole(services),
-        RetentionRole(services),
+        RetentionRole(services), FlashProbeRole(services),
     ]  # fmt: skip

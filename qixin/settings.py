@@ -266,6 +266,18 @@ class Settings(BaseSettings):
     )
     # receipt stats that report a number ported to another carrier (携号转网); see services/portability.py
     ported_stats: CommaList = Field(("PORTED", "PT:"), description="Receipt stats meaning the number was ported")
+    # periodic 闪测 of every channel (services/flashtests.py FlashProbe, docs/numbers.md)
+    flash_probe_interval: float = Field(
+        1800.0, ge=0, description="Seconds between periodic 闪测 rounds over every channel (alert flash_probe); 0: off"
+    )
+    flash_probe_timeout: int = Field(
+        300, ge=1, le=86_400, description="Seconds (5 at least) a probe waits for its receipt, then no receipt"
+    )
+    flash_probe_content: str = Field("企信通道巡检短信，无需回复。", description="The fixed text of the periodic probe")
+    flash_probe_signature: str = Field("企信", description="Signature of the periodic probe (approved on its account)")
+    flash_probe_account: int = Field(
+        0, ge=0, description="Account sending (and paying for) the probes; 0: one named 企信通道巡检, made on first use"
+    )
     channel: ChannelSettings = Field(default_factory=lambda: ChannelSettings(), description="QIXIN_SMPP_*: see below")
     compliance: ComplianceSettings = Field(default_factory=lambda: ComplianceSettings(), description="see below")
     numcheck: NumberCheckSettings = Field(default_factory=lambda: NumberCheckSettings(), description="see below")

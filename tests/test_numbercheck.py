@@ -24,6 +24,7 @@ from starlette.routing import Route
 from qixin.domain.numbercheck import History, Upstream, billing_key, decide, needs_upstream, own_verdict
 from qixin.domain.numbers import prefix_table
 from qixin.domain.signing import signed_headers
+from qixin.errors import QxError
 from qixin.services.accounts import create_account
 from qixin.services.actor import Actor
 from qixin.services.numbercheck import NumberChecks
@@ -230,6 +231,58 @@ async def test_no_price_and_no_balance_are_refused_having_written_nothing(env: E
         await checks.check(env.actor, [f"1380000{i:04d}" for i in range(1001)])
     with pytest.raises(Exception, match="NUMBERS_EMPTY"):
         await checks.check(env.actor, [" "])
+
+
+async def test_concurrent_single_checks_are_coalesced_each_charged_exactly_on_the_ledger(env: Env) -> None:
+    real = [f"138000001{i:02d}" for i in range(20)]
+    for n in real:
+        env.message(n, "delivered", "ch-cmpp", "DELIVRD", age_days=2)
+    env.message("13800000301", "undelivered", "ch-cmpp", "MK:0001", age_days=1)  # empty (空号)
+    unknown = [f"138000002{i:02d}" for i in range(10)]  # 库无: free
+    checks = NumberChecks(env.db, provider=None)
+    await checks.check(env.actor, ["13800000299"])  # warms the price cache: the rest arrive together
+    rounds0 = checks.stats["coalesced_rounds"]
+    bal0 = env.one("SELECT balance_li FROM accounts WHERE id = ?", (env.account_id,))[0]
+    last_ledger = env.one("SELECT MAX(id) FROM ledger WHERE account_id = ?", (env.account_id,))[0]
+    audits0 = env.one("SELECT COUNT(*) FROM audit_log WHERE action = 'numbers.check'")[0]
+    asked = [[n] for n in real + unknown] + [["13800000301"], ["13800000301", real[0]]]
+    outs = await asyncio.gather(*(checks.check(env.actor, a) for a in asked))
+    assert checks.stats["coalesced_rounds"] - rounds0 < len(asked)  # they went together, not one by one
+    assert len({o["check_id"] for o in outs}) == len(asked)
+    for a, o in zip(asked, outs, strict=True):
+        assert [r["number"] for r in o["results"]] == a
+        assert o["fee_li"] == UNIT * sum(n not in unknown for n in a), (a, o)
+    assert outs[-1]["counts"]["empty"] == 1 and outs[-1]["counts"]["real"] == 1
+    # one ledger row per billed check, its own amount and ref; balances after run down one by one
+    rows = env.db.read_sync(lambda tx: tx.all(
+        "SELECT amount_li, balance_after_li, ref FROM ledger WHERE account_id = ? AND id > ? ORDER BY id",
+        (env.account_id, last_ledger),
+    ))  # fmt: skip
+    billed = {f"numcheck:{o['check_id']}": o["fee_li"] for o in outs if o["fee_li"]}
+    assert {ref: -amount for amount, _, ref in rows} == billed and len(rows) == len(billed)
+    running = bal0
+    for amount, after, _ in rows:
+        running += amount
+        assert after == running
+    bal1 = env.one("SELECT balance_li FROM accounts WHERE id = ?", (env.account_id,))[0]
+    assert bal1 == running == bal0 - sum(billed.values())
+    assert env.one("SELECT COUNT(*) FROM audit_log WHERE action = 'numbers.check'")[0] - audits0 == len(asked)
+    stored = await checks.get(env.actor, outs[-1]["check_id"])
+    assert [r["class"] for r in stored["results"]] == ["empty", "real"]
+    assert await checks.skippable(env.account_id, ["13800000301", real[1]], ["empty"]) == {"13800000301": "empty"}
+
+    # an account that can pay for 3 of 5 checks arriving together: 3 are made, 2 refused alone, nothing of them
+    poor = int(env.db.write_sync(lambda tx: create_account(tx, "余额少", "企信", 3 * UNIT, 35))["account_id"])
+    env.db.write_sync(lambda tx: create_plan(tx, poor, "numcheck", UNIT))
+    poor_actor = Actor.customer(poor, "qxpoor")
+    await checks.unit_price(poor)
+    got = await asyncio.gather(*(checks.check(poor_actor, [n]) for n in real[:5]), return_exceptions=True)
+    made = [g for g in got if isinstance(g, dict)]
+    refused = [g for g in got if isinstance(g, QxError)]
+    assert len(made) == 3 and [e.code for e in refused] == ["INSUFFICIENT_BALANCE"] * 2
+    assert env.one("SELECT balance_li FROM accounts WHERE id = ?", (poor,))[0] == 0
+    assert env.one("SELECT COUNT(*) FROM number_checks WHERE account_id = ?", (poor,))[0] == 3
+    assert env.one("SELECT COUNT(*) FROM ledger WHERE account_id = ? AND kind = 'charge'", (poor,))[0] == 3
 
 
 async def test_simulator_provider_answers_what_own_evidence_does_not(env: Env) -> None:

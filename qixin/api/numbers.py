@@ -214,6 +214,15 @@ def number_routers(platform: Services) -> list[APIRouter]:
         req = parse_model(SeedRequest, await request.body())
         return json_response(await platform.flash_tests.add_seed(actor, req.number, req.note))
 
+    @flash_admin.get("/probes", summary="通道巡检闪测：每个通道最近一轮结果、时间窗内送达轮数与时延、历史",
+                     responses=error_responses(*STAFF, "INVALID_REQUEST"))  # fmt: skip
+    async def flash_probes(
+        request: Request, channel: str | None = Query(None, description="只看此通道"),
+        hours: int = Query(24, description="统计窗口（小时，1–2160）"), limit: int = Query(100, ge=1, le=1000),
+    ) -> Response:  # fmt: skip
+        actor = await deps.staff_actor(platform, request)
+        return json_response(await platform.flash_probe.report(actor, channel, hours, limit))
+
     @flash_admin.get("/{test_id}", summary="闪测报告", responses=error_responses(*STAFF, "NOT_FOUND"))
     async def staff_get_flash(test_id: str, request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from qixin.services.console_views import ConsoleViews
     from qixin.services.exports import ExportJobs
     from qixin.services.filejobs import FileJobs
-    from qixin.services.flashtests import FlashTests
+    from qixin.services.flashtests import FlashProbe, FlashTests
     from qixin.services.flow import FlowControl
     from qixin.services.metrics import Metrics
     from qixin.services.nonces import NonceStore
@@ -92,6 +92,8 @@ class ApiServices(Protocol):
     def tokens(self) -> RecipientTokens: ...
     @property
     def flash_tests(self) -> FlashTests: ...
+    @property
+    def flash_probe(self) -> FlashProbe: ...
     @property
     def numcheck_jobs(self) -> NumberCheckJobs: ...
     @property

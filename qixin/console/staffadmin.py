@@ -150,6 +150,7 @@ def _channels(c: Console, p: Services) -> None:
         health = p.health()
         rows = p.channels.health() if p.channels.started else health["channels"]
         configured = await p.channel_desk.listing(ctx.actor)
+        probes = await p.flash_probe.report(ctx.actor)  # the periodic 闪测 of every channel
         editing = None
         if ctx.get("edit"):
             edit_id = _int(ctx.get("edit"), "通道")
@@ -160,7 +161,7 @@ def _channels(c: Console, p: Services) -> None:
             "channels": rows, "dispatch": health["dispatch"], "configured": configured, "editing": editing,
             "protocols": PROTOCOLS, "carrier_codes": CARRIER_CODES, "msg_types": MSG_TYPES,
             "carrier_labels": CARRIER_LABELS, "type_labels": TYPE_LABELS, "form": ctx.form,
-            "options_json": lambda o: orjson.dumps(o).decode() if o else "",
+            "options_json": lambda o: orjson.dumps(o).decode() if o else "", "probes": probes,
         }  # fmt: skip
 
     async def act(ctx: Ctx) -> str:

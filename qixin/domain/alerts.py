@@ -8,7 +8,8 @@ Rules:
   the state to pass next time (when each condition was first seen, the receipt progress per channel).
   No clock, no I/O: the caller passes ``facts.now`` (ms UTC).
 - Subjects are strings: ``channel:<name>``, ``account:<id>``, ``platform`` (queue lag),
-  ``provider:<name>`` (the number check's upstream, from its periodic probe).
+  ``provider:<name>`` (the number check's upstream, from its periodic probe); ``flash_probe`` watches
+  ``channel:<name>`` through the periodic 闪测 of every channel (services/flashtests.py ``FlashProbe``).
 - Units are integers: percent for success rates, seconds for durations, 厘 for money.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 KINDS = (
     "channel_down", "success_rate", "queue_lag", "receipts_stopped", "webhook_dead_letters", "balance_low",
-    "numcheck_provider",
+    "numcheck_provider", "flash_probe",
 )  # fmt: skip
 SCOPES = {
     "channel_down": ("channel",),
@@ -30,6 +31,7 @@ SCOPES = {
     "webhook_dead_letters": ("account",),
     "balance_low": ("account",),
     "numcheck_provider": ("provider",),
+    "flash_probe": ("channel",),
 }
 
 # What each kind means to the staff who read the notice (zh-CN, customer-facing text style).
@@ -41,6 +43,7 @@ TITLES = {
     "webhook_dead_letters": "推送死信",
     "balance_low": "账户余额不足",
     "numcheck_provider": "号码检测上游异常",
+    "flash_probe": "通道巡检闪测失败",
 }
 
 
@@ -50,7 +53,7 @@ class Rule:
     kind: str
     scope: str
     threshold: int = 0  # percent (success_rate), seconds (queue_lag), count (dead letters), 厘 (balance),
-    # ms (numcheck_provider: a probe slower than this is degraded)
+    # ms (numcheck_provider: a probe slower than this is degraded), rounds in a row (flash_probe)
     for_seconds: int = 0  # the condition must hold this long before the alert fires
     window_seconds: int = 0  # success_rate, webhook_dead_letters: the window looked at
     min_messages: int = 0  # success_rate: no alert on fewer finished messages than this
@@ -67,6 +70,7 @@ DEFAULT_RULES: tuple[tuple[str, str, int, int, int, int], ...] = (
     ("webhook_dead_letters", "account", 1, 0, 86400, 0),
     ("balance_low", "account", 10_000, 0, 0, 0),
     ("numcheck_provider", "provider", 1_000, 0, 0, 0),  # seeded by migration 0020_numbers2
+    ("flash_probe", "channel", 2, 0, 0, 0),  # seeded by migration 0022_flash2
 )
 
 
@@ -84,6 +88,8 @@ def check_rule(kind: str, scope: str, threshold: int, for_seconds: int, window_s
         return "死信阈值须至少为 1，窗口须大于 0 秒"
     if kind in ("queue_lag", "balance_low", "numcheck_provider") and threshold <= 0:
         return "阈值须大于 0"
+    if kind == "flash_probe" and threshold < 1:
+        return "巡检失败次数阈值须至少为 1"
     if kind == "receipts_stopped" and for_seconds <= 0:
         return "回执停止的持续时间须大于 0 秒"
     return ""
@@ -105,6 +111,13 @@ class ProviderFact:
 
 
 @dataclass(frozen=True, slots=True)
+class FlashProbeFact:
+    outcome: str  # the channel's latest periodic 闪测: delivered, refused, no_receipt
+    failures: int  # rounds in a row not delivered
+    code: str = ""  # the first refusal's code
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     now: int  # ms UTC
     channels: Mapping[str, ChannelFact] = field(default_factory=dict)
@@ -114,6 +127,7 @@ class Facts:
     dead_letters: Mapping[int, Mapping[str, int]] = field(default_factory=dict)  # by rule id: subject -> count
     balances: Mapping[str, int] = field(default_factory=dict)  # account subject -> balance in 厘
     providers: Mapping[str, ProviderFact] = field(default_factory=dict)  # number-check upstream -> last probe
+    flash_probes: Mapping[str, FlashProbeFact] = field(default_factory=dict)  # channel -> its latest 闪测 probe
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +207,13 @@ def conditions(rule: Rule, facts: Facts, waiting: Mapping[str, int | None]) -> l
             elif p.latency_ms > rule.threshold:
                 out.append((f"provider:{name}", p.latency_ms, f"号码检测上游 {name} 响应变慢：探测耗时 {p.latency_ms} "
                                                                f"毫秒，超过 {rule.threshold} 毫秒"))  # fmt: skip
+    elif k == "flash_probe":
+        outcome_zh = {"refused": "被拒绝", "no_receipt": "超时无回执"}
+        for name, fp in facts.flash_probes.items():
+            if fp.outcome != "delivered" and fp.failures >= rule.threshold:
+                why = outcome_zh.get(fp.outcome, fp.outcome) + (f"（{fp.code}）" if fp.code else "")
+                out.append((f"channel:{name}", fp.failures,
+                            f"通道 {name} 巡检闪测已连续 {fp.failures} 轮未送达：{why}"))  # fmt: skip
     return out
 
 

@@ -3,7 +3,8 @@
 Rules:
 - Facts are read cheaply each round: the channels' health (the running channels of this process, else the
   snapshots every dispatcher writes), the latest probe of the number check's upstream provider
-  (``numcheck_probes``, written by services/numbercheck_probe.py), success rates from the hourly rollups
+  (``numcheck_probes``, written by services/numbercheck_probe.py), the latest periodic 闪测 per channel
+  (``flash_probe_channels``, written by services/flashtests.py ``FlashProbe``), success rates from the hourly rollups
   (``stats_hourly``; the window is rounded up to whole hours of acceptance), the oldest due queue row,
   dead webhook events, balances.
 - Firing and resolving is one write job: the open alerts are read inside it, so a round never opens a
@@ -38,12 +39,13 @@ import httpx
 import orjson
 
 from qixin.domain import alerts as rules_mod
-from qixin.domain.alerts import ChannelFact, Facts, Finding, ProviderFact, Rule, State
+from qixin.domain.alerts import ChannelFact, Facts, Finding, FlashProbeFact, ProviderFact, Rule, State
 from qixin.errors import QxError
 from qixin.services import notify
 from qixin.services.actor import Actor, UseCase
 from qixin.store import alert_notices as notice_store
 from qixin.store import alerts as store
+from qixin.store import flashtests as flash_store
 from qixin.store import numbercheck as numcheck_store
 from qixin.store import reads
 from qixin.store.db import Database, Tx, now_ms
@@ -205,6 +207,7 @@ class Alerts(UseCase):
                                          int(h.get("receipts", 0) or 0))  # fmt: skip
 
         providers: dict[str, ProviderFact] = {}
+        flash: dict[str, FlashProbeFact] = {}
 
         def q(tx: Tx) -> tuple[dict[int, dict[str, tuple[int, int]]], float, dict[int, dict[str, int]], dict[str, int]]:
             rates: dict[int, dict[str, tuple[int, int]]] = {}
@@ -237,10 +240,13 @@ class Alerts(UseCase):
                 elif r.kind == "numcheck_provider":
                     for name, status, latency, detail, failures, _ in numcheck_store.probes(tx):
                         providers[str(name)] = ProviderFact(str(status), int(latency), int(failures), str(detail))
+                elif r.kind == "flash_probe":
+                    for p in flash_store.probe_channels(tx):
+                        flash[str(p[0])] = FlashProbeFact(str(p[1]), int(p[2]), str(p[4]))
             return rates, lag, dead, balances
 
         rates, lag, dead, balances = await self.read(q)
-        return Facts(now, channels, rates, lag, dead, balances, providers)
+        return Facts(now, channels, rates, lag, dead, balances, providers, flash)
 
     async def evaluate_once(self, now: int | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """One round: take the lease (else nothing: another process evaluates), read the facts, fire and

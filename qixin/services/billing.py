@@ -149,6 +149,44 @@ def debit(tx: Tx, account_id: int, amount_li: int, ref: str, note: str | None = 
     return balance
 
 
+def debit_each(tx: Tx, account_id: int, charges: Sequence[tuple[int, str, str | None]]) -> list[QxError | None]:
+    """``debit`` of many charges (amount > 0, ref, note) of one account in order, in three statements when
+    the balance covers them all (one conditional update for their sum, their ledger rows, each with its
+    own balance after); otherwise one by one. Never raises QxError: a charge refused (BALANCE_EXPIRED,
+    INSUFFICIENT_BALANCE) answers its error, the others are made — each outcome as the one ``debit``
+    would have given in this order."""
+    if not charges:
+        return []
+    st = ledger_store.state(tx, account_id)
+    try:
+        _money_guard(st, now_ms())
+    except QxError as e:
+        return [e for _ in charges]
+    out: list[QxError | None] = []
+    rows: list[tuple[int, str, int, int, str, str | None]] = []
+    total = sum(a for a, _, _ in charges)
+    after = ledger_store.take_if_covered(tx, account_id, total)
+    if after is not None:
+        running = after + total
+        for amount, ref, note in charges:
+            running -= amount
+            rows.append((account_id, "charge", -amount, running, ref, note))
+            out.append(None)
+    else:
+        for amount, ref, note in charges:
+            one = ledger_store.take_if_covered(tx, account_id, amount)
+            if one is None:
+                bal = ledger_store.balance(tx, account_id) or 0
+                out.append(QxError("INSUFFICIENT_BALANCE", required_li=amount, balance_li=bal))
+                continue
+            rows.append((account_id, "charge", -amount, one, ref, note))
+            out.append(None)
+    ledger_store.append_many(tx, rows)
+    if rows:
+        _check_alert(tx, account_id, st, rows[-1][3])
+    return out
+
+
 # -- packages -------------------------------------------------------------------------------------------
 
 

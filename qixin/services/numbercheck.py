@@ -20,6 +20,8 @@ Rules:
   number otherwise removes its mark. A send with ``skip_empty`` (and ``skip_silent``) refuses the
   numbers marked so by a check of the last ``skip_days`` days (``skippable``), per number with
   NUMBER_EMPTY_SKIPPED / NUMBER_SILENT_SKIPPED: neither sent nor billed (services/accept.py).
+- Small checks (≤ ``COALESCE_MAX`` numbers) arriving together are coalesced into one evidence read and
+  one write job, each check keeping its own id, results, ledger row and audit row (see ``_coalesced``).
 - Results stay readable by their account (``get``) and downloadable as the four packages 实号包 / 沉默号包
   / 空号包 / 风险包 (``package``: CSV or XLSX, cells escaped against formulas). The customer sees the
   numbers it submitted in full (they are its own input); logs show them masked.
@@ -58,7 +60,7 @@ from qixin.domain.numbers import normalize_cn_mobile, prefix_table
 from qixin.errors import QxError
 from qixin.ids import ids
 from qixin.services import billing
-from qixin.services.actor import Actor, UseCase
+from qixin.services.actor import Actor, UseCase, audit_many
 from qixin.services.numberproviders import Provider
 from qixin.services.pricing import Plan, load_plans, select_price
 from qixin.store import numbercheck as store
@@ -70,6 +72,20 @@ GET_MAX = 10_000  # checks larger than this answer ``get`` without the per-numbe
 READ_SPLIT = 2  # a large batch's evidence is read in this many parts at once
 MARKED = ("empty", "silent")  # the classes a batch send may skip (number_marks)
 PACKAGE_COLUMNS = ("number", "class", "carrier", "province", "ported", "confidence", "evidence")
+COALESCE_MAX = 10  # a check of at most this many numbers is coalesced with the checks waiting (``check``)
+COALESCE_BATCH = 512  # checks per coalesced round
+COALESCE_ROUNDS = 2  # coalesced rounds at once (one reads its evidence while another writes)
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A small check waiting for its coalesced round."""
+
+    actor: Actor
+    account_id: int
+    entries: list[tuple[str, str | None]]
+    unit: int
+    done: asyncio.Future[tuple[dict[str, Any], list[tuple[Any, ...]]]]
 
 
 @dataclass(slots=True)
@@ -170,6 +186,10 @@ class NumberChecks(UseCase):
         self.price_ttl = price_ttl
         self._plans: dict[int, tuple[float, list[Plan]]] = {}
         self._protocols: tuple[float, dict[str, str]] | None = None
+        self._waiting: list[_Waiting] = []
+        self._rounds = 0  # coalesced rounds running
+        self._round_tasks: set[asyncio.Task[None]] = set()
+        self.stats = {"coalesced_rounds": 0, "coalesced_checks": 0}
 
     async def unit_price(self, account_id: int) -> int:
         hit = self._plans.get(account_id)
@@ -213,6 +233,15 @@ class NumberChecks(UseCase):
         """Rows, counts per class and billed queries for normalised entries: the own evidence, the
         classes, the upstream for what they leave open."""
         valid = [n for _, n in entries if n is not None]
+        own, places, answers = await self._verdicts(valid, now)
+        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
+            return _rows(entries, valid, own, places, answers, now, first_seq)
+
+    async def _verdicts(
+        self, valid: list[str], now: int
+    ) -> tuple[list[Verdict], list[tuple[str, str, bool]], dict[str, Upstream]]:
+        """Own verdicts and places of distinct valid numbers, and the upstream's answers for those they
+        leave open."""
         ev = await self._evidence(valid)
         with _gc_paused(len(valid) >= GC_PAUSE_MIN):
             own, places = classify_all(valid, ev, now, self.rules)
@@ -220,12 +249,11 @@ class NumberChecks(UseCase):
         answers: dict[str, Upstream] = {}
         if asked and self.provider is not None:
             answers = await self.provider.check(asked)
-        with _gc_paused(len(valid) >= GC_PAUSE_MIN):
-            return _rows(entries, valid, own, places, answers, now, first_seq)
+        return own, places, answers
 
     async def check(self, actor: Actor, numbers: Any, account_id: int | None = None) -> dict[str, Any]:
         """Check up to ``max_inline`` numbers now; answered per number (see the module rules)."""
-        out, rows = await self._run(actor, numbers, account_id, self.max_inline)
+        out, rows = await self._run(actor, numbers, account_id, self.max_inline, coalesce=True)
         return out | {"results": [_item(r) for r in rows]}
 
     async def check_many(
@@ -237,11 +265,13 @@ class NumberChecks(UseCase):
         return out
 
     async def _run(
-        self, actor: Actor, numbers: Any, account_id: int | None, limit: int
+        self, actor: Actor, numbers: Any, account_id: int | None, limit: int, coalesce: bool = False
     ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
         acct = actor.account_for(account_id, "accounts.write")
         entries = normalized_entries(numbers, limit)
         unit = await self.unit_price(acct)
+        if coalesce and len(entries) <= COALESCE_MAX:
+            return await self._coalesced(actor, acct, entries, unit)
         now = now_ms()
         rows, counts, charged = await self.evaluate(entries, now)
         fee = charged * unit
@@ -264,6 +294,97 @@ class NumberChecks(UseCase):
             "counts": counts,
         }  # fmt: skip
         return summary, rows
+
+    # -- small checks, coalesced ---------------------------------------------------------------------------
+    # Checks of at most COALESCE_MAX numbers (single checks) that arrive while others are being processed
+    # wait and go together, up to COALESCE_BATCH at a time: one evidence read for all their numbers, one
+    # write job (per account: one conditional debit for their sum and one ledger row per check with its own
+    # balance after — billing.debit_each —, their check rows, pages, marks and audit rows in a few
+    # statements). Each check stays its own: its id, results, fee, ledger row and audit row; a check the
+    # balance cannot pay is refused alone (INSUFFICIENT_BALANCE, nothing of it stored). A check arriving
+    # when no round runs starts one at once (no added latency).
+
+    async def _coalesced(
+        self, actor: Actor, acct: int, entries: list[tuple[str, str | None]], unit: int
+    ) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+        done: asyncio.Future[tuple[dict[str, Any], list[tuple[Any, ...]]]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(actor, acct, entries, unit, done))
+        if self._rounds < COALESCE_ROUNDS:
+            self._rounds += 1
+            task = asyncio.create_task(self._drain(), name="numcheck-coalesce")
+            self._round_tasks.add(task)
+            task.add_done_callback(self._round_tasks.discard)
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[:COALESCE_BATCH]
+                del self._waiting[:COALESCE_BATCH]
+                try:
+                    await self._coalesced_round(batch)
+                except asyncio.CancelledError:
+                    for w in batch:
+                        w.done.cancel()
+                    raise
+                except Exception as e:
+                    for w in batch:
+                        if not w.done.done():
+                            w.done.set_exception(e)
+        finally:
+            self._rounds -= 1
+
+    async def _coalesced_round(self, batch: list[_Waiting]) -> None:
+        now = now_ms()
+        valid = list(dict.fromkeys(n for w in batch for _, n in w.entries if n is not None))
+        own, places, answers = await self._verdicts(valid, now)
+        by_number = {n: (v, place) for n, v, place in zip(valid, own, places, strict=True)}
+        made = []
+        for w in batch:
+            rows, counts, charged = _rows_by(w.entries, by_number, answers, now)
+            made.append((w, ids.one(), rows, counts, charged, charged * w.unit))
+
+        def job(tx: Tx) -> dict[int, QxError]:
+            refused: dict[int, QxError] = {}
+            by_account: dict[int, list[int]] = {}
+            for i, m in enumerate(made):
+                by_account.setdefault(m[0].account_id, []).append(i)
+            for acct, idx in by_account.items():
+                paying = [i for i in idx if made[i][5]]
+                charges = [(made[i][5], f"numcheck:{made[i][1]}", f"号码检测 {made[i][4]} 次") for i in paying]
+                for i, err in zip(paying, billing.debit_each(tx, acct, charges), strict=True):
+                    if err is not None:
+                        refused[i] = err
+            ok = [m for i, m in enumerate(made) if i not in refused]
+            store.insert_checks(tx, [(cid, w.account_id, w.actor.id, len(w.entries), charged, fee, w.unit, counts, now)
+                                     for w, cid, _, counts, charged, fee in ok])  # fmt: skip
+            pages = [(cid, i // PAGE, orjson.dumps(rows[i : i + PAGE]).decode())
+                     for _, cid, rows, _, _, _ in ok for i in range(0, len(rows), PAGE)]  # fmt: skip
+            store.insert_pages_many(tx, pages)
+            for acct, idx in by_account.items():
+                last: dict[Any, tuple[Any, ...]] = {}  # a number checked twice in the round: the later check wins
+                for i in idx:
+                    if i not in refused:
+                        last.update((r[1], r) for r in made[i][2])
+                record_marks(tx, acct, list(last.values()), now)
+            audit_many(tx, [(w.actor, "numbers.check", f"numcheck:{cid}", {
+                "account_id": w.account_id, "total": len(w.entries), "charged": charged, "fee_li": fee,
+                "counts": counts,
+            }) for w, cid, _, counts, charged, fee in ok])  # fmt: skip
+            return refused
+
+        refused = await self.db.write(job)
+        self.stats["coalesced_rounds"] += 1
+        self.stats["coalesced_checks"] += len(batch)
+        for i, (w, cid, rows, counts, charged, fee) in enumerate(made):
+            if w.done.done():
+                continue
+            if i in refused:
+                w.done.set_exception(refused[i])
+                continue
+            summary = {"check_id": str(cid), "total": len(w.entries), "charged": charged, "unit_li": w.unit,
+                       "fee_li": fee, "counts": counts}  # fmt: skip
+            w.done.set_result((summary, rows))
 
     async def skippable(self, account_id: int, numbers: Sequence[str], classes: Sequence[str]) -> dict[str, str]:
         """{number: class} of ``numbers`` that a check of the account in the last ``skip_days`` days classed
@@ -336,6 +457,14 @@ def _rows(
     """The stored rows (seq, number, class, carrier, province, ported, confidence‰, evidence, billed), the
     counts per class and the number of billed queries."""
     by_number = {n: (v, place) for n, v, place in zip(valid, own, places, strict=True)}
+    return _rows_by(entries, by_number, answers, now, first_seq)
+
+
+def _rows_by(
+    entries: Sequence[tuple[str, str | None]], by_number: dict[str, tuple[Verdict, tuple[str, str, bool]]],
+    answers: dict[str, Upstream], now: int, first_seq: int = 0,
+) -> tuple[list[tuple[Any, ...]], dict[str, int], int]:  # fmt: skip
+    """``_rows`` with the verdict and place of each valid number given."""
     rows: list[tuple[Any, ...]] = []
     counts = dict.fromkeys(CLASSES, 0)
     charged = 0

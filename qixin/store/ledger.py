@@ -4,6 +4,7 @@ per-account ``billing_accounts`` settings. Plain values in, rows or plain values
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,16 @@ def append(tx: Tx, account_id: int, kind: str, amount_li: int, after_li: int, re
         "INSERT INTO ledger (account_id, kind, amount_li, balance_after_li, ref, note, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (account_id, kind, amount_li, after_li, ref, note, now_ms()),
+    )
+
+
+def append_many(tx: Tx, rows: Sequence[tuple[int, str, int, int, str, str | None]]) -> None:
+    """(account_id, kind, amount_li, balance_after_li, ref, note) each, in order: ``append`` of many rows."""
+    at = now_ms()
+    tx.executemany(
+        "INSERT INTO ledger (account_id, kind, amount_li, balance_after_li, ref, note, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(*r, at) for r in rows],
     )
 
 

@@ -1233,3 +1233,44 @@ service_leases = Table(
     Column("holder", String(80), nullable=False),
     Column("until", BigInteger, nullable=False),
 )
+
+# -- periodic 闪测 of every channel (issue 14, migration 0022_flash2; services/flashtests.py FlashProbe) ---
+# One row per probe round (a flash test of the probe text over every channel); settled once its report is
+# done. The results per channel and round, and the latest per channel (read by the alert kind flash_probe).
+flash_probe_rounds = Table(
+    "flash_probe_rounds",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("test_id", BigInteger, nullable=True),  # NULL: nothing was sent (no channel, the probe refused)
+    Column("started_at", BigInteger, nullable=False),
+    Column("settled_at", BigInteger, nullable=True),
+    Column("detail", String(200), nullable=False, server_default=""),
+)
+Index("ix_flash_probe_rounds_started", flash_probe_rounds.c.started_at)
+flash_probes = Table(
+    "flash_probes",
+    metadata,
+    Column("round_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("channel", String(64), primary_key=True),
+    Column("outcome", String(16), nullable=False),  # delivered | refused | no_receipt
+    Column("seeds", Integer, nullable=False),
+    Column("delivered", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("no_receipt", Integer, nullable=False),
+    Column("latency_ms", BigInteger, nullable=True),  # the slowest delivered seed
+    Column("code", String(64), nullable=False, server_default=""),  # the first refusal's code
+    Column("probed_at", BigInteger, nullable=False),
+)
+Index("ix_flash_probes_channel", flash_probes.c.channel, flash_probes.c.probed_at)
+flash_probe_channels = Table(
+    "flash_probe_channels",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    Column("failures", BigInteger, nullable=False, server_default="0"),  # rounds in a row not delivered
+    Column("latency_ms", BigInteger, nullable=True),
+    Column("code", String(64), nullable=False, server_default=""),
+    Column("round_id", BigInteger, nullable=False),
+    Column("probed_at", BigInteger, nullable=False),
+    Column("last_delivered_at", BigInteger, nullable=True),
+)

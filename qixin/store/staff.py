@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from qixin.store.db import Tx, now_ms
@@ -41,6 +42,16 @@ def insert_audit(
         "INSERT INTO audit_log (actor_type, actor_id, action, target, detail, ip, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (actor_type, actor_id, action, target, detail_json, ip, now_ms()),
+    )
+
+
+def insert_audits(tx: Tx, rows: Sequence[tuple[str, str, str, str, str, str | None]]) -> None:
+    """(actor_type, actor_id, action, target, detail_json, ip) each: ``insert_audit`` of many rows."""
+    at = now_ms()
+    tx.executemany(
+        "INSERT INTO audit_log (actor_type, actor_id, action, target, detail, ip, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(*r, at) for r in rows],
     )
 
 
