@@ -17,7 +17,8 @@ Run (atheris is in the ``dev`` extra)::
     .venv/bin/python bench/fuzz_codecs.py cmpp -runs=1000000          # one protocol, 1,000,000 inputs
     .venv/bin/python bench/fuzz_codecs.py smpp -runs=1000000 -max_len=4096
 
-A crash prints the input's traceback and writes it as ``crash-<sha1>`` (``-artifact_prefix=DIR/``); keep it
+A crash prints the input's traceback and writes it as ``crash-<sha1>`` in a temporary directory (the path is
+printed; ``-artifact_prefix=DIR/`` to choose); keep it
 as a regression case in ``tests/test_fuzz_codecs.py``. ``tests/test_fuzz_codecs.py`` runs each target for a
 bounded number of inputs in CI; the 1,000,000-input figures are in bench/RESULTS.md.
 """
@@ -132,6 +133,8 @@ def main(argv: list[str]) -> None:
         for i, raw in enumerate(seeds(protocol)):
             (seed_dir / f"seed-{i}").write_bytes(raw)
         flags.append(str(seed_dir))
+    if not any(a.startswith("-artifact_prefix=") for a in flags):  # crash inputs outside the working tree
+        flags.insert(0, f"-artifact_prefix={tempfile.mkdtemp(prefix=f'fuzz-{protocol}-crashes-')}/")
     atheris.Setup([argv[0], *flags], make_target(protocol))
     atheris.Fuzz()
 

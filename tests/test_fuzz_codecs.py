@@ -55,6 +55,10 @@ FOUND = [
     # its body (SMPP 3.4 §4.4.2, documented in the codec), so PDU → bytes → PDU was not the identity; the
     # harness's property was wrong, not the codec: after one write, encode and decode are exact inverses
     ("smpp", "AAAAIYAAAAQAAAD/////////BAAAABcQAAAAAAEAAEAA"),
+    # the same, found by the first 20,000-input trial runs: a submit_sm_resp (status 0x600) and a
+    # bind_receiver_resp (status 0x33) with bodies
+    ("smpp", "AAAAJIAAAAQAAAYAAP//////////////AAdgAAAAAAAAAAAA"),
+    ("smpp", "AAAAF4AAAAEAMwEAAABpZDppAAAAAAA="),
 ]
 
 
