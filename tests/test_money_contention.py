@@ -7,7 +7,7 @@ each package's counter == its ledger entries (``billing.verify``), and the money
 balance = initial + top-ups − what the accepted messages were charged + what was refunded; package parts
 used by accepted messages = granted − remaining − expired + returned.
 
-Sizes: CI 1,500 sends per database; soak (``-m soak``) ``QIXIN_SOAK_MONEY_N``, 10,000 by default."""
+Sizes: CI 1,000 sends per database; soak (``-m soak``) ``QIXIN_SOAK_MONEY_N``, 10,000 by default."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ async def contend(bill: Bill, n: int, concurrency: int = 64) -> dict[str, Any]:
 
 
 async def test_money_under_contention_ci(bill: Bill) -> None:
-    figures = await contend(bill, 1_500)
+    figures = await contend(bill, 1_000)
     assert figures["refused"] > 0 and figures["accepted"] > 40  # the balance ran out and top-ups came in
 
 
