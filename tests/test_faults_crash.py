@@ -67,9 +67,11 @@ class Client:
         self.accepted = 0
         self.answered = 0
         self.replayed = 0
+        self.server_errors = 0
 
-    async def run(self, base: str, concurrency: int = 8) -> None:
-        """Send what is pending until done or the platform goes away (what failed stays pending)."""
+    async def run(self, base: str, concurrency: int = 8, retry_5xx: bool = False) -> None:
+        """Send what is pending until done or the platform goes away (what failed stays pending). With
+        ``retry_5xx`` a 5xx answer is counted and its request sent again later (its transaction was lost)."""
         todo = list(self.pending)
         self.pending = []
         failed: list[tuple[str, Any]] = []
@@ -86,6 +88,10 @@ class Client:
                     failed.extend(todo)
                     todo.clear()
                     return
+                if retry_5xx and resp.status_code >= 500:
+                    self.server_errors += 1
+                    failed.append((key, to))
+                    continue
                 assert resp.status_code == 200, resp.text[:300]
                 data = resp.json()
                 # a replayed answer is the stored answer of a request committed before a kill whose

@@ -189,6 +189,10 @@ class ChannelConnector:
             "submit_errors": self.failures,
             "receipts": self.receipts,
             "failure_rate": round(self.failure_rate, 3),
+            # the carrier's flow-control answers and the sessions bound so far (more than the connections:
+            # the gateway dropped or restarted), summed over the connections' clients
+            "throttled": sum(int(getattr(getattr(c, "client", None), "throttled", 0)) for c in self.connections),
+            "binds": sum(int(getattr(getattr(c, "client", None), "binds", 0)) for c in self.connections),
         }
 
     # -- internals --------------------------------------------------------------------------------

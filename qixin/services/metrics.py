@@ -102,6 +102,9 @@ class PipelineCollector(Collector):
         submitted = CounterMetricFamily("qixin_channel_submitted", "Parts submitted on the channel", labels=["channel"])
         errors = CounterMetricFamily("qixin_channel_submit_errors", "Submit errors on the channel", labels=["channel"])
         receipts = CounterMetricFamily("qixin_channel_receipts", "Receipts received on the channel", labels=["channel"])
+        throttled = CounterMetricFamily("qixin_channel_throttled", "Flow-control answers from the carrier",
+                                        labels=["channel"])  # fmt: skip
+        binds = CounterMetricFamily("qixin_channel_binds", "Sessions bound to the carrier", labels=["channel"])
         for h in self.channels():
             name = str(h.get("name", ""))
             up.add_metric([name, str(h.get("protocol", ""))], 1.0 if h.get("up") else 0.0)
@@ -110,7 +113,9 @@ class PipelineCollector(Collector):
             submitted.add_metric([name], float(h.get("submitted", 0) or 0))
             errors.add_metric([name], float(h.get("submit_errors", 0) or 0))
             receipts.add_metric([name], float(h.get("receipts", 0) or 0))
-        yield from (up, window, tps, submitted, errors, receipts)
+            throttled.add_metric([name], float(h.get("throttled", 0) or 0))
+            binds.add_metric([name], float(h.get("binds", 0) or 0))
+        yield from (up, window, tps, submitted, errors, receipts, throttled, binds)
         u = self.uplink_stats()
         yield CounterMetricFamily("qixin_mo_received", "Uplink (MO) messages received", value=u.get("received", 0))
         yield CounterMetricFamily("qixin_mo_unmatched", "MO messages no account claimed", value=u.get("unmatched", 0))

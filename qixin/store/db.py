@@ -282,6 +282,10 @@ class _JobTx(Tx):
         super().bulk_insert_const(table, columns, rows, constants)
 
 
+DEADLOCK_RETRIES = 8  # a single job chosen as a deadlock victim runs again up to this many times
+_RETRY_STATES = ("40P01", "40001")  # deadlock_detected, serialization_failure: the transaction was rolled back
+
+
 class Database:
     def __init__(self, url: str, writers: int | None = None, group: int = 512) -> None:
         self.url = url
@@ -354,8 +358,29 @@ class Database:
     def write_sync(self, job: Callable[[Tx], T]) -> T:
         return self.submit(job).result()  # type: ignore[no-any-return,unused-ignore]
 
+    def _broken(self, conn: Any) -> bool:
+        """A PostgreSQL connection the server or the network closed (psycopg marks it; SQLite never is)."""
+        return self.is_pg and bool(conn.closed or conn.broken)
+
+    def _writer_conn(self, conn: Any, group: list[tuple[Job, concurrent.futures.Future[Any]]]) -> Any:
+        """The writer's connection, opened again when it was lost (PostgreSQL restarted, the connection cut):
+        without this a writer whose connection died failed every job for ever. When it cannot be opened,
+        the group fails with that error (each caller retries in its own way) and None is returned."""
+        if conn is not None and not self._broken(conn):
+            return conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        try:
+            return self.connect()
+        except Exception as exc:
+            for _, fut in group:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return None
+
     def _writer_loop(self) -> None:
-        conn = self.connect()
+        conn: Any = None
         try:
             while True:
                 item = self._jobs.get()
@@ -377,15 +402,22 @@ class Database:
                 # a job that committed
                 group = [g for g in group if g[1].set_running_or_notify_cancel()]
                 if group:
-                    self._run_group(conn, group)
+                    conn = self._writer_conn(conn, group)
+                    if conn is not None:
+                        self._run_group(conn, group)
                 if stop:
                     return
         finally:
-            with contextlib.suppress(Exception):
-                conn.close()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     def _run_group(
-        self, conn: Any, group: list[tuple[Job, concurrent.futures.Future[Any]]], savepoints: bool = False
+        self,
+        conn: Any,
+        group: list[tuple[Job, concurrent.futures.Future[Any]]],
+        savepoints: bool = False,
+        attempt: int = 0,
     ) -> None:
         results: list[tuple[bool, Any]] = []
         try:
@@ -427,10 +459,18 @@ class Database:
         except Exception as exc:
             with contextlib.suppress(Exception):
                 conn.rollback()
-            if len(group) == 1:
-                fut = group[0][1]
-                if not fut.done():
-                    fut.set_exception(exc)
+            if len(group) == 1 and attempt < DEADLOCK_RETRIES and getattr(exc, "sqlstate", None) in _RETRY_STATES:
+                # PostgreSQL chose this transaction as a deadlock victim and rolled all of it back: run
+                # the job again (as the isolation below does), after a short pause that grows. Several
+                # writer threads' group commits lock accounts and packages in the order of their jobs, so
+                # two groups can meet in opposite orders (found by tests/test_money_contention.py)
+                time.sleep(0.002 * (attempt + 1) * (1 + (threading.get_ident() % 7)))
+                self._run_group(conn, group, savepoints, attempt + 1)
+                return
+            if len(group) == 1 or self._broken(conn):  # a lost connection fails every job of the group
+                for _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(exc)
                 return
             for one in group:  # isolate the faulty job
                 self._run_group(conn, [one])
@@ -446,6 +486,9 @@ class Database:
     # -- reads -----------------------------------------------------------------------------------
     def _reader(self) -> Any:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._broken(conn):
+            self._drop_reader(conn)
+            conn = None
         if conn is None:
             conn = self.connect()
             if self.is_pg:
@@ -455,9 +498,25 @@ class Database:
                 self._read_conns.append(conn)
         return conn
 
+    def _drop_reader(self, conn: Any) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._read_conns:
+                self._read_conns.remove(conn)
+        with contextlib.suppress(Exception):
+            conn.close()
+
     def read_sync(self, fn: Callable[[Tx], T]) -> T:
         conn = self._reader()
-        return fn(Tx(conn, self.is_pg))
+        try:
+            return fn(Tx(conn, self.is_pg))
+        except Exception:
+            if not self._broken(conn):
+                raise
+            # the connection was lost (cut by the server, PostgreSQL restarted): a read changes nothing, so
+            # it runs once more on a new connection instead of failing every later read of this thread
+            self._drop_reader(conn)
+        return fn(Tx(self._reader(), self.is_pg))
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
         return await asyncio.to_thread(self.read_sync, fn)

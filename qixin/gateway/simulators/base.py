@@ -23,10 +23,16 @@ Behaviour common to all of them:
   (counted in ``receipts_duplicated``); ``unknown_receipts``: beside every receipt, one with the same
   stat for a carrier message id this simulator never issued (counted in ``receipts_unknown``). The
   extra receipts are pending until acknowledged like any other; ``receipts_by_stat`` counts only the
-  real ones. ``drop_connections()`` aborts every connection (a reset in the middle of the window).
+  real ones. ``receipts_first`` (seconds): each accepted submit's receipt is due at once and its answer
+  is held that long, so the receipt reaches the peer before the submit answer naming its id (counted in
+  ``answers_held``). ``drop_connections()`` aborts every connection (a reset in the middle of the
+  window); ``pause_reading(s)`` stops reading every connection for ``s`` seconds (a slow-reading
+  gateway: TCP back-pressure, nothing answered meanwhile; counted in ``read_pauses``);
+  ``await restart(downtime)`` drops every connection and closes the port for ``downtime`` seconds
+  (counted in ``restarts``; what the gateway owed survives).
 * Stats: ``submits``, ``unanswered``, ``receipts_scheduled`` / ``_sent`` (acknowledged as OK) /
   ``_pending`` (scheduled or queued, not yet acknowledged) / ``_by_stat``, ``receipts_duplicated``,
-  ``receipts_unknown``, ``mo_sent``, ``mo_pending``.
+  ``receipts_unknown``, ``mo_sent``, ``mo_pending``, ``answers_held``, ``read_pauses``, ``restarts``.
 """
 
 from __future__ import annotations
@@ -74,6 +80,7 @@ class SimulatorConfigBase:
     refuse_logins: bool = False  # fault mode: refuse every login / bind (bad credentials)
     duplicate_receipts: bool = False  # fault mode: send every receipt twice
     unknown_receipts: bool = False  # fault mode: beside every receipt, one for an id never issued
+    receipts_first: float = 0.0  # fault mode: hold each submit answer this long (s), its receipt due at once
     receipts: bool = True
     window: int = 256  # outstanding receipts / MO per session
     # 携号转网: numbers (11 digits) ported to another carrier -> that carrier; their receipts report
@@ -95,6 +102,9 @@ class SimulatorStatsBase:
     receipts_unknown: int = 0  # receipts for ids never issued, in unknown_receipts mode
     mo_sent: int = 0
     mo_pending: int = 0
+    answers_held: int = 0  # submit answers held back in receipts_first mode
+    read_pauses: int = 0  # pause_reading calls (the gateway stopped reading its connections)
+    restarts: int = 0  # restart calls (every connection dropped, the port closed a while)
 
 
 C = TypeVar("C", bound=SimulatorConfigBase)
@@ -181,6 +191,34 @@ class SimulatorBase(Generic[C, S]):
         """Fault injection: abort every connection (clients must reconnect)."""
         self.server.abort_all()
 
+    def pause_reading(self, seconds: float) -> None:
+        """Fault injection: a slow-reading gateway. Stop reading every connection for ``seconds``: what
+        the peer writes waits in the socket buffers (TCP back-pressure once they fill), nothing is
+        answered; then everything buffered is read and answered."""
+        self.stats.read_pauses += 1
+        paused = [s for s in self.server.sessions if s.transport is not None and not s.is_closed]
+        for s in paused:
+            s.transport.pause_reading()
+
+        def resume() -> None:
+            for s in paused:
+                if s.transport is not None and not s.is_closed:
+                    s.transport.resume_reading()
+
+        (self._loop or asyncio.get_running_loop()).call_later(seconds, resume)
+
+    async def restart(self, downtime: float = 0.5) -> None:
+        """Fault injection: the gateway restarts. Every connection is dropped and the port refuses
+        connections for ``downtime`` seconds, then listens again on the same port; what the gateway owed
+        (receipts scheduled or queued) survives, as a carrier's stored reports do."""
+        self.stats.restarts += 1
+        port = self.server.port
+        self.server.abort_all()
+        await self.server.stop(timeout=0.2)
+        await asyncio.sleep(downtime)
+        self.server.port = port
+        await self.server.start()
+
     # -- hooks ---------------------------------------------------------------------------------
     def _refuse(self, pdu: Any, status: int) -> Any:
         """Count and build the submit answer with a non-OK ``status``."""
@@ -247,7 +285,14 @@ class SimulatorBase(Generic[C, S]):
             status = self._error_status()
         if status is not None:
             return self._refuse(pdu, status)
+        if cfg.receipts_first:  # the receipt (due at once, see _due) goes out before this answer
+            st.answers_held += 1
+            return self._held(self._accept(session, pdu), cfg.receipts_first)
         return self._accept(session, pdu)
+
+    async def _held(self, resp: Any, seconds: float) -> Any:
+        await asyncio.sleep(seconds)
+        return resp
 
     def _throttled(self) -> bool:
         """Take a token from the bucket (``throttle_tps`` per second, one second of burst); False if empty."""
@@ -276,7 +321,7 @@ class SimulatorBase(Generic[C, S]):
 
     def _due(self) -> float:
         """When a receipt drawn now goes out (loop time)."""
-        lo, hi = self.config.receipt_delay
+        lo, hi = (0.0, 0.0) if self.config.receipts_first else self.config.receipt_delay
         return (self._loop or asyncio.get_running_loop()).time() + lo + (hi - lo) * self._rng.random()
 
     def _now_date(self) -> str:

@@ -1,0 +1,58 @@
+"""The store survives its PostgreSQL connections being cut (``pg_terminate_backend``, a PostgreSQL restart, a
+network blip): found by tests/test_crash_pg_roles.py, where every role logged "the connection is closed" for
+ever after the cut — the writer threads and the reader threads kept their dead connections.
+
+Now a read runs again once on a new connection (a read changes nothing), and a write whose connection was
+lost fails (its caller retries as it does for any failed write: the dispatcher's flush, the customer's
+idempotency key) while the writer opens a new connection for the next one."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import OperationalError
+
+from qixin.store.db import Database, pg_dsn
+
+
+def _cut(url: str) -> int:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_dsn(url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.pg
+async def test_reads_and_writes_work_again_after_the_connections_are_cut(pg_url: str) -> None:
+    db = Database(pg_url, writers=1)
+    try:
+        await db.write(lambda tx: tx.execute("CREATE TABLE t_reconnect (v INTEGER)"))
+        await db.write(lambda tx: tx.execute("INSERT INTO t_reconnect VALUES (1)"))
+        assert await db.read(lambda tx: tx.one("SELECT COUNT(*) FROM t_reconnect")[0]) == 1
+        assert _cut(pg_url) >= 2  # the writer's and the reader's connections
+        # a read after the cut: run again on a new connection, not an error
+        assert await db.read(lambda tx: tx.one("SELECT COUNT(*) FROM t_reconnect")[0]) == 1
+        # the first write after the cut may fail (its connection is dead: nothing of it was committed) …
+        try:
+            await db.write(lambda tx: tx.execute("INSERT INTO t_reconnect VALUES (2)"))
+            written = 1
+        except OperationalError:
+            written = 0
+        # … and every later one succeeds on the writer's new connection
+        for v in range(3, 13):
+            await db.write(lambda tx, v=v: tx.execute("INSERT INTO t_reconnect VALUES (?)", (v,)))
+        assert await db.read(lambda tx: tx.one("SELECT COUNT(*) FROM t_reconnect")[0]) == 1 + written + 10
+        assert _cut(pg_url) >= 1  # twice: the new connections are replaced too
+        for _ in range(2):
+            try:
+                await db.write(lambda tx: tx.execute("INSERT INTO t_reconnect VALUES (99)"))
+            except OperationalError:
+                continue
+        assert await db.read(lambda tx: tx.one("SELECT COUNT(*) FROM t_reconnect WHERE v = 99")[0]) >= 1
+    finally:
+        db.close()
