@@ -100,6 +100,21 @@ def current(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     return store.message_dims(tx, list(message_ids))
 
 
+Dims = tuple[int, int, str, int, str, str, str, int, int]
+
+
+def current_with(tx: Tx, dims: dict[int, Dims]) -> dict[int, tuple[Any, ...]]:
+    """``current`` for messages whose fixed dimensions the caller holds (``dims``: id -> (created_at,
+    account_id, signature, template_id, type, carrier, province, parts, fee_li), e.g. from the
+    dispatcher's claim): reads only their state, and returns rows as ``current`` does (up to
+    error_code)."""
+    out: dict[int, tuple[Any, ...]] = {}
+    for mid, (channel, status, stat, err, code) in store.message_states(tx, list(dims)).items():
+        created, account, sig, tpl, mtype, carrier, prov, parts, fee = dims[mid]
+        out[mid] = (created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code)
+    return out
+
+
 def record_changes(tx: Tx, changes: dict[int, Change], now: dict[int, tuple[Any, ...]] | None = None) -> None:
     """Move the changed messages between buckets. Call BEFORE the statement that writes ``changes``
     (it reads each message's current bucket, unless ``now`` holds them from ``current``), in the same

@@ -135,13 +135,8 @@ messages = Table(
 Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
 # the records page and GET /v1/sms: an account's messages newest first, one page (store/reads.search_messages)
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
-# the receipt-timeout sweep: only messages waiting for a receipt (rows enter on submit, leave when final)
-Index(
-    "ix_messages_awaiting_receipt",
-    messages.c.submitted_at,
-    sqlite_where=messages.c.status == "submitted",
-    postgresql_where=messages.c.status == "submitted",
-)
+# the receipt-timeout sweep walks messages by id (no index on status: migration 0022_writer dropped
+# ix_messages_awaiting_receipt, which every status change maintained); receipt_sweep / receipt_watch below
 
 # The hot queue: one row per message waiting to be submitted. ``due_at`` doubles as the lease:
 # claiming a row pushes due_at forward by the lease time; success deletes the row; a crash leaves it
@@ -1135,3 +1130,23 @@ contact_members = Table(
     Column("contact_id", BigInteger, primary_key=True, autoincrement=False),
 )
 Index("ix_contact_members_contact", contact_members.c.contact_id)
+
+
+# -- the receipt-timeout sweep without an index on status (migration 0022_writer; services/receipts.py) -----
+# How far the sweep has walked messages by id (one row, name "messages").
+receipt_sweep = Table(
+    "receipt_sweep",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("next_id", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Messages the sweep walked past before they were final (queued, scheduled, held, submitted late): looked
+# at again at due_at.
+receipt_watch = Table(
+    "receipt_watch",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("due_at", BigInteger, nullable=False, index=True),
+)

@@ -45,6 +45,20 @@ def message_dims(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...
     return out
 
 
+def message_states(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """id -> (channel, status, carrier_stat, carrier_err, error_code) as stored now: what a status change
+    reads when the caller already holds the message's fixed dimensions (one row of messages, no join)."""
+    out: dict[int, tuple[Any, ...]] = {}
+    for part in chunks(list(message_ids)):
+        for r in tx.all(
+            "SELECT id, COALESCE(channel, ''), status, carrier_stat, carrier_err, error_code FROM messages"
+            f" WHERE id IN ({tx.in_list(part)})",
+            tuple(part),
+        ):
+            out[int(r[0])] = tuple(r[1:])
+    return out
+
+
 def query(
     tx: Tx, where: dict[str, Any], since: int, until: int, group_by: Sequence[str], day_offset_ms: int | None
 ) -> list[Any]:

@@ -1,0 +1,47 @@
+"""receipt-timeout sweep by id range: drop ix_messages_awaiting_receipt; receipt_sweep, receipt_watch
+
+The partial index on messages (status = 'submitted') was maintained by every status change (an entry at
+submit, removed at the final receipt). The sweep now walks messages by id (time-ordered) from a persisted
+mark (receipt_sweep) and keeps the few messages it passes before they are final in receipt_watch.
+
+Revision ID: 0022_writer
+Revises: 0020_numbers2, 0020_ports2, 0020_review, 0021_console2
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0022_writer"
+down_revision = ("0020_numbers2", "0020_ports2", "0020_review", "0021_console2")
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS ix_messages_awaiting_receipt")
+    op.create_table(
+        "receipt_sweep",
+        sa.Column("name", sa.String(32), primary_key=True),
+        sa.Column("next_id", sa.BigInteger, nullable=False),
+        sa.Column("updated_at", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "receipt_watch",
+        sa.Column("message_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("due_at", sa.BigInteger, nullable=False),
+    )
+    op.create_index("ix_receipt_watch_due_at", "receipt_watch", ["due_at"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_receipt_watch_due_at", table_name="receipt_watch")
+    op.drop_table("receipt_watch")
+    op.drop_table("receipt_sweep")
+    where = sa.text("status = 'submitted'")
+    op.create_index(
+        "ix_messages_awaiting_receipt", "messages", ["submitted_at"], unique=False,
+        sqlite_where=where, postgresql_where=where,
+    )  # fmt: skip
