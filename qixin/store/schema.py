@@ -678,13 +678,16 @@ api_nonces = Table(
 )
 
 # -- number services: status check (空号检测), issue 14 (migration 0014_numbers; services/numbercheck.py) --
-# The history evidence reads the final messages of a number. Partial: a message enters the index when its
-# receipt makes it final (a receipt-time cost), never at accept, so the 100,000-number send pays nothing.
+# The history evidence reads the final messages of a number. Partial: a message enters the index when it
+# becomes final (a receipt-time cost), never at accept, so the 100,000-number send pays nothing. On
+# done_at, not status (migration 0022_writer): done_at is set exactly when a message becomes final, and no
+# other status change (the submit) writes it, so they do not maintain the index (on PostgreSQL the
+# submit's update can be HOT).
 Index(
-    "ix_messages_number",
+    "ix_messages_number_done",
     messages.c.number,
-    sqlite_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
-    postgresql_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
+    sqlite_where=messages.c.done_at.isnot(None),
+    postgresql_where=messages.c.done_at.isnot(None),
 )
 
 # One row per check (an inline request or a batch); its fee is on the ledger as ref "numcheck:<id>".

@@ -1,8 +1,12 @@
-"""receipt-timeout sweep by id range: drop ix_messages_awaiting_receipt; receipt_sweep, receipt_watch
+"""the writer's indexes: no partial index on messages.status
 
-The partial index on messages (status = 'submitted') was maintained by every status change (an entry at
-submit, removed at the final receipt). The sweep now walks messages by id (time-ordered) from a persisted
-mark (receipt_sweep) and keeps the few messages it passes before they are final in receipt_watch.
+- ix_messages_awaiting_receipt (status = 'submitted') was maintained by every status change (an entry at
+  submit, removed at the final receipt). The receipt-timeout sweep now walks messages by id
+  (time-ordered) from a persisted mark (receipt_sweep) and keeps the few messages it passes before they
+  are final in receipt_watch.
+- ix_messages_number (number, partial on the final statuses) was evaluated by the submit's status change
+  too; ix_messages_number_done holds the same rows (partial on done_at IS NOT NULL: done_at is set exactly
+  when a message becomes final), and only the final change maintains it.
 
 Revision ID: 0022_writer
 Revises: 0020_numbers2, 0020_ports2, 0020_review, 0021_console2
@@ -34,9 +38,19 @@ def upgrade() -> None:
         sa.Column("due_at", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_receipt_watch_due_at", "receipt_watch", ["due_at"], unique=False)
+    done = sa.text("done_at IS NOT NULL")
+    op.create_index(
+        "ix_messages_number_done", "messages", ["number"], unique=False, sqlite_where=done, postgresql_where=done
+    )
+    op.execute("DROP INDEX IF EXISTS ix_messages_number")
 
 
 def downgrade() -> None:
+    final = sa.text("status IN ('delivered', 'undelivered', 'expired')")
+    op.create_index(
+        "ix_messages_number", "messages", ["number"], unique=False, sqlite_where=final, postgresql_where=final
+    )
+    op.drop_index("ix_messages_number_done", table_name="messages")
     op.drop_index("ix_receipt_watch_due_at", table_name="receipt_watch")
     op.drop_table("receipt_watch")
     op.drop_table("receipt_sweep")

@@ -1,0 +1,66 @@
+"""The writer's indexes (migration 0022_writer): no index on messages depends on ``status``, so the submit's
+status change maintains none; the number evidence reads ``ix_messages_number_done`` (partial on done_at,
+written only when a message becomes final)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from qixin.store import compliance, numbercheck
+from qixin.store.migrate import migrate
+
+
+class Recorder:
+    """Stands in for a transaction: keeps the statements instead of running them."""
+
+    is_pg = False
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, tuple[Any, ...]]] = []
+
+    def all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        self.statements.append((sql, tuple(params)))
+        return []
+
+    def one(self, sql: str, params: tuple[Any, ...]) -> Any:
+        self.statements.append((sql, tuple(params)))
+        return None
+
+
+def _plans(path: Path, rec: Recorder) -> list[str]:
+    out = []
+    with sqlite3.connect(path) as conn:
+        for sql, params in rec.statements:
+            out.append("\n".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()))
+    return out
+
+
+def test_no_index_on_messages_depends_on_status(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    migrate(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages'"
+        ).fetchall()
+    names = {n for n, _ in rows}
+    assert "ix_messages_number_done" in names and not names & {"ix_messages_number", "ix_messages_awaiting_receipt"}
+    assert not [(n, sql) for n, sql in rows if sql and "status" in sql], rows
+
+
+def test_number_evidence_and_mo_signature_read_the_final_messages_index(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    migrate(f"sqlite:///{path}")
+    rec = Recorder()
+    numbercheck.history(rec, ["13800000000", "13800000001"])  # type: ignore[arg-type]
+    numbercheck.evidence_small(rec, ["13800000000"])  # type: ignore[arg-type]
+    compliance.last_signature_to(rec, 1, "13800000000", 0)  # type: ignore[arg-type]
+    plans = _plans(path, rec)
+    assert len(plans) == 3
+    for p in plans[:2]:
+        assert "ix_messages_number_done" in p, p
+    # the signature lookup (ORDER BY created_at DESC LIMIT 1): the planner may prefer the account's
+    # (account_id, created_at) index, as it did before 0022_writer; never a walk over every message
+    for p in plans:
+        assert "SCAN m\n" not in p + "\n" and "SCAN messages" not in p, p
