@@ -171,10 +171,25 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     if ported:
         portability.record(tx, [(n, ported[i]) for i, n in messages.numbers(tx, list(ported))])
     if finals:
-        rows = messages.event_rows(tx, finals)
+        rows = _event_rows(tx, dims, [u for u in updates if u[4] is not None])
         billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8], r[9]) for r in rows])
         _emit(tx, rows)
     return len(finals), unmatched
+
+
+def _event_rows(tx: Tx, dims: dict[int, tuple], finals: Sequence[tuple]) -> list[tuple]:
+    """``messages.event_rows`` of messages made final by ``finals`` (set_states rows: status, pending, stat,
+    err, done_at, id), built from what the receipt already read (``dims``) instead of reading them again;
+    only the keys' callback URLs are read (they may change at any time)."""
+    keys = {d[20] for d in (dims[u[5]] for u in finals) if d[20] is not None}
+    urls = messages.callback_urls(tx, list(keys)) if keys else {}
+    out = []
+    for status, _pending, stat, err, done_at, mid in finals:
+        d = dims[mid]
+        key = d[20]
+        out.append((mid, d[1], d[10], d[17], d[18], d[19], status, d[9], stat, err, d[13], done_at, d[15], key,
+                    urls.get(key) if key is not None else None))  # fmt: skip
+    return out
 
 
 def park_receipts(tx: Tx, items: list[Receipt]) -> None:

@@ -117,6 +117,11 @@ def event_rows(tx: Tx, ids: Sequence[int]) -> list[tuple[Any, ...]]:
     )
 
 
+def callback_urls(tx: Tx, key_ids: Sequence[int]) -> dict[int, str | None]:
+    """api key id -> its callback URL (None: none set), as stored now."""
+    return {int(r[0]): r[1] for r in _in(tx, "SELECT id, callback_url FROM api_keys WHERE id IN ({ids})", key_ids)}
+
+
 # -- receipt timeout ----------------------------------------------------------------------------------------
 # No index on status: the sweep walks messages by id (time-ordered, the rowid / primary key) from a persisted
 # mark (receipt_sweep); the few messages it passes that are not final yet wait in receipt_watch (by due time).

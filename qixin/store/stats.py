@@ -30,13 +30,16 @@ def add(tx: Tx, deltas: dict[Key, list[int]]) -> None:
 
 def message_dims(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """id -> (created_at, account_id, signature, template_id, type, carrier, province, channel, status, parts,
-    fee_li, carrier_stat, carrier_err, error_code, receipts_pending, submitted_at, send_at) as stored now."""
+    fee_li, carrier_stat, carrier_err, error_code, receipts_pending, submitted_at, send_at, batch_id, out_id,
+    token or number, api_key_id) as stored now (the last four: what a final message's webhook event needs
+    besides its state, so a receipt reads the message once)."""
     out: dict[int, tuple[Any, ...]] = {}
     for part in chunks(list(message_ids)):
         for r in tx.all(
             "SELECT m.id, m.created_at, m.account_id, b.signature, COALESCE(b.template_id, 0), m.type, m.carrier,"
             " m.province, COALESCE(m.channel, ''), m.status, m.parts, m.fee_li, m.carrier_stat, m.carrier_err,"
-            " m.error_code, m.receipts_pending, m.submitted_at, m.send_at"
+            " m.error_code, m.receipts_pending, m.submitted_at, m.send_at, m.batch_id, m.out_id,"
+            " COALESCE(m.token, m.number), b.api_key_id"
             " FROM messages m JOIN batches b ON b.id = m.batch_id"
             f" WHERE m.id IN ({tx.in_list(part)})",
             tuple(part),
