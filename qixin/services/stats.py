@@ -87,9 +87,20 @@ def record_accept(
 ) -> None:
     """Newly accepted messages: ``rows`` of (carrier, province, parts, fee_li)."""
     hour = hour_of(created_at)
+    # summed per (carrier, province) first: a 100,000-number batch has a few dozen, so a few dozen moves
+    # (each builds a bucket key) instead of one per message
+    sums: dict[tuple[str, str], list[int]] = {}
     for carrier, province, parts, fee in rows:
-        _move(tx, (hour, account_id, signature, template_id or 0, msg_type, carrier, province, "", status, ""), 1,
-              parts, fee)  # fmt: skip
+        v = sums.get((carrier, province))
+        if v is None:
+            sums[(carrier, province)] = [1, parts, fee]
+        else:
+            v[0] += 1
+            v[1] += parts
+            v[2] += fee
+    tpl = template_id or 0
+    for (carrier, province), (n, parts, fee) in sums.items():
+        _move(tx, (hour, account_id, signature, tpl, msg_type, carrier, province, "", status, ""), n, parts, fee)
 
 
 def current(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:

@@ -132,7 +132,9 @@ messages = Table(
     Column("submitted_at", BigInteger, nullable=True),
     Column("done_at", BigInteger, nullable=True),
 )
-Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
+# no (account_id, created_at) index (migration 0022_writer dropped ix_messages_account_created: one more
+# entry per accepted message): ids are time-ordered, so an account's messages of a period are a range of
+# ix_messages_account_id (store/statements.sms_totals)
 # the records page and GET /v1/sms: an account's messages newest first, one page (store/reads.search_messages)
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
 # the receipt-timeout sweep walks messages by id (no index on status: migration 0022_writer dropped

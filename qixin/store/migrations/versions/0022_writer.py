@@ -7,6 +7,9 @@
 - ix_messages_number (number, partial on the final statuses) was evaluated by the submit's status change
   too; ix_messages_number_done holds the same rows (partial on done_at IS NOT NULL: done_at is set exactly
   when a message becomes final), and only the final change maintains it.
+- ix_messages_account_created (account_id, created_at) cost an entry per accepted message beside
+  ix_messages_account_id (account_id, id); ids are time-ordered, so a period of an account's messages is
+  a range of the latter.
 
 Revision ID: 0022_writer
 Revises: 0020_numbers2, 0020_ports2, 0020_review, 0021_console2
@@ -43,9 +46,11 @@ def upgrade() -> None:
         "ix_messages_number_done", "messages", ["number"], unique=False, sqlite_where=done, postgresql_where=done
     )
     op.execute("DROP INDEX IF EXISTS ix_messages_number")
+    op.execute("DROP INDEX IF EXISTS ix_messages_account_created")
 
 
 def downgrade() -> None:
+    op.create_index("ix_messages_account_created", "messages", ["account_id", "created_at"], unique=False)
     final = sa.text("status IN ('delivered', 'undelivered', 'expired')")
     op.create_index(
         "ix_messages_number", "messages", ["number"], unique=False, sqlite_where=final, postgresql_where=final
