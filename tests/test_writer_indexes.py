@@ -9,7 +9,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from qixin.store import compliance, numbercheck, statements
+from qixin.store.db import Database
 from qixin.store.migrate import migrate
 
 
@@ -71,3 +74,19 @@ def test_a_statement_reads_a_range_of_the_account_index(tmp_path: Path) -> None:
     statements.sms_totals(rec, 1, 1_767_225_600_000, 1_769_904_000_000)  # type: ignore[arg-type]
     (p,) = _plans(path, rec)
     assert "ix_messages_account_id (account_id=? AND id>? AND id<?)" in p, p
+
+
+@pytest.mark.pg
+def test_no_index_on_messages_depends_on_status_on_postgresql(pg_url: str) -> None:
+    migrate(pg_url)
+    db = Database(pg_url)
+    try:
+        rows = db.read_sync(
+            lambda tx: tx.all("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'messages'")
+        )
+    finally:
+        db.close()
+    names = {str(n) for n, _ in rows}
+    assert "ix_messages_number_done" in names
+    assert not names & {"ix_messages_number", "ix_messages_awaiting_receipt", "ix_messages_account_created"}, names
+    assert not [(n, d) for n, d in rows if "status" in str(d)], rows
