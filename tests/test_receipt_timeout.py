@@ -9,7 +9,7 @@ import orjson
 import pytest
 from _billing import Bill, numbers
 
-from qixin.services import billing, stats
+from qixin.services import billing, receipts, stats
 from qixin.services.receipts import (
     Receipt,
     Submitted,
@@ -146,3 +146,21 @@ async def test_a_final_message_never_goes_back_to_submitted(bill: Bill) -> None:
     assert _row(bill, mid)[0] == "delivered"
     assert bill.one("SELECT COUNT(*) FROM submits WHERE message_id = ?", (mid,))[0] == 2
     assert bill.r(stats.verify)["ok"]
+
+
+async def test_a_long_walk_goes_in_bounded_steps_and_says_when_more_is_left(
+    bill: Bill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(receipts, "SWEEP_PAGE", 2)
+    monkeypatch.setattr(receipts, "SWEEP_SCAN_MAX", 2)
+    key = await bill.account()
+    data = await bill.send(key, numbers(3))
+    ids_ = [int(m["id"]) for m in data["accepted"]]
+    t0 = now_ms()
+    for mid in ids_:
+        _submit(bill, mid, t0)
+    later = t0 + 2 * HOUR
+    assert bill.w(lambda tx: receipts.expire_step(tx, HOUR, limit=10, now=later)) == (2, True)  # 2 walked
+    assert bill.w(lambda tx: receipts.expire_step(tx, HOUR, limit=10, now=later)) == (1, False)  # at the cutoff
+    assert bill.w(lambda tx: receipts.expire_step(tx, HOUR, limit=10, now=later)) == (0, False)
+    assert {_row(bill, m)[0] for m in ids_} == {"expired"}

@@ -39,7 +39,7 @@ from qixin.services.receipts import (
     Receipt,
     Submitted,
     apply_receipts,
-    expire_unreceipted,
+    expire_step,
     park_receipts,
     record_failures,
     record_submits,
@@ -371,11 +371,11 @@ class Dispatcher:
         ``max_batches`` per call, the rest waits for the next sweep)."""
         total = 0
         for _ in range(max_batches):
-            n = await self.db.write(
-                functools.partial(expire_unreceipted, timeout_ms=self.receipt_timeout_ms, limit=self.sweep_batch)
+            n, more = await self.db.write(
+                functools.partial(expire_step, timeout_ms=self.receipt_timeout_ms, limit=self.sweep_batch)
             )
             total += n
-            if n < self.sweep_batch:
+            if not more:  # the walk reached the cutoff (a first walk over a long history takes many steps)
                 break
         self.stats["receipt_timeouts"] += total
         self.stats["final"] += total

@@ -230,10 +230,16 @@ def first_id_at(ms: int) -> int:
 
 
 def expire_unreceipted(tx: Tx, timeout_ms: int, limit: int, now: int | None = None) -> int:
+    """``expire_step``'s count of expired messages."""
+    return expire_step(tx, timeout_ms, limit, now)[0]
+
+
+def expire_step(tx: Tx, timeout_ms: int, limit: int, now: int | None = None) -> tuple[int, bool]:
     """Messages submitted more than ``timeout_ms`` ago whose final receipt never came become ``expired``
     (``error_code`` RECEIPT_TIMEOUT; the carrier's stat stays empty unless a part reported one), are
     refunded when a refund rule says so (an ``err`` rule RECEIPT_TIMEOUT matches), and get their webhook
-    event — all in this transaction. At most ``limit``; returns how many.
+    event — all in this transaction. At most ``limit``; returns how many, and whether the walk stopped
+    before the cutoff (more to do now: the limit was reached or SWEEP_SCAN_MAX messages were walked).
 
     Such a receipt may have died with its gateway (an in-process simulator killed with the platform) or
     been lost by the carrier; a receipt that comes later finds the message final and changes nothing.
@@ -291,11 +297,12 @@ def expire_unreceipted(tx: Tx, timeout_ms: int, limit: int, now: int | None = No
     later += [(mid, now + timeout_ms) for mid in expire if mid not in changed]
     messages.unwatch(tx, done)
     messages.watch(tx, later)
+    more = mark < bound or len(expire) >= limit
     if not ids_:
-        return 0
+        return 0, more
     stats.record_changed(tx, ids_, was="submitted")
     rows = messages.event_rows(tx, ids_)
     # the platform's code stands in for the carrier's error so that refund rules can name it
     billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8] or "", RECEIPT_TIMEOUT) for r in rows])
     _emit(tx, rows)
-    return len(ids_)
+    return len(ids_), more
