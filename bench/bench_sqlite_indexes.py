@@ -111,7 +111,7 @@ def main() -> None:
     for r in range(3):
         for name, c in variants.items():
             ins, sub, dlv, rd = one_round(c, 10**15 + r * 10**9, history="history" in name)
-            print(f"round {r + 1} {name:38s} {ins:5.1f} / {sub:5.1f} / {dlv:5.1f} / {rd:5.1f}")
+            print(f"round {r + 1} {name:44s} {ins:5.1f} / {sub:5.1f} / {dlv:5.1f} / {rd:5.1f}")
 
 
 if __name__ == "__main__":
