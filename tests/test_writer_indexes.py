@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _billing import Bill, numbers
 
 from qixin.store import compliance, numbercheck, statements
+from qixin.store import stats as stats_store
 from qixin.store.db import Database
 from qixin.store.migrate import migrate
 
@@ -90,3 +92,38 @@ def test_no_index_on_messages_depends_on_status_on_postgresql(pg_url: str) -> No
     assert "ix_messages_number_done" in names
     assert not names & {"ix_messages_number", "ix_messages_awaiting_receipt", "ix_messages_account_created"}, names
     assert not [(n, d) for n, d in rows if "status" in str(d)], rows
+
+
+class Spy:
+    """A transaction that records the statements it runs."""
+
+    def __init__(self, tx: Any) -> None:
+        self.tx, self.sql = tx, []
+
+    def all(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        self.sql.append(sql)
+        return self.tx.all(sql, params)
+
+    def in_list(self, values: Any) -> str:
+        return self.tx.in_list(values)
+
+
+async def test_a_messages_buckets_read_its_batch_once_per_process(tmp_path: Path) -> None:
+    bill = Bill(f"sqlite:///{tmp_path / 'q.db'}")
+    try:
+        key = await bill.account()
+        data = await bill.send(key, numbers(2))
+        ids_ = [int(m["id"]) for m in data["accepted"]]
+        stats_store._BATCH_COLUMNS.clear()
+        spies: list[Spy] = []
+
+        def read(tx: Any) -> dict[int, tuple[Any, ...]]:
+            spies.append(Spy(tx))
+            return stats_store.message_dims(spies[-1], ids_)  # type: ignore[arg-type]
+
+        first, again = bill.r(read), bill.r(read)
+        assert first == again and {(d[2], d[20]) for d in first.values()} == {("企信", key.key_id)}
+        assert [s for s in spies[0].sql if "FROM batches" in s]  # read once …
+        assert not [s for s in spies[1].sql if "FROM batches" in s], spies[1].sql  # … then messages only
+    finally:
+        bill.close()
