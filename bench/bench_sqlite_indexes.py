@@ -3,8 +3,11 @@
 
 - keys: ``BIGINT PRIMARY KEY`` (a hidden rowid plus a separate key index) against ``INTEGER PRIMARY KEY``
   (the key is the rowid; migration 0015_rowid_keys) for inserts, updates and reads by id;
-- partial indexes: what ``ix_messages_awaiting_receipt`` and ``ix_messages_number`` (both on status)
-  cost the submit and delivery updates, which must maintain them.
+- partial indexes: what ``ix_messages_awaiting_receipt`` and ``ix_messages_number`` (both on status,
+  before migration 0022_writer) cost the submit and delivery updates, which must maintain them; against
+  them the alternatives: one of them, a plain index on number (paid at insert), a per-number history
+  table upserted at delivery, and ``ix_messages_number_done`` (partial on done_at, which only the final
+  change writes: what 0022_writer keeps).
 
     .venv/bin/python bench/bench_sqlite_indexes.py
 """
@@ -25,7 +28,22 @@ COLUMNS = (
 )
 
 
-def table(path: str, key_type: str, partial: bool) -> sqlite3.Connection:
+NUMBER = "CREATE INDEX ix_n ON m (number) WHERE status IN ('delivered', 'undelivered', 'expired')"
+WAITING = "CREATE INDEX ix_w ON m (submitted_at) WHERE status = 'submitted'"
+PLAIN_NUMBER = "CREATE INDEX ix_np ON m (number)"
+NUMBER_DONE = "CREATE INDEX ix_nd ON m (number) WHERE done_at IS NOT NULL"  # migration 0022_writer
+HISTORY = (
+    "CREATE TABLE h (number TEXT PRIMARY KEY, last_delivered_at BIGINT, last_empty_at BIGINT,"
+    " empty_receipts INT NOT NULL DEFAULT 0, unreachable_receipts INT NOT NULL DEFAULT 0,"
+    " last_unreachable_at BIGINT) WITHOUT ROWID"
+)
+HISTORY_UPSERT = (
+    "INSERT INTO h (number, last_delivered_at) VALUES (?, ?) ON CONFLICT (number) DO UPDATE"
+    " SET last_delivered_at = excluded.last_delivered_at"
+)
+
+
+def table(path: str, key_type: str, partial: bool | tuple[str, ...]) -> sqlite3.Connection:
     if os.path.exists(path):
         os.remove(path)
     c = sqlite3.connect(path, isolation_level=None)
@@ -34,9 +52,8 @@ def table(path: str, key_type: str, partial: bool) -> sqlite3.Connection:
     c.execute(f"CREATE TABLE m (id {key_type} NOT NULL, {COLUMNS}, PRIMARY KEY (id))")
     c.execute("CREATE INDEX ix_b ON m (batch_id)")
     c.execute("CREATE INDEX ix_a ON m (account_id, created_at)")
-    if partial:
-        c.execute("CREATE INDEX ix_n ON m (number) WHERE status IN ('delivered', 'undelivered', 'expired')")
-        c.execute("CREATE INDEX ix_w ON m (submitted_at) WHERE status = 'submitted'")
+    for sql in (NUMBER, WAITING) if partial is True else partial or ():
+        c.execute(sql)
     return c
 
 
@@ -49,7 +66,7 @@ def batched(c: sqlite3.Connection, sql: str, rows: list[tuple[int, ...]], size: 
     return (time.process_time() - t) / len(rows) * 1e6
 
 
-def one_round(c: sqlite3.Connection, base: int) -> tuple[float, float, float, float]:
+def one_round(c: sqlite3.Connection, base: int, history: bool = False) -> tuple[float, float, float, float]:
     ids = [base + i for i in range(N)]
     nums = [f"13{random.randrange(10**9):09d}" for _ in range(N)]
     insert = batched(
@@ -69,6 +86,8 @@ def one_round(c: sqlite3.Connection, base: int) -> tuple[float, float, float, fl
         [(i, i) for i in ids],
         500,
     )
+    if history:  # the per-number evidence row written at delivery instead of an index entry
+        deliver += batched(c, HISTORY_UPSERT, [(n, i) for i, n in zip(ids, nums, strict=True)], 500)
     t = time.process_time()
     for k in range(0, N, 500):
         part = ids[k : k + 500]
@@ -83,12 +102,16 @@ def main() -> None:
         "BIGINT key, no partial index": table(f"{tmp}/a.db", "BIGINT", False),
         "INTEGER key, no partial index": table(f"{tmp}/b.db", "INTEGER", False),
         "INTEGER key, both partial indexes": table(f"{tmp}/c.db", "INTEGER", True),
+        "INTEGER key, ix_messages_number only": table(f"{tmp}/d.db", "INTEGER", (NUMBER,)),
+        "INTEGER key, plain index on number": table(f"{tmp}/e.db", "INTEGER", (PLAIN_NUMBER,)),
+        "INTEGER key, number WHERE done_at (0022)": table(f"{tmp}/g.db", "INTEGER", (NUMBER_DONE,)),
+        "INTEGER key, number history table": table(f"{tmp}/f.db", "INTEGER", (HISTORY,)),
     }
     print("µs CPU per row: insert (30 per commit) / submit update / delivery update / read by id")
     for r in range(3):
         for name, c in variants.items():
-            ins, sub, dlv, rd = one_round(c, 10**15 + r * 10**9)
-            print(f"round {r + 1} {name:36s} {ins:5.1f} / {sub:5.1f} / {dlv:5.1f} / {rd:5.1f}")
+            ins, sub, dlv, rd = one_round(c, 10**15 + r * 10**9, history="history" in name)
+            print(f"round {r + 1} {name:44s} {ins:5.1f} / {sub:5.1f} / {dlv:5.1f} / {rd:5.1f}")
 
 
 if __name__ == "__main__":

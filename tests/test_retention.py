@@ -404,7 +404,7 @@ def test_migration_turns_a_table_with_rows_into_the_legacy_partition(empty_db_ur
         # the partitioned parent carries the table's indexes; the legacy partition's own were attached
         idx = db.read_sync(lambda tx: {str(r[0]) for r in tx.all(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'messages'")})  # fmt: skip
-        assert {"messages_pkey", "ix_messages_account_id", "ix_messages_awaiting_receipt"} <= idx, idx
+        assert {"messages_pkey", "ix_messages_account_id", "ix_messages_number_done"} <= idx, idx
         key = db.read_sync(lambda tx: tx.one(
             "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'submits_pkey'"))[0]  # fmt: skip
         assert key == "PRIMARY KEY (channel, carrier_msg_id, message_id)"

@@ -39,12 +39,13 @@ from qixin.services.receipts import (
     Receipt,
     Submitted,
     apply_receipts,
-    expire_unreceipted,
+    expire_step,
     park_receipts,
     record_failures,
     record_submits,
     retry_parked,
 )
+from qixin.services.stats import Dims
 from qixin.store import messages
 from qixin.store.db import Database, Tx, now_ms
 
@@ -62,6 +63,9 @@ class Outgoing:
     extension: str = ""  # the account's 扩展码, appended to the channel's service code
     tried: tuple[str, ...] = ()  # channels this message was handed to (a tuple: no list per message)
     pin: str = ""  # only this channel may carry it (an interception test, services/flashtests.py)
+    # the statistics bucket's fixed dimensions (stats.current_with), read at the claim: the submit's rollup
+    # move then reads only the message's state
+    dims: Dims | None = None
 
 
 class Sink(Protocol):
@@ -88,9 +92,13 @@ def claim(tx: Tx, now: int, lease_ms: int, limit: int, max_attempts: int) -> tup
     exhausted = [int(r[0]) for r in rows if r[1] > max_attempts]
     wanted = [int(r[0]) for r in rows if r[1] <= max_attempts]
     out = [
-        Outgoing(int(mid), number, carrier, content, mtype, int(account_id), ext or "", pin=pin or "")
-        for mid, number, carrier, content, mtype, account_id, ext, pin in messages.outgoing(tx, wanted)
-    ]
+        Outgoing(
+            int(mid), number, carrier, content, mtype, int(account_id), ext or "", pin=pin or "",
+            dims=(int(created), int(account_id), sig, int(tpl), mtype, carrier, prov, int(parts), int(fee)),
+        )
+        for mid, number, carrier, content, mtype, account_id, ext, pin, created, sig, tpl, prov, parts, fee
+        in messages.outgoing(tx, wanted)
+    ]  # fmt: skip
     return out, exhausted
 
 
@@ -223,7 +231,9 @@ class Dispatcher:
 
     # -- the sink connectors report to ------------------------------------------------------------
     def submitted(self, item: Submitted) -> None:
-        self._items.pop(item.message_id, None)
+        out = self._items.pop(item.message_id, None)
+        if out is not None and item.dims is None:
+            item.dims = out.dims
         self._unstored.add(item.message_id)
         self._submitted.append(item)
         self._maybe_flush()
@@ -361,11 +371,11 @@ class Dispatcher:
         ``max_batches`` per call, the rest waits for the next sweep)."""
         total = 0
         for _ in range(max_batches):
-            n = await self.db.write(
-                functools.partial(expire_unreceipted, timeout_ms=self.receipt_timeout_ms, limit=self.sweep_batch)
+            n, more = await self.db.write(
+                functools.partial(expire_step, timeout_ms=self.receipt_timeout_ms, limit=self.sweep_batch)
             )
             total += n
-            if n < self.sweep_batch:
+            if not more:  # the walk reached the cutoff (a first walk over a long history takes many steps)
                 break
         self.stats["receipt_timeouts"] += total
         self.stats["final"] += total

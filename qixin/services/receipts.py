@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from qixin import ids
 from qixin.domain.delivery import status_of_stat  # the one stat -> status table (docs/status-codes.md)
 from qixin.services import billing, latency, portability, stats
 from qixin.store import messages
@@ -36,6 +37,7 @@ class Submitted:
     channel: str
     carrier_ids: list[str]  # one per part, in part order
     at: int
+    dims: stats.Dims | None = None  # the statistics bucket's fixed dimensions, from the claim (Outgoing.dims)
 
 
 @dataclass(slots=True)
@@ -58,8 +60,15 @@ class Receipt:
 def record_submits(tx: Tx, items: list[Submitted]) -> None:
     if not items:
         return
-    stats.record_changes(tx, {s.message_id: stats.change("submitted", s.channel) for s in items})
-    messages.mark_submitted(tx, [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in items])
+    dims = {s.message_id: s.dims for s in items if s.dims is not None}
+    # the claim carried the fixed dimensions: read only the state
+    full = len(dims) == len(items)
+    now = stats.current_with(tx, dims) if full else stats.current(tx, [s.message_id for s in items])
+    # a final message stays final (a second submit of it, e.g. after its lease ran out, only records
+    # the carrier ids): the receipt-timeout sweep relies on nothing going back to submitted
+    live = [s for s in items if (r := now.get(s.message_id)) is not None and r[8] not in FINAL]
+    stats.record_changes(tx, {s.message_id: stats.change("submitted", s.channel) for s in live}, now)
+    messages.mark_submitted(tx, [(s.channel, s.at, len(s.carrier_ids), s.message_id) for s in live])
     messages.insert_submits(
         tx, [(s.channel, cid, s.message_id, i + 1, s.at) for s in items for i, cid in enumerate(s.carrier_ids)]
     )
@@ -162,10 +171,25 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     if ported:
         portability.record(tx, [(n, ported[i]) for i, n in messages.numbers(tx, list(ported))])
     if finals:
-        rows = messages.event_rows(tx, finals)
+        rows = _event_rows(tx, dims, [u for u in updates if u[4] is not None])
         billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8], r[9]) for r in rows])
         _emit(tx, rows)
     return len(finals), unmatched
+
+
+def _event_rows(tx: Tx, dims: dict[int, tuple], finals: Sequence[tuple]) -> list[tuple]:
+    """``messages.event_rows`` of messages made final by ``finals`` (set_states rows: status, pending, stat,
+    err, done_at, id), built from what the receipt already read (``dims``) instead of reading them again;
+    only the keys' callback URLs are read (they may change at any time)."""
+    keys = {d[20] for d in (dims[u[5]] for u in finals) if d[20] is not None}
+    urls = messages.callback_urls(tx, list(keys)) if keys else {}
+    out = []
+    for status, _pending, stat, err, done_at, mid in finals:
+        d = dims[mid]
+        key = d[20]
+        out.append((mid, d[1], d[10], d[17], d[18], d[19], status, d[9], stat, err, d[13], done_at, d[15], key,
+                    urls.get(key) if key is not None else None))  # fmt: skip
+    return out
 
 
 def park_receipts(tx: Tx, items: list[Receipt]) -> None:
@@ -195,22 +219,90 @@ def retry_parked(tx: Tx, limit: int, stale_before: int) -> tuple[int, int, int]:
 RECEIPT_TIMEOUT = "RECEIPT_TIMEOUT"
 
 
+SWEEP_PAGE = 5_000  # messages read per statement of the walk
+SWEEP_SCAN_MAX = 50_000  # messages walked per call at most (the rest: the next call)
+
+
+def first_id_at(ms: int) -> int:
+    """The smallest message id generated at or after ``ms`` (qixin/ids.py: the creation time's
+    milliseconds are the id's high bits)."""
+    return max(ms - ids.EPOCH_MS, 0) << 22
+
+
 def expire_unreceipted(tx: Tx, timeout_ms: int, limit: int, now: int | None = None) -> int:
+    """``expire_step``'s count of expired messages."""
+    return expire_step(tx, timeout_ms, limit, now)[0]
+
+
+def expire_step(tx: Tx, timeout_ms: int, limit: int, now: int | None = None) -> tuple[int, bool]:
     """Messages submitted more than ``timeout_ms`` ago whose final receipt never came become ``expired``
     (``error_code`` RECEIPT_TIMEOUT; the carrier's stat stays empty unless a part reported one), are
     refunded when a refund rule says so (an ``err`` rule RECEIPT_TIMEOUT matches), and get their webhook
-    event — all in this transaction. At most ``limit`` (oldest first); returns how many.
+    event — all in this transaction. At most ``limit``; returns how many, and whether the walk stopped
+    before the cutoff (more to do now: the limit was reached or SWEEP_SCAN_MAX messages were walked).
 
     Such a receipt may have died with its gateway (an in-process simulator killed with the platform) or
     been lost by the carrier; a receipt that comes later finds the message final and changes nothing.
+
+    How they are found without an index on status (which every status change would maintain): message ids
+    are time-ordered and a message is created before it is submitted, so every message submitted before
+    the cutoff has an id below ``first_id_at(cutoff)``. The sweep walks the ids from a persisted mark up
+    to that bound (at most SWEEP_SCAN_MAX per call) and moves the mark past what it walked; a walked
+    message that is not final and not overdue (still queued, scheduled, held, or submitted late after its
+    creation) is put on a watch list with the time it may become overdue, and looked at again then.
+    A message never goes back to ``submitted`` once final (``record_submits``), so nothing the mark passed
+    can become overdue unwatched.
     """
     now = now_ms() if now is None else now
-    ids_ = messages.expire_awaiting_receipt(tx, now - timeout_ms, RECEIPT_TIMEOUT, now, limit)
+    cutoff = now - timeout_ms
+    expire: list[int] = []
+    later: list[tuple[int, int]] = []  # (message id, due_at) to watch
+    done: list[int] = []  # watched messages that need no more looking at
+    for mid, status, sub_at in messages.watched_due(tx, now, limit):
+        if status is None or status in FINAL:
+            done.append(mid)
+        elif status == "submitted" and sub_at is not None and sub_at < cutoff:
+            expire.append(mid)
+            done.append(mid)
+        elif status == "submitted" and sub_at is not None:
+            later.append((mid, sub_at + timeout_ms))
+        else:  # not submitted yet: it cannot be overdue before a whole timeout from now
+            later.append((mid, now + timeout_ms))
+    mark = messages.sweep_mark(tx)
+    bound = first_id_at(cutoff)
+    walked = 0
+    while mark < bound and len(expire) < limit and walked < SWEEP_SCAN_MAX:
+        want = min(SWEEP_PAGE, SWEEP_SCAN_MAX - walked)
+        page = messages.walk(tx, mark, bound, want)
+        walked += len(page)
+        for mid, status, sub_at in page:
+            if len(expire) >= limit:
+                break
+            mark = mid + 1
+            if status in FINAL:
+                continue
+            if status == "submitted" and sub_at is not None and sub_at < cutoff:
+                expire.append(mid)
+            elif status == "submitted" and sub_at is not None:
+                later.append((mid, sub_at + timeout_ms))
+            else:
+                later.append((mid, now + timeout_ms))
+        else:
+            if len(page) < want:
+                mark = bound  # nothing more below the bound
+    messages.set_sweep_mark(tx, mark, now)
+    ids_ = messages.expire_submitted(tx, expire, cutoff, RECEIPT_TIMEOUT, now)
+    changed = set(ids_)
+    # a candidate the UPDATE left alone became final meanwhile, or was submitted again (a later time)
+    later += [(mid, now + timeout_ms) for mid in expire if mid not in changed]
+    messages.unwatch(tx, done)
+    messages.watch(tx, later)
+    more = mark < bound or len(expire) >= limit
     if not ids_:
-        return 0
+        return 0, more
     stats.record_changed(tx, ids_, was="submitted")
     rows = messages.event_rows(tx, ids_)
     # the platform's code stands in for the carrier's error so that refund rules can name it
     billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8] or "", RECEIPT_TIMEOUT) for r in rows])
     _emit(tx, rows)
-    return len(ids_)
+    return len(ids_), more

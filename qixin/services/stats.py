@@ -87,9 +87,20 @@ def record_accept(
 ) -> None:
     """Newly accepted messages: ``rows`` of (carrier, province, parts, fee_li)."""
     hour = hour_of(created_at)
+    # summed per (carrier, province) first: a 100,000-number batch has a few dozen, so a few dozen moves
+    # (each builds a bucket key) instead of one per message
+    sums: dict[tuple[str, str], list[int]] = {}
     for carrier, province, parts, fee in rows:
-        _move(tx, (hour, account_id, signature, template_id or 0, msg_type, carrier, province, "", status, ""), 1,
-              parts, fee)  # fmt: skip
+        v = sums.get((carrier, province))
+        if v is None:
+            sums[(carrier, province)] = [1, parts, fee]
+        else:
+            v[0] += 1
+            v[1] += parts
+            v[2] += fee
+    tpl = template_id or 0
+    for (carrier, province), (n, parts, fee) in sums.items():
+        _move(tx, (hour, account_id, signature, tpl, msg_type, carrier, province, "", status, ""), n, parts, fee)
 
 
 def current(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
@@ -98,6 +109,21 @@ def current(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     error_code, receipts_pending, submitted_at, send_at). A caller that needs the state too reads it here
     once and hands it to ``record_changes``."""
     return store.message_dims(tx, list(message_ids))
+
+
+Dims = tuple[int, int, str, int, str, str, str, int, int]
+
+
+def current_with(tx: Tx, dims: dict[int, Dims]) -> dict[int, tuple[Any, ...]]:
+    """``current`` for messages whose fixed dimensions the caller holds (``dims``: id -> (created_at,
+    account_id, signature, template_id, type, carrier, province, parts, fee_li), e.g. from the
+    dispatcher's claim): reads only their state, and returns rows as ``current`` does (up to
+    error_code)."""
+    out: dict[int, tuple[Any, ...]] = {}
+    for mid, (channel, status, stat, err, code) in store.message_states(tx, list(dims)).items():
+        created, account, sig, tpl, mtype, carrier, prov, parts, fee = dims[mid]
+        out[mid] = (created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err, code)
+    return out
 
 
 def record_changes(tx: Tx, changes: dict[int, Change], now: dict[int, tuple[Any, ...]] | None = None) -> None:

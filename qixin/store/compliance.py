@@ -158,10 +158,11 @@ def _insert_ignore(tx: Tx, table: str, columns: Sequence[str], rows: list[tuple[
 
 def last_signature_to(tx: Tx, account_id: int, number: str, since: int) -> str | None:
     """The signature of the newest final message the account sent to ``number`` since ``since`` (ms), or
-    None (reads the partial index ix_messages_number: its status condition is repeated here)."""
+    None (reads the partial index ix_messages_number_done: its condition is repeated here)."""
     r = tx.one(
         "SELECT b.signature FROM messages m JOIN batches b ON b.id = m.batch_id"
-        " WHERE m.number = ? AND m.status IN ('delivered', 'undelivered', 'expired') AND m.account_id = ?"
+        " WHERE m.number = ? AND m.done_at IS NOT NULL AND m.status IN ('delivered', 'undelivered', 'expired')"
+        " AND m.account_id = ?"
         " AND m.created_at >= ? ORDER BY m.created_at DESC LIMIT 1",
         (number, account_id, since),
     )

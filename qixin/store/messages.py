@@ -41,12 +41,14 @@ def claim_due(tx: Tx, now: int, lease_until: int, limit: int) -> list[Any]:
 
 
 def outgoing(tx: Tx, ids: Sequence[int]) -> list[Any]:
-    """(id, number, carrier, content, type, account_id, extension code or None, pinned channel or None) of
-    each message."""
+    """(id, number, carrier, content, type, account_id, extension code or None, pinned channel or None,
+    created_at, signature, template_id or 0, province, parts, fee_li) of each message: the last six with
+    type, account and carrier are its statistics bucket's fixed dimensions (carried to the submit's
+    rollup move, which then reads only the message's state)."""
     return _in(
         tx,
         "SELECT m.id, m.number, m.carrier, COALESCE(m.content, b.content), m.type, m.account_id, e.code,"
-        " m.pin_channel"
+        " m.pin_channel, m.created_at, b.signature, COALESCE(b.template_id, 0), m.province, m.parts, m.fee_li"
         " FROM messages m JOIN batches b ON b.id = m.batch_id"
         " LEFT JOIN extensions e ON e.account_id = m.account_id AND e.signature IS NULL"
         " WHERE m.id IN ({ids})",
@@ -115,28 +117,75 @@ def event_rows(tx: Tx, ids: Sequence[int]) -> list[tuple[Any, ...]]:
     )
 
 
+def callback_urls(tx: Tx, key_ids: Sequence[int]) -> dict[int, str | None]:
+    """api key id -> its callback URL (None: none set), as stored now."""
+    return {int(r[0]): r[1] for r in _in(tx, "SELECT id, callback_url FROM api_keys WHERE id IN ({ids})", key_ids)}
+
+
 # -- receipt timeout ----------------------------------------------------------------------------------------
-
-_EXPIRE_SET = "status = 'expired', error_code = ?, receipts_pending = 0, done_at = ?"
-_EXPIRE_SQLITE = (
-    f"UPDATE messages SET {_EXPIRE_SET} WHERE id IN (SELECT id FROM messages"
-    " WHERE status = 'submitted' AND submitted_at < ? ORDER BY submitted_at LIMIT ?) RETURNING id"
-)
-# the locking sub-select runs ONCE (a materialized CTE): as the inner side of a join it could be rescanned,
-# each rescan skipping the rows this statement already changed and returning new ones — past the LIMIT
-_EXPIRE_PG = (
-    "WITH s AS MATERIALIZED (SELECT id FROM messages WHERE status = 'submitted' AND submitted_at < ?"
-    f" ORDER BY submitted_at LIMIT ? FOR UPDATE SKIP LOCKED) UPDATE messages m SET {_EXPIRE_SET}"
-    " FROM s WHERE m.id = s.id RETURNING m.id"
-)
+# No index on status: the sweep walks messages by id (time-ordered, the rowid / primary key) from a persisted
+# mark (receipt_sweep); the few messages it passes that are not final yet wait in receipt_watch (by due time).
 
 
-def expire_awaiting_receipt(tx: Tx, submitted_before: int, code: str, now: int, limit: int) -> list[int]:
-    """Messages still ``submitted`` (a receipt missing) since before ``submitted_before`` become
-    ``expired`` with ``code``; up to ``limit`` of them, oldest first, in one statement (the partial index
-    ix_messages_awaiting_receipt holds exactly the submitted ones). Returns their ids."""
-    if tx.is_pg:
-        rows = tx.all(_EXPIRE_PG, (submitted_before, limit, code, now))
-    else:
-        rows = tx.all(_EXPIRE_SQLITE, (code, now, submitted_before, limit))
-    return [int(r[0]) for r in rows]
+def sweep_mark(tx: Tx) -> int:
+    """The first message id the sweep has not walked yet (0 at first); on PostgreSQL the row stays locked
+    until the transaction ends, so concurrent sweeps (several dispatchers) take turns."""
+    r = tx.one("SELECT next_id FROM receipt_sweep WHERE name = 'messages'" + (" FOR UPDATE" if tx.is_pg else ""))
+    if r is not None:
+        return int(r[0])
+    tx.execute("INSERT INTO receipt_sweep (name, next_id, updated_at) VALUES ('messages', 0, 0) ON CONFLICT DO NOTHING")
+    r = tx.one("SELECT next_id FROM receipt_sweep WHERE name = 'messages'" + (" FOR UPDATE" if tx.is_pg else ""))
+    return int(r[0])
+
+
+def set_sweep_mark(tx: Tx, next_id: int, now: int) -> None:
+    tx.execute("UPDATE receipt_sweep SET next_id = ?, updated_at = ? WHERE name = 'messages'", (next_id, now))
+
+
+def walk(tx: Tx, lo: int, hi: int, limit: int) -> list[tuple[int, str, int | None]]:
+    """(id, status, submitted_at) of the messages with lo <= id < hi, by id, at most ``limit`` (a range of
+    the primary key: no other index)."""
+    rows = tx.all("SELECT id, status, submitted_at FROM messages WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                  (lo, hi, limit))  # fmt: skip
+    return [(int(r[0]), str(r[1]), None if r[2] is None else int(r[2])) for r in rows]
+
+
+def watched_due(tx: Tx, now: int, limit: int) -> list[tuple[int, str | None, int | None]]:
+    """(message id, status or None when the message is gone, submitted_at) of the watched messages due by
+    ``now``, soonest first, at most ``limit``."""
+    rows = tx.all(
+        "SELECT w.message_id, m.status, m.submitted_at FROM receipt_watch w"
+        " LEFT JOIN messages m ON m.id = w.message_id WHERE w.due_at <= ? ORDER BY w.due_at LIMIT ?",
+        (now, limit),
+    )
+    return [(int(r[0]), None if r[1] is None else str(r[1]), None if r[2] is None else int(r[2])) for r in rows]
+
+
+def watch(tx: Tx, rows: Sequence[tuple[int, int]]) -> None:
+    """(message id, due_at) each: look at the message again at due_at (an existing row gets the new time)."""
+    if rows:
+        tx.executemany(
+            "INSERT INTO receipt_watch (message_id, due_at) VALUES (?, ?)"
+            " ON CONFLICT (message_id) DO UPDATE SET due_at = excluded.due_at",
+            rows,
+        )
+
+
+def unwatch(tx: Tx, ids: Sequence[int]) -> None:
+    if ids:
+        tx.executemany("DELETE FROM receipt_watch WHERE message_id = ?", [(i,) for i in ids])
+
+
+def expire_submitted(tx: Tx, ids: Sequence[int], submitted_before: int, code: str, now: int) -> list[int]:
+    """Those of ``ids`` still ``submitted`` (a receipt missing) since before ``submitted_before`` become
+    ``expired`` with ``code``; one statement per chunk (on PostgreSQL a concurrent receipt's row lock is
+    waited for and the condition read again). Returns the ids changed."""
+    out: list[int] = []
+    for chunk in chunks(list(ids)):
+        rows = tx.all(
+            "UPDATE messages SET status = 'expired', error_code = ?, receipts_pending = 0, done_at = ?"
+            f" WHERE id IN ({tx.in_list(chunk)}) AND status = 'submitted' AND submitted_at < ? RETURNING id",
+            (code, now, *chunk, submitted_before),
+        )
+        out += [int(r[0]) for r in rows]
+    return out

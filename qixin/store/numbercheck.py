@@ -2,8 +2,9 @@
 
 Evidence is read with ONE query per source per chunk of numbers (``CHUNK`` numbers as one parameter:
 ``= ANY(?)`` on PostgreSQL, ``json_each(?)`` on SQLite), never one query per number. The history
-query uses ``ix_messages_number`` (migration 0014_numbers), partial on the final statuses: its
-``status IN (...)`` is written as literals so that both databases see that the index applies.
+query uses ``ix_messages_number_done`` (migration 0022_writer), partial on ``done_at IS NOT NULL`` (set
+exactly when a message becomes final): the condition is repeated in the query so that both databases
+see that the index applies.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def history(tx: Tx, numbers: Sequence[str]) -> list[Any]:
     """(number, status, channel, stat, err, error_code, count, latest time) of the final receipts of
     ``numbers``, grouped (every account: the platform's own evidence)."""
     out: list[Any] = []
-    final = ", ".join(f"'{s}'" for s in RECEIPT_STATUSES)  # literal: it must match the partial index's WHERE
+    final = ", ".join(f"'{s}'" for s in RECEIPT_STATUSES)
     big = tx.is_pg and len(numbers) > CHUNK
     if big:  # the GROUP BY of a large read sorts in memory instead of spilling to disk (default 4 MB)
         tx.execute(f"SET work_mem = '{PG_WORK_MEM}'")
@@ -48,7 +49,7 @@ def history(tx: Tx, numbers: Sequence[str]) -> list[Any]:
             out += tx.all(
                 "SELECT number, status, channel, carrier_stat, carrier_err, error_code, COUNT(*),"
                 " MAX(COALESCE(done_at, submitted_at, created_at)) FROM messages"
-                f" WHERE {cond} AND status IN ({final})"
+                f" WHERE {cond} AND done_at IS NOT NULL AND status IN ({final})"
                 " GROUP BY number, status, channel, carrier_stat, carrier_err, error_code",
                 params,
             )
@@ -98,7 +99,7 @@ def evidence_small(tx: Tx, numbers: Sequence[str]) -> list[Any]:
     return tx.all(
         "SELECT 'h', number, status, channel, carrier_stat, carrier_err, error_code, COUNT(*),"
         " MAX(COALESCE(done_at, submitted_at, created_at)) FROM messages"
-        f" WHERE {cond} AND status IN ({final})"
+        f" WHERE {cond} AND done_at IS NOT NULL AND status IN ({final})"
         " GROUP BY number, status, channel, carrier_stat, carrier_err, error_code"
         f" UNION ALL SELECT 'b', number, NULL, NULL, NULL, NULL, NULL, 0, 0 FROM blacklist WHERE {cond}"
         f" UNION ALL SELECT 'c', number, NULL, NULL, NULL, NULL, NULL, COUNT(*), 0 FROM complaints WHERE {cond}"

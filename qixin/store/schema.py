@@ -133,16 +133,13 @@ messages = Table(
     Column("submitted_at", BigInteger, nullable=True),
     Column("done_at", BigInteger, nullable=True),
 )
-Index("ix_messages_account_created", messages.c.account_id, messages.c.created_at)
+# no (account_id, created_at) index (migration 0022_writer dropped ix_messages_account_created: one more
+# entry per accepted message): ids are time-ordered, so an account's messages of a period are a range of
+# ix_messages_account_id (store/statements.sms_totals)
 # the records page and GET /v1/sms: an account's messages newest first, one page (store/reads.search_messages)
 Index("ix_messages_account_id", messages.c.account_id, messages.c.id)
-# the receipt-timeout sweep: only messages waiting for a receipt (rows enter on submit, leave when final)
-Index(
-    "ix_messages_awaiting_receipt",
-    messages.c.submitted_at,
-    sqlite_where=messages.c.status == "submitted",
-    postgresql_where=messages.c.status == "submitted",
-)
+# the receipt-timeout sweep walks messages by id (no index on status: migration 0022_writer dropped
+# ix_messages_awaiting_receipt, which every status change maintained); receipt_sweep / receipt_watch below
 
 # The hot queue: one row per message waiting to be submitted. ``due_at`` doubles as the lease:
 # claiming a row pushes due_at forward by the lease time; success deletes the row; a crash leaves it
@@ -684,13 +681,16 @@ api_nonces = Table(
 )
 
 # -- number services: status check (空号检测), issue 14 (migration 0014_numbers; services/numbercheck.py) --
-# The history evidence reads the final messages of a number. Partial: a message enters the index when its
-# receipt makes it final (a receipt-time cost), never at accept, so the 100,000-number send pays nothing.
+# The history evidence reads the final messages of a number. Partial: a message enters the index when it
+# becomes final (a receipt-time cost), never at accept, so the 100,000-number send pays nothing. On
+# done_at, not status (migration 0022_writer): done_at is set exactly when a message becomes final, and no
+# other status change (the submit) writes it, so they do not maintain the index (on PostgreSQL the
+# submit's update can be HOT).
 Index(
-    "ix_messages_number",
+    "ix_messages_number_done",
     messages.c.number,
-    sqlite_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
-    postgresql_where=messages.c.status.in_(("delivered", "undelivered", "expired")),
+    sqlite_where=messages.c.done_at.isnot(None),
+    postgresql_where=messages.c.done_at.isnot(None),
 )
 
 # One row per check (an inline request or a batch); its fee is on the ledger as ref "numcheck:<id>".
@@ -1273,4 +1273,23 @@ flash_probe_channels = Table(
     Column("round_id", BigInteger, nullable=False),
     Column("probed_at", BigInteger, nullable=False),
     Column("last_delivered_at", BigInteger, nullable=True),
+)
+
+# -- the receipt-timeout sweep without an index on status (migration 0022_writer; services/receipts.py) -----
+# How far the sweep has walked messages by id (one row, name "messages").
+receipt_sweep = Table(
+    "receipt_sweep",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("next_id", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# Messages the sweep walked past before they were final (queued, scheduled, held, submitted late): looked
+# at again at due_at.
+receipt_watch = Table(
+    "receipt_watch",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("due_at", BigInteger, nullable=False, index=True),
 )

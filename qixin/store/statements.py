@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from qixin.ids import EPOCH_MS
 from qixin.store.db import Tx
 
 KEYS = (
@@ -24,13 +25,23 @@ def _row(r: Any) -> dict[str, Any]:
     return out
 
 
+# a message's id is taken shortly before its created_at (the accept's prepare step; a burst that borrows
+# the next milliseconds runs a little ahead): the id range is widened by this much on both sides
+_ID_MARGIN_MS = 600_000
+
+
+def _first_id_at(ms: int) -> int:
+    return max(ms - EPOCH_MS, 0) << 22  # qixin/ids.py: the creation milliseconds are the high bits
+
+
 def sms_totals(tx: Tx, account_id: int, start: int, end: int) -> list[tuple[str, str, int, int, int, int]]:
-    """(type, carrier, messages, parts, fee, refunded messages) of messages accepted in [start, end)."""
+    """(type, carrier, messages, parts, fee, refunded messages) of messages accepted in [start, end): a
+    range of ix_messages_account_id (ids are time-ordered), then the exact created_at bounds."""
     rows = tx.all(
         "SELECT type, carrier, COUNT(*), SUM(parts), SUM(fee_li), SUM(CASE WHEN refunded THEN 1 ELSE 0 END)"
-        " FROM messages WHERE account_id = ? AND created_at >= ? AND created_at < ?"
+        " FROM messages WHERE account_id = ? AND id >= ? AND id < ? AND created_at >= ? AND created_at < ?"
         " GROUP BY type, carrier ORDER BY type, carrier",
-        (account_id, start, end),
+        (account_id, _first_id_at(start - _ID_MARGIN_MS), _first_id_at(end + _ID_MARGIN_MS), start, end),
     )
     return [(str(t), str(c), int(n), int(p), int(f), int(r)) for t, c, n, p, f, r in rows]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from qixin.store.db import Tx, chunks
@@ -28,17 +28,68 @@ def add(tx: Tx, deltas: dict[Key, list[int]]) -> None:
         tx.executemany(_UPSERT, rows)
 
 
+# A batch's signature, template and key never change once it is stored (review moves only its send_at):
+# kept per process so that a message's buckets read only the messages row. Bounded; cleared when full.
+_BATCH_COLUMNS: dict[int, tuple[str, int, int | None]] = {}
+_BATCH_COLUMNS_MAX = 100_000
+
+
+def batch_columns(tx: Tx, batch_ids: Iterable[int]) -> dict[int, tuple[str, int, int | None]]:
+    """batch id -> (signature, template_id or 0, api_key_id), from the process cache or read once."""
+    cache = _BATCH_COLUMNS
+    out: dict[int, tuple[str, int, int | None]] = {}
+    missing: list[int] = []
+    for b in set(batch_ids):
+        got = cache.get(b)
+        if got is None:
+            missing.append(b)
+        else:
+            out[b] = got
+    if missing:
+        if len(cache) + len(missing) > _BATCH_COLUMNS_MAX:
+            cache.clear()
+        for part in chunks(missing):
+            for bid, sig, tpl, key in tx.all(
+                "SELECT id, signature, COALESCE(template_id, 0), api_key_id FROM batches"
+                f" WHERE id IN ({tx.in_list(part)})",
+                tuple(part),
+            ):
+                out[int(bid)] = cache[int(bid)] = (sig, int(tpl), key)
+    return out
+
+
 def message_dims(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
     """id -> (created_at, account_id, signature, template_id, type, carrier, province, channel, status, parts,
-    fee_li, carrier_stat, carrier_err, error_code, receipts_pending, submitted_at, send_at) as stored now."""
+    fee_li, carrier_stat, carrier_err, error_code, receipts_pending, submitted_at, send_at, batch_id, out_id,
+    token or number, api_key_id) as stored now (the last four: what a final message's webhook event needs
+    besides its state, so a receipt reads the message once). The batch's columns come from
+    ``batch_columns`` (no join per message)."""
+    rows: list[Any] = []
+    for part in chunks(list(message_ids)):
+        rows += tx.all(
+            "SELECT id, created_at, account_id, batch_id, type, carrier, province, COALESCE(channel, ''), status,"
+            " parts, fee_li, carrier_stat, carrier_err, error_code, receipts_pending, submitted_at, send_at, out_id,"
+            f" COALESCE(token, number) FROM messages WHERE id IN ({tx.in_list(part)})",
+            tuple(part),
+        )
+    batches = batch_columns(tx, (r[3] for r in rows))
+    out: dict[int, tuple[Any, ...]] = {}
+    for mid, created, account, bid, mtype, carrier, prov, channel, status, parts, fee, stat, err, code, pending, \
+            sub_at, send_at, out_id, number in rows:  # fmt: skip
+        sig, tpl, key = batches[bid]
+        out[int(mid)] = (created, account, sig, tpl, mtype, carrier, prov, channel, status, parts, fee, stat, err,
+                         code, pending, sub_at, send_at, bid, out_id, number, key)  # fmt: skip
+    return out
+
+
+def message_states(tx: Tx, message_ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    """id -> (channel, status, carrier_stat, carrier_err, error_code) as stored now: what a status change
+    reads when the caller already holds the message's fixed dimensions (one row of messages, no join)."""
     out: dict[int, tuple[Any, ...]] = {}
     for part in chunks(list(message_ids)):
         for r in tx.all(
-            "SELECT m.id, m.created_at, m.account_id, b.signature, COALESCE(b.template_id, 0), m.type, m.carrier,"
-            " m.province, COALESCE(m.channel, ''), m.status, m.parts, m.fee_li, m.carrier_stat, m.carrier_err,"
-            " m.error_code, m.receipts_pending, m.submitted_at, m.send_at"
-            " FROM messages m JOIN batches b ON b.id = m.batch_id"
-            f" WHERE m.id IN ({tx.in_list(part)})",
+            "SELECT id, COALESCE(channel, ''), status, carrier_stat, carrier_err, error_code FROM messages"
+            f" WHERE id IN ({tx.in_list(part)})",
             tuple(part),
         ):
             out[int(r[0])] = tuple(r[1:])
