@@ -18,6 +18,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -298,6 +299,14 @@ async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running
 @pytest.fixture
 async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     """The whole platform (SMPP simulator channel, dispatcher, webhooks) behind real HTTP."""
+    async with running_platform(db_url, tmp_path) as r:
+        yield r
+
+
+@asynccontextmanager
+async def running_platform(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    """What the ``running`` fixture yields, for modules that override the fixture (e.g. to run it in another
+    event loop scope, tests/test_console_browser.py)."""
     settings = Settings(
         data_dir=tmp_path,
         database_url=db_url,
