@@ -251,14 +251,25 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+def _port_slice(low: int, high: int) -> tuple[int, int]:
+    """Under pytest-xdist (``-n N``) each worker hands out ports of its own slice of [low, high), so that two
+    workers never pick the same port; without xdist, the whole range."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1):
+        return low, high
+    size = (high - low) // int(count)
+    start = low + int(worker[2:]) * size
+    return start, start + size
+
+
 def free_port() -> int:
     """A loopback port that is free now and was not handed out before in this run. It lies below the
     kernel's ephemeral range: a port from bind(0) is one that any outgoing connection (a pool's next
     PostgreSQL or Redis connection, in this or a started process) may take as its source port before the
     server that was meant to listen there binds it — which made a service exit with EADDRINUSE now and then."""
-    high = min(_ephemeral_low(), 32768)
+    low, high = _port_slice(15000, min(_ephemeral_low(), 32768))
     for _ in range(1000):
-        port = random.randrange(15000, high)
+        port = random.randrange(low, high)
         if port in _HANDED_OUT:
             continue
         with socket.socket() as s:
