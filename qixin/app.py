@@ -22,7 +22,7 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -405,29 +405,34 @@ EMBEDDED = (
 SIM_ACCOUNT = ("901234", "qixin-sim")  # the account every embedded simulator accepts
 
 
-def free_loopback_port() -> int:
-    """A loopback port free now for a listener bound a moment later (the SGIP SP listener). Drawn below the
-    kernel's ephemeral range: a bind(0) port is one the next outgoing connection (a database or Redis pool)
-    may take as its source port before the listener binds it."""
+def ephemeral_low() -> int:
+    """The lowest port of the kernel's ephemeral range (source ports of outgoing connections)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_loopback_port(low: int = 15000, high: int | None = None, avoid: Collection[int] = ()) -> int:
+    """A loopback port in [low, high) that is free now, for a listener bound a moment later (the SGIP SP
+    listener). Drawn below the kernel's ephemeral range by default: a bind(0) port is one the next outgoing
+    connection (a database or Redis pool) may take as its source port before the listener binds it."""
     import random
     import socket
 
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            high = min(int(f.read().split()[0]), 32768)
-    except (OSError, ValueError, IndexError):
-        high = 32768
-    for _ in range(200):
-        port = random.randrange(15000, high)
+    high = min(ephemeral_low(), 32768) if high is None else high
+    for _ in range(1000):
+        port = random.randrange(low, high)
+        if port in avoid:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    with socket.socket() as sock:  # a crowded range: the kernel's choice after all
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    raise OSError(f"no free loopback port in {low}–{high}")
 
 
 async def start_simulator(protocol: str, delay: tuple[float, float]) -> tuple[Any, int, dict[str, Any]]:

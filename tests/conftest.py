@@ -16,6 +16,8 @@ import shutil
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,7 +35,7 @@ import qixin.app
 import qixin.store.migrate
 from qixin.api.app import asgi_app
 from qixin.api.server import server_config
-from qixin.app import Runtime, Services, build, embedded, free_loopback_port
+from qixin.app import Runtime, Services, build, embedded, ephemeral_low, free_loopback_port
 from qixin.domain.signing import HEADER_APPKEY, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP, signed_headers, verify
 from qixin.services.accounts import create_account
 from qixin.settings import ComplianceSettings, Settings
@@ -136,19 +138,59 @@ def _pg_url(name: str) -> str:
     return f"postgresql+psycopg://{PG_SERVER.split('://', 1)[1]}/{name}"
 
 
+class _PgDatabases:
+    """Fresh databases copied from the session's template one step ahead of the tests, and dropped behind
+    them: a thread of its own runs ``CREATE DATABASE … TEMPLATE`` for the next test and ``DROP DATABASE`` of
+    the last one while the tests run (each took about a second of a PostgreSQL test's setup and teardown
+    on a loaded 2-core machine). A test still gets a database nobody used before, at the newest schema."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="qixin-test-pg")
+        self.next: Future[str] | None = None
+
+    def _create(self) -> str:
+        name = f"qixin_t_{secrets.token_hex(6)}"
+        with _pg_admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        return name
+
+    @staticmethod
+    def _drop(name: str) -> None:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def take(self) -> str:
+        ahead, self.next = self.next, None
+        name = (ahead or self.pool.submit(self._create)).result()
+        self.next = self.pool.submit(self._create)
+        return name
+
+    def give_back(self, name: str) -> None:
+        self.pool.submit(self._drop, name)
+
+    def close(self) -> None:
+        if self.next is not None:
+            self.pool.submit(self._drop, self.next.result())
+        self.pool.shutdown(wait=True)
+
+
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str | None]:
-    """The name of a PostgreSQL database migrated to the newest schema once per session (None: no PG)."""
+def pg_template() -> Iterator[_PgDatabases | None]:
+    """A PostgreSQL database migrated to the newest schema once per session, and the copies made of it
+    (None: no PostgreSQL, or QIXIN_TEST_MIGRATE_EACH=1)."""
     if pg_available() is not None or EACH:
         yield None
         return
     name = f"qixin_t_tpl_{secrets.token_hex(6)}"
     with _pg_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+    databases = _PgDatabases(name)
     try:
         real_migrate(_pg_url(name))
-        yield name
+        yield databases
     finally:
+        databases.close()
         with _pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -169,7 +211,15 @@ def _fresh_pg(template: str | None) -> Iterator[str]:
 def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A new PostgreSQL database, already at the newest schema (a copy of ``pg_template``)."""
     need(pg_available())
-    yield from _fresh_pg(request.getfixturevalue("pg_template"))
+    databases: _PgDatabases | None = request.getfixturevalue("pg_template")
+    if databases is None:
+        yield from _fresh_pg(None)
+        return
+    name = databases.take()
+    try:
+        yield _pg_url(name)
+    finally:
+        databases.give_back(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
@@ -195,13 +245,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 _HANDED_OUT: set[int] = set()
 
 
+def _port_slice(low: int, high: int) -> tuple[int, int]:
+    """Under pytest-xdist (``-n N``) each worker hands out ports of its own slice of [low, high), so that two
+    workers never pick the same port; without xdist, the whole range."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 1):
+        return low, high
+    size = (high - low) // int(count)
+    start = low + int(worker[2:]) * size
+    return start, start + size
+
+
 def free_port() -> int:
-    """A loopback port that is free now and was not handed out before in this run, drawn below the
-    kernel's ephemeral range (qixin.app.free_loopback_port): a bind(0) port is one that an outgoing
-    connection (a pool's next PostgreSQL or Redis connection, in this or a started process) may take as its
-    source port before the server meant to listen there binds it — a service then exits with EADDRINUSE."""
-    while (port := free_loopback_port()) in _HANDED_OUT:
-        pass
+    """A loopback port that is free now and was not handed out before in this run (nor by another xdist
+    worker), below the kernel's ephemeral range (qixin.app.free_loopback_port): a port from bind(0) is one
+    that any outgoing connection (a pool's next PostgreSQL or Redis connection, in this or a started process)
+    may take as its source port before the server meant to listen there binds it — which made a service
+    exit with EADDRINUSE now and then."""
+    port = free_loopback_port(*_port_slice(15000, min(ephemeral_low(), 32768)), avoid=_HANDED_OUT)
     _HANDED_OUT.add(port)
     return port
 
@@ -283,6 +344,14 @@ async def start_running(settings: Settings, **platform_kw: Any) -> tuple[Running
 @pytest.fixture
 async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     """The whole platform (SMPP simulator channel, dispatcher, webhooks) behind real HTTP."""
+    async with running_platform(db_url, tmp_path) as r:
+        yield r
+
+
+@asynccontextmanager
+async def running_platform(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    """What the ``running`` fixture yields, for modules that override the fixture (e.g. to run it in another
+    event loop scope, tests/test_console_browser.py)."""
     settings = Settings(
         data_dir=tmp_path,
         database_url=db_url,

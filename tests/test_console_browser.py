@@ -4,6 +4,10 @@ QIXIN_CHROMIUM) against the running platform with its carrier simulators on loop
 Without Chromium these tests are skipped with the reason, except under QIXIN_REQUIRE_SERVICES=1 (CI),
 where a missing browser is a failure. QIXIN_SCREENSHOTS=1 saves the screenshots of docs/console.md
 into docs/img/console/.
+
+One Chromium serves the whole session (launching it cost about 7 s per test on a loaded CI machine): the
+module's tests and its fixtures run in pytest-asyncio's session event loop, where the browser lives, and
+every test still gets fresh browser contexts (cookies, storage) that are closed when it ends.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Running, need
+import pytest_asyncio
+from conftest import Running, need, running_platform
 from console_helpers import PASSWORD, codes_received, wait_code
 
 from qixin.services.actor import Actor
 
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the browser, not the database, is tested
+pytestmark = [
+    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),  # the browser, not the database, is tested
+    pytest.mark.asyncio(loop_scope="session"),  # the loop the session's Chromium runs in
+]
 
 CHROMIUM = os.environ.get("QIXIN_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "img" / "console"
@@ -39,8 +47,9 @@ def chromium_missing() -> str | None:
     return None
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    """The session's one Chromium (Playwright driving it)."""
     need(chromium_missing())
     from playwright.async_api import async_playwright
 
@@ -50,6 +59,24 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(chromium: Any) -> AsyncIterator[Any]:
+    """The shared Chromium for one test: the contexts the test opens (``new_page``) are closed after it."""
+    assert not chromium.contexts, "a previous test left a browser context open"
+    try:
+        yield chromium
+    finally:
+        for ctx in list(chromium.contexts):
+            await ctx.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
+    """conftest's ``running``, in the session loop (the platform and the browser must share one loop)."""
+    async with running_platform(db_url, tmp_path) as r:
+        yield r
 
 
 async def new_page(browser: Any) -> Any:
