@@ -48,6 +48,7 @@ from qixin.services.actor import Actor, UseCase
 from qixin.services.queries import EXPORT_COLUMNS, MessageFilter, MessageSearch
 from qixin.store import exports as store
 from qixin.store.db import Database, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger("qixin.exports")
 
@@ -186,12 +187,7 @@ class ExportJobs(UseCase):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel(task)
 
     async def _loop(self) -> None:
         while True:

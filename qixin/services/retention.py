@@ -48,6 +48,7 @@ from qixin.store import exports as export_store
 from qixin.store import partitions
 from qixin.store import retention as store
 from qixin.store.db import Database, Tx, now_ms
+from qixin.tasks import cancel
 
 log = logging.getLogger("qixin.retention")
 
@@ -418,12 +419,7 @@ class Retention(UseCase):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel(task)
 
     async def _loop(self) -> None:
         try:
