@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -90,23 +91,18 @@ def generate(db: Database, rows: int, age_days: int = 200) -> None:
         made += count
 
 
-async def measure(url: str, rows: int) -> dict[str, object]:
-    migrate(url)
-    db = Database(url)
-    db.start()
-    t0 = time.perf_counter()
-    generate(db, rows)
-    gen_s = time.perf_counter() - t0
-    if db.is_pg:  # as autovacuum would have done for a month-old table: current planner statistics
-        db.write_sync(lambda tx: tx.execute("ANALYZE"))
-    retention = Retention(db, days=183)
+async def probed_purge(
+    db: Database, retention: Retention, probe_sql: str
+) -> tuple[dict[str, Any], float, list[float], int]:
+    """Run the purge while a probe writes ``probe_sql`` every 5 ms: (the purge's answer, its seconds, the
+    probe's waits in ms sorted, messages left); closes ``db``."""
     waits: list[float] = []
     done = asyncio.Event()
 
     async def probe() -> None:
         while not done.is_set():
             t = time.perf_counter()
-            await db.write(lambda tx: tx.one("SELECT 1"))
+            await db.write(lambda tx: tx.one(probe_sql))
             waits.append((time.perf_counter() - t) * 1000)
             await asyncio.sleep(0.005)
 
@@ -118,9 +114,23 @@ async def measure(url: str, rows: int) -> dict[str, object]:
     await task
     left = db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM messages")[0])
     db.close()
+    waits.sort()
+    return out, elapsed, waits, int(left)
+
+
+async def measure(url: str, rows: int) -> dict[str, object]:
+    migrate(url)
+    db = Database(url)
+    db.start()
+    t0 = time.perf_counter()
+    generate(db, rows)
+    gen_s = time.perf_counter() - t0
+    if db.is_pg:  # as autovacuum would have done for a month-old table: current planner statistics
+        db.write_sync(lambda tx: tx.execute("ANALYZE"))
+    retention = Retention(db, days=183)
+    out, elapsed, waits, left = await probed_purge(db, retention, "SELECT 1")
     purged = out["purged"]
     assert isinstance(purged, dict) and purged["messages"] == rows and left == 0, (out, left)
-    waits.sort()
     return {
         "rows": rows,
         "generate_s": round(gen_s, 1),
@@ -212,28 +222,11 @@ async def measure_partition(url: str, rows: int) -> dict[str, object]:
     have = db.read_sync(lambda tx: tx.one(f"SELECT COUNT(*) FROM {name}")[0])
     assert have == rows, (have, rows)
     retention = Retention(db, days=183)
-    waits: list[float] = []
-    done = asyncio.Event()
-
-    async def probe() -> None:
-        while not done.is_set():
-            t = time.perf_counter()
-            await db.write(lambda tx: tx.one("SELECT COUNT(*) FROM messages WHERE id = -1"))  # locks the parent
-            waits.append((time.perf_counter() - t) * 1000)
-            await asyncio.sleep(0.005)
-
-    task = asyncio.create_task(probe())
-    t1 = time.perf_counter()
-    out = await retention.purge(Actor.cli())
-    elapsed = time.perf_counter() - t1
-    done.set()
-    await task
-    left = db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM messages")[0])
-    db.close()
+    # the probe's read of messages locks the partitioned parent: it waits while a month is detached
+    out, elapsed, waits, left = await probed_purge(db, retention, "SELECT COUNT(*) FROM messages WHERE id = -1")
     purged = out["purged"]
     assert isinstance(purged, dict) and purged["messages"] == rows - 1 and left == 1, (out, left)
     assert out.get("partitions_dropped") == [name], out
-    waits.sort()
     return {
         "rows": rows,
         "generate_s": round(gen_s, 1),
