@@ -150,11 +150,9 @@ def _print_ports(settings: Settings, data_dir: Path | None) -> None:
 
 
 def _serve(application: Any, host: str, port: int, trusted_proxies: tuple[str, ...], reuse_port: bool = False) -> None:
-    import uvicorn
+    from qixin.api.server import Server, listen_socket, server_config
 
-    from qixin.api.server import listen_socket, server_config
-
-    server = uvicorn.Server(server_config(application, host, port, trusted_proxies, loop="auto"))
+    server = Server(server_config(application, host, port, trusted_proxies, loop="auto"))
     # with SO_REUSEPORT several processes bind the same port and the kernel spreads connections over them
     server.run(sockets=[listen_socket(host, port, reuse_port=True)] if reuse_port else None)
 

@@ -251,7 +251,7 @@ def started(procs: list[subprocess.Popen[bytes]], tmp_path: Path) -> str:
 
 # The compose file's scale-out variables: ``make test`` runs one dispatcher replica (each qixin process costs
 # its Python start-up on a 2-core CI machine), ``make soak`` the file's default of 2. The API keeps its 2
-# workers in both: the supervisor is what turns SIGTERM into exit code 0 (a single uvicorn process re-raises it).
+# workers in both (every qixin process, supervisor or single API process, exits 0 on SIGTERM).
 SCALES = [
     {"QIXIN_DISPATCHERS": "1"},
     pytest.param({}, marks=pytest.mark.soak),

@@ -8,7 +8,9 @@ client address the IP allow-list checks. Without trusted proxies the allow-list 
 
 from __future__ import annotations
 
+import signal
 import socket
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -25,6 +27,20 @@ def server_config(app: Any, host: str, port: int, trusted_proxies: tuple[str, ..
         options["proxy_headers"] = False
         options["forwarded_allow_ips"] = []
     return uvicorn.Config(app, host=host, port=port, **options)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM ends the process with exit code 0 once it has drained.
+
+    uvicorn records the signal that stopped it and raises it again after its graceful shutdown, so a
+    ``qixin api`` or ``qixin run`` stopped by its orchestrator (systemd, Kubernetes, compose) died by
+    SIGTERM (exit code -15 / 143) and was reported as failed. SIGTERM is the normal way to stop a
+    service, so it is not raised again; SIGINT (Ctrl-C) keeps uvicorn's behaviour."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM and self._captured_signals and self._captured_signals[-1] == sig:
+            self._captured_signals.pop()
 
 
 def listen_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
