@@ -118,6 +118,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "CSRF_INVALID": (403, "页面已过期或请求来源不可信（CSRF 校验失败），请刷新页面后重试"),
     "READ_ONLY": (403, "只读查看模式：不能执行修改操作"),
     # generic
+    "SERVICE_UNAVAILABLE": (503, "服务暂时不可用（数据库连接中断），请稍后重试"),
     "INTERNAL_ERROR": (500, "服务器内部错误"),
 }
 

@@ -8,8 +8,11 @@ idempotency key) while the writer opens a new connection for the next one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 import pytest
+from conftest import running_platform
 from psycopg import OperationalError
 
 from qixin.store.db import Database, pg_dsn
@@ -56,3 +59,45 @@ async def test_reads_and_writes_work_again_after_the_connections_are_cut(pg_url:
         assert await db.read(lambda tx: tx.one("SELECT COUNT(*) FROM t_reconnect WHERE v = 99")[0]) >= 1
     finally:
         db.close()
+
+
+def _outage(url: str, on: bool) -> None:
+    """Refuse (``on``) or allow new connections to the platform's database, cutting the open ones when on."""
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(pg_dsn(f"{base}/postgres"), autocommit=True) as conn:  # not from the database itself
+        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {"false" if on else "true"}')
+        if on:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+@pytest.mark.pg
+async def test_requests_during_a_database_outage_get_a_retryable_503(pg_url: str, tmp_path: Path) -> None:
+    """While PostgreSQL refuses the platform's connections, a send and a query are answered 503
+    SERVICE_UNAVAILABLE with Retry-After — not INTERNAL_ERROR with a traceback — and nothing of them is
+    kept; once the database is back, the same send (same idempotency key) is accepted exactly once."""
+    async with running_platform(pg_url, tmp_path) as r:
+        api = r.account()
+        assert (await api.send(to=["13800138000"], content="停机前")).status_code == 200
+        body = {"to": ["13800138001"], "content": "停机中", "idempotency_key": "outage-1"}
+        _outage(pg_url, True)
+        try:
+            for _ in range(2):  # the first request meets the cut connections, the second the refused reconnect
+                resp = await api.send(**body)
+                assert resp.status_code == 503, resp.text
+                assert resp.json()["code"] == "SERVICE_UNAVAILABLE"
+                assert resp.headers["Retry-After"] == "1"
+            query = await api.get("/v1/sms?limit=10")
+            assert (query.status_code, query.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
+        finally:
+            _outage(pg_url, False)
+        for _ in range(50):  # the roles reconnect by themselves; a retry may still meet a dead connection
+            resp = await api.send(**body)
+            if resp.status_code != 503:
+                break
+        assert resp.status_code == 200, resp.text
+        again = await api.send(**body)
+        assert again.json().get("replayed") is True
+        rows = await r.platform.db.read(
+            lambda tx: tx.one("SELECT COUNT(*) FROM messages WHERE number = ?", ("13800138001",))
+        )
+        assert rows[0] == 1

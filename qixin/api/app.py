@@ -28,6 +28,7 @@ from qixin.api.common import (
     json_response,
     parse_json,
     parse_model,
+    unexpected_response,
 )
 from qixin.api.compliance import compliance_routers
 from qixin.api.connections import connections_router
@@ -96,8 +97,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> Response:
-        platform.log.exception("unhandled error", exc_info=exc)
-        return error_response(QxError("INTERNAL_ERROR"))
+        return unexpected_response(platform.log, exc)
 
     async def customer(request: Request) -> tuple[Actor, bytes]:
         return await deps.customer(platform, request)
@@ -273,8 +273,7 @@ class FastSend:
             except QxError as exc:
                 response = error_response(exc)
             except Exception as exc:
-                self.platform.log.exception("unhandled error", exc_info=exc)
-                response = error_response(QxError("INTERNAL_ERROR"))
+                response = unexpected_response(self.platform.log, exc)
             status = response.status_code
             await response(scope, receive, send)
             route = "/v1/sms"

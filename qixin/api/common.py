@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 import orjson
@@ -9,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qixin.errors import CATALOGUE, QxError
+from qixin.store.db import unavailable
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -21,6 +23,18 @@ def error_response(err: QxError) -> Response:
     if isinstance(wait_ms, int):  # ACCOUNT_THROTTLED (services/flow.py): whole seconds, at least 1
         response.headers["Retry-After"] = str(max(1, -(-wait_ms // 1000)))
     return response
+
+
+def unexpected_response(log: logging.Logger, exc: Exception) -> Response:
+    """The answer to an exception that is not a QxError: SERVICE_UNAVAILABLE (503, ``Retry-After``) while
+    the database cannot be reached — the request changed nothing that was not rolled back, and a send
+    retried with the same ``idempotency_key`` is accepted at most once — and INTERNAL_ERROR (500, logged
+    with its traceback) for anything else."""
+    if unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return error_response(QxError("SERVICE_UNAVAILABLE", retry_after_ms=1000))
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(QxError("INTERNAL_ERROR"))
 
 
 def parse_json(body: bytes) -> dict[str, Any]:
@@ -67,9 +81,9 @@ def error_responses(
     with ``ok``, the model of the success answer for routes that build their response themselves).
 
     Use on every route, e.g. ``@router.post(..., responses=error_responses("NOT_FOUND", "FORBIDDEN"))``;
-    INVALID_REQUEST and INTERNAL_ERROR are added to every route."""
+    INVALID_REQUEST, SERVICE_UNAVAILABLE and INTERNAL_ERROR are added to every route."""
     by_status: dict[int, list[str]] = {}
-    for code in (*codes, "INVALID_REQUEST", "INTERNAL_ERROR"):
+    for code in (*codes, "INVALID_REQUEST", "SERVICE_UNAVAILABLE", "INTERNAL_ERROR"):
         status, _ = CATALOGUE[code]  # KeyError: an undocumented code
         if code not in by_status.setdefault(status, []):
             by_status[status].append(code)

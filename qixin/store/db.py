@@ -231,6 +231,20 @@ def _sqlite_path(url: str) -> str:
     return path
 
 
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached rather than that the request was wrong: a
+    PostgreSQL connection that was cut or cannot be opened (``psycopg.OperationalError``: the server
+    restarted, refuses connections, the network failed), or SQLite still locked after its busy timeout.
+    The entry points answer these with a retryable SERVICE_UNAVAILABLE instead of INTERNAL_ERROR."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, psycopg.OperationalError)
+
+
 def pg_dsn(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://", "postgres://"):
         if url.startswith(prefix):
