@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import error_responses, json_response, parse_json
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ STAFF = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN")
 
 def alert_routers(platform: Services) -> list[APIRouter]:
     v1 = APIRouter(prefix="/v1", tags=["announcements"])
-    admin = APIRouter(prefix="/admin", tags=["admin: alerts"])
+    admin = APIRouter(prefix="/admin", tags=["admin: alerts"], dependencies=[staff_area(platform, "channels")])
 
     @v1.get("/announcements", summary="平台维护公告与故障通告（本账户相关的）", responses=error_responses(*AUTH))
     async def customer_announcements(

@@ -18,6 +18,7 @@ from qixin.api import models as m
 from qixin.api.admin import admin_router
 from qixin.api.alerts import alert_routers
 from qixin.api.aliyun import aliyun_router
+from qixin.api.areas import annotate_openapi
 from qixin.api.batches import FileJobProgress, batch_routers
 from qixin.api.billing import admin_billing_router, customer_billing_router
 from qixin.api.common import (
@@ -196,6 +197,7 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
         from fastapi.openapi.utils import get_openapi
 
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        annotate_openapi(app, schema)  # each /admin route's area and roles (api/areas.py)
         schemes = {
             "AppKey": {"type": "apiKey", "in": "header", "name": "X-Qx-AppKey"},
             "Timestamp": {

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import body_of, error_responses, json_response, parse_model
 from qixin.domain.money import li_to_yuan, yuan_to_li
 from qixin.domain.timeparse import parse_time
@@ -430,7 +431,7 @@ SETTINGS_IN = {  # request field -> (column, yuan amount?)
 
 
 def admin_billing_router(platform: Platform) -> APIRouter:
-    router = APIRouter(prefix="/admin/billing", tags=["admin-billing"])
+    router = APIRouter(prefix="/admin/billing", tags=["admin-billing"], dependencies=[staff_area(platform, "money")])
     desk = platform.billing
 
     async def finance(request: Request) -> Actor:

@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import body_of, error_responses, json_response, parse_model
 from qixin.api.review import review_router
 from qixin.domain.compliance import CATEGORIES
@@ -424,14 +425,16 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     # -- policies and freezing (accounts.write: admin) -------------------------------------------------
     @router.get(
-        "/accounts/{account_id}/policy", summary="账户合规策略", response_model=PolicyOut,
+        "/accounts/{account_id}/policy", dependencies=[staff_area(platform, "compliance")],
+        summary="账户合规策略", response_model=PolicyOut,
         responses=_staff_errors(),
     )  # fmt: skip
     async def get_policy(account_id: int, request: Request) -> Response:
         return _ok(PolicyOut, await desk.policy(await staff(request), account_id))
 
     @router.put(
-        "/accounts/{account_id}/policy", summary="修改账户合规策略（24小时许可、验证码时段、国际、链接、频率…）",
+        "/accounts/{account_id}/policy", dependencies=[staff_area(platform, "accounts.write")],
+        summary="修改账户合规策略（24小时许可、验证码时段、国际、链接、频率…）",
         response_model=PolicyOut, openapi_extra=body_of(PolicyChanges),
         responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
@@ -441,7 +444,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(PolicyOut, await desk.set_policy(who, account_id, body.model_dump(exclude_unset=True)))
 
     @router.post(
-        "/accounts/{account_id}/freeze", summary="冻结账户（需填写原因）", response_model=StatusOut,
+        "/accounts/{account_id}/freeze", dependencies=[staff_area(platform, "accounts.write")],
+        summary="冻结账户（需填写原因）", response_model=StatusOut,
         openapi_extra=body_of(FreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def freeze(account_id: int, request: Request) -> Response:
@@ -450,7 +454,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(StatusOut, await desk.set_frozen(who, account_id, True, reason))
 
     @router.post(
-        "/accounts/{account_id}/unfreeze", summary="解冻账户", response_model=StatusOut,
+        "/accounts/{account_id}/unfreeze", dependencies=[staff_area(platform, "accounts.write")],
+        summary="解冻账户", response_model=StatusOut,
         openapi_extra=body_of(UnfreezeIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def unfreeze(account_id: int, request: Request) -> Response:
@@ -459,7 +464,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(StatusOut, await desk.set_frozen(who, account_id, False, reason))
 
     @router.get(
-        "/violations", summary="违规记录（最新在前，可按账户过滤）", response_model=ViolationsOut,
+        "/violations", dependencies=[staff_area(platform, "compliance")],
+        summary="违规记录（最新在前，可按账户过滤）", response_model=ViolationsOut,
         responses=_staff_errors(),
     )  # fmt: skip
     async def violations(request: Request, account_id: int | None = None, limit: int = 100) -> Response:
@@ -467,7 +473,8 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     # -- blacklist and opt-outs --------------------------------------------------------------------
     @router.get(
-        "/blacklist", summary="黑名单导出（format=json|csv）", response_model=BlacklistOut,
+        "/blacklist", dependencies=[staff_area(platform, "compliance")],
+        summary="黑名单导出（format=json|csv）", response_model=BlacklistOut,
         responses=CSV_DOC | _staff_errors(),
     )  # fmt: skip
     async def blacklist_export(request: Request, format: str = "json") -> Response:
@@ -477,7 +484,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(BlacklistOut, {"blacklist": rows, "count": len(rows)})
 
     @router.post(
-        "/blacklist", summary="黑名单导入（numbers 数组或 csv 文本；无效行逐行说明，不入库）",
+        "/blacklist", dependencies=[staff_area(platform, "compliance")],
+        summary="黑名单导入（numbers 数组或 csv 文本；无效行逐行说明，不入库）",
         response_model=ImportOut, openapi_extra=body_of(BlacklistIn),
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
@@ -487,7 +495,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(ImportOut, await desk.import_blacklist(who, _list(body), body.reason))
 
     @router.post(
-        "/blacklist/remove", summary="移出黑名单", response_model=RemoveOut, openapi_extra=body_of(NumbersIn),
+        "/blacklist/remove", dependencies=[staff_area(platform, "compliance")],
+        summary="移出黑名单", response_model=RemoveOut, openapi_extra=body_of(NumbersIn),
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
     async def blacklist_remove(request: Request) -> Response:
@@ -495,7 +504,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(RemoveOut, await desk.remove_blacklist(who, _list(_parse(NumbersIn, await request.body()))))
 
     @router.get(
-        "/accounts/{account_id}/optouts", summary="账户退订名单导出（format=json|csv）", response_model=OptoutsOut,
+        "/accounts/{account_id}/optouts", dependencies=[staff_area(platform, "compliance")],
+        summary="账户退订名单导出（format=json|csv）", response_model=OptoutsOut,
         responses=CSV_DOC | _staff_errors(),
     )  # fmt: skip
     async def optouts_export(account_id: int, request: Request, format: str = "json") -> Response:
@@ -505,7 +515,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(OptoutsOut, {"optouts": rows, "count": len(rows)})
 
     @router.post(
-        "/accounts/{account_id}/optouts", summary="账户退订名单导入（无效行逐行说明，不入库）",
+        "/accounts/{account_id}/optouts", dependencies=[staff_area(platform, "compliance")],
+        summary="账户退订名单导入（无效行逐行说明，不入库）",
         response_model=ImportOut, openapi_extra=body_of(OptoutsIn),
         responses=_staff_errors("INVALID_JSON", "TOO_MANY_NUMBERS"),
     )  # fmt: skip
@@ -515,23 +526,42 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(ImportOut, await desk.import_optouts(who, account_id, _list(body), body.signature))
 
     # -- lexicon -------------------------------------------------------------------------------------
-    @router.get("/lexicon", summary="当前词库（违禁词与白名单）", response_model=LexiconOut, responses=_staff_errors())
+    @router.get(
+        "/lexicon",
+        dependencies=[staff_area(platform, "compliance")],
+        summary="当前词库（违禁词与白名单）",
+        response_model=LexiconOut,
+        responses=_staff_errors(),
+    )
     async def lexicon(request: Request, category: str | None = None) -> Response:
         v, words, allow = await desk.lexicon(await staff(request), category)
         active = svc.checker.lexicon.version
         return _ok(LexiconOut, {"version": v, "words": words, "allow": allow, "active_version": active})
 
-    @router.get("/lexicon/categories", summary="违禁类别", response_model=CategoriesOut, responses=_staff_errors())
+    @router.get(
+        "/lexicon/categories",
+        dependencies=[staff_area(platform, "compliance")],
+        summary="违禁类别",
+        response_model=CategoriesOut,
+        responses=_staff_errors(),
+    )
     async def categories(request: Request) -> Response:
         await staff(request, "compliance")
         return _ok(CategoriesOut, {"categories": [{"code": k, "label": v} for k, v in CATEGORIES.items()]})
 
-    @router.get("/lexicon/versions", summary="词库版本历史", response_model=VersionsOut, responses=_staff_errors())
+    @router.get(
+        "/lexicon/versions",
+        dependencies=[staff_area(platform, "compliance")],
+        summary="词库版本历史",
+        response_model=VersionsOut,
+        responses=_staff_errors(),
+    )
     async def versions(request: Request) -> Response:
         return _ok(VersionsOut, {"versions": await desk.lexicon_versions(await staff(request))})
 
     @router.post(
-        "/lexicon/changes", summary="修改词库（生成新版本，立即生效，无需重启）", status_code=201,
+        "/lexicon/changes", dependencies=[staff_area(platform, "compliance")],
+        summary="修改词库（生成新版本，立即生效，无需重启）", status_code=201,
         response_model=LexiconChangeOut, openapi_extra=body_of(LexiconChangeIn),
         responses=_staff_errors("INVALID_JSON", "LEXICON_INVALID", "CONFLICT"),
     )  # fmt: skip
@@ -541,7 +571,8 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(LexiconChangeOut, await desk.change_lexicon(who, body.model_dump()), 201)
 
     @router.post(
-        "/lexicon/check", summary="试检内容（不发送，不记违规）", response_model=CheckOut,
+        "/lexicon/check", dependencies=[staff_area(platform, "compliance")],
+        summary="试检内容（不发送，不记违规）", response_model=CheckOut,
         openapi_extra=body_of(CheckIn), responses=_staff_errors("INVALID_JSON", "TYPE_INVALID"),
     )  # fmt: skip
     async def check(request: Request) -> Response:
@@ -561,7 +592,8 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     # -- complaints ----------------------------------------------------------------------------------
     @router.post(
-        "/complaints", summary="登记投诉（号码拉黑，生成证据报告）", status_code=201, response_model=ComplaintOut,
+        "/complaints", dependencies=[staff_area(platform, "compliance")],
+        summary="登记投诉（号码拉黑，生成证据报告）", status_code=201, response_model=ComplaintOut,
         openapi_extra=body_of(ComplaintIn), responses=_staff_errors("INVALID_JSON", "NUMBER_INVALID", "NOT_FOUND"),
     )  # fmt: skip
     async def complaint(request: Request) -> Response:
@@ -574,12 +606,19 @@ def _admin_router(platform: Platform) -> APIRouter:
         number = complainant_number(body.number)
         return _ok(ComplaintOut, await desk.record_complaint(who, number, message_id, body.note), 201)
 
-    @router.get("/complaints", summary="投诉列表", response_model=ComplaintsOut, responses=_staff_errors())
+    @router.get(
+        "/complaints",
+        dependencies=[staff_area(platform, "compliance")],
+        summary="投诉列表",
+        response_model=ComplaintsOut,
+        responses=_staff_errors(),
+    )
     async def complaints(request: Request) -> Response:
         return _ok(ComplaintsOut, {"complaints": await desk.complaints(await staff(request))})
 
     @router.get(
-        "/complaints/{complaint_id}/evidence", summary="投诉证据报告（format=json|csv）", response_model=EvidenceOut,
+        "/complaints/{complaint_id}/evidence", dependencies=[staff_area(platform, "compliance")],
+        summary="投诉证据报告（format=json|csv）", response_model=EvidenceOut,
         responses=CSV_DOC | _staff_errors("NOT_FOUND"),
     )  # fmt: skip
     async def complaint_evidence(complaint_id: int, request: Request, format: str = "json") -> Response:
@@ -594,7 +633,8 @@ def _admin_router(platform: Platform) -> APIRouter:
 
     # -- signatures: suspension and qualification documents (review) ----------------------------------
     @router.post(
-        "/signatures/{signature_id}/suspend", summary="暂停签名（需填写原因）", response_model=SuspendOut,
+        "/signatures/{signature_id}/suspend", dependencies=[staff_area(platform, "review")],
+        summary="暂停签名（需填写原因）", response_model=SuspendOut,
         openapi_extra=body_of(ReasonIn), responses=_staff_errors("INVALID_JSON", "NOT_FOUND"),
     )  # fmt: skip
     async def suspend(signature_id: int, request: Request) -> Response:
@@ -603,14 +643,15 @@ def _admin_router(platform: Platform) -> APIRouter:
         return _ok(SuspendOut, await desk.suspend_signature(who, signature_id, reason))
 
     @router.get(
-        "/signatures/{signature_id}/documents", summary="签名的资质文件与用途",
+        "/signatures/{signature_id}/documents", dependencies=[staff_area(platform, "review")],
+        summary="签名的资质文件与用途",
         response_model=SignatureApplicationOut, responses=_staff_errors("NOT_FOUND"),
     )  # fmt: skip
     async def signature_documents(signature_id: int, request: Request) -> Response:
         return _ok(SignatureApplicationOut, await desk.signature_application(await staff(request), signature_id))
 
     @router.get(
-        "/documents/{document_id}", summary="下载资质文件",
+        "/documents/{document_id}", dependencies=[staff_area(platform, "review")], summary="下载资质文件",
         responses=FILE_DOC | _staff_errors("NOT_FOUND"),
     )  # fmt: skip
     async def download(document_id: int, request: Request) -> Response:

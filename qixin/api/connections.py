@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from qixin.api.areas import staff_area
 from qixin.api.common import body_of, error_responses, json_response, parse_model
 from qixin.api.deps import staff_actor
 
@@ -58,13 +59,19 @@ def connections_router(platform: Services) -> APIRouter:
     def _port(protocol: str) -> int | None:
         return platform.settings.customer_port(protocol) or None
 
-    @router.get("", summary="直连账号列表（不含密码）", responses=error_responses(*ERRORS))
+    @router.get(
+        "",
+        dependencies=[staff_area(platform, "accounts.read")],
+        summary="直连账号列表（不含密码）",
+        responses=error_responses(*ERRORS),
+    )
     async def list_connections(request: Request, account_id: int | None = None) -> Response:
         who = await staff_actor(platform, request)
         return json_response({"connections": await platform.connections.listing(who, account_id)})
 
     @router.post(
-        "", summary="新建直连账号（SMPP / CMPP 登录）", status_code=201, openapi_extra=body_of(ConnectionCreate),
+        "", dependencies=[staff_area(platform, "channels")],
+        summary="新建直连账号（SMPP / CMPP 登录）", status_code=201, openapi_extra=body_of(ConnectionCreate),
         responses=error_responses(*ERRORS, "CONFLICT", "TYPE_INVALID"),
     )  # fmt: skip
     async def create_connection(request: Request) -> Response:
@@ -77,13 +84,19 @@ def connections_router(platform: Services) -> APIRouter:
         )  # fmt: skip
         return json_response(out, 201)
 
-    @router.get("/{connection_id}", summary="直连账号（不含密码）", responses=error_responses(*ERRORS))
+    @router.get(
+        "/{connection_id}",
+        dependencies=[staff_area(platform, "accounts.read")],
+        summary="直连账号（不含密码）",
+        responses=error_responses(*ERRORS),
+    )
     async def get_connection(connection_id: int, request: Request) -> Response:
         who = await staff_actor(platform, request)
         return json_response(await platform.connections.get(who, connection_id))
 
     @router.patch(
-        "/{connection_id}", summary="修改直连账号（运行中的端口数秒内生效）",
+        "/{connection_id}", dependencies=[staff_area(platform, "channels")],
+        summary="修改直连账号（运行中的端口数秒内生效）",
         openapi_extra=body_of(ConnectionChange), responses=error_responses(*ERRORS, "TYPE_INVALID"),
     )  # fmt: skip
     async def change_connection(connection_id: int, request: Request) -> Response:
@@ -92,7 +105,12 @@ def connections_router(platform: Services) -> APIRouter:
         changes: dict[str, Any] = req.model_dump(exclude_none=True)
         return json_response(await platform.connections.set(who, connection_id, **changes))
 
-    @router.delete("/{connection_id}", summary="删除直连账号", responses=error_responses(*ERRORS))
+    @router.delete(
+        "/{connection_id}",
+        dependencies=[staff_area(platform, "channels")],
+        summary="删除直连账号",
+        responses=error_responses(*ERRORS),
+    )
     async def delete_connection(connection_id: int, request: Request) -> Response:
         who = await staff_actor(platform, request)
         await platform.connections.remove(who, connection_id)

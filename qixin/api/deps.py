@@ -46,26 +46,32 @@ async def customer(platform: Services, request: Request) -> tuple[Actor, bytes]:
     return key.actor(client_ip(request)), body
 
 
-async def staff_for(platform: Services, request: Request, area: str) -> Staff:
-    """The staff member behind ``Authorization: Bearer …``, if their role may act in ``area``."""
+async def _staff(platform: Services, request: Request) -> Staff:
+    """The staff member behind ``Authorization: Bearer …`` (looked up once per request: the route's
+    area guard, api/areas.py, keeps it on ``request.state``)."""
+    known: Staff | None = getattr(request.state, "staff", None)
+    if known is not None:
+        return known
     auth = request.headers.get("authorization", "")
     if not auth.lower().startswith("bearer "):
         raise QxError("STAFF_AUTH_REQUIRED")
     who = await platform.staff.by_token(auth[7:].strip())
     if who is None:
         raise QxError("STAFF_TOKEN_INVALID")
-    who.require(area)
+    return who
+
+
+async def staff_for(platform: Services, request: Request, area: str | None) -> Staff:
+    """The staff member of a request, if their role may act in ``area`` (None: any role)."""
+    who = await _staff(platform, request)
+    if area is not None:
+        who.require(area)
     return who
 
 
 async def staff_actor(platform: Services, request: Request, area: str | None = None) -> Actor:
     """The staff actor of a request (``area`` checked here when given; use cases check their own)."""
-    auth = request.headers.get("authorization", "")
-    if not auth.lower().startswith("bearer "):
-        raise QxError("STAFF_AUTH_REQUIRED")
-    who = await platform.staff.by_token(auth[7:].strip())
-    if who is None:
-        raise QxError("STAFF_TOKEN_INVALID")
+    who = await _staff(platform, request)
     actor = who.actor(client_ip(request))
     if area is not None:
         actor.require(area)

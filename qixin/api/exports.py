@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import error_responses, json_response
 from qixin.errors import QxError
 from qixin.services.queries import MessageFilter
@@ -59,7 +60,7 @@ def _body(raw: bytes, staff: bool) -> tuple[MessageFilter, str]:
 
 def export_routers(platform: Services) -> list[APIRouter]:
     v1 = APIRouter(prefix="/v1", tags=["messages"])
-    admin = APIRouter(prefix="/admin", tags=["admin: messages"])
+    admin = APIRouter(prefix="/admin", tags=["admin: messages"], dependencies=[staff_area(platform, "accounts.read")])
     jobs = platform.exports
 
     @v1.post("/exports", summary="创建导出任务（大批量导出：后台生成文件，可查进度，完成后下载）",

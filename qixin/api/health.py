@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from qixin.api.areas import staff_area
 from qixin.api.common import error_responses, json_response
 from qixin.api.deps import staff_for
 from qixin.ids import EPOCH_MS
@@ -52,6 +53,7 @@ def health_router(platform: Services) -> APIRouter:
 
     @router.get(
         "/admin/health",
+        dependencies=[staff_area(platform, "channels")],
         summary="平台健康详情（通道、调度、上行、推送计数）",
         tags=["admin"],
         responses=error_responses("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN"),

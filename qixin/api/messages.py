@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import error_responses, json_response
 from qixin.errors import QxError
 from qixin.services.actor import Actor
@@ -68,7 +69,7 @@ async def _export(platform: Services, actor: Actor, f: MessageFilter, fmt: str) 
 
 def message_routers(platform: Services) -> list[APIRouter]:
     v1 = APIRouter(prefix="/v1", tags=["messages"])
-    admin = APIRouter(prefix="/admin", tags=["admin: messages"])
+    admin = APIRouter(prefix="/admin", tags=["admin: messages"], dependencies=[staff_area(platform, "accounts.read")])
 
     @v1.get("/sms", summary="短信记录查询（按号码、批次、状态、类型、模板、签名、通道、运营商、省份、时间；游标分页）",
             responses=error_responses(*AUTH, *FILTER_ERRORS))  # fmt: skip

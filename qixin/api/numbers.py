@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import body_of, error_responses, json_response, parse_model
 
 if TYPE_CHECKING:
@@ -133,14 +134,20 @@ def number_routers(platform: Services) -> list[APIRouter]:
         actor, _ = await deps.customer(platform, request)
         return json_response(await platform.numcheck_jobs.get(actor, check_job_id))
 
-    @admin.post("/check", summary="代客户检测号码（计入该账户）", openapi_extra=body_of(StaffNumberCheckRequest),
+    @admin.post("/check", dependencies=[staff_area(platform, "accounts.write")],
+                summary="代客户检测号码（计入该账户）", openapi_extra=body_of(StaffNumberCheckRequest),
                 responses=error_responses(*STAFF, *CHECK_ERRORS, "NOT_FOUND", ok=NumberCheckAnswer))  # fmt: skip
     async def staff_check(request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
         req = parse_model(StaffNumberCheckRequest, await request.body())
         return json_response(await platform.numbers.check(actor, req.numbers, req.account_id))
 
-    @admin.get("/checks/{check_id}", summary="查询号码检测结果", responses=error_responses(*STAFF, "NOT_FOUND"))
+    @admin.get(
+        "/checks/{check_id}",
+        dependencies=[staff_area(platform, "accounts.read")],
+        summary="查询号码检测结果",
+        responses=error_responses(*STAFF, "NOT_FOUND"),
+    )
     async def staff_get(check_id: str, request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
         return json_response(await platform.numbers.get(actor, check_id))
@@ -158,7 +165,8 @@ def number_routers(platform: Services) -> list[APIRouter]:
         return json_response(await platform.tokens.create(actor, req.number, req.ttl_seconds))
 
     @tokens_admin.post(
-        "", summary="代账户登记隐私号码令牌（平台对接）", openapi_extra=body_of(StaffTokenRequest),
+        "", dependencies=[staff_area(platform, "accounts.write")],
+        summary="代账户登记隐私号码令牌（平台对接）", openapi_extra=body_of(StaffTokenRequest),
         responses=error_responses(*STAFF, "INVALID_REQUEST", "NUMBER_INVALID", ok=TokenAnswer),
     )  # fmt: skip
     async def staff_create_token(request: Request) -> Response:
@@ -166,7 +174,8 @@ def number_routers(platform: Services) -> list[APIRouter]:
         req = parse_model(StaffTokenRequest, await request.body())
         return json_response(await platform.tokens.create(actor, req.number, req.ttl_seconds, req.account_id))
 
-    @tokens_admin.get("/{token}", summary="解析令牌对应的真实号码（需 numbers.read 权限，留审计）",
+    @tokens_admin.get("/{token}", dependencies=[staff_area(platform, "numbers.read")],
+                      summary="解析令牌对应的真实号码（需 numbers.read 权限，留审计）",
                       responses=error_responses(*STAFF, "NOT_FOUND"))  # fmt: skip
     async def reveal_token(token: str, request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
@@ -192,7 +201,8 @@ def number_routers(platform: Services) -> list[APIRouter]:
         actor, _ = await deps.customer(platform, request)
         return json_response(await platform.flash_tests.get(actor, test_id))
 
-    @flash_admin.post("", summary="代客户闪测", openapi_extra=body_of(StaffFlashTestRequest), status_code=201,
+    @flash_admin.post("", dependencies=[staff_area(platform, "accounts.write")],
+                      summary="代客户闪测", openapi_extra=body_of(StaffFlashTestRequest), status_code=201,
                       responses=error_responses(*STAFF, *flash_errors, "NOT_FOUND"))  # fmt: skip
     async def staff_flash(request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
@@ -202,19 +212,26 @@ def number_routers(platform: Services) -> list[APIRouter]:
         )
         return json_response(out, 201)
 
-    @flash_admin.get("/seeds", summary="闪测测试号码", responses=error_responses(*STAFF))
+    @flash_admin.get(
+        "/seeds",
+        dependencies=[staff_area(platform, "channels")],
+        summary="闪测测试号码",
+        responses=error_responses(*STAFF),
+    )
     async def seeds(request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
         return json_response({"seeds": await platform.flash_tests.seeds(actor)})
 
-    @flash_admin.post("/seeds", summary="新增闪测测试号码（运营商按号段）", openapi_extra=body_of(SeedRequest),
+    @flash_admin.post("/seeds", dependencies=[staff_area(platform, "channels")],
+                      summary="新增闪测测试号码（运营商按号段）", openapi_extra=body_of(SeedRequest),
                       responses=error_responses(*STAFF, "NUMBER_INVALID"))  # fmt: skip
     async def add_seed(request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
         req = parse_model(SeedRequest, await request.body())
         return json_response(await platform.flash_tests.add_seed(actor, req.number, req.note))
 
-    @flash_admin.get("/probes", summary="通道巡检闪测：每个通道最近一轮结果、时间窗内送达轮数与时延、历史",
+    @flash_admin.get("/probes", dependencies=[staff_area(platform, "channels")],
+                     summary="通道巡检闪测：每个通道最近一轮结果、时间窗内送达轮数与时延、历史",
                      responses=error_responses(*STAFF, "INVALID_REQUEST"))  # fmt: skip
     async def flash_probes(
         request: Request, channel: str | None = Query(None, description="只看此通道"),
@@ -223,7 +240,12 @@ def number_routers(platform: Services) -> list[APIRouter]:
         actor = await deps.staff_actor(platform, request)
         return json_response(await platform.flash_probe.report(actor, channel, hours, limit))
 
-    @flash_admin.get("/{test_id}", summary="闪测报告", responses=error_responses(*STAFF, "NOT_FOUND"))
+    @flash_admin.get(
+        "/{test_id}",
+        dependencies=[staff_area(platform, "accounts.read")],
+        summary="闪测报告",
+        responses=error_responses(*STAFF, "NOT_FOUND"),
+    )
     async def staff_get_flash(test_id: str, request: Request) -> Response:
         actor = await deps.staff_actor(platform, request)
         return json_response(await platform.flash_tests.get(actor, test_id))

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import error_responses, json_response
 from qixin.errors import QxError
 
@@ -20,7 +21,7 @@ STAFF = ("STAFF_AUTH_REQUIRED", "STAFF_TOKEN_INVALID", "FORBIDDEN")
 
 
 def retention_routers(platform: Services) -> list[APIRouter]:
-    admin = APIRouter(prefix="/admin", tags=["admin: retention"])
+    admin = APIRouter(prefix="/admin", tags=["admin: retention"], dependencies=[staff_area(platform, "compliance")])
 
     @admin.post(
         "/complaints/{complaint_id}/close", summary="投诉结案（其证据短信此后按保留期清理）",

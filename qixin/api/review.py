@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import body_of, error_responses, json_response, parse_model
 from qixin.errors import QxError
 
@@ -79,7 +80,9 @@ def _batch(batch_id: str) -> int:
 
 
 def review_router(platform: Platform) -> APIRouter:
-    router = APIRouter(prefix="/admin/reviews", tags=["admin: compliance"])
+    router = APIRouter(
+        prefix="/admin/reviews", tags=["admin: compliance"], dependencies=[staff_area(platform, "review")]
+    )
     queue = platform.reviews
 
     @router.get("", summary="人工审核队列（status=pending 待审核）", response_model=HoldsOut,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from qixin.api import deps
+from qixin.api.areas import staff_area
 from qixin.api.common import error_responses, json_response
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def _split(text: str | None) -> list[str]:
 
 def stats_routers(platform: Services) -> list[APIRouter]:
     v1 = APIRouter(prefix="/v1", tags=["statistics"])
-    admin = APIRouter(prefix="/admin", tags=["admin: statistics"])
+    admin = APIRouter(prefix="/admin", tags=["admin: statistics"], dependencies=[staff_area(platform, "accounts.read")])
 
     @v1.get("/statistics", summary="发送统计：按小时或天、按各维度分组；成功率与失败原因",
             responses=error_responses(*AUTH))  # fmt: skip
