@@ -4,7 +4,8 @@ Aliyun-compatible ``POST /``) called with generated requests, valid and invalid,
 
 Requests are authenticated the way a real client is: ``SigningAuth`` (a requests auth hook) signs each
 prepared /v1 request with the account's AppKey and AppSecret over the exact bytes sent (method, path,
-query, body); /admin requests carry an admin staff bearer token. Schemathesis' own probes (the same
+query, body); /admin requests carry a staff bearer token: admin's over the whole API, then each other role's
+over /admin. Schemathesis' own probes (the same
 request without credentials, with invalid ones) go unsigned and must be refused. Checks: no 5xx, every response
 conforms to the schema (status codes, content types, bodies), and every 4xx carries a catalogue code
 with its Chinese message (no stack trace, no framework default).
@@ -39,6 +40,7 @@ from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
 from qixin.domain.signing import HEADER_APPKEY, signed_headers
+from qixin.domain.roles import ROLES
 from qixin.errors import CATALOGUE
 
 EXAMPLES = int(os.environ.get("QIXIN_SCHEMATHESIS_EXAMPLES", "5"))
@@ -80,19 +82,19 @@ def _cli(data: Path, *args: str) -> dict[str, Any]:
 
 
 class Platform:
-    def __init__(self, base: str, app_key: str, secret: str, staff_token: str) -> None:
+    def __init__(self, base: str, app_key: str, secret: str, staff_tokens: dict[str, str]) -> None:
         self.base = base
         self.session = requests.Session()
         self.session.auth = SigningAuth(app_key, secret)
         self.app_key = app_key
-        self.staff_token = staff_token
+        self.staff_tokens = staff_tokens
 
-    def credentials(self, path: str) -> dict[str, str] | None:
-        """The explicit credentials of an operation: the AppKey (signed by the hook) or the staff token."""
+    def credentials(self, path: str, role: str = "admin") -> dict[str, str] | None:
+        """The explicit credentials of an operation: the AppKey (signed by the hook) or a staff token."""
         if path.startswith("/v1"):
             return {HEADER_APPKEY: self.app_key}
         if path.startswith("/admin"):
-            return {"Authorization": f"Bearer {self.staff_token}"}
+            return {"Authorization": f"Bearer {self.staff_tokens[role]}"}
         return None
 
 
@@ -101,7 +103,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data = tmp_path_factory.mktemp("schemathesis") / "data"
     acct = _cli(data, "account", "create", "--name", "模糊测试", "--signature", "企信", "--balance", "1000",
                 "--price", "0.035")  # fmt: skip
-    staff = _cli(data, "staff", "create", "--name", "模糊管理员", "--role", "admin")
+    tokens = {role: _cli(data, "staff", "create", "--name", f"模糊{role}", "--role", role)["token"] for role in ROLES}
     port = free_port()
     env = dict(os.environ, QIXIN_SENDING_WINDOWS="off", QIXIN_MAX_NUMBER_RUN="0")
     env.pop("QIXIN_DATABASE_URL", None)
@@ -121,7 +123,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, "platform did not start"
             time.sleep(0.1)
-        yield Platform(base, acct["app_key"], acct["app_secret"], staff["token"])
+        yield Platform(base, acct["app_key"], acct["app_secret"], tokens)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -149,9 +151,8 @@ def _catalogue_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
 catalogue_4xx = schemathesis.check(_catalogue_4xx)
 
 
-def test_api_conforms(platform: Platform) -> None:
-    """Each operation, positive and negative examples; every failure found is collected and reported."""
-    api = schemathesis.openapi.from_url(f"{platform.base}/openapi.json").exclude(path=list(SKIPPED))
+def _conforms(platform: Platform, api: Any, role: str, examples: int) -> tuple[int, list[str]]:
+    """Each operation, positive and negative examples, as ``role`` on /admin; the failures, collected."""
     failures: list[str] = []
     calls = 0
     for result in api.get_all_operations():
@@ -159,7 +160,7 @@ def test_api_conforms(platform: Platform) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
             @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
+            @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck),
                       derandomize=True, database=None, phases=[Phase.explicit, Phase.generate])  # fmt: skip
             def run(case: Any) -> None:
                 nonlocal calls
@@ -167,7 +168,7 @@ def test_api_conforms(platform: Platform) -> None:
                 # a case negative in its headers lacks or garbles the credentials: sent without ours
                 garbled = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
                 case.call_and_validate(
-                    session=platform.session, headers=None if garbled else platform.credentials(case.path),
+                    session=platform.session, headers=None if garbled else platform.credentials(case.path, role),
                     additional_checks=[catalogue_4xx], excluded_checks=EXCLUDED_CHECKS,
                 )  # fmt: skip
 
@@ -177,8 +178,29 @@ def test_api_conforms(platform: Platform) -> None:
                 assert mode is GenerationMode.NEGATIVE
             except (Exception, BaseExceptionGroup) as exc:  # collected: the report lists every operation that failed
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {str(exc)[:1500]}")
+    return calls, failures
+
+
+def test_api_conforms(platform: Platform) -> None:
+    """Every operation of /v1, /admin (as admin) and the Aliyun facade."""
+    api = schemathesis.openapi.from_url(f"{platform.base}/openapi.json").exclude(path=list(SKIPPED))
+    calls, failures = _conforms(platform, api, "admin", EXAMPLES)
     print(f"\nschemathesis: {calls} calls, {len(failures)} failing operations")
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.parametrize("role", [r for r in ROLES if r != "admin"])
+def test_admin_conforms_for_each_role(platform: Platform, role: str) -> None:
+    """/admin as each other staff role: refused routes answer the documented 403 FORBIDDEN, allowed ones
+    conform as they do for admin (fewer examples: the refusals do not depend on the input)."""
+    api = (
+        schemathesis.openapi.from_url(f"{platform.base}/openapi.json")
+        .include(path_regex="^/admin")
+        .exclude(path=list(SKIPPED))
+    )
+    calls, failures = _conforms(platform, api, role, max(1, EXAMPLES // 2))
+    print(f"\nschemathesis as {role}: {calls} calls, {len(failures)} failing operations")
+    assert calls > 100 and not failures, "\n\n".join(failures)
 
 
 # -- the defects schemathesis found, each pinned by a focused test -------------------------------------
