@@ -39,8 +39,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 
-from qixin.domain.signing import HEADER_APPKEY, signed_headers
 from qixin.domain.roles import ROLES
+from qixin.domain.signing import HEADER_APPKEY, signed_headers
 from qixin.errors import CATALOGUE
 
 EXAMPLES = int(os.environ.get("QIXIN_SCHEMATHESIS_EXAMPLES", "5"))
