@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/qixin run $(ARGS)
 
+# the suite on TEST_JOBS pytest-xdist workers (2: this machine's cores); TEST_JOBS=0 runs it in one process
+TEST_JOBS ?= 2
 test: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 # the full-scale variants of the heavy tests (1,000,000-number job, 20,000-message crash test), left out of `make test`
 soak: $(STAMP)
