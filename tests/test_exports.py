@@ -256,3 +256,23 @@ async def test_csv_pages_are_the_items_written_cell_by_cell(running: Running, mo
         assert b"".join(got) == expected, reveal
         assert b"'=cmd" in expected and (b"138****" in expected) is False
         assert (b"139****" in expected) is not reveal
+
+
+@pytest.mark.parametrize(
+    "value", ["=1", "+1", "-1", "@A1", "\t=1", "\r=1", "=a,b", '=say "hi"', "=two\nlines", "-", "a-b", "x\r\ny", -5]
+)
+@pytest.mark.parametrize("column", [3, 10, 14, 20])  # to, carrier_stat, out_id, done_at (the first and last text)
+def test_csv_rows_escape_each_risky_cell_alone(value: Any, column: int) -> None:
+    """One risky (or harmless) cell in a page of plain rows, at the start, inside or at the end of a line,
+    quoted or not: the page is the rows written cell by cell through ``safe_cell``."""
+    from qixin.domain.export import csv_rows, safe_cell
+
+    plain = [1, 2, 3, "13800138000", "cmcc", "北京", "notification", 1, 35, "delivered", "DELIVRD", "000", None,
+             None, "o", "smpp-sim", "企信", None, 4, 5, None]  # fmt: skip
+    rows = [tuple(plain) for _ in range(3)]
+    odd = list(plain)
+    odd[column] = value
+    rows.insert(1, tuple(odd))
+    ref = io.StringIO()
+    csv.writer(ref, lineterminator="\r\n").writerows([safe_cell(v) for v in r] for r in rows)
+    assert csv_rows(rows, True) == ref.getvalue().encode()

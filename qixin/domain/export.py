@@ -39,11 +39,23 @@ def safe_row(row: dict[str, T]) -> dict[str, T | str]:
 # -- the message export's CSV (services/queries.MessageSearch.export_csv, services/exports.ExportJobs) --------
 
 # how a risky cell can begin in a CSV text written with lineterminator "\r\n": after a delimiter or a line
-# break (or at the very start), with or without the opening quote of a quoted cell; a cell holding "\r" is
-# always quoted (so ",\r" is only an empty last cell before the line's end)
+# break (or at the very start), with or without the opening quote of a quoted cell. A cell holding "\r" is
+# always quoted, so an unquoted ",\r" is only an empty last cell before the line's end.
 _RISKY_STARTS = tuple(q + c for q in ("", '"') for c in FORMULA_STARTS if q or c != "\r")
-_CELL_STARTS = tuple(p + s for p in (",", "\n") for s in _RISKY_STARTS)
-_RISKY_CHARS = tuple(c for c in FORMULA_STARTS if c != "\r")  # "\r" ends every line
+# per risky character: the texts that show a cell starting with it (searched only when the character
+# occurs at all: "-" does in most pages, e.g. in channel names; "\r" ends every line)
+_CELL_STARTS = tuple(
+    ('"' + c if c == "\r" else c, tuple(p + q + c for p in (",", "\n") for q in ("", '"') if q or c != "\r"))
+    for c in FORMULA_STARTS
+)
+
+
+def _may_hold_formula(text: str) -> bool:
+    if text.startswith(_RISKY_STARTS):
+        return True
+    return any(char in text and any(s in text for s in starts) for char, starts in _CELL_STARTS)
+
+
 _STATUS, _TO, _REASON = 9, 3, 13  # columns of a row of store/exports.export_rows (the export's order)
 
 
@@ -55,7 +67,7 @@ def csv_header(columns: Sequence[str]) -> bytes:
 
 
 def csv_rows(rows: Sequence[Sequence[Any]], reveal: bool) -> bytes:
-    """Rows of ``store.exports.export_rows`` as CSV lines (UTF-8, ``\r\n``), byte for byte what writing the
+    """Rows of ``store.exports.export_rows`` as CSV lines (UTF-8, CRLF), byte for byte what writing the
     search's items (services/queries.MessageSearch) cell by cell through ``safe_cell`` gives: the number
     masked unless ``reveal``, the failure reason computed from the protocol the row carries in its place.
 
@@ -72,9 +84,7 @@ def csv_rows(rows: Sequence[Sequence[Any]], reveal: bool) -> bytes:
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows(out)
     text = buf.getvalue()
-    if (any(c in text for c in _RISKY_CHARS) or '"\r' in text) and (
-        text.startswith(_RISKY_STARTS) or any(p in text for p in _CELL_STARTS)
-    ):
+    if _may_hold_formula(text):
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\r\n").writerows([safe_cell(v) for v in r] for r in out)
         text = buf.getvalue()
