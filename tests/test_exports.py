@@ -205,3 +205,74 @@ def test_cli_exports_create_runs_the_job_and_lists_it(tmp_path) -> None:  # type
     assert [j["id"] for j in json.loads(listed.output)["items"]] == [job["id"]]
     bad = runner.invoke(app, ["exports", "create", "--format", "pdf", "--data-dir", d])
     assert bad.exit_code == 2 and "INVALID_REQUEST" in bad.output
+
+
+async def test_csv_pages_are_the_items_written_cell_by_cell(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export's page encoder (domain/export.csv_rows over store/exports.export_rows) against the rule it
+    stands for: each item of ``MessageSearch.pages`` written cell by cell through ``safe_cell``. Pages of 7
+    rows, so some pages hold a risky cell (written again cell by cell) and some none (the fast path); failed
+    messages (their reason), masked numbers, quotes, commas and line breaks, empty and NULL cells."""
+    from qixin.domain.export import safe_cell
+
+    monkeypatch.setattr(queries, "EXPORT_PAGE", 7)
+    a = running.account(name="甲")
+    numbers = [f"1398555{i:04d}" for i in range(40)]
+    assert (await a.send(to=numbers, content="您的订单已发货")).status_code == 200
+    await running.wait_final(40)  # then nothing moves them while the two encodings read
+    platform = running.platform
+    channel = (await platform.db.read(lambda tx: tx.one("SELECT name FROM channels ORDER BY name")))[0]
+    odd = ["=cmd|' /C calc'!A0", "+1", "-2+3", "@A1", "\t=1", "\r=1", '"=quoted"', "a,b", 'say "hi"', "two\nlines",
+           "x\r\ny", "", None, "普通", "-"]  # fmt: skip
+
+    def vary(tx: Tx) -> None:
+        ids = [int(r[0]) for r in tx.all("SELECT id FROM messages WHERE account_id = ? ORDER BY id", (a.account_id,))]
+        for i, mid in enumerate(ids):
+            if i < 14:  # the newest 26 rows (the last pages) keep nothing risky
+                tx.execute("UPDATE messages SET out_id = ? WHERE id = ?", (odd[i % len(odd)], mid))
+            if i % 3 == 0:
+                status, stat = ("undelivered", "MK:0001") if i % 2 else ("failed", None)
+                tx.execute(
+                    "UPDATE messages SET status = ?, carrier_stat = ?, carrier_err = ?, channel = ? WHERE id = ?",
+                    (status, stat, "-1" if i == 9 else "", channel if i % 4 else None, mid),
+                )
+            if i == 30:
+                tx.execute("UPDATE messages SET status = 'expired', error_code = 'RECEIPT_TIMEOUT' WHERE id = ?",
+                           (mid,))  # fmt: skip
+
+    await platform.db.write(vary)
+    search = platform.message_search
+    for reveal in (True, False):
+        where = {"account_id": a.account_id}
+        ref = io.StringIO()
+        w = csv.writer(ref, lineterminator="\r\n")
+        w.writerow(queries.EXPORT_COLUMNS)
+        async for page in search.pages(where, reveal):
+            for it in page:
+                w.writerow([safe_cell(it.get(c)) for c in queries.EXPORT_COLUMNS])
+        expected = ("\ufeff" + ref.getvalue()).encode()
+        got = [queries.csv_header(queries.EXPORT_COLUMNS)]
+        async for data, _n, _last in search.csv_pages(where, reveal):
+            got.append(data)
+        assert b"".join(got) == expected, reveal
+        assert b"'=cmd" in expected and (b"138****" in expected) is False
+        assert (b"139****" in expected) is not reveal
+
+
+@pytest.mark.parametrize(
+    "value", ["=1", "+1", "-1", "@A1", "\t=1", "\r=1", "=a,b", '=say "hi"', "=two\nlines", "-", "a-b", "x\r\ny", -5]
+)
+@pytest.mark.parametrize("column", [3, 10, 14, 20])  # to, carrier_stat, out_id, done_at (the first and last text)
+def test_csv_rows_escape_each_risky_cell_alone(value: Any, column: int) -> None:
+    """One risky (or harmless) cell in a page of plain rows, at the start, inside or at the end of a line,
+    quoted or not: the page is the rows written cell by cell through ``safe_cell``."""
+    from qixin.domain.export import csv_rows, safe_cell
+
+    plain = [1, 2, 3, "13800138000", "cmcc", "北京", "notification", 1, 35, "delivered", "DELIVRD", "000", None,
+             None, "o", "smpp-sim", "企信", None, 4, 5, None]  # fmt: skip
+    rows = [tuple(plain) for _ in range(3)]
+    odd = list(plain)
+    odd[column] = value
+    rows.insert(1, tuple(odd))
+    ref = io.StringIO()
+    csv.writer(ref, lineterminator="\r\n").writerows([safe_cell(v) for v in r] for r in rows)
+    assert csv_rows(rows, True) == ref.getvalue().encode()

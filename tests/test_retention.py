@@ -35,6 +35,7 @@ def _age_account(tx: Tx, account_id: int) -> None:
         (ID_SHIFT, AGE_MS, account_id),
     )
     tx.execute("UPDATE stats_hourly SET hour = hour - ? WHERE account_id = ?", (AGE_MS, account_id))
+    tx.execute("UPDATE stats_hourly_core SET hour = hour - ? WHERE account_id = ?", (AGE_MS, account_id))
 
 
 def _side_rows(tx: Tx, account_id: int) -> None:
@@ -291,6 +292,7 @@ def _age_account_by(tx: Tx, account_id: int, age_ms: int) -> None:
     tx.execute("UPDATE batches SET id = id - ?, created_at = created_at - ? WHERE account_id = ?",
                (shift, age_ms, account_id))  # fmt: skip
     tx.execute("UPDATE stats_hourly SET hour = hour - ? WHERE account_id = ?", (age_ms, account_id))
+    tx.execute("UPDATE stats_hourly_core SET hour = hour - ? WHERE account_id = ?", (age_ms, account_id))
 
 
 async def test_postgresql_drops_whole_months_and_keeps_complaint_evidence(running: Running) -> None:

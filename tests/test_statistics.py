@@ -75,3 +75,43 @@ async def test_bad_statistics_queries_are_refused(running: Running) -> None:
     api = running.account()
     assert (await api.get("/v1/statistics?group_by=password")).json()["code"] == "INVALID_REQUEST"
     assert (await api.get("/v1/statistics?since=2020-01-01&until=2026-01-01")).json()["code"] == "INVALID_REQUEST"
+
+
+async def test_the_lean_rollup_answers_as_the_full_one_and_verify_watches_it(running: Running) -> None:
+    """A query whose groups and filters are all lean dimensions reads stats_hourly_core; the same query
+    grouped also by province (which only stats_hourly holds) and summed over it gives the same groups; a
+    lean rollup that drifts from the rows fails ``verify``."""
+    a, b = running.account(), running.account(name="乙")
+    numbers = [f"1390200{i:04d}" for i in range(20)] + ["13100002111", "13300003222", "18900004333"]
+    assert (await a.send(to=numbers, content="您的订单已发货")).status_code == 200
+    assert (await b.send(to=["13700137001"], content="您的订单已发货")).status_code == 200
+    await running.wait_final(24)
+    assert (await running.platform.db.read(stats.verify))["ok"]
+
+    def strip(groups: list[dict]) -> dict:  # type: ignore[type-arg]
+        out: dict[tuple[str, str, str], list[int]] = {}
+        for g in groups:
+            v = out.setdefault((g["hour"], g["carrier"], g["type"]), [0, 0, 0])
+            v[0] += g["messages"]
+            v[1] += g["parts"]
+            v[2] += g["fee_li"]
+        return out
+
+    lean = (await a.get("/v1/statistics?group_by=carrier,type&bucket=hour")).json()["groups"]
+    full = (await a.get("/v1/statistics?group_by=carrier,type,province&bucket=hour")).json()["groups"]
+    assert strip(lean) == strip(full) and sum(g["messages"] for g in lean) == 23
+    assert {g["carrier"] for g in lean} == {"cmcc", "cucc", "ctcc"}
+    rows = await running.platform.db.read(
+        lambda tx: tx.all("SELECT account_id, SUM(messages) FROM stats_hourly_core GROUP BY account_id")
+    )
+    assert {int(r[0]): int(r[1]) for r in rows} == {a.account_id: 23, b.account_id: 1}
+
+    await running.platform.db.write(
+        lambda tx: tx.execute(
+            "UPDATE stats_hourly_core SET messages = messages + 1 WHERE account_id = ?", (b.account_id,)
+        )
+    )
+    check = await running.platform.db.read(stats.verify)
+    assert not check["ok"] and check["mismatches"][0]["rollup_core"][0] == 2
+    await running.platform.db.write(stats.rebuild)
+    assert (await running.platform.db.read(stats.verify))["ok"]

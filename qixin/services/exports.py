@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import logging
 import os
 import secrets
@@ -41,7 +39,7 @@ from typing import Any
 
 import orjson
 
-from qixin.domain.export import FORMULA_STARTS, safe_cell
+from qixin.domain.export import csv_header, safe_cell
 from qixin.errors import QxError
 from qixin.ids import ids
 from qixin.services.actor import Actor, UseCase
@@ -56,25 +54,6 @@ CHECKPOINT_ROWS = 50_000
 LEASE_MS = 60_000
 FORMATS = ("csv", "xlsx")
 MEDIA = {"csv": "text/csv; charset=utf-8", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-
-
-_RISKY = frozenset(FORMULA_STARTS)  # one-character starts: the first character decides
-
-
-def _csv_bytes(page: list[dict[str, Any]]) -> bytes:
-    """The rows as CSV lines, each cell as ``domain.export.safe_cell`` would write it (inlined: this is
-    the export's hot loop, 21 cells a row)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\r\n")
-    risky, cols = _RISKY, EXPORT_COLUMNS
-    w.writerows([("'" + v) if v.__class__ is str and v[:1] in risky else v for v in map(it.get, cols)] for it in page)
-    return buf.getvalue().encode()
-
-
-def _header() -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerow(EXPORT_COLUMNS)
-    return ("\ufeff" + buf.getvalue()).encode()
 
 
 async def _prefetch(pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[list[dict[str, Any]]]:
@@ -254,15 +233,14 @@ class ExportJobs(UseCase):
                 await asyncio.to_thread(fh.truncate, offset)
                 await asyncio.to_thread(fh.seek, offset)
             else:
-                offset += await asyncio.to_thread(fh.write, _header())
+                offset += await asyncio.to_thread(fh.write, csv_header(EXPORT_COLUMNS))
             if resume:
                 where = where | {"before_id": last_id}
             since = 0
-            async for page in _prefetch(self.search.pages(where, reveal)):
-                offset += await asyncio.to_thread(fh.write, _csv_bytes(page))
-                rows += len(page)
-                since += len(page)
-                last_id = int(page[-1]["id"])
+            async for data, n, last_id in self.search.csv_pages(where, reveal):
+                offset += await asyncio.to_thread(fh.write, data)
+                rows += n
+                since += n
                 if since >= self.checkpoint_rows:
                     since = 0
                     await asyncio.to_thread(fh.flush)

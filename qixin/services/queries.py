@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qixin.domain.delivery import reason_of
-from qixin.domain.export import safe_cell
+from qixin.domain.export import csv_header, csv_rows, safe_cell
 from qixin.domain.numbers import mask, parse_numbers
 from qixin.domain.timeparse import parse_time
 from qixin.errors import QxError
 from qixin.services.actor import Actor, UseCase
+from qixin.store import exports as export_store
 from qixin.store import reads
 from qixin.store.db import Tx
 
@@ -212,18 +212,43 @@ class MessageSearch(UseCase):
     def export_csv(self, actor: Actor, f: MessageFilter) -> AsyncIterator[bytes]:
         """The search as CSV (UTF-8 with BOM, for Excel), streamed; cells escaped against formulas. Refusals
         (rights, filter) are raised at the call, before the first byte."""
-        return self._csv(self.rows(actor, f))
+        where, reveal = self.conditions(actor, f)
+        return self._csv(where, reveal)
 
-    async def _csv(self, pages: AsyncIterator[list[dict[str, Any]]]) -> AsyncIterator[bytes]:
-        head = io.StringIO()
-        csv.writer(head, lineterminator="\r\n").writerow(EXPORT_COLUMNS)
-        yield ("\ufeff" + head.getvalue()).encode()
-        async for page in pages:
-            buf = io.StringIO()
-            w = csv.writer(buf, lineterminator="\r\n")
-            for it in page:
-                w.writerow([safe_cell(it.get(c)) for c in EXPORT_COLUMNS])
-            yield buf.getvalue().encode()
+    async def _csv(self, where: dict[str, Any], reveal: bool) -> AsyncIterator[bytes]:
+        yield csv_header(EXPORT_COLUMNS)
+        async for data, _rows, _last_id in self.csv_pages(where, reveal):
+            yield data
+
+    async def csv_pages(self, where: dict[str, Any], reveal: bool) -> AsyncIterator[tuple[bytes, int, int]]:
+        """The rows ``conditions`` chose as CSV lines, newest first (from ``where["before_id"]`` when given),
+        page by page: (the page's CSV bytes, its rows, its last message id). The same text as the items of
+        ``pages`` written cell by cell through ``safe_cell`` (domain/export.csv_rows), made in worker
+        threads: a page is read (store/exports.export_rows) while the one before it is encoded, and the
+        event loop only hands them on."""
+        where, size = dict(where), EXPORT_PAGE
+
+        def fetch(w: dict[str, Any]) -> asyncio.Future[list[Any]]:
+            return asyncio.ensure_future(self.read(lambda tx: export_store.export_rows(tx, w, size)))
+
+        nxt = fetch(dict(where))
+        try:
+            while True:
+                rows = await nxt
+                if not rows:
+                    return
+                last = int(rows[-1][0])
+                more = len(rows) >= size
+                if more:
+                    nxt = fetch(where | {"before_id": last})
+                yield await asyncio.to_thread(csv_rows, rows, reveal), len(rows), last
+                if not more:
+                    return
+        finally:
+            if not nxt.done():
+                nxt.cancel()
+                with contextlib.suppress(BaseException):
+                    await nxt
 
     async def export_xlsx(self, actor: Actor, f: MessageFilter, path: Path) -> int:
         """The search as an XLSX file at ``path`` (openpyxl write-only mode: constant memory); returns rows."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from qixin.domain.delivery import FAILED_STATUSES
 from qixin.store.db import Tx, chunks
-from qixin.store.reads import SEARCH_FILTERS
+from qixin.store.reads import FAILED_PREDICATE, SEARCH_FILTERS
 
 COLUMNS = (
     "id, account_id, created_by, reveal, filters, format, status, total, rows_written, last_id, offset_bytes,"
@@ -104,6 +105,33 @@ def count_matching(tx: Tx, where: dict[str, Any]) -> int:
         else ""
     )
     return int(tx.one(f"SELECT COUNT(*) FROM messages m{join}{cond}", tuple(params))[0])
+
+
+# the failure statuses as SQL literals (constants of domain.delivery, never input): the channel's protocol is
+# joined only for the rows whose reason depends on it
+_FAILED_SQL = ", ".join(f"'{s}'" for s in sorted(FAILED_STATUSES))
+assert all(s.isalpha() for s in FAILED_STATUSES)
+_EXPORT_SELECT = (
+    "SELECT m.id, m.batch_id, m.account_id, COALESCE(m.token, m.number), m.carrier, m.province, m.type, m.parts,"
+    " m.fee_li, m.status, m.carrier_stat, m.carrier_err, m.error_code, c.protocol, m.out_id, m.channel,"
+    " b.signature, b.template_id, m.created_at, m.submitted_at, m.done_at"
+    " FROM messages m JOIN batches b ON b.id = m.batch_id"
+    f" LEFT JOIN channels c ON c.name = m.channel AND m.status IN ({_FAILED_SQL})"
+)
+
+
+def export_rows(tx: Tx, where: dict[str, Any], limit: int) -> list[Any]:
+    """The rows of a message export, newest first, at most ``limit``: the filters of
+    ``reads.search_messages`` (``before_id`` is the cursor), each row already in the export's column
+    order (services/queries.EXPORT_COLUMNS) with one exception: the ``reason`` column (index 13) holds the
+    channel's protocol for a failed message, NULL for every other one (whose reason is empty), so that
+    the caller computes a reason only where there is one (domain/export.csv_rows)."""
+    clauses = [SEARCH_FILTERS[k] for k in SEARCH_FILTERS if where.get(k) is not None]
+    params = [where[k] for k in SEARCH_FILTERS if where.get(k) is not None]
+    if where.get("status") in FAILED_STATUSES:
+        clauses.append(FAILED_PREDICATE)
+    cond = " WHERE " + " AND ".join(clauses) if clauses else ""
+    return tx.all(f"{_EXPORT_SELECT}{cond} ORDER BY m.id DESC LIMIT ?", (*params, limit))
 
 
 def old_jobs(tx: Tx, after_id: int, finished_before: int, limit: int) -> list[tuple[int, str]]:

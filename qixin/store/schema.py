@@ -669,6 +669,24 @@ stats_hourly = Table(
     Column("fee_li", BigInteger, nullable=False, server_default="0"),
 )
 Index("ix_stats_hourly_account_hour", stats_hourly.c.account_id, stats_hourly.c.hour)
+# The lean rollup (migration 0023_stats_core): the same sums without signature, template, province and
+# channel, written with stats_hourly (store/stats.add), for queries that need none of those; keyed by
+# account first (WITHOUT ROWID on SQLite: an account's hours are one range of the table).
+stats_hourly_core = Table(
+    "stats_hourly_core",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(16), primary_key=True),
+    Column("carrier", String(8), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("reason", String(24), primary_key=True),
+    Column("messages", BigInteger, nullable=False, server_default="0"),
+    Column("parts", BigInteger, nullable=False, server_default="0"),
+    Column("fee_li", BigInteger, nullable=False, server_default="0"),
+    sqlite_with_rowid=False,
+)
+Index("ix_stats_hourly_core_hour", stats_hourly_core.c.hour)
 
 # Nonces of signed requests, kept for the whole timestamp window so a replay is refused even after a
 # restart (embedded mode; the distributed mode keeps them in Redis). Expired rows are purged in batches.
