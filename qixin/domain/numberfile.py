@@ -230,11 +230,24 @@ class _ScannedSheet:
         if m is None:
             raise StopIteration
         self.pos = m.end()
-        return next(iter(_sheet_rows(io.BytesIO(b"<sheetData>" + m.group(0) + b"</sheetData>"), self.shared)), [])
+        try:
+            return next(iter(_sheet_rows(io.BytesIO(b"<sheetData>" + m.group(0) + b"</sheetData>"), self.shared)), [])
+        except QxError:
+            raise
+        except Exception as e:  # e.g. a shared-string index past the table
+            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
 
     def column(self, col: int) -> Iterator[Any]:
         """The values of column ``col`` (0-based) in the rows not read yet, in file order (rows without that
-        cell give nothing)."""
+        cell give nothing); FILE_INVALID for a cell that cannot be read."""
+        try:
+            yield from self._column(col)
+        except QxError:
+            raise
+        except Exception as e:  # e.g. a shared-string index past the table
+            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+
+    def _column(self, col: int) -> Iterator[Any]:
         letters = b""
         n = col + 1
         while n:
