@@ -1,75 +1,34 @@
 """The web console in a real browser: Playwright driving Debian's Chromium (/usr/bin/chromium, or
 QIXIN_CHROMIUM) against the running platform with its carrier simulators on loopback.
 
-Without Chromium these tests are skipped with the reason, except under QIXIN_REQUIRE_SERVICES=1 (CI),
-where a missing browser is a failure. QIXIN_SCREENSHOTS=1 saves the screenshots of docs/console.md
-into docs/img/console/.
-
-One Chromium serves the whole session (launching it cost about 7 s per test on a loaded CI machine): the
-module's tests and its fixtures run in pytest-asyncio's session event loop, where the browser lives, and
-every test still gets fresh browser contexts (cookies, storage) that are closed when it ends.
+The browser fixtures live in tests/console_browser_plugin.py (a plugin named in ``pytest_plugins``): one
+Chromium serves the whole session, every module included (launching it cost about 7 s per test on a
+loaded CI machine); the tests and their fixtures run in pytest-asyncio's session event loop, where the
+browser lives, and every test still gets fresh browser contexts that are closed when it ends. Without
+Chromium these tests are skipped with the reason (a failure under QIXIN_REQUIRE_SERVICES=1, CI).
+The staff pages' browser tests are in tests/test_console_browser_staff.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from conftest import Running, need, running_platform
-from console_helpers import PASSWORD, codes_received, wait_code
+from conftest import Running, running_platform
+from console_browser import NEW_PASSWORD, login, new_page, shot
+from console_helpers import PASSWORD
 
 from qixin.services.actor import Actor
 
+pytest_plugins = ["console_browser_plugin"]  # the session's one Chromium (chromium / browser fixtures)
 pytestmark = [
     pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),  # the browser, not the database, is tested
     pytest.mark.asyncio(loop_scope="session"),  # the loop the session's Chromium runs in
 ]
-
-CHROMIUM = os.environ.get("QIXIN_CHROMIUM", "/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parent.parent / "docs" / "img" / "console"
-NEW_PASSWORD = "Browser-Pass-2027"
-TIMEOUT_MS = 15_000
-
-
-def chromium_missing() -> str | None:
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        return f"Chromium not found at {CHROMIUM} (apt-get install chromium; .ci/run installs it)"
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError as e:  # pragma: no cover - a dev dependency
-        return f"playwright is not installed: {e}"
-    return None
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def chromium() -> AsyncIterator[Any]:
-    """The session's one Chromium (Playwright driving it)."""
-    need(chromium_missing())
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def browser(chromium: Any) -> AsyncIterator[Any]:
-    """The shared Chromium for one test: the contexts the test opens (``new_page``) are closed after it."""
-    assert not chromium.contexts, "a previous test left a browser context open"
-    try:
-        yield chromium
-    finally:
-        for ctx in list(chromium.contexts):
-            await ctx.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -77,43 +36,6 @@ async def running(db_url: str, tmp_path: Path) -> AsyncIterator[Running]:
     """conftest's ``running``, in the session loop (the platform and the browser must share one loop)."""
     async with running_platform(db_url, tmp_path) as r:
         yield r
-
-
-async def new_page(browser: Any) -> Any:
-    ctx = await browser.new_context(viewport={"width": 1200, "height": 760}, locale="zh-CN")
-    page = await ctx.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    return page
-
-
-async def shot(page: Any, name: str) -> None:
-    if os.environ.get("QIXIN_SCREENSHOTS") == "1":
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-async def login(running: Running, page: Any, phone: str, password: str = PASSWORD, screenshot: bool = False) -> None:
-    """Password, then the SMS code the simulated handset received; the first-login password change."""
-    await page.goto(running.base + "/login")
-    if screenshot:
-        await page.fill("input[name=phone]", phone)
-        await shot(page, "login")
-    seen = codes_received(running.runtime, phone)
-    await page.fill("input[name=phone]", phone)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/login/code")
-    code = await wait_code(running.runtime, phone, seen)
-    await page.fill("input[name=code]", code)
-    await page.click("main button[type=submit]")
-    await page.wait_for_load_state()
-    if page.url.endswith("/password"):
-        await page.fill("input[name=old]", password)
-        await page.fill("input[name=new]", NEW_PASSWORD)
-        await page.fill("input[name=again]", NEW_PASSWORD)
-        await page.click("main button[type=submit]")
-        await page.wait_for_load_state()
-    assert "/login" not in page.url and "/password" not in page.url, page.url
 
 
 async def test_customer_logs_in_sends_and_sees_it_delivered(running: Running, browser: Any) -> None:

@@ -116,11 +116,18 @@ def _csv_rows(data: bytes) -> Iterator[Sequence[Any]]:
         raise QxError("FILE_INVALID", f"CSV 文件格式错误：{e}") from e
 
 
-def _xlsx_rows(data: bytes, fast: bool = True) -> Iterator[Sequence[Any]]:
-    """The rows of the first sheet. openpyxl (read-only) opens the workbook, finds the sheet and reads the
-    shared strings; with ``fast`` the sheet's cells are then read by ``_sheet_rows`` (expat, about five
-    times faster than openpyxl's cell reader on a million rows), else by openpyxl's ``iter_rows`` (which
-    also turns date cells into dates: used for personalised files, whose variables may be dates)."""
+def _xlsx_rows(data: bytes, fast: bool = True) -> Iterable[Sequence[Any]]:
+    """The rows of the first sheet. With ``fast`` the package is opened with openpyxl's reader up to the
+    workbook part and the shared strings only (a read-only ``load_workbook`` would also scan every sheet
+    from start to end looking for a ``<dimension>`` element that openpyxl's and many other writers leave
+    out: a second full parse of a million-row sheet), and the sheet's cells are read by ``_sheet_rows``
+    (expat, about five times faster than openpyxl's cell reader on a million rows); else by openpyxl's
+    ``iter_rows`` (which also turns date cells into dates: used for personalised files, whose variables may
+    be dates)."""
+    return _xlsx_rows_fast(data) if fast else _xlsx_rows_openpyxl(data)
+
+
+def _xlsx_rows_openpyxl(data: bytes) -> Iterator[Sequence[Any]]:
     from openpyxl import load_workbook
 
     try:
@@ -131,19 +138,154 @@ def _xlsx_rows(data: bytes, fast: bool = True) -> Iterator[Sequence[Any]]:
         ws = wb.worksheets[0] if wb.worksheets else None
         if ws is None:
             return
-        source = getattr(ws, "_get_source", None) if fast else None
         try:
-            if source is not None:
-                with source() as f:
-                    yield from _sheet_rows(f, [str(x) for x in wb.shared_strings])
-            else:
-                yield from ws.iter_rows(values_only=True)
+            yield from ws.iter_rows(values_only=True)
         except QxError:
             raise
         except Exception as e:
             raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
     finally:
         wb.close()
+
+
+def _xlsx_rows_fast(data: bytes) -> Iterable[Sequence[Any]]:
+    """The first worksheet's rows (the sheet ``load_workbook(...).worksheets[0]`` is: the first sheet of the
+    workbook part whose target exists and is not a chartsheet): a ``_ScannedSheet`` when the sheet part can
+    be held and scanned, else read by ``_sheet_rows`` as it streams."""
+    from openpyxl.reader.excel import ExcelReader
+
+    try:
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+        reader.read_manifest()
+        reader.read_strings()
+        reader.read_workbook()
+        target = next((rel.target for _sheet, rel in reader.parser.find_sheets()
+                       if rel.target in reader.valid_files and "chartsheet" not in rel.Type), None)  # fmt: skip
+        shared = [str(x) for x in reader.shared_strings]
+        if target is None:
+            reader.archive.close()
+            return []
+        if reader.archive.getinfo(target).file_size <= SCAN_MAX_BYTES:
+            xml = reader.archive.read(target)
+            reader.archive.close()
+            if _scannable(xml):
+                return _ScannedSheet(xml, shared)
+            return _streamed(io.BytesIO(xml), shared, None)
+    except Exception as e:  # a damaged or foreign ZIP: openpyxl raises many kinds
+        raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+    return _streamed(reader.archive.open(target), shared, reader.archive)
+
+
+def _streamed(source: Any, shared: list[str], archive: Any) -> Iterator[list[Any]]:
+    try:
+        yield from _sheet_rows(source, shared)
+    except QxError:
+        raise
+    except Exception as e:
+        raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+    finally:
+        source.close()
+        if archive is not None:
+            archive.close()
+
+
+SCAN_MAX_BYTES = 256 * 1024 * 1024  # a sheet part up to this size (uncompressed) is held whole and scanned
+_SCAN_ROW = re.compile(rb"<row\b[^>]*?/>|<row\b.*?</row>", re.S)
+_SCAN_TYPE = re.compile(rb'\bt="([A-Za-z]*)"')
+_SCAN_VALUE = re.compile(rb"<v>([^<&]*)</v>")
+
+
+def _scannable(xml: bytes) -> bool:
+    """Whether ``_ScannedSheet.column`` finds every cell of a column by pattern: one ``<sheetData>`` without a
+    namespace prefix, every cell's first attribute its reference (``<c r="B12"``: what openpyxl, Excel, WPS and
+    LibreOffice write) and nothing a pattern cannot see through (comments, CDATA, processing instructions)."""
+    lo = xml.find(b"<sheetData")
+    if lo < 0 or b":sheetData" in xml:
+        return False
+    hi = xml.find(b"</sheetData>", lo)
+    part = memoryview(xml)[lo : hi if hi >= 0 else len(xml)].tobytes()
+    if any(x in part for x in (b"<!--", b"<![CDATA[", b"<?")):
+        return False
+    return part.count(b"<c") == part.count(b'<c r="')  # inside sheetData only cells open with "<c"
+
+
+class _ScannedSheet:
+    """The rows of a worksheet part held in memory: row by row (each row read by ``_sheet_rows``), until
+    ``_from_rows`` knows the number column; then ``column`` gives that column's values for the remaining rows
+    by a pattern over the bytes (a million rows in about a second; the cells of other columns are never
+    looked at). The values are ``_sheet_rows``'s: a cell that is not a plain ``<v>…</v>`` (inline string,
+    formula, entity) is read by expat alone."""
+
+    def __init__(self, xml: bytes, shared: list[str]) -> None:
+        self.xml, self.shared = xml, shared
+        self.pos = xml.find(b"<sheetData")
+        end = xml.find(b"</sheetData>", self.pos)
+        self.end = end if end >= 0 else len(xml)
+
+    def __iter__(self) -> _ScannedSheet:
+        return self
+
+    def __next__(self) -> list[Any]:
+        m = _SCAN_ROW.search(self.xml, self.pos, self.end)
+        if m is None:
+            raise StopIteration
+        self.pos = m.end()
+        try:
+            return next(iter(_sheet_rows(io.BytesIO(b"<sheetData>" + m.group(0) + b"</sheetData>"), self.shared)), [])
+        except QxError:
+            raise
+        except Exception as e:  # e.g. a shared-string index past the table
+            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+
+    def column(self, col: int) -> Iterator[Any]:
+        """The values of column ``col`` (0-based) in the rows not read yet, in file order (rows without that
+        cell give nothing); FILE_INVALID for a cell that cannot be read."""
+        try:
+            yield from self._column(col)
+        except QxError:
+            raise
+        except Exception as e:  # e.g. a shared-string index past the table
+            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+
+    def _column(self, col: int) -> Iterator[Any]:
+        letters = b""
+        n = col + 1
+        while n:
+            n, r = divmod(n - 1, 26)
+            letters = bytes([65 + r]) + letters
+        cell = re.compile(rb'<c r="' + letters + rb'[0-9]+"([^>]*?)(?:/>|>(.*?)</c>)', re.S)
+        plain, type_of, shared = _SCAN_VALUE.fullmatch, _SCAN_TYPE.search, self.shared
+        for m in cell.finditer(self.xml, self.pos, self.end):
+            inner = m.group(2)
+            if not inner:
+                yield None
+                continue
+            v = plain(inner)
+            if v is None:  # not a plain value: expat reads this one cell
+                cells = next(iter(_sheet_rows(io.BytesIO(b"<row>" + m.group(0) + b"</row>"), shared)), [])
+                yield cells[col] if col < len(cells) else None
+                continue
+            t = type_of(m.group(1))
+            kind = t.group(1) if t is not None else b"n"
+            text = v.group(1)
+            if kind == b"n" or not kind:
+                if text.isdigit():
+                    yield int(text)
+                elif not text:
+                    yield None
+                else:
+                    try:
+                        yield float(text)
+                    except ValueError:
+                        yield text.decode()
+            elif kind == b"s":
+                yield shared[int(text)] if text else None
+            elif kind in (b"inlineStr", b"str"):
+                yield text.decode()
+            elif kind == b"b":
+                yield text == b"1"
+            else:  # "e": an error value
+                yield None
 
 
 def _column_index(ref: str) -> int:
@@ -165,6 +307,7 @@ def _sheet_rows(source: Any, shared: list[str]) -> Iterator[list[Any]]:
     import xml.parsers.expat
 
     done: list[list[Any]] = []
+    columns: dict[str, int] = {}  # column letters -> index
     row: list[Any] = []
     kind = "n"  # the cell's t attribute
     col = 0
@@ -177,7 +320,13 @@ def _sheet_rows(source: Any, shared: list[str]) -> Iterator[list[Any]]:
         if name == "c":
             kind = attrs.get("t", "n")
             ref = attrs.get("r")
-            col = _column_index(ref) if ref else len(row)
+            if ref:
+                letters = ref.rstrip("0123456789")
+                col = columns.get(letters, -1)
+                if col < 0:
+                    col = columns[letters] = _column_index(letters)
+            else:
+                col = len(row)
             text = ""
         elif name == "v":
             collecting = True
@@ -309,8 +458,28 @@ def _from_rows(
 
     if not has_header:
         take(first)
-    for row in it:
-        take(row)
+    if params is not None:
+        for row in it:
+            take(row)
+        return NumberFile(kind, numbers, params, header)
+    append = numbers.append
+    if isinstance(it, _ScannedSheet):  # only the number column is looked at from here on
+        for value in it.column(col):
+            number = str(value) if type(value) is int else cell_text(value)
+            if number:
+                append(number)
+                if len(numbers) > limit:
+                    raise _too_many(limit)
+        return NumberFile(kind, numbers, params, header)
+    for row in it:  # take() without variables, inlined: a million rows
+        if col >= len(row):
+            continue
+        value = row[col]
+        number = str(value) if type(value) is int else cell_text(value)
+        if number:
+            append(number)
+            if len(numbers) > limit:
+                raise _too_many(limit)
     return NumberFile(kind, numbers, params, header)
 
 

@@ -1,4 +1,5 @@
-// qixin console: charts on the dashboard (Apache ECharts, served locally) and the CSRF header for htmx.
+// qixin console: charts on the dashboard (Apache ECharts, served locally), the CSRF header for htmx and the
+// names shown by the file inputs.
 (function () {
   "use strict";
   function csrf() {
@@ -46,4 +47,22 @@
     }
   }
   window.addEventListener("load", charts);
+
+  // file inputs (templates/macros.html): the chosen file's name next to the 选择文件 button
+  document.documentElement.classList.add("js");
+  function showFiles(input) {
+    var pick = input.closest(".file-pick");
+    var label = pick && pick.querySelector(".file-name");
+    if (!label) { return; }
+    var names = Array.prototype.map.call(input.files || [], function (f) { return f.name; });
+    label.textContent = names.length ? names.join("、") : "未选择文件";
+  }
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t && t.matches && t.matches('.file-pick input[type="file"]')) { showFiles(t); }
+  });
+  // a page restored from the back/forward cache keeps the files it had
+  window.addEventListener("pageshow", function () {
+    Array.prototype.forEach.call(document.querySelectorAll('.file-pick input[type="file"]'), showFiles);
+  });
 })();
