@@ -10,11 +10,13 @@ see that the index applies.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from qixin.store.db import Tx
+
+T = TypeVar("T")
 
 CHUNK = 5_000
 # PostgreSQL: numbers per statement. On a table where the numbers' rows are a large share the planner scans
@@ -27,6 +29,11 @@ RECEIPT_STATUSES = ("delivered", "undelivered", "expired")
 
 def _in(tx: Tx, column: str, numbers: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
     if tx.is_pg:
+        text = ",".join(numbers)
+        if text.count(",") == len(numbers) - 1:  # no entry holds a comma: one text, split by the server
+            # (a text[] parameter of 50,000 entries costs ~30-100 ms of client CPU to adapt and as much for
+            # the server to parse; string_to_array of one text is a few ms, and folds to the same constant)
+            return f"{column} = ANY(string_to_array(?, ','))", (text,)
         return f"{column} = ANY(?)", (list(numbers),)
     return f"{column} IN (SELECT value FROM json_each(?))", (orjson.dumps(list(numbers)).decode(),)
 
@@ -57,6 +64,30 @@ def history(tx: Tx, numbers: Sequence[str]) -> list[Any]:
         if big:
             tx.execute("RESET work_mem")
     return out
+
+
+def risk_and_ported(tx: Tx, numbers: Sequence[str]) -> tuple[set[str], dict[str, int], dict[str, str]]:
+    """``blacklisted``, ``complaint_counts`` and ``ported`` of ``numbers`` in one statement per chunk (one
+    round trip instead of three on PostgreSQL)."""
+    black: set[str] = set()
+    compl: dict[str, int] = {}
+    moved: dict[str, str] = {}
+    for part in _chunks(numbers, tx):
+        cond, params = _in(tx, "number", part)
+        rows = tx.all(
+            f"SELECT 'b', number, NULL, 0 FROM blacklist WHERE {cond}"
+            f" UNION ALL SELECT 'c', number, NULL, COUNT(*) FROM complaints WHERE {cond} GROUP BY number"
+            f" UNION ALL SELECT 'p', number, carrier, 0 FROM ported_numbers WHERE {cond}",
+            params * 3,
+        )
+        for src, n, carrier, count in rows:
+            if src == "b":
+                black.add(str(n))
+            elif src == "c":
+                compl[str(n)] = int(count)
+            else:
+                moved[str(n)] = str(carrier)
+    return black, compl, moved
 
 
 def blacklisted(tx: Tx, numbers: Sequence[str]) -> set[str]:
@@ -109,7 +140,7 @@ def evidence_small(tx: Tx, numbers: Sequence[str]) -> list[Any]:
     )
 
 
-def _chunks(numbers: Sequence[str], tx: Tx | None = None) -> list[Sequence[str]]:
+def _chunks(numbers: Sequence[T], tx: Tx | None = None) -> list[Sequence[T]]:
     size = PG_CHUNK if tx is not None and tx.is_pg else CHUNK
     return [numbers[i : i + size] for i in range(0, len(numbers), size)]
 
