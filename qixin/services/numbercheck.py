@@ -543,7 +543,10 @@ def normalized_entries(numbers: Any, limit: int) -> list[tuple[str, str | None]]
         text = raw.strip()
         if not text:
             continue
-        n = normalize_cn_mobile(text)
+        if len(text) == 11 and text.isascii() and text.isdigit() and text[0] == "1" and text[1] >= "3":
+            n: str | None = text  # already the 11 digits normalize_cn_mobile answers (the usual entry)
+        else:
+            n = normalize_cn_mobile(text)
         key = n if n is not None else "\0" + text
         if key in seen:
             continue
