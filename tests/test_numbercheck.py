@@ -248,6 +248,28 @@ async def test_each_class_from_the_platforms_own_evidence_and_its_charge_on_the_
         await checks.get(Actor.customer(env.account_id + 1, "other"), out["check_id"])
 
 
+async def test_a_large_checks_pages_are_lz4_on_postgresql_and_read_back_whole(env: Env) -> None:
+    """A check of many pages stores them compressed with lz4 where the server has it (cheaper to write than
+    pglz), only for its own COPY: the writer's next transaction still compresses with the default."""
+    if not env.db.is_pg:
+        pytest.skip("TOAST compression is PostgreSQL's")
+    have = env.one("SELECT setting, 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+    if not have[1]:
+        pytest.skip("this PostgreSQL was built without lz4")
+    numbers = [f"1390000{i:04d}" for i in range(10_000)]  # 10 pages
+    out = await NumberChecks(env.db, None, max_inline=10_000).check_many(env.actor, numbers)
+    cid = int(out["check_id"])
+    sql = "SELECT DISTINCT pg_column_compression(rows) FROM number_check_pages WHERE check_id = ?"
+    methods = env.db.read_sync(lambda tx: tx.all(sql, (cid,)))
+    assert [m[0] for m in methods] == ["lz4"]
+    # the same writer sessions afterwards: the setting is theirs again (one job per writer, all four in use)
+    futures = [env.db.submit(lambda tx: tx.one("SHOW default_toast_compression")[0]) for _ in range(8)]
+    after = [f.result() for f in futures]
+    assert set(after) == {have[0]}
+    back = await NumberChecks(env.db, None).get(env.actor, cid)
+    assert [r["number"] for r in back["results"]] == numbers
+
+
 async def test_no_price_and_no_balance_are_refused_having_written_nothing(env: Env) -> None:
     other = env.db.write_sync(lambda tx: create_account(tx, "无价客户", "企信", 5, 35))
     checks = NumberChecks(env.db, provider=SimulatorProvider())
