@@ -498,24 +498,17 @@ def _tail(v: Verdict) -> tuple[str, int, str, bool]:
 def record_marks(tx: Tx, account_id: int, rows: Sequence[Sequence[Any]], now: int) -> None:
     """Keep the 空号 / 沉默号 classes of a check's ``rows`` as the account's marks, replacing the older marks
     of every number it checked (a number now classed otherwise loses its mark)."""
-    checked: list[str] = []
     put: list[tuple[str, str]] = []
+    unmarked: list[str] = []
     for r in rows:
         number = str(r[1])
         if len(number) != 11 or not number.isdigit():  # not a mainland mobile number: never sent to
             continue
-        checked.append(number)
         if r[2] in MARKED:
             put.append((number, str(r[2])))
-    # a large check looks first whether the account has marks to clear at all (its first one has none);
-    # a few marks are upserted, so only the other numbers need clearing
-    if checked and (len(checked) <= store.CHUNK or store.has_marks(tx, account_id)):
-        if len(put) > store.SMALL:
-            store.clear_marks(tx, account_id, checked)
         else:
-            marked = {n for n, _ in put}
-            store.clear_marks(tx, account_id, [n for n in checked if n not in marked])
-    store.put_marks(tx, account_id, put, now)
+            unmarked.append(number)
+    store.replace_marks(tx, account_id, put, unmarked, now)
 
 
 @contextlib.contextmanager
