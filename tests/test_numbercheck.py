@@ -21,7 +21,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from qixin.domain.numbercheck import History, Upstream, billing_key, decide, needs_upstream, own_verdict
+from qixin.domain.numbercheck import (
+    History,
+    OwnVerdicts,
+    Upstream,
+    billing_key,
+    decide,
+    needs_upstream,
+    own_verdict,
+)
 from qixin.domain.numbers import prefix_table
 from qixin.domain.signing import signed_headers
 from qixin.errors import QxError
@@ -70,6 +78,29 @@ def test_domain_rules_give_each_class_with_its_evidence() -> None:
     assert (timed_out.cls, billing_key(timed_out)) == ("unknown", "timeout")
     assert billing_key(decide(weak, Upstream("u", "timeout"))) == "timeout"  # free whatever the own evidence said
     assert billing_key(decide(weak, Upstream("u", "open"))) == "error"
+
+
+def test_shared_own_verdicts_equal_the_rule_for_every_combination_of_evidence() -> None:
+    """OwnVerdicts (the batch path) keys a verdict by what the rules read; any number of it must get exactly
+    the verdict own_verdict gives it, including times within the same day and empty receipts around the
+    delivery."""
+    import random
+
+    now = 1_000 * DAY + 5_000_000
+    rng = random.Random(7)
+    shared = OwnVerdicts(now)
+    times = [None, now, now - 1, now - DAY + 1, now - DAY, now - 30 * DAY, now - 31 * DAY, now - 90 * DAY,
+             now - 91 * DAY - 7, now - 200 * DAY]  # fmt: skip
+    seen = 0
+    for _ in range(20_000):
+        h = None
+        if rng.random() < 0.9:
+            h = History(rng.choice(times), rng.choice(times), rng.randrange(3), rng.randrange(5), rng.choice(times))
+        args = (rng.random() < 0.95, rng.random() < 0.05, rng.choice((0, 0, 0, 1, 2)), h)
+        got, want = shared.of(*args), own_verdict(args[0], True, args[1], args[2], h, now)
+        assert (got.cls, got.confidence, got.evidence) == (want.cls, want.confidence, want.evidence), args
+        seen += 1
+    assert seen == 20_000 and len(shared._memo) < 5_000  # shared: far fewer verdicts than numbers
 
 
 def test_circuit_breaker_opens_after_failures_and_tries_once_after_reset() -> None:
@@ -215,6 +246,28 @@ async def test_each_class_from_the_platforms_own_evidence_and_its_charge_on_the_
     # another account cannot read it
     with pytest.raises(Exception, match="NOT_FOUND"):
         await checks.get(Actor.customer(env.account_id + 1, "other"), out["check_id"])
+
+
+async def test_a_large_checks_pages_are_lz4_on_postgresql_and_read_back_whole(env: Env) -> None:
+    """A check of many pages stores them compressed with lz4 where the server has it (cheaper to write than
+    pglz), only for its own COPY: the writer's next transaction still compresses with the default."""
+    if not env.db.is_pg:
+        pytest.skip("TOAST compression is PostgreSQL's")
+    have = env.one("SELECT setting, 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+    if not have[1]:
+        pytest.skip("this PostgreSQL was built without lz4")
+    numbers = [f"1390000{i:04d}" for i in range(10_000)]  # 10 pages
+    out = await NumberChecks(env.db, None, max_inline=10_000).check_many(env.actor, numbers)
+    cid = int(out["check_id"])
+    sql = "SELECT DISTINCT pg_column_compression(rows) FROM number_check_pages WHERE check_id = ?"
+    methods = env.db.read_sync(lambda tx: tx.all(sql, (cid,)))
+    assert [m[0] for m in methods] == ["lz4"]
+    # the same writer sessions afterwards: the setting is theirs again (one job per writer, all four in use)
+    futures = [env.db.submit(lambda tx: tx.one("SHOW default_toast_compression")[0]) for _ in range(8)]
+    after = [f.result() for f in futures]
+    assert set(after) == {have[0]}
+    back = await NumberChecks(env.db, None).get(env.actor, cid)
+    assert [r["number"] for r in back["results"]] == numbers
 
 
 async def test_no_price_and_no_balance_are_refused_having_written_nothing(env: Env) -> None:

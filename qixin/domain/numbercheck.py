@@ -39,6 +39,7 @@ __all__ = [
     "CLASS_NAMES",
     "PACKAGES",
     "History",
+    "OwnVerdicts",
     "Rules",
     "Upstream",
     "Verdict",
@@ -138,6 +139,38 @@ def own_verdict(
         if h.unreachable_receipts:
             evidence.append(f"history:unreachable:{h.unreachable_receipts}")
     return Verdict("unknown", 0.0, evidence)
+
+
+class OwnVerdicts:
+    """``own_verdict`` of many valid numbers at one clock: the verdict depends only on the plan, the risk
+    evidence and, of the history, the days since the last delivery, whether an empty receipt is newer,
+    and the receipt counts, so each distinct combination is computed once and its verdict shared (a
+    100,000-number batch has a few hundred). Shared verdicts must not be mutated (``decide`` copies)."""
+
+    __slots__ = ("_memo", "now_ms", "rules")
+
+    def __init__(self, now_ms: int, rules: Rules = Rules()) -> None:
+        self.now_ms = now_ms
+        self.rules = rules
+        self._memo: dict[tuple[object, ...], Verdict] = {}
+
+    def of(self, allocated: bool, blacklisted: bool, complaints: int, history: History | None) -> Verdict:
+        if history is None:
+            key: tuple[object, ...] = (allocated, blacklisted, complaints)
+        else:
+            delivered, empty_at = history.last_delivered_at, history.last_empty_at
+            key = (
+                allocated, blacklisted, complaints,
+                None if delivered is None else _days(self.now_ms, delivered),
+                empty_at is not None and (delivered is None or empty_at > delivered),
+                history.empty_receipts, history.unreachable_receipts,
+            )  # fmt: skip
+        v = self._memo.get(key)
+        if v is None:
+            v = self._memo[key] = own_verdict(
+                allocated, True, blacklisted, complaints, history, self.now_ms, self.rules
+            )
+        return v
 
 
 def needs_upstream(own: Verdict, rules: Rules = Rules()) -> bool:

@@ -48,6 +48,7 @@ from qixin.domain.numbercheck import (
     CLASSES,
     PACKAGES,
     History,
+    OwnVerdicts,
     Rules,
     Upstream,
     Verdict,
@@ -117,9 +118,7 @@ def _read_evidence(tx: Tx, numbers: Sequence[str], protocols: dict[str, str] | N
         moved = {str(r[1]): str(r[3]) for r in rows if r[0] == "p"}
         return Evidence(_history(history, protocols), black, compl, moved)
     hist = _history(store.history(tx, numbers), protocols)
-    return Evidence(
-        hist, store.blacklisted(tx, numbers), store.complaint_counts(tx, numbers), store.ported(tx, numbers)
-    )
+    return Evidence(hist, *store.risk_and_ported(tx, numbers))
 
 
 def _history(rows: Sequence[Sequence[Any]], protocols: dict[str, str]) -> dict[str, History]:
@@ -152,17 +151,21 @@ def _history(rows: Sequence[Sequence[Any]], protocols: dict[str, str]) -> dict[s
 def classify_all(
     numbers: Sequence[str], ev: Evidence, now: int, rules: Rules
 ) -> tuple[list[Verdict], list[tuple[str, str, bool]]]:
-    """Own verdicts and (carrier, province, ported) for valid, normalised ``numbers``."""
-    table = prefix_table()
+    """Own verdicts and (carrier, province, ported) for valid, normalised ``numbers`` (numbers with the same
+    evidence share one verdict object: ``OwnVerdicts``)."""
+    lookup = prefix_table().lookup_tuple
+    verdict = OwnVerdicts(now, rules).of
     verdicts: list[Verdict] = []
     places: list[tuple[str, str, bool]] = []
-    hist, black, compl, ported = ev.history, ev.blacklisted, ev.complaints, ev.ported
+    hist, black, compl, ported = ev.history.get, ev.blacklisted, ev.complaints.get, ev.ported
     for n in numbers:
-        _, carrier, province = table.lookup_tuple(n)
-        moved = ported.get(n)
-        allocated = carrier != "unknown"
-        verdicts.append(own_verdict(allocated, True, n in black, compl.get(n, 0), hist.get(n), now, rules))
-        places.append((moved or carrier, province, moved is not None and moved != carrier))
+        _, carrier, province = lookup(n)
+        verdicts.append(verdict(carrier != "unknown", n in black, compl(n, 0), hist(n)))
+        if ported and n in ported:
+            moved = ported[n]
+            places.append((moved or carrier, province, moved != carrier))
+        else:
+            places.append((carrier, province, False))
     return verdicts, places
 
 
@@ -468,41 +471,44 @@ def _rows_by(
     rows: list[tuple[Any, ...]] = []
     counts = dict.fromkeys(CLASSES, 0)
     charged = 0
-    uncharged = billing.NUMCHECK_UNCHARGED
     invalid = own_verdict(False, False, False, 0, None, now), ("unknown", "", False)
+    # (class, confidence ‰, evidence text, billed) per verdict object: the own verdicts are shared by the
+    # numbers with the same evidence (``OwnVerdicts``) and stay alive in ``by_number`` during the loop, so
+    # their id is a stable key; a verdict combined with an upstream answer is a new object, never cached
+    tails: dict[int, tuple[str, int, str, bool]] = {}
     for seq, (shown, n) in enumerate(entries, first_seq):
         verdict, (carrier, province, moved) = invalid if n is None else by_number[n]
         if answers and n in answers:
-            verdict = decide(verdict, answers[n])
-        billed = billing_key(verdict) not in uncharged
+            cls, conf, evidence, billed = _tail(decide(verdict, answers[n]))
+        else:
+            tail = tails.get(id(verdict))
+            if tail is None:
+                tail = tails[id(verdict)] = _tail(verdict)
+            cls, conf, evidence, billed = tail
         charged += billed
-        counts[verdict.cls] += 1
-        rows.append((seq, shown, verdict.cls, carrier, province, moved, round(verdict.confidence * 1000),
-                     " ".join(verdict.evidence), billed))  # fmt: skip
+        counts[cls] += 1
+        rows.append((seq, shown, cls, carrier, province, moved, conf, evidence, billed))
     return rows, counts, charged
+
+
+def _tail(v: Verdict) -> tuple[str, int, str, bool]:
+    return v.cls, round(v.confidence * 1000), " ".join(v.evidence), billing_key(v) not in billing.NUMCHECK_UNCHARGED
 
 
 def record_marks(tx: Tx, account_id: int, rows: Sequence[Sequence[Any]], now: int) -> None:
     """Keep the 空号 / 沉默号 classes of a check's ``rows`` as the account's marks, replacing the older marks
     of every number it checked (a number now classed otherwise loses its mark)."""
-    checked: list[str] = []
     put: list[tuple[str, str]] = []
+    unmarked: list[str] = []
     for r in rows:
         number = str(r[1])
         if len(number) != 11 or not number.isdigit():  # not a mainland mobile number: never sent to
             continue
-        checked.append(number)
         if r[2] in MARKED:
             put.append((number, str(r[2])))
-    # a large check looks first whether the account has marks to clear at all (its first one has none);
-    # a few marks are upserted, so only the other numbers need clearing
-    if checked and (len(checked) <= store.CHUNK or store.has_marks(tx, account_id)):
-        if len(put) > store.SMALL:
-            store.clear_marks(tx, account_id, checked)
         else:
-            marked = {n for n, _ in put}
-            store.clear_marks(tx, account_id, [n for n in checked if n not in marked])
-    store.put_marks(tx, account_id, put, now)
+            unmarked.append(number)
+    store.replace_marks(tx, account_id, put, unmarked, now)
 
 
 @contextlib.contextmanager
@@ -530,7 +536,10 @@ def normalized_entries(numbers: Any, limit: int) -> list[tuple[str, str | None]]
         text = raw.strip()
         if not text:
             continue
-        n = normalize_cn_mobile(text)
+        if len(text) == 11 and text.isascii() and text.isdigit() and text[0] == "1" and text[1] >= "3":
+            n: str | None = text  # already the 11 digits normalize_cn_mobile answers (the usual entry)
+        else:
+            n = normalize_cn_mobile(text)
         key = n if n is not None else "\0" + text
         if key in seen:
             continue
