@@ -45,6 +45,7 @@ async def contend(bill: Bill, n: int, concurrency: int = 64) -> dict[str, Any]:
     topped = refunded_ids = 0
     negative: list[int] = []
     done = asyncio.Event()
+    answered = asyncio.Event()  # set at each send's answer (and at the end)
     sem = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
@@ -54,23 +55,35 @@ async def contend(bill: Bill, n: int, concurrency: int = 64) -> dict[str, Any]:
             except QxError as e:
                 refused.append(e.code)
                 return
+            finally:
+                answered.set()
             accepted.append(data)
+
+    async def after(sends: int) -> bool:
+        """Wait until ``sends`` sends have their answer (False: the run is over). The side tasks are paced by
+        the sends, not by the clock, so that on any machine's speed the money they bring in stays below what
+        the sends take (per 100 sends about 650 厘 of top-ups and 350 of refunds, 42 package parts, against
+        3,500 厘 of sends): the balance runs out, refusals come, and top-ups keep letting some through."""
+        while len(accepted) + len(refused) < sends and not done.is_set():
+            answered.clear()
+            await answered.wait()
+        return not done.is_set()
 
     async def topups() -> None:
         nonlocal topped
         i = 0
-        while not done.is_set():
-            amount = rng.choice((7, 35, 350, 3500))
+        while await after(20 * (i + 1)):
+            amount = rng.choice((7, 35, 350))
             await bill.db.write(lambda tx, a=amount, i=i: billing.topup(tx, acct, a, f"t-{i}", operator=True))
             topped += amount
             i += 1
-            await asyncio.sleep(0.01)
 
     refunded: set[int] = set()
 
     async def refunds() -> None:
-        while not done.is_set():
-            await asyncio.sleep(0.005)
+        i = 0
+        while await after(10 * (i + 1)):
+            i += 1
             if not accepted:
                 continue
             data = rng.choice(accepted)
@@ -82,7 +95,7 @@ async def contend(bill: Bill, n: int, concurrency: int = 64) -> dict[str, Any]:
 
     async def packages() -> None:
         i = 0
-        while not done.is_set():
+        while await after(25 * (i + 1)):
             pkg = await bill.db.write(
                 lambda tx, i=i: billing.grant_package(tx, acct, "term", rng.randint(1, 20), f"p-{i}", months=1)
             )
@@ -103,6 +116,7 @@ async def contend(bill: Bill, n: int, concurrency: int = 64) -> dict[str, Any]:
         await asyncio.gather(*(one(i) for i in range(n)))
     finally:
         done.set()
+        answered.set()
         await asyncio.gather(*side)
     refunded_ids = len(refunded)
 
