@@ -45,6 +45,7 @@ from qixin.console.routes import console_router, mount_static
 from qixin.errors import QxError
 from qixin.services.actor import Actor
 from qixin.services.queries import parse_id
+from qixin.store.db import connection_errors
 
 if TYPE_CHECKING:
     from qixin.api.services import ApiServices as Services
@@ -99,6 +100,12 @@ def create_api(platform: Services, lifespan: Any = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> Response:
         return unexpected_response(platform.log, exc)
+
+    async def _database(_: Request, exc: Exception) -> Response:
+        return unexpected_response(platform.log, exc)
+
+    for cls in connection_errors():  # answered here, not by the generic handler (which re-raises to the server)
+        app.add_exception_handler(cls, _database)
 
     async def customer(request: Request) -> tuple[Actor, bytes]:
         return await deps.customer(platform, request)

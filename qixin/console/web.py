@@ -54,6 +54,7 @@ ROLE_NAMES = {
 }  # fmt: skip
 STATUS_NAMES = {
     "queued": "排队中", "submitted": "已提交", "delivered": "已送达", "failed": "失败", "expired": "超时",
+    "undelivered": "未送达", "cancelled": "已取消",
     "pending": "待审核", "approved": "已通过", "rejected": "已驳回", "active": "正常", "frozen": "已冻结",
     "disabled": "已停用", "removed": "已移除", "revoked": "已吊销", "scheduled": "定时",
 }  # fmt: skip

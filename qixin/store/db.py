@@ -234,7 +234,8 @@ def _sqlite_path(url: str) -> str:
 def unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached rather than that the request was wrong: a
     PostgreSQL connection that was cut or cannot be opened (``psycopg.OperationalError``: the server
-    restarted, refuses connections, the network failed), or SQLite still locked after its busy timeout.
+    restarted, refuses connections, the network failed; ``InterfaceError``: used after it was closed), or
+    SQLite still locked after its busy timeout.
     The entry points answer these with a retryable SERVICE_UNAVAILABLE instead of INTERNAL_ERROR."""
     if isinstance(exc, sqlite3.OperationalError):
         return "locked" in str(exc) or "busy" in str(exc)
@@ -242,7 +243,16 @@ def unavailable(exc: BaseException) -> bool:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
         return False
-    return isinstance(exc, psycopg.OperationalError)
+    # InterfaceError: a statement on a connection already closed under it ("the connection is closed")
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+
+def connection_errors() -> tuple[type[Exception], ...]:
+    """The exception classes ``unavailable`` looks at (the entry points register their handler on these, so
+    that an outage is answered without the generic handler's re-raise and traceback in the log)."""
+    import psycopg
+
+    return (sqlite3.OperationalError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def pg_dsn(url: str) -> str:
