@@ -435,8 +435,8 @@ def admin_billing_router(platform: Platform) -> APIRouter:
     desk = platform.billing
 
     async def finance(request: Request) -> Actor:
-        """The staff actor, refused (FORBIDDEN) before its body is read unless its role may handle money."""
-        return await deps.staff_actor(platform, request, "money")
+        """The staff actor (the router's ``money`` guard has refused, before the body, a role outside it)."""
+        return await deps.staff_actor(platform, request)
 
     @router.get("/accounts/{account_id}", summary="账户计费概况与设置", response_model=AccountBillingOut,
                 responses=_staff("NOT_FOUND"))  # fmt: skip
