@@ -22,6 +22,7 @@ Rules (pure: bytes in, lists out; no I/O):
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -127,6 +128,17 @@ def _xlsx_rows(data: bytes, fast: bool = True) -> Iterable[Sequence[Any]]:
     return _xlsx_rows_fast(data) if fast else _xlsx_rows_openpyxl(data)
 
 
+@contextlib.contextmanager
+def _unreadable() -> Iterator[None]:
+    """An XLSX that fails while its cells are read: FILE_INVALID (a QxError raised inside passes as it is)."""
+    try:
+        yield
+    except QxError:
+        raise
+    except Exception as e:
+        raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+
+
 def _xlsx_rows_openpyxl(data: bytes) -> Iterator[Sequence[Any]]:
     from openpyxl import load_workbook
 
@@ -138,12 +150,8 @@ def _xlsx_rows_openpyxl(data: bytes) -> Iterator[Sequence[Any]]:
         ws = wb.worksheets[0] if wb.worksheets else None
         if ws is None:
             return
-        try:
+        with _unreadable():
             yield from ws.iter_rows(values_only=True)
-        except QxError:
-            raise
-        except Exception as e:
-            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
     finally:
         wb.close()
 
@@ -178,11 +186,8 @@ def _xlsx_rows_fast(data: bytes) -> Iterable[Sequence[Any]]:
 
 def _streamed(source: Any, shared: list[str], archive: Any) -> Iterator[list[Any]]:
     try:
-        yield from _sheet_rows(source, shared)
-    except QxError:
-        raise
-    except Exception as e:
-        raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
+        with _unreadable():
+            yield from _sheet_rows(source, shared)
     finally:
         source.close()
         if archive is not None:
@@ -230,22 +235,14 @@ class _ScannedSheet:
         if m is None:
             raise StopIteration
         self.pos = m.end()
-        try:
+        with _unreadable():  # e.g. a shared-string index past the table
             return next(iter(_sheet_rows(io.BytesIO(b"<sheetData>" + m.group(0) + b"</sheetData>"), self.shared)), [])
-        except QxError:
-            raise
-        except Exception as e:  # e.g. a shared-string index past the table
-            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
 
     def column(self, col: int) -> Iterator[Any]:
         """The values of column ``col`` (0-based) in the rows not read yet, in file order (rows without that
         cell give nothing); FILE_INVALID for a cell that cannot be read."""
-        try:
+        with _unreadable():  # e.g. a shared-string index past the table
             yield from self._column(col)
-        except QxError:
-            raise
-        except Exception as e:  # e.g. a shared-string index past the table
-            raise QxError("FILE_INVALID", "XLSX 文件无法读取") from e
 
     def _column(self, col: int) -> Iterator[Any]:
         letters = b""
