@@ -12,7 +12,7 @@ from typing import Any
 
 from qixin.domain.delivery import FAILED_STATUSES
 from qixin.store.db import Tx, chunks
-from qixin.store.reads import FAILED_PREDICATE, SEARCH_FILTERS
+from qixin.store.reads import SEARCH_FILTERS, search_where
 
 COLUMNS = (
     "id, account_id, created_by, reveal, filters, format, status, total, rows_written, last_id, offset_bytes,"
@@ -126,11 +126,7 @@ def export_rows(tx: Tx, where: dict[str, Any], limit: int) -> list[Any]:
     order (services/queries.EXPORT_COLUMNS) with one exception: the ``reason`` column (index 13) holds the
     channel's protocol for a failed message, NULL for every other one (whose reason is empty), so that
     the caller computes a reason only where there is one (domain/export.csv_rows)."""
-    clauses = [SEARCH_FILTERS[k] for k in SEARCH_FILTERS if where.get(k) is not None]
-    params = [where[k] for k in SEARCH_FILTERS if where.get(k) is not None]
-    if where.get("status") in FAILED_STATUSES:
-        clauses.append(FAILED_PREDICATE)
-    cond = " WHERE " + " AND ".join(clauses) if clauses else ""
+    cond, params = search_where(where)
     return tx.all(f"{_EXPORT_SELECT}{cond} ORDER BY m.id DESC LIMIT ?", (*params, limit))
 
 

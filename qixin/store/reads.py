@@ -105,14 +105,20 @@ def scan_floor(tx: Tx, account_id: int, before_id: int | None, window: int) -> i
     return int(r[0]) if r else None
 
 
-def search_messages(tx: Tx, filters: dict[str, Any], limit: int) -> list[Any]:
-    """Messages matching every given filter (SEARCH_FILTERS), newest first (ids are time-ordered), at most
-    ``limit`` rows of SEARCH_COLUMNS. ``before_id`` is the cursor: rows strictly older than it."""
+def search_where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The `` WHERE …`` (or "") and its parameters for every given filter of SEARCH_FILTERS over
+    ``messages m`` (a failure status also names the failed-records index's predicate)."""
     clauses = [SEARCH_FILTERS[k] for k in SEARCH_FILTERS if filters.get(k) is not None]
     params = [filters[k] for k in SEARCH_FILTERS if filters.get(k) is not None]
     if filters.get("status") in FAILED_STATUSES:
         clauses.append(FAILED_PREDICATE)
-    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def search_messages(tx: Tx, filters: dict[str, Any], limit: int) -> list[Any]:
+    """Messages matching every given filter (SEARCH_FILTERS), newest first (ids are time-ordered), at most
+    ``limit`` rows of SEARCH_COLUMNS. ``before_id`` is the cursor: rows strictly older than it."""
+    where, params = search_where(filters)
     return tx.all(
         "SELECT m.id, m.batch_id, m.account_id, COALESCE(m.token, m.number), m.carrier, m.province, m.type, m.parts,"
         " m.fee_li, m.status,"
