@@ -200,7 +200,7 @@ def generate_sql(db: Database, rows: int, months_ago: int = 8) -> tuple[int, int
     return year, month
 
 
-async def measure_partition(url: str, rows: int) -> dict[str, object]:
+async def measure_partition(url: str, rows: int, seal: bool = True) -> dict[str, object]:
     from qixin.store import partitions
 
     migrate(url)
@@ -222,6 +222,11 @@ async def measure_partition(url: str, rows: int) -> dict[str, object]:
     have = db.read_sync(lambda tx: tx.one(f"SELECT COUNT(*) FROM {name}")[0])
     assert have == rows, (have, rows)
     retention = Retention(db, days=183)
+    # the seal: the daily worker counts a month once, a day after it ended (months before its purge)
+    t0 = time.perf_counter()
+    sealed = await retention.seal() if seal else []
+    seal_s = time.perf_counter() - t0
+    assert sealed == ([name] if seal else []), sealed
     # the probe's read of messages locks the partitioned parent: it waits while a month is detached
     out, elapsed, waits, left = await probed_purge(db, retention, "SELECT COUNT(*) FROM messages WHERE id = -1")
     purged = out["purged"]
@@ -230,6 +235,7 @@ async def measure_partition(url: str, rows: int) -> dict[str, object]:
     return {
         "rows": rows,
         "generate_s": round(gen_s, 1),
+        "seal_s": round(seal_s, 2) if seal else None,
         "detach_ms": out["longest_detach_ms"],
         "drop_steps_ms": retention.last_drop_steps,
         "purge_s": round(elapsed, 2),
@@ -296,6 +302,7 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--partition", action="store_true", help="PostgreSQL: drop a partitioned month")
     ap.add_argument("--migration", action="store_true", help="PostgreSQL: migration 0022 on a table with rows")
+    ap.add_argument("--no-seal", action="store_true", help="--partition: purge a month never sealed (a full scan)")
     args = ap.parse_args()
     if args.migration:
         rows = min(args.rows, 20_000_000)
@@ -306,7 +313,7 @@ def main() -> None:
         rows = min(args.rows, 20_000_000)
         print(f"# bench_retention --partition: {rows} rows; {machine()}")
         with PostgresDb(args.pg) as pg:
-            print("postgresql", asyncio.run(measure_partition(pg.url, rows)))
+            print("postgresql", asyncio.run(measure_partition(pg.url, rows, seal=not args.no_seal)))
         return
     rows = min(args.rows, 1_000_000)
     print(f"# bench_retention: {rows} rows; {machine()}")

@@ -4,8 +4,11 @@ stay; each purge is audited with its counts; ``stats verify`` compares only the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
-from conftest import Running
+import pytest
+from conftest import Running, running_platform
 
 from qixin.services import stats
 from qixin.services.actor import Actor
@@ -323,6 +326,11 @@ async def test_postgresql_drops_whole_months_and_keeps_complaint_evidence(runnin
         assert await db.read(lambda tx: _count(tx, f"SELECT COUNT(*) FROM {name}")) == 30
         assert await db.write(lambda tx: partitions.create_month(tx, *month)) == []  # exists: nothing made
         assert await running.platform.retention.maintain() == []  # current and next months exist already
+        # the month is long over: sealed (counted once), then read by the purge instead of a scan
+        assert await running.platform.retention.seal() == [name]
+        assert await running.platform.retention.seal() == []  # once
+        seal = await db.read(lambda tx: partitions.seal_of(tx, name))
+        assert seal == partitions.Seal(30, 30, ())
     else:
         assert not await db.read(partitions.is_partitioned)
         assert await running.platform.retention.maintain() == []
@@ -335,6 +343,8 @@ async def test_postgresql_drops_whole_months_and_keeps_complaint_evidence(runnin
     assert out["purged"]["batches"] == 0  # the evidence message still needs its batch
     if db.is_pg:
         assert out["partitions_dropped"] == [name] and out["longest_detach_ms"] > 0
+        assert running.platform.retention.last_drop_steps["sealed"] is True
+        assert await db.read(lambda tx: partitions.seal_of(tx, name)) is None  # gone with its month
         tables = lambda tx: {str(r[0]) for r in tx.all("SELECT tablename FROM pg_tables")}  # noqa: E731
         left = await db.read(tables)
         assert name not in left and partitions.month_name("submits", *month) not in left
@@ -520,3 +530,60 @@ async def test_two_processes_purging_and_creating_months_at_once(running: Runnin
     ny, nm = partitions.next_month(y, m)
     assert names == sorted(partitions.month_name(t, yy, mm) for t in ("messages", "submits")
                            for yy, mm in ((y, m), (ny, nm)))  # fmt: skip
+
+
+@pytest.mark.pg
+async def test_postgresql_a_sealed_month_goes_whole_with_what_was_open_kept(pg_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: a month is sealed a day after it ended — its rows and parts counted, the ids not final
+    then. A purge whose cutoff falls inside a month leaves that month whole (the chunked walk stops below
+    it); once the cutoff is past the month, the purge drops it with the seal's counts, keeping by index
+    what must stay: a message still not final, a final one to a number under an open complaint. A message
+    that was open at the seal and became final since goes with the month."""
+    from qixin.store import partitions
+
+    async with running_platform(pg_url, tmp_path) as running:
+        db, retention = running.platform.db, running.platform.retention
+        old = running.account(name="旧客户")
+        numbers = [f"1395000{i:04d}" for i in range(10)]
+        assert (await old.send(to=numbers, content="您的订单已发货")).status_code == 200
+        await running.wait_final(10)
+        now = now_ms()
+        year, month = partitions.month_of(now - 300 * DAY_MS)
+        start, end = partitions.month_start(year, month), partitions.month_start(year, month + 1)
+        await db.write(lambda tx: _age_account_by(tx, old.account_id, now - (start + 5 * DAY_MS)))
+        name = partitions.month_name("messages", year, month)
+        assert await db.write(lambda tx: partitions.create_month(tx, year, month)) == [
+            name, partitions.month_name("submits", year, month)]  # fmt: skip
+        ids = await db.read(lambda tx: [int(r[0]) for r in tx.all(
+            "SELECT id FROM messages WHERE account_id = ? ORDER BY id", (old.account_id,))])  # fmt: skip
+        still_open, late, evidence = ids[0], ids[1], ids[2]
+        reopen = "UPDATE messages SET status = 'submitted', done_at = NULL WHERE id IN (?, ?)"
+        await db.write(lambda tx: tx.execute(reopen, (still_open, late)))
+
+        # not sealed before a day has passed since the month's end; then sealed once
+        assert name not in [p.name for p, _ in await db.read(lambda tx: partitions.sealable(tx, end + 3_600_000))]
+        assert await retention.seal(end + partitions.SEAL_AFTER_MS + 60_000) == [name]
+        assert await db.read(lambda tx: partitions.seal_of(tx, name)) == partitions.Seal(10, 10, (still_open, late))
+
+        # a cutoff inside the month: nothing of it goes, though its messages are older than the cutoff
+        mid = await retention.purge(Actor.cli(), before=(start + 10 * DAY_MS) // 1000)
+        assert mid["purged"]["messages"] == 0 and "partitions_dropped" not in mid
+        dry = await retention.purge(Actor.cli(), before=(start + 10 * DAY_MS) // 1000, dry_run=True)
+        assert dry["purged"]["messages"] == 0
+
+        # since the seal: the late receipt came (final now); a complaint names a delivered message's number
+        deliver = "UPDATE messages SET status = 'delivered', done_at = ? WHERE id = ?"
+        await db.write(lambda tx: tx.execute(deliver, (start + 6 * DAY_MS, late)))
+        number = await db.read(lambda tx: tx.one("SELECT number FROM messages WHERE id = ?", (evidence,))[0])
+        await running.platform.compliance_desk.record_complaint(Actor.cli(), number, None, "投诉")
+        dry = await retention.purge(Actor.cli(), dry_run=True)  # the default cutoff: the month is wholly past
+        assert dry["purged"]["messages"] == 8 and dry["kept"] == {"complaint_evidence": 1, "not_final": 1}
+        out = await retention.purge(Actor.cli())
+        assert out["partitions_dropped"] == [name] and retention.last_drop_steps["sealed"] is True
+        assert out["purged"]["messages"] == 8 and out["purged"]["submits"] == 8
+        assert out["kept"] == {"complaint_evidence": 1, "not_final": 1}
+        left = await db.read(lambda tx: sorted(int(r[0]) for r in tx.all(
+            "SELECT id FROM messages_default WHERE account_id = ?", (old.account_id,))))  # fmt: skip
+        assert left == [still_open, evidence]
+        assert await db.read(lambda tx: partitions.seal_of(tx, name)) is None
+        assert (await db.read(stats.verify))["ok"]

@@ -24,9 +24,11 @@ Rules:
   range). A month whose whole range is before the cutoff (with the ids' minute of margin) is detached and
   dropped in one short transaction of its own connection (a lock timeout, tried again); the messages it
   must keep (open-complaint evidence, not final) are copied out and written back first — they land in the
-  default partition, where the chunked walk keeps them until the complaint closes. The partial edge month
-  (and the default and legacy partitions) go through the same chunked walk as SQLite. ``maintain`` creates
-  the current and the next month ahead: on start of the role and before each daily purge.
+  default partition, where the chunked walk keeps them until the complaint closes. Months go whole: the
+  month the cutoff falls in stays until all of it is past, and the chunked walk (as on SQLite) covers only
+  what lies below the first attached month — the default and legacy partitions. ``maintain`` creates the
+  current and the next month ahead: on start of the role and before each daily purge; ``seal`` then counts
+  each month a day after it ended (store/partitions.py: ``Seal``), so that its drop needs no scan.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,12 @@ FINAL = frozenset(store.FINAL)
 
 async def _zero() -> int:
     return 0
+
+
+def _month_bound(cut: int) -> int:
+    """PostgreSQL: a month partition goes whole when every id of its range is older than the cutoff by a
+    minute (the ids' margin for clocks)."""
+    return partitions.id_at(cut - 60_000)
 
 
 def _id_below(before_at: int) -> int:
@@ -152,8 +161,14 @@ class Retention(UseCase):
         id_below = _id_below(cut)
         dropped: list[str] = []
         drop_ms = 0.0
-        if not dry_run and self.db.is_pg and await self.db.read(partitions.is_partitioned):
-            dropped, drop_ms = await self._drop_months(cut, counts)
+        if self.db.is_pg and await self.db.read(partitions.is_partitioned):
+            if not dry_run:
+                dropped, drop_ms = await self._drop_months(cut, counts)
+            # the walk stops below the first month not wholly past: a month goes whole (the dry run walks the
+            # months it would drop, by the same rule)
+            first = await self.db.read(lambda tx: partitions.first_month_low(tx, _month_bound(cut)))
+            if first is not None:
+                id_below = min(id_below, first)
 
         # 1. messages and their parts, by id (time order)
         last = 0
@@ -328,35 +343,49 @@ class Retention(UseCase):
         """PostgreSQL: detach and drop every month partition wholly before ``cut``; the rows it must keep
         are written back (to the default partition) in the detach's transaction. Counts what went; the
         names dropped and the longest detach transaction (ms: the parents' exclusive lock, commit included)."""
-        below = partitions.id_at(cut - 60_000)  # every id of the range older than the cutoff by a minute
+        below = _month_bound(cut)
         pairs = await self.db.read(lambda tx: partitions.droppable(tx, below))
         names: list[str] = []
         longest = 0.0
         await self._drop_detached()  # left by a purge that stopped between its detach and its drop
         for mpart, spart in pairs:
             steps: dict[str, float] = {}
-            # the scans outside the lock: old months do not change, only the open complaints may
+            t_keep = time.perf_counter()
+            # outside the lock: old months do not change, only the open complaints may
             numbers, protected = await self.db.read(store.open_complaints)
-            # the month's scan and the count of its parts at once (two readers: two database backends)
-            scan, subs = await asyncio.gather(
-                self.db.read(
-                    lambda tx, p=mpart.name, n=numbers, i=protected: partitions.scan_month(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
-                ),
-                self.db.read(lambda tx, p=spart.name: partitions.count_rows(tx, p))  # type: ignore[misc]
-                if spart is not None
-                else _zero(),
-            )
-            rows, keep = scan
+            seal = await self.db.read(lambda tx, p=mpart.name: partitions.seal_of(tx, p))  # type: ignore[misc]
+            if seal is not None:  # counted when its month ended (``seal``): the rows to keep by index
+                rows, subs = seal.messages, seal.submits
+                found = partial(partitions.sealed_keep, part=mpart.name, seal=seal, before_at=cut, final=FINAL,
+                                numbers=numbers, protected=protected)  # fmt: skip
+                keep = await self.db.read(found)
+            else:  # not sealed (the legacy partition, or a month that ended less than a day ago): scan it
+                # the month's scan and the count of its parts at once (two readers: two database backends)
+                scan, subs = await asyncio.gather(
+                    self.db.read(
+                        lambda tx, p=mpart.name, n=numbers, i=protected: partitions.scan_month(tx, p, cut, FINAL, n, i)  # type: ignore[misc]
+                    ),
+                    self.db.read(lambda tx, p=spart.name: partitions.count_rows(tx, p))  # type: ignore[misc]
+                    if spart is not None
+                    else _zero(),
+                )
+                rows, keep = scan
+            steps["counts_and_keep"] = round((time.perf_counter() - t_keep) * 1000, 1)
+            steps["sealed"] = seal is not None
 
             def detach(tx: Tx, mpart: partitions.Part = mpart, spart: partitions.Part | None = spart,
                        keep: list[Any] = keep, seen: tuple[set[str], set[int]] = (numbers, protected),
+                       seal: partitions.Seal | None = seal,
                        steps: dict[str, float] = steps) -> tuple[int, int]:  # fmt: skip
                 partitions.lock_parents(tx, self.lock_timeout_ms)  # what the detach takes anyway, first
                 if not partitions.attached(tx, "messages", mpart.name):
                     return -1, 0  # another process's purge detached it meanwhile
                 if store.open_complaints(tx) != seen:  # a complaint came or went meanwhile
                     now_numbers, now_protected = store.open_complaints(tx)
-                    keep = partitions.scan_month(tx, mpart.name, cut, FINAL, now_numbers, now_protected)[1]
+                    if seal is not None:
+                        keep = partitions.sealed_keep(tx, mpart.name, seal, cut, FINAL, now_numbers, now_protected)
+                    else:
+                        keep = partitions.scan_month(tx, mpart.name, cut, FINAL, now_numbers, now_protected)[1]
                 return partitions.detach_month(tx, mpart.name, spart.name if spart else None,
                                                [int(r[0]) for r in keep], self.lock_timeout_ms, steps)  # fmt: skip
 
@@ -375,6 +404,23 @@ class Retention(UseCase):
             self.last_drop_steps = steps
             log.info("retention: dropped partition %s (%d rows, %d kept)", mpart.name, rows, kept_m)
         return names, longest
+
+    async def seal(self, now: int | None = None) -> list[str]:
+        """PostgreSQL: count each month partition once its month is over (a day after), so that its purge,
+        months later, reads the counts instead of scanning it (``partitions.Seal``). The scan is a read of
+        its own connection, outside the writer; run by the daily worker before its purge. Sealed names."""
+        if not self.db.is_pg or not await self.db.read(partitions.is_partitioned):
+            return []
+        at = now_ms() if now is None else now
+        pairs = await self.db.read(lambda tx: partitions.sealable(tx, at))
+        sealed: list[str] = []
+        for mpart, spart in pairs:
+            seal = await self.db.read(lambda tx, m=mpart, s=spart: partitions.count_month(tx, m, s, FINAL))  # type: ignore[misc]
+            save = lambda tx, n=mpart.name, s=seal: partitions.save_seal(tx, n, s, now_ms())  # noqa: E731
+            if await self.db.write(save):
+                sealed.append(mpart.name)
+                log.info("retention: sealed %s (%d rows, %d not final)", mpart.name, seal.messages, len(seal.open_ids))
+        return sealed
 
     async def _drop_detached(self) -> None:
         names = await self.db.read(partitions.detached)
@@ -432,8 +478,9 @@ class Retention(UseCase):
                 await asyncio.sleep(min(left / 1000, 60.0))
             try:
                 await self.maintain()
+                await self.seal()
             except Exception:
-                log.exception("retention: creating the months' partitions failed")
+                log.exception("retention: creating or sealing the months' partitions failed")
             try:
                 await self.purge(Actor.system("retention"))
             except Exception:

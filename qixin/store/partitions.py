@@ -141,6 +141,8 @@ def create_month(tx: Tx, year: int, month: int) -> list[str]:
         if any(not p.default and (p.low is None or p.low < high) and (p.high is None or p.high > low) for p in parts):
             continue
         name = month_name(table, year, month)
+        if table == "messages":
+            forget_seal(tx, name)  # a seal left by an earlier table of this name (dropped, made again)
         default = next((p.name for p in parts if p.default), None)
         stray = default is not None and tx.one(
             f"SELECT 1 FROM {default} WHERE {key} >= ? AND {key} < ? LIMIT 1", (low, high)
@@ -200,6 +202,91 @@ def count_rows(tx: Tx, part: str) -> int:
     return int(tx.one(f"SELECT COUNT(*) FROM {part}")[0])
 
 
+# -- sealed months (table archive_months) ---------------------------------------------------------------------
+SEAL_AFTER_MS = 86_400_000  # a month is sealed a day after it ended (ids of a burst borrow milliseconds, clocks drift)
+_MONTH = re.compile(r"^messages_p[0-9]{6}$")
+
+
+@dataclass(frozen=True)
+class Seal:
+    """A month counted once it was over: its messages, their parts, and the ids that were not final then."""
+
+    messages: int
+    submits: int
+    open_ids: tuple[int, ...]
+
+
+def sealable(tx: Tx, now: int) -> list[tuple[Part, Part | None]]:
+    """(messages, submits) month partitions whose month ended ``SEAL_AFTER_MS`` before ``now`` and that
+    have no seal yet (the legacy and default partitions are never sealed: the chunked walk deletes there)."""
+    sealed = {str(r[0]) for r in tx.all("SELECT name FROM archive_months")}
+    return [pair for pair in droppable(tx, id_at(now - SEAL_AFTER_MS))
+            if _MONTH.match(pair[0].name) and pair[0].name not in sealed]  # fmt: skip
+
+
+def count_month(tx: Tx, mpart: Part, spart: Part | None, final: Iterable[str]) -> Seal:
+    """One scan of a past month (read-only, no lock anyone waits for): its rows, its parts' rows and the
+    ids of the messages that may still change — not final (no ``done_at``, or a status that is not final)
+    or created after the month's range (a margin no clock should reach: kept, decided at the purge)."""
+    assert mpart.high is not None
+    row = tx.one(
+        "SELECT COUNT(*), COALESCE(json_agg(id ORDER BY id) FILTER (WHERE done_at IS NULL"
+        f" OR NOT (status = ANY(?)) OR created_at >= ?), '[]') FROM {mpart.name}",
+        (sorted(final), ms_of_id(mpart.high)),
+    )
+    open_ids = row[1] if isinstance(row[1], list) else json.loads(row[1])
+    parts = count_rows(tx, spart.name) if spart is not None else 0
+    return Seal(int(row[0]), parts, tuple(int(i) for i in open_ids))
+
+
+def save_seal(tx: Tx, name: str, seal: Seal, at: int) -> bool:
+    """Record a month's seal unless one is there (two processes sealing at once: the first stays)."""
+    tx.execute(
+        "INSERT INTO archive_months (name, messages, submits, open_ids, sealed_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (name) DO NOTHING",
+        (name, seal.messages, seal.submits, json.dumps(list(seal.open_ids)), at),
+    )
+    return tx.rowcount == 1
+
+
+def seal_of(tx: Tx, name: str) -> Seal | None:
+    row = tx.one("SELECT messages, submits, open_ids FROM archive_months WHERE name = ?", (name,))
+    if row is None:
+        return None
+    return Seal(int(row[0]), int(row[1]), tuple(int(i) for i in json.loads(row[2])))
+
+
+def forget_seal(tx: Tx, name: str) -> None:
+    tx.execute("DELETE FROM archive_months WHERE name = ?", (name,))
+
+
+def sealed_keep(tx: Tx, part: str, seal: Seal, before_at: int, final: Iterable[str],
+                numbers: set[str], protected: set[int]) -> list[Any]:  # fmt: skip
+    """What ``scan_month`` finds, for a sealed month, by index instead of a scan: the final messages to the
+    complaints' numbers (``ix_messages_number_done`` holds every message with ``done_at``), the complaints'
+    messages and the seal's open ids by key — then the same rule: kept when not final, newer than
+    ``before_at``, or named by an open complaint. (id, number, status, created_at, batch_id), by id."""
+    done = set(final)
+    rows = tx.all(
+        f"SELECT id, number, status, created_at, batch_id FROM {part}"
+        " WHERE (number = ANY(?) AND done_at IS NOT NULL) OR id = ANY(?) ORDER BY id",
+        (sorted(numbers), sorted(protected | set(seal.open_ids))),
+    )
+    return [
+        tuple(r) for r in rows
+        if r[2] not in done or int(r[3]) >= before_at or r[1] in numbers or int(r[0]) in protected
+    ]  # fmt: skip
+
+
+def first_month_low(tx: Tx, above: int) -> int | None:
+    """The lowest id of the month partitions not wholly below ``above``: where the chunked walk stops on a
+    partitioned archive (months go whole, by ``detach_month``; the walk keeps to the legacy and default
+    partitions' old rows, so a sealed month's counts stay true)."""
+    lows = [p.low for p in partitions(tx, "messages")
+            if _MONTH.match(p.name) and p.low is not None and (p.high is None or p.high > above)]  # fmt: skip
+    return min(lows) if lows else None
+
+
 def detach_month(tx: Tx, messages_part: str, submits_part: str | None, keep: Sequence[int],
                  lock_timeout_ms: int, timings: dict[str, float] | None = None) -> tuple[int, int]:  # fmt: skip
     """Detach one month (messages and its submits) from the parents; the messages in ``keep`` and their
@@ -220,6 +307,7 @@ def detach_month(tx: Tx, messages_part: str, submits_part: str | None, keep: Seq
 
     set_lock_timeout(tx, lock_timeout_ms)
     step("detach_messages", f"ALTER TABLE messages DETACH PARTITION {messages_part}")
+    forget_seal(tx, messages_part)
     if submits_part:
         step("detach_submits", f"ALTER TABLE submits DETACH PARTITION {submits_part}")
     kept = kept_subs = 0

@@ -1102,6 +1102,21 @@ retention_marks = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# PostgreSQL: a month partition of the archive, sealed once its month is over (migration 0024_archive_months;
+# store/partitions.py). Nothing enters a past month's id range and the purge's chunked walk never reaches a
+# month partition, so the counts taken then are the month's rows when it is dropped; ``open_ids`` are the
+# messages that were not final then (the only ones whose status may still change). The purge reads these
+# instead of scanning the month, and deletes the row in the transaction that detaches the month.
+archive_months = Table(
+    "archive_months",
+    metadata,
+    Column("name", String(64), primary_key=True),  # messages_pYYYYMM
+    Column("messages", BigInteger, nullable=False),
+    Column("submits", BigInteger, nullable=False),
+    Column("open_ids", Text, nullable=False, server_default="[]"),  # JSON list of ids
+    Column("sealed_at", BigInteger, nullable=False),
+)
+
 # -- number services, part two (issue 14; migration 0020_numbers2) --------------------------------------------
 # The latest 空号 / 沉默号 class per account and number from its checks (a send's skip_empty / skip_silent).
 number_marks = Table(
