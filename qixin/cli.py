@@ -1040,7 +1040,12 @@ def retention_purge(
     汇总统计、账本、审计保留；未结投诉涉及的短信保留。"""
     from qixin.services.actor import Actor
 
-    out = _call(data_dir, lambda s: s.retention.purge(Actor.cli(), before, dry_run))
+    async def purge(s: Services) -> dict[str, Any]:
+        done = await s.retention.purge(Actor.cli(), before, dry_run)
+        await s.retention.files_freed()  # the dropped months' files, before the process ends
+        return done
+
+    out = _call(data_dir, purge)
     p = out["purged"]
     human = (
         f"{'将清理' if dry_run else '已清理'} {out['before_local']} 之前：短信 {p['messages']} 条，"

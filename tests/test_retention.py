@@ -344,6 +344,8 @@ async def test_postgresql_drops_whole_months_and_keeps_complaint_evidence(runnin
     if db.is_pg:
         assert out["partitions_dropped"] == [name] and out["longest_detach_ms"] > 0
         assert running.platform.retention.last_drop_steps["sealed"] is True
+        assert (await running.platform.retention.files_freed() or -1) >= 0  # the detached tables' drop
+        assert await running.platform.retention.files_freed() is None  # awaited once
         assert await db.read(lambda tx: partitions.seal_of(tx, name)) is None  # gone with its month
         tables = lambda tx: {str(r[0]) for r in tx.all("SELECT tablename FROM pg_tables")}  # noqa: E731
         left = await db.read(tables)
@@ -521,6 +523,7 @@ async def test_two_processes_purging_and_creating_months_at_once(running: Runnin
     assert a["purged"]["submits"] + b["purged"]["submits"] == 12
     dropped = a.get("partitions_dropped", []) + b.get("partitions_dropped", [])
     assert dropped == [partitions.month_name("messages", *month)]
+    await asyncio.gather(one.files_freed(), two.files_freed())
     assert await db.read(partitions.detached) == []
     # months far ahead, created by two maintenance steps at once
     later = now_ms() + 400 * DAY_MS
@@ -580,6 +583,8 @@ async def test_postgresql_a_sealed_month_goes_whole_with_what_was_open_kept(pg_u
         assert dry["purged"]["messages"] == 8 and dry["kept"] == {"complaint_evidence": 1, "not_final": 1}
         out = await retention.purge(Actor.cli())
         assert out["partitions_dropped"] == [name] and retention.last_drop_steps["sealed"] is True
+        await retention.files_freed()
+        assert await db.read(partitions.detached) == []
         assert out["purged"]["messages"] == 8 and out["purged"]["submits"] == 8
         assert out["kept"] == {"complaint_evidence": 1, "not_final": 1}
         left = await db.read(lambda tx: sorted(int(r[0]) for r in tx.all(
