@@ -95,6 +95,7 @@ async def run(n: int, db_url: str | None) -> None:
             done = await s.filejobs.progress(Actor.cli(), int(job["job_id"]))
             print(f"accept in full without a preview first (file read again): {t_cold:.2f} s, CPU {c_cold:.2f} s; "
                   f"status {done['status']}, accepted {done['accepted']:,}")  # fmt: skip
+            s.filejobs._parsed.clear()  # read the file again, as the first preview did
             t, c = time.perf_counter(), time.process_time()  # every number now counted twice per limit
             pv = await s.filejobs.preview(Actor.cli(), acct["account_id"], data, "bench.xlsx", opts)
             t_again, c_again = time.perf_counter() - t, time.process_time() - c
