@@ -184,7 +184,8 @@ def test_fixed_windows_on_both_storages(storage: str) -> None:
         while not gate.limiter.test(items[0], "t", "a"):  # wait for the next 1-second window, no longer
             assert time.monotonic() < deadline, "the 1-second window never reset"
             time.sleep(0.01)
-        # the minute window has one left
+        # the minute window has one left (peek sees the ended second window as reserve does)
+        assert gate.peek(checks, {}) == {}
         refused, reservation = gate.reserve(checks)
         assert refused == {} and gate.remaining(items[1], "t", "a") == 0
         reservation.release()

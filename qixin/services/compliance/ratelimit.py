@@ -145,7 +145,7 @@ class RateGate:
             head, tail, _ = _key_parts(item, tuple(ids))
             keys = [head + n + tail for n in numbers]
             plans.append((keys, self._current(keys), item.amount))
-        get = tally.get
+        get, live = tally.get, self._live
         for (item, _, numbers), (keys, counts, amount) in zip(groups, plans, strict=True):
             limit = str(item)
             if len(set(numbers)) == len(numbers):
@@ -153,16 +153,21 @@ class RateGate:
                     if max(counts, default=0) < amount:
                         over = []
                     else:
-                        over = [n for n, c in zip(numbers, counts, strict=True) if c >= amount]
+                        over = [
+                            n
+                            for n, k, c in zip(numbers, keys, counts, strict=True)
+                            if c >= amount and live(k, c) >= amount
+                        ]
                 else:
-                    over = [n for n, k, c in zip(numbers, keys, counts, strict=True) if c + get(k, 0) >= amount]
+                    over = [n for n, k, c in zip(numbers, keys, counts, strict=True)
+                            if c + get(k, 0) >= amount and live(k, c) + get(k, 0) >= amount]  # fmt: skip
             else:  # a repeat sees the increments of its earlier occurrences (reserve counts them in order)
                 seen: dict[str, int] = {}
                 over = []
                 for n, k, c in zip(numbers, keys, counts, strict=True):
                     earlier = seen.get(k, 0)
                     seen[k] = earlier + 1
-                    if c + get(k, 0) + earlier >= amount:
+                    if c + get(k, 0) + earlier >= amount and live(k, c) + get(k, 0) + earlier >= amount:
                         over.append(n)
             for n in over:
                 refused.setdefault(n, limit)
@@ -183,7 +188,8 @@ class RateGate:
         self.storage.reset()
 
     def _current(self, keys: list[str]) -> list[int]:
-        """The stored count of each key now (0 when missing or its window has ended), read only."""
+        """The stored count of each key, read only (0 when missing). In memory a count whose window has
+        ended may still be stored: :meth:`_live` tells, asked only where the count would refuse."""
         if isinstance(self.storage, RedisStorage):
             storage = self.storage
             conn: Any = storage.get_connection()
@@ -192,16 +198,15 @@ class RateGate:
                 values = conn.mget([storage.prefixed_key(k) for k in keys[start : start + _CHUNK]])
                 out.extend(int(v) if v is not None else 0 for v in values)
             return out
-        mem = self.storage
-        counter, expirations = mem.storage, mem.expirations
-        now = time.time()
+        counter = self.storage.storage
         with self._lock:
-            if not counter:
-                return [0] * len(keys)
-            values = list(map(counter.get, keys, repeat(0)))
-            if any(values):  # a count only counts within its window
-                values = [v if v and expirations.get(k, 0) > now else 0 for k, v in zip(keys, values, strict=True)]
-            return values
+            return list(map(counter.get, keys, repeat(0))) if counter else [0] * len(keys)
+
+    def _live(self, key: str, count: int) -> int:
+        """``count`` (from :meth:`_current`) if its window has not ended, else 0 (a new window starts)."""
+        if isinstance(self.storage, RedisStorage):  # Redis expires the key itself
+            return count
+        return count if self.storage.expirations.get(key, 0) > time.time() else 0
 
     # -- bulk operations, same semantics as the storage's incr (set the expiry when the key is new) --
     def _increment(self, keys: list[tuple[str, int]]) -> list[int]:
