@@ -4,6 +4,7 @@ frequency windows on both limit storages (memory and Redis), reservations given 
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import subprocess
 import sys
@@ -183,7 +184,8 @@ def test_fixed_windows_on_both_storages(storage: str) -> None:
         while not gate.limiter.test(items[0], "t", "a"):  # wait for the next 1-second window, no longer
             assert time.monotonic() < deadline, "the 1-second window never reset"
             time.sleep(0.01)
-        # the minute window has one left
+        # the minute window has one left (peek sees the ended second window as reserve does)
+        assert gate.peek(checks, {}) == {}
         refused, reservation = gate.reserve(checks)
         assert refused == {} and gate.remaining(items[1], "t", "a") == 0
         reservation.release()
@@ -226,3 +228,46 @@ def test_cli_account_create_with_permit(tmp_path: Path) -> None:
     finally:
         db.close()
     assert pol.permit_24h is True and not free[0]
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_peek_answers_what_reserve_refuses_and_counts_nothing(storage: str) -> None:
+    """Two gates with the same counts: peek (with its tally across batches) on one, reserve (kept) on the
+    other, batch after batch — repeats within a batch and across batches, two limits with their own
+    windows. Peek refuses exactly what reserve refuses, and its gate's counters never move."""
+    url = ""
+    if storage == "redis":
+        url = "redis://127.0.0.1:6379/0"
+        need(redis_available(url))
+    peeking = RateGate(url, prefix=f"qixin-test-{secrets.token_hex(4)}")
+    reserving = RateGate(url, prefix=f"qixin-test-{secrets.token_hex(4)}")
+    try:
+        items = parse_limit("3/minute;4/hour")
+        pool = [f"1380000{i:04d}" for i in range(40)]
+        rng = random.Random(11)
+        warm = [[rng.choice(pool) for _ in range(30)] for _ in range(3)]  # numbers already counted 0–several times
+        for batch in warm:
+            for gate in (peeking, reserving):
+                gate.reserve([(items[0], ("t", "a"), sorted(set(batch))), (items[1], ("any",), sorted(set(batch)))])
+
+        def counts(gate: RateGate) -> list[int]:
+            return [gate.remaining(items[0], "t", "a", n) for n in pool] + [
+                gate.remaining(items[1], "any", n) for n in pool
+            ]
+
+        before = counts(peeking)
+        tally: dict[str, int] = {}
+        refused_total = 0
+        for i in range(8):  # repeats within a batch (odd), distinct numbers (even); repeats across batches
+            batch = [rng.choice(pool) for _ in range(12)] if i % 2 else rng.sample(pool, 12)
+            groups = [(items[0], ("t", "a"), batch), (items[1], ("any",), batch)]
+            peeked = peeking.peek(groups, tally)
+            reserved, _ = reserving.reserve(groups)
+            assert peeked == reserved
+            refused_total += len(reserved)
+        assert 0 < refused_total < 8 * 12  # both outcomes were checked
+        assert counts(peeking) == before  # nothing counted, nothing to give back
+        assert counts(reserving) != before
+    finally:
+        peeking.clear()
+        reserving.clear()

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from conftest import TEST_COMPLIANCE, Api, Running, start_running
+from limits.storage import MemoryStorage
 from typer.testing import CliRunner
 
 from qixin.app import Core, FileJobsRole, Runtime, build
@@ -26,9 +27,9 @@ from qixin.domain.signing import signed_headers
 from qixin.errors import QxError
 from qixin.services.accounts import add_template, create_account, review
 from qixin.services.actor import Actor
-from qixin.services.compliance.store import add_blacklist, add_optouts
+from qixin.services.compliance.store import add_blacklist, add_optouts, update_policy
 from qixin.services.filejobs import FINAL, JobOptions
-from qixin.settings import Settings
+from qixin.settings import ComplianceSettings, Settings
 
 
 def numbers(n: int, seed: int = 1) -> list[str]:
@@ -242,6 +243,60 @@ async def test_preview_counts_equal_what_the_job_then_does(platform: Running) ->
     assert job["accepted"] == pv["valid"] and job["fee_li"] == pv["total_fee_li"]
     assert job["refused"] == pv["refused"] and job["rejected"] == sum(pv["refused"].values())
     assert set(message_counts(platform.platform, api.account_id)) == set(good) - set(opted) - set(black)
+
+
+async def test_preview_rate_limited_equals_the_job_and_touches_no_counter(tmp_path: Path) -> None:
+    """Frequency limits in a preview: the numbers it reports RATE_LIMITED (each limit with its own count:
+    the account's earlier sends per template, any sender's sends per number) are those the job then
+    refuses, and the preview leaves every counter as it was (it checks, it does not reserve)."""
+    rules = ComplianceSettings(sending_windows=False, max_number_run=0, template_limit="2/day",
+                               any_sender_limit="3/day")  # fmt: skip
+    s = build(Settings(data_dir=tmp_path, compliance=rules, filejob_chunk_size=100))
+    core = Runtime(s, [Core(s)])
+    await core.start()
+    try:
+        acct = s.db.write_sync(lambda tx: create_account(tx, "客户", "企信", 10**9, 10, box=s.directory.box))
+        other = s.db.write_sync(lambda tx: create_account(tx, "别家", "企信", 10**9, 10, box=s.directory.box))
+        s.db.write_sync(lambda tx: update_policy(tx, other["account_id"], {"limits": {"template": "10/day"}}))
+        s.compliance.invalidate()
+
+        async def send(account: dict[str, Any], to: list[str], content: str) -> dict[str, Any]:
+            opts = JobOptions(signature="企信", content=content)
+            job = await s.filejobs.create(Actor.cli(), account["account_id"], "\n".join(to).encode(), "x.txt", opts)
+            await s.filejobs.run(int(job["job_id"]))
+            return await s.filejobs.progress(Actor.cli(), job["job_id"])
+
+        nums = numbers(300, seed=21)
+        once, twice, elsewhere = nums[:40], nums[40:70], nums[70:90]
+        await send(acct, once + twice, "通知一")
+        await send(acct, twice, "通知二")  # the account's free-text counter of these numbers: 2 of 2/day
+        for i in range(3):  # another account: 3 of any sender's 3/day
+            await send(other, elsewhere, f"别家通知{i}")
+        lines = [*nums, "+86" + nums[5], nums[150], "12345"]  # repeats in later chunks, one invalid
+        data = "\n".join(lines).encode()
+        opts = JobOptions(signature="企信", content="通知三")
+        mem = s.compliance.gate.storage
+        assert isinstance(mem, MemoryStorage)
+        before = (dict(mem.storage), dict(mem.expirations))
+        pv = await s.filejobs.preview(Actor.cli(), acct["account_id"], data, "r.txt", opts)
+        assert (dict(mem.storage), dict(mem.expirations)) == before  # no counter touched
+        assert pv["refused"] == {"RATE_LIMITED": 50, "NUMBER_DUPLICATE": 2, "NUMBER_INVALID": 1}
+        assert pv["valid"] == 250 and pv["chunks"] == 4
+        assert pv["examples"]["RATE_LIMITED"] and all("****" in x for x in pv["examples"]["RATE_LIMITED"])
+        assert pv == await s.filejobs.preview(Actor.cli(), acct["account_id"], data, "r.txt", opts)  # repeatable
+
+        s.filejobs._parsed.clear()  # the job reads the file itself
+        job = await s.filejobs.create(Actor.cli(), acct["account_id"], data, "r.txt", opts)
+        await s.filejobs.run(int(job["job_id"]))
+        final = await s.filejobs.progress(Actor.cli(), job["job_id"])
+        assert final["status"] == "done"
+        assert final["accepted"] == pv["valid"] and final["refused"] == pv["refused"]
+        assert final["fee_li"] == pv["total_fee_li"]
+        sent = message_counts(s, acct["account_id"])
+        assert all(sent[n] == 2 for n in once) and all(sent[n] == 2 for n in twice)  # twice: refused now
+        assert all(n not in sent for n in elsewhere) and sum(1 for n in nums[90:] if sent.get(n) == 1) == 210
+    finally:
+        await core.stop()
 
 
 # -- personalised: a column per template variable ---------------------------------------------------------

@@ -31,7 +31,7 @@ from qixin.services.accounts import ApiKey, Directory
 from qixin.services.flow import Caps, FlowControl, Ticket
 from qixin.services.metrics import Metrics
 from qixin.services.portability import PortedNumbers
-from qixin.services.screening import NoScreening, Screener, ScreenRequest
+from qixin.services.screening import DryRun, NoScreening, Screener, ScreenRequest
 from qixin.services.tokens import RecipientTokens, has_tokens
 from qixin.store import sends
 from qixin.store import tokens as token_store
@@ -152,7 +152,9 @@ class AcceptService:
         self._table = prefix_table()
         self.ported = PortedNumbers(db)
 
-    async def prepare(self, key: ApiKey, body: dict[str, Any], raw: bytes) -> Prepared:
+    async def prepare(self, key: ApiKey, body: dict[str, Any], raw: bytes, dry_run: DryRun | None = None) -> Prepared:
+        """Parse, screen and price one request. ``dry_run`` (a preview): screening only checks the
+        frequency limits against the preview's own tally; nothing is reserved (``release`` is None)."""
         if key.account_status != "active":
             raise QxError("ACCOUNT_FROZEN")
         msg_type = body.get("type", "notification")
@@ -224,7 +226,9 @@ class AcceptService:
         if moved:  # 携号转网: the carrier learned from receipts (or imported) beats the prefix
             infos = [(n, moved[n], p) if n in moved else (n, c, p) for n, c, p in infos]
         screening = await self.screener.screen(
-            ScreenRequest(key, msg_type, full, signature, template_id, [(n, c) for n, c, _ in infos], send_at, body)
+            ScreenRequest(
+                key, msg_type, full, signature, template_id, [(n, c) for n, c, _ in infos], send_at, body, dry_run
+            )
         )
         if screening.rejected:
             refused = screening.rejected

@@ -18,9 +18,11 @@ Rules:
   whose row was not written) is answered from the stored answer (replayed, not sent again); one that
   did not commit is sent. Nobody is sent twice, nobody is lost.
 - The preview runs the same pieces as accept, chunk by chunk (``AcceptService.prepare``: number parsing,
-  compliance screening, pricing), and gives back what screening reserved (frequency counts): its counts
-  are what the job then does, as long as lists and limits do not change in between. A content
-  violation found by the preview is recorded like one found by a send (it is the same screening).
+  compliance screening, pricing) as a dry run: the frequency limits are checked, not counted
+  (``RateGate.peek`` against the preview's own tally, so a later chunk sees the earlier chunks' numbers
+  as the job will), and nothing is reserved or given back: its counts are what the job then does, as
+  long as lists, limits and counters do not change in between. A content violation found by the
+  preview is recorded like one found by a send (it is the same screening).
 - A runner holds a job through a lease (renewed before every request); cancelling stops the job before
   its next request (messages already accepted stay accepted: there is no cancel of accepted messages).
 """
@@ -49,6 +51,7 @@ from qixin.services.accept import SHANGHAI, AcceptService
 from qixin.services.accounts import ApiKey, Directory
 from qixin.services.actor import Actor, UseCase
 from qixin.services.compliance.intl import international_number
+from qixin.services.screening import DryRun
 from qixin.store import accounts as accounts_store
 from qixin.store import filejobs as store
 from qixin.store.db import Database, Tx, now_ms
@@ -267,7 +270,7 @@ class FileJobs(UseCase):
         self, actor: Actor, account_id: int | None, data: bytes, filename: str, options: JobOptions
     ) -> dict[str, Any]:
         """What sending this file would do, chunk by chunk through accept's own preparation; nothing is
-        stored, nothing is billed (frequency counts reserved by screening are given back)."""
+        stored, nothing is billed, no frequency-limit counter is touched (a dry run of screening)."""
         key = await self._key(actor, account_id)
         plan = await self._read(data, filename, options)
         signature = await self._signature(key, options)
@@ -285,37 +288,36 @@ class FileJobs(UseCase):
         deferred: int | None = None
         send_at: int | None = None
         sample: str | None = None
+        dry_run = DryRun()  # frequency limits checked, never counted: later chunks see the earlier ones
         for n in range(plan.chunks):
             for _, numbers, params in plan.requests(n):
                 body, raw = self._body(None, "", options, signature, numbers, params)
                 try:
-                    p = await self.accept.prepare(key, body, raw)
+                    p = await self.accept.prepare(key, body, raw, dry_run)
                 except QxError as e:
                     if params is None or e.code not in PER_NUMBER_TEMPLATE_CODES:
                         raise
                     refused[e.code] += len(numbers)
                     examples.setdefault(e.code, []).extend(mask(x) for x in numbers[:EXAMPLES])
                     continue
-                try:
-                    valid += len(p.rows)
-                    fee += p.total_fee
-                    total_parts += p.total_parts
-                    if p.rows:
-                        parts.add(p.parts)
-                    sample = sample or p.content
-                    send_at = p.send_at
-                    if "deferred_to" in p.note:
-                        deferred = int(p.note["deferred_to"])
-                    if len(examples["valid"]) < EXAMPLES:
-                        examples["valid"] += [mask(r[1]) for r in p.rows[: EXAMPLES - len(examples["valid"])]]
-                    for r in p.rejected:
-                        refused[r["code"]] += 1
-                        ex = examples.setdefault(r["code"], [])
-                        if len(ex) < EXAMPLES:
-                            ex.append(mask(r["to"]))
-                finally:
-                    if p.release is not None:
-                        await p.release()
+                if p.release is not None:  # a screener that reserved anyway: give back at once
+                    await p.release()
+                valid += len(p.rows)
+                fee += p.total_fee
+                total_parts += p.total_parts
+                if p.rows:
+                    parts.add(p.parts)
+                sample = sample or p.content
+                send_at = p.send_at
+                if "deferred_to" in p.note:
+                    deferred = int(p.note["deferred_to"])
+                if len(examples["valid"]) < EXAMPLES:
+                    examples["valid"] += [mask(r[1]) for r in p.rows[: EXAMPLES - len(examples["valid"])]]
+                for r in p.rejected:
+                    refused[r["code"]] += 1
+                    ex = examples.setdefault(r["code"], [])
+                    if len(ex) < EXAMPLES:
+                        ex.append(mask(r["to"]))
         row = await self.db.read_small(lambda tx: accounts_store.account_row(tx, key.account_id))
         balance_li = int(row[3]) if row else 0
         return {

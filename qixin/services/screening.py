@@ -27,6 +27,18 @@ class ScreenRequest:
     numbers: list[tuple[str, str]]  # (number, carrier), valid and deduplicated
     send_at: int | None  # ms UTC requested by the customer, None = now
     body: dict[str, Any]  # the request, for optional fields compliance may read (e.g. audience)
+    dry_run: DryRun | None = None  # a preview: check only, count nothing (see DryRun)
+
+
+@dataclass(slots=True)
+class DryRun:
+    """A preview's own tally, shared by the requests of one preview (e.g. the chunks of a file job):
+    screening checks against it instead of reserving, so nothing shared is counted or given back.
+
+    ``counts``: frequency-limit counter key -> what the requests already previewed would have added had
+    they been accepted (a later chunk sees the earlier chunks' numbers as the real run would)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -9,6 +9,10 @@ Rules (RATE_LIMITS, docs/compliance.md):
 - A batch is counted in bulk: every key of every number is incremented in one pass (memory) or one
   script call per 5,000 keys (Redis: the library's ``incr_expire`` logic, looped over the keys in Lua)
   — never a round trip per number. A number with any key over its limit is refused and its increments are given back.
+- Peek (previews): :meth:`RateGate.peek` answers exactly what :meth:`RateGate.reserve` would refuse at
+  that moment — same keys, same windows, repeats within the batch counted as reserve counts them — against
+  the stored counts plus a tally the caller keeps across its batches (what the batches already peeked
+  would have kept), and never writes a counter: nothing to give back.
 - Reserve, then keep or give back: the accepted numbers' increments are handed back by
   :meth:`Reservation.release` when the accept transaction does not commit (INSUFFICIENT_BALANCE,
   an idempotent replay …), so only messages actually accepted count.
@@ -21,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import repeat
 from typing import Any
 
 from limits import RateLimitItem, parse_many
@@ -130,11 +135,78 @@ class RateGate:
         self._decrement(given_back)
         return refused, Reservation(self, kept)
 
+    def peek(self, groups: Sequence[Group], tally: dict[str, int]) -> dict[str, str]:
+        """What :meth:`reserve` would refuse now ({number: the limit}), counters untouched. ``tally`` holds
+        what earlier batches of the same preview would have kept (key -> count); the numbers this batch
+        would keep are added to it."""
+        refused: dict[str, str] = {}
+        plans: list[tuple[list[str], list[int], int]] = []
+        for item, ids, numbers in groups:
+            head, tail, _ = _key_parts(item, tuple(ids))
+            keys = [head + n + tail for n in numbers]
+            plans.append((keys, self._current(keys), item.amount))
+        get, live = tally.get, self._live
+        for (item, _, numbers), (keys, counts, amount) in zip(groups, plans, strict=True):
+            limit = str(item)
+            if len(set(numbers)) == len(numbers):
+                if tally.keys().isdisjoint(keys):  # the usual case (a file's numbers are deduplicated)
+                    if max(counts, default=0) < amount:
+                        over = []
+                    else:
+                        over = [
+                            n
+                            for n, k, c in zip(numbers, keys, counts, strict=True)
+                            if c >= amount and live(k, c) >= amount
+                        ]
+                else:
+                    over = [n for n, k, c in zip(numbers, keys, counts, strict=True)
+                            if c + get(k, 0) >= amount and live(k, c) + get(k, 0) >= amount]  # fmt: skip
+            else:  # a repeat sees the increments of its earlier occurrences (reserve counts them in order)
+                seen: dict[str, int] = {}
+                over = []
+                for n, k, c in zip(numbers, keys, counts, strict=True):
+                    earlier = seen.get(k, 0)
+                    seen[k] = earlier + 1
+                    if c + get(k, 0) + earlier >= amount and live(k, c) + get(k, 0) + earlier >= amount:
+                        over.append(n)
+            for n in over:
+                refused.setdefault(n, limit)
+        for (_, _, numbers), (keys, _, _) in zip(groups, plans, strict=True):
+            if refused:
+                keys = [k for n, k in zip(numbers, keys, strict=True) if n not in refused]
+            if len(set(keys)) == len(keys) and tally.keys().isdisjoint(keys):
+                tally.update(dict.fromkeys(keys, 1))
+            else:
+                for k in keys:
+                    tally[k] = get(k, 0) + 1
+        return refused
+
     def remaining(self, item: RateLimitItem, *identifiers: str) -> int:
         return int(self.limiter.get_window_stats(item, *identifiers).remaining)
 
     def clear(self) -> None:
         self.storage.reset()
+
+    def _current(self, keys: list[str]) -> list[int]:
+        """The stored count of each key, read only (0 when missing). In memory a count whose window has
+        ended may still be stored: :meth:`_live` tells, asked only where the count would refuse."""
+        if isinstance(self.storage, RedisStorage):
+            storage = self.storage
+            conn: Any = storage.get_connection()
+            out: list[int] = []
+            for start in range(0, len(keys), _CHUNK):
+                values = conn.mget([storage.prefixed_key(k) for k in keys[start : start + _CHUNK]])
+                out.extend(int(v) if v is not None else 0 for v in values)
+            return out
+        counter = self.storage.storage
+        with self._lock:
+            return list(map(counter.get, keys, repeat(0))) if counter else [0] * len(keys)
+
+    def _live(self, key: str, count: int) -> int:
+        """``count`` (from :meth:`_current`) if its window has not ended, else 0 (a new window starts)."""
+        if isinstance(self.storage, RedisStorage):  # Redis expires the key itself
+            return count
+        return count if self.storage.expirations.get(key, 0) > time.time() else 0
 
     # -- bulk operations, same semantics as the storage's incr (set the expiry when the key is new) --
     def _increment(self, keys: list[tuple[str, int]]) -> list[int]:

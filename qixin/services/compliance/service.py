@@ -220,18 +220,26 @@ class ComplianceService:
         screening = Screening(send_at=send_at, note=note)
         if remaining and self.cfg.rate_limits:
             groups = self._limit_groups(req, pol, remaining)
-            if len(remaining) > 1000 or self.gate.distributed:
-                limited, reservation = await asyncio.to_thread(self.gate.reserve, groups)
+            threaded = len(remaining) > 1000 or self.gate.distributed
+            if req.dry_run is not None:  # a preview: check only, against the preview's own tally
+                tally = req.dry_run.counts
+                if threaded:
+                    limited = await asyncio.to_thread(self.gate.peek, groups, tally)
+                else:
+                    limited = self.gate.peek(groups, tally)
             else:
-                limited, reservation = self.gate.reserve(groups)
+                if threaded:
+                    limited, reservation = await asyncio.to_thread(self.gate.reserve, groups)
+                else:
+                    limited, reservation = self.gate.reserve(groups)
+                if reservation.keys:
+
+                    async def release() -> None:
+                        await asyncio.to_thread(reservation.release)
+
+                    screening.release = release
             for n in limited:
                 rejected[n] = "RATE_LIMITED"
-            if reservation.keys:
-
-                async def release() -> None:
-                    await asyncio.to_thread(reservation.release)
-
-                screening.release = release
         screening.rejected = rejected
         self.stats["numbers_refused"] += len(rejected)
         return screening
