@@ -3,7 +3,8 @@ plugin tests/console_browser_plugin.py.
 
 Chromium is Debian's (/usr/bin/chromium, or QIXIN_CHROMIUM). Without it the tests are skipped with the
 reason, except under QIXIN_REQUIRE_SERVICES=1 (CI), where a missing browser is a failure.
-QIXIN_SCREENSHOTS=1 saves the screenshots of docs/console.md into docs/img/console/. The fixtures run in
+QIXIN_SCREENSHOTS=1 saves the screenshots of docs/console.md into docs/img/console/ (take them on a machine
+with a CJK font, Debian's fonts-noto-cjk: without one Chromium draws the Chinese as boxes). The fixtures run in
 pytest-asyncio's session event loop, where the browser lives; every test gets fresh browser contexts
 (cookies, storage) that are closed when it ends.
 """
