@@ -20,9 +20,9 @@ T = TypeVar("T")
 
 
 class Bill:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, writers: int | None = None) -> None:
         migrate(url)
-        self.db = Database(url)
+        self.db = Database(url, writers=writers)
         self.db.start()
         self.directory = Directory(self.db, ttl=0)
         self.pricer = PlanPricer(self.db, ttl=0)

@@ -96,7 +96,7 @@ async def test_a_send_spends_its_nonce_in_the_accept_transaction_and_refusals_sp
     submit = db.submit
 
     def counting(job):  # type: ignore[no-untyped-def]
-        jobs.append(getattr(job, "__qualname__", ""))
+        jobs.append(getattr(getattr(job, "fn", job), "__qualname__", ""))  # a Batched job: its function
         return submit(job)
 
     db.submit = counting  # type: ignore[method-assign]
@@ -105,7 +105,7 @@ async def test_a_send_spends_its_nonce_in_the_accept_transaction_and_refusals_sp
         status, out = await _post_send(api, body, "send-nonce-001")
         assert status == 200 and out["accepted_count"] == 1, out
         # the nonce went with the messages, in the accept job: no write job of the nonce store's own
-        assert any("_accept" in j for j in jobs) and not any("first_use" in j for j in jobs), jobs
+        assert any("persist_many" in j for j in jobs) and not any("first_use" in j for j in jobs), jobs
     finally:
         db.submit = submit  # type: ignore[method-assign]
     status, out = await _post_send(api, body, "send-nonce-001")

@@ -129,6 +129,49 @@ def test_a_job_that_writes_then_raises_leaves_nothing_and_its_neighbours_commit(
         db.close()
 
 
+def test_batched_jobs_of_one_function_run_as_one_unit_and_alone_when_it_raises(db_url: str) -> None:
+    """``Batched`` jobs of one fn in a group reach it in ONE call (their items together, plain jobs
+    between them unaffected), each caller gets its own result; when that call raises, the items run
+    again one at a time, so only the faulty item fails and nothing of it stays."""
+    from qixin.errors import QxError
+    from qixin.store.db import Batched
+
+    migrate(db_url)
+    db = Database(db_url, writers=1)
+    calls: list[list[int]] = []
+
+    def insert_all(tx: Tx, items: list[int]) -> list[Any]:
+        calls.append(list(items))
+        tx.executemany(
+            "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, 1, 0, 0)",
+            [(i,) for i in items if i != 0],  # 0 is refused: it writes nothing (Batched's rule)
+        )
+        if 13 in items:  # written, then raised: must leave nothing, and take no neighbour with it
+            raise QxError("INSUFFICIENT_BALANCE")
+        return [QxError("NOT_FOUND") if i == 0 else i * 10 for i in items]  # 0: refused, answered
+
+    def plain(tx: Tx) -> str:
+        tx.execute("INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (99, 1, 0, 0)")
+        return "plain"
+
+    try:
+        out = _grouped(db, [Batched(insert_all, 1), plain, Batched(insert_all, 2), Batched(insert_all, 3)])
+        assert out == [("ok", 10), ("ok", "plain"), ("ok", 20), ("ok", 30)]
+        assert calls == [[1, 2, 3]]  # one call for the three
+        calls.clear()
+        out = _grouped(db, [Batched(insert_all, 4), Batched(insert_all, 13), Batched(insert_all, 5)])
+        assert [o[0] for o in out] == ["ok", "error", "ok"] and [out[0][1], out[2][1]] == [40, 50]
+        assert isinstance(out[1][1], QxError) and out[1][1].code == "INSUFFICIENT_BALANCE"
+        assert calls == [[4, 13, 5], [4], [13], [5]]  # together, then one by one
+        assert db.write_sync(Batched(insert_all, 7)) == 70  # alone: fn(tx, [item])[0]
+        refused = db.write_sync(Batched(insert_all, 0))
+        assert isinstance(refused, QxError) and refused.code == "NOT_FOUND"
+        rows = db.read_sync(lambda tx: tx.all("SELECT message_id FROM dispatch_queue ORDER BY message_id"))
+        assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5, 7, 99]
+    finally:
+        db.close()
+
+
 def test_a_job_refused_before_writing_costs_its_neighbours_nothing(db_url: str) -> None:
     """No re-run of the group when the refused job changed nothing (a conditional update matching no row)."""
     from qixin.errors import QxError

@@ -35,7 +35,7 @@ from qixin.services.screening import DryRun, NoScreening, Screener, ScreenReques
 from qixin.services.tokens import RecipientTokens, has_tokens
 from qixin.store import sends
 from qixin.store import tokens as token_store
-from qixin.store.db import Database, Tx, now_ms
+from qixin.store.db import Batched, Database, Tx, now_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TYPES = {"verification": 0, "notification": 1, "marketing": 2}  # value = dispatch priority
@@ -336,14 +336,15 @@ class AcceptService:
                 raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
             if self.flow is not None:  # ACCOUNT_THROTTLED / DAILY_CAP_EXCEEDED before any write
                 ticket = await self.flow.reserve(key.account_id, p.total_parts, extra_caps)
-            if guard is None:
-                resp = await self.db.write(lambda tx: persist(tx, p, on_persist))
-            else:
-                outcome = await self.db.write(lambda tx: _guarded(tx, p, guard, on_persist))
+            # a Batched job: concurrent sends are written together (persist_many)
+            outcome = await self.db.write(Batched(persist_many, (p, guard, on_persist)))
+            if isinstance(outcome, GuardRefused):
+                raise outcome.error
+            if guard is not None:
                 guard.committed()
-                if isinstance(outcome, QxError):
-                    raise outcome
-                resp = outcome
+            if isinstance(outcome, QxError):
+                raise outcome
+            resp = outcome
         except BaseException:
             if p.release is not None:  # not committed: only accepted messages count toward limits
                 await p.release()
@@ -408,16 +409,119 @@ def _replay(tx: Tx, account_id: int, key: str, request_hash: str) -> dict[str, A
     return replay
 
 
-def _guarded(
-    tx: Tx, p: Prepared, guard: Guard, on_persist: Callable[[Tx, Prepared], None] | None = None
-) -> dict[str, Any] | QxError:
-    """``persist`` after ``guard``; a refusal of persist (always before it writes) is returned, not
-    raised, so that the guard's write commits with nothing else."""
-    guard(tx)
-    try:
-        return persist(tx, p, on_persist)
-    except QxError as e:
-        return e
+MERGE_MAX_ROWS = 16  # sends of at most this many messages are written together with their neighbours
+
+
+@dataclass(slots=True)
+class GuardRefused:
+    """``persist_many``'s answer for an item whose guard refused it (the guard's error is raised to the
+    caller, and the guard counts as not spent)."""
+
+    error: QxError
+
+
+PersistItem = tuple[Prepared, "Guard | None", "Callable[[Tx, Prepared], None] | None"]
+
+
+def persist_many(tx: Tx, items: list[PersistItem]) -> list[dict[str, Any] | QxError | GuardRefused]:
+    """The accept transaction of many concurrent sends (``Batched`` jobs of the writer's group): each send
+    runs its ``guard`` first (the API's request nonce), then is persisted as ``persist`` would do it alone,
+    with the same outcome per send; a refusal of persist is answered, not raised, so that the guard's
+    write commits with nothing else (persist refuses before it writes; ``on_persist``, which may refuse
+    after, runs under a savepoint of its own when the send has neighbours or a guard). Small plain sends
+    (no idempotency key, review note, pin, tokens or ``on_persist``) are charged per account in three
+    statements and written with one statement per table for all of them. A refused send has written
+    nothing but its guard."""
+    out: list[dict[str, Any] | QxError | GuardRefused | None] = [None] * len(items)
+    plain: dict[int, list[int]] = {}  # account id -> indexes of plain sends
+    for i, (p, guard, on_persist) in enumerate(items):
+        if guard is not None:
+            try:
+                guard(tx)
+            except QxError as e:
+                out[i] = GuardRefused(e)
+                continue
+        simple = not (p.idempotency_key or p.note or p.pin or p.tokens or on_persist is not None)
+        if simple and 0 < len(p.rows) <= MERGE_MAX_ROWS:
+            plain.setdefault(p.key.account_id, []).append(i)
+            continue
+        if on_persist is None:  # persist refuses before it writes
+            try:
+                out[i] = persist(tx, p)
+            except QxError as e:
+                out[i] = e
+        elif len(items) == 1 and guard is None:  # alone: a refusal after writing is the writer's to undo
+            out[i] = persist(tx, p, on_persist)
+        else:  # on_persist may refuse after the messages are written (a port's daily cap): undo this send only
+            tx.savepoint("qx_item")
+            try:
+                out[i] = persist(tx, p, on_persist)
+            except QxError as e:
+                tx.rollback_to_savepoint("qx_item")
+                out[i] = e
+            else:
+                tx.release_savepoint("qx_item")
+    if plain:
+        paid: list[int] = []
+        for account_id in sorted(plain):  # accounts locked in one order by every writer (PostgreSQL)
+            idxs = plain[account_id]
+            charged = billing.charge_batches(tx, account_id, [_charge_request(items[i][0]) for i in idxs])
+            for i, c in zip(idxs, charged, strict=True):
+                if isinstance(c, QxError):
+                    out[i] = c
+                else:
+                    _paid(items[i][0], c)
+                    paid.append(i)
+        for i, resp in zip(paid, _write(tx, [items[i][0] for i in paid]), strict=True):
+            out[i] = resp
+    return out  # type: ignore[return-value]
+
+
+def _charge_request(p: Prepared) -> billing.ChargeRequest:
+    return billing.ChargeRequest(p.key.account_id, p.batch_id, p.type, [(r[0], r[2], r[4]) for r in p.rows], p.parts)
+
+
+def _paid(p: Prepared, charged: billing.ChargeResult) -> None:
+    """The charge's outcome on the send: package-paid messages carry fee_li = 0."""
+    if charged.package_messages:
+        n = charged.package_messages
+        p.rows[:n] = [(r[0], r[1], r[2], r[3], 0) for r in p.rows[:n]]
+    p.package_parts = charged.package_parts
+
+
+def _batch_row(p: Prepared, resp: dict[str, Any], now: int) -> tuple[Any, ...]:
+    return (
+        p.batch_id, p.key.account_id, p.key.key_id, p.type, p.signature, p.template_id, p.content,
+        len(p.rows) + len(p.rejected), len(p.rows), len(p.rejected), p.total_fee, p.out_id,
+        p.idempotency_key, p.request_hash if p.idempotency_key else None,
+        orjson.dumps(resp).decode() if p.idempotency_key else None, now, p.send_at,
+    )  # fmt: skip
+
+
+def _record(tx: Tx, p: Prepared, status: str, now: int) -> None:
+    stats.record_accept(
+        tx, p.key.account_id, p.signature, p.template_id, p.type, status, now,
+        ((car, prov, p.parts, fee) for _, _, car, prov, fee in p.rows),
+    )  # fmt: skip
+
+
+def _write(tx: Tx, ps: list[Prepared]) -> list[dict[str, Any]]:
+    """The rows of paid plain sends, one statement per table for all of them; their answers."""
+    now = now_ms()
+    resps = [response_of(p) for p in ps]
+    sends.insert_batches(tx, [_batch_row(p, r, now) for p, r in zip(ps, resps, strict=True)])
+    messages: list[tuple[Any, ...]] = []
+    queue: list[tuple[int, int, int]] = []
+    for p in ps:
+        status = "scheduled" if p.send_at else "queued"
+        const = (p.out_id, p.batch_id, p.key.account_id, p.type, p.parts, status, now, p.send_at, False, 0)
+        messages.extend((mid, num, car, prov, fee, *const) for mid, num, car, prov, fee in p.rows)
+        prio, due = TYPES[p.type], p.send_at or now
+        queue.extend((r[0], prio, due) for r in p.rows)
+        _record(tx, p, status, now)
+    sends.insert_full_messages(tx, messages)
+    sends.enqueue_each(tx, queue)
+    return resps
 
 
 def persist(tx: Tx, p: Prepared, on_persist: Callable[[Tx, Prepared], None] | None = None) -> dict[str, Any]:
@@ -429,25 +533,11 @@ def persist(tx: Tx, p: Prepared, on_persist: Callable[[Tx, Prepared], None] | No
             return replay
     if not p.rows:
         raise QxError("NO_VALID_NUMBERS", rejected=p.rejected)
-    charged = billing.charge_batch(
-        tx, billing.ChargeRequest(account_id, p.batch_id, p.type, [(r[0], r[2], r[4]) for r in p.rows], p.parts)
-    )
-    if charged.package_messages:  # package-paid messages carry fee_li = 0
-        n = charged.package_messages
-        p.rows[:n] = [(r[0], r[1], r[2], r[3], 0) for r in p.rows[:n]]
-    p.package_parts = charged.package_parts
+    _paid(p, billing.charge_batch(tx, _charge_request(p)))
     resp = response_of(p)
     now = now_ms()
     status = "scheduled" if p.send_at else "queued"
-    sends.insert_batch(
-        tx,
-        (
-            p.batch_id, account_id, p.key.key_id, p.type, p.signature, p.template_id, p.content,
-            len(p.rows) + len(p.rejected), len(p.rows), len(p.rejected), p.total_fee, p.out_id,
-            p.idempotency_key, p.request_hash if p.idempotency_key else None,
-            orjson.dumps(resp).decode() if p.idempotency_key else None, now, p.send_at,
-        ),
-    )  # fmt: skip
+    sends.insert_batch(tx, _batch_row(p, resp, now))
     if p.note:
         from qixin.services.compliance.store import record_batch_note
 
@@ -464,10 +554,7 @@ def persist(tx: Tx, p: Prepared, on_persist: Callable[[Tx, Prepared], None] | No
     if p.tokens:
         token_store.tag_messages(tx, [(p.tokens[r[1]], r[0]) for r in p.rows if r[1] in p.tokens])
     sends.enqueue(tx, [(r[0],) for r in p.rows], TYPES[mtype], send_at or now)
-    stats.record_accept(
-        tx, account_id, p.signature, p.template_id, mtype, status, now,
-        ((car, prov, parts, fee) for _, _, car, prov, fee in p.rows),
-    )  # fmt: skip
+    _record(tx, p, status, now)
     if on_persist is not None:
         on_persist(tx, p)
     return resp

@@ -355,6 +355,34 @@ def charge_batch(tx: Tx, req: ChargeRequest) -> ChargeResult:
     return ChargeResult(money_li=money, package_messages=covered, package_parts=covered * per)
 
 
+def charge_batches(tx: Tx, account_id: int, reqs: Sequence[ChargeRequest]) -> list[ChargeResult | QxError]:
+    """``charge_batch`` of many batches of one account, in order, each outcome as ``charge_batch`` would
+    have given it (a refusal answered, not raised, and nothing written for it). Without a usable package
+    (the common case) the money is taken in three statements for all of them (``debit_each``: one
+    conditional update for their sum, their ledger rows); otherwise one batch after the other."""
+    if not reqs:
+        return []
+    if any(r.parts > 0 for r in reqs) and package_store.usable(tx, account_id, "sms", now_ms(), lock=True):
+        out: list[ChargeResult | QxError] = []
+        for r in reqs:
+            try:
+                out.append(charge_batch(tx, r))
+            except QxError as e:
+                out.append(e)
+        return out
+    moneys = [sum(it[2] for it in r.items) for r in reqs]
+    paying = [i for i, m in enumerate(moneys) if m > 0]
+    refused = debit_each(
+        tx, account_id,
+        [(moneys[i], f"batch:{reqs[i].batch_id}", f"{len(reqs[i].items)} 条 × {reqs[i].parts} 计费条") for i in paying],
+    )  # fmt: skip
+    results: list[ChargeResult | QxError] = [ChargeResult(m, package_messages=0, package_parts=0) for m in moneys]
+    for i, err in zip(paying, refused, strict=True):
+        if err is not None:
+            results[i] = err
+    return results
+
+
 # -- refunds --------------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,9 @@ Rules:
   its own; a group of that one job is simply rolled back. Any other exception rolls the whole group
   back and every job of it is run again alone, so one faulty job cannot take others with it. Jobs must
   therefore be safe to run again (they only read and write through ``tx``).
+- ``Batched`` jobs made by one function run as one unit of their group: that function writes all of
+  their items at once (one statement per table) and answers per item; when it raises, they run again
+  one at a time as above.
 - SQLite: one writer (SQLite has one writer anyway), WAL, synchronous=NORMAL. PostgreSQL: several
   writers, each with its own connection; concurrency is made safe by conditional updates and
   ``FOR UPDATE SKIP LOCKED``, never by the writer being single.
@@ -203,16 +206,17 @@ class Tx:
     def in_list(self, values: Sequence[Any]) -> str:
         return ", ".join("?" * len(values))
 
-    # savepoints isolate the jobs of one group commit (Database._run_group)
-    def savepoint(self) -> None:
-        self._cur.execute("SAVEPOINT qx_job")
+    # savepoints isolate the jobs of one group commit (Database._run_group, name qx_job) and the items of
+    # a Batched job that may refuse after writing (services/accept.py, qx_item)
+    def savepoint(self, name: str = "qx_job") -> None:
+        self._cur.execute(f"SAVEPOINT {name}")
 
-    def release_savepoint(self) -> None:
-        self._cur.execute("RELEASE SAVEPOINT qx_job")
+    def release_savepoint(self, name: str = "qx_job") -> None:
+        self._cur.execute(f"RELEASE SAVEPOINT {name}")
 
-    def rollback_to_savepoint(self) -> None:
-        self._cur.execute("ROLLBACK TO SAVEPOINT qx_job")
-        self._cur.execute("RELEASE SAVEPOINT qx_job")
+    def rollback_to_savepoint(self, name: str = "qx_job") -> None:
+        self._cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        self._cur.execute(f"RELEASE SAVEPOINT {name}")
 
 
 _pg_cache: dict[str, str] = {}
@@ -260,6 +264,42 @@ def pg_dsn(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql://" + url[len(prefix) :]
     return url
+
+
+class Batched:
+    """A write job that the writer may run together with the other jobs of its group made by the same
+    ``fn``: ``fn(tx, items)`` does the work of every item at once (one statement per table instead of
+    one per item) and returns one result per item, in order. An item it refuses gets its QxError as its
+    result (returned, not raised), and such an item must have written nothing; ``fn`` raising fails
+    the whole run, which then runs again one item at a time (``fn(tx, [item])``, as any job), so one
+    item can never take the others with it. Called alone it is ``fn(tx, [item])[0]``."""
+
+    __slots__ = ("fn", "item")
+
+    def __init__(self, fn: Callable[[Tx, list[Any]], list[Any]], item: Any) -> None:
+        self.fn, self.item = fn, item
+
+    def __call__(self, tx: Tx) -> Any:
+        return self.fn(tx, [self.item])[0]
+
+
+def _units(group: list[tuple[Job, concurrent.futures.Future[Any]]]) -> list[list[tuple[Job, Any]]]:
+    """The group as units of work: every ``Batched`` job of one ``fn`` in one unit (where the first of
+    them stands: jobs of one group were submitted concurrently, so any order of them is a valid one),
+    every other job alone."""
+    units: list[list[tuple[Job, Any]]] = []
+    runs: dict[Any, list[tuple[Job, Any]]] = {}
+    for g in group:
+        job = g[0]
+        if isinstance(job, Batched):
+            run = runs.get(job.fn)
+            if run is None:
+                run = runs[job.fn] = []
+                units.append(run)
+            run.append(g)
+        else:
+            units.append([g])
+    return units
 
 
 class _Isolate(Exception):
@@ -444,20 +484,31 @@ class Database:
         attempt: int = 0,
     ) -> None:
         results: list[tuple[bool, Any]] = []
+        # Batched jobs of one fn run as one unit, except when the group runs again to isolate a job
+        units = [[g] for g in group] if savepoints or len(group) == 1 else _units(group)
+        if len(units) < len(group):
+            group = [g for unit in units for g in unit]  # the order the results come in
         try:
             self._begin(conn)
             tx = _JobTx(conn, self.is_pg)
-            for job, _ in group:
+            for unit in units:
                 tx.wrote = False
                 if savepoints:
                     tx.savepoint()
                 try:
-                    value = job(tx)
+                    if len(unit) == 1:
+                        values = [unit[0][0](tx)]
+                    else:
+                        first = unit[0][0]
+                        assert isinstance(first, Batched)
+                        values = first.fn(tx, [j.item for j, _ in unit])  # type: ignore[attr-defined]
+                        if len(values) != len(unit):
+                            raise RuntimeError(f"{first.fn!r} answered {len(values)} results for {len(unit)} items")
                 except QxError as e:
                     tx._end_job(False)
                     if savepoints:
                         tx.rollback_to_savepoint()  # only this job's writes go
-                    elif tx.wrote and len(group) > 1:
+                    elif (tx.wrote or len(unit) > 1) and len(group) > 1:  # a batched run: whose error?
                         raise _Isolate from e
                     elif tx.wrote:  # alone in its transaction: nothing of it may stay
                         conn.rollback()
@@ -465,7 +516,7 @@ class Database:
                             group[0][1].set_exception(e)
                         return
                     # else: refused before changing anything, nothing to undo
-                    results.append((False, e))
+                    results.extend((False, e) for _ in unit)
                     continue
                 except BaseException:
                     tx._end_job(False)
@@ -473,7 +524,7 @@ class Database:
                 tx._end_job(True)
                 if savepoints:
                     tx.release_savepoint()
-                results.append((True, value))
+                results.extend((True, v) for v in values)
             tx.flush_counters()
             conn.commit()
         except _Isolate:
