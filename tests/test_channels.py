@@ -6,12 +6,14 @@ import asyncio
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 from conftest import Receiver, Running
 from test_admin import staff_client
 
 from qixin.gateway.simulators.smpp import SimulatorConfig, SmppSimulator
 from qixin.services.channels import Channel, create_channel, extension_of
 from qixin.services.dispatch import Outgoing, Router
+from qixin.store.db import Tx
 
 
 @dataclass
@@ -242,3 +244,37 @@ async def test_channel_secrets_are_write_only_in_api_and_audit(running: Running)
     stored = running.platform.db.read_sync(lambda tx: tx.one("SELECT secret, options FROM channels WHERE name = ?",
                                                              ("sgip-line",)))  # fmt: skip
     assert stored[0] == "bind-pw-1" and "smg-pw-2" in stored[1]
+
+
+def test_embedded_channel_created_by_another_process_since_our_look_is_updated(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two dispatchers start at once: both look for the simulator's channel row and find none; the other
+    one inserts and commits before this one's insert. This one must take the row over, not stop with
+    CONFLICT (found by the PostgreSQL roles crash test on a loaded machine: a dispatcher exited)."""
+    from qixin.errors import QxError
+    from qixin.services import channels
+    from qixin.store.db import Database
+    from qixin.store.migrate import migrate
+
+    migrate(db_url)
+    db = Database(db_url, writers=1)
+    values = {"name": "smpp-sim", "protocol": "smpp", "host": "127.0.0.1", "port": 2000, "username": "u",
+              "secret": "s", "service_code": "10690000", "carriers": "", "priority": 200, "options": {}}  # fmt: skip
+    try:
+        db.write_sync(lambda tx: channels.upsert_embedded_channel(tx, values))  # the other process's row
+        real, looks = channels.find_channel, []
+
+        def first_look_misses(tx: Tx, ref: str) -> Channel:
+            looks.append(ref)
+            if len(looks) == 1:
+                raise QxError("NOT_FOUND")
+            return real(tx, ref)
+
+        monkeypatch.setattr(channels, "find_channel", first_look_misses)
+        db.write_sync(lambda tx: channels.upsert_embedded_channel(tx, values | {"port": 3000}))
+        monkeypatch.setattr(channels, "find_channel", real)
+        row = db.read_sync(lambda tx: channels.find_channel(tx, "smpp-sim"))
+        assert (row.port, row.embedded, len(looks)) == (3000, True, 2)
+    finally:
+        db.close()

@@ -237,8 +237,13 @@ def upsert_embedded_channel(tx: Tx, values: dict[str, Any]) -> None:
     try:
         current = find_channel(tx, values["name"])
     except QxError:
-        create_channel(tx, values, embedded=True)
-        return
+        try:
+            create_channel(tx, values, embedded=True)
+            return
+        except QxError as e:  # another process created it since our look (and committed): update that row
+            if e.code != "CONFLICT":
+                raise
+            current = find_channel(tx, values["name"])
     if not current.embedded:
         return
     keys = ("host", "port", "username", "secret", "options")
