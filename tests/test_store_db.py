@@ -333,3 +333,42 @@ def test_processes_starting_together_seed_the_lexicon_once(db_url: str) -> None:
     finally:
         for db in dbs:
             db.close()
+
+
+def test_sqlite_wal_is_checkpointed_by_its_own_thread_not_by_the_writers_commit(tmp_path: Any) -> None:
+    """The writer's connection never checkpoints (wal_autocheckpoint 0: a commit never waits for the copy
+    and its fsyncs); the checkpointer thread copies a WAL written since its last round into the database
+    file — well below SQLite's own 1,000-page threshold, so this fails without that thread."""
+    import os
+    import threading
+    import time
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    migrate(url)
+    db = Database(url)
+    try:
+        assert db.write_sync(lambda tx: tx.one("PRAGMA wal_autocheckpoint")[0]) == 0
+        path = tmp_path / "q.db"
+        db.write_sync(lambda tx: None)  # the first job: the writer's connection is open
+        db._stop_checkpoints.set()  # no rounds for the moment: the WAL fills, the file must not move
+        assert db._checkpointer is not None
+        db._checkpointer.join(timeout=10)
+        before = os.path.getsize(path)
+        rows = [(i, 1, 0, 0) for i in range(1, 20_001)]  # ~100 pages of queue rows, in the WAL only
+        db.write_sync(
+            lambda tx: tx.executemany(
+                "INSERT INTO dispatch_queue (message_id, priority, due_at, attempts) VALUES (?, ?, ?, ?)", rows
+            )
+        )
+        assert os.path.getsize(path) == before  # nothing copied by the commit
+        db._stop_checkpoints.clear()
+        db._checkpointer = threading.Thread(target=db._checkpoint_loop, daemon=True)
+        db._checkpointer.start()
+        deadline = time.monotonic() + 20
+        while os.path.getsize(path) == before:  # the condition: the checkpointer's copy reached the file
+            assert time.monotonic() < deadline, "the WAL was never checkpointed"
+            db._stop_checkpoints.wait(0.02)
+        n = db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM dispatch_queue")[0])
+        assert n == 20_000
+    finally:
+        db.close()
