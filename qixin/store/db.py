@@ -46,8 +46,6 @@ Flusher = Callable[["Tx", Counters], None]
 
 COPY_MIN_ROWS = 64  # PostgreSQL: below this, plain INSERTs beat COPY
 CONST_MIN_ROWS = 64  # SQLite: below this, bulk_insert_const binds its constants too (one statement text)
-CHECKPOINT_EVERY_S = 0.1  # SQLite: the checkpointer's round (store/db.py Database._checkpoint_loop)
-WAL_TRUNCATE_BYTES = 256 * 1024 * 1024  # SQLite: a WAL this large is truncated by the checkpointer
 IN_LIST_MAX = 500  # values per "IN (?, …)" list: well under SQLite's parameter limit
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # BIGINT on both databases
 
@@ -364,8 +362,6 @@ class Database:
         self._read_conns: list[Any] = []
         self._lock = threading.Lock()
         self._started = False
-        self._checkpointer: threading.Thread | None = None
-        self._stop_checkpoints = threading.Event()
         if not self.is_pg:
             Path(_sqlite_path(url)).parent.mkdir(parents=True, exist_ok=True)
 
@@ -384,43 +380,6 @@ class Database:
         conn.execute("PRAGMA foreign_keys=OFF")
         return conn
 
-    def _writer_connect(self) -> Any:
-        conn = self.connect()
-        if not self.is_pg:  # the checkpointer thread moves the WAL into the database, not the commit
-            conn.execute("PRAGMA wal_autocheckpoint=0")
-        return conn
-
-    def _checkpoint_loop(self) -> None:
-        """SQLite: copy the WAL into the database file every ``CHECKPOINT_EVERY_S`` when it was written
-        since, on a connection of its own. Left to SQLite, the commit that crosses 1,000 WAL pages runs
-        the checkpoint itself, fsyncs included, and the writer waits for it (end to end: 15 % of the
-        rate, bench/RESULTS.md 2026-12-04). A PASSIVE checkpoint never waits for writers or readers; a
-        WAL grown past ``WAL_TRUNCATE_BYTES`` (readers kept it from being reused) is truncated."""
-        wal = Path(_sqlite_path(self.url) + "-wal")
-        conn: Any = None
-        seen = 0
-        while not self._stop_checkpoints.wait(CHECKPOINT_EVERY_S):
-            try:
-                st = wal.stat()
-            except OSError:  # no WAL (yet, or any more)
-                continue
-            if st.st_mtime_ns == seen:
-                continue
-            try:
-                if conn is None:
-                    conn = self.connect()
-                mode = "TRUNCATE" if st.st_size >= WAL_TRUNCATE_BYTES else "PASSIVE"
-                conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
-                seen = st.st_mtime_ns
-            except sqlite3.Error:  # busy or locked: the next round tries again
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        conn.close()
-                conn = None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
     def _begin(self, conn: Any) -> None:
         if not self.is_pg:
             conn.execute("BEGIN IMMEDIATE")
@@ -435,12 +394,6 @@ class Database:
                 t = threading.Thread(target=self._writer_loop, name=f"qixin-writer-{i}", daemon=True)
                 t.start()
                 self._threads.append(t)
-            if not self.is_pg:
-                self._stop_checkpoints.clear()
-                self._checkpointer = threading.Thread(
-                    target=self._checkpoint_loop, name="qixin-checkpoint", daemon=True
-                )
-                self._checkpointer.start()
 
     def close(self) -> None:
         with self._lock:
@@ -451,10 +404,6 @@ class Database:
                     t.join(timeout=10)
                 self._threads.clear()
                 self._started = False
-                if self._checkpointer is not None:
-                    self._stop_checkpoints.set()
-                    self._checkpointer.join(timeout=10)
-                    self._checkpointer = None
             for c in self._read_conns:
                 with contextlib.suppress(Exception):
                     c.close()
@@ -487,7 +436,7 @@ class Database:
             with contextlib.suppress(Exception):
                 conn.close()
         try:
-            return self._writer_connect()
+            return self.connect()
         except Exception as exc:
             for _, fut in group:
                 if not fut.done():
