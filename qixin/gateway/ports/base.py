@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -118,12 +119,15 @@ def report_date(ms: int) -> str:
     return date
 
 
+_NOT_PRINTABLE_ASCII = re.compile("[^\x20-\x7e]+")  # str.isprintable() of an ASCII character: 0x20–0x7E
+
+
 def printable_ascii(text: str) -> str:
     """The printable ASCII characters of ``text`` (the ``text:`` excerpt of a receipt), ``text`` itself
     when it has no other (the common case: no new string per receipt)."""
     if text.isascii() and text.isprintable():
         return text
-    return "".join(ch for ch in text if ch.isascii() and ch.isprintable())
+    return _NOT_PRINTABLE_ASCII.sub("", text)
 
 
 def mo_parts(session: Session, event: Event, make: Callable[[str, int, bytes, bool], Any]) -> Any:
