@@ -9,7 +9,9 @@ client shares the event loop with the platform, so the figure is a lower bound o
 would see. Bounded: ``--count`` messages (default 20,000) and ``--timeout`` seconds for the receipts.
 
 ``--profile FILE``: cProfile of the event loop (this process's main thread) over the timed part only, to
-``FILE.<protocol>`` (``python -m pstats``); it slows the loop about 2.5×.
+``FILE.<protocol>`` (``python -m pstats``); it slows the loop about 2.5×. With ``--split`` also the
+child's main thread (its event loop: dispatcher, connector, simulator), start to end, to
+``FILE.dispatcher.<protocol>``.
 
 ``--split``: the dispatcher and the SMPP simulator run in a child process (``qixin dispatcher
 --simulators`` on the same SQLite file) and this process has the ``qixin api`` roles only (HTTP, the
@@ -146,14 +148,15 @@ def _cpu_of(pid: int) -> float:
 class _Dispatcher:
     """``qixin dispatcher --simulators`` on the bench's SQLite file, in a child process (``--split``)."""
 
-    def __init__(self, data_dir: Path, database_url: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, profile: str = "") -> None:
         env = dict(os.environ)
         env.pop("QIXIN_DATABASE_URL", None)
         if database_url:
             env["QIXIN_DATABASE_URL"] = database_url
         env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY="0.01,0.1", QIXIN_SENDING_WINDOWS="off")
+        prof = ["-m", "cProfile", "-o", profile] if profile else []  # its event loop, the whole run
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qixin.cli", "dispatcher", "--simulators", "--data-dir", str(data_dir)],
+            [sys.executable, *prof, "-m", "qixin.cli", "dispatcher", "--simulators", "--data-dir", str(data_dir)],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "dispatcher.log", "wb"),  # noqa: SIM115
         )  # fmt: skip
 
@@ -187,7 +190,9 @@ async def _run(
     if GC_FREEZE:
         gc.collect()
         gc.freeze()  # what the platform holds after start-up (tables, lexicons) is never scanned again
-    dispatcher = _Dispatcher(tmp, database_url) if split else None
+    dispatcher = (
+        _Dispatcher(tmp, database_url, f"{PROFILE}.dispatcher.{protocol}" if PROFILE else "") if split else None
+    )
     client: Any = None
     try:
         acct = await platform.db.write(
