@@ -57,6 +57,9 @@ from qixin.settings import ComplianceSettings, Settings
 
 ACCEPT_ONLY = "--accept-only" in sys.argv
 GC_FREEZE = "--gc-freeze" in sys.argv
+# --gc-threshold N: the cyclic collector's youngest-generation threshold (default 700) in this process and the
+# dispatcher child, to see what the collections cost
+GC_THRESHOLD = int(sys.argv[sys.argv.index("--gc-threshold") + 1]) if "--gc-threshold" in sys.argv else 0
 PROFILE = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else ""
 ROOT = Path(__file__).resolve().parent.parent
 LOGINS = {"smpp": "bench01", "cmpp": "900001", "sgip": "bench-sgip", "smgp": "bench001"}
@@ -154,9 +157,14 @@ class _Dispatcher:
         if database_url:
             env["QIXIN_DATABASE_URL"] = database_url
         env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY="0.01,0.1", QIXIN_SENDING_WINDOWS="off")
-        prof = ["-m", "cProfile", "-o", profile] if profile else []  # its event loop, the whole run
+        run = ["-m", "qixin.cli"]
+        if profile:
+            run = ["-m", "cProfile", "-o", profile, *run]  # its main thread (the event loop), the whole run
+        elif GC_THRESHOLD:
+            run = ["-c", f"import gc, runpy; gc.set_threshold({GC_THRESHOLD}); runpy.run_module('qixin.cli', "
+                   "run_name='__main__', alter_sys=True)"]  # fmt: skip
         self.proc = subprocess.Popen(
-            [sys.executable, *prof, "-m", "qixin.cli", "dispatcher", "--simulators", "--data-dir", str(data_dir)],
+            [sys.executable, *run, "dispatcher", "--simulators", "--data-dir", str(data_dir)],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "dispatcher.log", "wb"),  # noqa: SIM115
         )  # fmt: skip
 
@@ -187,6 +195,8 @@ async def _run(
     platform = build(settings)
     runtime = api_only(platform) if split or (rd == 0 and ACCEPT_ONLY) else embedded(platform)
     await runtime.start()
+    if GC_THRESHOLD:
+        gc.set_threshold(GC_THRESHOLD)
     if GC_FREEZE:
         gc.collect()
         gc.freeze()  # what the platform holds after start-up (tables, lexicons) is never scanned again
@@ -366,6 +376,7 @@ def main() -> None:
     )
     ap.add_argument("--profile", default="", help="cProfile of the event loop over the timed part, to FILE.<protocol>")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the platform started")
+    ap.add_argument("--gc-threshold", type=int, default=0, help="gc.set_threshold(N) here and in the child")
     ap.add_argument("--split", action="store_true", help="the dispatcher and simulator in a child process")
     ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
     a = ap.parse_args()
