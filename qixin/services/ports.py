@@ -21,7 +21,8 @@ Rules:
   segments that asked for a receipt get a failure receipt (REJECTD, err PARTS_INCOMPLETE).
 - Every submit the customer was answered with an id owes exactly one receipt (when it asked for one):
   a ``port_events`` row written in the accept transaction, ``waiting`` until the message is final, then
-  ``ready``; rows are deleted once the customer acknowledged them, so a receipt with no receiving
+  ``ready`` (in the transaction that makes the message final: services/receipts.py; ``finalise`` is the
+  pump's periodic safety net); rows are deleted once the customer acknowledged them, so a receipt with no receiving
   session bound waits for the next bind (any process). MO for an account with direct connections are
   written as ``ready`` rows by an uplink listener, in the MO transaction.
 """
@@ -41,7 +42,7 @@ from qixin.domain.numbers import normalize_cn_mobile
 from qixin.errors import QxError
 from qixin.services.accept import AcceptService, Prepared
 from qixin.services.connections import Connection, ConnectionDirectory
-from qixin.services.receipts import FINAL
+from qixin.services.receipts import FINAL, receipt_stat
 from qixin.store import connections as store
 from qixin.store.db import Database, Tx, now_ms
 from qixin.tasks import cancel
@@ -49,17 +50,7 @@ from qixin.tasks import cancel
 log = logging.getLogger("qixin.ports")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-# the platform's final status -> the standard receipt stat word
-STAT_OF_STATUS = {
-    "delivered": "DELIVRD",
-    "undelivered": "UNDELIV",
-    "failed": "UNDELIV",
-    "rejected": "REJECTD",
-    "expired": "EXPIRED",
-    "cancelled": "DELETED",
-}
 FRESH = 0.5  # seconds a submit may use the login as looked up by an earlier one
-STAT_WORDS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"})
 
 
 @dataclass(slots=True)
@@ -131,17 +122,6 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
-
-
-def receipt_stat(status: str, carrier_stat: str | None, carrier_err: str | None, code: str | None) -> tuple[str, str]:
-    """(stat, err) told to the customer for a final message: the carrier's stat word when it is a
-    standard one (or a 7-character CMPP-style code), else the word of the platform's status; err the
-    carrier's three-digit code when it has one."""
-    stat = carrier_stat if carrier_stat and (carrier_stat in STAT_WORDS or len(carrier_stat) <= 7) else None
-    if stat is None or (status == "delivered") != (stat == "DELIVRD"):
-        stat = STAT_OF_STATUS.get(status, "UNKNOWN")
-    err = carrier_err if carrier_err and len(carrier_err) <= 3 else ("000" if status == "delivered" else "999")
-    return stat, err
 
 
 def split_signature(text: str) -> tuple[str | None, str]:

@@ -5,11 +5,14 @@ Rules:
 - A port (``CustomerPort``) is a protocol server plus three translations: a ``PortDesk`` refusal code to
   the protocol's status, an ``Event`` to the protocol's delivery PDU, and the delivery's answer to
   "acknowledged or not".
-- The pump (``Pump``) runs every ``poll`` seconds: it turns receipts of final messages ``ready``
-  (``PortDesk.finalise``), claims the ready events of the connections and accounts that have a
-  receiving session bound in this process, pushes each through a session's window and settles them
-  (acknowledged: deleted; anything else: due again). Nothing is lost when no session is bound: the
-  rows wait in the database for the next bind, in whichever process it lands.
+- The pump (``Pump``) runs every ``poll`` seconds: it claims the ready events of the connections and
+  accounts that have a receiving session bound in this process, pushes each through a session's window
+  and settles them (acknowledged: deleted; anything else: due again). Receipts become ready in the
+  transaction that makes their message final (services/receipts.py); every ``finalise_every`` seconds
+  (and at its first round) the pump also readies any receipt whose message is final and that still
+  waits (``PortDesk.finalise``, a scan of the waiting rows: a safety net, not the path). Nothing is
+  lost when no session is bound: the rows wait in the database for the next bind, in whichever
+  process it lands.
 - What every port does the same way lives here, once: the bind guard (one bind per session, none while
   another is being judged: ``judge_bind``), the login through ``PortDesk.login`` (``_login``), the
   admission of a submit (bound, reading its answers, window, TPS: ``_admit``), the submit through
@@ -265,11 +268,16 @@ class CustomerPort:
 class Pump:
     """Delivers ready receipts and MO to bound receiving sessions (see the module docstring)."""
 
-    def __init__(self, desk: PortDesk, ports: list[CustomerPort], poll: float = 0.05, timeout: float = 10.0) -> None:
+    def __init__(
+        self, desk: PortDesk, ports: list[CustomerPort], poll: float = 0.05, timeout: float = 10.0,
+        finalise_every: float = 30.0,
+    ) -> None:  # fmt: skip
         self.desk = desk
         self.ports = ports
         self.poll = poll
         self.timeout = timeout
+        self.finalise_every = finalise_every
+        self._next_finalise = 0.0  # loop time of the next safety-net scan (0: at the first round)
         self._task: asyncio.Task[None] | None = None
         self._rr = itertools.count()
         self.stats = {"delivered": 0, "failed": 0}
@@ -293,7 +301,10 @@ class Pump:
 
     async def run_once(self) -> int:
         """One round; returns how many events it delivered or tried to."""
-        await self.desk.finalise()
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_finalise:
+            self._next_finalise = now + self.finalise_every
+            await self.desk.finalise()
         by_conn: dict[int, list[tuple[CustomerPort, Session]]] = {}
         by_account: dict[int, list[tuple[CustomerPort, Session]]] = {}
         for port in self.ports:
