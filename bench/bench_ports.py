@@ -17,10 +17,13 @@ child's main thread (its event loop: dispatcher, connector, simulator), start to
 --simulators`` on the same SQLite file) and this process has the ``qixin api`` roles only (HTTP, the
 ports and their receipt pump), as in the distributed mode: the port path measured without the carrier
 side sharing its GIL. Every run prints the CPU of this process per message, split by thread (the event
-loop, the database writer, the reader threads), and with ``--split`` the child's.
+loop, the database writer, the reader threads), and with ``--split`` the child's. ``--sim-process`` (with
+``--split``): the simulator in a third process (``qixin simulator smpp``, the dispatcher's channel by
+``QIXIN_SMPP_PORT``), its CPU printed apart: what the platform itself costs, the carrier elsewhere.
+``--gc-threshold N``: ``gc.set_threshold(N)`` in this process and the dispatcher child.
 
-    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split]
-        [--protocol smpp|cmpp|sgip|smgp|both|all]
+    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split [--sim-process]]
+        [--protocol smpp|cmpp|sgip|smgp|both|all] [--gc-threshold N]
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from qixin.settings import ComplianceSettings, Settings
 
 ACCEPT_ONLY = "--accept-only" in sys.argv
 GC_FREEZE = "--gc-freeze" in sys.argv
+SIM_PROCESS = "--sim-process" in sys.argv
 # --gc-threshold N: the cyclic collector's youngest-generation threshold (default 700) in this process and the
 # dispatcher child, to see what the collections cost
 GC_THRESHOLD = int(sys.argv[sys.argv.index("--gc-threshold") + 1]) if "--gc-threshold" in sys.argv else 0
@@ -149,7 +153,10 @@ def _cpu_of(pid: int) -> float:
 
 
 class _Dispatcher:
-    """``qixin dispatcher --simulators`` on the bench's SQLite file, in a child process (``--split``)."""
+    """``qixin dispatcher --simulators`` on the bench's SQLite file, in a child process (``--split``); with
+    ``--sim-process`` the SMPP simulator (the carrier) runs in a third process (``qixin simulator smpp``) and
+    the dispatcher binds to it as its one channel (``QIXIN_SMPP_PORT``): the platform's own CPU without the
+    carrier's."""
 
     def __init__(self, data_dir: Path, database_url: str, profile: str = "") -> None:
         env = dict(os.environ)
@@ -157,6 +164,18 @@ class _Dispatcher:
         if database_url:
             env["QIXIN_DATABASE_URL"] = database_url
         env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY="0.01,0.1", QIXIN_SENDING_WINDOWS="off")
+        self.sim: subprocess.Popen[bytes] | None = None
+        roles = ["--simulators"]
+        if SIM_PROCESS:
+            sim_port = _free_port()
+            self.sim = subprocess.Popen(
+                [sys.executable, "-m", "qixin.cli", "simulator", "smpp", "--port", str(sim_port), "--delay-min",
+                 "0.01", "--delay-max", "0.1"],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "simulator.log", "wb"),  # noqa: SIM115
+            )  # fmt: skip
+            _wait_listening(sim_port)
+            env.update(QIXIN_SMPP_PORT=str(sim_port))
+            roles = []
         run = ["-m", "qixin.cli"]
         if profile:
             run = ["-m", "cProfile", "-o", profile, *run]  # its main thread (the event loop), the whole run
@@ -164,21 +183,35 @@ class _Dispatcher:
             run = ["-c", f"import gc, runpy; gc.set_threshold({GC_THRESHOLD}); runpy.run_module('qixin.cli', "
                    "run_name='__main__', alter_sys=True)"]  # fmt: skip
         self.proc = subprocess.Popen(
-            [sys.executable, *run, "dispatcher", "--simulators", "--data-dir", str(data_dir)],
+            [sys.executable, *run, "dispatcher", *roles, "--data-dir", str(data_dir)],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "dispatcher.log", "wb"),  # noqa: SIM115
         )  # fmt: skip
 
     def cpu(self) -> float:
         return _cpu_of(self.proc.pid)
 
+    def sim_cpu(self) -> float:
+        return _cpu_of(self.sim.pid) if self.sim is not None else 0.0
+
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        for proc in (self.proc, self.sim):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+def _wait_listening(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
 
 
 async def _run(
@@ -287,6 +320,7 @@ async def _run(
         receipts.clear()
         cpu0, threads0 = time.process_time(), _thread_cpu()
         child0 = dispatcher.cpu() if dispatcher else 0.0
+        sim0 = dispatcher.sim_cpu() if dispatcher else 0.0
         gc_spent = _gc_clock()
         prof = cProfile.Profile() if PROFILE else None
         if prof is not None:
@@ -306,6 +340,7 @@ async def _run(
         split_line = f"{_split_line(threads0, count)}; garbage collector {gc_spent() * 1e6 / count:,.0f} µs per message"
         cpu = time.process_time() - cpu0
         child = (dispatcher.cpu() - child0) if dispatcher else 0.0
+        sim = (dispatcher.sim_cpu() - sim0) if dispatcher else 0.0
         if client is not None:
             await client.stop(2)
         else:
@@ -314,6 +349,7 @@ async def _run(
             "protocol": protocol, "messages": count, "accepted": accepted, "accept_s": t1 - t0,
             "accepted_per_s": accepted / (t1 - t0), "receipts": len(receipts), "all_receipts_s": t2 - t0,
             "cpu_us": cpu * 1e6 / count, "split": split_line, "child_us": child * 1e6 / count,
+            "sim_us": sim * 1e6 / count,
         }  # fmt: skip
     finally:
         if client is not None:
@@ -378,6 +414,7 @@ def main() -> None:
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the platform started")
     ap.add_argument("--gc-threshold", type=int, default=0, help="gc.set_threshold(N) here and in the child")
     ap.add_argument("--split", action="store_true", help="the dispatcher and simulator in a child process")
+    ap.add_argument("--sim-process", action="store_true", help="with --split: the simulator in a third process")
     ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
     a = ap.parse_args()
     try:
@@ -409,6 +446,8 @@ def main() -> None:
             f"= {out['accepted_per_s']:,.0f}/s; {out['receipts']} receipts back after {out['all_receipts_s']:.2f}s"
         )
         child = f"; dispatcher process {out['child_us']:,.0f} µs per message" if a.split else ""
+        if a.sim_process:
+            child += f"; simulator process {out['sim_us']:,.0f} µs per message"
         print(f"  {out['split']}{child}; load average {os.getloadavg()[0]:.1f}")
         sys.stdout.flush()
 
