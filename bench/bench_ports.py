@@ -20,10 +20,12 @@ side sharing its GIL. Every run prints the CPU of this process per message, spli
 loop, the database writer, the reader threads), and with ``--split`` the child's. ``--sim-process`` (with
 ``--split``): the simulator in a third process (``qixin simulator smpp``, the dispatcher's channel by
 ``QIXIN_SMPP_PORT``), its CPU printed apart: what the platform itself costs, the carrier elsewhere.
-``--gc-threshold N``: ``gc.set_threshold(N)`` in this process and the dispatcher child.
+``--gc-threshold N``: ``gc.set_threshold(N)`` in this process and the dispatcher child. ``--receipt-delay
+LO,HI``: the simulator's receipt delay (default 0.01,0.1 s; a real carrier's seconds keep more receipts
+waiting for their message's final status).
 
     .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split [--sim-process]]
-        [--protocol smpp|cmpp|sgip|smgp|both|all] [--gc-threshold N]
+        [--protocol smpp|cmpp|sgip|smgp|both|all] [--gc-threshold N] [--receipt-delay LO,HI]
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ from qixin.settings import ComplianceSettings, Settings
 ACCEPT_ONLY = "--accept-only" in sys.argv
 GC_FREEZE = "--gc-freeze" in sys.argv
 SIM_PROCESS = "--sim-process" in sys.argv
+# --receipt-delay LO,HI: the simulator's receipt delay in seconds (default 0.01,0.1); a longer one keeps more
+# receipts waiting for their message's final status, as a real carrier does
+DELAY = sys.argv[sys.argv.index("--receipt-delay") + 1] if "--receipt-delay" in sys.argv else "0.01,0.1"
+DELAY_LO, DELAY_HI = (float(x) for x in DELAY.split(","))
 # --gc-threshold N: the cyclic collector's youngest-generation threshold (default 700) in this process and the
 # dispatcher child, to see what the collections cost
 GC_THRESHOLD = int(sys.argv[sys.argv.index("--gc-threshold") + 1]) if "--gc-threshold" in sys.argv else 0
@@ -163,14 +169,14 @@ class _Dispatcher:
         env.pop("QIXIN_DATABASE_URL", None)
         if database_url:
             env["QIXIN_DATABASE_URL"] = database_url
-        env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY="0.01,0.1", QIXIN_SENDING_WINDOWS="off")
+        env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY=DELAY, QIXIN_SENDING_WINDOWS="off")
         self.sim: subprocess.Popen[bytes] | None = None
         roles = ["--simulators"]
         if SIM_PROCESS:
             sim_port = _free_port()
             self.sim = subprocess.Popen(
                 [sys.executable, "-m", "qixin.cli", "simulator", "smpp", "--port", str(sim_port), "--delay-min",
-                 "0.01", "--delay-max", "0.1"],
+                 str(DELAY_LO), "--delay-max", str(DELAY_HI)],
                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "simulator.log", "wb"),  # noqa: SIM115
             )  # fmt: skip
             _wait_listening(sim_port)
@@ -221,7 +227,8 @@ async def _run(
     port = _free_port()
     settings = Settings(
         data_dir=tmp, database_url=database_url, simulators=() if split else ("smpp",),
-        sim_receipt_delay=(0.01, 0.1), port_window=window, compliance=ComplianceSettings(sending_windows=False),
+        sim_receipt_delay=(DELAY_LO, DELAY_HI), port_window=window,
+        compliance=ComplianceSettings(sending_windows=False),
         smpp_server_port=port if protocol == "smpp" else 0, cmpp_server_port=port if protocol == "cmpp" else 0,
         sgip_server_port=port if protocol == "sgip" else 0, smgp_server_port=port if protocol == "smgp" else 0,
     )  # fmt: skip
@@ -415,6 +422,7 @@ def main() -> None:
     ap.add_argument("--gc-threshold", type=int, default=0, help="gc.set_threshold(N) here and in the child")
     ap.add_argument("--split", action="store_true", help="the dispatcher and simulator in a child process")
     ap.add_argument("--sim-process", action="store_true", help="with --split: the simulator in a third process")
+    ap.add_argument("--receipt-delay", default="0.01,0.1", help="the simulator's receipt delay LO,HI in seconds")
     ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
     a = ap.parse_args()
     try:
