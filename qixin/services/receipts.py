@@ -58,18 +58,17 @@ def receipt_stat(status: str, carrier_stat: str | None, carrier_err: str | None,
 def _owe_receipts(tx: Tx, finals: Sequence[tuple[int, str, str | None, str | None, int | None]]) -> None:
     """The customer-port receipts waiting for these messages (id, status, carrier_stat, carrier_err, done_at;
     now final) become ready, in the transaction that made them final, with the stat and err told to the
-    customer (``receipt_stat``); failures-only ones of a delivered message are dropped. The ports' pump then
-    only claims ready rows (services/ports.py). One probe when no receipt waits at all (HTTP-only traffic)."""
+    customer (``receipt_stat``). The ports' pump then only claims ready rows (services/ports.py); a
+    failures-only receipt of a delivered message stays waiting for the pump's periodic scan, which drops it
+    (no statement per delivered message for the rare receipts asking for failures only). One probe when no
+    receipt waits at all (HTTP-only traffic)."""
     if not finals or not port_events.any_waiting(tx):
         return
     rows = []
-    delivered = []
     for mid, status, carrier_stat, carrier_err, done_at in finals:
         stat, err = receipt_stat(status, carrier_stat, carrier_err, None)
         rows.append((stat, err, done_at, mid, status != "delivered"))
-        if status == "delivered":
-            delivered.append(mid)
-    port_events.ready_for_messages(tx, rows, delivered)
+    port_events.ready_for_messages(tx, rows)
 
 
 @dataclass(slots=True)

@@ -131,19 +131,15 @@ def any_waiting(tx: Tx) -> bool:
     return tx.one("SELECT 1 FROM port_events WHERE state = 'waiting' LIMIT 1") is not None
 
 
-def ready_for_messages(tx: Tx, rows: Sequence[tuple[str, str, int | None, int, bool]], drop: Sequence[int]) -> None:
-    """Messages that became final: (stat, err, done_at, message id, also failures-only) each — their waiting
-    receipts become ready (those asking for failures only, too, when the last field is true); ``drop``: message
-    ids whose waiting failures-only receipts are deleted (the message was delivered)."""
+def ready_for_messages(tx: Tx, rows: Sequence[tuple[str, str, int | None, int, bool]]) -> None:
+    """Messages that became final: (stat, err, done_at, message id, failures-only ones too) each — their
+    waiting receipts become ready, those asking for failures only as well when the last field is true (a
+    failures-only receipt of a delivered message is left waiting: the pump's scan drops it)."""
     if rows:
         tx.executemany(
             "UPDATE port_events SET state = 'ready', stat = ?, err = ?, done_at = ?"
             " WHERE message_id = ? AND state = 'waiting' AND (? OR NOT failures_only)",
             rows,
-        )
-    if drop:
-        tx.executemany(
-            "DELETE FROM port_events WHERE message_id = ? AND state = 'waiting' AND failures_only", [(i,) for i in drop]
         )
 
 

@@ -10,7 +10,8 @@ Rules:
   and settles them (acknowledged: deleted; anything else: due again). Receipts become ready in the
   transaction that makes their message final (services/receipts.py); every ``finalise_every`` seconds
   (and at its first round) the pump also readies any receipt whose message is final and that still
-  waits (``PortDesk.finalise``, a scan of the waiting rows: a safety net, not the path). Nothing is
+  waits (``PortDesk.finalise``, a scan of the waiting rows: a safety net, and what drops failures-only
+  receipts of delivered messages). Nothing is
   lost when no session is bound: the rows wait in the database for the next bind, in whichever
   process it lands.
 - What every port does the same way lives here, once: the bind guard (one bind per session, none while
