@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qixin.gateway.ports.base import FINALISE_BATCH, FINALISE_ROUNDS, Pump
 from qixin.services.ports import finalise_waiting
 from qixin.services.receipts import (
     Failed,
@@ -97,3 +98,30 @@ def test_receipts_become_ready_with_the_message_final_status(db_url: str) -> Non
         assert "c11-1" not in after and after == {k: v for k, v in got.items() if k != "c11-1"}
     finally:
         db.close()
+
+
+class _Desk:
+    """A PortDesk stand-in whose scan finds a backlog of ``batches`` full transactions, then a few rows."""
+
+    def __init__(self, batches: int) -> None:
+        self.left = batches
+        self.calls: list[int] = []
+
+    async def finalise(self, limit: int = 2000) -> int:
+        self.calls.append(limit)
+        if self.left:
+            self.left -= 1
+            return limit
+        return 3
+
+
+async def test_the_pump_scan_drains_a_backlog_in_one_round_and_then_waits() -> None:
+    desk = _Desk(batches=3)
+    pump = Pump(desk, [], finalise_every=30.0)  # type: ignore[arg-type]
+    await pump.run_once()
+    assert desk.calls == [FINALISE_BATCH] * 4  # three full transactions, then one that found few: done
+    await pump.run_once()
+    assert len(desk.calls) == 4  # the next scan is 30 s away
+    never_empty = _Desk(batches=10_000)
+    await Pump(never_empty, [], finalise_every=30.0).run_once()  # type: ignore[arg-type]
+    assert len(never_empty.calls) == FINALISE_ROUNDS  # bounded: the rest waits for the next scan

@@ -11,9 +11,8 @@ Rules:
   transaction that makes their message final (services/receipts.py); every ``finalise_every`` seconds
   (and at its first round) the pump also readies any receipt whose message is final and that still
   waits (``PortDesk.finalise``, a scan of the waiting rows: a safety net, and what drops failures-only
-  receipts of delivered messages). Nothing is
-  lost when no session is bound: the rows wait in the database for the next bind, in whichever
-  process it lands.
+  receipts of delivered messages). Nothing is lost when no session is bound: the rows wait in the
+  database for the next bind, in whichever process it lands.
 - What every port does the same way lives here, once: the bind guard (one bind per session, none while
   another is being judged: ``judge_bind``), the login through ``PortDesk.login`` (``_login``), the
   admission of a submit (bound, reading its answers, window, TPS: ``_admit``), the submit through
@@ -51,6 +50,8 @@ log = logging.getLogger("qixin.ports")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 CONN = "connection"  # session.info key of the bound Connection
+FINALISE_BATCH = 2000  # waiting receipts looked at per transaction of the pump's periodic scan
+FINALISE_ROUNDS = 50  # transactions of that scan per round at most
 BINDING = "binding"  # session.info key set while a bind is being judged
 
 # why ``_admit`` refused a submit before looking at it (each port maps these to its status)
@@ -305,7 +306,11 @@ class Pump:
         now = asyncio.get_running_loop().time()
         if now >= self._next_finalise:
             self._next_finalise = now + self.finalise_every
-            await self.desk.finalise()
+            # a backlog (failures-only receipts of delivered messages pile up between scans) goes in one
+            # round, FINALISE_BATCH per transaction, at most FINALISE_ROUNDS of them
+            for _ in range(FINALISE_ROUNDS):
+                if await self.desk.finalise(FINALISE_BATCH) < FINALISE_BATCH:
+                    break
         by_conn: dict[int, list[tuple[CustomerPort, Session]]] = {}
         by_account: dict[int, list[tuple[CustomerPort, Session]]] = {}
         for port in self.ports:
