@@ -9,16 +9,23 @@ client shares the event loop with the platform, so the figure is a lower bound o
 would see. Bounded: ``--count`` messages (default 20,000) and ``--timeout`` seconds for the receipts.
 
 ``--profile FILE``: cProfile of the event loop (this process's main thread) over the timed part only, to
-``FILE.<protocol>`` (``python -m pstats``); it slows the loop about 2.5×.
+``FILE.<protocol>`` (``python -m pstats``); it slows the loop about 2.5×. With ``--split`` also the
+child's main thread (its event loop: dispatcher, connector, simulator), start to end, to
+``FILE.dispatcher.<protocol>``.
 
 ``--split``: the dispatcher and the SMPP simulator run in a child process (``qixin dispatcher
 --simulators`` on the same SQLite file) and this process has the ``qixin api`` roles only (HTTP, the
 ports and their receipt pump), as in the distributed mode: the port path measured without the carrier
 side sharing its GIL. Every run prints the CPU of this process per message, split by thread (the event
-loop, the database writer, the reader threads), and with ``--split`` the child's.
+loop, the database writer, the reader threads), and with ``--split`` the child's. ``--sim-process`` (with
+``--split``): the simulator in a third process (``qixin simulator smpp``, the dispatcher's channel by
+``QIXIN_SMPP_PORT``), its CPU printed apart: what the platform itself costs, the carrier elsewhere.
+``--gc-threshold N``: ``gc.set_threshold(N)`` in this process and the dispatcher child. ``--receipt-delay
+LO,HI``: the simulator's receipt delay (default 0.01,0.1 s; a real carrier's seconds keep more receipts
+waiting for their message's final status).
 
-    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split]
-        [--protocol smpp|cmpp|sgip|smgp|both|all]
+    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split [--sim-process]]
+        [--protocol smpp|cmpp|sgip|smgp|both|all] [--gc-threshold N] [--receipt-delay LO,HI]
 """
 
 from __future__ import annotations
@@ -55,6 +62,14 @@ from qixin.settings import ComplianceSettings, Settings
 
 ACCEPT_ONLY = "--accept-only" in sys.argv
 GC_FREEZE = "--gc-freeze" in sys.argv
+SIM_PROCESS = "--sim-process" in sys.argv
+# --receipt-delay LO,HI: the simulator's receipt delay in seconds (default 0.01,0.1); a longer one keeps more
+# receipts waiting for their message's final status, as a real carrier does
+DELAY = sys.argv[sys.argv.index("--receipt-delay") + 1] if "--receipt-delay" in sys.argv else "0.01,0.1"
+DELAY_LO, DELAY_HI = (float(x) for x in DELAY.split(","))
+# --gc-threshold N: the cyclic collector's youngest-generation threshold (default 700) in this process and the
+# dispatcher child, to see what the collections cost
+GC_THRESHOLD = int(sys.argv[sys.argv.index("--gc-threshold") + 1]) if "--gc-threshold" in sys.argv else 0
 PROFILE = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else ""
 ROOT = Path(__file__).resolve().parent.parent
 LOGINS = {"smpp": "bench01", "cmpp": "900001", "sgip": "bench-sgip", "smgp": "bench001"}
@@ -144,30 +159,65 @@ def _cpu_of(pid: int) -> float:
 
 
 class _Dispatcher:
-    """``qixin dispatcher --simulators`` on the bench's SQLite file, in a child process (``--split``)."""
+    """``qixin dispatcher --simulators`` on the bench's SQLite file, in a child process (``--split``); with
+    ``--sim-process`` the SMPP simulator (the carrier) runs in a third process (``qixin simulator smpp``) and
+    the dispatcher binds to it as its one channel (``QIXIN_SMPP_PORT``): the platform's own CPU without the
+    carrier's."""
 
-    def __init__(self, data_dir: Path, database_url: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, profile: str = "") -> None:
         env = dict(os.environ)
         env.pop("QIXIN_DATABASE_URL", None)
         if database_url:
             env["QIXIN_DATABASE_URL"] = database_url
-        env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY="0.01,0.1", QIXIN_SENDING_WINDOWS="off")
+        env.update(QIXIN_SIMULATORS="smpp", QIXIN_SIM_RECEIPT_DELAY=DELAY, QIXIN_SENDING_WINDOWS="off")
+        self.sim: subprocess.Popen[bytes] | None = None
+        roles = ["--simulators"]
+        if SIM_PROCESS:
+            sim_port = _free_port()
+            self.sim = subprocess.Popen(
+                [sys.executable, "-m", "qixin.cli", "simulator", "smpp", "--port", str(sim_port), "--delay-min",
+                 str(DELAY_LO), "--delay-max", str(DELAY_HI)],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "simulator.log", "wb"),  # noqa: SIM115
+            )  # fmt: skip
+            _wait_listening(sim_port)
+            env.update(QIXIN_SMPP_PORT=str(sim_port))
+            roles = []
+        run = ["-m", "qixin.cli"]
+        if profile:
+            run = ["-m", "cProfile", "-o", profile, *run]  # its main thread (the event loop), the whole run
+        elif GC_THRESHOLD:
+            run = ["-c", f"import gc, runpy; gc.set_threshold({GC_THRESHOLD}); runpy.run_module('qixin.cli', "
+                   "run_name='__main__', alter_sys=True)"]  # fmt: skip
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qixin.cli", "dispatcher", "--simulators", "--data-dir", str(data_dir)],
+            [sys.executable, *run, "dispatcher", *roles, "--data-dir", str(data_dir)],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "dispatcher.log", "wb"),  # noqa: SIM115
         )  # fmt: skip
 
     def cpu(self) -> float:
         return _cpu_of(self.proc.pid)
 
+    def sim_cpu(self) -> float:
+        return _cpu_of(self.sim.pid) if self.sim is not None else 0.0
+
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        for proc in (self.proc, self.sim):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+
+def _wait_listening(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
 
 
 async def _run(
@@ -177,17 +227,22 @@ async def _run(
     port = _free_port()
     settings = Settings(
         data_dir=tmp, database_url=database_url, simulators=() if split else ("smpp",),
-        sim_receipt_delay=(0.01, 0.1), port_window=window, compliance=ComplianceSettings(sending_windows=False),
+        sim_receipt_delay=(DELAY_LO, DELAY_HI), port_window=window,
+        compliance=ComplianceSettings(sending_windows=False),
         smpp_server_port=port if protocol == "smpp" else 0, cmpp_server_port=port if protocol == "cmpp" else 0,
         sgip_server_port=port if protocol == "sgip" else 0, smgp_server_port=port if protocol == "smgp" else 0,
     )  # fmt: skip
     platform = build(settings)
     runtime = api_only(platform) if split or (rd == 0 and ACCEPT_ONLY) else embedded(platform)
     await runtime.start()
+    if GC_THRESHOLD:
+        gc.set_threshold(GC_THRESHOLD)
     if GC_FREEZE:
         gc.collect()
         gc.freeze()  # what the platform holds after start-up (tables, lexicons) is never scanned again
-    dispatcher = _Dispatcher(tmp, database_url) if split else None
+    dispatcher = (
+        _Dispatcher(tmp, database_url, f"{PROFILE}.dispatcher.{protocol}" if PROFILE else "") if split else None
+    )
     client: Any = None
     try:
         acct = await platform.db.write(
@@ -272,6 +327,7 @@ async def _run(
         receipts.clear()
         cpu0, threads0 = time.process_time(), _thread_cpu()
         child0 = dispatcher.cpu() if dispatcher else 0.0
+        sim0 = dispatcher.sim_cpu() if dispatcher else 0.0
         gc_spent = _gc_clock()
         prof = cProfile.Profile() if PROFILE else None
         if prof is not None:
@@ -291,6 +347,7 @@ async def _run(
         split_line = f"{_split_line(threads0, count)}; garbage collector {gc_spent() * 1e6 / count:,.0f} µs per message"
         cpu = time.process_time() - cpu0
         child = (dispatcher.cpu() - child0) if dispatcher else 0.0
+        sim = (dispatcher.sim_cpu() - sim0) if dispatcher else 0.0
         if client is not None:
             await client.stop(2)
         else:
@@ -299,6 +356,7 @@ async def _run(
             "protocol": protocol, "messages": count, "accepted": accepted, "accept_s": t1 - t0,
             "accepted_per_s": accepted / (t1 - t0), "receipts": len(receipts), "all_receipts_s": t2 - t0,
             "cpu_us": cpu * 1e6 / count, "split": split_line, "child_us": child * 1e6 / count,
+            "sim_us": sim * 1e6 / count,
         }  # fmt: skip
     finally:
         if client is not None:
@@ -361,7 +419,10 @@ def main() -> None:
     )
     ap.add_argument("--profile", default="", help="cProfile of the event loop over the timed part, to FILE.<protocol>")
     ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the platform started")
+    ap.add_argument("--gc-threshold", type=int, default=0, help="gc.set_threshold(N) here and in the child")
     ap.add_argument("--split", action="store_true", help="the dispatcher and simulator in a child process")
+    ap.add_argument("--sim-process", action="store_true", help="with --split: the simulator in a third process")
+    ap.add_argument("--receipt-delay", default="0.01,0.1", help="the simulator's receipt delay LO,HI in seconds")
     ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
     a = ap.parse_args()
     try:
@@ -393,6 +454,8 @@ def main() -> None:
             f"= {out['accepted_per_s']:,.0f}/s; {out['receipts']} receipts back after {out['all_receipts_s']:.2f}s"
         )
         child = f"; dispatcher process {out['child_us']:,.0f} µs per message" if a.split else ""
+        if a.sim_process:
+            child += f"; simulator process {out['sim_us']:,.0f} µs per message"
         print(f"  {out['split']}{child}; load average {os.getloadavg()[0]:.1f}")
         sys.stdout.flush()
 

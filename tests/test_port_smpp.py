@@ -19,6 +19,8 @@ import smpplib.exceptions
 import smpplib.gsm
 from _ports import fuzz, garbage, one_port
 from conftest import Running
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qixin.services.actor import Actor
 
@@ -547,3 +549,10 @@ def test_every_content_refusal_code_has_the_content_status_on_each_port() -> Non
         for mod in (cmpp, sgip, smgp):
             tables = [v for v in vars(mod).values() if isinstance(v, dict) and "CONTENT_FORBIDDEN" in v]
             assert tables and all(t[code] == t["CONTENT_FORBIDDEN"] for t in tables), mod.__name__
+
+
+@given(st.text(max_size=40))
+def test_receipt_excerpt_keeps_exactly_the_printable_ascii_characters(text: str) -> None:
+    from qixin.gateway.ports.base import printable_ascii
+
+    assert printable_ascii(text) == "".join(ch for ch in text if ch.isascii() and ch.isprintable())

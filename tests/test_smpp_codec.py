@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qixin.protocols.smpp.codec import (
+    _RECEIPT_STD,
     BIND_TRANSCEIVER,
     ESME_RINVCMDID,
     ESME_RINVCMDLEN,
@@ -26,6 +27,7 @@ from qixin.protocols.smpp.codec import (
     SubmitSm,
     SubmitSmResp,
     Unbind,
+    _parse_receipt_any,
     decode_pdu,
     encode_pdu,
     format_receipt,
@@ -226,6 +228,38 @@ def test_parse_receipt_tolerant():
     assert r["submit_date"] is None and r["sub"] is None
     assert parse_receipt("garbage")["id"] is None
     assert parse_receipt("id:9 submit_date:2401010000 stat:DELIVRD")["submit_date"] == "2401010000"
+
+
+_RECEIPT_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
+_receipt_value = st.one_of(
+    st.text("0123456789abcdefABCDEF_", max_size=12),
+    st.sampled_from(["", "text", "submit", "done", "date", "stat", "ID", "err", "x-err", "a:b", "t\u0130"]),
+    st.text(max_size=6),
+)
+
+
+@given(
+    st.lists(_receipt_value, min_size=7, max_size=7),
+    st.one_of(st.none(), st.text(max_size=30)),
+    st.sampled_from([" ", " ", " ", "  ", "\t"]),
+    st.booleans(),
+)
+@settings(max_examples=400)
+def test_parse_receipt_fast_path_agrees_with_the_scan(values, text, sep, upper):
+    """The standard layout's one-match path gives exactly what the general scan gives, whatever the values."""
+    keys = [k.upper() if upper and i == 2 else k for i, k in enumerate(_RECEIPT_KEYS)]
+    fields = [f"{k}:{v}" for k, v in zip(keys, values, strict=False)]
+    if text is not None:
+        fields.append(f"text:{text}")
+    receipt = sep.join(fields)
+    assert parse_receipt(receipt) == _parse_receipt_any(receipt)
+
+
+def test_parse_receipt_standard_layout_takes_one_match():
+    text = format_receipt("0a1b", "delivrd", "000", "2401021530", "2401021531", " 你好 hello")
+    assert _RECEIPT_STD.fullmatch(text) is not None
+    assert parse_receipt(text) == _parse_receipt_any(text)
+    assert parse_receipt(text)["stat"] == "DELIVRD" and parse_receipt(text)["text"] == "你好 hello"
 
 
 # -- properties --------------------------------------------------------------------------------------

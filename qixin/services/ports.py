@@ -21,8 +21,10 @@ Rules:
   segments that asked for a receipt get a failure receipt (REJECTD, err PARTS_INCOMPLETE).
 - Every submit the customer was answered with an id owes exactly one receipt (when it asked for one):
   a ``port_events`` row written in the accept transaction, ``waiting`` until the message is final, then
-  ``ready``; rows are deleted once the customer acknowledged them, so a receipt with no receiving
-  session bound waits for the next bind (any process). MO for an account with direct connections are
+  ``ready`` (in the transaction that makes the message final: services/receipts.py; the pump's periodic
+  ``finalise`` is the safety net, and drops the failures-only receipts of delivered messages); rows are
+  deleted once the customer acknowledged them, so a receipt with no receiving session bound waits for
+  the next bind (any process). MO for an account with direct connections are
   written as ``ready`` rows by an uplink listener, in the MO transaction.
 """
 
@@ -41,7 +43,7 @@ from qixin.domain.numbers import normalize_cn_mobile
 from qixin.errors import QxError
 from qixin.services.accept import AcceptService, Prepared
 from qixin.services.connections import Connection, ConnectionDirectory
-from qixin.services.receipts import FINAL
+from qixin.services.receipts import FINAL, receipt_stat
 from qixin.store import connections as store
 from qixin.store.db import Database, Tx, now_ms
 from qixin.tasks import cancel
@@ -49,17 +51,7 @@ from qixin.tasks import cancel
 log = logging.getLogger("qixin.ports")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-# the platform's final status -> the standard receipt stat word
-STAT_OF_STATUS = {
-    "delivered": "DELIVRD",
-    "undelivered": "UNDELIV",
-    "failed": "UNDELIV",
-    "rejected": "REJECTD",
-    "expired": "EXPIRED",
-    "cancelled": "DELETED",
-}
 FRESH = 0.5  # seconds a submit may use the login as looked up by an earlier one
-STAT_WORDS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"})
 
 
 @dataclass(slots=True)
@@ -133,15 +125,23 @@ class TokenBucket:
         return False
 
 
-def receipt_stat(status: str, carrier_stat: str | None, carrier_err: str | None, code: str | None) -> tuple[str, str]:
-    """(stat, err) told to the customer for a final message: the carrier's stat word when it is a
-    standard one (or a 7-character CMPP-style code), else the word of the platform's status; err the
-    carrier's three-digit code when it has one."""
-    stat = carrier_stat if carrier_stat and (carrier_stat in STAT_WORDS or len(carrier_stat) <= 7) else None
-    if stat is None or (status == "delivered") != (stat == "DELIVRD"):
-        stat = STAT_OF_STATUS.get(status, "UNKNOWN")
-    err = carrier_err if carrier_err and len(carrier_err) <= 3 else ("000" if status == "delivered" else "999")
-    return stat, err
+def finalise_waiting(tx: Tx, limit: int) -> int:
+    """``PortDesk.finalise``'s transaction: at most ``limit`` waiting receipts of final messages, oldest first,
+    become ready with the stat and err told to the customer; failures-only ones of a delivered message are
+    deleted (nothing is owed). Returns how many changed."""
+    rows = store.final_waiting(tx, sorted(FINAL), limit)
+    if not rows:
+        return 0
+    drop = [int(r[0]) for r in rows if r[1] and r[2] == "delivered"]
+    ready = []
+    for r in rows:
+        if r[1] and r[2] == "delivered":
+            continue
+        stat, err = receipt_stat(r[2], r[3], r[4], r[5])
+        ready.append((stat, err, r[6], int(r[0])))
+    store.delete_events(tx, drop)
+    store.set_ready(tx, ready)
+    return len(rows)
 
 
 def split_signature(text: str) -> tuple[str | None, str]:
@@ -588,28 +588,14 @@ class PortDesk:
     # -- what the customers are owed ------------------------------------------------------------
     async def finalise(self, limit: int = 2000) -> int:
         """Receipts whose message became final are ready to deliver (failures-only ones that were
-        delivered are dropped); returns how many changed."""
+        delivered are dropped); returns how many changed. The pump's periodic scan: receipts are made
+        ready when their message becomes final (services/receipts.py), except failures-only ones of a
+        delivered message, dropped here."""
 
         final = sorted(FINAL)
         if not await self.db.read(lambda tx: store.final_waiting(tx, final, 1)):
             return 0  # looked at on a reader: the writer (and the accepts it commits) is not held up
-
-        def job(tx: Tx) -> int:
-            rows = store.final_waiting(tx, final, limit)
-            if not rows:
-                return 0
-            drop = [int(r[0]) for r in rows if r[1] and r[2] == "delivered"]
-            ready = []
-            for r in rows:
-                if r[1] and r[2] == "delivered":
-                    continue
-                stat, err = receipt_stat(r[2], r[3], r[4], r[5])
-                ready.append((stat, err, r[6], int(r[0])))
-            store.delete_events(tx, drop)
-            store.set_ready(tx, ready)
-            return len(rows)
-
-        return await self.db.write(job)
+        return await self.db.write(lambda tx: finalise_waiting(tx, limit))
 
     async def claim(
         self, connection_ids: list[int], account_ids: list[int], lease: float = 30.0, limit: int = 1000

@@ -7,7 +7,8 @@ Rules:
   status of the first failed part. A second receipt for the same part changes nothing.
 - A message the platform or channel failed (submit refused) is refunded, exactly once (billing rule);
   a final receipt refunds when its stat or error code matches a refund rule (billing.refund_receipts).
-- Each final message produces one webhook event for the callback URL of the key that sent it.
+- Each final message produces one webhook event for the callback URL of the key that sent it, and
+  makes the receipts a customer port owes for it ready (``port_events``), in the same transaction.
 - A submitted message whose final receipt has not come ``receipt_timeout`` after submission (72 h by
   default) becomes ``expired`` with error code RECEIPT_TIMEOUT (``expire_unreceipted``): nothing stays
   ``submitted`` for ever, even when the receipts died with the gateway that owed them.
@@ -23,12 +24,51 @@ import orjson
 from qixin import ids
 from qixin.domain.delivery import status_of_stat  # the one stat -> status table (docs/status-codes.md)
 from qixin.services import billing, latency, portability, stats
+from qixin.store import connections as port_events
 from qixin.store import messages
 from qixin.store import receipts as receipt_store
 from qixin.store import webhooks as outbox
 from qixin.store.db import Tx, now_ms
 
 FINAL = frozenset({"delivered", "undelivered", "failed", "rejected", "expired", "cancelled"})
+
+# the platform's final status -> the standard receipt stat word
+STAT_OF_STATUS = {
+    "delivered": "DELIVRD",
+    "undelivered": "UNDELIV",
+    "failed": "UNDELIV",
+    "rejected": "REJECTD",
+    "expired": "EXPIRED",
+    "cancelled": "DELETED",
+}
+STAT_WORDS = frozenset({"DELIVRD", "EXPIRED", "DELETED", "UNDELIV", "ACCEPTD", "UNKNOWN", "REJECTD"})
+
+
+def receipt_stat(status: str, carrier_stat: str | None, carrier_err: str | None, code: str | None) -> tuple[str, str]:
+    """(stat, err) told to the customer for a final message: the carrier's stat word when it is a
+    standard one (or a 7-character CMPP-style code), else the word of the platform's status; err the
+    carrier's three-digit code when it has one."""
+    stat = carrier_stat if carrier_stat and (carrier_stat in STAT_WORDS or len(carrier_stat) <= 7) else None
+    if stat is None or (status == "delivered") != (stat == "DELIVRD"):
+        stat = STAT_OF_STATUS.get(status, "UNKNOWN")
+    err = carrier_err if carrier_err and len(carrier_err) <= 3 else ("000" if status == "delivered" else "999")
+    return stat, err
+
+
+def _owe_receipts(tx: Tx, finals: Sequence[tuple[int, str, str | None, str | None, int | None]]) -> None:
+    """The customer-port receipts waiting for these messages (id, status, carrier_stat, carrier_err, done_at;
+    now final) become ready, in the transaction that made them final, with the stat and err told to the
+    customer (``receipt_stat``). The ports' pump then only claims ready rows (services/ports.py); a
+    failures-only receipt of a delivered message stays waiting for the pump's periodic scan, which drops it
+    (no statement per delivered message for the rare receipts asking for failures only). One probe when no
+    receipt waits at all (HTTP-only traffic)."""
+    if not finals or not port_events.any_waiting(tx):
+        return
+    rows = []
+    for mid, status, carrier_stat, carrier_err, done_at in finals:
+        stat, err = receipt_stat(status, carrier_stat, carrier_err, None)
+        rows.append((stat, err, done_at, mid, status != "delivered"))
+    port_events.ready_for_messages(tx, rows)
 
 
 @dataclass(slots=True)
@@ -85,6 +125,7 @@ def record_failures(tx: Tx, items: list[Failed]) -> None:
     rows = messages.event_rows(tx, ids_)
     billing.refund_messages(tx, ((r[0], r[1], r[2]) for r in rows), note="平台提交失败退款")
     _emit(tx, rows)
+    _owe_receipts(tx, [(r[0], r[6], r[8], r[9], r[11]) for r in rows])
 
 
 def _emit(tx: Tx, rows: Sequence[tuple]) -> None:
@@ -171,9 +212,11 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     if ported:
         portability.record(tx, [(n, ported[i]) for i, n in messages.numbers(tx, list(ported))])
     if finals:
-        rows = _event_rows(tx, dims, [u for u in updates if u[4] is not None])
+        done = [u for u in updates if u[4] is not None]
+        rows = _event_rows(tx, dims, done)
         billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8], r[9]) for r in rows])
         _emit(tx, rows)
+        _owe_receipts(tx, [(u[5], u[0], u[2], u[3], u[4]) for u in done])
     return len(finals), unmatched
 
 
@@ -305,4 +348,5 @@ def expire_step(tx: Tx, timeout_ms: int, limit: int, now: int | None = None) -> 
     # the platform's code stands in for the carrier's error so that refund rules can name it
     billing.refund_receipts(tx, [(r[0], r[1], r[2], r[6], r[8] or "", RECEIPT_TIMEOUT) for r in rows])
     _emit(tx, rows)
+    _owe_receipts(tx, [(r[0], r[6], r[8], r[9], r[11]) for r in rows])
     return len(ids_), more

@@ -126,6 +126,23 @@ def set_ready(tx: Tx, rows: Sequence[tuple[str, str, int | None, int]]) -> None:
         )
 
 
+def any_waiting(tx: Tx) -> bool:
+    """Whether any receipt waits for its message's final status (one probe of ix_port_events_ready)."""
+    return tx.one("SELECT 1 FROM port_events WHERE state = 'waiting' LIMIT 1") is not None
+
+
+def ready_for_messages(tx: Tx, rows: Sequence[tuple[str, str, int | None, int, bool]]) -> None:
+    """Messages that became final: (stat, err, done_at, message id, failures-only ones too) each — their
+    waiting receipts become ready, those asking for failures only as well when the last field is true (a
+    failures-only receipt of a delivered message is left waiting: the pump's scan drops it)."""
+    if rows:
+        tx.executemany(
+            "UPDATE port_events SET state = 'ready', stat = ?, err = ?, done_at = ?"
+            " WHERE message_id = ? AND state = 'waiting' AND (? OR NOT failures_only)",
+            rows,
+        )
+
+
 def claim_ready(
     tx: Tx, connection_ids: Sequence[int], account_ids: Sequence[int], now: int, lease_ms: int, limit: int
 ) -> list[Any]:
@@ -139,7 +156,8 @@ def claim_ready(
         "SELECT id, account_id, connection_id, kind, customer_id, source, destination, content, stat, err,"
         " submitted_at, done_at FROM port_events WHERE state = 'ready' AND next_at <= ?"
         f" AND ((kind = 'receipt' AND connection_id IN ({tx.in_list(conns)}))"
-        f"  OR (kind = 'mo' AND account_id IN ({tx.in_list(account_ids)}))) ORDER BY id LIMIT ?",
+        f"  OR (kind = 'mo' AND account_id IN ({tx.in_list(account_ids)}))) ORDER BY id LIMIT ?"
+        + (" FOR UPDATE SKIP LOCKED" if tx.is_pg else ""),  # another process's claim skips them
         (now, *conns, *account_ids, limit),
     )
     for i in range(0, len(rows_), 500):

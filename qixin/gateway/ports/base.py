@@ -5,11 +5,14 @@ Rules:
 - A port (``CustomerPort``) is a protocol server plus three translations: a ``PortDesk`` refusal code to
   the protocol's status, an ``Event`` to the protocol's delivery PDU, and the delivery's answer to
   "acknowledged or not".
-- The pump (``Pump``) runs every ``poll`` seconds: it turns receipts of final messages ``ready``
-  (``PortDesk.finalise``), claims the ready events of the connections and accounts that have a
-  receiving session bound in this process, pushes each through a session's window and settles them
-  (acknowledged: deleted; anything else: due again). Nothing is lost when no session is bound: the
-  rows wait in the database for the next bind, in whichever process it lands.
+- The pump (``Pump``) runs every ``poll`` seconds: it claims the ready events of the connections and
+  accounts that have a receiving session bound in this process, pushes each through a session's window
+  and settles them (acknowledged: deleted; anything else: due again). Receipts become ready in the
+  transaction that makes their message final (services/receipts.py); every ``finalise_every`` seconds
+  (and at its first round) the pump also readies any receipt whose message is final and that still
+  waits (``PortDesk.finalise``, a scan of the waiting rows: a safety net, and what drops failures-only
+  receipts of delivered messages). Nothing is lost when no session is bound: the rows wait in the
+  database for the next bind, in whichever process it lands.
 - What every port does the same way lives here, once: the bind guard (one bind per session, none while
   another is being judged: ``judge_bind``), the login through ``PortDesk.login`` (``_login``), the
   admission of a submit (bound, reading its answers, window, TPS: ``_admit``), the submit through
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -46,6 +50,8 @@ log = logging.getLogger("qixin.ports")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 CONN = "connection"  # session.info key of the bound Connection
+FINALISE_BATCH = 2000  # waiting receipts looked at per transaction of the pump's periodic scan
+FINALISE_ROUNDS = 50  # transactions of that scan per round at most
 BINDING = "binding"  # session.info key set while a bind is being judged
 
 # why ``_admit`` refused a submit before looking at it (each port maps these to its status)
@@ -118,12 +124,15 @@ def report_date(ms: int) -> str:
     return date
 
 
+_NOT_PRINTABLE_ASCII = re.compile("[^\x20-\x7e]+")  # str.isprintable() of an ASCII character: 0x20–0x7E
+
+
 def printable_ascii(text: str) -> str:
     """The printable ASCII characters of ``text`` (the ``text:`` excerpt of a receipt), ``text`` itself
     when it has no other (the common case: no new string per receipt)."""
     if text.isascii() and text.isprintable():
         return text
-    return "".join(ch for ch in text if ch.isascii() and ch.isprintable())
+    return _NOT_PRINTABLE_ASCII.sub("", text)
 
 
 def mo_parts(session: Session, event: Event, make: Callable[[str, int, bytes, bool], Any]) -> Any:
@@ -261,11 +270,16 @@ class CustomerPort:
 class Pump:
     """Delivers ready receipts and MO to bound receiving sessions (see the module docstring)."""
 
-    def __init__(self, desk: PortDesk, ports: list[CustomerPort], poll: float = 0.05, timeout: float = 10.0) -> None:
+    def __init__(
+        self, desk: PortDesk, ports: list[CustomerPort], poll: float = 0.05, timeout: float = 10.0,
+        finalise_every: float = 30.0,
+    ) -> None:  # fmt: skip
         self.desk = desk
         self.ports = ports
         self.poll = poll
         self.timeout = timeout
+        self.finalise_every = finalise_every
+        self._next_finalise = 0.0  # loop time of the next safety-net scan (0: at the first round)
         self._task: asyncio.Task[None] | None = None
         self._rr = itertools.count()
         self.stats = {"delivered": 0, "failed": 0}
@@ -289,7 +303,14 @@ class Pump:
 
     async def run_once(self) -> int:
         """One round; returns how many events it delivered or tried to."""
-        await self.desk.finalise()
+        now = asyncio.get_running_loop().time()
+        if now >= self._next_finalise:
+            self._next_finalise = now + self.finalise_every
+            # a backlog (failures-only receipts of delivered messages pile up between scans) goes in one
+            # round, FINALISE_BATCH per transaction, at most FINALISE_ROUNDS of them
+            for _ in range(FINALISE_ROUNDS):
+                if await self.desk.finalise(FINALISE_BATCH) < FINALISE_BATCH:
+                    break
         by_conn: dict[int, list[tuple[CustomerPort, Session]]] = {}
         by_account: dict[int, list[tuple[CustomerPort, Session]]] = {}
         for port in self.ports:
