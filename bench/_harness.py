@@ -97,6 +97,18 @@ def py_spy() -> str | None:
     return str(exe) if exe.exists() else shutil.which("py-spy")
 
 
+def stop_processes(*procs: subprocess.Popen[bytes] | None, wait: float = 20) -> None:
+    """SIGINT each child still running (a clean stop), SIGKILL the ones not gone ``wait`` seconds later."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
 class PostgresDb:
     """A fresh PostgreSQL database, dropped on exit (``server`` like postgresql://postgres@127.0.0.1:5432)."""
 
@@ -259,14 +271,7 @@ class PlatformProcess:
 
     def stop(self) -> None:
         self.stop_profile()
-        for proc in (self.proc, self.dispatcher):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+        stop_processes(self.proc, self.dispatcher)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self) -> PlatformProcess:
@@ -302,12 +307,7 @@ class SimulatorProcess:
                 time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_processes(self.proc, wait=10)
 
 
 def signed_request(account: dict[str, Any], method: str, path: str, body: bytes = b"", host: str = "x") -> bytes:

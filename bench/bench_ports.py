@@ -36,7 +36,6 @@ import cProfile
 import gc
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +45,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _harness import stop_processes
 
 from qixin.app import api_only, build, embedded
 from qixin.protocols.cmpp.codec import VERSION_30, CmppCodec, Connect, Submit, cmpp_authenticator_source
@@ -200,14 +201,7 @@ class _Dispatcher:
         return _cpu_of(self.sim.pid) if self.sim is not None else 0.0
 
     def stop(self) -> None:
-        for proc in (self.proc, self.sim):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+        stop_processes(self.proc, self.sim)
 
 
 def _wait_listening(port: int, timeout: float = 30.0) -> None:

@@ -311,6 +311,11 @@ class ChargeResult:
         return [0] * n + [it[2] for it in req.items[n:]]
 
 
+def _batch_note(messages: int, parts: int) -> str:
+    """A batch charge's ledger note: "N 条 × P 计费条"."""
+    return f"{messages} 条 × {parts} 计费条"
+
+
 def charge_batch(tx: Tx, req: ChargeRequest) -> ChargeResult:
     """Pay for every part of an accepted batch: packages first (oldest expiry first), the rest in money.
 
@@ -337,7 +342,7 @@ def charge_batch(tx: Tx, req: ChargeRequest) -> ChargeResult:
         _money_guard(st, now)
         balance = charge(
             tx, account_id, money, ref=f"batch:{req.batch_id}",
-            note=f"{len(items) - covered} 条 × {per} 计费条" + (f"，另 {covered * per} 条套餐" if covered else ""),
+            note=_batch_note(len(items) - covered, per) + (f"，另 {covered * per} 条套餐" if covered else ""),
         )  # fmt: skip
         _check_alert(tx, account_id, st, balance)
     if not uses:
@@ -348,7 +353,7 @@ def charge_batch(tx: Tx, req: ChargeRequest) -> ChargeResult:
         after = package_store.take_parts(tx, pid, parts)
         if after is None:  # cannot happen: the rows are locked (PostgreSQL) or this is the only writer (SQLite)
             raise RuntimeError(f"package {pid} changed under a locked read")
-        package_store.append(tx, pid, account_id, "use", -parts, after, ref, f"{end - first} 条 × {per} 计费条")
+        package_store.append(tx, pid, account_id, "use", -parts, after, ref, _batch_note(end - first, per))
     package_store.record_uses(
         tx, [(req.batch_id, pid, items[first][0], items[end - 1][0], (end - first) * per) for pid, first, end in uses]
     )
@@ -374,7 +379,7 @@ def charge_batches(tx: Tx, account_id: int, reqs: Sequence[ChargeRequest]) -> li
     paying = [i for i, m in enumerate(moneys) if m > 0]
     refused = debit_each(
         tx, account_id,
-        [(moneys[i], f"batch:{reqs[i].batch_id}", f"{len(reqs[i].items)} 条 × {reqs[i].parts} 计费条") for i in paying],
+        [(moneys[i], f"batch:{reqs[i].batch_id}", _batch_note(len(reqs[i].items), reqs[i].parts)) for i in paying],
     )  # fmt: skip
     results: list[ChargeResult | QxError] = [ChargeResult(m, package_messages=0, package_parts=0) for m in moneys]
     for i, err in zip(paying, refused, strict=True):

@@ -501,7 +501,7 @@ class Database:
                     else:
                         first = unit[0][0]
                         assert isinstance(first, Batched)
-                        values = first.fn(tx, [j.item for j, _ in unit])  # type: ignore[attr-defined]
+                        values = first.fn(tx, [j.item for j, _ in unit])  # type: ignore[attr-defined]  # every job of the unit is Batched
                         if len(values) != len(unit):
                             raise RuntimeError(f"{first.fn!r} answered {len(values)} results for {len(unit)} items")
                 except QxError as e:
