@@ -63,6 +63,28 @@ async def test_reads_and_writes_work_again_after_the_connections_are_cut(pg_url:
         db.close()
 
 
+@pytest.mark.pg
+def test_a_socket_error_that_psycopg_leaves_unmarked_counts_as_a_lost_connection(pg_url: str) -> None:
+    """CI once saw a read fail after the cut with "connection socket closed" on a connection psycopg still
+    called good (its poll saw the socket hang up before libpq read the server's goodbye): the read was not
+    run again. Such an error, and the server's own "terminating connection", now count as lost and close
+    the connection; a statement's own error (a timeout) keeps it."""
+    db = Database(pg_url, writers=1)
+    conn = db.connect()
+    try:
+        assert not db._lost(conn, psycopg.errors.QueryCanceled("canceling statement due to statement timeout"))
+        assert not db._lost(conn, ValueError("not the database's"))
+        assert not conn.closed
+        assert db._lost(conn, OperationalError("connection socket closed"))
+        assert conn.closed
+        other = db.connect()
+        assert db._lost(other, psycopg.errors.AdminShutdown("terminating connection due to administrator command"))
+        assert other.closed
+    finally:
+        conn.close()
+        db.close()
+
+
 def _outage(url: str, on: bool) -> None:
     """Refuse (``on``) or allow new connections to the platform's database, cutting the open ones when on."""
     base, name = url.rsplit("/", 1)

@@ -426,6 +426,27 @@ class Database:
         """A PostgreSQL connection the server or the network closed (psycopg marks it; SQLite never is)."""
         return self.is_pg and bool(conn.closed or conn.broken)
 
+    def _lost(self, conn: Any, exc: BaseException) -> bool:
+        """Whether ``exc`` says ``conn`` was lost; such a connection is closed here, so that the next use opens
+        a new one. psycopg does not always mark it: when the socket fails under a wait it raises
+        "connection socket closed" while libpq still calls the connection good (seen in CI after
+        ``pg_terminate_backend``), so an error without a SQLSTATE, or of class 08 (connection exception) or
+        57P (the server shutting down or terminating the backend), counts as lost too."""
+        if not self.is_pg:
+            return False
+        if self._broken(conn):
+            return True
+        import psycopg
+
+        if not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return False
+        state = getattr(exc, "sqlstate", None)
+        if state is not None and not state.startswith(("08", "57P")):
+            return False  # a statement's own error (a timeout, a cancel): the connection is fine
+        with contextlib.suppress(Exception):
+            conn.close()
+        return True
+
     def _writer_conn(self, conn: Any, group: list[tuple[Job, concurrent.futures.Future[Any]]]) -> Any:
         """The writer's connection, opened again when it was lost (PostgreSQL restarted, the connection cut):
         without this a writer whose connection died failed every job for ever. When it cannot be opened,
@@ -542,7 +563,7 @@ class Database:
                 time.sleep(0.002 * (attempt + 1) * (1 + (threading.get_ident() % 7)))
                 self._run_group(conn, group, savepoints, attempt + 1)
                 return
-            if len(group) == 1 or self._broken(conn):  # a lost connection fails every job of the group
+            if self._lost(conn, exc) or len(group) == 1:  # a lost connection fails every job of the group
                 for _, fut in group:
                     if not fut.done():
                         fut.set_exception(exc)
@@ -585,8 +606,8 @@ class Database:
         conn = self._reader()
         try:
             return fn(Tx(conn, self.is_pg))
-        except Exception:
-            if not self._broken(conn):
+        except Exception as exc:
+            if not self._lost(conn, exc):
                 raise
             # the connection was lost (cut by the server, PostgreSQL restarted): a read changes nothing, so
             # it runs once more on a new connection instead of failing every later read of this thread
