@@ -46,6 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from _harness import stop_processes
 
 from qixin.app import api_only, build, embedded
@@ -72,7 +73,9 @@ DELAY_LO, DELAY_HI = (float(x) for x in DELAY.split(","))
 # dispatcher child, to see what the collections cost
 GC_THRESHOLD = int(sys.argv[sys.argv.index("--gc-threshold") + 1]) if "--gc-threshold" in sys.argv else 0
 PROFILE = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else ""
+CLIENT_PROCESS = "--client-process" in sys.argv
 ROOT = Path(__file__).resolve().parent.parent
+THIS = str(Path(__file__).resolve())
 LOGINS = {"smpp": "bench01", "cmpp": "900001", "sgip": "bench-sgip", "smgp": "bench001"}
 
 
@@ -97,6 +100,180 @@ async def _client(codec: Any, port: int, receipts: list[Any], window: int) -> Se
     session = Session(codec, handler, window=window, request_timeout=60.0, heartbeat_interval=0)
     await loop.create_connection(lambda: session, "127.0.0.1", port)
     return session
+
+
+def _session_pdus(protocol: str, login: str, rd: int) -> tuple[Any, Any, Callable[[str], Any], Callable[[Any], bool]]:
+    """The customer's codec, its bind request (checked here), a submit to one number and the test of a good
+    answer to a submit: SMPP and CMPP, on our protocol engine's bare session."""
+    if protocol == "smpp":
+
+        def make(n: str) -> Any:
+            return SubmitSm(source_addr="1069", destination_addr=n, short_message=b"hello", registered_delivery=rd)
+
+        bind: Any = BindTransceiver(system_id=login, password="benchpw")
+        return SmppCodec(), bind, make, lambda r: int(r.command_status) == 0
+    ts = time.strftime("%m%d%H%M%S")
+    auth = cmpp_authenticator_source(login, "benchpw", ts)
+    bind = Connect(source_addr=login, authenticator=auth, version=VERSION_30, timestamp=int(ts))
+    fmt, contents, _ = encode_text("hello", 1)
+
+    def make_cmpp(n: str) -> Any:
+        return Submit(registered_delivery=rd, msg_fmt=fmt, src_id="1069", dest_terminal_ids=(n,),
+                      msg_content=contents[0], msg_src=login)  # fmt: skip
+
+    return CmppCodec(VERSION_30), bind, make_cmpp, lambda r: int(r.result) == 0
+
+
+def _bound(protocol: str, resp: Any) -> bool:
+    return int(resp.command_status if protocol == "smpp" else resp.status) == 0
+
+
+async def _customer_process(
+    protocol: str, port: int, count: int, window: int, rd: int, timeout: float, started: Callable[[], None]
+) -> dict[str, Any]:
+    """``--client-process``: the customer's SMPP or CMPP session in a process of its own (``bench_ports.py
+    --customer …``), as a real customer's system is elsewhere: the platform's process no longer runs the
+    customer's codec on its event loop. ``started`` is called when the timed part begins."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, THIS, "--customer", protocol, str(port), str(count), str(window),
+        str(rd), str(timeout), stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        line = await proc.stdout.readline()
+        if line.strip() != b"started":
+            raise RuntimeError(f"the customer process said {line!r}")
+        started()
+        out: dict[str, Any] = orjson.loads(await proc.stdout.readline())
+    finally:
+        if proc.returncode is None:
+            await proc.wait()
+    return out
+
+
+async def _session_customer(
+    protocol: str, port: int, count: int, window: int, rd: int, timeout: float, started: Callable[[], None]
+) -> dict[str, Any]:
+    """One customer SMPP or CMPP session: bind, one warm-up submit (not counted: what the platform builds on
+    first use, compliance tables, is not the port path), then ``count`` submits pipelined ``window`` deep,
+    timed to the last answer, and the receipts waited for."""
+    login = LOGINS[protocol]
+    codec, bind, make, ok = _session_pdus(protocol, login, rd)
+    receipts: list[Any] = []
+    numbers = _numbers(count)
+    s = await _client(codec, port, receipts, window)
+    try:
+        resp = await (await s.request(bind))
+        assert _bound(protocol, resp), resp
+        s.mark_bound()
+        warm = await (await s.request(make("14700000000")))
+        assert ok(warm), warm
+        deadline = time.monotonic() + timeout
+        while rd and not receipts and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        receipts.clear()
+        started()
+        t0 = time.perf_counter()
+        futs = [await s.request(make(n)) for n in numbers]
+        resps = await asyncio.gather(*futs)
+        t1 = time.perf_counter()
+        accepted = sum(1 for r in resps if ok(r))
+        deadline = time.monotonic() + timeout
+        while rd and len(receipts) < accepted and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        t2 = time.perf_counter()
+    finally:
+        await s.close(2)
+    return {"accepted": accepted, "accept_s": t1 - t0, "receipts": len(receipts), "all_receipts_s": t2 - t0}
+
+
+def _sp_client(protocol: str, port: int, login: str, listen: int, window: int, receipts: list[Any]) -> Any:
+    """The SGIP or SMGP customer: our SP client (the SGIP one with its listener for the port's Reports)."""
+    if protocol == "sgip":
+        return SgipClient(
+            "127.0.0.1", port, login, "benchpw", node_id=3_0755_00001, listen_port=listen, smg_login_name=login,
+            smg_password="benchpw", window=window, request_timeout=60.0, on_deliver=receipts.append,
+        )  # fmt: skip
+    return SmgpClient(
+        "127.0.0.1", port, login, "benchpw", window=window, request_timeout=60.0, on_deliver=receipts.append
+    )
+
+
+async def _sp_customer(
+    client: Any, receipts: list[Any], protocol: str, count: int, rd: int, timeout: float, started: Callable[[], None]
+) -> dict[str, Any]:
+    if protocol == "sgip":
+        coding, contents, _ = encode_text("hello", 1)
+
+        def make(n: str) -> Any:
+            return sgip.Submit(sp_number="1069", user_numbers=("86" + n,), report_flag=1 if rd else 2,
+                               message_coding=coding, message_content=contents[0])  # fmt: skip
+
+        def ok(r: Any) -> bool:
+            return int(r.result) == 0
+    else:
+        fmt, contents, _ = encode_text("hello", 1)
+
+        def make(n: str) -> Any:
+            return SmgpSubmit(need_report=rd, msg_format=fmt, src_term_id="1069", dest_term_ids=(n,),
+                              msg_content=contents[0])  # fmt: skip
+
+        def ok(r: Any) -> bool:
+            return int(r.status) == 0
+
+    numbers = _numbers(count)
+    await client.start()
+    await client.wait_bound(10)
+    try:
+        warm = await (await client.submit(make("14700000000")))
+        assert ok(warm), warm
+        deadline = time.monotonic() + timeout
+        while rd and not receipts and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        receipts.clear()
+        started()
+        t0 = time.perf_counter()
+        futs = [await client.submit(make(n)) for n in numbers]
+        resps = await asyncio.gather(*futs)
+        t1 = time.perf_counter()
+        accepted = sum(1 for r in resps if ok(r))
+        deadline = time.monotonic() + timeout
+        while rd and len(receipts) < accepted and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        t2 = time.perf_counter()
+    finally:
+        await client.stop(2)
+    return {"accepted": accepted, "accept_s": t1 - t0, "receipts": len(receipts), "all_receipts_s": t2 - t0}
+
+
+class _Meter:
+    """The CPU this process (by thread, and its garbage collector) and the dispatcher and simulator children
+    spend from ``start`` (the timed part's beginning) to ``stop``; the cProfile of the loop with ``--profile``."""
+
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+
+    def start(self) -> None:
+        self.cpu0, self.threads0 = time.process_time(), _thread_cpu()
+        self.child0 = self.dispatcher.cpu() if self.dispatcher else 0.0
+        self.sim0 = self.dispatcher.sim_cpu() if self.dispatcher else 0.0
+        self.gc_spent = _gc_clock()
+        self.prof = cProfile.Profile() if PROFILE else None
+        if self.prof is not None:
+            self.prof.enable()
+
+    def stop(self, protocol: str, count: int) -> dict[str, Any]:
+        if self.prof is not None:
+            self.prof.disable()
+            self.prof.dump_stats(f"{PROFILE}.{protocol}")
+        gc_us = self.gc_spent() * 1e6 / count
+        split = f"{_split_line(self.threads0, count)}; garbage collector {gc_us:,.0f} µs per message"
+        d = self.dispatcher
+        return {
+            "cpu_us": (time.process_time() - self.cpu0) * 1e6 / count, "split": split,
+            "child_us": ((d.cpu() - self.child0) if d else 0.0) * 1e6 / count,
+            "sim_us": ((d.sim_cpu() - self.sim0) if d else 0.0) * 1e6 / count,
+        }  # fmt: skip
 
 
 def _thread_cpu() -> dict[int, tuple[str, float]]:
@@ -248,110 +425,16 @@ async def _run(
             Actor.cli(), acct["account_id"], protocol, login, "benchpw",
             deliver_to=f"127.0.0.1:{listen}" if protocol == "sgip" else "",
         )  # fmt: skip
-        receipts: list[Any] = []
-        numbers = _numbers(count)
-        submit: Any = None
-        if protocol == "smpp":
-            codec: Any = SmppCodec()
-            s = await _client(codec, port, receipts, window)
-            resp = await (await s.request(BindTransceiver(system_id=login, password="benchpw")))
-            assert resp.command_status == 0, resp
-
-            def make(n: str) -> Any:
-                return SubmitSm(source_addr="1069", destination_addr=n, short_message=b"hello", registered_delivery=rd)
-
-            def ok(r: Any) -> bool:
-                return int(r.command_status) == 0
-        elif protocol == "cmpp":
-            codec = CmppCodec(VERSION_30)
-            s = await _client(codec, port, receipts, window)
-            ts = time.strftime("%m%d%H%M%S")
-            auth = cmpp_authenticator_source(login, "benchpw", ts)
-            resp = await (await s.request(Connect(source_addr=login, authenticator=auth, version=VERSION_30,
-                                                   timestamp=int(ts))))  # fmt: skip
-            assert resp.status == 0, resp
-            fmt, contents, _ = encode_text("hello", 1)
-
-            def make(n: str) -> Any:
-                return Submit(registered_delivery=rd, msg_fmt=fmt, src_id="1069", dest_terminal_ids=(n,),
-                              msg_content=contents[0], msg_src=login)  # fmt: skip
-
-            def ok(r: Any) -> bool:
-                return int(r.result) == 0
-        elif protocol == "sgip":
-            client = SgipClient(
-                "127.0.0.1", port, login, "benchpw", node_id=3_0755_00001, listen_port=listen,
-                smg_login_name=login, smg_password="benchpw", window=window, request_timeout=60.0,
-                on_deliver=receipts.append,
-            )  # fmt: skip
-            coding, contents, _ = encode_text("hello", 1)
-
-            def make(n: str) -> Any:
-                return sgip.Submit(sp_number="1069", user_numbers=("86" + n,), report_flag=1 if rd else 2,
-                                   message_coding=coding, message_content=contents[0])  # fmt: skip
-
-            def ok(r: Any) -> bool:
-                return int(r.result) == 0
+        meter = _Meter(dispatcher)
+        if protocol in ("smpp", "cmpp"):
+            customer = _customer_process if CLIENT_PROCESS else _session_customer
+            out = await customer(protocol, port, count, window, rd, timeout, meter.start)
         else:
-            client = SmgpClient("127.0.0.1", port, login, "benchpw", window=window, request_timeout=60.0,
-                                on_deliver=receipts.append)  # fmt: skip
-            fmt, contents, _ = encode_text("hello", 1)
-
-            def make(n: str) -> Any:
-                return SmgpSubmit(need_report=rd, msg_format=fmt, src_term_id="1069", dest_term_ids=(n,),
-                                  msg_content=contents[0])  # fmt: skip
-
-            def ok(r: Any) -> bool:
-                return int(r.status) == 0
-
-        if client is not None:
-            await client.start()
-            await client.wait_bound(10)
-            submit = client.submit
-        else:
-            s.mark_bound()
-            submit = s.request
-        # the signature comes from the account's only approved one ("企信"). One warm-up submit first, not
-        # counted: what the platform builds on first use (compliance tables) is not the port path
-        warm = await (await submit(make("14700000000")))
-        assert ok(warm), warm
-        deadline = time.monotonic() + timeout
-        while rd and not receipts and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        receipts.clear()
-        cpu0, threads0 = time.process_time(), _thread_cpu()
-        child0 = dispatcher.cpu() if dispatcher else 0.0
-        sim0 = dispatcher.sim_cpu() if dispatcher else 0.0
-        gc_spent = _gc_clock()
-        prof = cProfile.Profile() if PROFILE else None
-        if prof is not None:
-            prof.enable()
-        t0 = time.perf_counter()
-        futs = [await submit(make(n)) for n in numbers]
-        resps = await asyncio.gather(*futs)
-        t1 = time.perf_counter()
-        accepted = sum(1 for r in resps if ok(r))
-        deadline = time.monotonic() + timeout
-        while rd and len(receipts) < accepted and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        t2 = time.perf_counter()
-        if prof is not None:
-            prof.disable()
-            prof.dump_stats(f"{PROFILE}.{protocol}")
-        split_line = f"{_split_line(threads0, count)}; garbage collector {gc_spent() * 1e6 / count:,.0f} µs per message"
-        cpu = time.process_time() - cpu0
-        child = (dispatcher.cpu() - child0) if dispatcher else 0.0
-        sim = (dispatcher.sim_cpu() - sim0) if dispatcher else 0.0
-        if client is not None:
-            await client.stop(2)
-        else:
-            await s.close(2)
-        return {
-            "protocol": protocol, "messages": count, "accepted": accepted, "accept_s": t1 - t0,
-            "accepted_per_s": accepted / (t1 - t0), "receipts": len(receipts), "all_receipts_s": t2 - t0,
-            "cpu_us": cpu * 1e6 / count, "split": split_line, "child_us": child * 1e6 / count,
-            "sim_us": sim * 1e6 / count,
-        }  # fmt: skip
+            receipts: list[Any] = []
+            client = _sp_client(protocol, port, login, listen, window, receipts)
+            out = await _sp_customer(client, receipts, protocol, count, rd, timeout, meter.start)
+        return {"protocol": protocol, "messages": count, "accepted_per_s": out["accepted"] / out["accept_s"],
+                **out, **meter.stop(protocol, count)}  # fmt: skip
     finally:
         if client is not None:
             await client.stop(1)
@@ -400,7 +483,23 @@ async def _idle(n: int) -> dict[str, Any]:
         await runtime.stop()
 
 
+def _customer_main(argv: list[str]) -> None:
+    """``--customer PROTOCOL PORT COUNT WINDOW RD TIMEOUT``: the child of ``--client-process``. It prints
+    ``started`` when its timed part begins, then one JSON line with what it measured."""
+    protocol, port, count, window, rd, timeout = argv
+    import uvloop
+
+    def started() -> None:
+        print("started", flush=True)
+
+    out = uvloop.run(_session_customer(protocol, int(port), int(count), int(window), int(rd), float(timeout), started))
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--customer"]:
+        _customer_main(sys.argv[2:])
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--window", type=int, default=256)
@@ -418,6 +517,9 @@ def main() -> None:
     ap.add_argument("--sim-process", action="store_true", help="with --split: the simulator in a third process")
     ap.add_argument("--receipt-delay", default="0.01,0.1", help="the simulator's receipt delay LO,HI in seconds")
     ap.add_argument("--idle", type=int, default=0, help="instead: this many SMPP sessions bound at once, idle")
+    ap.add_argument(
+        "--client-process", action="store_true", help="SMPP and CMPP: the customer's session in a process of its own"
+    )
     a = ap.parse_args()
     try:
         import uvloop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable
 from typing import Any
 
@@ -333,3 +334,33 @@ def test_processes_starting_together_seed_the_lexicon_once(db_url: str) -> None:
     finally:
         for db in dbs:
             db.close()
+
+
+def test_sqlite_writers_of_every_process_take_the_write_lock_file(tmp_path: Any) -> None:
+    """A writer takes ``<database>.writelock`` around its transaction, so that writers of other processes
+    on the same file wait in the kernel (woken when it is let go) rather than in SQLite's sleeping busy
+    handler: while another process holds it (here: another open file), no write commits; once it is let
+    go, the write that waited commits."""
+    import fcntl
+    import os
+
+    from qixin.store.db import WRITE_LOCK_SUFFIX
+
+    path = tmp_path / "q.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.write_sync(lambda tx: tx.execute("CREATE TABLE t (v INTEGER)"))
+        fd = os.open(str(path) + WRITE_LOCK_SUFFIX, os.O_RDWR)  # the writer created it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free between groups
+            fut = db.submit(lambda tx: tx.execute("INSERT INTO t VALUES (1)"))
+            done, _ = concurrent.futures.wait([fut], timeout=0.3)
+            assert not done  # waiting for the lock, not committed
+            assert db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM t")[0]) == 0
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        fut.result(timeout=10)
+        assert db.read_sync(lambda tx: tx.one("SELECT COUNT(*) FROM t")[0]) == 1
+    finally:
+        db.close()
