@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "CMPP",
@@ -283,6 +284,7 @@ def is_final(stat: str) -> bool:
     return status_of_stat(stat) != "submitted"
 
 
+@lru_cache(maxsize=1024)  # once per receipt, more than once in the dispatcher's flush; stats repeat a few words
 def status_of_stat(stat: str) -> str:
     """The status of a receipt stat, the same on every protocol (``classify`` agrees; a test checks it)."""
     entry = _word((stat or "UNKNOWN").strip().upper())

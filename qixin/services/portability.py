@@ -25,19 +25,25 @@ from qixin.store import portability as store
 from qixin.store.db import Database, Tx, now_ms
 
 PORTED_STATS: set[str] = {"PORTED", "PT:"}
+# PORTED_STATS split for is_ported, which runs once per receipt: the exact stats, and the prefixes (":" at the end)
+_EXACT: frozenset[str] = frozenset({"PORTED"})
+_PREFIXES: tuple[str, ...] = ("PT:",)
 
 
 def configure(stats: tuple[str, ...]) -> None:
     """The receipt stats that mean "ported" (the ``ported_stats`` setting), set once by the composition root."""
+    global _EXACT, _PREFIXES
     PORTED_STATS.clear()
     PORTED_STATS.update(stats)
+    _EXACT = frozenset(s for s in stats if not s.endswith(":"))
+    _PREFIXES = tuple(s for s in stats if s.endswith(":"))
 
 
 KNOWN_CARRIERS = frozenset({"cmcc", "cucc", "ctcc", "cbn"})
 
 
 def is_ported(stat: str) -> bool:
-    return any(stat == s or (s.endswith(":") and stat.startswith(s)) for s in PORTED_STATS)
+    return stat in _EXACT or (bool(_PREFIXES) and stat.startswith(_PREFIXES))
 
 
 def carrier_named(stat: str, err: str) -> str:

@@ -188,6 +188,7 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
     current = {mid: (d[8], int(d[14]), d[11], d[12]) for mid, d in dims.items()}
     updates: list[tuple[str, int, str | None, str | None, int | None, int]] = []
     finals = []
+    final_latencies: list[tuple[str, int, int, int | None, int | None, int]] = []
     ported: dict[int, str] = {}  # message id -> the carrier its number moved to
     for mid, recs in per_message.items():
         cur = current.get(mid)
@@ -205,8 +206,9 @@ def apply_receipts(tx: Tx, items: list[Receipt]) -> tuple[int, list[Receipt]]:
             status = status_of_stat(stat or "UNKNOWN")
             finals.append(mid)
             d = dims[mid]  # (created_at, account_id, …, channel [7], …, submitted_at [15], send_at [16])
-            latency.record_final(tx, d[7], int(d[1]), int(d[0]), d[16], d[15], done_at)
+            final_latencies.append((d[7], int(d[1]), int(d[0]), d[16], d[15], done_at))
         updates.append((status, max(pending, 0), stat, err, done_at if pending <= 0 else None, mid))
+    latency.record_finals(tx, final_latencies)
     stats.record_changes(tx, {u[5]: stats.change(u[0], None, u[2], u[3]) for u in updates}, dims)
     messages.set_states(tx, updates)
     if ported:

@@ -483,33 +483,21 @@ class Database:
                 item = self._jobs.get()
                 if item is None:
                     return
-                group = [item]
-                stop = False
-                while len(group) < self.group:
-                    try:
-                        nxt = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is None:
-                        stop = True
-                        break
-                    group.append(nxt)
-                # a job whose caller gave up (its future cancelled) before it started does not run; once
-                # running, its future can no longer be cancelled, so a caller never sees "cancelled" for
-                # a job that committed
-                group = [g for g in group if g[1].set_running_or_notify_cancel()]
-                if group:
-                    conn = self._writer_conn(conn, group)
-                    if conn is not None:
-                        if lock_fd is None and not self.is_pg:
-                            lock_fd = os.open(_sqlite_path(self.url) + WRITE_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
-                        if lock_fd is not None:
-                            fcntl.flock(lock_fd, fcntl.LOCK_EX)  # the GIL is released while it waits
-                        try:
+                if lock_fd is None and not self.is_pg:
+                    lock_fd = os.open(_sqlite_path(self.url) + WRITE_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
+                if lock_fd is not None:
+                    fcntl.flock(lock_fd, fcntl.LOCK_EX)  # the GIL is released while it waits
+                try:
+                    # the group is taken once the lock is held: jobs that came while another process wrote
+                    # go into this transaction instead of waiting for the lock once more
+                    group, stop = self._take_group(item)
+                    if group:
+                        conn = self._writer_conn(conn, group)
+                        if conn is not None:
                             self._run_group(conn, group)
-                        finally:
-                            if lock_fd is not None:
-                                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+                finally:
+                    if lock_fd is not None:
+                        fcntl.flock(lock_fd, fcntl.LOCK_UN)
                 if stop:
                     return
         finally:
@@ -518,6 +506,25 @@ class Database:
                     conn.close()
             if lock_fd is not None:
                 os.close(lock_fd)
+
+    def _take_group(
+        self, item: tuple[Job, concurrent.futures.Future[Any]]
+    ) -> tuple[list[tuple[Job, concurrent.futures.Future[Any]]], bool]:
+        """``item`` and the jobs waiting behind it, up to ``group``; and whether the stop mark was met. A job
+        whose caller gave up (its future cancelled) before it started does not run; once running, its future
+        can no longer be cancelled, so a caller never sees "cancelled" for a job that committed."""
+        group = [item]
+        stop = False
+        while len(group) < self.group:
+            try:
+                nxt = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                stop = True
+                break
+            group.append(nxt)
+        return [g for g in group if g[1].set_running_or_notify_cancel()], stop
 
     def _run_group(
         self,
