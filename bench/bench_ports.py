@@ -6,7 +6,9 @@ as the channel, sending windows off); the customer is one session on loopback pi
 submits (SMPP and CMPP: our protocol engine's bare session; SGIP and SMGP: our SP clients, the SGIP one
 with its own listener as the login's ``deliver_to``, where the port connects back with the Reports). The
 client shares the event loop with the platform, so the figure is a lower bound of what a separate client
-would see. Bounded: ``--count`` messages (default 20,000) and ``--timeout`` seconds for the receipts.
+would see; ``--client-process`` (SMPP, CMPP) runs it in a process of its own instead (``--customer …``,
+which prints ``started`` when its timed part begins and then one JSON line of what it measured).
+Bounded: ``--count`` messages (default 20,000) and ``--timeout`` seconds for the receipts.
 
 ``--profile FILE``: cProfile of the event loop (this process's main thread) over the timed part only, to
 ``FILE.<protocol>`` (``python -m pstats``); it slows the loop about 2.5×. With ``--split`` also the
@@ -24,7 +26,7 @@ loop, the database writer, the reader threads), and with ``--split`` the child's
 LO,HI``: the simulator's receipt delay (default 0.01,0.1 s; a real carrier's seconds keep more receipts
 waiting for their message's final status).
 
-    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split [--sim-process]]
+    .venv/bin/python bench/bench_ports.py [--count 20000] [--window 256] [--split [--sim-process]] [--client-process]
         [--protocol smpp|cmpp|sgip|smgp|both|all] [--gc-threshold N] [--receipt-delay LO,HI]
 """
 
