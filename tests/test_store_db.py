@@ -352,7 +352,7 @@ def test_sqlite_writers_of_every_process_take_the_write_lock_file(tmp_path: Any)
         db.write_sync(lambda tx: tx.execute("CREATE TABLE t (v INTEGER)"))
         fd = os.open(str(path) + WRITE_LOCK_SUFFIX, os.O_RDWR)  # the writer created it
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free between groups
+            fcntl.flock(fd, fcntl.LOCK_EX)  # once the writer let it go after the CREATE
             fut = db.submit(lambda tx: tx.execute("INSERT INTO t VALUES (1)"))
             done, _ = concurrent.futures.wait([fut], timeout=0.3)
             assert not done  # waiting for the lock, not committed

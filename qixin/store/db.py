@@ -373,8 +373,13 @@ class Database:
         self._read_conns: list[Any] = []
         self._lock = threading.Lock()
         self._started = False
+        # the writers' lock file (WRITE_LOCK_SUFFIX); none for PostgreSQL or an in-memory SQLite database
+        self._lock_path = ""
         if not self.is_pg:
-            Path(_sqlite_path(url)).parent.mkdir(parents=True, exist_ok=True)
+            path = _sqlite_path(url)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and ":memory:" not in path and "mode=memory" not in path:
+                self._lock_path = path + WRITE_LOCK_SUFFIX
 
     # -- connections -----------------------------------------------------------------------------
     def connect(self) -> Any:
@@ -483,8 +488,8 @@ class Database:
                 item = self._jobs.get()
                 if item is None:
                     return
-                if lock_fd is None and not self.is_pg:
-                    lock_fd = os.open(_sqlite_path(self.url) + WRITE_LOCK_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
+                if lock_fd is None and self._lock_path:
+                    lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
                 if lock_fd is not None:
                     fcntl.flock(lock_fd, fcntl.LOCK_EX)  # the GIL is released while it waits
                 try:
