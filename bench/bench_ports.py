@@ -153,40 +153,54 @@ async def _customer_process(
     return out
 
 
+async def _timed(
+    submit: Callable[[Any], Any],
+    make: Callable[[str], Any],
+    ok: Callable[[Any], bool],
+    receipts: list[Any],
+    count: int,
+    rd: int,
+    timeout: float,
+    started: Callable[[], None],
+) -> dict[str, Any]:
+    """One warm-up submit (not counted: what the platform builds on first use, compliance tables, is not the
+    port path) and its receipt; then ``count`` submits as fast as the window lets them go, timed to the last
+    answer, and the receipts waited for (at most ``timeout`` seconds)."""
+    numbers = _numbers(count)
+    warm = await (await submit(make("14700000000")))
+    assert ok(warm), warm
+    deadline = time.monotonic() + timeout
+    while rd and not receipts and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    receipts.clear()
+    started()
+    t0 = time.perf_counter()
+    futs = [await submit(make(n)) for n in numbers]
+    resps = await asyncio.gather(*futs)
+    t1 = time.perf_counter()
+    accepted = sum(1 for r in resps if ok(r))
+    deadline = time.monotonic() + timeout
+    while rd and len(receipts) < accepted and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    t2 = time.perf_counter()
+    return {"accepted": accepted, "accept_s": t1 - t0, "receipts": len(receipts), "all_receipts_s": t2 - t0}
+
+
 async def _session_customer(
     protocol: str, port: int, count: int, window: int, rd: int, timeout: float, started: Callable[[], None]
 ) -> dict[str, Any]:
-    """One customer SMPP or CMPP session: bind, one warm-up submit (not counted: what the platform builds on
-    first use, compliance tables, is not the port path), then ``count`` submits pipelined ``window`` deep,
-    timed to the last answer, and the receipts waited for."""
+    """One customer SMPP or CMPP session: bind, then ``_timed`` with submits pipelined ``window`` deep."""
     login = LOGINS[protocol]
     codec, bind, make, ok = _session_pdus(protocol, login, rd)
     receipts: list[Any] = []
-    numbers = _numbers(count)
     s = await _client(codec, port, receipts, window)
     try:
         resp = await (await s.request(bind))
         assert _bound(protocol, resp), resp
         s.mark_bound()
-        warm = await (await s.request(make("14700000000")))
-        assert ok(warm), warm
-        deadline = time.monotonic() + timeout
-        while rd and not receipts and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        receipts.clear()
-        started()
-        t0 = time.perf_counter()
-        futs = [await s.request(make(n)) for n in numbers]
-        resps = await asyncio.gather(*futs)
-        t1 = time.perf_counter()
-        accepted = sum(1 for r in resps if ok(r))
-        deadline = time.monotonic() + timeout
-        while rd and len(receipts) < accepted and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        t2 = time.perf_counter()
+        return await _timed(s.request, make, ok, receipts, count, rd, timeout, started)
     finally:
         await s.close(2)
-    return {"accepted": accepted, "accept_s": t1 - t0, "receipts": len(receipts), "all_receipts_s": t2 - t0}
 
 
 def _sp_client(protocol: str, port: int, login: str, listen: int, window: int, receipts: list[Any]) -> Any:
@@ -223,29 +237,12 @@ async def _sp_customer(
         def ok(r: Any) -> bool:
             return int(r.status) == 0
 
-    numbers = _numbers(count)
     await client.start()
     await client.wait_bound(10)
     try:
-        warm = await (await client.submit(make("14700000000")))
-        assert ok(warm), warm
-        deadline = time.monotonic() + timeout
-        while rd and not receipts and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        receipts.clear()
-        started()
-        t0 = time.perf_counter()
-        futs = [await client.submit(make(n)) for n in numbers]
-        resps = await asyncio.gather(*futs)
-        t1 = time.perf_counter()
-        accepted = sum(1 for r in resps if ok(r))
-        deadline = time.monotonic() + timeout
-        while rd and len(receipts) < accepted and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        t2 = time.perf_counter()
+        return await _timed(client.submit, make, ok, receipts, count, rd, timeout, started)
     finally:
         await client.stop(2)
-    return {"accepted": accepted, "accept_s": t1 - t0, "receipts": len(receipts), "all_receipts_s": t2 - t0}
 
 
 class _Meter:
