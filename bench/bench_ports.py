@@ -332,14 +332,11 @@ def _gc_clock() -> Callable[[], float]:
     return read
 
 
-def _cpu_of(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _main_thread_cpu_of(pid: int) -> float:
-    """CPU seconds of a child's main thread (its event loop; the rest is its writer and reader threads)."""
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_of(pid: int, main_thread: bool = False) -> float:
+    """CPU seconds of a child process, or of its main thread only (its event loop; the rest is its writer and
+    reader threads)."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -382,7 +379,7 @@ class _Dispatcher:
         return _cpu_of(self.proc.pid)
 
     def loop_cpu(self) -> float:
-        return _main_thread_cpu_of(self.proc.pid)
+        return _cpu_of(self.proc.pid, main_thread=True)
 
     def sim_cpu(self) -> float:
         return _cpu_of(self.sim.pid) if self.sim is not None else 0.0

@@ -48,8 +48,8 @@ def is_ported(stat: str) -> bool:
 
 def carrier_named(stat: str, err: str) -> str:
     """The carrier a portability receipt names: in the stat after a prefix entry, else in ``err``."""
-    for s in PORTED_STATS:
-        if s.endswith(":") and stat.startswith(s):
+    for s in _PREFIXES:
+        if stat.startswith(s):
             named = stat[len(s) :].strip().lower()
             if named in KNOWN_CARRIERS:
                 return named

@@ -35,7 +35,7 @@ from qixin.services.actor import Actor, UseCase
 from qixin.store import latency as latency_store
 from qixin.store import retention as retention_store
 from qixin.store import stats as store
-from qixin.store.db import Tx, now_ms
+from qixin.store.db import Tx, add_into, now_ms
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -158,23 +158,8 @@ def record_changes(tx: Tx, changes: dict[int, Change], now: dict[int, tuple[Any,
         )
         base = (hour, int(account), sig, int(tpl), mtype, carrier, prov)
         parts, fee = int(parts), int(fee)
-        # _move's two moves, without a counter lookup or a call each (add_into inlined: twice per message)
-        old_key = (*base, channel, status, old_reason)
-        v = acc.get(old_key)
-        if v is None:
-            acc[old_key] = [-1, -parts, -fee]
-        else:
-            v[0] -= 1
-            v[1] -= parts
-            v[2] -= fee
-        new_key = (*base, new_channel, ch.status, new_reason)
-        v = acc.get(new_key)
-        if v is None:
-            acc[new_key] = [1, parts, fee]
-        else:
-            v[0] += 1
-            v[1] += parts
-            v[2] += fee
+        add_into(acc, (*base, channel, status, old_reason), (-1, -parts, -fee))  # _move's two moves, without
+        add_into(acc, (*base, new_channel, ch.status, new_reason), (1, parts, fee))  # a counter lookup each
 
 
 def record_changed(tx: Tx, message_ids: Sequence[int], was: str) -> None:

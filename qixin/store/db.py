@@ -452,9 +452,7 @@ class Database:
             return False
         if self._broken(conn):
             return True
-        import psycopg
-
-        if not isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        if not unavailable(exc):  # not a connection's error at all (a constraint, a bad statement)
             return False
         state = getattr(exc, "sqlstate", None)
         if state is not None and not state.startswith(("08", "57P")):
